@@ -1,0 +1,32 @@
+// Installs dependencies and compiles TypeScript when needed, so `npm start`, `npm test`
+// and `npm run bench` work on a fresh clone with only Node.js and npm.
+import { execFileSync } from 'node:child_process'
+import { existsSync, statSync, readdirSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+
+function newest (path) {
+  if (!existsSync(path)) return 0
+  const st = statSync(path)
+  if (!st.isDirectory()) return st.mtimeMs
+  let max = st.mtimeMs
+  for (const entry of readdirSync(path)) max = Math.max(max, newest(join(path, entry)))
+  return max
+}
+
+const installed = join(root, 'node_modules', '.package-lock.json')
+if (!existsSync(installed) || newest(join(root, 'package-lock.json')) > newest(installed)) {
+  console.error('[meshmq] installing dependencies (npm ci)')
+  execFileSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' })
+}
+
+const sources = Math.max(...['src', 'actors', 'network', 'test', 'bench', 'tsconfig.json'].map(p => newest(join(root, p))))
+const stamp = join(root, 'dist', '.build-stamp')
+if (!existsSync(stamp) || sources > newest(stamp)) {
+  console.error('[meshmq] compiling TypeScript')
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' })
+  execFileSync(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(stamp)}, String(Date.now()))`])
+}
