@@ -1,0 +1,214 @@
+/**
+ * The subscription index: a trie of topic filters split on '/', modelled on NATS
+ * `server/sublist.go`. Each level node keeps its literal children in a Map and its two wildcard
+ * children '+' and '#' as separate fields, so matching a topic visits only the branches that can
+ * match it. A bounded cache maps recently published topic names to their result arrays; it is
+ * invalidated whenever a filter or a value changes. The trie knows nothing of `$share/`: shared
+ * subscriptions are stored under their inner filter by the caller.
+ */
+import { isValidTopicFilter } from './topic.js'
+
+const DEFAULT_CACHE_SIZE = 4096
+/** Longer topics are matched but not cached, so the cache's memory stays bounded. */
+const MAX_CACHED_TOPIC_LENGTH = 1024
+
+const DOLLAR = 0x24
+const EMPTY: readonly never[] = Object.freeze([])
+
+/** Thrown by `TopicTrie.set` for a filter that breaks the Topic Filter rules [MQTT-4.7.1-2, MQTT-4.7.1-3]. */
+export class InvalidTopicFilterError extends Error {
+  override name = 'InvalidTopicFilterError'
+}
+
+/** One level of the trie: the node reached by a filter prefix. */
+class LevelNode<V> {
+  /** Children by literal level text; created on first use, since most nodes are leaves. */
+  literals: Map<string, LevelNode<V>> | undefined
+  /** Child for a '+' level. */
+  plus: LevelNode<V> | undefined
+  /** Child for a '#' level; always a leaf holding a value. */
+  hash: LevelNode<V> | undefined
+  /** Whether a filter ends at this node; `value` is meaningful only then (V may include undefined). */
+  hasValue = false
+  value: V | undefined
+  readonly parent: LevelNode<V> | undefined
+  /** This node's level text in its parent ('+' and '#' for the wildcard children). */
+  readonly level: string
+
+  constructor (parent: LevelNode<V> | undefined, level: string) {
+    this.parent = parent
+    this.level = level
+  }
+
+  child (level: string): LevelNode<V> | undefined {
+    if (level === '+') return this.plus
+    if (level === '#') return this.hash
+    return this.literals?.get(level)
+  }
+
+  addChild (level: string): LevelNode<V> {
+    const node = new LevelNode<V>(this, level)
+    if (level === '+') {
+      this.plus = node
+    } else if (level === '#') {
+      this.hash = node
+    } else {
+      this.literals ??= new Map()
+      this.literals.set(level, node)
+    }
+    return node
+  }
+
+  removeChild (level: string): void {
+    if (level === '+') {
+      this.plus = undefined
+    } else if (level === '#') {
+      this.hash = undefined
+    } else if (this.literals !== undefined) {
+      this.literals.delete(level)
+      if (this.literals.size === 0) this.literals = undefined
+    }
+  }
+
+  isEmpty (): boolean {
+    return !this.hasValue && this.plus === undefined && this.hash === undefined && this.literals === undefined
+  }
+}
+
+/** Maps topic filters to one value each and finds every value whose filter matches a topic. */
+export class TopicTrie<V> {
+  /** Counters: match calls, of which answered from the cache; filters added and removed. */
+  readonly stats = { matches: 0, cacheHits: 0, inserts: 0, removes: 0 }
+
+  private readonly root = new LevelNode<V>(undefined, '')
+  /** Every stored filter and the node where it ends, for O(1) get/has/delete. */
+  private readonly filters = new Map<string, LevelNode<V>>()
+  /** Topic name → values of the filters matching it, valid for the current set of filters. */
+  private readonly cache = new Map<string, readonly V[]>()
+  private readonly cacheSize: number
+
+  /** `cacheSize`: how many topics' results to keep (default 4096; 0 disables the cache). */
+  constructor (options?: { cacheSize?: number }) {
+    this.cacheSize = Math.max(0, Math.floor(options?.cacheSize ?? DEFAULT_CACHE_SIZE))
+  }
+
+  get size (): number {
+    return this.filters.size
+  }
+
+  get (filter: string): V | undefined {
+    return this.filters.get(filter)?.value
+  }
+
+  has (filter: string): boolean {
+    return this.filters.has(filter)
+  }
+
+  /** Insert or replace the value of a filter. Throws InvalidTopicFilterError for an invalid filter. */
+  set (filter: string, value: V): void {
+    let node = this.filters.get(filter)
+    if (node === undefined) {
+      if (!isValidTopicFilter(filter)) throw new InvalidTopicFilterError(`invalid topic filter '${filter.slice(0, 200)}'`)
+      node = this.root
+      for (const level of filter.split('/')) {
+        node = node.child(level) ?? node.addChild(level)
+      }
+      node.hasValue = true
+      this.filters.set(filter, node)
+      this.stats.inserts++
+    }
+    node.value = value
+    this.invalidate(filter)
+  }
+
+  /** Remove a filter; returns whether it existed. Prunes nodes left without values or children. */
+  delete (filter: string): boolean {
+    const node = this.filters.get(filter)
+    if (node === undefined) return false
+    this.filters.delete(filter)
+    node.hasValue = false
+    node.value = undefined
+    let current = node
+    while (current.parent !== undefined && current.isEmpty()) {
+      current.parent.removeChild(current.level)
+      current = current.parent
+    }
+    this.stats.removes++
+    this.invalidate(filter)
+    return true
+  }
+
+  /**
+   * Values of all filters matching the topic name; honours the $-rule [MQTT-4.7.2-1] and 'a/#'
+   * matching 'a' [MQTT-4.7.1-2]. The returned array is shared with the cache: callers must not
+   * mutate it.
+   */
+  match (topic: string): readonly V[] {
+    this.stats.matches++
+    const cached = this.cache.get(topic)
+    if (cached !== undefined) {
+      this.stats.cacheHits++
+      return cached
+    }
+    const result = this.collect(topic)
+    if (this.cacheSize > 0 && topic.length <= MAX_CACHED_TOPIC_LENGTH) {
+      if (this.cache.size >= this.cacheSize) this.evictOldest()
+      this.cache.set(topic, result)
+    }
+    return result
+  }
+
+  * entries (): IterableIterator<[string, V]> {
+    for (const [filter, node] of this.filters) yield [filter, node.value as V]
+  }
+
+  /** Walks the trie with an explicit stack, so topics with very many levels cannot overflow the call stack. */
+  private collect (topic: string): readonly V[] {
+    const levels = topic.split('/')
+    const levelCount = levels.length
+    const startsWithDollar = topic.charCodeAt(0) === DOLLAR
+    let out: V[] | undefined
+    const nodes: Array<LevelNode<V>> = [this.root]
+    const depths: number[] = [0]
+    let node: LevelNode<V> | undefined
+    while ((node = nodes.pop()) !== undefined) {
+      const depth = depths.pop() ?? 0
+      // [MQTT-4.7.2-1] a first-level wildcard does not match a topic starting with '$'.
+      const wildcardsApply = depth !== 0 || !startsWithDollar
+      // 'prefix/#' matches the prefix itself and everything below it [MQTT-4.7.1-2].
+      if (wildcardsApply && node.hash !== undefined && node.hash.hasValue) (out ??= []).push(node.hash.value as V)
+      if (depth === levelCount) {
+        if (node.hasValue) (out ??= []).push(node.value as V)
+        continue
+      }
+      const literal = node.literals?.get(levels[depth] ?? '')
+      if (literal !== undefined) {
+        nodes.push(literal)
+        depths.push(depth + 1)
+      }
+      if (wildcardsApply && node.plus !== undefined) {
+        nodes.push(node.plus)
+        depths.push(depth + 1)
+      }
+    }
+    return out ?? EMPTY
+  }
+
+  /**
+   * A filter without wildcards matches only the topic spelled the same, so only that cache entry
+   * changes; a wildcard filter may change any entry, so the whole cache is dropped.
+   */
+  private invalidate (filter: string): void {
+    if (this.cache.size === 0) return
+    if (filter.includes('+') || filter.includes('#')) {
+      this.cache.clear()
+    } else {
+      this.cache.delete(filter)
+    }
+  }
+
+  private evictOldest (): void {
+    const oldest = this.cache.keys().next()
+    if (oldest.done !== true) this.cache.delete(oldest.value)
+  }
+}
