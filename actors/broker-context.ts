@@ -1,0 +1,18 @@
+/** References and settings every broker actor is given at spawn: the node's wiring, in one place. */
+import type { ActorSystemRef, Ref } from 'nact'
+import type { BrokerConfig } from '../src/config.js'
+import type { Logger } from '../src/log.js'
+import type { ShardMsg } from './trie-shard.js'
+import type { RetainerMsg } from './retainer.js'
+import type { RouteTableMsg } from './route-table.js'
+
+export interface BrokerContext {
+  config: BrokerConfig
+  /** This node's name, `name@host`. */
+  node: string
+  log: Logger
+  system: ActorSystemRef
+  shards: Array<Ref<ShardMsg>>
+  retainer: Ref<RetainerMsg>
+  routeTable: Ref<RouteTableMsg>
+}

@@ -1,0 +1,53 @@
+/**
+ * The retained-message actor: owns the retained store, replaces or clears a topic's retained
+ * message as publishes arrive, and sends matching retained messages to a session when it
+ * subscribes [MQTT-3.3.1-6, MQTT-3.3.1-9 .. MQTT-3.3.1-11].
+ */
+import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { RetainedStore } from '../src/protocol/retained-store.js'
+import type { Message } from '../src/protocol/message.js'
+import type { Delivery, SubscriptionOptions } from '../src/protocol/session-state.js'
+import type { Logger } from '../src/log.js'
+import { metrics } from '../src/metrics.js'
+import { resumeOnCrash } from './supervision.js'
+import type { SessionMsg } from './session.js'
+
+export type RetainerMsg =
+  | { type: 'retain', messages: Message[] }
+  /** Send the retained messages matching `filter` to a session that just subscribed. */
+  | { type: 'send_retained', filter: string, options: SubscriptionOptions, session: Ref<SessionMsg> }
+  | { type: 'count', replyTo: Ref<number> }
+
+export function spawnRetainer (system: ActorSystemRef, log: Logger): Ref<RetainerMsg> {
+  const retainerLog = log.child({ actor: 'retainer' })
+
+  function handle (store: RetainedStore, msg: RetainerMsg, _ctx: ActorContext<RetainerMsg, ActorSystemRef>): RetainedStore {
+    switch (msg.type) {
+      case 'retain':
+        for (const message of msg.messages) store.put(message)
+        metrics.messagesRetained = store.size
+        break
+      case 'send_retained': {
+        const messages = store.match(msg.filter, Date.now())
+        if (messages.length === 0) break
+        const deliveries: Delivery[] = messages.map(message => {
+          // Retained messages sent on subscribe carry RETAIN=1 [MQTT-3.3.1-8].
+          const delivery: Delivery = { message, qos: msg.options.qos < message.qos ? msg.options.qos : message.qos, retain: true }
+          if (msg.options.subscriptionId !== undefined) delivery.subscriptionIds = [msg.options.subscriptionId]
+          return delivery
+        })
+        dispatch(msg.session, { type: 'deliver', deliveries })
+        break
+      }
+      case 'count':
+        dispatch(msg.replyTo, store.size)
+        break
+    }
+    return store
+  }
+
+  return spawn(system, handle, 'retainer', {
+    initialState: new RetainedStore(),
+    onCrash: resumeOnCrash<RetainerMsg>(retainerLog, 'retainer')
+  })
+}

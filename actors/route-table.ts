@@ -1,0 +1,128 @@
+/**
+ * The route table actor (like `emqx_router`): the node's view of `topic filter → set of nodes`.
+ * It is the only writer of this node's own routes: a route exists while at least one local client
+ * subscribes to the filter (reported by the trie shards), and remote routes are applied to the
+ * shards that index them. The cluster layer plugs in through `RouteReplicator`.
+ */
+import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import type { Logger } from '../src/log.js'
+import { resumeOnCrash } from './supervision.js'
+import { shardsForFilter } from './shard-index.js'
+import type { ShardMsg } from './trie-shard.js'
+
+export type RouteTableMsg =
+  /** A shard gained the first local subscriber of a filter. */
+  | { type: 'local_route_added', filter: string, shard: number }
+  /** A shard lost the last local subscriber of a filter. */
+  | { type: 'local_route_removed', filter: string, shard: number }
+  /** A remote node's route set changed (from the cluster layer). */
+  | { type: 'remote_route', node: string, filter: string, present: boolean }
+  /** Replace all routes of a remote node (after a snapshot). */
+  | { type: 'remote_routes_replaced', node: string, filters: string[] }
+  /** Forget a remote node and all its routes. */
+  | { type: 'remote_node_removed', node: string }
+  | { type: 'dump', replyTo: Ref<RouteDump> }
+
+/** filter → nodes, sorted, for status and tests. */
+export type RouteDump = Array<{ filter: string, nodes: string[] }>
+
+/** Receives this node's route changes, to replicate them to the cluster. */
+export interface RouteReplicator {
+  addLocalRoute: (filter: string) => void
+  removeLocalRoute: (filter: string) => void
+}
+
+export interface RouteTableDeps {
+  node: string
+  log: Logger
+  shards: Array<Ref<ShardMsg>>
+  replicator?: RouteReplicator
+}
+
+interface RouteTableState {
+  /** Local filters → number of shards that report a local subscriber (wildcard-first filters live in all shards). */
+  local: Map<string, number>
+  /** Remote node → its filters. */
+  remote: Map<string, Set<string>>
+}
+
+export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): Ref<RouteTableMsg> {
+  const log = deps.log.child({ actor: 'route_table' })
+  const shardCount = deps.shards.length
+
+  function tellShards (filter: string, msg: ShardMsg): void {
+    for (const i of shardsForFilter(filter, shardCount)) dispatch(deps.shards[i]!, msg)
+  }
+
+  function setRemote (state: RouteTableState, node: string, filter: string, present: boolean): void {
+    let filters = state.remote.get(node)
+    if (present) {
+      if (filters === undefined) state.remote.set(node, filters = new Set())
+      if (filters.has(filter)) return
+      filters.add(filter)
+    } else {
+      if (filters === undefined || !filters.delete(filter)) return
+    }
+    tellShards(filter, { type: 'remote_route', node, filter, present })
+  }
+
+  function handle (state: RouteTableState, msg: RouteTableMsg, _ctx: ActorContext<RouteTableMsg, ActorSystemRef>): RouteTableState {
+    switch (msg.type) {
+      case 'local_route_added': {
+        const count = state.local.get(msg.filter) ?? 0
+        state.local.set(msg.filter, count + 1)
+        if (count === 0) {
+          log.debug({ filter: msg.filter }, 'route_added')
+          deps.replicator?.addLocalRoute(msg.filter)
+        }
+        break
+      }
+      case 'local_route_removed': {
+        const count = state.local.get(msg.filter) ?? 0
+        if (count <= 1) {
+          state.local.delete(msg.filter)
+          if (count === 1) {
+            log.debug({ filter: msg.filter }, 'route_removed')
+            deps.replicator?.removeLocalRoute(msg.filter)
+          }
+        } else state.local.set(msg.filter, count - 1)
+        break
+      }
+      case 'remote_route':
+        setRemote(state, msg.node, msg.filter, msg.present)
+        break
+      case 'remote_routes_replaced': {
+        const next = new Set(msg.filters)
+        const current = state.remote.get(msg.node) ?? new Set<string>()
+        for (const filter of current) if (!next.has(filter)) setRemote(state, msg.node, filter, false)
+        for (const filter of next) setRemote(state, msg.node, filter, true)
+        break
+      }
+      case 'remote_node_removed':
+        state.remote.delete(msg.node)
+        for (const shard of deps.shards) dispatch(shard, { type: 'remote_node_removed', node: msg.node })
+        break
+      case 'dump': {
+        const table = new Map<string, string[]>()
+        for (const filter of state.local.keys()) table.set(filter, [deps.node])
+        for (const [node, filters] of state.remote) {
+          for (const filter of filters) {
+            const nodes = table.get(filter)
+            if (nodes === undefined) table.set(filter, [node])
+            else nodes.push(node)
+          }
+        }
+        const dump: RouteDump = [...table].map(([filter, nodes]) => ({ filter, nodes: nodes.sort() }))
+        dump.sort((a, b) => a.filter < b.filter ? -1 : a.filter > b.filter ? 1 : 0)
+        dispatch(msg.replyTo, dump)
+        break
+      }
+    }
+    return state
+  }
+
+  return spawn(system, handle, 'route-table', {
+    initialState: { local: new Map(), remote: new Map() },
+    onCrash: resumeOnCrash<RouteTableMsg>(log, 'route_table')
+  })
+}

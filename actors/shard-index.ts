@@ -1,0 +1,28 @@
+/**
+ * How topic filters are partitioned across trie shard actors. A filter lives in the shard of its
+ * first level; a filter whose first level is a wildcard ('+', '#') lives in every shard. A publish
+ * therefore consults exactly one shard, the one of its topic's first level, which holds every
+ * filter that can match it.
+ */
+import { firstLevel, startsWithWildcard } from '../src/protocol/topic.js'
+
+/** FNV-1a over the UTF-16 code units of a first level. */
+function hashLevel (level: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < level.length; i++) {
+    h ^= level.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+export function shardForTopic (topic: string, shardCount: number): number {
+  if (shardCount === 1) return 0
+  return hashLevel(firstLevel(topic)) % shardCount
+}
+
+/** Shards that must hold a filter (without any `$share/<group>/` prefix). */
+export function shardsForFilter (filter: string, shardCount: number): number[] {
+  if (startsWithWildcard(filter)) return Array.from({ length: shardCount }, (_, i) => i)
+  return [shardForTopic(filter, shardCount)]
+}

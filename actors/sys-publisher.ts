@@ -1,0 +1,55 @@
+/**
+ * The $SYS publisher actor: on every tick publishes the node's statistics as retained messages under
+ * `$SYS/brokers/<node>/…` (as EMQX and mosquitto do), so a subscriber gets current values at once.
+ */
+import { spawn, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import type { Message } from '../src/protocol/message.js'
+import { metrics } from '../src/metrics.js'
+import type { BrokerContext } from './broker-context.js'
+import { PublishBatch } from './publish-batch.js'
+import { resumeOnCrash } from './supervision.js'
+
+export type SysMsg = { type: 'tick' }
+
+export const BROKER_VERSION = '0.1.0'
+
+/** The $SYS topics (relative to `$SYS/brokers/<node>/`) and how each value is read. */
+export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> = [
+  ['version', () => BROKER_VERSION],
+  ['uptime', startedAt => String(Math.floor((Date.now() - startedAt) / 1000))],
+  ['clients/connected', () => String(metrics.clientsConnected)],
+  ['sessions/count', () => String(metrics.sessions)],
+  ['subscriptions/count', () => String(metrics.subscriptions)],
+  ['messages/received', () => String(metrics.messagesReceived)],
+  ['messages/sent', () => String(metrics.messagesSent)],
+  ['messages/dropped', () => String(metrics.messagesDropped)],
+  ['messages/retained', () => String(metrics.messagesRetained)],
+  ['messages/forwarded', () => String(metrics.messagesForwarded)],
+  ['bytes/received', () => String(metrics.bytesReceived)],
+  ['bytes/sent', () => String(metrics.bytesSent)]
+]
+
+export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
+  const log = broker.log.child({ actor: 'sys_publisher' })
+  const prefix = `$SYS/brokers/${broker.node}/`
+  const startedAt = Date.now()
+  const batch = new PublishBatch(broker)
+
+  function handle (_state: undefined, _msg: SysMsg, _ctx: ActorContext<SysMsg, ActorSystemRef>): undefined {
+    for (const [topic, read] of SYS_TOPICS) {
+      const message: Message = {
+        topic: prefix + topic,
+        payload: Buffer.from(read(startedAt)),
+        qos: 0,
+        retain: true,
+        publisher: '$SYS',
+        origin: broker.node
+      }
+      batch.add(message)
+    }
+    batch.flush()
+    return undefined
+  }
+
+  return spawn(broker.system, handle, 'sys-publisher', { onCrash: resumeOnCrash<SysMsg>(log, 'sys_publisher') })
+}

@@ -1,0 +1,230 @@
+/**
+ * A trie shard actor (the local half of `emqx_router` + `emqx_broker`'s subscriber table): owns the
+ * topic trie for its partition of filters (see shard-index.ts). Each filter entry holds the local
+ * subscribers, the shared-subscription groups and the remote nodes that have a route for it. It
+ * matches publishes, fans deliveries out to subscriber sessions (one actor message per session per
+ * batch) and hands remote destinations to the forwarder, once per node.
+ */
+import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { TopicTrie } from '../src/protocol/trie.js'
+import type { Message } from '../src/protocol/message.js'
+import type { Delivery, SubscriptionOptions } from '../src/protocol/session-state.js'
+import type { Logger } from '../src/log.js'
+import { metrics } from '../src/metrics.js'
+import { resumeOnCrash } from './supervision.js'
+import type { SessionMsg } from './session.js'
+import type { RouteTableMsg } from './route-table.js'
+
+/** A local subscription as the shard needs it to deliver. */
+export interface Subscriber {
+  clientId: string
+  session: Ref<SessionMsg>
+  options: SubscriptionOptions
+}
+
+export type ShardMsg =
+  /** Add or replace a client's subscription to `filter` (in `group` when shared). */
+  | { type: 'subscribe', filter: string, group?: string, subscriber: Subscriber }
+  | { type: 'unsubscribe', filter: string, group?: string, clientId: string }
+  /** Route a batch of messages published on this node (or received from a peer, with `fromPeer`). */
+  | { type: 'publish', messages: Message[], fromPeer?: boolean }
+  /** A remote node gained or lost its route for a filter. */
+  | { type: 'remote_route', node: string, filter: string, present: boolean }
+  /** Forget every remote route of a node. */
+  | { type: 'remote_node_removed', node: string }
+  | { type: 'stats', replyTo: Ref<ShardStats> }
+
+export interface ShardStats { filters: number, subscribers: number, matches: number, cacheHits: number }
+
+interface SharedGroup { members: Subscriber[], next: number }
+
+interface FilterEntry {
+  subscribers: Map<string, Subscriber>
+  groups: Map<string, SharedGroup>
+  nodes: Set<string>
+}
+
+/** Sends messages to remote nodes; provided by the cluster layer. */
+export interface RemoteForwarder {
+  /** Whether a node is currently reachable (routes of down nodes are kept but skipped). */
+  isUp: (node: string) => boolean
+  forward: (node: string, messages: Message[]) => void
+}
+
+export interface TrieShardDeps {
+  index: number
+  log: Logger
+  routeTable: Ref<RouteTableMsg>
+  forwarder?: RemoteForwarder
+}
+
+interface ShardState {
+  trie: TopicTrie<FilterEntry>
+  subscriberCount: number
+}
+
+function localCount (entry: FilterEntry): number {
+  return entry.subscribers.size + entry.groups.size
+}
+
+function deliveryFor (message: Message, options: SubscriptionOptions): Delivery {
+  const delivery: Delivery = {
+    message,
+    qos: options.qos < message.qos ? options.qos : message.qos,
+    // RETAIN is cleared on normal delivery unless Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
+    retain: options.retainAsPublished && message.retain
+  }
+  if (options.subscriptionId !== undefined) delivery.subscriptionIds = [options.subscriptionId]
+  return delivery
+}
+
+export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Ref<ShardMsg> {
+  const { log, routeTable, index } = deps
+  const shardLog = log.child({ actor: 'trie_shard', shard: index })
+
+  function entryFor (state: ShardState, filter: string): FilterEntry {
+    let entry = state.trie.get(filter)
+    if (entry === undefined) {
+      entry = { subscribers: new Map(), groups: new Map(), nodes: new Set() }
+      state.trie.set(filter, entry)
+    }
+    return entry
+  }
+
+  function pruneIfEmpty (state: ShardState, filter: string, entry: FilterEntry): void {
+    if (localCount(entry) === 0 && entry.nodes.size === 0) state.trie.delete(filter)
+  }
+
+  function subscribe (state: ShardState, filter: string, group: string | undefined, subscriber: Subscriber): void {
+    const entry = entryFor(state, filter)
+    const before = localCount(entry)
+    if (group === undefined) {
+      if (!entry.subscribers.has(subscriber.clientId)) state.subscriberCount++
+      entry.subscribers.set(subscriber.clientId, subscriber)
+    } else {
+      let shared = entry.groups.get(group)
+      if (shared === undefined) {
+        shared = { members: [], next: 0 }
+        entry.groups.set(group, shared)
+      }
+      const at = shared.members.findIndex(m => m.clientId === subscriber.clientId)
+      if (at >= 0) shared.members[at] = subscriber
+      else {
+        shared.members.push(subscriber)
+        state.subscriberCount++
+      }
+    }
+    if (before === 0) dispatch(routeTable, { type: 'local_route_added', filter, shard: index })
+  }
+
+  function unsubscribe (state: ShardState, filter: string, group: string | undefined, clientId: string): void {
+    const entry = state.trie.get(filter)
+    if (entry === undefined) return
+    const before = localCount(entry)
+    if (group === undefined) {
+      if (entry.subscribers.delete(clientId)) state.subscriberCount--
+    } else {
+      const shared = entry.groups.get(group)
+      if (shared !== undefined) {
+        const at = shared.members.findIndex(m => m.clientId === clientId)
+        if (at >= 0) {
+          shared.members.splice(at, 1)
+          state.subscriberCount--
+        }
+        if (shared.members.length === 0) entry.groups.delete(group)
+      }
+    }
+    if (before > 0 && localCount(entry) === 0) dispatch(routeTable, { type: 'local_route_removed', filter, shard: index })
+    pruneIfEmpty(state, filter, entry)
+  }
+
+  function route (state: ShardState, messages: Message[], fromPeer: boolean): void {
+    const perSession = new Map<string, { session: Ref<SessionMsg>, deliveries: Delivery[] }>()
+    let perNode: Map<string, Message[]> | undefined
+    const add = (subscriber: Subscriber, delivery: Delivery): void => {
+      const batch = perSession.get(subscriber.clientId)
+      if (batch === undefined) perSession.set(subscriber.clientId, { session: subscriber.session, deliveries: [delivery] })
+      else batch.deliveries.push(delivery)
+    }
+    for (const message of messages) {
+      const entries = state.trie.match(message.topic)
+      let matchedNodes: Set<string> | undefined
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!
+        for (const subscriber of entry.subscribers.values()) {
+          // No Local: not back to the client that published it [MQTT-3.8.3-3].
+          if (subscriber.options.noLocal && !fromPeer && subscriber.clientId === message.publisher) continue
+          add(subscriber, deliveryFor(message, subscriber.options))
+        }
+        for (const shared of entry.groups.values()) {
+          // One member of each group gets the message, round robin (MQTT 5 §4.8.2).
+          const member = shared.members[shared.next % shared.members.length]!
+          shared.next = (shared.next + 1) % shared.members.length
+          add(member, deliveryFor(message, member.options))
+        }
+        if (!fromPeer && entry.nodes.size > 0) {
+          matchedNodes ??= new Set()
+          for (const node of entry.nodes) matchedNodes.add(node)
+        }
+      }
+      if (matchedNodes !== undefined && deps.forwarder !== undefined) {
+        perNode ??= new Map()
+        for (const node of matchedNodes) {
+          const list = perNode.get(node)
+          if (list === undefined) perNode.set(node, [message])
+          else list.push(message)
+        }
+      }
+    }
+    for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
+    if (perNode !== undefined && deps.forwarder !== undefined) {
+      for (const [node, list] of perNode) {
+        if (deps.forwarder.isUp(node)) {
+          deps.forwarder.forward(node, list)
+          metrics.messagesForwarded += list.length
+        }
+      }
+    }
+  }
+
+  function handle (state: ShardState, msg: ShardMsg, _ctx: ActorContext<ShardMsg, ActorSystemRef>): ShardState {
+    switch (msg.type) {
+      case 'publish':
+        route(state, msg.messages, msg.fromPeer === true)
+        break
+      case 'subscribe':
+        subscribe(state, msg.filter, msg.group, msg.subscriber)
+        break
+      case 'unsubscribe':
+        unsubscribe(state, msg.filter, msg.group, msg.clientId)
+        break
+      case 'remote_route': {
+        if (msg.present) entryFor(state, msg.filter).nodes.add(msg.node)
+        else {
+          const entry = state.trie.get(msg.filter)
+          if (entry !== undefined && entry.nodes.delete(msg.node)) pruneIfEmpty(state, msg.filter, entry)
+        }
+        break
+      }
+      case 'remote_node_removed':
+        for (const [filter, entry] of [...state.trie.entries()]) {
+          if (entry.nodes.delete(msg.node)) pruneIfEmpty(state, filter, entry)
+        }
+        break
+      case 'stats':
+        dispatch(msg.replyTo, {
+          filters: state.trie.size,
+          subscribers: state.subscriberCount,
+          matches: state.trie.stats.matches,
+          cacheHits: state.trie.stats.cacheHits
+        })
+        break
+    }
+    return state
+  }
+
+  return spawn(system, handle, `trie-shard-${index}`, {
+    initialState: { trie: new TopicTrie<FilterEntry>(), subscriberCount: 0 },
+    onCrash: resumeOnCrash<ShardMsg>(shardLog, 'trie_shard')
+  })
+}

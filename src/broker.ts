@@ -1,0 +1,87 @@
+/**
+ * A broker node: starts the actor system (trie shards, route table, retainer, client registry,
+ * $SYS publisher) and the MQTT listener, and stops them in order.
+ */
+import { start, stop, query, dispatch, type Ref } from 'nact'
+import type { BrokerConfig } from './config.js'
+import { createLogger, type Logger } from './log.js'
+import { MqttListener } from './listener.js'
+import type { BrokerContext } from '../actors/broker-context.js'
+import { spawnTrieShard, type ShardMsg, type ShardStats, type RemoteForwarder } from '../actors/trie-shard.js'
+import { spawnRouteTable, type RouteTableMsg, type RouteDump, type RouteReplicator } from '../actors/route-table.js'
+import { spawnRetainer } from '../actors/retainer.js'
+import { spawnClientRegistry, type RegistryMsg } from '../actors/client-registry.js'
+import { spawnSysPublisher } from '../actors/sys-publisher.js'
+
+const QUERY_TIMEOUT_MS = 5000
+
+export interface Broker {
+  readonly config: BrokerConfig
+  readonly nodeName: string
+  /** The MQTT listener's port (the OS-chosen one when configured as 0). */
+  readonly port: number
+  readonly log: Logger
+  readonly context: BrokerContext
+  readonly registry: Ref<RegistryMsg>
+  routes: () => Promise<RouteDump>
+  shardStats: () => Promise<ShardStats[]>
+  stop: () => Promise<void>
+}
+
+export interface BrokerOptions {
+  log?: Logger
+  /** Cluster hooks: replicates this node's routes and forwards to remote nodes. */
+  replicator?: RouteReplicator
+  forwarder?: RemoteForwarder
+}
+
+export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
+  const node = config.node.name
+  const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
+  const system = start()
+  const shards: Array<Ref<ShardMsg>> = []
+  const routeTableDeps = { node, log, shards, ...(options.replicator !== undefined ? { replicator: options.replicator } : {}) }
+  const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, routeTableDeps)
+  for (let index = 0; index < config.shards; index++) {
+    shards.push(spawnTrieShard(system, { index, log, routeTable, ...(options.forwarder !== undefined ? { forwarder: options.forwarder } : {}) }))
+  }
+  const retainer = spawnRetainer(system, log)
+  const context: BrokerContext = { config, node, log, system, shards, retainer, routeTable }
+  const registry = spawnClientRegistry(context)
+  const sys = spawnSysPublisher(context)
+  dispatch(sys, { type: 'tick' })
+  const sysTimer = setInterval(() => dispatch(sys, { type: 'tick' }), config.sys.intervalMs)
+  sysTimer.unref()
+
+  const listener = new MqttListener({ config, node, log, registry })
+  try {
+    await listener.listen()
+  } catch (err) {
+    clearInterval(sysTimer)
+    stop(system)
+    throw err
+  }
+  log.info({ port: listener.port, shards: config.shards, version: process.version }, 'broker_started')
+
+  let stopped = false
+  return {
+    config,
+    nodeName: node,
+    port: listener.port,
+    log,
+    context,
+    registry,
+    routes: async () => await query(routeTable, replyTo => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
+    shardStats: async () => await Promise.all(shards.map(async shard =>
+      await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), QUERY_TIMEOUT_MS))),
+    stop: async () => {
+      if (stopped) return
+      stopped = true
+      clearInterval(sysTimer)
+      await listener.close()
+      await query(registry, (replyTo: Ref<number>) => ({ type: 'shutdown', replyTo }), QUERY_TIMEOUT_MS).catch(() => 0)
+      stop(system)
+      log.info({}, 'broker_stopped')
+    }
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * One client's TCP connection (like `emqx_connection`): frames and decodes incoming bytes, hands
+ * packets to the connect handler and then to the client's session actor, and writes outgoing
+ * packets coalesced into one socket write per event-loop turn. It holds no session state.
+ */
+import type { Socket } from 'node:net'
+import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket } from 'mqtt-packet'
+import { dispatch, type Ref } from 'nact'
+import { FrameSplitter, PacketTooLargeError } from './protocol/frame-splitter.js'
+import { topicsAreWellFormed } from './protocol/utf8-fields.js'
+import { ReasonCode } from './protocol/reason-codes.js'
+import { metrics } from './metrics.js'
+import type { Logger } from './log.js'
+
+/** Messages a connection sends to its session actor. */
+export type ConnectionEvent =
+  | { type: 'packets', connectionId: number, packets: Packet[] }
+  | { type: 'closed', connectionId: number, reason: CloseReason }
+
+/** Why a connection ended; 'client_disconnect' is the only graceful one. */
+export type CloseReason =
+  | 'client_disconnect' | 'peer_closed' | 'socket_error' | 'keepalive_timeout' | 'connect_timeout'
+  | 'malformed_packet' | 'protocol_error' | 'packet_too_large' | 'taken_over' | 'server_shutdown'
+  | 'connect_refused' | 'receive_maximum_exceeded' | 'topic_alias_invalid' | 'session_ended'
+
+export type ConnectionPhase = 'awaiting_connect' | 'connecting' | 'connected' | 'closed'
+
+export interface ConnectionOptions {
+  maxPacketSize: number
+  /** Above this many buffered outgoing bytes the client is a slow consumer: QoS 0 is dropped. */
+  writeHighWaterMark: number
+  onConnect: (connection: Connection, packet: IConnectPacket) => void
+  log: Logger
+}
+
+let nextConnectionId = 1
+
+const PASS_THROUGH_OPTS = { protocolVersion: 4 }
+
+export class Connection {
+  readonly id = nextConnectionId++
+  phase: ConnectionPhase = 'awaiting_connect'
+  protocolVersion: 3 | 4 | 5 = 4
+  /** Largest packet the client accepts (v5 Maximum Packet Size) [MQTT-3.1.2-24]. */
+  clientMaxPacketSize = 268435460
+  /** Keepalive timeout in ms (1.5 × keepalive) [MQTT-3.1.2-24 v3.1.1: 3.1.2-24]; 0 = none. */
+  keepaliveTimeoutMs = 0
+  lastActivity = Date.now()
+  readonly openedAt = Date.now()
+  closeReason: CloseReason | undefined
+  readonly remoteAddress: string
+  private session: Ref<ConnectionEvent> | undefined
+  private pendingPackets: Packet[] = []
+  private readonly splitter: FrameSplitter
+  private parser = mqtt.parser(PASS_THROUGH_OPTS)
+  private parseError: Error | undefined
+  private decoded: Packet | undefined
+  private out: Buffer[] = []
+  private outBytes = 0
+  private flushScheduled = false
+  private generateOpts: { protocolVersion: number } = { protocolVersion: 4 }
+
+  constructor (readonly socket: Socket, private readonly options: ConnectionOptions) {
+    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    this.splitter = new FrameSplitter(options.maxPacketSize)
+    this.parser.on('error', (err: Error) => { this.parseError ??= err })
+    this.parser.on('packet', (packet: Packet) => { this.decoded = packet })
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', () => { this.closeReason ??= 'socket_error' })
+    socket.on('close', () => this.onClose())
+    metrics.connectionsAccepted++
+  }
+
+  get connected (): boolean { return this.phase === 'connected' }
+
+  /** Whether the socket's outgoing buffer is past the high-water mark (slow consumer). */
+  get congested (): boolean {
+    return this.socket.writableLength + this.outBytes > this.options.writeHighWaterMark
+  }
+
+  /** Called by the session actor once it owns this connection; flushes packets that arrived meanwhile. */
+  attach (session: Ref<ConnectionEvent>): void {
+    if (this.phase === 'closed') {
+      dispatch(session, { type: 'closed', connectionId: this.id, reason: this.closeReason ?? 'peer_closed' })
+      return
+    }
+    this.session = session
+    this.phase = 'connected'
+    if (this.pendingPackets.length > 0) {
+      const packets = this.pendingPackets
+      this.pendingPackets = []
+      dispatch(session, { type: 'packets', connectionId: this.id, packets })
+    }
+  }
+
+  setProtocolVersion (version: 3 | 4 | 5): void {
+    this.protocolVersion = version
+    this.generateOpts = { protocolVersion: version }
+  }
+
+  /** Encodes and queues a packet; returns false when it was not sent (too large for the client, or closed). */
+  send (packet: Packet): boolean {
+    if (this.phase === 'closed') return false
+    return this.sendBytes(mqtt.generate(packet, this.generateOpts))
+  }
+
+  /** Queues already-encoded packet bytes, written with the others of this turn in one socket write. */
+  sendBytes (bytes: Buffer): boolean {
+    if (this.phase === 'closed') return false
+    if (bytes.length > this.clientMaxPacketSize) return false
+    this.out.push(bytes)
+    this.outBytes += bytes.length
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      queueMicrotask(this.flush)
+    }
+    return true
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false
+    if (this.out.length === 0) return
+    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes)
+    this.out = []
+    metrics.bytesSent += this.outBytes
+    this.outBytes = 0
+    if (!this.socket.destroyed) this.socket.write(data)
+  }
+
+  /**
+   * Closes the connection. With `disconnect` (v5 only) a DISCONNECT with that reason code is sent
+   * first [MQTT-4.13.2-1]; pending writes are flushed before the socket ends.
+   */
+  close (reason: CloseReason, disconnect?: { reasonCode: number, reasonString?: string }): void {
+    if (this.phase === 'closed') return
+    this.closeReason ??= reason
+    if (disconnect !== undefined && this.protocolVersion === 5 && this.phase !== 'awaiting_connect') {
+      const packet: IDisconnectPacket = { cmd: 'disconnect', reasonCode: disconnect.reasonCode }
+      if (disconnect.reasonString !== undefined) packet.properties = { reasonString: disconnect.reasonString }
+      this.send(packet)
+    }
+    this.phase = 'closed'
+    this.flush()
+    this.socket.end()
+    const timer = setTimeout(() => this.socket.destroy(), 2000)
+    timer.unref()
+    this.socket.once('close', () => clearTimeout(timer))
+  }
+
+  /** Closes with an abrupt socket destroy (no flush), e.g. on server shutdown. */
+  destroy (reason: CloseReason): void {
+    this.closeReason ??= reason
+    this.phase = 'closed'
+    this.socket.destroy()
+  }
+
+  private onData (chunk: Buffer): void {
+    if (this.phase === 'closed') return
+    metrics.bytesReceived += chunk.length
+    this.lastActivity = Date.now()
+    const batch: Packet[] = []
+    try {
+      this.splitter.push(chunk, frame => {
+        if (this.phase === 'closed') return
+        const packet = this.decode(frame)
+        if (packet !== undefined) batch.push(packet)
+      })
+    } catch (err) {
+      if (err instanceof PacketTooLargeError) {
+        this.options.log.info({ remote: this.remoteAddress, size: err.size, limit: err.limit }, 'packet_too_large')
+        this.close('packet_too_large', { reasonCode: ReasonCode.PacketTooLarge })
+      } else {
+        this.options.log.info({ remote: this.remoteAddress, err: (err as Error).message }, 'malformed_packet')
+        this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
+      }
+    }
+    if (batch.length === 0) return
+    metrics.packetsReceived += batch.length
+    if (this.session !== undefined) {
+      dispatch(this.session, { type: 'packets', connectionId: this.id, packets: batch })
+    } else {
+      for (const packet of batch) this.pendingPackets.push(packet)
+    }
+  }
+
+  /** Decodes one frame; closes the connection and returns undefined on bad input. */
+  private decode (frame: Buffer): Packet | undefined {
+    this.decoded = undefined
+    this.parser.parse(frame)
+    const packet = this.decoded as Packet | undefined
+    if (this.parseError !== undefined || packet === undefined) {
+      this.options.log.info({ remote: this.remoteAddress, err: this.parseError?.message ?? 'incomplete packet' }, 'malformed_packet')
+      this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
+      return undefined
+    }
+    if (!topicsAreWellFormed(packet, frame, this.protocolVersion)) {
+      this.options.log.info({ remote: this.remoteAddress, cmd: packet.cmd }, 'malformed_utf8')
+      this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
+      return undefined
+    }
+    if (this.phase === 'awaiting_connect') {
+      if (packet.cmd !== 'connect') {
+        // The first packet from the client must be CONNECT [MQTT-3.1.0-1].
+        this.options.log.info({ remote: this.remoteAddress, cmd: packet.cmd }, 'first_packet_not_connect')
+        this.close('protocol_error')
+        return undefined
+      }
+      this.phase = 'connecting'
+      const version = packet.protocolVersion ?? 4
+      if (version === 3 || version === 4 || version === 5) this.setProtocolVersion(version)
+      this.options.onConnect(this, packet)
+      return undefined
+    }
+    if (packet.cmd === 'connect') {
+      // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
+      this.options.log.info({ remote: this.remoteAddress }, 'second_connect')
+      this.close('protocol_error', { reasonCode: ReasonCode.ProtocolError })
+      return undefined
+    }
+    return packet
+  }
+
+  private onClose (): void {
+    const wasConnected = this.phase === 'connected'
+    this.phase = 'closed'
+    this.closeReason ??= 'peer_closed'
+    if (this.session !== undefined) {
+      dispatch(this.session, { type: 'closed', connectionId: this.id, reason: this.closeReason })
+    }
+    if (wasConnected || this.session !== undefined) this.session = undefined
+  }
+}

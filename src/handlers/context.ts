@@ -1,0 +1,38 @@
+/**
+ * What a packet handler may read and do. The session actor implements it; handlers hold the
+ * protocol rules for one packet type each (as Aedes' lib/handlers) and never touch sockets or
+ * actors directly.
+ */
+import type { Packet } from 'mqtt-packet'
+import type { BrokerConfig } from '../config.js'
+import type { Message } from '../protocol/message.js'
+import type { SessionState, SubscriptionOptions } from '../protocol/session-state.js'
+import type { CloseReason } from '../connection.js'
+import type { Logger } from '../log.js'
+
+export interface SessionContext {
+  readonly state: SessionState
+  readonly protocolVersion: 3 | 4 | 5
+  readonly mqttConfig: BrokerConfig['mqtt']
+  readonly node: string
+  readonly log: Logger
+  /** Topic aliases set by the client on this connection (client → server) [MQTT-3.3.2-10]. */
+  readonly inboundAliases: Map<number, string>
+  /** Session Expiry Interval the client sent in CONNECT (for the DISCONNECT rule [MQTT-3.14.2-2]). */
+  readonly connectSessionExpiry: number
+  /** Whether reason strings / user properties may be sent on acks [MQTT-3.1.2-29]. */
+  readonly problemInformation: boolean
+  send: (packet: Packet) => void
+  /** Routes an application message published by this client. */
+  publish: (message: Message) => void
+  /** Adds or replaces a subscription in the trie shards and sends retained messages per Retain Handling. */
+  subscribe: (filter: string, options: SubscriptionOptions) => void
+  /** Removes a subscription; returns whether it existed. */
+  unsubscribe: (filter: string) => boolean
+  /** Server-initiated close: v5 gets a DISCONNECT with the reason code first [MQTT-4.13.2-1]. */
+  disconnect: (reason: CloseReason, reasonCode: number, reasonString?: string) => void
+  /** The client sent DISCONNECT; its will is published only if `publishWill` [MQTT-3.14.4-3]. */
+  clientDisconnect: (publishWill: boolean) => void
+  /** An outgoing QoS 1/2 flow ended; queued messages may now go out. */
+  outgoingCompleted: (packetId: number) => void
+}

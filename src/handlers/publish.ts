@@ -1,0 +1,84 @@
+/** Inbound PUBLISH (§3.3): topic alias, validation, QoS 1/2 acknowledgement and exactly-once receipt. */
+import type { IPublishPacket } from 'mqtt-packet'
+import type { SessionContext } from './context.js'
+import type { Message, MessageProperties } from '../protocol/message.js'
+import { ReasonCode } from '../protocol/reason-codes.js'
+import { isValidTopicName } from '../protocol/topic.js'
+
+function messageProperties (packet: IPublishPacket): MessageProperties | undefined {
+  const p = packet.properties
+  if (p === undefined) return undefined
+  let out: MessageProperties | undefined
+  if (p.payloadFormatIndicator !== undefined) (out ??= {}).payloadFormatIndicator = p.payloadFormatIndicator
+  if (p.contentType !== undefined) (out ??= {}).contentType = p.contentType
+  if (p.responseTopic !== undefined) (out ??= {}).responseTopic = p.responseTopic
+  if (p.correlationData !== undefined) (out ??= {}).correlationData = p.correlationData
+  if (p.userProperties !== undefined) (out ??= {}).userProperties = p.userProperties
+  return out
+}
+
+/** Resolves the topic through the topic alias, or returns a reason code to disconnect with. */
+function resolveTopic (ctx: SessionContext, packet: IPublishPacket): string | number {
+  const alias = packet.properties?.topicAlias
+  if (ctx.protocolVersion !== 5 || alias === undefined) return packet.topic
+  // Alias 0 or above the server's Topic Alias Maximum is invalid [MQTT-3.3.2-8, MQTT-3.3.2-9].
+  if (alias === 0 || alias > ctx.mqttConfig.topicAliasMaximum) return ReasonCode.TopicAliasInvalid
+  if (packet.topic.length > 0) {
+    ctx.inboundAliases.set(alias, packet.topic)
+    return packet.topic
+  }
+  const topic = ctx.inboundAliases.get(alias)
+  return topic ?? ReasonCode.ProtocolError
+}
+
+export function handlePublish (ctx: SessionContext, packet: IPublishPacket): void {
+  const topic = resolveTopic(ctx, packet)
+  if (typeof topic === 'number') {
+    ctx.disconnect(topic === ReasonCode.TopicAliasInvalid ? 'topic_alias_invalid' : 'protocol_error', topic)
+    return
+  }
+  // No wildcards in a Topic Name [MQTT-3.3.2-2]; not empty, valid UTF-8 without U+0000 [MQTT-4.7.3-1, MQTT-4.7.3-2].
+  if (!isValidTopicName(topic)) {
+    ctx.disconnect('protocol_error', ReasonCode.TopicNameInvalid, 'invalid topic name')
+    return
+  }
+  if (packet.retain && !ctx.mqttConfig.retainAvailable) {
+    ctx.disconnect('protocol_error', ReasonCode.RetainNotSupported)
+    return
+  }
+  const { state } = ctx
+  const packetId = packet.messageId ?? 0
+  if (packet.qos === 2) {
+    if (state.awaitingRel.has(packetId)) {
+      // A re-sent QoS 2 PUBLISH before PUBREL is not routed again [MQTT-4.3.3-9 v5 / MQTT-4.3.3-2 v3.1.1].
+      ctx.send({ cmd: 'pubrec', messageId: packetId })
+      return
+    }
+    // More unacknowledged QoS 2 than the server's Receive Maximum [MQTT-3.3.4-9].
+    if (ctx.protocolVersion === 5 && state.awaitingRel.size >= ctx.mqttConfig.receiveMaximum) {
+      ctx.disconnect('receive_maximum_exceeded', ReasonCode.ReceiveMaximumExceeded)
+      return
+    }
+  }
+
+  const now = Date.now()
+  const message: Message = {
+    topic,
+    payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    publisher: state.clientId,
+    origin: ctx.node
+  }
+  const properties = messageProperties(packet)
+  if (properties !== undefined) message.properties = properties
+  const expiry = packet.properties?.messageExpiryInterval
+  if (expiry !== undefined) message.expiresAt = now + expiry * 1000
+  ctx.publish(message)
+
+  if (packet.qos === 1) ctx.send({ cmd: 'puback', messageId: packetId })
+  else if (packet.qos === 2) {
+    state.awaitingRel.add(packetId)
+    ctx.send({ cmd: 'pubrec', messageId: packetId })
+  }
+}

@@ -1,0 +1,54 @@
+/** SUBSCRIBE (§3.8): validates each filter, records the subscription and answers SUBACK. */
+import type { ISubscribePacket } from 'mqtt-packet'
+import type { SessionContext } from './context.js'
+import type { SubscriptionOptions } from '../protocol/session-state.js'
+import type { QoS } from '../protocol/message.js'
+import { ReasonCode } from '../protocol/reason-codes.js'
+import { isValidTopicFilter, parseSharedFilter, InvalidSharedFilterError } from '../protocol/topic.js'
+
+/** The filter to index and whether it is shared, or undefined when invalid [MQTT-4.7.1-*]. */
+function checkFilter (filter: string): { shared: boolean } | undefined {
+  try {
+    const shared = parseSharedFilter(filter)
+    if (shared !== undefined) return { shared: true }
+  } catch (err) {
+    if (err instanceof InvalidSharedFilterError) return undefined
+    throw err
+  }
+  return isValidTopicFilter(filter) ? { shared: false } : undefined
+}
+
+export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket): void {
+  const v5 = ctx.protocolVersion === 5
+  const subscriptionId = packet.properties?.subscriptionIdentifier
+  if (v5 && subscriptionId === 0) {
+    ctx.disconnect('protocol_error', ReasonCode.ProtocolError, 'subscription identifier 0')
+    return
+  }
+  const granted: number[] = []
+  for (const sub of packet.subscriptions) {
+    const check = checkFilter(sub.topic)
+    if (check === undefined) {
+      // Refused filter: 0x80 in v3.1.1 [MQTT-3.9.3-2], Topic Filter invalid in v5.
+      granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80)
+      continue
+    }
+    if (v5 && check.shared && sub.nl === true) {
+      // No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4].
+      ctx.disconnect('protocol_error', ReasonCode.ProtocolError, 'no local on shared subscription')
+      return
+    }
+    const qos = (sub.qos > 2 ? 2 : sub.qos) as QoS
+    const options: SubscriptionOptions = {
+      qos,
+      noLocal: v5 && sub.nl === true,
+      retainAsPublished: v5 && sub.rap === true,
+      retainHandling: v5 ? ((sub.rh ?? 0) as 0 | 1 | 2) : 0
+    }
+    if (v5 && subscriptionId !== undefined) options.subscriptionId = subscriptionId
+    ctx.subscribe(sub.topic, options)
+    granted.push(qos)
+  }
+  // One return code per filter, in order [MQTT-3.8.4-5 .. MQTT-3.8.4-7].
+  ctx.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted })
+}

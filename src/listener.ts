@@ -1,0 +1,107 @@
+/**
+ * The MQTT TCP listener: accepts sockets, wraps each in a Connection, validates CONNECT and hands
+ * accepted clients to the client registry; one timer sweeps all connections for keepalive and
+ * connect timeouts (cheaper than a timer per connection).
+ */
+import net from 'node:net'
+import { dispatch, type Ref } from 'nact'
+import type { IConnectPacket } from 'mqtt-packet'
+import { Connection } from './connection.js'
+import { validateConnect } from './handlers/connect.js'
+import { ReasonCode, toV3ConnectReturnCode } from './protocol/reason-codes.js'
+import type { BrokerConfig } from './config.js'
+import type { Logger } from './log.js'
+import type { RegistryMsg } from '../actors/client-registry.js'
+
+const SWEEP_INTERVAL_MS = 500
+const WRITE_HIGH_WATER_MARK = 8 << 20
+
+export interface ListenerOptions {
+  config: BrokerConfig
+  node: string
+  log: Logger
+  registry: Ref<RegistryMsg>
+}
+
+export class MqttListener {
+  private readonly server: net.Server
+  private readonly connections = new Set<Connection>()
+  private sweeper: NodeJS.Timeout | undefined
+  private readonly log: Logger
+
+  constructor (private readonly options: ListenerOptions) {
+    this.log = options.log.child({ actor: 'listener' })
+    this.server = net.createServer({ noDelay: true }, socket => this.accept(socket))
+  }
+
+  get port (): number {
+    const address = this.server.address()
+    return typeof address === 'object' && address !== null ? address.port : 0
+  }
+
+  get connectionCount (): number { return this.connections.size }
+
+  async listen (signal?: AbortSignal): Promise<void> {
+    const { host, port } = this.options.config.listener
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err)
+      this.server.once('error', onError)
+      this.server.listen({ host, port, backlog: 4096, signal }, () => {
+        this.server.off('error', onError)
+        resolve()
+      })
+    })
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS)
+    this.sweeper.unref()
+    this.log.info({ host, port: this.port }, 'listener_started')
+  }
+
+  async close (): Promise<void> {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper)
+    for (const connection of this.connections) connection.destroy('server_shutdown')
+    await new Promise<void>(resolve => this.server.close(() => resolve()))
+  }
+
+  private accept (socket: net.Socket): void {
+    const connection = new Connection(socket, {
+      maxPacketSize: this.options.config.mqtt.maxPacketSize,
+      writeHighWaterMark: WRITE_HIGH_WATER_MARK,
+      onConnect: (conn, packet) => this.onConnect(conn, packet),
+      log: this.log
+    })
+    this.connections.add(connection)
+    socket.once('close', () => this.connections.delete(connection))
+  }
+
+  private onConnect (connection: Connection, packet: IConnectPacket): void {
+    const decision = validateConnect(packet, this.options.config, this.options.node)
+    if (!decision.ok) {
+      this.log.info({ remote: connection.remoteAddress, clientid: packet.clientId, reason: decision.reason, reason_code: decision.reasonCode }, 'connect_refused')
+      // A refused CONNECT gets a CONNACK with the reason, then the connection closes [MQTT-3.2.2-5].
+      connection.send(connection.protocolVersion === 5
+        ? { cmd: 'connack', reasonCode: decision.reasonCode, sessionPresent: false }
+        : { cmd: 'connack', returnCode: toV3ConnectReturnCode(decision.reasonCode), sessionPresent: false })
+      connection.close('connect_refused')
+      return
+    }
+    dispatch(this.options.registry, { type: 'connect', request: decision.request, connection })
+  }
+
+  /** Closes connections past their keepalive (1.5 × keepalive) [MQTT-3.1.2-24] or connect timeout. */
+  private sweep (): void {
+    const now = Date.now()
+    const connectTimeout = this.options.config.mqtt.connectTimeoutMs
+    for (const connection of this.connections) {
+      if (connection.phase === 'awaiting_connect' || connection.phase === 'connecting') {
+        if (now - connection.openedAt > connectTimeout) {
+          this.log.info({ remote: connection.remoteAddress }, 'connect_timeout')
+          connection.close('connect_timeout')
+        }
+      } else if (connection.phase === 'connected' && connection.keepaliveTimeoutMs > 0 &&
+        now - connection.lastActivity > connection.keepaliveTimeoutMs) {
+        this.log.info({ remote: connection.remoteAddress }, 'keepalive_timeout')
+        connection.close('keepalive_timeout', { reasonCode: ReasonCode.KeepAliveTimeout })
+      }
+    }
+  }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/** The `meshmq` command: `start` runs a node, `ctl` administers a running one. */
+import './polyfill.js'
+import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
+import { loadConfig, ConfigError } from './config.js'
+import { startBroker } from './broker.js'
+import { BROKER_VERSION } from '../actors/sys-publisher.js'
+
+async function main (argv: string[]): Promise<number> {
+  const command = parseCommandLine(argv)
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(command.text)
+      return 0
+    case 'version':
+      process.stdout.write(`meshmq ${BROKER_VERSION}\n`)
+      return 0
+    case 'ctl': {
+      const { runCtl } = await import('./ctl.js')
+      return await runCtl(command)
+    }
+    case 'start': {
+      const config = loadConfig({ ...(command.configFile !== undefined ? { file: command.configFile } : {}), env: process.env, overrides: command.overrides })
+      const broker = await startBroker(config)
+      const shutdown = (signal: string): void => {
+        broker.log.info({ signal }, 'shutdown_requested')
+        broker.stop().then(() => process.exit(0), () => process.exit(1))
+      }
+      process.once('SIGINT', () => shutdown('SIGINT'))
+      process.once('SIGTERM', () => shutdown('SIGTERM'))
+      return -1
+    }
+  }
+}
+
+main(process.argv.slice(2)).then(code => {
+  if (code >= 0) process.exitCode = code
+}, (err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`meshmq: ${err.message}\n\n${USAGE}`)
+    process.exitCode = 2
+  } else if (err instanceof ConfigError) {
+    process.stderr.write(`meshmq: invalid configuration: ${err.message}\n`)
+    process.exitCode = 78
+  } else {
+    process.stderr.write(`meshmq: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+    process.exitCode = 1
+  }
+})

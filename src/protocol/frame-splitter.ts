@@ -1,0 +1,75 @@
+/**
+ * Splits a TCP byte stream into whole MQTT control packets by their fixed header (§2.1), without
+ * decoding them. It bounds memory: a packet whose Remaining Length says it is larger than the limit
+ * is refused as soon as its header arrives, before its body is buffered [MQTT-3.1.2-24 server side].
+ */
+
+export class PacketTooLargeError extends Error {
+  override name = 'PacketTooLargeError'
+  constructor (readonly size: number, readonly limit: number) {
+    super(`packet of ${size} bytes exceeds the maximum packet size ${limit}`)
+  }
+}
+
+export class MalformedLengthError extends Error {
+  override name = 'MalformedLengthError'
+  constructor () { super('malformed Remaining Length') }
+}
+
+export class FrameSplitter {
+  private chunks: Buffer[] = []
+  private buffered = 0
+  /** Total size of the frame at the head of the buffer, once its header is known. */
+  private needed = 0
+
+  constructor (private maxPacketSize: number) {}
+
+  setMaxPacketSize (size: number): void { this.maxPacketSize = size }
+
+  /** Feeds bytes; calls `onFrame` for each complete packet, in order. Throws on a bad or oversize header. */
+  push (chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    if (this.buffered > 0) {
+      this.chunks.push(chunk)
+      this.buffered += chunk.length
+      if (this.needed > 0 && this.buffered < this.needed) return
+      chunk = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered)
+      this.chunks = []
+      this.buffered = 0
+    }
+    let offset = 0
+    const end = chunk.length
+    while (offset < end) {
+      const total = this.frameSize(chunk, offset, end)
+      if (total === 0 || offset + total > end) {
+        this.needed = total
+        break
+      }
+      onFrame(chunk.subarray(offset, offset + total))
+      offset += total
+      this.needed = 0
+    }
+    if (offset < end) {
+      this.chunks.push(offset === 0 ? chunk : chunk.subarray(offset))
+      this.buffered = end - offset
+    }
+  }
+
+  /** Size of the frame starting at `offset`, or 0 when its header is not complete yet. */
+  private frameSize (buf: Buffer, offset: number, end: number): number {
+    let multiplier = 1
+    let length = 0
+    let pos = offset + 1
+    for (let i = 0; i < 4; i++) {
+      if (pos >= end) return 0
+      const byte = buf[pos++]!
+      length += (byte & 0x7f) * multiplier
+      if ((byte & 0x80) === 0) {
+        const total = pos - offset + length
+        if (total > this.maxPacketSize) throw new PacketTooLargeError(total, this.maxPacketSize)
+        return total
+      }
+      multiplier *= 128
+    }
+    throw new MalformedLengthError()
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * A client session's state as plain data (in the spirit of EMQX's `emqx_session`): subscriptions,
+ * messages in flight to the client, the offline/overflow queue, incoming QoS 2 awaiting PUBREL and
+ * the packet id counter. No sockets, timers or actor references: it can be stored on disk or handed
+ * to another node with structured clone. The functions here are the pure rules over that data.
+ */
+import type { Message, QoS } from './message.js'
+
+/** Options of one subscription, as granted [MQTT-3.8.3-*]. */
+export interface SubscriptionOptions {
+  qos: QoS
+  /** Do not deliver the subscriber's own publishes [MQTT-3.8.3-3]. */
+  noLocal: boolean
+  /** Keep the RETAIN flag as published [MQTT-3.3.1-12, MQTT-3.3.1-13]. */
+  retainAsPublished: boolean
+  /** 0: send retained on subscribe, 1: only if new, 2: never [MQTT-3.3.1-9 .. 3.3.1-11]. */
+  retainHandling: 0 | 1 | 2
+  subscriptionId?: number
+}
+
+/** One message on its way to a subscriber, with the QoS and flags for that subscriber. */
+export interface Delivery {
+  message: Message
+  qos: QoS
+  retain: boolean
+  subscriptionIds?: number[]
+}
+
+/** An outgoing QoS 1/2 PUBLISH not yet completed by the client. */
+export interface InflightEntry {
+  packetId: number
+  delivery: Delivery
+  /** 'publish': waiting for PUBACK/PUBREC; 'pubrel': PUBREC received, waiting for PUBCOMP. */
+  phase: 'publish' | 'pubrel'
+}
+
+export interface WillMessage {
+  /** The will as a message; its `expiresAt` is set when it is published. */
+  message: Message
+  /** Will Delay Interval in seconds [MQTT-3.1.3-9]. */
+  delay: number
+  /** Message Expiry Interval of the will in seconds, counted from publication. */
+  expiryInterval?: number
+}
+
+export interface SessionState {
+  clientId: string
+  createdAt: number
+  /** Session Expiry Interval in seconds; 0 ends the session with the connection. */
+  expiryInterval: number
+  /** Subscriptions keyed by the filter as the client sent it (incl. `$share/<group>/`). */
+  subscriptions: Map<string, SubscriptionOptions>
+  inflight: Map<number, InflightEntry>
+  queue: Delivery[]
+  /** Packet ids of incoming QoS 2 PUBLISH received and not yet released by PUBREL [MQTT-4.3.3-*]. */
+  awaitingRel: Set<number>
+  nextPacketId: number
+  will?: WillMessage
+}
+
+export function createSessionState (clientId: string, now: number): SessionState {
+  return {
+    clientId,
+    createdAt: now,
+    expiryInterval: 0,
+    subscriptions: new Map(),
+    inflight: new Map(),
+    queue: [],
+    awaitingRel: new Set(),
+    nextPacketId: 1
+  }
+}
+
+/** A free packet id for an outgoing QoS 1/2 PUBLISH, never one in use [MQTT-2.2.1-3]; undefined if all are. */
+export function allocatePacketId (state: SessionState): number | undefined {
+  if (state.inflight.size >= 65535) return undefined
+  let id = state.nextPacketId
+  while (state.inflight.has(id)) id = id === 65535 ? 1 : id + 1
+  state.nextPacketId = id === 65535 ? 1 : id + 1
+  return id
+}
+
+export type QueueDropPolicy = 'drop_oldest' | 'drop_newest'
+
+/**
+ * Appends a delivery to the session queue, bounded by `limit`. Returns the delivery that was
+ * dropped to respect the bound, if any.
+ */
+export function enqueue (state: SessionState, delivery: Delivery, limit: number, policy: QueueDropPolicy): Delivery | undefined {
+  if (state.queue.length < limit) {
+    state.queue.push(delivery)
+    return undefined
+  }
+  if (policy === 'drop_newest' || limit === 0) return delivery
+  const dropped = state.queue.shift()
+  state.queue.push(delivery)
+  return dropped
+}
