@@ -1,0 +1,204 @@
+/**
+ * The `meshmq` command line: turns argv into a `Command` for the entry point. Only syntax is
+ * checked here; `loadConfig` checks the values of `start` flags with every other source.
+ */
+import { parseArgs } from 'node:util'
+import {
+  ConfigError, DISCOVERY_STRATEGIES, LOG_LEVELS, parseNodeName, parseSeed,
+  type BrokerConfig, type DeepPartial, type DiscoveryStrategy, type LogLevel
+} from './config.js'
+
+export type Command =
+  /** Run a broker node. */
+  | { kind: 'start', configFile?: string, overrides: DeepPartial<BrokerConfig> }
+  /** Send one administration command to a running node's control endpoint. */
+  | { kind: 'ctl', node?: string, control?: { host: string, port: number }, json: boolean, args: string[] }
+  | { kind: 'help', text: string }
+  | { kind: 'version' }
+
+/** The command line breaks the syntax in USAGE; the message says how. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export const USAGE = `Usage:
+  meshmq start [options]          run a broker node
+  meshmq ctl [options] cluster status | join <node> | leave | force-leave <node>
+  meshmq --help | --version
+
+start options:
+  --name NAME@HOST        node name, unique in the cluster (default meshmq@127.0.0.1)
+  --port N                MQTT listener port (default 1883)
+  --config FILE           JSON config file, nested like the config keys
+  --data-dir DIR          node data directory (default ./data/<node name>)
+  --log-level LEVEL       ${LOG_LEVELS.join('|')} (default info)
+  --cluster-port N        cluster port (default 4370 + numeric suffix of the name)
+  --discovery STRATEGY    ${DISCOVERY_STRATEGIES.join('|')} (default mdns)
+  --seeds LIST            comma list of seed nodes name@host[:port]
+  --secret S              pre-shared cluster secret (default 'meshmq': change it in production)
+  --shards N              subscription trie shards (default 4)
+
+ctl options:
+  --node NAME@HOST        node to control, at 127.0.0.1:(its default cluster port + 1000)
+  --control HOST:PORT     control endpoint to talk to instead
+  --json                  print the reply as JSON
+
+Precedence: defaults < config file < environment < flags. Every config key can be set by
+MESHMQ_<SECTION>_<KEY> (e.g. MESHMQ_MQTT_MAX_PACKET_SIZE, MESHMQ_NODE_NAME); also
+MESHMQ_CONFIG (config file), MESHMQ_DISCOVERY, MESHMQ_SEEDS (comma list), MESHMQ_CLUSTER_SECRET.
+`
+
+const START_OPTIONS = {
+  name: { type: 'string' },
+  port: { type: 'string' },
+  config: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+  'cluster-port': { type: 'string' },
+  discovery: { type: 'string' },
+  seeds: { type: 'string' },
+  secret: { type: 'string' },
+  shards: { type: 'string' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
+const CTL_OPTIONS = {
+  node: { type: 'string' },
+  control: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
+/** `cluster` subcommands and the number of operands each takes. */
+const CLUSTER_SUBCOMMANDS: ReadonlyMap<string, number> = new Map([
+  ['status', 0], ['join', 1], ['leave', 0], ['force-leave', 1]
+])
+
+/** Parse the arguments after `node script`. Throws UsageError for anything USAGE does not allow. */
+export function parseCommandLine (argv: string[]): Command {
+  const [first, ...rest] = argv
+  switch (first) {
+    case undefined:
+      throw new UsageError('missing command: expected start or ctl (see meshmq --help)')
+    case '--help': case '-h': case 'help':
+      return { kind: 'help', text: USAGE }
+    case '--version': case '-v':
+      return { kind: 'version' }
+    case 'start':
+      return parseStart(rest)
+    case 'ctl':
+      return parseCtl(rest)
+    default:
+      throw new UsageError(`unknown command '${first}': expected start or ctl (see meshmq --help)`)
+  }
+}
+
+/** Run node:util parseArgs; its errors (unknown option, missing value) become UsageError. */
+function usageErrors<T> (command: string, parse: () => T): T {
+  try {
+    return parse()
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message}`)
+  }
+}
+
+function parseStart (args: string[]): Command {
+  const { values, positionals } = usageErrors('start', () =>
+    parseArgs({ args, options: START_OPTIONS, strict: true, allowPositionals: true }))
+  if (values.help === true) return { kind: 'help', text: USAGE }
+  if (positionals.length > 0) throw new UsageError(`start: unexpected argument '${positionals[0] ?? ''}'`)
+
+  const overrides: DeepPartial<BrokerConfig> = {}
+  const node: DeepPartial<BrokerConfig['node']> = {}
+  const cluster: DeepPartial<BrokerConfig['cluster']> = {}
+  if (values.name !== undefined) node.name = values.name
+  if (values['data-dir'] !== undefined) node.dataDir = values['data-dir']
+  if (values.port !== undefined) overrides.listener = { port: integerFlag('--port', values.port) }
+  if (values['log-level'] !== undefined) overrides.log = { level: logLevelFlag(values['log-level']) }
+  if (values['cluster-port'] !== undefined) cluster.port = integerFlag('--cluster-port', values['cluster-port'])
+  if (values.discovery !== undefined) cluster.discovery = discoveryFlag(values.discovery)
+  if (values.seeds !== undefined) cluster.seeds = values.seeds.split(',').map(seed => seed.trim()).filter(seed => seed !== '')
+  if (values.secret !== undefined) cluster.secret = values.secret
+  if (values.shards !== undefined) overrides.shards = integerFlag('--shards', values.shards)
+  if (Object.keys(node).length > 0) overrides.node = node
+  if (Object.keys(cluster).length > 0) overrides.cluster = cluster
+
+  return values.config === undefined
+    ? { kind: 'start', overrides }
+    : { kind: 'start', configFile: values.config, overrides }
+}
+
+function parseCtl (args: string[]): Command {
+  const { values, positionals } = usageErrors('ctl', () =>
+    parseArgs({ args, options: CTL_OPTIONS, strict: true, allowPositionals: true }))
+  if (values.help === true) return { kind: 'help', text: USAGE }
+  if (values.node !== undefined && values.control !== undefined) {
+    throw new UsageError('ctl: give either --node or --control, not both')
+  }
+  checkCtlArguments(positionals)
+  const command: Command = { kind: 'ctl', json: values.json === true, args: positionals }
+  if (values.node !== undefined) {
+    checkedBy('--node', () => parseNodeName(values.node ?? ''))
+    command.node = values.node
+  }
+  if (values.control !== undefined) command.control = hostPortFlag('--control', values.control)
+  return command
+}
+
+function checkCtlArguments (args: string[]): void {
+  const [group, subcommand, ...operands] = args
+  if (group !== 'cluster') {
+    throw new UsageError(group === undefined
+      ? 'ctl: missing command: expected cluster status|join <node>|leave|force-leave <node>'
+      : `ctl: unknown command '${group}': expected cluster`)
+  }
+  const arity = subcommand === undefined ? undefined : CLUSTER_SUBCOMMANDS.get(subcommand)
+  if (subcommand === undefined || arity === undefined) {
+    throw new UsageError(`ctl cluster: expected one of ${[...CLUSTER_SUBCOMMANDS.keys()].join(', ')}${subcommand === undefined ? '' : `, got '${subcommand}'`}`)
+  }
+  if (operands.length !== arity) {
+    throw new UsageError(arity === 0
+      ? `ctl cluster ${subcommand}: takes no argument`
+      : `ctl cluster ${subcommand}: expects one node name@host[:port]`)
+  }
+  const target = operands[0]
+  if (target !== undefined) checkedBy(`ctl cluster ${subcommand}`, () => parseSeed(target, 'node'))
+}
+
+/** Run a config parser; its ConfigError becomes a UsageError about `flag`. */
+function checkedBy (flag: string, check: () => unknown): void {
+  try {
+    check()
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(`${flag}: ${err.message.slice(err.key.length + 2)}`)
+    throw err
+  }
+}
+
+function integerFlag (flag: string, text: string): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${flag}: expected a non-negative integer, got '${text}'`)
+  return Number(text)
+}
+
+function logLevelFlag (text: string): LogLevel {
+  const level = LOG_LEVELS.find(candidate => candidate === text)
+  if (level === undefined) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got '${text}'`)
+  return level
+}
+
+function discoveryFlag (text: string): DiscoveryStrategy {
+  const strategy = DISCOVERY_STRATEGIES.find(candidate => candidate === text)
+  if (strategy === undefined) throw new UsageError(`--discovery: expected one of ${DISCOVERY_STRATEGIES.join(', ')}, got '${text}'`)
+  return strategy
+}
+
+/** `HOST:PORT`, with an IPv6 host in brackets (`[::1]:5370`). */
+function hostPortFlag (flag: string, text: string): { host: string, port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d+)$/.exec(text)
+  const host = match?.[1] ?? match?.[2]
+  const port = Number(match?.[3])
+  if (host === undefined || !(port >= 1 && port <= 65535)) {
+    throw new UsageError(`${flag}: expected HOST:PORT with a port from 1 to 65535, got '${text}'`)
+  }
+  return { host, port }
+}

@@ -1,0 +1,54 @@
+/**
+ * Structured logging (pino). Convention, as in EMQX: the message of a log line is a snake_case
+ * event name and everything else goes into fields, so lines can be searched by event:
+ *
+ *   log.info({ clientid, protocol: 5 }, 'client_connected')
+ *   log.warn({ node, topic, err }, 'forward_failed')
+ *
+ * Each actor logs through `actorLogger`, which adds `actor` and its identifying fields.
+ */
+import { pino, stdTimeFunctions, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import pretty from 'pino-pretty'
+
+export type { Logger }
+
+function isTTY (stream: NodeJS.WritableStream): boolean {
+  return (stream as { isTTY?: boolean }).isTTY === true
+}
+
+/**
+ * Root logger. JSON lines (ISO `time`, `level` label, `msg`) to `destination` (default stdout);
+ * pretty text (pino-pretty, synchronous, colorized when the destination is a TTY) when format is
+ * 'pretty', or 'auto' and the destination is a TTY. Base field: `node` (node name); no pid or
+ * hostname.
+ */
+export function createLogger (options: {
+  level: string
+  format: 'json' | 'pretty' | 'auto'
+  node: string
+  destination?: NodeJS.WritableStream
+}): Logger {
+  const destination = options.destination ?? process.stdout
+  const base: LoggerOptions = { level: options.level, base: { node: options.node } }
+  const usePretty = options.format === 'pretty' || (options.format === 'auto' && isTTY(destination))
+  if (usePretty) {
+    const stream = pretty({
+      sync: true,
+      colorize: isTTY(destination),
+      translateTime: 'SYS:HH:MM:ss.l',
+      singleLine: true,
+      destination
+    })
+    return pino(base, stream)
+  }
+  return pino({
+    ...base,
+    timestamp: stdTimeFunctions.isoTime,
+    formatters: { level: label => ({ level: label }) }
+  }, options.destination === undefined ? pino.destination({ dest: 1, sync: true }) : destination as DestinationStream)
+}
+
+/** Child logger for one actor: adds { actor: '<kind>', ...fields } e.g. actorLogger(root, 'session', { clientid }) */
+export function actorLogger (root: Logger, actor: string, fields: Record<string, unknown> = {}): Logger {
+  return root.child({ actor, ...fields })
+}

@@ -1,0 +1,437 @@
+import { describe, it, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import {
+  ConfigError, DEFAULT_NODE_NAME, clusterPortFor, controlEndpointFor, defaultConfig, loadConfig,
+  parseNodeName, parseSeed
+} from '../src/config.js'
+import { USAGE, UsageError, parseCommandLine } from '../src/cli-args.js'
+import { actorLogger, createLogger } from '../src/log.js'
+
+/** Write `content` as a config file in a fresh temporary directory removed after the test. */
+function configFile (t: TestContext, content: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'meshmq-config-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'meshmq.json')
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content))
+  return file
+}
+
+/** Assert that `run` throws a ConfigError for `key` whose message contains every `parts`. */
+function assertConfigError (run: () => unknown, key: string, ...parts: string[]): void {
+  assert.throws(run, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`)
+    assert.equal(err.name, 'ConfigError')
+    assert.equal(err.key, key)
+    assert.ok(err.message.startsWith(`${key}: `), err.message)
+    for (const part of parts) assert.ok(err.message.includes(part), `'${err.message}' lacks '${part}'`)
+    return true
+  })
+}
+
+describe('defaults', () => {
+  it('are complete and match the documented values', () => {
+    const config = defaultConfig()
+    assert.equal(config.node.name, DEFAULT_NODE_NAME)
+    assert.equal(config.node.dataDir, './data/meshmq@127.0.0.1')
+    assert.deepEqual(config.listener, { host: '0.0.0.0', port: 1883 })
+    assert.deepEqual(config.log, { level: 'info', format: 'auto' })
+    assert.equal(config.mqtt.maxPacketSize, 1024 * 1024)
+    assert.equal(config.mqtt.maxSessionExpiry, 7200)
+    assert.equal(config.shards, 4)
+    assert.equal(config.sys.intervalMs, 10_000)
+    assert.equal(config.cluster.discovery, 'mdns')
+    assert.equal(config.cluster.port, 4370)
+    assert.equal(config.cluster.host, '127.0.0.1')
+    assert.deepEqual(config.cluster.seeds, [])
+    assert.equal(config.cluster.secret, 'meshmq')
+    assert.equal(config.cluster.autocleanMs, 5 * 60_000)
+    assert.deepEqual(config.cluster.control, { host: '127.0.0.1', port: 5370 })
+  })
+
+  it('are a fresh object on every call', () => {
+    const first = defaultConfig()
+    first.cluster.seeds.push('x@y')
+    first.mqtt.maxInflight = 1
+    assert.deepEqual(defaultConfig().cluster.seeds, [])
+    assert.equal(defaultConfig().mqtt.maxInflight, 32)
+  })
+
+  it('loadConfig with nothing set equals defaultConfig', () => {
+    assert.deepEqual(loadConfig({ env: {} }), defaultConfig())
+  })
+})
+
+describe('node names and the cluster port rule', () => {
+  it('parses name@host', () => {
+    assert.deepEqual(parseNodeName('meshmq2@10.0.0.2'), { name: 'meshmq2', host: '10.0.0.2' })
+    assert.deepEqual(parseNodeName('a_b.c-d@host.example'), { name: 'a_b.c-d', host: 'host.example' })
+  })
+
+  for (const bad of ['meshmq', 'meshmq@', '@host', 'me sh@h', 'a@b@c', 'a@h st']) {
+    it(`rejects '${bad}' naming node.name`, () => {
+      assertConfigError(() => parseNodeName(bad), 'node.name', bad)
+    })
+  }
+
+  it('is 4370 plus the numeric suffix of the name part', () => {
+    assert.equal(clusterPortFor('emqx2@h'), 4372)
+    assert.equal(clusterPortFor('meshmq@h'), 4370)
+    assert.equal(clusterPortFor('meshmq12@10.0.0.1'), 4382)
+    assert.equal(clusterPortFor('n1@host9'), 4371, 'digits in the host do not count')
+  })
+
+  it('gives the default control endpoint of a node', () => {
+    assert.deepEqual(controlEndpointFor('meshmq3@10.0.0.3'), { host: '127.0.0.1', port: 5373 })
+  })
+
+  it('parses seeds with and without a port', () => {
+    assert.deepEqual(parseSeed('meshmq2@10.0.0.2:4999'), { node: 'meshmq2@10.0.0.2', host: '10.0.0.2', port: 4999 })
+    assert.deepEqual(parseSeed('meshmq3@10.0.0.3'), { node: 'meshmq3@10.0.0.3', host: '10.0.0.3', port: 4373 })
+    assert.deepEqual(parseSeed('n@[::1]:4380'), { node: 'n@::1', host: '::1', port: 4380 })
+    assertConfigError(() => parseSeed('meshmq2@h:0'), 'cluster.seeds', 'port')
+    assertConfigError(() => parseSeed('meshmq2@h:http'), 'cluster.seeds', 'port')
+    assertConfigError(() => parseSeed('nohost'), 'cluster.seeds')
+    assertConfigError(() => parseSeed('n99999@h'), 'cluster.seeds', '104369')
+  })
+})
+
+describe('derived defaults', () => {
+  it('take the cluster port, cluster host, data dir and control port from the node name', () => {
+    const config = loadConfig({ env: {}, overrides: { node: { name: 'emqx2@10.1.2.3' } } })
+    assert.equal(config.cluster.port, 4372)
+    assert.equal(config.cluster.host, '10.1.2.3')
+    assert.equal(config.node.dataDir, './data/emqx2@10.1.2.3')
+    assert.deepEqual(config.cluster.control, { host: '127.0.0.1', port: 5372 })
+  })
+
+  it('use 4370 for a name without a numeric suffix', () => {
+    const config = loadConfig({ env: { MESHMQ_NODE_NAME: 'meshmq@h' } })
+    assert.equal(config.cluster.port, 4370)
+    assert.equal(config.cluster.control.port, 5370)
+  })
+
+  it('are not applied to keys set explicitly', (t) => {
+    const file = configFile(t, { cluster: { port: 6000, host: '0.0.0.0' }, node: { dataDir: '/var/lib/meshmq' } })
+    const config = loadConfig({ file, env: { MESHMQ_CLUSTER_CONTROL_PORT: '7000' }, overrides: { node: { name: 'emqx2@h' } } })
+    assert.equal(config.cluster.port, 6000)
+    assert.equal(config.cluster.host, '0.0.0.0')
+    assert.equal(config.node.dataDir, '/var/lib/meshmq')
+    assert.equal(config.cluster.control.port, 7000)
+  })
+
+  it('derive the control port from an explicit cluster port', () => {
+    assert.equal(loadConfig({ env: {}, overrides: { cluster: { port: 4500 } } }).cluster.control.port, 5500)
+    assert.equal(loadConfig({ env: {}, overrides: { cluster: { port: 0 } } }).cluster.control.port, 0, 'ephemeral stays ephemeral')
+  })
+
+  it('reject a derived port above 65535', () => {
+    assertConfigError(() => loadConfig({ env: {}, overrides: { node: { name: 'n99999@h' } } }), 'cluster.port', 'n99999@h')
+    assertConfigError(() => loadConfig({ env: {}, overrides: { cluster: { port: 65000 } } }), 'cluster.control.port', '66000')
+  })
+})
+
+describe('precedence: defaults < file < environment < flags', () => {
+  it('lets each later source override the earlier ones, key by key', (t) => {
+    const file = configFile(t, {
+      listener: { port: 1884, host: '127.0.0.1' },
+      mqtt: { maxInflight: 10, maxQueuedMessages: 50 },
+      cluster: { seeds: ['a@h1', 'b@h2'] }
+    })
+    const config = loadConfig({
+      file,
+      env: { MESHMQ_LISTENER_PORT: '1885', MESHMQ_MQTT_MAX_INFLIGHT: '20' },
+      overrides: { listener: { port: 1886 } }
+    })
+    assert.equal(config.listener.port, 1886, 'flag beats env and file')
+    assert.equal(config.listener.host, '127.0.0.1', 'file beats default')
+    assert.equal(config.mqtt.maxInflight, 20, 'env beats file')
+    assert.equal(config.mqtt.maxQueuedMessages, 50, 'file value kept where nothing later sets it')
+    assert.equal(config.mqtt.receiveMaximum, 32, 'default kept where nothing sets it')
+    assert.deepEqual(config.cluster.seeds, ['a@h1', 'b@h2'])
+  })
+
+  it('replaces lists whole instead of merging them', (t) => {
+    const file = configFile(t, { cluster: { seeds: ['a@h1', 'b@h2'] } })
+    assert.deepEqual(loadConfig({ file, env: { MESHMQ_SEEDS: 'c@h3' } }).cluster.seeds, ['c@h3'])
+    assert.deepEqual(loadConfig({ file, env: {}, overrides: { cluster: { seeds: [] } } }).cluster.seeds, [])
+  })
+
+  it('reads the file named by MESHMQ_CONFIG unless a file is passed', (t) => {
+    const fromEnv = configFile(t, { shards: 8 })
+    const passed = configFile(t, { shards: 2 })
+    assert.equal(loadConfig({ env: { MESHMQ_CONFIG: fromEnv } }).shards, 8)
+    assert.equal(loadConfig({ file: passed, env: { MESHMQ_CONFIG: fromEnv } }).shards, 2)
+  })
+})
+
+describe('environment variables', () => {
+  it('follow MESHMQ_<SECTION>_<KEY> and parse by the field type', () => {
+    const config = loadConfig({
+      env: {
+        MESHMQ_NODE_NAME: 'meshmq3@10.0.0.3',
+        MESHMQ_NODE_DATA_DIR: '/data/n3',
+        MESHMQ_LOG_LEVEL: 'debug',
+        MESHMQ_LOG_FORMAT: 'json',
+        MESHMQ_MQTT_MAX_PACKET_SIZE: '2048',
+        MESHMQ_MQTT_RETAIN_AVAILABLE: 'false',
+        MESHMQ_MQTT_QUEUE_DROP_POLICY: 'drop_newest',
+        MESHMQ_SHARDS: '2',
+        MESHMQ_SYS_INTERVAL_MS: '1000',
+        MESHMQ_CLUSTER_AUTOCLEAN_MS: '60000',
+        MESHMQ_CLUSTER_AUTOHEAL: 'false',
+        MESHMQ_CLUSTER_SECRET: 's3cret',
+        MESHMQ_CLUSTER_CONTROL_HOST: '127.0.0.2',
+        MESHMQ_UNRELATED_SETTING: 'ignored'
+      }
+    })
+    assert.equal(config.node.name, 'meshmq3@10.0.0.3')
+    assert.equal(config.node.dataDir, '/data/n3')
+    assert.deepEqual(config.log, { level: 'debug', format: 'json' })
+    assert.equal(config.mqtt.maxPacketSize, 2048)
+    assert.equal(config.mqtt.retainAvailable, false)
+    assert.equal(config.mqtt.queueDropPolicy, 'drop_newest')
+    assert.equal(config.shards, 2)
+    assert.equal(config.sys.intervalMs, 1000)
+    assert.equal(config.cluster.autocleanMs, 60_000)
+    assert.equal(config.cluster.autoheal, false)
+    assert.equal(config.cluster.secret, 's3cret')
+    assert.deepEqual(config.cluster.control, { host: '127.0.0.2', port: 5373 })
+  })
+
+  it('accept the short aliases MESHMQ_DISCOVERY and MESHMQ_SEEDS', () => {
+    const config = loadConfig({ env: { MESHMQ_DISCOVERY: 'static', MESHMQ_SEEDS: 'meshmq2@h2:4372, meshmq3@h3 ,' } })
+    assert.equal(config.cluster.discovery, 'static')
+    assert.deepEqual(config.cluster.seeds, ['meshmq2@h2:4372', 'meshmq3@h3'])
+  })
+
+  it('reject an alias and its generic variable set to different values', () => {
+    assertConfigError(() => loadConfig({ env: { MESHMQ_DISCOVERY: 'static', MESHMQ_CLUSTER_DISCOVERY: 'manual' } }),
+      'cluster.discovery', 'MESHMQ_DISCOVERY', 'MESHMQ_CLUSTER_DISCOVERY')
+    assert.equal(loadConfig({ env: { MESHMQ_DISCOVERY: 'static', MESHMQ_CLUSTER_DISCOVERY: 'static' } }).cluster.discovery, 'static')
+  })
+
+  const badValues: Array<[string, string, string, string]> = [
+    ['MESHMQ_MQTT_MAX_PACKET_SIZE', 'big', 'mqtt.maxPacketSize', 'must be an integer between 1 and 268435455'],
+    ['MESHMQ_MQTT_MAX_PACKET_SIZE', '0', 'mqtt.maxPacketSize', 'must be an integer between 1 and 268435455'],
+    ['MESHMQ_LISTENER_PORT', '70000', 'listener.port', 'between 0 and 65535'],
+    ['MESHMQ_LISTENER_PORT', '1883.5', 'listener.port', 'integer'],
+    ['MESHMQ_MQTT_RETAIN_AVAILABLE', 'yes', 'mqtt.retainAvailable', 'true or false'],
+    ['MESHMQ_LOG_LEVEL', 'verbose', 'log.level', 'one of trace'],
+    ['MESHMQ_DISCOVERY', 'dns', 'cluster.discovery', 'one of mdns, static, manual'],
+    ['MESHMQ_SEEDS', 'meshmq2@h:99999', 'cluster.seeds', 'port'],
+    ['MESHMQ_NODE_NAME', 'no-host', 'node.name', 'name@host'],
+    ['MESHMQ_CLUSTER_SECRET', '', 'cluster.secret', 'non-empty']
+  ]
+  for (const [variable, value, key, problem] of badValues) {
+    it(`reject ${variable}='${value}' naming ${key} and the variable`, () => {
+      assertConfigError(() => loadConfig({ env: { [variable]: value } }), key, problem, variable)
+    })
+  }
+})
+
+describe('config file', () => {
+  it('rejects unknown keys at any depth', (t) => {
+    assertConfigError(() => loadConfig({ file: configFile(t, { mqtt: { maxPacketSise: 10 } }), env: {} }), 'mqtt.maxPacketSise', 'unknown key')
+    assertConfigError(() => loadConfig({ file: configFile(t, { listeners: {} }), env: {} }), 'listeners', 'unknown key')
+    assertConfigError(() => loadConfig({ file: configFile(t, { cluster: { control: { bind: 'x' } } }), env: {} }), 'cluster.control.bind', 'unknown key')
+  })
+
+  it('rejects values of the wrong type or range, naming the key and the file', (t) => {
+    const file = configFile(t, { mqtt: { maxPacketSize: '1024' } })
+    assertConfigError(() => loadConfig({ file, env: {} }), 'mqtt.maxPacketSize', 'must be an integer between 1 and 268435455', file)
+    assertConfigError(() => loadConfig({ file: configFile(t, { mqtt: { maxPacketSize: 268435456 } }), env: {} }), 'mqtt.maxPacketSize')
+    assertConfigError(() => loadConfig({ file: configFile(t, { mqtt: { receiveMaximum: 0 } }), env: {} }), 'mqtt.receiveMaximum')
+    assertConfigError(() => loadConfig({ file: configFile(t, { mqtt: { queueDropPolicy: 'drop_all' } }), env: {} }), 'mqtt.queueDropPolicy')
+    assertConfigError(() => loadConfig({ file: configFile(t, { cluster: { seeds: 'a@h' } }), env: {} }), 'cluster.seeds', 'list')
+    assertConfigError(() => loadConfig({ file: configFile(t, { cluster: 'x' }), env: {} }), 'cluster', 'object')
+    assertConfigError(() => loadConfig({ file: configFile(t, { shards: null }), env: {} }), 'shards')
+  })
+
+  it('[MQTT-3.1.3-5] refuses a client id limit below the 23 bytes every server must accept', (t) => {
+    assertConfigError(() => loadConfig({ file: configFile(t, { mqtt: { maxClientIdLength: 22 } }), env: {} }), 'mqtt.maxClientIdLength', '23')
+  })
+
+  it('reports a missing file or invalid JSON as a config error', (t) => {
+    assertConfigError(() => loadConfig({ file: '/nonexistent/meshmq.json', env: {} }), 'config', '/nonexistent/meshmq.json')
+    assertConfigError(() => loadConfig({ file: configFile(t, '{ "shards": 4, }'), env: {} }), 'config', 'not valid JSON')
+    assertConfigError(() => loadConfig({ file: configFile(t, '[]'), env: {} }), 'config', 'object')
+  })
+})
+
+describe('command-line overrides in loadConfig', () => {
+  it('are validated like the other sources, naming the key', () => {
+    assertConfigError(() => loadConfig({ env: {}, overrides: { listener: { port: 99999 } } }), 'listener.port', 'command line')
+    assertConfigError(() => loadConfig({ env: {}, overrides: { shards: 0 } }), 'shards', 'between 1 and 1024')
+    assertConfigError(() => loadConfig({ env: {}, overrides: { node: { name: 'bad name@h' } } }), 'node.name')
+  })
+})
+
+describe('parseCommandLine', () => {
+  it('parses start with every flag into overrides', () => {
+    const command = parseCommandLine([
+      'start', '--name', 'meshmq2@10.0.0.2', '--port', '1884', '--config', '/etc/meshmq.json',
+      '--data-dir', '/var/lib/meshmq', '--log-level', 'debug', '--cluster-port', '4400',
+      '--discovery', 'static', '--seeds', 'meshmq1@10.0.0.1:4371,meshmq3@10.0.0.3', '--secret', 's',
+      '--shards', '8'
+    ])
+    assert.deepEqual(command, {
+      kind: 'start',
+      configFile: '/etc/meshmq.json',
+      overrides: {
+        node: { name: 'meshmq2@10.0.0.2', dataDir: '/var/lib/meshmq' },
+        listener: { port: 1884 },
+        log: { level: 'debug' },
+        cluster: { port: 4400, discovery: 'static', seeds: ['meshmq1@10.0.0.1:4371', 'meshmq3@10.0.0.3'], secret: 's' },
+        shards: 8
+      }
+    })
+  })
+
+  it('parses a bare start and --key=value syntax', () => {
+    assert.deepEqual(parseCommandLine(['start']), { kind: 'start', overrides: {} })
+    assert.deepEqual(parseCommandLine(['start', '--port=0']), { kind: 'start', overrides: { listener: { port: 0 } } })
+  })
+
+  it('start flags override environment and file in loadConfig', (t) => {
+    const file = configFile(t, { listener: { port: 1890 }, shards: 2 })
+    const command = parseCommandLine(['start', '--config', file, '--port', '1891'])
+    assert.equal(command.kind, 'start')
+    if (command.kind !== 'start') return
+    const config = loadConfig({ file: command.configFile, env: { MESHMQ_LISTENER_PORT: '1892', MESHMQ_SHARDS: '3' }, overrides: command.overrides })
+    assert.equal(config.listener.port, 1891)
+    assert.equal(config.shards, 3)
+  })
+
+  it('parses ctl with --node, --control and --json', () => {
+    assert.deepEqual(parseCommandLine(['ctl', '--node', 'meshmq2@h', 'cluster', 'status']),
+      { kind: 'ctl', node: 'meshmq2@h', json: false, args: ['cluster', 'status'] })
+    assert.deepEqual(parseCommandLine(['ctl', '--control', '127.0.0.1:5372', '--json', 'cluster', 'join', 'meshmq1@10.0.0.1']),
+      { kind: 'ctl', control: { host: '127.0.0.1', port: 5372 }, json: true, args: ['cluster', 'join', 'meshmq1@10.0.0.1'] })
+    assert.deepEqual(parseCommandLine(['ctl', 'cluster', 'force-leave', 'meshmq3@h:4373', '--json']),
+      { kind: 'ctl', json: true, args: ['cluster', 'force-leave', 'meshmq3@h:4373'] })
+    assert.deepEqual(parseCommandLine(['ctl', '--control', '[::1]:5370', 'cluster', 'leave']),
+      { kind: 'ctl', control: { host: '::1', port: 5370 }, json: false, args: ['cluster', 'leave'] })
+  })
+
+  it('returns help and version', () => {
+    for (const argv of [['--help'], ['-h'], ['help'], ['start', '--help'], ['ctl', '-h']]) {
+      assert.deepEqual(parseCommandLine(argv), { kind: 'help', text: USAGE }, argv.join(' '))
+    }
+    assert.deepEqual(parseCommandLine(['--version']), { kind: 'version' })
+    assert.match(USAGE, /meshmq start/)
+    assert.match(USAGE, /meshmq ctl/)
+  })
+
+  const usageErrors: Array<[string[], string]> = [
+    [[], 'missing command'],
+    [['stop'], "unknown command 'stop'"],
+    [['start', '--bogus'], '--bogus'],
+    [['start', '--port'], '--port'],
+    [['start', '--port', 'abc'], "--port: expected a non-negative integer, got 'abc'"],
+    [['start', '--port', '-1'], '--port'],
+    [['start', '--shards', '2.5'], '--shards'],
+    [['start', '--log-level', 'loud'], '--log-level'],
+    [['start', '--discovery', 'dns'], '--discovery'],
+    [['start', 'extra'], "unexpected argument 'extra'"],
+    [['ctl'], 'missing command'],
+    [['ctl', 'node', 'list'], "unknown command 'node'"],
+    [['ctl', 'cluster'], 'expected one of status, join, leave, force-leave'],
+    [['ctl', 'cluster', 'explode'], "got 'explode'"],
+    [['ctl', 'cluster', 'join'], 'expects one node'],
+    [['ctl', 'cluster', 'status', 'extra'], 'takes no argument'],
+    [['ctl', 'cluster', 'join', 'not-a-node'], 'ctl cluster join'],
+    [['ctl', '--node', 'a@h', '--control', 'h:1', 'cluster', 'status'], 'not both'],
+    [['ctl', '--node', 'nohost', 'cluster', 'status'], '--node'],
+    [['ctl', '--control', 'localhost', 'cluster', 'status'], '--control'],
+    [['ctl', '--control', 'h:70000', 'cluster', 'status'], '--control'],
+    [['ctl', '--verbose', 'cluster', 'status'], '--verbose']
+  ]
+  for (const [argv, fragment] of usageErrors) {
+    it(`rejects 'meshmq ${argv.join(' ')}' with a UsageError`, () => {
+      assert.throws(() => parseCommandLine(argv), (err: unknown) => {
+        assert.ok(err instanceof UsageError, `expected UsageError, got ${String(err)}`)
+        assert.equal(err.name, 'UsageError')
+        assert.ok(err.message.includes(fragment), `'${err.message}' lacks '${fragment}'`)
+        return true
+      })
+    })
+  }
+})
+
+describe('createLogger', () => {
+  /** A logger writing into memory, and the JSON lines written so far. */
+  function capture (level: string, node = 'meshmq1@127.0.0.1'): { log: ReturnType<typeof createLogger>, lines: () => Array<Record<string, unknown>> } {
+    const chunks: string[] = []
+    const destination = new PassThrough()
+    destination.on('data', (chunk: Buffer) => chunks.push(chunk.toString()))
+    const log = createLogger({ level, format: 'json', node, destination })
+    return {
+      log,
+      lines: () => chunks.join('').split('\n').filter(line => line !== '').map(line => JSON.parse(line) as Record<string, unknown>)
+    }
+  }
+
+  it('writes one JSON line with the event name as msg, the fields and the node', async () => {
+    const { log, lines } = capture('info')
+    log.info({ clientid: 'c1', protocol: 5 }, 'client_connected')
+    await new Promise(resolve => setImmediate(resolve))
+    const [line, ...more] = lines()
+    assert.equal(more.length, 0)
+    assert.equal(line?.msg, 'client_connected')
+    assert.equal(line?.clientid, 'c1')
+    assert.equal(line?.protocol, 5)
+    assert.equal(line?.node, 'meshmq1@127.0.0.1')
+    assert.equal(line?.level, 'info')
+    assert.equal(typeof line?.time, 'string')
+    assert.equal('pid' in (line ?? {}), false)
+    assert.equal('hostname' in (line ?? {}), false)
+  })
+
+  it('drops lines below the level', async () => {
+    const { log, lines } = capture('warn')
+    log.info('client_connected')
+    log.warn({ node: 'meshmq2@h' }, 'forward_failed')
+    await new Promise(resolve => setImmediate(resolve))
+    assert.deepEqual(lines().map(line => line.msg), ['forward_failed'])
+  })
+
+  it('actorLogger adds the actor kind and its fields', async () => {
+    const { log, lines } = capture('debug')
+    actorLogger(log, 'session', { clientid: 'c9' }).debug({ packetId: 7 }, 'puback_received')
+    actorLogger(log, 'router').info('route_added')
+    await new Promise(resolve => setImmediate(resolve))
+    const [session, router] = lines()
+    assert.equal(session?.actor, 'session')
+    assert.equal(session?.clientid, 'c9')
+    assert.equal(session?.packetId, 7)
+    assert.equal(session?.msg, 'puback_received')
+    assert.equal(router?.actor, 'router')
+    assert.equal(router?.node, 'meshmq1@127.0.0.1')
+  })
+
+  it('writes pretty text, not JSON, when format is pretty', async () => {
+    const chunks: string[] = []
+    const destination = new PassThrough()
+    destination.on('data', (chunk: Buffer) => chunks.push(chunk.toString()))
+    createLogger({ level: 'info', format: 'pretty', node: 'meshmq1@h', destination }).info({ clientid: 'c1' }, 'client_connected')
+    await new Promise(resolve => setImmediate(resolve))
+    const text = chunks.join('')
+    assert.match(text, /INFO/)
+    assert.match(text, /client_connected/)
+    assert.match(text, /c1/)
+    assert.throws(() => JSON.parse(text))
+  })
+
+  it('writes JSON on auto when the destination is not a TTY', async () => {
+    const chunks: string[] = []
+    const destination = new PassThrough()
+    destination.on('data', (chunk: Buffer) => chunks.push(chunk.toString()))
+    createLogger({ level: 'info', format: 'auto', node: 'meshmq1@h', destination }).info('node_started')
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal((JSON.parse(chunks.join('')) as { msg: string }).msg, 'node_started')
+  })
+})
