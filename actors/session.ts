@@ -56,6 +56,8 @@ class Session implements SessionContext {
   private ended = false
   /** Whether there is session state a reconnect resumes (false before the first attach and after the session ended). */
   private hasSession = false
+  private lastDropLog = 0
+  private dropsSinceLog = 0
   /** Set by a DISCONNECT: the will to publish at close (only with reason 0x04), else none. */
   private gracefulClose: { publishWill: boolean } | undefined
   log: Logger
@@ -121,15 +123,19 @@ class Session implements SessionContext {
   }
 
   disconnect (reason: CloseReason, reasonCode: number, reasonString?: string): void {
-    if (this.connection === undefined) return
-    this.log.info({ reason, reason_code: reasonCode }, 'client_disconnected_by_server')
+    const connection = this.connection
+    if (connection === undefined) return
     const includeString = reasonString !== undefined && this.problemInformation
-    this.connection.close(reason, includeString ? { reasonCode, reasonString } : { reasonCode })
+    connection.close(reason, includeString ? { reasonCode, reasonString } : { reasonCode })
+    this.detach(reason, reasonCode)
   }
 
   clientDisconnect (publishWill: boolean): void {
+    const connection = this.connection
+    if (connection === undefined) return
     this.gracefulClose = { publishWill }
-    this.connection?.close('client_disconnect')
+    connection.close('client_disconnect')
+    this.detach('client_disconnect')
   }
 
   outgoingCompleted (_packetId: number): void {
@@ -145,7 +151,7 @@ class Session implements SessionContext {
         if (this.connection?.id !== msg.connectionId || !this.connection.connected) return
         for (const packet of msg.packets) {
           handlePacket(this, packet)
-          if (!this.connection.connected) break
+          if (this.connection?.connected !== true) break
         }
         break
       case 'deliver':
@@ -180,9 +186,9 @@ class Session implements SessionContext {
     const previous = this.connection
     if (previous !== undefined) {
       // A second connection with the same client id takes over [MQTT-3.1.4-3]; v5 gets 0x8E first.
-      this.log.info({ remote: previous.remoteAddress }, 'session_taken_over')
-      this.detach('taken_over')
+      this.log.info({ remote: previous.remoteAddress, new_remote: connection.remoteAddress }, 'session_taken_over')
       previous.close('taken_over', { reasonCode: ReasonCode.SessionTakenOver })
+      this.detach('taken_over')
     }
     this.clearTimers()
     // A reconnect before the will delay has passed cancels the will [MQTT-3.1.3-9].
@@ -228,13 +234,16 @@ class Session implements SessionContext {
     return { cmd: 'connack', reasonCode: 0, sessionPresent, properties }
   }
 
-  /** The connection is gone: schedule the will, then end the session or wait for its expiry. */
-  private detach (reason: CloseReason): void {
+  /**
+   * The connection is gone (or being closed: later events from it are ignored): schedule the will,
+   * then end the session or wait for its expiry.
+   */
+  private detach (reason: CloseReason, reasonCode?: number): void {
     const graceful = this.gracefulClose
     this.connection = undefined
     this.gracefulClose = undefined
     metrics.clientsConnected--
-    this.log.info({ reason }, 'client_disconnected')
+    this.log.info(reasonCode === undefined ? { reason } : { reason, reason_code: reasonCode }, 'client_disconnected')
     const will = this.state.will
     delete this.state.will
     // The will is published on any close other than a normal DISCONNECT [MQTT-3.1.2-8, MQTT-3.1.2-10].
@@ -312,8 +321,7 @@ class Session implements SessionContext {
       if (delivery.qos === 0) {
         if (connection === undefined) continue
         if (connection.congested) {
-          metrics.messagesDropped++
-          this.log.debug({ topic: message.topic, reason: 'slow_consumer' }, 'message_dropped')
+          this.dropped('slow_consumer', message.topic)
           continue
         }
         this.sendPublish(delivery, undefined, false, now)
@@ -323,12 +331,23 @@ class Session implements SessionContext {
         this.startFlow(delivery, now)
       } else {
         const dropped = enqueue(this.state, delivery, this.broker.config.mqtt.maxQueuedMessages, this.broker.config.mqtt.queueDropPolicy)
-        if (dropped !== undefined) {
-          metrics.messagesDropped++
-          this.log.warn({ topic: dropped.message.topic, reason: 'queue_full', policy: this.broker.config.mqtt.queueDropPolicy }, 'message_dropped')
-        }
+        if (dropped !== undefined) this.dropped('queue_full', dropped.message.topic)
       }
     }
+  }
+
+  /**
+   * Counts a dropped message and logs it: the first drop of a burst at once, then one line per
+   * second with the count, so a flood of drops cannot flood the log.
+   */
+  private dropped (reason: string, topic: string): void {
+    metrics.messagesDropped++
+    const now = Date.now()
+    this.dropsSinceLog++
+    if (now - this.lastDropLog < 1000) return
+    this.log.warn({ reason, topic, count: this.dropsSinceLog, policy: this.broker.config.mqtt.queueDropPolicy }, 'message_dropped')
+    this.lastDropLog = now
+    this.dropsSinceLog = 0
   }
 
   /** Sends a QoS 1/2 delivery under a fresh packet id and records it in flight. */
@@ -363,8 +382,7 @@ class Session implements SessionContext {
     if (topicAlias !== undefined) encoding.topicAlias = topicAlias
     const bytes = encodePublish(delivery, encoding, now)
     if (!connection.sendBytes(bytes)) {
-      metrics.messagesDropped++
-      this.log.info({ topic: delivery.message.topic, size: bytes.length, limit: connection.clientMaxPacketSize, reason: 'packet_too_large' }, 'message_dropped')
+      this.dropped('packet_too_large', delivery.message.topic)
       if (topicAlias !== undefined && !aliasKnown) this.outboundAliases.delete(delivery.message.topic)
       return false
     }

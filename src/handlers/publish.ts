@@ -3,7 +3,7 @@ import type { IPublishPacket } from 'mqtt-packet'
 import type { SessionContext } from './context.js'
 import type { Message, MessageProperties } from '../protocol/message.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
-import { isValidTopicName } from '../protocol/topic.js'
+import { isValidTopicName, levelCount } from '../protocol/topic.js'
 
 function messageProperties (packet: IPublishPacket): MessageProperties | undefined {
   const p = packet.properties
@@ -38,7 +38,7 @@ export function handlePublish (ctx: SessionContext, packet: IPublishPacket): voi
     return
   }
   // No wildcards in a Topic Name [MQTT-3.3.2-2]; not empty, valid UTF-8 without U+0000 [MQTT-4.7.3-1, MQTT-4.7.3-2].
-  if (!isValidTopicName(topic)) {
+  if (!isValidTopicName(topic) || levelCount(topic) > ctx.mqttConfig.maxTopicLevels) {
     ctx.disconnect('protocol_error', ReasonCode.TopicNameInvalid, 'invalid topic name')
     return
   }

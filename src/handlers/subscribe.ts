@@ -4,18 +4,21 @@ import type { SessionContext } from './context.js'
 import type { SubscriptionOptions } from '../protocol/session-state.js'
 import type { QoS } from '../protocol/message.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
-import { isValidTopicFilter, parseSharedFilter, InvalidSharedFilterError } from '../protocol/topic.js'
+import { isValidTopicFilter, parseSharedFilter, InvalidSharedFilterError, levelCount } from '../protocol/topic.js'
 
-/** The filter to index and whether it is shared, or undefined when invalid [MQTT-4.7.1-*]. */
-function checkFilter (filter: string): { shared: boolean } | undefined {
+/** Whether the filter is shared, or undefined when it is invalid [MQTT-4.7.1-*] or too deep. */
+function checkFilter (filter: string, maxLevels: number): { shared: boolean } | undefined {
+  let shared
   try {
-    const shared = parseSharedFilter(filter)
-    if (shared !== undefined) return { shared: true }
+    shared = parseSharedFilter(filter)
   } catch (err) {
     if (err instanceof InvalidSharedFilterError) return undefined
     throw err
   }
-  return isValidTopicFilter(filter) ? { shared: false } : undefined
+  const inner = shared?.filter ?? filter
+  if (levelCount(inner) > maxLevels) return undefined
+  if (shared === undefined && !isValidTopicFilter(filter)) return undefined
+  return { shared: shared !== undefined }
 }
 
 export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket): void {
@@ -27,7 +30,7 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
   }
   const granted: number[] = []
   for (const sub of packet.subscriptions) {
-    const check = checkFilter(sub.topic)
+    const check = checkFilter(sub.topic, ctx.mqttConfig.maxTopicLevels)
     if (check === undefined) {
       // Refused filter: 0x80 in v3.1.1 [MQTT-3.9.3-2], Topic Filter invalid in v5.
       granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80)

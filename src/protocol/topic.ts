@@ -195,3 +195,10 @@ export function isWellFormedUtf8 (bytes: Uint8Array): boolean {
 function isContinuation (byte: number): boolean {
   return (byte & 0xc0) === 0x80
 }
+
+/** Number of levels in a topic or filter ('a/b' → 2, '' → 1). */
+export function levelCount (topicOrFilter: string): number {
+  let count = 1
+  for (let i = topicOrFilter.indexOf('/'); i >= 0; i = topicOrFilter.indexOf('/', i + 1)) count++
+  return count
+}
