@@ -1,0 +1,265 @@
+/**
+ * The control endpoint behind `meshmq ctl`, driven by the real client (`sendControlRequest`) and
+ * the real command (`meshmq ctl`), against a fake cluster.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { execFile } from 'node:child_process'
+import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { sendControlRequest } from '../src/ctl.js'
+import { createLogger } from '../src/log.js'
+import {
+  ControlServer, ControlHostNotLoopbackError, formatClusterStatus, isLoopbackHost,
+  type ClusterAdmin, type ClusterStatus
+} from '../src/control-server.js'
+
+interface Cleanup { after: (fn: () => unknown) => void }
+
+/** A cluster that records the calls it gets; `status` reflects joins and leaves. */
+class FakeCluster implements ClusterAdmin {
+  readonly calls: string[] = []
+  running = ['n1@127.0.0.1']
+  stopped: string[] = []
+  /** When set, every call waits on it first. */
+  gate: Promise<void> | undefined
+  /** When set, mutating calls reject with it. */
+  failure: Error | undefined
+
+  async status (): Promise<ClusterStatus> {
+    this.calls.push('status')
+    await this.gate
+    return { runningNodes: [...this.running], stoppedNodes: [...this.stopped] }
+  }
+
+  async join (node: string): Promise<void> {
+    this.calls.push(`join ${node}`)
+    await this.gate
+    if (this.failure !== undefined) throw this.failure
+    this.running.push(node.replace(/:\d+$/, ''))
+  }
+
+  async leave (): Promise<void> {
+    this.calls.push('leave')
+    await this.gate
+    if (this.failure !== undefined) throw this.failure
+    this.running = this.running.slice(0, 1)
+  }
+
+  async forceLeave (node: string): Promise<void> {
+    this.calls.push(`force-leave ${node}`)
+    await this.gate
+    if (this.failure !== undefined) throw this.failure
+    this.running = this.running.filter(n => n !== node)
+    this.stopped = this.stopped.filter(n => n !== node)
+  }
+}
+
+interface Fixture { server: ControlServer, cluster: FakeCluster, logs: Array<Record<string, unknown>>, endpoint: { host: string, port: number } }
+
+async function startControl (t: Cleanup, options: { requestTimeoutMs?: number, maxRequestBytes?: number } = {}): Promise<Fixture> {
+  const logs: Array<Record<string, unknown>> = []
+  const destination = new Writable({
+    write (chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
+      callback()
+    }
+  })
+  const log = createLogger({ level: 'debug', format: 'json', node: 'n1@127.0.0.1', destination })
+  const cluster = new FakeCluster()
+  const server = new ControlServer({ host: '127.0.0.1', port: 0, admin: cluster, log, ...options })
+  await server.listen()
+  t.after(async () => { await server.close() })
+  return { server, cluster, logs, endpoint: { host: '127.0.0.1', port: server.port } }
+}
+
+/** Sends raw bytes, optionally half-closing, and resolves with everything the server sent back before closing. */
+async function rawExchange (port: number, bytes: string, halfClose: boolean): Promise<string> {
+  return await new Promise<string>((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port })
+    let received = ''
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error('no reply within 3 s')) }, 3000)
+    socket.setEncoding('utf8')
+    socket.on('connect', () => {
+      if (halfClose) socket.end(bytes)
+      else socket.write(bytes)
+    })
+    socket.on('data', (chunk: string) => { received += chunk })
+    socket.on('error', () => { /* the server may reset a connection it has answered */ })
+    socket.on('close', () => { clearTimeout(timer); resolve(received) })
+  })
+}
+
+/** `meshmq` itself: the TypeScript entry under tsx, the compiled one when the tests run from dist/. */
+const runningFromSource = import.meta.url.endsWith('.ts')
+const meshmqArgs = runningFromSource
+  ? ['--import', 'tsx', fileURLToPath(new URL('../src/main.ts', import.meta.url))]
+  : [fileURLToPath(new URL('../src/main.js', import.meta.url))]
+
+test('cluster status replies with running and stopped nodes as JSON and in the EMQX text form', async t => {
+  const { cluster, endpoint } = await startControl(t)
+  cluster.running = ['n1@127.0.0.1', 'n2@127.0.0.1']
+  cluster.stopped = ['n3@127.0.0.1']
+  const reply = await sendControlRequest(endpoint, { args: ['cluster', 'status'] })
+  assert.deepEqual(reply, {
+    ok: true,
+    result: { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: ['n3@127.0.0.1'] },
+    text: "Cluster status: [{running_nodes,['n1@127.0.0.1','n2@127.0.0.1']},{stopped_nodes,['n3@127.0.0.1']}]"
+  })
+})
+
+test('formatClusterStatus prints empty lists as []', () => {
+  assert.equal(formatClusterStatus({ runningNodes: ['a@h'], stoppedNodes: [] }), "Cluster status: [{running_nodes,['a@h']},{stopped_nodes,[]}]")
+})
+
+test('cluster join passes the node (with or without a port) to the cluster and answers with the new status', async t => {
+  const { cluster, endpoint } = await startControl(t)
+  const reply = await sendControlRequest(endpoint, { args: ['cluster', 'join', 'n2@127.0.0.1:4372'] })
+  assert.equal(reply.ok, true)
+  assert.deepEqual(reply.result, { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: [] })
+  assert.equal(reply.text, "Join the cluster successfully.\nCluster status: [{running_nodes,['n1@127.0.0.1','n2@127.0.0.1']},{stopped_nodes,[]}]")
+  await sendControlRequest(endpoint, { args: ['cluster', 'join', 'n3@127.0.0.1'] })
+  assert.deepEqual(cluster.calls.filter(c => c.startsWith('join')), ['join n2@127.0.0.1:4372', 'join n3@127.0.0.1'])
+})
+
+test('cluster leave and force-leave reach the cluster', async t => {
+  const { cluster, endpoint } = await startControl(t)
+  cluster.running = ['n1@127.0.0.1', 'n2@127.0.0.1', 'n3@127.0.0.1']
+  const forced = await sendControlRequest(endpoint, { args: ['cluster', 'force-leave', 'n3@127.0.0.1'] })
+  assert.equal(forced.ok, true)
+  assert.match(forced.text ?? '', /^Remove the node n3@127\.0\.0\.1 from the cluster successfully\.\n/)
+  assert.deepEqual(forced.result, { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: [] })
+  const left = await sendControlRequest(endpoint, { args: ['cluster', 'leave'] })
+  assert.equal(left.ok, true)
+  assert.match(left.text ?? '', /^Leave the cluster successfully\./)
+  assert.deepEqual(cluster.calls.filter(c => c !== 'status'), ['force-leave n3@127.0.0.1', 'leave'])
+})
+
+test('a failing cluster operation is answered with ok:false and its message', async t => {
+  const { cluster, endpoint } = await startControl(t)
+  cluster.failure = new Error('node n9@127.0.0.1 is unreachable')
+  const reply = await sendControlRequest(endpoint, { args: ['cluster', 'join', 'n9@127.0.0.1'] })
+  assert.deepEqual(reply, { ok: false, error: 'node n9@127.0.0.1 is unreachable' })
+})
+
+test('malformed and unknown commands are rejected without calling the cluster', async t => {
+  const { cluster, endpoint } = await startControl(t)
+  const cases: Array<{ args: string[], error: RegExp }> = [
+    { args: [], error: /unknown command/ },
+    { args: ['cluster', 'explode'], error: /unknown command 'cluster explode'/ },
+    { args: ['status'], error: /unknown command 'status'/ },
+    { args: ['cluster', 'join'], error: /expects one node/ },
+    { args: ['cluster', 'join', 'not-a-node-name'], error: /name@host/ },
+    { args: ['cluster', 'join', 'n2@h', 'extra'], error: /expects one node/ },
+    { args: ['cluster', 'leave', 'n2@h'], error: /takes no argument/ },
+    { args: ['cluster', 'status', 'now'], error: /takes no argument/ }
+  ]
+  for (const { args, error } of cases) {
+    const reply = await sendControlRequest(endpoint, { args })
+    assert.equal(reply.ok, false, `args ${JSON.stringify(args)}`)
+    assert.match(reply.error ?? '', error, `args ${JSON.stringify(args)}`)
+  }
+  assert.deepEqual(cluster.calls, [])
+})
+
+test('a request line that is not {"args":[string...]} JSON is rejected', async t => {
+  const { endpoint } = await startControl(t)
+  const notJson = JSON.parse(await rawExchange(endpoint.port, 'cluster status\n', false)) as { ok: boolean, error: string }
+  assert.deepEqual(notJson, { ok: false, error: 'request is not valid JSON' })
+  const wrongShape = JSON.parse(await rawExchange(endpoint.port, '{"args":["cluster",7]}\n', false)) as { ok: boolean, error: string }
+  assert.deepEqual(wrongShape, { ok: false, error: 'request must be {"args":[string, ...]}' })
+})
+
+test('a client that half-closes after its request without a newline still gets its reply', async t => {
+  const { endpoint } = await startControl(t)
+  const reply = JSON.parse(await rawExchange(endpoint.port, '{"args":["cluster","status"]}', true)) as { ok: boolean }
+  assert.equal(reply.ok, true)
+})
+
+test('a request longer than the size limit is refused and the connection closed', async t => {
+  const { endpoint, cluster } = await startControl(t, { maxRequestBytes: 1024 })
+  const huge = JSON.stringify({ args: ['cluster', 'join', `${'x'.repeat(4096)}@h`] })
+  const reply = await rawExchange(endpoint.port, huge, false)
+  assert.deepEqual(JSON.parse(reply), { ok: false, error: 'request larger than 1024 bytes' })
+  assert.deepEqual(cluster.calls, [])
+})
+
+test('a cluster operation that does not finish in time is answered with a timeout error', async t => {
+  const { cluster, endpoint } = await startControl(t, { requestTimeoutMs: 200 })
+  cluster.gate = new Promise<void>(() => {})
+  const started = Date.now()
+  const reply = await sendControlRequest(endpoint, { args: ['cluster', 'join', 'n2@127.0.0.1'] })
+  assert.deepEqual(reply, { ok: false, error: 'cluster join did not finish within 200 ms' })
+  assert.ok(Date.now() - started < 2000)
+})
+
+test('a connection that sends no complete request is answered and closed after the timeout', async t => {
+  const { endpoint } = await startControl(t, { requestTimeoutMs: 200 })
+  const reply = await rawExchange(endpoint.port, '{"args":', false)
+  assert.deepEqual(JSON.parse(reply), { ok: false, error: 'no complete request within 200 ms' })
+})
+
+test('membership changes run one at a time in arrival order', async t => {
+  const { cluster, endpoint } = await startControl(t)
+  let open!: () => void
+  cluster.gate = new Promise<void>(resolve => { open = resolve })
+  const first = sendControlRequest(endpoint, { args: ['cluster', 'join', 'n2@127.0.0.1'] })
+  await new Promise(resolve => setTimeout(resolve, 50))
+  const second = sendControlRequest(endpoint, { args: ['cluster', 'force-leave', 'n2@127.0.0.1'] })
+  await new Promise(resolve => setTimeout(resolve, 50))
+  assert.deepEqual(cluster.calls, ['join n2@127.0.0.1'], 'the second change waits for the first')
+  open()
+  const [joined, forced] = await Promise.all([first, second])
+  assert.equal(joined.ok, true)
+  assert.equal(forced.ok, true)
+  assert.deepEqual(cluster.running, ['n1@127.0.0.1'])
+})
+
+test('every command is logged as a ctl_command event with its outcome', async t => {
+  const { cluster, endpoint, logs } = await startControl(t)
+  await sendControlRequest(endpoint, { args: ['cluster', 'status'] })
+  cluster.failure = new Error('refused')
+  await sendControlRequest(endpoint, { args: ['cluster', 'leave'] })
+  const events = logs.filter(line => line.msg === 'ctl_command')
+  assert.equal(events.length, 2)
+  assert.deepEqual(events.map(e => [e.args, e.ok, e.error]), [
+    [['cluster', 'status'], true, undefined],
+    [['cluster', 'leave'], false, 'refused']
+  ])
+  assert.equal(events[1]?.level, 'warn')
+})
+
+test('the endpoint refuses to bind a non-loopback address unless told to', () => {
+  const admin = new FakeCluster()
+  const log = createLogger({ level: 'silent', format: 'json', node: 'n1@127.0.0.1' })
+  for (const host of ['0.0.0.0', '10.77.0.1', '::', 'example.com']) {
+    assert.throws(() => new ControlServer({ host, port: 0, admin, log }), ControlHostNotLoopbackError, host)
+  }
+  assert.doesNotThrow(() => new ControlServer({ host: '10.77.0.1', port: 0, admin, log, allowNonLoopback: true }))
+  for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost', '::ffff:127.0.0.1']) assert.equal(isLoopbackHost(host), true, host)
+})
+
+test('listen rejects when the port is taken', async t => {
+  const { endpoint } = await startControl(t)
+  const log = createLogger({ level: 'silent', format: 'json', node: 'n2@127.0.0.1' })
+  const second = new ControlServer({ host: '127.0.0.1', port: endpoint.port, admin: new FakeCluster(), log })
+  await assert.rejects(second.listen(), { code: 'EADDRINUSE' })
+})
+
+test('`meshmq ctl cluster status` prints the EMQX text and `--json` prints the result', async t => {
+  const { cluster, endpoint } = await startControl(t)
+  cluster.running = ['n1@127.0.0.1', 'n2@127.0.0.1']
+  const ctl = async (...args: string[]): Promise<{ stdout: string, code: number }> => await new Promise(resolve => {
+    execFile(process.execPath, [...meshmqArgs, 'ctl', '--control', `127.0.0.1:${endpoint.port}`, ...args], { timeout: 20_000 }, (err, stdout) => {
+      resolve({ stdout, code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1 })
+    })
+  })
+  const text = await ctl('cluster', 'status')
+  assert.deepEqual(text, { stdout: "Cluster status: [{running_nodes,['n1@127.0.0.1','n2@127.0.0.1']},{stopped_nodes,[]}]\n", code: 0 })
+  const json = await ctl('--json', 'cluster', 'status')
+  assert.equal(json.code, 0)
+  assert.deepEqual(JSON.parse(json.stdout), { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: [] })
+  cluster.failure = new Error('not in a cluster')
+  assert.equal((await ctl('cluster', 'leave')).code, 1)
+})
