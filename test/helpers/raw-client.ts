@@ -29,8 +29,8 @@ export class SocketClosedError extends Error {
 /** The broker sent bytes the client could not decode. */
 export class ServerPacketDecodeError extends Error {
   override name = 'ServerPacketDecodeError'
-  constructor (cause: Error) {
-    super(`could not decode a packet from the broker: ${cause.message}`, { cause })
+  constructor (cause: Error, readonly frame: Buffer) {
+    super(`could not decode a packet from the broker: ${cause.message} (bytes ${frame.toString('hex').slice(0, 200)})`, { cause })
   }
 }
 
@@ -107,7 +107,7 @@ export class RawClient {
     this.parser = mqtt.parser({ protocolVersion })
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet))
     this.parser.on('error', (err: Error) => {
-      this.decodeError ??= new ServerPacketDecodeError(err)
+      this.decodeError ??= new ServerPacketDecodeError(err, this.currentFrame)
       for (const waiter of this.waiters) waiter.reject(this.decodeError)
       this.waiters.clear()
     })
