@@ -1,0 +1,269 @@
+/**
+ * MQTT 5 PUBLISH: properties passed through unaltered (user properties in order), message expiry,
+ * topic aliases in both directions, and reason codes on the acknowledgements.
+ */
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import type { IConnectPacket, IPublishPacket } from 'mqtt-packet'
+import { startTestBroker } from './helpers/broker.js'
+import { RawClient } from './helpers/raw-client.js'
+import { connectClient } from './helpers/mqtt-client.js'
+import { sleep, uniqueName } from './helpers/wait.js'
+import { encodePublish, PropertyId, publishPropertiesInOrder, type WireProperty } from './helpers/wire.js'
+
+const TOPIC_ALIAS_MAXIMUM = 8
+const broker = await startTestBroker({ after }, { mqtt: { topicAliasMaximum: TOPIC_ALIAS_MAXIMUM } })
+
+type Cleanup = { after: (fn: () => void) => void }
+
+async function connected (t: Cleanup, fields: Partial<IConnectPacket> = {}): Promise<RawClient> {
+  const { client } = await RawClient.connected(broker.port, { clientId: uniqueName('p5'), ...fields }, { protocolVersion: 5 })
+  t.after(() => client.destroy())
+  return client
+}
+
+async function subscribed (t: Cleanup, filter: string, qos: 0 | 1 | 2 = 1, fields: Partial<IConnectPacket> = {}): Promise<RawClient> {
+  const client = await connected(t, fields)
+  client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos }] })
+  await client.expect('suback')
+  return client
+}
+
+/** The wire bytes of a received packet, looked up in the client's history. */
+function bytesOf (client: RawClient, packet: IPublishPacket): Buffer {
+  const entry = client.history.find(h => h.packet === packet)
+  assert.ok(entry !== undefined)
+  return entry.bytes
+}
+
+test('[MQTT-3.3.2-17] user properties are forwarded unaltered and in order [MQTT-3.3.2-18], repeated names included', async t => {
+  const topic = uniqueName('userprops')
+  const sub = await subscribed(t, topic)
+  const pub = await connected(t)
+  const userProperties: WireProperty[] = [
+    { id: PropertyId.UserProperty, value: ['z', '1'] },
+    { id: PropertyId.UserProperty, value: ['a', '2'] },
+    { id: PropertyId.UserProperty, value: ['z', '3'] },
+    { id: PropertyId.UserProperty, value: ['', 'empty name'] },
+    { id: PropertyId.UserProperty, value: ['ünï', 'cødé ✓'] }
+  ]
+  pub.sendBytes(encodePublish({ topic, qos: 1, packetId: 5, properties: userProperties, payload: 'p' }))
+  await pub.expect('puback')
+  const msg = await sub.expect('publish')
+  const forwarded = publishPropertiesInOrder(bytesOf(sub, msg)).filter(p => p.id === PropertyId.UserProperty)
+  assert.deepEqual(forwarded, userProperties)
+})
+
+test('[MQTT-3.3.2-15] response topic [MQTT-3.3.2-16] correlation data, [MQTT-3.3.2-20] content type and [MQTT-3.3.2-4] payload format indicator are forwarded unaltered', async t => {
+  const topic = uniqueName('request')
+  const sub = await subscribed(t, topic)
+  const pub = await connected(t)
+  const correlationData = Buffer.from([0x00, 0xff, 0x10, 0x80])
+  pub.send({
+    cmd: 'publish', topic, payload: Buffer.from('{"q":1}'), qos: 1, messageId: 9, retain: false, dup: false,
+    properties: { responseTopic: `${topic}/reply`, correlationData, contentType: 'application/json; charset=utf-8', payloadFormatIndicator: true }
+  })
+  await pub.expect('puback')
+  const msg = await sub.expect('publish')
+  assert.equal(msg.properties?.responseTopic, `${topic}/reply`)
+  assert.deepEqual(msg.properties?.correlationData, correlationData)
+  assert.equal(msg.properties?.contentType, 'application/json; charset=utf-8')
+  assert.equal(msg.properties?.payloadFormatIndicator, true)
+  assert.equal(msg.payload.toString(), '{"q":1}')
+})
+
+test('request/response round trip between an MQTT 5 requester and responder with correlation data', async t => {
+  const requestTopic = uniqueName('svc')
+  const responder = await connectClient(t, broker.port, { protocolVersion: 5 })
+  await responder.subscribeAsync(requestTopic, { qos: 1 })
+  responder.on('message', (_topic, payload, packet) => {
+    const responseTopic = packet.properties?.responseTopic
+    if (responseTopic === undefined) return
+    const reply = packet.properties?.correlationData !== undefined ? { properties: { correlationData: packet.properties.correlationData } } : {}
+    responder.publish(responseTopic, `echo:${payload.toString()}`, { qos: 1, ...reply })
+  })
+  const requester = await connected(t)
+  const responseTopic = `${requestTopic}/reply/${uniqueName('r')}`
+  requester.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: responseTopic, qos: 1 }] })
+  await requester.expect('suback')
+  requester.send({ cmd: 'publish', topic: requestTopic, payload: Buffer.from('ping'), qos: 1, messageId: 2, retain: false, dup: false, properties: { responseTopic, correlationData: Buffer.from('req-42') } })
+  const response = await requester.waitFor('publish')
+  assert.equal(response.topic, responseTopic)
+  assert.equal(response.payload.toString(), 'echo:ping')
+  assert.deepEqual(response.properties?.correlationData, Buffer.from('req-42'))
+})
+
+test('[MQTT-3.3.2-5] a message whose expiry interval passed while the subscriber was offline is not delivered; a live one arrives with a smaller remaining interval [MQTT-3.3.2-6]', async t => {
+  const clientId = uniqueName('expiring')
+  const topic = uniqueName('expiring')
+  const first = await subscribed(t, topic, 1, { clientId, properties: { sessionExpiryInterval: 60 } })
+  first.destroy()
+  await first.closed()
+  const pub = await connected(t)
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('short'), qos: 1, messageId: 1, retain: false, dup: false, properties: { messageExpiryInterval: 1 } })
+  await pub.expect('puback')
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('long'), qos: 1, messageId: 2, retain: false, dup: false, properties: { messageExpiryInterval: 60 } })
+  await pub.expect('puback')
+  await sleep(2200)
+  const second = await connected(t, { clientId, clean: false, properties: { sessionExpiryInterval: 60 } })
+  const msg = await second.expect('publish')
+  assert.equal(msg.payload.toString(), 'long', 'the expired message is skipped')
+  const remaining = msg.properties?.messageExpiryInterval
+  assert.ok(remaining !== undefined && remaining >= 50 && remaining <= 58, `remaining expiry ${remaining}, expected 60 minus the ~2 s waited`)
+  second.send({ cmd: 'puback', messageId: msg.messageId! })
+  await second.expectSilence(300)
+})
+
+test('[MQTT-3.3.2-6] a message delivered at once carries its Message Expiry Interval (never larger than sent)', async t => {
+  const topic = uniqueName('expiry-live')
+  const sub = await subscribed(t, topic)
+  const pub = await connected(t)
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false, properties: { messageExpiryInterval: 100 } })
+  const msg = await sub.expect('publish')
+  const remaining = msg.properties?.messageExpiryInterval
+  assert.ok(remaining !== undefined && remaining <= 100 && remaining >= 98, `remaining ${remaining}`)
+})
+
+test('a retained message with an expired Message Expiry Interval is no longer sent to new subscribers (§3.3.2.3.3)', async t => {
+  const topic = uniqueName('retained-expiry')
+  const pub = await connected(t)
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('soon-gone'), qos: 1, messageId: 1, retain: true, dup: false, properties: { messageExpiryInterval: 1 } })
+  await pub.expect('puback')
+  const early = await subscribed(t, topic)
+  const retained = await early.expect('publish')
+  assert.equal(retained.payload.toString(), 'soon-gone')
+  assert.ok((retained.properties?.messageExpiryInterval ?? 0) <= 1)
+  await sleep(2200)
+  const late = await subscribed(t, topic)
+  await late.expectSilence(400)
+})
+
+test('[MQTT-3.3.2-12] the server accepts topic aliases up to its Topic Alias Maximum: set with a topic, then used with an empty topic', async t => {
+  const topicA = uniqueName('alias-a')
+  const topicB = uniqueName('alias-b')
+  const sub = await connected(t)
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: topicA, qos: 1 }, { topic: topicB, qos: 1 }] })
+  await sub.expect('suback')
+  const pub = await connected(t)
+  const send = (topic: string, alias: number, payload: string, id: number): void => {
+    pub.send({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, messageId: id, retain: false, dup: false, properties: { topicAlias: alias } })
+  }
+  send(topicA, TOPIC_ALIAS_MAXIMUM, 'set', 1)
+  send('', TOPIC_ALIAS_MAXIMUM, 'use', 2)
+  send(topicB, TOPIC_ALIAS_MAXIMUM, 'remap', 3)
+  send('', TOPIC_ALIAS_MAXIMUM, 'use-remapped', 4)
+  for (let i = 0; i < 4; i++) assert.equal((await pub.expect('puback')).reasonCode ?? 0, 0)
+  const got: Array<[string, string]> = []
+  for (let i = 0; i < 4; i++) {
+    const msg = await sub.expect('publish')
+    got.push([msg.topic, msg.payload.toString()])
+    assert.equal(msg.properties?.topicAlias, undefined, 'the subscriber did not allow aliases')
+  }
+  assert.deepEqual(got, [[topicA, 'set'], [topicA, 'use'], [topicB, 'remap'], [topicB, 'use-remapped']])
+})
+
+test('[MQTT-3.3.2-8] a Topic Alias of 0 gets DISCONNECT 0x94 (Topic Alias invalid)', async t => {
+  const pub = await connected(t)
+  pub.sendBytes(encodePublish({ topic: uniqueName('zero'), qos: 0, properties: [{ id: PropertyId.TopicAlias, value: 0 }], payload: 'x' }))
+  assert.equal((await pub.expect('disconnect')).reasonCode, 0x94)
+  await pub.closed()
+})
+
+test('[MQTT-3.3.2-9] a Topic Alias above the server Topic Alias Maximum gets DISCONNECT 0x94', async t => {
+  const pub = await connected(t)
+  pub.send({ cmd: 'publish', topic: uniqueName('over'), payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { topicAlias: TOPIC_ALIAS_MAXIMUM + 1 } })
+  assert.equal((await pub.expect('disconnect')).reasonCode, 0x94)
+  await pub.closed()
+})
+
+test('[MQTT-3.3.2-7] topic alias mappings do not carry over to a new connection: an unknown alias with an empty topic is a protocol error (0x82)', async t => {
+  const clientId = uniqueName('alias-scope')
+  const first = await connected(t, { clientId })
+  first.send({ cmd: 'publish', topic: uniqueName('scoped'), payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false, properties: { topicAlias: 1 } })
+  await first.expect('puback')
+  first.send({ cmd: 'disconnect', reasonCode: 0 })
+  await first.closed()
+  const second = await connected(t, { clientId })
+  second.send({ cmd: 'publish', topic: '', payload: Buffer.from('x'), qos: 1, messageId: 2, retain: false, dup: false, properties: { topicAlias: 1 } })
+  assert.equal((await second.expect('disconnect')).reasonCode, 0x82)
+  await second.closed()
+})
+
+test('server-to-client topic aliases: used when the client allows them, never above its Topic Alias Maximum [MQTT-3.3.2-11]', async t => {
+  const clientMaximum = 2
+  const topics = [uniqueName('out-a'), uniqueName('out-b'), uniqueName('out-c')]
+  const sub = await connected(t, { properties: { topicAliasMaximum: clientMaximum } })
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: topics.map(topic => ({ topic, qos: 0 as const })) })
+  await sub.expect('suback')
+  const pub = await connected(t)
+  const sent: string[] = []
+  for (let round = 0; round < 3; round++) {
+    for (const topic of topics) {
+      pub.send({ cmd: 'publish', topic, payload: Buffer.from(`${round}`), qos: 0, retain: false, dup: false })
+      sent.push(topic)
+    }
+  }
+  const aliases = new Map<number, string>()
+  const resolved: Array<[string, string]> = []
+  let aliasOnly = 0
+  for (let i = 0; i < sent.length; i++) {
+    const msg = await sub.expect('publish')
+    const payload = msg.payload.toString()
+    const alias = msg.properties?.topicAlias
+    if (alias === undefined) {
+      assert.ok(msg.topic.length > 0)
+      resolved.push([msg.topic, payload])
+      continue
+    }
+    assert.ok(alias >= 1 && alias <= clientMaximum, `alias ${alias} outside 1..${clientMaximum}`)
+    if (msg.topic.length > 0) {
+      aliases.set(alias, msg.topic)
+      resolved.push([msg.topic, payload])
+    } else {
+      const topic = aliases.get(alias)
+      assert.ok(topic !== undefined, `alias ${alias} used before it was set`)
+      resolved.push([topic, payload])
+      aliasOnly++
+    }
+  }
+  // Order is only guaranteed per topic [MQTT-4.6.0-6]: compare each topic's payload sequence.
+  for (const topic of topics) {
+    assert.deepEqual(resolved.filter(([t]) => t === topic).map(([, p]) => p), ['0', '1', '2'], `messages resolved to ${topic}`)
+  }
+  assert.ok(aliasOnly > 0, 'the server never used a topic alias although the client allowed them')
+})
+
+test('[MQTT-3.3.2-11] the server sends no topic alias to a client that did not set a Topic Alias Maximum', async t => {
+  const topic = uniqueName('no-alias')
+  const sub = await subscribed(t, topic, 0)
+  const pub = await connected(t)
+  for (let i = 0; i < 5; i++) pub.send({ cmd: 'publish', topic, payload: Buffer.from(String(i)), qos: 0, retain: false, dup: false })
+  for (let i = 0; i < 5; i++) {
+    const msg = await sub.expect('publish')
+    assert.equal(msg.topic, topic)
+    assert.equal(msg.properties?.topicAlias, undefined)
+  }
+})
+
+test('PUBACK and PUBREC carry reason code 0x00 (Success) or 0x10 (No matching subscribers) (§3.4.2.1, §3.5.2.1)', async t => {
+  const topic = uniqueName('acks')
+  const pub = await connected(t)
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false })
+  const unmatched = await pub.expect('puback')
+  assert.ok([0x00, 0x10].includes(unmatched.reasonCode ?? 0), `PUBACK 0x${(unmatched.reasonCode ?? 0).toString(16)}`)
+  await subscribed(t, topic)
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId: 2, retain: false, dup: false })
+  assert.equal((await pub.expect('puback')).reasonCode ?? 0, 0x00, 'PUBACK with a matching subscriber')
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 2, messageId: 3, retain: false, dup: false })
+  assert.equal((await pub.expect('pubrec')).reasonCode ?? 0, 0x00)
+  pub.send({ cmd: 'pubrel', messageId: 3, reasonCode: 0 })
+  assert.equal((await pub.expect('pubcomp')).reasonCode ?? 0, 0x00)
+})
+
+test('a PUBREL for an unknown packet identifier gets PUBCOMP 0x92 (Packet Identifier not found) (§3.7.2.1)', async t => {
+  const pub = await connected(t)
+  pub.send({ cmd: 'pubrel', messageId: 4321, reasonCode: 0 })
+  const pubcomp = await pub.expect('pubcomp')
+  assert.equal(pubcomp.messageId, 4321)
+  assert.equal(pubcomp.reasonCode, 0x92)
+})
