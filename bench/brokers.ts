@@ -1,0 +1,136 @@
+/**
+ * The brokers under test, each started as a fresh process on a fresh loopback port, pinned to the
+ * broker CPU: meshmq (this project), Aedes (bench/aedes-server.ts) and mosquitto (generated config).
+ */
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, join } from 'node:path'
+import { ChildProcess, freePort, waitForPort } from './child-process.js'
+import { BrokerStartError } from './errors.js'
+import type { BrokerAddress } from './workload.js'
+
+export type BrokerName = 'meshmq' | 'aedes' | 'mosquitto'
+
+/** Order of the A/B alternation within each run. */
+export const BROKER_NAMES: readonly BrokerName[] = ['meshmq', 'aedes', 'mosquitto']
+
+const START_TIMEOUT_MS = 20_000
+const LOOPBACK = '127.0.0.1'
+
+export interface BrokerHost {
+  /** Repository root: holds dist/src/main.js and dist/bench/aedes-server.js. */
+  root: string
+  /** CPU for broker processes, or null for no pinning. */
+  cpu: number | null
+  /** Absolute path of the mosquitto binary, or null when it is not installed. */
+  mosquitto: string | null
+  /** QoS 1 in-flight window of the generator, mirrored in mosquitto's max_inflight_messages. */
+  inflight: number
+}
+
+export interface RunningBroker {
+  name: BrokerName
+  address: BrokerAddress
+  process: ChildProcess
+  stop: () => Promise<void>
+}
+
+export async function startBroker (name: BrokerName, host: BrokerHost): Promise<RunningBroker> {
+  switch (name) {
+    case 'meshmq': return await startMeshmq(host, await freePort(), [], 'meshmq')
+    case 'aedes': return await startAedes(host)
+    case 'mosquitto': return await startMosquitto(host)
+  }
+}
+
+/**
+ * meshmq with `extraArgs` appended (cluster flags). Discovery is manual unless the flags say
+ * otherwise; each process gets a fresh data directory, removed when it stops, and a free cluster
+ * port when the flags give none, so runs never share state or collide with other brokers.
+ */
+export async function startMeshmq (host: BrokerHost, port: number, extraArgs: readonly string[], label: string): Promise<RunningBroker> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-bench-data-'))
+  const clusterPort = extraArgs.includes('--cluster-port') ? [] : ['--cluster-port', String(await freePort())]
+  const child = new ChildProcess(label, {
+    command: process.execPath,
+    args: [join(host.root, 'dist', 'src', 'main.js'), 'start', '--port', String(port), '--log-level', 'warn', '--data-dir', dataDir, ...clusterPort, ...extraArgs],
+    cpu: host.cpu,
+    cwd: host.root,
+    env: { ...process.env, MESHMQ_DISCOVERY: 'manual' }
+  })
+  return await ready('meshmq', child, port, async () => { rmSync(dataDir, { recursive: true, force: true }) })
+}
+
+async function startAedes (host: BrokerHost): Promise<RunningBroker> {
+  const port = await freePort()
+  const child = new ChildProcess('aedes', {
+    command: process.execPath,
+    args: [join(host.root, 'dist', 'bench', 'aedes-server.js'), String(port)],
+    cpu: host.cpu,
+    cwd: host.root
+  })
+  return await ready('aedes', child, port, async () => {})
+}
+
+async function startMosquitto (host: BrokerHost): Promise<RunningBroker> {
+  if (host.mosquitto === null) throw new BrokerStartError(MOSQUITTO_MISSING)
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'meshmq-bench-mosquitto-'))
+  const config = join(dir, 'mosquitto.conf')
+  writeFileSync(config, mosquittoConfig(port, host.inflight))
+  const child = new ChildProcess('mosquitto', { command: host.mosquitto, args: ['-c', config], cpu: host.cpu })
+  return await ready('mosquitto', child, port, async () => { rmSync(dir, { recursive: true, force: true }) })
+}
+
+/**
+ * Loopback listener, anonymous access, no persistence, unlimited queues (so QoS 0 is not dropped
+ * under load) and the generator's QoS 1 window as the outgoing in-flight limit.
+ */
+export function mosquittoConfig (port: number, inflight: number): string {
+  return [
+    `listener ${port} ${LOOPBACK}`,
+    'allow_anonymous true',
+    'persistence false',
+    'max_queued_messages 0',
+    'max_queued_bytes 0',
+    `max_inflight_messages ${inflight}`,
+    'max_connections -1',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    ''
+  ].join('\n')
+}
+
+async function ready (name: BrokerName, child: ChildProcess, port: number, cleanup: () => Promise<void>): Promise<RunningBroker> {
+  const stop = async (): Promise<void> => {
+    await child.stop()
+    await cleanup()
+  }
+  try {
+    await waitForPort(LOOPBACK, port, child, START_TIMEOUT_MS)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { name, address: { host: LOOPBACK, port }, process: child, stop }
+}
+
+/** The line printed when mosquitto is not installed; the mosquitto peer is then skipped. */
+export const MOSQUITTO_MISSING = 'mosquitto not found: apt-get install -y mosquitto'
+
+/** The mosquitto binary on PATH (or in the sbin directories Debian installs it to), or null. */
+export function findMosquitto (): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin']
+  for (const dir of dirs) {
+    if (dir === '') continue
+    const candidate = join(dir, 'mosquitto')
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      continue
+    }
+  }
+  return null
+}

@@ -1,0 +1,211 @@
+/**
+ * Cluster scenarios on meshmq nodes on 127.0.0.1 with static seeds, all nodes on the broker CPU:
+ * - cluster-pairs: 10 pairs QoS 0 publishing on node 1 and subscribing on node 2, alternated with
+ *   the same workload on a single node;
+ * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
+ * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them.
+ * A cluster that does not start, or cannot route one message from node 1 to node 2, skips the rest.
+ */
+import { startBroker, startMeshmq, type BrokerHost, type RunningBroker } from './brokers.js'
+import { freePort } from './child-process.js'
+import { GeneratorProcess, runGenerator } from './generator-process.js'
+import { integrityOf, runThroughputWorkload, whileAlive, type Hosts } from './single-node.js'
+import { pairs, type LoadSettings, type Metric } from './scenarios.js'
+import { CLEAN, describeFailure, type RunOutcome } from './outcome.js'
+import { percentile } from './stats.js'
+import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult } from './workload.js'
+
+export type ClusterScenarioId = 'cluster-pairs' | 'cluster-convergence' | 'cluster-join-sync'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-convergence', 'cluster-join-sync']
+
+const NODES = 3
+const ROUTE_CHECK_TIMEOUT_MS = 20_000
+const CONVERGENCE_TRIAL_TIMEOUT_MS = 5_000
+const SYNC_CONNECTIONS = 10
+const SYNC_SAMPLES = 10
+const SYNC_TIMEOUT_MS = 120_000
+
+/** The cluster did not start or could not route a message between two nodes. */
+export class ClusterStartError extends Error {
+  override readonly name = 'ClusterStartError'
+}
+
+export interface ClusterSettings extends LoadSettings {
+  convergenceTrials: number
+  syncRoutes: number
+}
+
+/** One row of the cluster table: a figure of the cluster and, where there is one, the single-node reference. */
+export interface ClusterRow {
+  scenario: ClusterScenarioId
+  metric: Metric
+  /** Key of the same figure measured on a single node, for the ratio column. */
+  referenceKey: string | null
+  target: string
+}
+
+export const CLUSTER_ROWS: readonly ClusterRow[] = [
+  { scenario: 'cluster-pairs', metric: { key: 'crossNodeMsgPerSecond', label: 'msg/s delivered, publish on node 1, subscribe on node 2', higherIsBetter: true, digits: 0 }, referenceKey: 'singleNodeMsgPerSecond', target: '≥ 0.8× single node' },
+  { scenario: 'cluster-convergence', metric: { key: 'p50', label: 'route convergence p50, ms', higherIsBetter: false, digits: 1 }, referenceKey: null, target: '' },
+  { scenario: 'cluster-convergence', metric: { key: 'p99', label: 'route convergence p99, ms', higherIsBetter: false, digits: 1 }, referenceKey: null, target: '≤ 50 ms' },
+  { scenario: 'cluster-join-sync', metric: { key: 'fromListenerMs', label: 'join: routes usable, ms after its MQTT port opened', higherIsBetter: false, digits: 0 }, referenceKey: null, target: '≤ 1000 ms' },
+  { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0 }, referenceKey: null, target: '' }
+]
+
+export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
+  'cluster-pairs': '10 pairs QoS 0 across nodes',
+  'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
+  'cluster-join-sync': 'node 3 joins a cluster holding the routes'
+}
+
+interface ClusterNodeAddress {
+  name: string
+  mqttPort: number
+  clusterPort: number
+}
+
+/** Ports and names for the nodes; every node lists all the others as seeds. */
+async function planCluster (): Promise<ClusterNodeAddress[]> {
+  const nodes: ClusterNodeAddress[] = []
+  for (let i = 1; i <= NODES; i++) nodes.push({ name: `n${i}@127.0.0.1`, mqttPort: await freePort(), clusterPort: await freePort() })
+  return nodes
+}
+
+function clusterArgs (node: ClusterNodeAddress, all: readonly ClusterNodeAddress[]): string[] {
+  const seeds = all.filter(other => other !== node).map(other => `${other.name}:${other.clusterPort}`).join(',')
+  return ['--name', node.name, '--cluster-port', String(node.clusterPort), '--discovery', 'static', '--seeds', seeds]
+}
+
+async function startNode (host: BrokerHost, node: ClusterNodeAddress, all: readonly ClusterNodeAddress[]): Promise<RunningBroker> {
+  return await startMeshmq(host, node.mqttPort, clusterArgs(node, all), `meshmq ${node.name}`)
+}
+
+/** Starts the given nodes and checks that a subscription on the second is reached from the first. */
+async function startNodes (hosts: Hosts, plan: readonly ClusterNodeAddress[], count: number): Promise<RunningBroker[]> {
+  const started: RunningBroker[] = []
+  try {
+    const results = await Promise.allSettled(plan.slice(0, count).map(async node => await startNode(hosts.broker, node, plan)))
+    for (const r of results) if (r.status === 'fulfilled') started.push(r.value)
+    const failed = results.find(r => r.status === 'rejected')
+    if (failed !== undefined) throw new ClusterStartError(describeFailure(failed.reason))
+    const check = await whileAlive(runGenerator<ConvergenceResult>(hosts.generator, {
+      kind: 'convergence', publishTo: started[0]!.address, subscribeTo: started[1]!.address, trials: 1, publishIntervalMs: 5, trialTimeoutMs: ROUTE_CHECK_TIMEOUT_MS, topicPrefix: 'cluster-check'
+    }, 'generator', ROUTE_CHECK_TIMEOUT_MS + 15_000), started)
+    if (check.samplesMs.length === 0) throw new ClusterStartError(`a subscription on node 2 was not reached from node 1 within ${ROUTE_CHECK_TIMEOUT_MS} ms${check.errors.length > 0 ? ` (${check.errors.join('; ')})` : ''}`)
+    return started
+  } catch (err) {
+    await Promise.all(started.map(async b => { await b.stop() }))
+    const logs = started.map(b => `${b.process.label}: ${b.process.stderr().split('\n').slice(-2).join(' | ')}`).filter(line => !line.endsWith(': '))
+    const reason = err instanceof ClusterStartError ? err.message : describeFailure(err)
+    throw new ClusterStartError(logs.length === 0 ? reason : `${reason}; last stderr lines: ${logs.join('; ')}`)
+  }
+}
+
+async function stopAll (brokers: readonly RunningBroker[]): Promise<void> {
+  await Promise.all(brokers.map(async b => { await b.stop() }))
+}
+
+/** A crash of any node after the work counts as a failed run. */
+function crashed (brokers: readonly RunningBroker[]): string | null {
+  const gone = brokers.find(b => b.process.exitStatus !== null)
+  return gone === undefined ? null : gone.process.describeExit()
+}
+
+/**
+ * One run of a cluster scenario. Throws ClusterStartError when the cluster cannot be used at all;
+ * other failures come back as a failed RunOutcome.
+ */
+export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+  switch (id) {
+    case 'cluster-pairs': return await crossNodePairs(hosts, settings)
+    case 'cluster-convergence': return await convergence(hosts, settings)
+    case 'cluster-join-sync': return await joinSync(hosts, settings)
+  }
+}
+
+async function crossNodePairs (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+  let single: number
+  try {
+    const broker = await startBroker('meshmq', hosts.broker)
+    try {
+      single = (await runThroughputWorkload(hosts.generator, pairs(settings, broker.address, broker.address, 0, null), broker)).deliveredPerSecond
+    } finally {
+      await broker.stop()
+    }
+  } catch (err) {
+    return { ok: false, failure: `single-node reference: ${describeFailure(err)}` }
+  }
+  const nodes = await startNodes(hosts, await planCluster(), NODES)
+  try {
+    const result = await runThroughputWorkload(hosts.generator, { ...pairs(settings, nodes[0]!.address, nodes[1]!.address, 0, null), routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS }, ...nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+    return { ok: true, figures: { crossNodeMsgPerSecond: result.deliveredPerSecond, singleNodeMsgPerSecond: single }, integrity: integrityOf(result), generatorBusy: result.generatorBusy }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
+    await stopAll(nodes)
+  }
+}
+
+async function convergence (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+  const nodes = await startNodes(hosts, await planCluster(), NODES)
+  try {
+    const result = await whileAlive(runGenerator<ConvergenceResult>(hosts.generator, {
+      kind: 'convergence',
+      publishTo: nodes[0]!.address,
+      subscribeTo: nodes[1]!.address,
+      trials: settings.convergenceTrials,
+      publishIntervalMs: 1,
+      trialTimeoutMs: CONVERGENCE_TRIAL_TIMEOUT_MS,
+      topicPrefix: 'converge'
+    }, 'generator', settings.convergenceTrials * (CONVERGENCE_TRIAL_TIMEOUT_MS + 100) + 30_000), nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+    if (result.samplesMs.length === 0) return { ok: false, failure: `no trial converged within ${CONVERGENCE_TRIAL_TIMEOUT_MS} ms` }
+    const errors = result.failures > 0 ? [`${result.failures} of ${settings.convergenceTrials} trials did not converge within ${CONVERGENCE_TRIAL_TIMEOUT_MS} ms`, ...result.errors] : result.errors
+    return { ok: true, figures: { p50: percentile(result.samplesMs, 0.5), p99: percentile(result.samplesMs, 0.99) }, integrity: { ...CLEAN, errors }, generatorBusy: null }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
+    await stopAll(nodes)
+  }
+}
+
+async function joinSync (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+  const plan = await planCluster()
+  const nodes = await startNodes(hosts, plan, NODES - 1)
+  const generator = new GeneratorProcess(hosts.generator, {
+    kind: 'route-sync',
+    subscribeTo: nodes[0]!.address,
+    routes: settings.syncRoutes,
+    connections: SYNC_CONNECTIONS,
+    topicPrefix: 'sync',
+    samples: SYNC_SAMPLES,
+    probeIntervalMs: 5,
+    timeoutMs: SYNC_TIMEOUT_MS
+  }, 'route-sync generator')
+  try {
+    await whileAlive(generator.expect<RouteSyncReady>('READY', SYNC_TIMEOUT_MS), nodes)
+    const spawnedAt = epochNow()
+    const joining = await startNode(hosts.broker, plan[NODES - 1]!, plan)
+    nodes.push(joining)
+    const listeningAt = epochNow()
+    generator.send(`probe ${joining.address.host} ${joining.address.port}`)
+    const result = await whileAlive(generator.expect<RouteSyncResult>('RESULT', SYNC_TIMEOUT_MS + 10_000), nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+    if (result.allDeliveredAt === null) return { ok: false, failure: `the joining node routed ${result.delivered} of ${result.samples} sampled routes within ${SYNC_TIMEOUT_MS} ms` }
+    return {
+      ok: true,
+      figures: { fromListenerMs: result.allDeliveredAt - listeningAt, fromSpawnMs: result.allDeliveredAt - spawnedAt },
+      integrity: { ...CLEAN, errors: result.errors },
+      generatorBusy: null
+    }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
+    await generator.stop()
+    await stopAll(nodes)
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Opens many MQTT connections that then stay idle: measures the connect rate and holds the
+ * connections until the harness has read the broker's memory. Each connection is a bare socket
+ * that sends CONNECT and checks the 4-byte CONNACK itself, so the generator spends as little as
+ * possible per connection and the connect rate is the broker's.
+ */
+import net from 'node:net'
+import mqtt from 'mqtt-packet'
+import { BenchTimeoutError, ConnectRefusedError } from './errors.js'
+import { cpuMs, epochNow, type BrokerAddress, type IdleReady, type IdleWorkload } from './workload.js'
+
+const CONNACK_FIRST_BYTE = 0x20
+const CONNECT_TIMEOUT_MS = 10_000
+
+export interface IdleConnections {
+  ready: IdleReady
+  close: () => void
+}
+
+export async function openIdleConnections (w: IdleWorkload): Promise<IdleConnections> {
+  const deadline = performance.now() + w.timeoutMs
+  const open: net.Socket[] = []
+  let next = 0
+  let failed = 0
+  let firstError: string | null = null
+  const startedAt = epochNow()
+  const cpuAtStart = cpuMs()
+  let cpuAtFinish = cpuAtStart
+  let finishedAt = startedAt
+
+  const worker = async (): Promise<void> => {
+    while (next < w.connections && performance.now() < deadline) {
+      const i = next++
+      try {
+        open.push(await connectIdle(w.connectTo, `${w.clientIdPrefix}-${i}`))
+        finishedAt = epochNow()
+        cpuAtFinish = cpuMs()
+      } catch (err) {
+        failed++
+        firstError ??= `${(err as Error).name}: ${(err as Error).message}`
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(w.concurrency, w.connections) }, worker))
+  failed += w.connections - next
+
+  const disconnect = mqtt.generate({ cmd: 'disconnect' })
+  return {
+    ready: { connected: open.length, failed, startedAt, finishedAt, firstError, generatorBusy: (cpuAtFinish - cpuAtStart) / Math.max(finishedAt - startedAt, 1) },
+    close: () => { for (const socket of open) socket.end(disconnect) }
+  }
+}
+
+/** One connection with keep-alive off, resolved after an accepting CONNACK. */
+async function connectIdle (address: BrokerAddress, clientId: string): Promise<net.Socket> {
+  return await new Promise<net.Socket>((resolve, reject) => {
+    const socket = net.connect({ host: address.host, port: address.port })
+    let lastError = ''
+    const fail = (err: Error): void => {
+      socket.destroy()
+      reject(err)
+    }
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => { fail(new BenchTimeoutError(`no CONNACK within ${CONNECT_TIMEOUT_MS} ms`)) })
+    socket.on('error', (err) => { lastError = err.message })
+    socket.once('close', () => { reject(new ConnectRefusedError(`closed before CONNACK${lastError === '' ? '' : `: ${lastError}`}`)) })
+    socket.once('data', (chunk: Buffer) => {
+      socket.setTimeout(0)
+      if (chunk[0] !== CONNACK_FIRST_BYTE || chunk.length < 4) { fail(new ConnectRefusedError(`expected CONNACK, got byte 0x${(chunk[0] ?? 0).toString(16)}`)); return }
+      if (chunk[3] !== 0) { fail(new ConnectRefusedError(`CONNACK return code ${chunk[3] ?? '?'}`)); return }
+      socket.removeAllListeners('close')
+      socket.on('data', () => {})
+      resolve(socket)
+    })
+    socket.write(mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0 }))
+  })
+}

@@ -1,0 +1,150 @@
+/**
+ * `npm run bench`: runs the selected scenarios against meshmq and its peers (a fresh broker per run,
+ * brokers alternated within each run), prints a markdown table and writes it to
+ * bench/results/<date>-<scenario set>.md. Progress goes to stderr, the table to stdout.
+ */
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { delimiter, dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { findMosquitto, MOSQUITTO_MISSING, type BrokerName } from './brokers.js'
+import { parseOptions, USAGE, type BenchOptions } from './options.js'
+import { SCENARIOS, type LoadSettings, type Scenario } from './scenarios.js'
+import { runIdleScenario, runThroughputScenario, type Hosts } from './single-node.js'
+import { ClusterStartError, CLUSTER_ROWS, runClusterScenario } from './cluster-scenarios.js'
+import { describeMachine } from './machine.js'
+import { renderReport, type ClusterRuns, type ScenarioRuns } from './report.js'
+import type { RunOutcome } from './outcome.js'
+import { UsageError } from './errors.js'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const BROKER_CPU = 0
+const GENERATOR_CPU = 1
+
+function progress (line: string): void {
+  process.stderr.write(`${line}\n`)
+}
+
+function onPath (name: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    if (dir === '') return false
+    try {
+      accessSync(join(dir, name), constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
+}
+
+function summarize (scenario: { metrics: ReadonlyArray<{ key: string, label: string, digits: number }> }, outcome: RunOutcome): string {
+  if (!outcome.ok) return `FAILED ${outcome.failure}`
+  const figures = scenario.metrics.map(m => `${(outcome.figures[m.key] ?? Number.NaN).toLocaleString('en-US', { maximumFractionDigits: m.digits })} ${m.label}`)
+  const i = outcome.integrity
+  const faults = [['lost', i.lost], ['dup', i.duplicated], ['ooo', i.outOfOrder], ['unexpected', i.unexpected], ['unacked', i.unacked]].filter(([, n]) => n !== 0).map(([k, n]) => `${String(n)} ${String(k)}`)
+  const busy = outcome.generatorBusy === null ? [] : [`generator ${Math.round(outcome.generatorBusy * 100)}% busy`]
+  return [figures.join(', '), ...busy, ...faults, ...i.errors.slice(0, 2)].join('; ')
+}
+
+async function main (options: BenchOptions): Promise<void> {
+  const notes: string[] = []
+  const mosquitto = findMosquitto()
+  let brokers: BrokerName[] = options.brokers
+  if (brokers.includes('mosquitto') && mosquitto === null) {
+    process.stdout.write(`${MOSQUITTO_MISSING}\n`)
+    notes.push(`${MOSQUITTO_MISSING} (peer skipped)`)
+    brokers = brokers.filter(b => b !== 'mosquitto')
+  }
+  const meshmqBuilt = existsSync(join(root, 'dist', 'src', 'main.js'))
+  if (!meshmqBuilt && (brokers.includes('meshmq') || options.clusterScenarios.length > 0)) {
+    const line = 'meshmq not built: dist/src/main.js is missing (npm run build); meshmq skipped'
+    process.stdout.write(`${line}\n`)
+    notes.push(line)
+    brokers = brokers.filter(b => b !== 'meshmq')
+  }
+
+  const pin = options.pin && os.availableParallelism() >= 2 && onPath('taskset')
+  if (options.pin && !pin) notes.push('not pinned: needs 2 CPUs and taskset (util-linux)')
+  const hosts: Hosts = {
+    broker: { root, cpu: pin ? BROKER_CPU : null, mosquitto, inflight: options.inflight },
+    generator: { root, cpu: pin ? GENERATOR_CPU : null }
+  }
+  const settings: LoadSettings = {
+    seconds: options.seconds,
+    payloadBytes: options.payloadBytes,
+    maxMessages: options.maxMessages,
+    window: options.window,
+    inflight: options.inflight,
+    pacedRate: options.pacedRate
+  }
+
+  const single: ScenarioRuns[] = []
+  const selected: Scenario[] = SCENARIOS.filter(s => options.scenarios.includes(s.id))
+  if (brokers.length > 0) {
+    for (const scenario of selected) {
+      const runs = new Map<BrokerName, RunOutcome[]>(brokers.map(b => [b, []]))
+      single.push({ scenario, runs })
+      for (let run = 1; run <= options.runs; run++) {
+        for (const broker of brokers) {
+          const outcome = scenario.kind === 'throughput'
+            ? await runThroughputScenario(scenario, broker, hosts, settings)
+            : await runIdleScenario(scenario, broker, hosts)
+          runs.get(broker)?.push(outcome)
+          progress(`[${scenario.id}] run ${run}/${options.runs} ${broker}: ${summarize(scenario, outcome)}`)
+        }
+      }
+    }
+  }
+
+  const cluster: ClusterRuns[] = []
+  if (options.clusterScenarios.length > 0 && meshmqBuilt) {
+    const clusterSettings = { ...settings, convergenceTrials: options.convergenceTrials, syncRoutes: options.syncRoutes }
+    try {
+      for (const id of options.clusterScenarios) {
+        const entry: ClusterRuns = { scenario: id, runs: [] }
+        for (let run = 1; run <= options.runs; run++) {
+          const outcome = await runClusterScenario(id, hosts, clusterSettings)
+          if (entry.runs.length === 0) cluster.push(entry)
+          entry.runs.push(outcome)
+          progress(`[${id}] run ${run}/${options.runs}: ${summarize({ metrics: CLUSTER_ROWS.filter(r => r.scenario === id).map(r => r.metric) }, outcome)}`)
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof ClusterStartError)) throw err
+      const line = `cluster scenarios skipped: the 3-node cluster did not start (${err.message})`
+      process.stdout.write(`${line}\n`)
+      notes.push(line)
+    }
+  }
+
+  const machine = describeMachine(root, mosquitto)
+  const settingsLine = [
+    `Settings: ${options.runs} run(s) × ${options.seconds} s per scenario and broker, payload ${options.payloadBytes} B`,
+    pin ? `broker on CPU ${BROKER_CPU}, generator on CPU ${GENERATOR_CPU}` : 'no CPU pinning',
+    `a fresh broker process per run, alternated ${brokers.join(' → ')}`,
+    `paced rate ${options.pacedRate.toLocaleString('en-US')} msg/s`,
+    `publisher window ${options.window.toLocaleString('en-US')} messages`,
+    `QoS 1 in-flight ${options.inflight}.`
+  ].join(', ')
+  const report = renderReport({ machine, settingsLine, brokers, single, cluster, notes })
+  const dir = join(root, 'bench', 'results')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `${machine.date.slice(0, 10)}-${options.setName.replace(/[^a-z0-9+.-]/gi, '_')}.md`)
+  writeFileSync(file, report)
+  process.stdout.write(`${report}\n`)
+  progress(`written to ${relative(process.cwd(), file)}`)
+}
+
+let options: BenchOptions | null
+try {
+  options = parseOptions(process.argv.slice(2))
+} catch (err) {
+  if (!(err instanceof UsageError) && !(err instanceof TypeError)) throw err
+  process.stderr.write(`${err.message}\n\n${USAGE}`)
+  process.exit(2)
+}
+if (options === null) {
+  process.stdout.write(USAGE)
+} else {
+  await main(options)
+}

@@ -1,0 +1,151 @@
+/**
+ * The single-node scenarios: what each one runs, and which figures of a run go into the table.
+ */
+import type { BrokerAddress, PublisherSpec, SubscriberSpec, ThroughputResult, ThroughputWorkload, TopicRotation } from './workload.js'
+
+export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'fan-out' | 'wildcard' | 'idle-5k' | 'idle-19k'
+
+/** One figure of a scenario, shown as one table row. */
+export interface Metric {
+  key: string
+  label: string
+  higherIsBetter: boolean
+  /** Decimal places in the table. */
+  digits: number
+}
+
+/** What every scenario builder needs from the command line. */
+export interface LoadSettings {
+  seconds: number
+  payloadBytes: number
+  maxMessages: number
+  window: number
+  inflight: number
+  pacedRate: number
+}
+
+export interface ThroughputScenario {
+  kind: 'throughput'
+  id: ScenarioId
+  title: string
+  metrics: Metric[]
+  build: (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress) => ThroughputWorkload
+  figures: (result: ThroughputResult) => Record<string, number>
+}
+
+export interface IdleScenario {
+  kind: 'idle'
+  id: ScenarioId
+  title: string
+  metrics: Metric[]
+  connections: number
+}
+
+export type Scenario = ThroughputScenario | IdleScenario
+
+const PAIRS = 10
+const WILDCARD_FILTERS = 10_000
+const ROUTE_TIMEOUT_MS = 10_000
+/** Left out of the figures at the start of each run; at most a fifth of the run. */
+const WARMUP_SECONDS = 1
+
+const MSG_PER_SECOND: Metric = { key: 'msgPerSecond', label: 'msg/s delivered', higherIsBetter: true, digits: 0 }
+const throughputFigures = (result: ThroughputResult): Record<string, number> => ({ msgPerSecond: result.deliveredPerSecond })
+
+const fixedTopic = (topic: string): TopicRotation => ({ prefix: topic, first: 0, count: 1, digits: 0, suffix: '' })
+
+function workload (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress, qos: 0 | 1, publishers: PublisherSpec[], subscribers: SubscriberSpec[], ratePerSecond: number | null): ThroughputWorkload {
+  return {
+    kind: 'throughput',
+    publishTo,
+    subscribeTo,
+    qos,
+    payloadBytes: settings.payloadBytes,
+    seconds: settings.seconds,
+    warmupSeconds: Math.min(WARMUP_SECONDS, settings.seconds / 5),
+    maxMessages: ratePerSecond === null ? settings.maxMessages : Math.min(settings.maxMessages, Math.ceil(ratePerSecond * settings.seconds)),
+    ratePerSecond,
+    window: settings.window,
+    inflight: settings.inflight,
+    publishers,
+    subscribers,
+    routeTimeoutMs: ROUTE_TIMEOUT_MS
+  }
+}
+
+/** 10 publishers on `pair/<k>`, each read by its own subscriber. */
+export function pairs (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress, qos: 0 | 1, ratePerSecond: number | null): ThroughputWorkload {
+  const range = Array.from({ length: PAIRS }, (_, k) => k)
+  return workload(settings, publishTo, subscribeTo, qos,
+    range.map(k => ({ topics: fixedTopic(`pair/${k}`) })),
+    range.map(k => ({ filters: [`pair/${k}`], expects: [k] })),
+    ratePerSecond)
+}
+
+function fanIn (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress): ThroughputWorkload {
+  const range = Array.from({ length: PAIRS }, (_, p) => p)
+  return workload(settings, publishTo, subscribeTo, 0,
+    range.map(p => ({ topics: fixedTopic(`bench/${p}`) })),
+    [{ filters: ['bench/#'], expects: range }],
+    null)
+}
+
+function fanOut (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress): ThroughputWorkload {
+  return workload(settings, publishTo, subscribeTo, 0,
+    [{ topics: fixedTopic('fanout') }],
+    Array.from({ length: PAIRS }, () => ({ filters: ['fanout'], expects: [0] })),
+    null)
+}
+
+/**
+ * 10k distinct filters `w/<i>/+` (1000 per subscriber); publisher k cycles through the topics
+ * `w/<i>/x` of subscriber k's filters, so every publish matches exactly one subscription.
+ */
+function wildcard (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress): ThroughputWorkload {
+  const perPair = WILDCARD_FILTERS / PAIRS
+  const digits = String(WILDCARD_FILTERS - 1).length
+  const range = Array.from({ length: PAIRS }, (_, k) => k)
+  return workload(settings, publishTo, subscribeTo, 0,
+    range.map(k => ({ topics: { prefix: 'w/', first: k * perPair, count: perPair, digits, suffix: '/x' } })),
+    range.map(k => ({
+      filters: Array.from({ length: perPair }, (_, j) => `w/${String(k * perPair + j).padStart(digits, '0')}/+`),
+      expects: [k]
+    })),
+    null)
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  { kind: 'throughput', id: 'fan-in', title: 'fan-in: 10 publishers → 1 subscriber on bench/#, QoS 0', metrics: [MSG_PER_SECOND], build: fanIn, figures: throughputFigures },
+  { kind: 'throughput', id: 'pairs-qos0', title: '10 one-to-one pairs, QoS 0', metrics: [MSG_PER_SECOND], build: (s, p, q) => pairs(s, p, q, 0, null), figures: throughputFigures },
+  { kind: 'throughput', id: 'pairs-qos1', title: '10 one-to-one pairs, QoS 1', metrics: [MSG_PER_SECOND], build: (s, p, q) => pairs(s, p, q, 1, null), figures: throughputFigures },
+  {
+    kind: 'throughput',
+    id: 'paced-qos0',
+    title: '10 pairs paced, QoS 0',
+    metrics: [
+      { key: 'p50', label: 'p50 latency, ms', higherIsBetter: false, digits: 3 },
+      { key: 'p99', label: 'p99 latency, ms', higherIsBetter: false, digits: 3 }
+    ],
+    build: (s, p, q) => pairs(s, p, q, 0, s.pacedRate),
+    figures: result => ({ p50: result.latency.p50Ms, p99: result.latency.p99Ms })
+  },
+  { kind: 'throughput', id: 'fan-out', title: 'fan-out: 1 publisher → 10 subscribers, QoS 0', metrics: [MSG_PER_SECOND], build: fanOut, figures: throughputFigures },
+  {
+    kind: 'throughput',
+    id: 'wildcard',
+    title: '10k wildcard subscriptions w/<i>/+, each publish matches one, QoS 0',
+    metrics: [MSG_PER_SECOND, { key: 'subscribeMs', label: 'subscribe 10k filters, ms', higherIsBetter: false, digits: 0 }],
+    build: wildcard,
+    figures: result => ({ msgPerSecond: result.deliveredPerSecond, subscribeMs: result.subscribeMs })
+  },
+  ...[5_000, 19_000].map((connections): IdleScenario => ({
+    kind: 'idle',
+    id: connections === 5_000 ? 'idle-5k' : 'idle-19k',
+    title: `${connections.toLocaleString('en-US')} idle connections`,
+    connections,
+    metrics: [
+      { key: 'connectsPerSecond', label: 'connects/s', higherIsBetter: true, digits: 0 },
+      { key: 'rssPerConnectionKb', label: 'broker RSS per connection, KB', higherIsBetter: false, digits: 2 }
+    ]
+  }))
+]

@@ -1,0 +1,178 @@
+/**
+ * What the harness asks a load generator process to do, and what the generator reports back.
+ * The harness writes one workload as a JSON line on the generator's stdin; the generator prints
+ * `RESULT <json>` on stdout (and `READY <json>` first for workloads the harness steps through).
+ */
+
+export type QoS = 0 | 1
+
+export interface BrokerAddress {
+  host: string
+  port: number
+}
+
+/**
+ * The topics one publisher cycles through: message `seq` goes to
+ * `prefix + pad(first + seq % count, digits) + suffix`. With `digits` 0 the topic is `prefix + suffix`
+ * (and `count` must be 1). Fixed width keeps every packet of a publisher the same size.
+ */
+export interface TopicRotation {
+  prefix: string
+  first: number
+  count: number
+  digits: number
+  suffix: string
+}
+
+export interface PublisherSpec {
+  topics: TopicRotation
+}
+
+export interface SubscriberSpec {
+  filters: string[]
+  /** Indexes (into `publishers`) of the publishers whose every message this subscriber must receive. */
+  expects: number[]
+}
+
+/** N publishers and M subscribers, paced or flat out, bounded in messages and time. */
+export interface ThroughputWorkload {
+  kind: 'throughput'
+  publishTo: BrokerAddress
+  subscribeTo: BrokerAddress
+  qos: QoS
+  payloadBytes: number
+  seconds: number
+  /** The first part of `seconds` that the rate and latency figures leave out (JIT and buffer warm-up). */
+  warmupSeconds: number
+  /** Total messages over all publishers; the run stops at this count or at `seconds`, whichever is first. */
+  maxMessages: number
+  /** Total publish rate over all publishers in msg/s; null publishes as fast as the windows allow. */
+  ratePerSecond: number | null
+  /** Most messages a publisher may be ahead of the slowest subscriber that expects its messages. */
+  window: number
+  /** Most QoS 1 PUBLISHes a publisher may have without PUBACK. */
+  inflight: number
+  publishers: PublisherSpec[]
+  subscribers: SubscriberSpec[]
+  /** Bound on the wait until a probe from every publisher reached every subscriber that expects it. */
+  routeTimeoutMs: number
+}
+
+/** Latency from publish to delivery of the messages sent after the warm-up. */
+export interface LatencySummary {
+  count: number
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+}
+
+export interface ThroughputResult {
+  kind: 'throughput'
+  published: number
+  /** Deliveries owed: each message times the subscribers that expect its publisher. */
+  expected: number
+  /** Distinct messages received, summed over subscribers. */
+  delivered: number
+  lost: number
+  duplicated: number
+  outOfOrder: number
+  /** Messages a subscriber received from a publisher it does not expect, or with an unreadable payload. */
+  unexpected: number
+  /** QoS 1 PUBLISHes still without PUBACK when the run ended. */
+  unacked: number
+  /** From the end of the warm-up (or the first publish, for runs shorter than it) to the last delivery. */
+  durationMs: number
+  deliveredPerSecond: number
+  latency: LatencySummary
+  connectMs: number
+  /** Share of one core the generator process used while measuring (0…1); near 1 the generator may be the limit. */
+  generatorBusy: number
+  subscribeMs: number
+  routesReadyMs: number
+  /** Connection errors and unexpected closes seen during the run. */
+  errors: string[]
+}
+
+/** Opens many connections that then stay idle until the harness writes `close`. */
+export interface IdleWorkload {
+  kind: 'idle'
+  connectTo: BrokerAddress
+  connections: number
+  /** CONNECTs awaiting CONNACK at once. */
+  concurrency: number
+  clientIdPrefix: string
+  /** Bound on the whole connect phase and on the hold. */
+  timeoutMs: number
+}
+
+export interface IdleReady {
+  connected: number
+  failed: number
+  /** Epoch milliseconds of the first connect attempt and of the last CONNACK. */
+  startedAt: number
+  finishedAt: number
+  firstError: string | null
+  /** Share of one core this generator process used while connecting (0…1). */
+  generatorBusy: number
+}
+
+/** Subscribe on one node, publish on another: time from SUBSCRIBE to the first delivery, repeated. */
+export interface ConvergenceWorkload {
+  kind: 'convergence'
+  publishTo: BrokerAddress
+  subscribeTo: BrokerAddress
+  trials: number
+  /** Gap between publishes of the looping publisher. */
+  publishIntervalMs: number
+  trialTimeoutMs: number
+  topicPrefix: string
+}
+
+export interface ConvergenceResult {
+  kind: 'convergence'
+  samplesMs: number[]
+  failures: number
+  errors: string[]
+}
+
+/**
+ * Holds `routes` distinct subscriptions on one node, reports READY, then on the harness's
+ * `probe <host> <port>` line publishes to a sample of those topics on the given (joining) node until
+ * each sample is delivered.
+ */
+export interface RouteSyncWorkload {
+  kind: 'route-sync'
+  subscribeTo: BrokerAddress
+  routes: number
+  connections: number
+  topicPrefix: string
+  samples: number
+  probeIntervalMs: number
+  timeoutMs: number
+}
+
+export interface RouteSyncReady {
+  subscribeMs: number
+}
+
+export interface RouteSyncResult {
+  kind: 'route-sync'
+  /** Epoch milliseconds at which every sampled route delivered, or null if the timeout ran out. */
+  allDeliveredAt: number | null
+  delivered: number
+  samples: number
+  errors: string[]
+}
+
+export type Workload = ThroughputWorkload | IdleWorkload | ConvergenceWorkload | RouteSyncWorkload
+
+/** CPU time (user + system) this process has used, in milliseconds. */
+export function cpuMs (): number {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1000
+}
+
+/** Milliseconds since the epoch with sub-millisecond resolution, comparable across processes. */
+export function epochNow (): number {
+  return performance.timeOrigin + performance.now()
+}
