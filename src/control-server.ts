@@ -2,8 +2,16 @@
  * The node side of `meshmq ctl`: a TCP endpoint on loopback that takes one JSON request line
  * `{"args":["cluster","join","n2@10.0.0.2"]}` per connection, runs it against the cluster, and
  * answers with one JSON reply line `{ok, result?, error?, text?}` (see `src/ctl.ts`), like
- * `emqx ctl cluster …`. Requests are bounded in size and time; every command is logged as a
- * `ctl_command` event.
+ * `emqx ctl cluster …`:
+ *
+ *   cluster status             result { running_nodes, stopped_nodes }, text `Cluster status: [...]`
+ *   cluster join <node>        the same result after the change; text `Join the cluster successfully.` + status
+ *   cluster leave              ditto, `Leave the cluster successfully.`
+ *   cluster force-leave <node> ditto, `Remove the node <node> from the cluster successfully.`
+ *   any failure                { ok: false, error: <message> }
+ *
+ * Requests are bounded in size and time, membership changes run one at a time, and every
+ * command is logged as a `ctl_command` event.
  */
 import net from 'node:net'
 import type { Logger } from './log.js'
@@ -131,7 +139,7 @@ export class ControlServer {
   readonly #log: Logger
   readonly #server: net.Server
   readonly #sockets = new Set<net.Socket>()
-  /** Membership changes run one at a time, in arrival order; each link settles when its command ends or times out. */
+  /** Tail of the queue of membership changes: they run one at a time, in arrival order. */
   #changes: Promise<unknown> = Promise.resolve()
 
   constructor (options: ControlServerOptions) {
@@ -241,7 +249,22 @@ export class ControlServer {
     }
   }
 
+  /** Runs a command, status at once and membership changes in turn; the reply is due within the request timeout of arrival. */
   async #withTimeout (command: ControlCommand): Promise<ControlReply> {
+    return await this.#timed(command, command.kind === 'status' ? this.#run(command) : this.#serialized(command))
+  }
+
+  /**
+   * Queues a membership change behind the previous one. A change that neither ends nor fails
+   * still frees the queue after the request timeout, so one stuck command cannot block the rest.
+   */
+  async #serialized (command: ControlCommand): Promise<ControlReply> {
+    const turn = this.#changes.then(async () => await this.#timed(command, this.#run(command)))
+    this.#changes = turn.catch(() => undefined)
+    return await turn
+  }
+
+  async #timed (command: ControlCommand, work: Promise<ControlReply>): Promise<ControlReply> {
     const timeoutMs = this.#options.requestTimeoutMs
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
@@ -249,19 +272,11 @@ export class ControlServer {
         reject(new ControlTimeoutError(`cluster ${command.kind} did not finish within ${timeoutMs} ms`))
       }, timeoutMs)
     })
-    const run = command.kind === 'status' ? this.#run(command) : this.#serialized(command)
     try {
-      return await Promise.race([run, timeout])
+      return await Promise.race([work, timeout])
     } finally {
       clearTimeout(timer)
     }
-  }
-
-  /** Queues a membership change behind the previous one. */
-  async #serialized (command: ControlCommand): Promise<ControlReply> {
-    const run = this.#changes.then(async () => await this.#run(command))
-    this.#changes = run.catch(() => undefined)
-    return await run
   }
 
   async #run (command: ControlCommand): Promise<ControlReply> {

@@ -216,6 +216,18 @@ test('membership changes run one at a time in arrival order', async t => {
   assert.deepEqual(cluster.running, ['n1@127.0.0.1'])
 })
 
+test('a membership change that never finishes frees the queue after the timeout', async t => {
+  const { cluster, endpoint } = await startControl(t, { requestTimeoutMs: 200 })
+  cluster.gate = new Promise<void>(() => {})
+  const stuck = sendControlRequest(endpoint, { args: ['cluster', 'join', 'n2@127.0.0.1'] })
+  await new Promise(resolve => setTimeout(resolve, 150))
+  cluster.gate = undefined
+  const next = sendControlRequest(endpoint, { args: ['cluster', 'force-leave', 'n3@127.0.0.1'] })
+  assert.deepEqual(await stuck, { ok: false, error: 'cluster join did not finish within 200 ms' })
+  assert.equal((await next).ok, true)
+  assert.deepEqual(cluster.calls.filter(c => c !== 'status'), ['join n2@127.0.0.1', 'force-leave n3@127.0.0.1'])
+})
+
 test('every command is logged as a ctl_command event with its outcome', async t => {
   const { cluster, endpoint, logs } = await startControl(t)
   await sendControlRequest(endpoint, { args: ['cluster', 'status'] })
