@@ -1,0 +1,211 @@
+/**
+ * Binary encoding of the control plane: hello exchange, route gossip (deltas, digests), snapshot
+ * requests and responses, and membership notices. One tagged union, one type byte per message,
+ * then its fields in declaration order (see `wire.ts` for the primitives).
+ */
+import { MalformedFrameError, type HelloRejectReason } from './errors.js'
+import { BinaryReader, BinaryWriter } from './wire.js'
+import type { MemberInfo, Tombstone } from './membership.js'
+import type { RouteDelta, RouteDigest, RouteOp, RouteSnapshot } from './route-messages.js'
+
+/** A node introducing itself, with what it knows of the cluster, so peers can complete the mesh. */
+export interface Hello extends MemberInfo {
+  type: 'hello'
+  /** Other members known to the sender (up or down). */
+  members: MemberInfo[]
+  /** Nodes the sender knows left or were removed. */
+  tombstones: Tombstone[]
+}
+
+export interface HelloReject {
+  type: 'hello-reject'
+  reason: HelloRejectReason
+  detail: string
+}
+
+export interface SnapshotRequest {
+  type: 'snapshot-request'
+  /** The node whose routes are asked for: the responder itself. */
+  node: string
+}
+
+export interface SnapshotResponse extends RouteSnapshot {
+  type: 'snapshot'
+}
+
+export interface DeltaAnnouncement extends RouteDelta {
+  type: 'delta'
+}
+
+/** A node's route digest, with where to reach it (gossip relays it to nodes not yet connected). */
+export interface DigestAnnouncement extends RouteDigest {
+  type: 'digest'
+  peerId: string
+  addrs: string[]
+}
+
+/** `node` leaves the cluster: drop its routes and stop redialing it. */
+export interface LeaveNotice {
+  type: 'leave'
+  node: string
+  incarnation: number
+}
+
+/** `by` removed `node` from the cluster: drop its routes; the node itself leaves if it hears it. */
+export interface ForceLeaveNotice {
+  type: 'force-leave'
+  node: string
+  incarnation: number
+  by: string
+}
+
+export interface NoticeAck {
+  type: 'notice-ack'
+}
+
+export type ControlMessage =
+  | Hello
+  | HelloReject
+  | SnapshotRequest
+  | SnapshotResponse
+  | DeltaAnnouncement
+  | DigestAnnouncement
+  | LeaveNotice
+  | ForceLeaveNotice
+  | NoticeAck
+
+const TYPE_CODES = {
+  hello: 1,
+  'hello-reject': 2,
+  'snapshot-request': 3,
+  snapshot: 4,
+  delta: 5,
+  digest: 6,
+  leave: 7,
+  'force-leave': 8,
+  'notice-ack': 9
+} as const satisfies Record<ControlMessage['type'], number>
+
+const REJECT_REASONS: readonly HelloRejectReason[] = ['left', 'removed', 'name-conflict', 'same-name', 'stale-incarnation']
+
+export function encodeControl (message: ControlMessage): Uint8Array {
+  const w = new BinaryWriter(256)
+  w.u8(TYPE_CODES[message.type])
+  switch (message.type) {
+    case 'hello':
+      writeMember(w, message)
+      w.varint(message.members.length)
+      for (const member of message.members) writeMember(w, member)
+      w.varint(message.tombstones.length)
+      for (const t of message.tombstones) w.string(t.name).varint(t.incarnation)
+      break
+    case 'hello-reject':
+      w.u8(REJECT_REASONS.indexOf(message.reason)).string(message.detail)
+      break
+    case 'snapshot-request':
+      w.string(message.node)
+      break
+    case 'snapshot':
+      w.string(message.node).varint(message.incarnation).varint(message.seq).varint(message.filters.length)
+      for (const filter of message.filters) w.string(filter)
+      break
+    case 'delta':
+      w.string(message.node).varint(message.incarnation).varint(message.fromSeq).varint(message.ops.length)
+      for (const op of message.ops) w.bool(op.op === 'add').string(op.filter)
+      break
+    case 'digest':
+      w.string(message.node).varint(message.incarnation).varint(message.seq).string(message.checksum).string(message.peerId)
+      writeStrings(w, message.addrs)
+      break
+    case 'leave':
+      w.string(message.node).varint(message.incarnation)
+      break
+    case 'force-leave':
+      w.string(message.node).varint(message.incarnation).string(message.by)
+      break
+    case 'notice-ack':
+      break
+  }
+  return w.finish()
+}
+
+export function decodeControl (bytes: Uint8Array): ControlMessage {
+  const r = new BinaryReader(bytes)
+  const code = r.u8()
+  let message: ControlMessage
+  switch (code) {
+    case TYPE_CODES.hello: {
+      const self = readMember(r)
+      const members: MemberInfo[] = []
+      for (let i = r.count(); i > 0; i--) members.push(readMember(r))
+      const tombstones: Tombstone[] = []
+      for (let i = r.count(); i > 0; i--) tombstones.push({ name: r.string(), incarnation: r.varint() })
+      message = { type: 'hello', ...self, members, tombstones }
+      break
+    }
+    case TYPE_CODES['hello-reject']: {
+      const reason = REJECT_REASONS[r.u8()]
+      if (reason === undefined) throw new MalformedFrameError('unknown hello reject reason')
+      message = { type: 'hello-reject', reason, detail: r.string() }
+      break
+    }
+    case TYPE_CODES['snapshot-request']:
+      message = { type: 'snapshot-request', node: r.string() }
+      break
+    case TYPE_CODES.snapshot: {
+      const node = r.string()
+      const incarnation = r.varint()
+      const seq = r.varint()
+      const filters: string[] = []
+      for (let i = r.count(); i > 0; i--) filters.push(r.string())
+      message = { type: 'snapshot', node, incarnation, seq, filters }
+      break
+    }
+    case TYPE_CODES.delta: {
+      const node = r.string()
+      const incarnation = r.varint()
+      const fromSeq = r.varint()
+      if (fromSeq < 1) throw new MalformedFrameError('delta fromSeq 0')
+      const ops: RouteOp[] = []
+      for (let i = r.count(); i > 0; i--) ops.push({ op: r.bool() ? 'add' : 'remove', filter: r.string() })
+      message = { type: 'delta', node, incarnation, fromSeq, ops }
+      break
+    }
+    case TYPE_CODES.digest:
+      message = { type: 'digest', node: r.string(), incarnation: r.varint(), seq: r.varint(), checksum: r.string(), peerId: r.string(), addrs: readStrings(r) }
+      break
+    case TYPE_CODES.leave:
+      message = { type: 'leave', node: r.string(), incarnation: r.varint() }
+      break
+    case TYPE_CODES['force-leave']:
+      message = { type: 'force-leave', node: r.string(), incarnation: r.varint(), by: r.string() }
+      break
+    case TYPE_CODES['notice-ack']:
+      message = { type: 'notice-ack' }
+      break
+    default:
+      throw new MalformedFrameError(`unknown control message type ${code}`)
+  }
+  r.expectEnd()
+  return message
+}
+
+function writeMember (w: BinaryWriter, member: MemberInfo): void {
+  w.string(member.name).string(member.peerId).varint(member.incarnation)
+  writeStrings(w, member.addrs)
+}
+
+function readMember (r: BinaryReader): MemberInfo {
+  return { name: r.string(), peerId: r.string(), incarnation: r.varint(), addrs: readStrings(r) }
+}
+
+function writeStrings (w: BinaryWriter, values: readonly string[]): void {
+  w.varint(values.length)
+  for (const value of values) w.string(value)
+}
+
+function readStrings (r: BinaryReader): string[] {
+  const values: string[] = []
+  for (let i = r.count(); i > 0; i--) values.push(r.string())
+  return values
+}

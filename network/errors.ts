@@ -1,0 +1,142 @@
+/** Typed failures of the cluster network: one class per failure, each with its `name` set. */
+
+/** A node name is not `name@host`. */
+export class InvalidNodeNameError extends Error {
+  override name = 'InvalidNodeNameError'
+  constructor (readonly nodeName: string, detail: string) {
+    super(`invalid node name "${nodeName}": ${detail} (expected name@host, e.g. meshmq1@10.0.0.1)`)
+  }
+}
+
+/** A seed or join address is neither `name@host[:port]` nor a multiaddr. */
+export class InvalidNodeAddressError extends Error {
+  override name = 'InvalidNodeAddressError'
+  constructor (readonly address: string, detail: string) {
+    super(`invalid node address "${address}": ${detail} (expected name@host[:port] or a multiaddr)`)
+  }
+}
+
+export class InvalidClusterSecretError extends Error {
+  override name = 'InvalidClusterSecretError'
+  constructor () {
+    super('the cluster secret must be a non-empty string')
+  }
+}
+
+/** The data directory belongs to a node with another name: node names are immutable. */
+export class NodeNameMismatchError extends Error {
+  override name = 'NodeNameMismatchError'
+  constructor (readonly dataDir: string, readonly recordedName: string, readonly requestedName: string) {
+    super(`data directory ${dataDir} belongs to node "${recordedName}"; refusing to start as "${requestedName}" ` +
+      '(node names are immutable: start with the recorded name or use another data directory)')
+  }
+}
+
+/** A file in the data directory cannot be read as what it should contain. */
+export class CorruptDataDirError extends Error {
+  override name = 'CorruptDataDirError'
+  constructor (readonly path: string, options?: { cause?: unknown }) {
+    super(`cannot read ${path}: the file is corrupt; move it away to start with a new identity`, options)
+  }
+}
+
+/** A method that needs the running service was called before `start()` or after `stop()`. */
+export class NotStartedError extends Error {
+  override name = 'NotStartedError'
+  constructor () {
+    super('the cluster network is not started')
+  }
+}
+
+export class AlreadyStartedError extends Error {
+  override name = 'AlreadyStartedError'
+  constructor () {
+    super('the cluster network is already started')
+  }
+}
+
+/** The node name is not a member this node knows. */
+export class UnknownNodeError extends Error {
+  override name = 'UnknownNodeError'
+  constructor (readonly node: string) {
+    super(`unknown cluster node "${node}"`)
+  }
+}
+
+/** `forceLeave()` was asked to remove this node itself; `leave()` does that. */
+export class CannotRemoveSelfError extends Error {
+  override name = 'CannotRemoveSelfError'
+  constructor (readonly node: string) {
+    super(`"${node}" is this node: use leave() instead of forceLeave()`)
+  }
+}
+
+/** `join()` could not connect to the target or the target refused this node. */
+export class JoinFailedError extends Error {
+  override name = 'JoinFailedError'
+  constructor (readonly address: string, options?: { cause?: unknown }) {
+    super(`could not join the cluster through ${address}: ${causeMessage(options?.cause)}`, options)
+  }
+}
+
+export type HelloRejectReason = 'left' | 'removed' | 'name-conflict' | 'same-name' | 'stale-incarnation'
+
+/** The remote node refused the hello exchange. */
+export class HelloRejectedError extends Error {
+  override name = 'HelloRejectedError'
+  constructor (readonly reason: HelloRejectReason, readonly detail: string) {
+    super(`hello rejected (${reason}): ${detail}`)
+  }
+}
+
+/** A frame on a cluster stream does not decode. */
+export class MalformedFrameError extends Error {
+  override name = 'MalformedFrameError'
+  constructor (detail: string) {
+    super(`malformed cluster frame: ${detail}`)
+  }
+}
+
+/** A request/response exchange on a direct stream failed or timed out. */
+export class RequestFailedError extends Error {
+  override name = 'RequestFailedError'
+  constructor (readonly protocol: string, readonly node: string, options?: { cause?: unknown }) {
+    super(`${protocol} request to ${node} failed: ${causeMessage(options?.cause)}`, options)
+  }
+}
+
+/** The peer sent nothing on its forward link for longer than the peer timeout. */
+export class PeerUnresponsiveError extends Error {
+  override name = 'PeerUnresponsiveError'
+  constructor (readonly node: string, readonly silentMs: number) {
+    super(`peer ${node} silent for ${silentMs} ms`)
+  }
+}
+
+/** A forward stream was opened by a peer that is not the node it claims to be, or not a member. */
+export class UnexpectedSenderError extends Error {
+  override name = 'UnexpectedSenderError'
+  constructor (readonly claimed: string, readonly actual: string | undefined) {
+    super(`forward stream claims sender "${claimed}" but the connection belongs to ${actual ?? 'no known member'}`)
+  }
+}
+
+/** A forward stream was superseded by a newer one from the same sender, or its link was closed. */
+export class ForwardStreamClosedError extends Error {
+  override name = 'ForwardStreamClosedError'
+  constructor (readonly node: string, readonly reason: string) {
+    super(`forward stream with ${node} closed: ${reason}`)
+  }
+}
+
+/** A connection is closed because its node left or was removed from the cluster. */
+export class NodeRemovedError extends Error {
+  override name = 'NodeRemovedError'
+  constructor (readonly node: string) {
+    super(`node ${node} left or was removed from the cluster`)
+  }
+}
+
+function causeMessage (cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause)
+}

@@ -1,0 +1,56 @@
+/** An array-backed FIFO with O(1) amortised push and shift (Array#shift is O(n)). */
+export class Fifo<T> {
+  private items: Array<T | undefined> = []
+  private head = 0
+
+  get length (): number {
+    return this.items.length - this.head
+  }
+
+  push (item: T): void {
+    this.items.push(item)
+  }
+
+  peek (): T | undefined {
+    return this.items[this.head]
+  }
+
+  shift (): T | undefined {
+    if (this.head >= this.items.length) return undefined
+    const item = this.items[this.head]
+    this.items[this.head++] = undefined
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+
+  /** Puts `items` (in order) in front of the current content. */
+  prepend (items: T[]): void {
+    if (items.length === 0) return
+    this.items = [...items, ...this.items.slice(this.head)]
+    this.head = 0
+  }
+
+  /** Removes every item for which `drop` is true; returns the removed items. */
+  removeWhere (drop: (item: T) => boolean): T[] {
+    const removed: T[] = []
+    const kept: T[] = []
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i] as T
+      if (drop(item)) removed.push(item)
+      else kept.push(item)
+    }
+    this.items = kept
+    this.head = 0
+    return removed
+  }
+
+  drain (): T[] {
+    const items = this.items.slice(this.head) as T[]
+    this.items = []
+    this.head = 0
+    return items
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The sending side of forwarding to one peer node: one long-lived `/meshmq/forward/1` stream,
+ * reopened when lost, fed from an `OutboundQueue`.
+ *
+ * - Messages are encoded once into frames numbered from a sequence shared by all links, then
+ *   written in coalesced batches (one `send()` per batch, not per frame) while the stream buffers
+ *   less than the high-water mark.
+ * - QoS 1/2 frames stay queued until the peer acks them; when the stream is lost they are resent
+ *   first on the next one, and the receiver drops what it already delivered. QoS 0 frames are sent
+ *   once; while the peer is down they are dropped and counted.
+ * - An idle link pings; a peer that sends nothing (acks included) for `peerTimeoutMs` is reported
+ *   through `onUnresponsive`, so a silent partition is noticed without waiting for TCP.
+ */
+import type { Stream } from '@libp2p/interface'
+import { Backoff } from './backoff.js'
+import { FORWARD_MAX_WRITE_BYTES, FORWARD_REOPEN_MAX_MS, FORWARD_REOPEN_MIN_MS, FORWARD_WRITE_HIGH_WATER_MARK, MAX_FORWARD_FRAME_BYTES } from './constants.js'
+import { ForwardStreamClosedError, PeerUnresponsiveError } from './errors.js'
+import { decodeForwardFrame, type ForwardFrameEncoder } from './forward-frames.js'
+import { LogThrottle, type ClusterLogger } from './logger.js'
+import { OutboundQueue } from './outbound-queue.js'
+import { abortQuietly, concatFrames, readFrames, waitWritable } from './stream-io.js'
+import type { ForwardStats, LinkBacklog } from './stats.js'
+import type { Message } from '../src/protocol/message.js'
+
+/** Opens a new forward stream to the peer. */
+export type OpenForwardStream = (signal: AbortSignal) => Promise<Stream>
+
+export interface ForwardLinkInit {
+  /** The peer node's name. */
+  peer: string
+  localName: string
+  /** This node's current incarnation (it changes on `join()`). */
+  incarnation: () => number
+  /** Next frame sequence number; shared by every link of this node. */
+  nextSeq: () => number
+  encoder: ForwardFrameEncoder
+  stats: ForwardStats
+  logger: ClusterLogger
+  maxQueuedBytes: number
+  heartbeatIntervalMs: number
+  peerTimeoutMs: number
+  openTimeoutMs: number
+  onUnresponsive: (peer: string, silentMs: number) => void
+  now?: () => number
+}
+
+/** What `forward()` did with a batch. */
+export interface ForwardResult {
+  queued: number
+  dropped: number
+}
+
+type LinkState = 'down' | 'connecting' | 'open' | 'closed'
+
+export class ForwardLink {
+  private readonly queue: OutboundQueue
+  private readonly now: () => number
+  private readonly reopenBackoff = new Backoff({ minMs: FORWARD_REOPEN_MIN_MS, maxMs: FORWARD_REOPEN_MAX_MS })
+  private readonly dropLog = new LogThrottle(1_000)
+  private state: LinkState = 'down'
+  private opener: OpenForwardStream | undefined
+  private stream: Stream | undefined
+  private pumping = false
+  private pumpScheduled = false
+  private reopenTimer: NodeJS.Timeout | undefined
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private lastHeardAt = 0
+  private lastSentAt = 0
+  private idleWaiters: Array<() => void> = []
+
+  constructor (private readonly init: ForwardLinkInit) {
+    this.queue = new OutboundQueue(init.maxQueuedBytes)
+    this.now = init.now ?? Date.now
+  }
+
+  get connected (): boolean {
+    return this.state === 'open'
+  }
+
+  backlog (): LinkBacklog {
+    return { connected: this.connected, pending: this.queue.pendingCount, inflight: this.queue.inflightCount, bytes: this.queue.bytes }
+  }
+
+  /** Queues messages for the peer; QoS 0 ones are dropped while the peer is down. */
+  send (messages: readonly Message[]): ForwardResult {
+    const stats = this.init.stats
+    let queued = 0
+    let droppedDown = 0
+    let droppedOverflow = 0
+    let droppedOversize = 0
+    const peerDown = this.opener === undefined
+    for (const message of messages) {
+      if (this.state === 'closed' || (peerDown && message.qos === 0)) {
+        droppedDown++
+        continue
+      }
+      const seq = this.init.nextSeq()
+      const frame = this.init.encoder.data(seq, message)
+      if (frame.byteLength > MAX_FORWARD_FRAME_BYTES) {
+        droppedOversize++
+      } else if (this.queue.enqueue({ seq, qos: message.qos, frame })) {
+        queued++
+      } else {
+        droppedOverflow++
+      }
+    }
+    stats.droppedPeerDown += droppedDown
+    stats.droppedOverflow += droppedOverflow
+    stats.droppedOversize += droppedOversize
+    const dropped = droppedDown + droppedOverflow + droppedOversize
+    if (dropped > 0) this.logDropped({ peer_down: droppedDown, overflow: droppedOverflow, oversize: droppedOversize })
+    if (queued > 0) this.schedulePump()
+    return { queued, dropped }
+  }
+
+  /** The peer is up and reachable through `open`: (re)open the stream now. */
+  peerUp (open: OpenForwardStream): void {
+    if (this.state === 'closed') return
+    this.opener ??= open
+    if (this.state === 'down' && this.reopenTimer === undefined) void this.openStream()
+  }
+
+  /** The peer is down: stop the stream, keep QoS 1/2 frames for later, drop QoS 0 ones. */
+  peerDown (): void {
+    if (this.state === 'closed') return
+    this.opener = undefined
+    this.state = 'down'
+    this.stopTimers()
+    this.dropStream(new ForwardStreamClosedError(this.init.peer, 'peer down'))
+    const dropped = this.queue.dropQos0()
+    if (dropped > 0) {
+      this.init.stats.droppedPeerDown += dropped
+      this.logDropped({ peer_down: dropped, overflow: 0, oversize: 0 })
+    }
+  }
+
+  /** Closes the link for good (the peer left or this node stops); returns how many messages were dropped. */
+  close (reason: string): number {
+    if (this.state === 'closed') return 0
+    this.state = 'closed'
+    this.opener = undefined
+    this.stopTimers()
+    this.dropStream(new ForwardStreamClosedError(this.init.peer, reason))
+    const dropped = this.queue.clear()
+    this.init.stats.droppedRemoved += dropped
+    this.resolveIdleWaiters()
+    return dropped
+  }
+
+  /** Resolves once nothing is pending or awaiting an ack (or the link closes). */
+  async whenIdle (signal: AbortSignal): Promise<void> {
+    if (this.isIdle()) return
+    signal.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.idleWaiters = this.idleWaiters.filter(w => w !== waiter)
+        reject(signal.reason)
+      }
+      const waiter = (): void => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      }
+      this.idleWaiters.push(waiter)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  private async openStream (): Promise<void> {
+    const open = this.opener
+    if (open === undefined || this.state === 'closed') return
+    this.state = 'connecting'
+    let stream: Stream
+    try {
+      stream = await open(AbortSignal.timeout(this.init.openTimeoutMs))
+    } catch (err) {
+      if (this.opener === open && this.state === 'connecting') {
+        this.state = 'down'
+        this.init.logger.debug({ peer: this.init.peer, err }, 'forward_stream_open_failed')
+        this.scheduleReopen()
+      }
+      return
+    }
+    if (this.opener !== open || this.state !== 'connecting') {
+      abortQuietly(stream, new ForwardStreamClosedError(this.init.peer, 'peer went down while opening'))
+      return
+    }
+    this.stream = stream
+    this.state = 'open'
+    this.lastHeardAt = this.now()
+    readFrames(stream, MAX_FORWARD_FRAME_BYTES, (frames) => { this.onFrames(stream, frames) })
+    stream.addEventListener('close', (event) => { this.onStreamClosed(stream, event.error) })
+    try {
+      stream.send(this.init.encoder.open(this.init.localName, this.init.incarnation(), this.init.peer))
+    } catch (err) {
+      this.onStreamClosed(stream, err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+    this.lastSentAt = this.now()
+    this.startHeartbeat()
+    this.schedulePump()
+  }
+
+  private onFrames (stream: Stream, frames: Uint8Array[]): void {
+    if (stream !== this.stream) return
+    this.lastHeardAt = this.now()
+    for (const body of frames) {
+      const frame = decodeForwardFrame(body)
+      if (frame.kind !== 'ack') throw new ForwardStreamClosedError(this.init.peer, `unexpected ${frame.kind} frame from the receiver`)
+      this.init.stats.acked += this.queue.ack(frame.seq)
+    }
+    this.reopenBackoff.reset()
+    if (this.isIdle()) this.resolveIdleWaiters()
+  }
+
+  private onStreamClosed (stream: Stream, error: Error | undefined): void {
+    if (stream !== this.stream) return
+    this.stream = undefined
+    this.stopTimers()
+    const resend = this.queue.rewind()
+    this.init.stats.resent += resend
+    if (this.state === 'closed') return
+    this.init.logger.debug({ peer: this.init.peer, resend, err: error }, 'forward_stream_closed')
+    this.state = 'down'
+    if (this.opener !== undefined) this.scheduleReopen()
+  }
+
+  private scheduleReopen (): void {
+    if (this.reopenTimer !== undefined || this.opener === undefined) return
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = undefined
+      if (this.state === 'down') void this.openStream()
+    }, this.reopenBackoff.next())
+  }
+
+  private schedulePump (): void {
+    if (this.pumpScheduled || this.state !== 'open') return
+    this.pumpScheduled = true
+    setImmediate(() => {
+      this.pumpScheduled = false
+      void this.pump()
+    })
+  }
+
+  /** Writes pending frames in coalesced batches, pausing while the stream buffers too much. */
+  private async pump (): Promise<void> {
+    if (this.pumping) return
+    this.pumping = true
+    const stream = this.stream
+    try {
+      while (stream !== undefined && stream === this.stream && stream.status === 'open' && this.queue.pendingCount > 0) {
+        if (stream.writeBufferLength > FORWARD_WRITE_HIGH_WATER_MARK) {
+          await waitWritable(stream, FORWARD_WRITE_HIGH_WATER_MARK / 4)
+          continue
+        }
+        const batch = this.queue.take(FORWARD_MAX_WRITE_BYTES)
+        stream.send(concatFrames(batch.map(entry => entry.frame)))
+        this.init.stats.sent += batch.length
+        this.lastSentAt = this.now()
+      }
+    } catch (err) {
+      if (stream !== undefined) abortQuietly(stream, err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      this.pumping = false
+    }
+    if (this.isIdle()) this.resolveIdleWaiters()
+    else if (this.queue.pendingCount > 0) this.schedulePump()
+  }
+
+  private startHeartbeat (): void {
+    this.heartbeatTimer = setInterval(() => { this.heartbeat() }, this.init.heartbeatIntervalMs)
+    this.heartbeatTimer.unref()
+  }
+
+  private heartbeat (): void {
+    const stream = this.stream
+    if (stream === undefined || this.state !== 'open') return
+    const now = this.now()
+    const silentMs = now - this.lastHeardAt
+    if (silentMs > this.init.peerTimeoutMs) {
+      this.init.onUnresponsive(this.init.peer, silentMs)
+      abortQuietly(stream, new PeerUnresponsiveError(this.init.peer, silentMs))
+      return
+    }
+    if (now - this.lastSentAt >= this.init.heartbeatIntervalMs && stream.writeBufferLength === 0) {
+      try {
+        stream.send(this.init.encoder.ping())
+        this.lastSentAt = now
+      } catch (err) {
+        abortQuietly(stream, err instanceof Error ? err : new Error(String(err)))
+      }
+    }
+  }
+
+  private dropStream (reason: Error): void {
+    const stream = this.stream
+    if (stream === undefined) return
+    this.stream = undefined
+    this.init.stats.resent += this.queue.rewind()
+    abortQuietly(stream, reason)
+  }
+
+  private stopTimers (): void {
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
+    if (this.reopenTimer !== undefined) clearTimeout(this.reopenTimer)
+    this.heartbeatTimer = undefined
+    this.reopenTimer = undefined
+  }
+
+  private isIdle (): boolean {
+    return this.state === 'closed' || (this.queue.pendingCount === 0 && this.queue.inflightCount === 0)
+  }
+
+  private resolveIdleWaiters (): void {
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const waiter of waiters) waiter()
+  }
+
+  private logDropped (counts: { peer_down: number, overflow: number, oversize: number }): void {
+    this.dropLog.run('dropped', (suppressed) => {
+      this.init.logger.warn({ peer: this.init.peer, ...counts, suppressed }, 'forward_failed')
+    })
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The data plane: one `ForwardLink` per peer node for sending, one `ForwardReceiver` for all
+ * inbound forward streams, and the sequence counter their frames share.
+ */
+import type { Stream, StreamHandler } from '@libp2p/interface'
+import { ForwardFrameEncoder } from './forward-frames.js'
+import { ForwardLink, type ForwardResult } from './forward-link.js'
+import { ForwardReceiver } from './forward-receiver.js'
+import type { ClusterLogger } from './logger.js'
+import type { ForwardStats, LinkBacklog } from './stats.js'
+import type { Message } from '../src/protocol/message.js'
+
+export interface ForwarderInit {
+  localName: string
+  incarnation: () => number
+  /** Opens a forward stream to a connected member. */
+  openStream: (node: string, signal: AbortSignal) => Promise<Stream>
+  nodeOfPeer: (peerId: string) => string | undefined
+  deliver: (from: string, messages: Message[]) => void
+  onUnresponsive: (node: string, silentMs: number) => void
+  maxQueuedBytesPerPeer: number
+  heartbeatIntervalMs: number
+  peerTimeoutMs: number
+  openTimeoutMs: number
+  stats: ForwardStats
+  logger: ClusterLogger
+}
+
+export class Forwarder {
+  private readonly links = new Map<string, ForwardLink>()
+  private readonly receiver: ForwardReceiver
+  private readonly encoder = new ForwardFrameEncoder()
+  private seq = 0
+
+  constructor (private readonly init: ForwarderInit) {
+    this.receiver = new ForwardReceiver({
+      localName: init.localName,
+      nodeOfPeer: init.nodeOfPeer,
+      deliver: init.deliver,
+      encoder: this.encoder,
+      stats: init.stats,
+      logger: init.logger
+    })
+  }
+
+  /** Stream handler for `FORWARD_PROTOCOL`. */
+  get handler (): StreamHandler {
+    return this.receiver.handle
+  }
+
+  /** Queues messages for a member (created on demand; QoS 0 is dropped while it is down). */
+  forward (node: string, messages: readonly Message[]): ForwardResult {
+    return this.linkOf(node).send(messages)
+  }
+
+  peerUp (node: string): void {
+    this.linkOf(node).peerUp((signal) => this.init.openStream(node, signal))
+  }
+
+  peerDown (node: string): void {
+    this.links.get(node)?.peerDown()
+  }
+
+  /** The node left or was removed: drop what is queued for it and its delivery state. */
+  remove (node: string): void {
+    const link = this.links.get(node)
+    this.links.delete(node)
+    const dropped = link?.close('node removed') ?? 0
+    if (dropped > 0) this.init.logger.warn({ peer: node, dropped }, 'forward_failed')
+    this.receiver.forget(node)
+  }
+
+  /** Closes every link and inbound stream (this node leaves or stops). */
+  closeAll (reason: string): void {
+    for (const node of [...this.links.keys()]) {
+      const dropped = this.links.get(node)?.close(reason) ?? 0
+      if (dropped > 0) this.init.logger.warn({ peer: node, dropped, reason }, 'forward_failed')
+    }
+    this.links.clear()
+    this.receiver.closeAll(reason)
+  }
+
+  backlog (): Record<string, LinkBacklog> {
+    const result: Record<string, LinkBacklog> = {}
+    for (const [node, link] of this.links) result[node] = link.backlog()
+    return result
+  }
+
+  /** Resolves once everything queued for `node` is acknowledged (or its link closed). */
+  async whenDelivered (node: string, signal: AbortSignal): Promise<void> {
+    await this.links.get(node)?.whenIdle(signal)
+  }
+
+  /** Waits, up to `signal`, for connected links to drain. */
+  async drain (signal: AbortSignal): Promise<void> {
+    const connected = [...this.links.values()].filter(link => link.connected)
+    await Promise.allSettled(connected.map(async link => { await link.whenIdle(signal) }))
+  }
+
+  private linkOf (node: string): ForwardLink {
+    let link = this.links.get(node)
+    if (link === undefined) {
+      link = new ForwardLink({
+        peer: node,
+        localName: this.init.localName,
+        incarnation: this.init.incarnation,
+        nextSeq: () => ++this.seq,
+        encoder: this.encoder,
+        stats: this.init.stats,
+        logger: this.init.logger,
+        maxQueuedBytes: this.init.maxQueuedBytesPerPeer,
+        heartbeatIntervalMs: this.init.heartbeatIntervalMs,
+        peerTimeoutMs: this.init.peerTimeoutMs,
+        openTimeoutMs: this.init.openTimeoutMs,
+        onUnresponsive: this.init.onUnresponsive
+      })
+      this.links.set(node, link)
+    }
+    return link
+  }
+}

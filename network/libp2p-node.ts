@@ -1,0 +1,53 @@
+/**
+ * The libp2p node under the cluster: TCP, pnet (pre-shared cluster key), noise, yamux, identify
+ * (gossipsub needs it for its topology), gossipsub for the route control plane, and mDNS when that
+ * discovery is chosen. Created stopped, so protocol handlers can be registered before it listens.
+ *
+ * Gossipsub for libp2p 3 is `@libp2p/gossipsub`; `@chainsafe/libp2p-gossipsub` 14 is built for
+ * libp2p 2 and on libp2p 3 silently never sees a subscriber.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify, type Identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { PrivateKey } from '@libp2p/interface'
+
+export type ClusterLibp2p = Libp2p<{ identify: Identify, pubsub: GossipSub }>
+
+export interface ClusterLibp2pInit {
+  privateKey: PrivateKey
+  listenHost: string
+  port: number
+  /** Pnet swarm key (see `swarmKeyFromSecret`). */
+  swarmKey: Uint8Array
+  mdns?: { serviceTag: string, intervalMs: number }
+  /** Inbound connections accepted per second from one host. */
+  inboundConnectionThreshold: number
+  dialTimeoutMs: number
+}
+
+export async function createClusterLibp2p (init: ClusterLibp2pInit): Promise<ClusterLibp2p> {
+  const host = init.listenHost.includes(':') ? `/ip6/${init.listenHost}` : `/ip4/${init.listenHost}`
+  return await createLibp2p({
+    start: false,
+    privateKey: init.privateKey,
+    addresses: { listen: [`${host}/tcp/${init.port}`] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk: init.swarmKey }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      inboundConnectionThreshold: init.inboundConnectionThreshold,
+      dialTimeout: init.dialTimeoutMs
+    },
+    peerDiscovery: init.mdns === undefined ? [] : [mdns({ serviceTag: init.mdns.serviceTag, interval: init.mdns.intervalMs })],
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
+    }
+  })
+}

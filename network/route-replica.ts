@@ -1,0 +1,207 @@
+/**
+ * Replicas of the other nodes' route sets, kept from their deltas, snapshots and digests. Pure: it
+ * returns the route events to emit and whether a snapshot must be fetched; the caller does the I/O
+ * and reports back with `applySnapshot()` or `snapshotFailed()`.
+ *
+ * Per node it tracks the incarnation and sequence number its set is at, and detects:
+ * - a gap (a delta starting after seq + 1) → snapshot;
+ * - a new incarnation (the node restarted or rejoined) → snapshot, deltas buffered meanwhile;
+ * - a digest ahead of the replica, or at the same seq with another checksum → snapshot.
+ * At most one snapshot per node is outstanding; deltas arriving meanwhile are buffered and replayed
+ * on top of it.
+ */
+import { MAX_BUFFERED_DELTAS } from './constants.js'
+import { FilterSetChecksum } from './filter-checksum.js'
+import { lastSeqOf, type RouteDelta, type RouteDigest, type RouteSnapshot } from './route-messages.js'
+
+/** What the route table applies. */
+export type RouteEvent =
+  | { type: 'routes-replaced', node: string, filters: string[] }
+  | { type: 'route-added', node: string, filter: string }
+  | { type: 'route-removed', node: string, filter: string }
+
+export interface ReplicaUpdate {
+  events: RouteEvent[]
+  /** Fetch this node's snapshot, then call `applySnapshot()` or `snapshotFailed()`. */
+  snapshotNeeded: boolean
+}
+
+/** Read-only view of one replica, for status and tests. */
+export interface ReplicaState {
+  /** Incarnation the held set belongs to; 0 before the first snapshot. */
+  incarnation: number
+  /** Newest incarnation heard of; above `incarnation` while its snapshot is awaited. */
+  latestIncarnation: number
+  seq: number
+  checksum: string
+  size: number
+  syncing: boolean
+}
+
+interface NodeReplica {
+  incarnation: number
+  latestIncarnation: number
+  seq: number
+  filters: Set<string>
+  checksum: FilterSetChecksum
+  syncing: boolean
+  buffered: RouteDelta[]
+}
+
+const NOTHING: ReplicaUpdate = Object.freeze({ events: [], snapshotNeeded: false }) as ReplicaUpdate
+
+export class RouteReplicas {
+  private readonly replicas = new Map<string, NodeReplica>()
+
+  nodes (): string[] {
+    return [...this.replicas.keys()]
+  }
+
+  routesOf (node: string): ReadonlySet<string> | undefined {
+    return this.replicas.get(node)?.filters
+  }
+
+  state (node: string): ReplicaState | undefined {
+    const r = this.replicas.get(node)
+    if (r === undefined) return undefined
+    return {
+      incarnation: r.incarnation,
+      latestIncarnation: r.latestIncarnation,
+      seq: r.seq,
+      checksum: r.checksum.value,
+      size: r.filters.size,
+      syncing: r.syncing
+    }
+  }
+
+  applyDelta (delta: RouteDelta): ReplicaUpdate {
+    const r = this.replicaOf(delta.node)
+    if (delta.incarnation < r.latestIncarnation || delta.ops.length === 0) return NOTHING
+    if (delta.incarnation > r.latestIncarnation) {
+      r.latestIncarnation = delta.incarnation
+      r.buffered = []
+    }
+    if (r.incarnation !== delta.incarnation || r.syncing) {
+      buffer(r, delta)
+      return this.requestSnapshot(r)
+    }
+    return this.applyInOrder(delta.node, r, delta)
+  }
+
+  applyDigest (digest: RouteDigest): ReplicaUpdate {
+    const r = this.replicaOf(digest.node)
+    if (digest.incarnation < r.latestIncarnation) return NOTHING
+    if (digest.incarnation > r.latestIncarnation) {
+      r.latestIncarnation = digest.incarnation
+      r.buffered = []
+    }
+    if (r.incarnation !== digest.incarnation) return this.requestSnapshot(r)
+    if (digest.seq > r.seq) return this.requestSnapshot(r)
+    if (digest.seq === r.seq && digest.checksum !== r.checksum.value) return this.requestSnapshot(r)
+    return NOTHING
+  }
+
+  /**
+   * A node came up (new peer, restart or reconnect after a partition): fetch its snapshot, since
+   * deltas may have been missed while it was unreachable.
+   */
+  nodeUp (node: string, incarnation: number): ReplicaUpdate {
+    const r = this.replicaOf(node)
+    if (incarnation < r.latestIncarnation) return NOTHING
+    if (incarnation > r.latestIncarnation) {
+      r.latestIncarnation = incarnation
+      r.buffered = []
+    }
+    return this.requestSnapshot(r)
+  }
+
+  applySnapshot (snapshot: RouteSnapshot): ReplicaUpdate {
+    const r = this.replicaOf(snapshot.node)
+    r.syncing = false
+    if (snapshot.incarnation < r.latestIncarnation) return this.requestSnapshot(r)
+    if (snapshot.incarnation === r.incarnation && snapshot.seq < r.seq) return NOTHING
+    r.latestIncarnation = snapshot.incarnation
+    r.incarnation = snapshot.incarnation
+    r.seq = snapshot.seq
+    r.filters = new Set(snapshot.filters)
+    r.checksum = FilterSetChecksum.of(r.filters)
+    const events: RouteEvent[] = [{ type: 'routes-replaced', node: snapshot.node, filters: [...r.filters] }]
+    let snapshotNeeded = false
+    const buffered = r.buffered
+    r.buffered = []
+    for (const delta of buffered.sort((a, b) => a.fromSeq - b.fromSeq)) {
+      if (delta.incarnation !== r.incarnation) continue
+      if (r.syncing) {
+        buffer(r, delta)
+        continue
+      }
+      const update = this.applyInOrder(snapshot.node, r, delta)
+      events.push(...update.events)
+      snapshotNeeded ||= update.snapshotNeeded
+    }
+    return { events, snapshotNeeded }
+  }
+
+  /** The snapshot fetch failed; a later delta, digest or node-up asks again. */
+  snapshotFailed (node: string): void {
+    const r = this.replicas.get(node)
+    if (r !== undefined) r.syncing = false
+  }
+
+  /** Drops a node's replica (left, removed or cleaned): its routes are gone. */
+  remove (node: string): ReplicaUpdate {
+    const r = this.replicas.get(node)
+    if (r === undefined) return NOTHING
+    this.replicas.delete(node)
+    return { events: [{ type: 'routes-replaced', node, filters: [] }], snapshotNeeded: false }
+  }
+
+  /** Drops every replica without events (the caller drops its own copy, e.g. on `join()`). */
+  clear (): void {
+    this.replicas.clear()
+  }
+
+  private applyInOrder (node: string, r: NodeReplica, delta: RouteDelta): ReplicaUpdate {
+    if (lastSeqOf(delta) <= r.seq) return NOTHING
+    if (delta.fromSeq > r.seq + 1) {
+      buffer(r, delta)
+      return this.requestSnapshot(r)
+    }
+    const events: RouteEvent[] = []
+    for (let i = r.seq + 1 - delta.fromSeq; i < delta.ops.length; i++) {
+      const { op, filter } = delta.ops[i] as RouteDelta['ops'][number]
+      if (op === 'add') {
+        if (!r.filters.has(filter)) {
+          r.filters.add(filter)
+          r.checksum.toggle(filter)
+          events.push({ type: 'route-added', node, filter })
+        }
+      } else if (r.filters.delete(filter)) {
+        r.checksum.toggle(filter)
+        events.push({ type: 'route-removed', node, filter })
+      }
+    }
+    r.seq = lastSeqOf(delta)
+    return { events, snapshotNeeded: false }
+  }
+
+  private requestSnapshot (r: NodeReplica): ReplicaUpdate {
+    if (r.syncing) return NOTHING
+    r.syncing = true
+    return { events: [], snapshotNeeded: true }
+  }
+
+  private replicaOf (node: string): NodeReplica {
+    let r = this.replicas.get(node)
+    if (r === undefined) {
+      r = { incarnation: 0, latestIncarnation: 0, seq: 0, filters: new Set(), checksum: new FilterSetChecksum(), syncing: false, buffered: [] }
+      this.replicas.set(node, r)
+    }
+    return r
+  }
+}
+
+function buffer (r: NodeReplica, delta: RouteDelta): void {
+  if (r.buffered.length >= MAX_BUFFERED_DELTAS) r.buffered.shift()
+  r.buffered.push(delta)
+}

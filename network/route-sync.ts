@@ -1,0 +1,165 @@
+/**
+ * Route replication: announces this node's route changes as ordered deltas (batched per tick) and
+ * a periodic digest on the gossip topic, feeds other nodes' deltas and digests to the replicas,
+ * and fetches a full snapshot over a direct stream whenever a replica asks for one (gap, new
+ * incarnation, new or returning peer, digest mismatch). Gossip is never trusted to arrive: the
+ * digest catches whatever was lost.
+ */
+import { encodeControl } from './control-codec.js'
+import { LocalRoutes } from './local-routes.js'
+import { RouteReplicas, type ReplicaUpdate, type RouteEvent } from './route-replica.js'
+import type { ClusterLogger } from './logger.js'
+import type { RouteDelta, RouteDigest, RouteSnapshot } from './route-messages.js'
+import type { RouteStats } from './stats.js'
+
+export interface RouteSyncInit {
+  node: string
+  incarnation: number
+  /** Publishes on the route gossip topic; must not throw. */
+  publish: (bytes: Uint8Array) => void
+  /** Whether `node` can be asked for a snapshot now (it is up). */
+  canFetch: (node: string) => boolean
+  /** Fetches `node`'s snapshot over a direct stream; throws on failure. */
+  fetchSnapshot: (node: string) => Promise<RouteSnapshot>
+  /** Whether a node's routes may still be held (it has not left or been removed meanwhile). */
+  isMember: (node: string) => boolean
+  /** Where this node can be reached, carried by its digest. */
+  reachability: () => { peerId: string, addrs: string[] }
+  emit: (event: RouteEvent) => void
+  flushMs: number
+  digestIntervalMs: number
+  stats: RouteStats
+  logger: ClusterLogger
+}
+
+export class RouteSync {
+  private readonly local: LocalRoutes
+  private readonly replicas = new RouteReplicas()
+  private flushTimer: NodeJS.Timeout | undefined
+  private digestTimer: NodeJS.Timeout | undefined
+  private announcing = false
+
+  constructor (private readonly init: RouteSyncInit) {
+    this.local = new LocalRoutes(init.node, init.incarnation)
+  }
+
+  /** Starts announcing (deltas and digests). */
+  start (): void {
+    this.announcing = true
+    this.digestTimer ??= setInterval(() => { this.publishDigest() }, this.init.digestIntervalMs)
+    if (this.local.hasPendingDelta()) this.scheduleFlush()
+  }
+
+  /** Stops announcing; local routes are still recorded. */
+  stop (): void {
+    this.announcing = false
+    clearInterval(this.digestTimer)
+    clearTimeout(this.flushTimer)
+    this.digestTimer = undefined
+    this.flushTimer = undefined
+  }
+
+  addLocal (filter: string): void {
+    if (this.local.add(filter)) this.scheduleFlush()
+  }
+
+  removeLocal (filter: string): void {
+    if (this.local.remove(filter)) this.scheduleFlush()
+  }
+
+  localFilters (): string[] {
+    return this.local.snapshot().filters
+  }
+
+  localSnapshot (): RouteSnapshot {
+    this.flush()
+    return this.local.snapshot()
+  }
+
+  routesOf (node: string): string[] | undefined {
+    const routes = this.replicas.routesOf(node)
+    return routes === undefined ? undefined : [...routes]
+  }
+
+  onDelta (delta: RouteDelta): void {
+    this.init.stats.deltasReceived++
+    this.apply(delta.node, this.replicas.applyDelta(delta))
+  }
+
+  onDigest (digest: RouteDigest): void {
+    this.apply(digest.node, this.replicas.applyDigest(digest))
+  }
+
+  /** A node came up (first time, restarted or back from a partition): resync its routes. */
+  nodeUp (node: string, incarnation: number): void {
+    this.apply(node, this.replicas.nodeUp(node, incarnation))
+  }
+
+  /** A node left or was removed: its routes are dropped (`routes-replaced` with none). */
+  removeNode (node: string): void {
+    this.apply(node, this.replicas.remove(node))
+  }
+
+  /**
+   * Drops every replica, emitting `routes-replaced` with no routes for each (this node left).
+   */
+  dropReplicas (): void {
+    for (const node of this.replicas.nodes()) this.removeNode(node)
+  }
+
+  /** A new incarnation of this node (join): numbering restarts, routes stay. */
+  renew (incarnation: number): void {
+    this.local.renew(incarnation)
+  }
+
+  /** Publishes pending local changes now. */
+  flush (): void {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    const deltas = this.local.takeDeltas()
+    if (!this.announcing) return
+    for (const delta of deltas) {
+      this.init.publish(encodeControl({ type: 'delta', ...delta }))
+      this.init.stats.deltasPublished++
+    }
+  }
+
+  private publishDigest (): void {
+    this.flush()
+    this.init.publish(encodeControl({ type: 'digest', ...this.local.digest(), ...this.init.reachability() }))
+    this.init.stats.digestsPublished++
+  }
+
+  private scheduleFlush (): void {
+    if (!this.announcing || this.flushTimer !== undefined) return
+    this.flushTimer = setTimeout(() => { this.flush() }, this.init.flushMs)
+  }
+
+  private apply (node: string, update: ReplicaUpdate): void {
+    for (const event of update.events) this.init.emit(event)
+    if (update.snapshotNeeded) void this.sync(node)
+  }
+
+  private async sync (node: string): Promise<void> {
+    if (!this.init.canFetch(node)) {
+      this.replicas.snapshotFailed(node)
+      return
+    }
+    this.init.stats.snapshotsRequested++
+    let snapshot: RouteSnapshot
+    try {
+      snapshot = await this.init.fetchSnapshot(node)
+    } catch (err) {
+      this.init.stats.snapshotsFailed++
+      this.replicas.snapshotFailed(node)
+      this.init.logger.warn({ node, err }, 'route_sync_failed')
+      return
+    }
+    if (!this.init.isMember(node)) {
+      this.replicas.snapshotFailed(node)
+      return
+    }
+    this.init.logger.info({ node, incarnation: snapshot.incarnation, seq: snapshot.seq, routes: snapshot.filters.length }, 'route_sync')
+    this.apply(node, this.replicas.applySnapshot(snapshot))
+  }
+}

@@ -1,0 +1,66 @@
+/** Counters of the cluster network, mutated in place by its parts and copied out by `stats()`. */
+
+export interface ForwardStats {
+  /** Frames written to forward streams, resends included. */
+  sent: number
+  /** QoS 1/2 frames written again after their stream was lost. */
+  resent: number
+  /** QoS 1/2 frames acknowledged by their receiver. */
+  acked: number
+  /** Messages received from other nodes and delivered to the local broker. */
+  received: number
+  /** Received frames already delivered before (resends), dropped. */
+  duplicates: number
+  /** QoS 0 messages for a peer that was down, dropped. */
+  droppedPeerDown: number
+  /** Messages refused because the peer's queue reached its byte bound. */
+  droppedOverflow: number
+  /** Messages for a node that is not a member. */
+  droppedUnknownNode: number
+  /** Messages still queued for a node when it left or was removed, or when this node left. */
+  droppedRemoved: number
+  /** Messages larger than the forward frame limit. */
+  droppedOversize: number
+}
+
+export interface RouteStats {
+  deltasPublished: number
+  deltasReceived: number
+  digestsPublished: number
+  snapshotsRequested: number
+  snapshotsServed: number
+  snapshotsFailed: number
+}
+
+/** Per peer: what its forward link holds. */
+export interface LinkBacklog {
+  connected: boolean
+  pending: number
+  inflight: number
+  bytes: number
+}
+
+export interface ClusterStats {
+  forward: ForwardStats
+  routes: RouteStats
+  links: Record<string, LinkBacklog>
+}
+
+export function emptyForwardStats (): ForwardStats {
+  return {
+    sent: 0,
+    resent: 0,
+    acked: 0,
+    received: 0,
+    duplicates: 0,
+    droppedPeerDown: 0,
+    droppedOverflow: 0,
+    droppedUnknownNode: 0,
+    droppedRemoved: 0,
+    droppedOversize: 0
+  }
+}
+
+export function emptyRouteStats (): RouteStats {
+  return { deltasPublished: 0, deltasReceived: 0, digestsPublished: 0, snapshotsRequested: 0, snapshotsServed: 0, snapshotsFailed: 0 }
+}

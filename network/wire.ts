@@ -1,0 +1,210 @@
+/**
+ * Byte-level building blocks of every cluster wire format: a growable writer and a bounds-checked
+ * reader for unsigned LEB128 varints (up to 2^53 - 1), UTF-8 strings, byte strings and float64.
+ */
+import { MalformedFrameError } from './errors.js'
+
+/** Bytes reserved in front of a frame body for its varint length (covers lengths below 2^35). */
+const FRAME_PREFIX_RESERVE = 5
+
+export function varintLength (value: number): number {
+  let length = 1
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80)
+    length++
+  }
+  return length
+}
+
+export class BinaryWriter {
+  private buffer: Buffer
+  private position = 0
+  private frameStart = -1
+
+  constructor (initialSize = 1024) {
+    this.buffer = Buffer.allocUnsafe(initialSize)
+  }
+
+  /** Bytes written since the last reset (excluding a reserved frame prefix). */
+  get length (): number {
+    return this.frameStart < 0 ? this.position : this.position - FRAME_PREFIX_RESERVE
+  }
+
+  /** Starts a new plain buffer. */
+  reset (): this {
+    this.position = 0
+    this.frameStart = -1
+    return this
+  }
+
+  /** Starts a new buffer whose content will be returned by `finishFrame()` with a varint length prefix. */
+  resetFrame (): this {
+    this.position = FRAME_PREFIX_RESERVE
+    this.frameStart = FRAME_PREFIX_RESERVE
+    return this
+  }
+
+  u8 (value: number): this {
+    this.ensure(1)
+    this.buffer[this.position++] = value
+    return this
+  }
+
+  bool (value: boolean): this {
+    return this.u8(value ? 1 : 0)
+  }
+
+  varint (value: number): this {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint out of range: ${value}`)
+    this.ensure(8)
+    const buffer = this.buffer
+    let position = this.position
+    while (value >= 0x80) {
+      buffer[position++] = (value % 0x80) | 0x80
+      value = Math.floor(value / 0x80)
+    }
+    buffer[position++] = value
+    this.position = position
+    return this
+  }
+
+  float64 (value: number): this {
+    this.ensure(8)
+    this.buffer.writeDoubleBE(value, this.position)
+    this.position += 8
+    return this
+  }
+
+  string (value: string): this {
+    const length = Buffer.byteLength(value, 'utf8')
+    this.varint(length)
+    this.ensure(length)
+    this.position += this.buffer.write(value, this.position, length, 'utf8')
+    return this
+  }
+
+  bytes (value: Uint8Array): this {
+    this.varint(value.byteLength)
+    return this.raw(value)
+  }
+
+  raw (value: Uint8Array): this {
+    this.ensure(value.byteLength)
+    this.buffer.set(value, this.position)
+    this.position += value.byteLength
+    return this
+  }
+
+  /** A copy of everything written since `reset()`. */
+  finish (): Uint8Array {
+    return Uint8Array.prototype.slice.call(this.buffer, 0, this.position)
+  }
+
+  /** A copy of the frame written since `resetFrame()`, preceded by its varint length. */
+  finishFrame (): Uint8Array {
+    if (this.frameStart < 0) throw new Error('finishFrame() without resetFrame()')
+    const bodyLength = this.position - FRAME_PREFIX_RESERVE
+    const prefixLength = varintLength(bodyLength)
+    if (prefixLength > FRAME_PREFIX_RESERVE) throw new RangeError(`frame too large: ${bodyLength} bytes`)
+    let position = FRAME_PREFIX_RESERVE - prefixLength
+    const start = position
+    let value = bodyLength
+    while (value >= 0x80) {
+      this.buffer[position++] = (value % 0x80) | 0x80
+      value = Math.floor(value / 0x80)
+    }
+    this.buffer[position] = value
+    return Uint8Array.prototype.slice.call(this.buffer, start, this.position)
+  }
+
+  private ensure (extra: number): void {
+    const needed = this.position + extra
+    if (needed <= this.buffer.length) return
+    let size = this.buffer.length * 2
+    while (size < needed) size *= 2
+    const grown = Buffer.allocUnsafe(size)
+    this.buffer.copy(grown, 0, 0, this.position)
+    this.buffer = grown
+  }
+}
+
+export class BinaryReader {
+  private readonly buffer: Buffer
+  private position = 0
+
+  constructor (bytes: Uint8Array) {
+    this.buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  get remaining (): number {
+    return this.buffer.length - this.position
+  }
+
+  u8 (): number {
+    this.need(1, 'byte')
+    return this.buffer[this.position++] as number
+  }
+
+  bool (): boolean {
+    const value = this.u8()
+    if (value > 1) throw new MalformedFrameError(`boolean byte ${value}`)
+    return value === 1
+  }
+
+  varint (): number {
+    let value = 0
+    let scale = 1
+    for (let i = 0; i < 8; i++) {
+      const byte = this.u8()
+      value += (byte & 0x7f) * scale
+      if ((byte & 0x80) === 0) {
+        if (!Number.isSafeInteger(value)) throw new MalformedFrameError('varint above 2^53')
+        return value
+      }
+      scale *= 0x80
+    }
+    throw new MalformedFrameError('varint longer than 8 bytes')
+  }
+
+  float64 (): number {
+    this.need(8, 'float64')
+    const value = this.buffer.readDoubleBE(this.position)
+    this.position += 8
+    return value
+  }
+
+  string (): string {
+    const length = this.varint()
+    this.need(length, 'string')
+    const value = this.buffer.toString('utf8', this.position, this.position + length)
+    this.position += length
+    return value
+  }
+
+  /** A copy, so the result does not pin the (possibly large) frame buffer in memory. */
+  bytes (): Buffer {
+    const length = this.varint()
+    this.need(length, 'byte string')
+    const value = Buffer.allocUnsafe(length)
+    this.buffer.copy(value, 0, this.position, this.position + length)
+    this.position += length
+    return value
+  }
+
+  /** Reads a count and checks it cannot exceed the bytes left (each item takes at least one byte). */
+  count (): number {
+    const value = this.varint()
+    if (value > this.remaining) throw new MalformedFrameError(`count ${value} exceeds the ${this.remaining} bytes left`)
+    return value
+  }
+
+  expectEnd (): void {
+    if (this.remaining !== 0) throw new MalformedFrameError(`${this.remaining} trailing bytes`)
+  }
+
+  private need (length: number, what: string): void {
+    if (this.position + length > this.buffer.length) {
+      throw new MalformedFrameError(`truncated ${what}: need ${length} bytes, ${this.remaining} left`)
+    }
+  }
+}

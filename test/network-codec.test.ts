@@ -1,0 +1,132 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { decodeControl, encodeControl, type ControlMessage } from '../network/control-codec.js'
+import { MalformedFrameError } from '../network/errors.js'
+import { decodeForwardFrame, ForwardFrameEncoder } from '../network/forward-frames.js'
+import { readMessage, writeMessage } from '../network/message-codec.js'
+import { BinaryReader, BinaryWriter } from '../network/wire.js'
+import type { Message } from '../src/protocol/message.js'
+
+function roundTrip (message: Message): Message {
+  const writer = new BinaryWriter(16)
+  writeMessage(writer, message)
+  const reader = new BinaryReader(writer.finish())
+  const decoded = readMessage(reader)
+  reader.expectEnd()
+  return decoded
+}
+
+const minimal: Message = { topic: 'a/b', payload: Buffer.from('hello'), qos: 0, retain: false, publisher: 'client-1', origin: 'n1@10.0.0.1' }
+
+test('message codec round-trips a minimal QoS 0 message', () => {
+  assert.deepStrictEqual(roundTrip(minimal), minimal)
+})
+
+test('message codec round-trips every field, MQTT 5 properties included [MQTT-3.3.2-17, MQTT-3.3.2-18]', () => {
+  const full: Message = {
+    topic: 'sensors/température/°C',
+    payload: Buffer.from([0, 1, 2, 255]),
+    qos: 2,
+    retain: true,
+    expiresAt: 1_900_000_000_123,
+    publisher: 'pub-ü',
+    origin: 'meshmq2@host.example',
+    properties: {
+      payloadFormatIndicator: true,
+      contentType: 'application/json',
+      responseTopic: 'reply/here',
+      correlationData: Buffer.from('corr'),
+      userProperties: { single: 'v', many: ['a', 'b', ''], empty: [], ['__proto__']: 'kept as a key' }
+    }
+  }
+  const decoded = roundTrip(full)
+  assert.deepStrictEqual(decoded, full)
+  assert.equal(Object.getPrototypeOf(decoded.properties?.userProperties), Object.prototype)
+})
+
+test('message codec keeps payloadFormatIndicator false distinct from absent', () => {
+  const withFalse: Message = { ...minimal, qos: 1, properties: { payloadFormatIndicator: false } }
+  assert.deepStrictEqual(roundTrip(withFalse), withFalse)
+  assert.equal(roundTrip(minimal).properties, undefined)
+})
+
+test('message codec round-trips an empty and a 1 MiB payload', () => {
+  const empty: Message = { ...minimal, payload: Buffer.alloc(0) }
+  assert.deepStrictEqual(roundTrip(empty), empty)
+  const big: Message = { ...minimal, payload: Buffer.alloc(1 << 20, 7) }
+  assert.deepStrictEqual(roundTrip(big), big)
+})
+
+test('a truncated message fails with MalformedFrameError', () => {
+  const writer = new BinaryWriter()
+  writeMessage(writer, minimal)
+  const bytes = writer.finish()
+  for (const cut of [1, 3, bytes.length - 1]) {
+    assert.throws(() => readMessage(new BinaryReader(bytes.subarray(0, cut))), { name: 'MalformedFrameError' })
+  }
+})
+
+test('unknown flag bits are refused', () => {
+  const writer = new BinaryWriter()
+  writeMessage(writer, minimal)
+  const bytes = writer.finish()
+  bytes[0] = 0x80
+  assert.throws(() => readMessage(new BinaryReader(bytes)), MalformedFrameError)
+})
+
+test('varints round-trip up to 2^53 - 1', () => {
+  const values = [0, 1, 127, 128, 16_383, 16_384, 2 ** 31, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]
+  const writer = new BinaryWriter(4)
+  for (const value of values) writer.varint(value)
+  const reader = new BinaryReader(writer.finish())
+  assert.deepStrictEqual(values.map(() => reader.varint()), values)
+  assert.throws(() => writer.varint(-1), RangeError)
+})
+
+test('forward frames carry their length prefix and round-trip', () => {
+  const encoder = new ForwardFrameEncoder()
+  const frames = [
+    { bytes: encoder.open('n1@h', 1234, 'n2@h'), expected: { kind: 'open', sender: 'n1@h', senderIncarnation: 1234, receiver: 'n2@h' } },
+    { bytes: encoder.data(42, minimal), expected: { kind: 'data', seq: 42, message: minimal } },
+    { bytes: encoder.ack(2 ** 40), expected: { kind: 'ack', seq: 2 ** 40 } },
+    { bytes: encoder.ping(), expected: { kind: 'ping' } }
+  ]
+  for (const { bytes, expected } of frames) {
+    const reader = new BinaryReader(bytes)
+    const length = reader.varint()
+    assert.equal(length, reader.remaining)
+    assert.deepStrictEqual(decodeForwardFrame(bytes.subarray(bytes.length - length)), expected)
+  }
+  assert.throws(() => decodeForwardFrame(Uint8Array.of(99)), { name: 'MalformedFrameError' })
+})
+
+test('control messages round-trip', () => {
+  const messages: ControlMessage[] = [
+    {
+      type: 'hello',
+      name: 'n1@h',
+      peerId: '12D3KooWabc',
+      incarnation: 1_700_000_000_000,
+      addrs: ['/ip4/127.0.0.1/tcp/4371/p2p/12D3KooWabc'],
+      members: [{ name: 'n2@h', peerId: '12D3KooWdef', incarnation: 5, addrs: [] }],
+      tombstones: [{ name: 'n9@h', incarnation: 9 }]
+    },
+    { type: 'hello-reject', reason: 'removed', detail: 'gone' },
+    { type: 'snapshot-request', node: 'n1@h' },
+    { type: 'snapshot', node: 'n1@h', incarnation: 3, seq: 10, filters: ['a/#', 'b/+/c', ''] },
+    { type: 'delta', node: 'n1@h', incarnation: 3, fromSeq: 11, ops: [{ op: 'add', filter: 'x' }, { op: 'remove', filter: 'a/#' }] },
+    { type: 'digest', node: 'n1@h', incarnation: 3, seq: 12, checksum: '0123456789abcdef', peerId: 'p', addrs: ['/ip4/1.2.3.4/tcp/1'] },
+    { type: 'leave', node: 'n1@h', incarnation: 3 },
+    { type: 'force-leave', node: 'n2@h', incarnation: 4, by: 'n1@h' },
+    { type: 'notice-ack' }
+  ]
+  for (const message of messages) assert.deepStrictEqual(decodeControl(encodeControl(message)), message)
+})
+
+test('control decoding refuses trailing bytes and absurd counts', () => {
+  const bytes = encodeControl({ type: 'leave', node: 'n1@h', incarnation: 3 })
+  assert.throws(() => decodeControl(Uint8Array.of(...bytes, 0)), { name: 'MalformedFrameError' })
+  // a snapshot claiming 2^40 filters in a 10-byte frame
+  const lying = new BinaryWriter().u8(4).string('n').varint(1).varint(1).varint(2 ** 40).finish()
+  assert.throws(() => decodeControl(lying), { name: 'MalformedFrameError' })
+})

@@ -1,0 +1,95 @@
+/**
+ * Helpers for the cluster network tests: free loopback ports, nodes with short timers, a model of
+ * the route table built only from the service's events, and bounded waits.
+ */
+import '../src/polyfill.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import { createClusterNetwork, type ClusterNetwork, type ClusterNetworkInit } from '../network/cluster.js'
+import type { ClusterLogger } from '../network/logger.js'
+
+/** Timers short enough for tests, long enough for a loaded 2-core machine. */
+export const FAST_TIMERS: ClusterNetworkInit = {
+  digestIntervalMs: 300,
+  heartbeatIntervalMs: 200,
+  peerTimeoutMs: 2_000,
+  redialMinMs: 100,
+  redialMaxMs: 1_000,
+  requestTimeoutMs: 3_000,
+  dialTimeoutMs: 3_000
+}
+
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => { resolve() }))
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
+
+export async function tempDir (t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshmq-net-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+/** A logger that keeps every line, to assert on log events. */
+export class RecordingLogger implements ClusterLogger {
+  readonly lines: Array<{ level: string, msg: string, fields: Record<string, unknown> }> = []
+  info (fields: Record<string, unknown>, msg: string): void { this.lines.push({ level: 'info', msg, fields }) }
+  warn (fields: Record<string, unknown>, msg: string): void { this.lines.push({ level: 'warn', msg, fields }) }
+  debug (fields: Record<string, unknown>, msg: string): void { this.lines.push({ level: 'debug', msg, fields }) }
+  error (fields: Record<string, unknown>, msg: string): void { this.lines.push({ level: 'error', msg, fields }) }
+  has (msg: string, fields: Record<string, unknown> = {}): boolean {
+    return this.lines.some(line => line.msg === msg && Object.entries(fields).every(([k, v]) => line.fields[k] === v))
+  }
+}
+
+/** Starts a node on 127.0.0.1 that is stopped when the test ends. */
+export async function startNode (t: TestContext, init: ClusterNetworkInit): Promise<ClusterNetwork> {
+  const net = createClusterNetwork({ listenHost: '127.0.0.1', port: 0, discovery: 'manual', secret: 'test-secret', ...FAST_TIMERS, ...init })
+  t.after(async () => { await net.stop() })
+  await net.start()
+  return net
+}
+
+/** What the route table actor would hold: filter sets per remote node, built from events only. */
+export class RouteTableModel {
+  readonly routes = new Map<string, Set<string>>()
+
+  constructor (net: ClusterNetwork) {
+    net.addEventListener('routes-replaced', (e) => { this.routes.set(e.detail.node, new Set(e.detail.filters)) })
+    net.addEventListener('route-added', (e) => { this.setOf(e.detail.node).add(e.detail.filter) })
+    net.addEventListener('route-removed', (e) => { this.setOf(e.detail.node).delete(e.detail.filter) })
+  }
+
+  of (node: string): string[] {
+    return [...(this.routes.get(node) ?? [])].sort()
+  }
+
+  private setOf (node: string): Set<string> {
+    let set = this.routes.get(node)
+    if (set === undefined) {
+      set = new Set()
+      this.routes.set(node, set)
+    }
+    return set
+  }
+}
+
+/** Polls `condition` every 20 ms until it holds; fails with `what` after `timeoutMs`. */
+export async function waitFor (what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+export function sorted (values: Iterable<string>): string[] {
+  return [...values].sort()
+}

@@ -1,0 +1,68 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { loadNodeIdentity } from '../network/node-identity.js'
+import { defaultClusterPort, parseNodeAddress, parseNodeName } from '../network/node-name.js'
+import { swarmKeyFromSecret } from '../network/swarm-key.js'
+import { tempDir } from './network-helpers.js'
+
+test('node names are name@host', () => {
+  assert.deepStrictEqual(parseNodeName('meshmq1@10.0.0.1'), { full: 'meshmq1@10.0.0.1', base: 'meshmq1', host: '10.0.0.1' })
+  assert.equal(parseNodeName('n@host.example.com').host, 'host.example.com')
+  assert.equal(parseNodeName('n@::1').host, '::1')
+  for (const bad of ['nohost', '@h', 'n@', 'n@h@h', 'n m@h', 'n@bad_host!']) {
+    assert.throws(() => parseNodeName(bad), { name: 'InvalidNodeNameError' }, bad)
+  }
+})
+
+test('the cluster port is 4370 plus the numeric suffix of the name, as in EMQX', () => {
+  assert.equal(defaultClusterPort('meshmq@h'), 4370)
+  assert.equal(defaultClusterPort('meshmq2@h'), 4372)
+  assert.equal(defaultClusterPort('node17@h'), 4387)
+  assert.equal(defaultClusterPort('node3@h', 5000), 5003)
+})
+
+test('node addresses: name@host[:port] or a multiaddr', () => {
+  const withPort = parseNodeAddress('n2@127.0.0.1:9000')
+  assert.equal(withPort.node, 'n2@127.0.0.1')
+  assert.equal(withPort.multiaddr.toString(), '/ip4/127.0.0.1/tcp/9000')
+  assert.equal(parseNodeAddress('meshmq3@10.0.0.3').multiaddr.toString(), '/ip4/10.0.0.3/tcp/4373')
+  assert.equal(parseNodeAddress('n1@[::1]:4371').multiaddr.toString(), '/ip6/::1/tcp/4371')
+  assert.equal(parseNodeAddress('n1@db.local:1').multiaddr.toString(), '/dns/db.local/tcp/1')
+  assert.equal(parseNodeAddress('/ip4/1.2.3.4/tcp/5').node, undefined)
+  for (const bad of ['n1@h:0', 'n1@h:70000', 'n1@h:x', 'h:1', '/not-a-protocol/1']) {
+    assert.throws(() => parseNodeAddress(bad), { name: 'InvalidNodeAddressError' }, bad)
+  }
+})
+
+test('the swarm key depends only on the secret and is in the pnet v1 format', () => {
+  const key = new TextDecoder().decode(swarmKeyFromSecret('s3cret'))
+  assert.match(key, /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
+  assert.deepStrictEqual(swarmKeyFromSecret('s3cret'), swarmKeyFromSecret('s3cret'))
+  assert.notDeepStrictEqual(swarmKeyFromSecret('s3cret'), swarmKeyFromSecret('s3cret2'))
+  assert.throws(() => swarmKeyFromSecret(''), { name: 'InvalidClusterSecretError' })
+})
+
+test('the data directory keeps the private key and refuses another node name', async (t) => {
+  const dir = await tempDir(t)
+  const first = await loadNodeIdentity('n1@h', dir)
+  const again = await loadNodeIdentity('n1@h', dir)
+  assert.ok(again.publicKey.equals(first.publicKey), 'same key, so the same peer id')
+  assert.equal(JSON.parse(await readFile(join(dir, 'node.json'), 'utf8')).name, 'n1@h')
+  await assert.rejects(loadNodeIdentity('n2@h', dir), (err: Error & { recordedName?: string }) => {
+    assert.equal(err.name, 'NodeNameMismatchError')
+    assert.equal(err.recordedName, 'n1@h')
+    assert.match(err.message, /belongs to node "n1@h"; refusing to start as "n2@h"/)
+    return true
+  })
+})
+
+test('a corrupt identity file is reported, not replaced', async (t) => {
+  const dir = await tempDir(t)
+  await loadNodeIdentity('n1@h', dir)
+  await writeFile(join(dir, 'libp2p.key'), 'garbage')
+  await assert.rejects(loadNodeIdentity('n1@h', dir), { name: 'CorruptDataDirError' })
+  await writeFile(join(dir, 'node.json'), '{not json')
+  await assert.rejects(loadNodeIdentity('n1@h', dir), { name: 'CorruptDataDirError' })
+})

@@ -1,0 +1,106 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Backoff } from '../network/backoff.js'
+import { Membership, type MemberInfo } from '../network/membership.js'
+import { OutboundQueue, type OutboundEntry } from '../network/outbound-queue.js'
+import type { QoS } from '../src/protocol/message.js'
+
+function info (name: string, incarnation = 100, peerId = `peer-${name}`): MemberInfo {
+  return { name, peerId, incarnation, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${peerId}`] }
+}
+
+test('membership: first hello is a join, a repeat changes nothing, status lists running and stopped', () => {
+  const m = new Membership('n1@h')
+  assert.deepStrictEqual(m.up(info('n2@h'), 0), { kind: 'joined' })
+  assert.deepStrictEqual(m.up(info('n2@h'), 5), { kind: 'unchanged' })
+  m.up(info('n3@h'), 0)
+  m.down('n3@h', 10)
+  assert.deepStrictEqual(m.running(), ['n2@h'])
+  assert.deepStrictEqual(m.stopped(), ['n3@h'])
+  assert.equal(m.nameOfPeer('peer-n2@h'), 'n2@h')
+})
+
+test('membership: back with the same incarnation is a healed partition, a new one a restart', () => {
+  const m = new Membership('n1@h')
+  m.up(info('n2@h', 100), 0)
+  assert.equal(m.down('n2@h', 1_000), true)
+  assert.equal(m.down('n2@h', 1_500), false, 'already down')
+  assert.deepStrictEqual(m.up(info('n2@h', 100), 4_000), { kind: 'healed', downForMs: 3_000 })
+  assert.deepStrictEqual(m.up(info('n2@h', 200, 'new-peer'), 5_000), { kind: 'restarted', previousIncarnation: 100 })
+  assert.equal(m.nameOfPeer('new-peer'), 'n2@h')
+  assert.equal(m.nameOfPeer('peer-n2@h'), undefined)
+})
+
+test('membership refuses its own name, an older incarnation and a second live peer under one name', () => {
+  const m = new Membership('n1@h')
+  assert.equal(m.up(info('n1@h'), 0).kind, 'rejected')
+  m.up(info('n2@h', 200), 0)
+  assert.deepStrictEqual(m.check(info('n2@h', 100)), { kind: 'rejected', reason: 'stale-incarnation', detail: 'n2@h runs incarnation 200, not 100' })
+  const conflict = m.up(info('n2@h', 200, 'impostor'), 0)
+  assert.equal(conflict.kind === 'rejected' && conflict.reason, 'name-conflict')
+})
+
+test('membership tombstones refuse a left node until it comes back with a new incarnation', () => {
+  const m = new Membership('n1@h')
+  m.up(info('n2@h', 100), 0)
+  assert.equal(m.remove('n2@h', { incarnation: 100 })?.name, 'n2@h')
+  const refused = m.up(info('n2@h', 100), 1)
+  assert.equal(refused.kind === 'rejected' && refused.reason, 'removed')
+  assert.equal(m.learn(info('n2@h', 100), 1), false)
+  assert.deepStrictEqual(m.up(info('n2@h', 101), 2), { kind: 'joined' })
+  assert.deepStrictEqual(m.tombstones(), [{ name: 'n2@h', incarnation: 100 }])
+})
+
+test('membership learns members it has not met as stopped, and autoclean finds those down too long', () => {
+  const m = new Membership('n1@h')
+  assert.equal(m.learn(info('n3@h'), 0), true)
+  assert.equal(m.learn(info('n3@h'), 0), false)
+  assert.equal(m.learn(info('n1@h'), 0), false, 'never itself')
+  assert.deepStrictEqual(m.stopped(), ['n3@h'])
+  assert.deepStrictEqual(m.up(info('n3@h'), 10), { kind: 'joined' }, 'a member only heard of joins on first contact')
+  m.down('n3@h', 100)
+  assert.deepStrictEqual(m.expired(1_099, 1_000), [])
+  assert.deepStrictEqual(m.expired(1_100, 1_000), ['n3@h'])
+  assert.equal(m.remove('n3@h', undefined)?.name, 'n3@h')
+  assert.deepStrictEqual(m.tombstones(), [], 'autoclean leaves no tombstone')
+})
+
+test('backoff grows by the factor up to the maximum and resets', () => {
+  const backoff = new Backoff({ minMs: 100, maxMs: 1_000, jitter: 0 })
+  assert.deepStrictEqual([1, 2, 3, 4, 5].map(() => backoff.next()), [100, 200, 400, 800, 1_000])
+  backoff.reset()
+  assert.equal(backoff.next(), 100)
+  const jittered = new Backoff({ minMs: 100, maxMs: 1_000, jitter: 0.5, random: () => 0 })
+  assert.equal(jittered.next(), 50)
+})
+
+function entry (seq: number, qos: QoS, size = 10): OutboundEntry {
+  return { seq, qos, frame: new Uint8Array(size) }
+}
+
+test('outbound queue keeps QoS 1/2 until acked and resends them first after a lost stream', () => {
+  const q = new OutboundQueue(1_000)
+  for (const [seq, qos] of [[1, 1], [2, 0], [3, 2], [4, 1]] as Array<[number, QoS]>) q.enqueue(entry(seq, qos))
+  assert.deepStrictEqual(q.take(25).map(e => e.seq), [1, 2], 'bounded by bytes')
+  assert.deepStrictEqual(q.take(1_000).map(e => e.seq), [3, 4])
+  assert.equal(q.inflightCount, 3, 'QoS 0 is not kept once written')
+  assert.equal(q.ack(1), 1)
+  q.enqueue(entry(5, 0))
+  assert.equal(q.rewind(), 2)
+  assert.deepStrictEqual(q.take(1_000).map(e => e.seq), [3, 4, 5], 'resends in order, before new frames')
+  assert.equal(q.ack(5), 2)
+  assert.equal(q.bytes, 0)
+})
+
+test('outbound queue drops pending QoS 0 when the peer goes down and refuses beyond its byte bound', () => {
+  const q = new OutboundQueue(35)
+  assert.equal(q.enqueue(entry(1, 0)), true)
+  assert.equal(q.enqueue(entry(2, 1)), true)
+  assert.equal(q.enqueue(entry(3, 0)), true)
+  assert.equal(q.enqueue(entry(4, 1)), false, 'over the bound')
+  assert.equal(q.dropQos0(), 2)
+  assert.deepStrictEqual(q.take(100).map(e => e.seq), [2])
+  assert.equal(q.bytes, 10)
+  assert.equal(q.clear(), 1)
+  assert.equal(q.bytes, 0)
+})
