@@ -226,3 +226,30 @@ test('[MQTT-4.7.2-1] topic filters starting with # or + do not match topics begi
   const leaked = wildcardInbox.messages.filter(m => m.topic.startsWith('$'))
   assert.deepEqual(leaked.map(m => m.topic), [])
 })
+
+test('the server keeps at most mqtt.maxInflight unacknowledged QoS 1 messages in flight to an MQTT 3.1.1 client, then sends the rest in order', async t => {
+  const maxInflight = 2
+  const small = await startTestBroker(t, { mqtt: { maxInflight } })
+  const topic = uniqueName('window')
+  const { client: sub } = await RawClient.connected(small.port, { clientId: uniqueName('window') })
+  t.after(() => sub.destroy())
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] })
+  await sub.expect('suback')
+  const pub = await connectClient(t, small.port)
+  const total = 6
+  for (let i = 0; i < total; i++) await pub.publishAsync(topic, String(i), { qos: 1 })
+  const received: string[] = []
+  const unacked: number[] = []
+  while (received.length < total) {
+    const msg = await sub.expect('publish')
+    received.push(msg.payload.toString())
+    unacked.push(msg.messageId!)
+    assert.ok(unacked.length <= maxInflight, `${unacked.length} in flight, mqtt.maxInflight is ${maxInflight}`)
+    if (unacked.length === maxInflight) {
+      await sub.expectSilence(200, p => p.cmd === 'publish')
+      sub.send({ cmd: 'puback', messageId: unacked.shift()! })
+    }
+  }
+  assert.deepEqual(received, Array.from({ length: total }, (_, i) => String(i)))
+})
+

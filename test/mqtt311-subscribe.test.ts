@@ -99,8 +99,9 @@ test('wildcard filters: + matches one level, # matches the parent and all descen
   }
   const viaHash: string[] = []
   for (let i = 0; i < 5; i++) viaHash.push((await hash.expect('publish')).topic)
-  assert.deepEqual(viaHash, [`${base}`, `${base}/b/c`, `${base}/b/c/d`, `${base}/b`, `${base}//c`])
+  // Order across different topics is not guaranteed [MQTT-4.6.0-6]: compare as sets.
+  assert.deepEqual(viaHash.sort(), [`${base}`, `${base}/b/c`, `${base}/b/c/d`, `${base}/b`, `${base}//c`].sort())
   const viaPlus: string[] = [(await plus.expect('publish')).topic, (await plus.expect('publish')).topic]
-  assert.deepEqual(viaPlus, [`${base}/b/c`, `${base}//c`])
+  assert.deepEqual(viaPlus.sort(), [`${base}/b/c`, `${base}//c`].sort())
   await plus.expectSilence(200)
 })

@@ -181,3 +181,14 @@ test('§4.12: an AUTH packet from a client that did not start enhanced authentic
   other.send({ cmd: 'pingreq' })
   await other.expect('pingresp')
 })
+
+test('with mqtt.retainAvailable false, CONNACK says Retain Available 0 and a retained PUBLISH gets DISCONNECT 0x9A (§3.2.2.3.5)', async t => {
+  const noRetain = await startTestBroker(t, { mqtt: { retainAvailable: false } })
+  const { client, connack } = await RawClient.connected(noRetain.port, { clientId: uniqueName('no-retain') }, { protocolVersion: 5 })
+  t.after(() => client.destroy())
+  assert.equal(connack.properties?.retainAvailable, false)
+  client.send({ cmd: 'publish', topic: uniqueName('r'), payload: Buffer.from('x'), qos: 1, messageId: 1, retain: true, dup: false })
+  assert.equal((await client.expect('disconnect')).reasonCode, 0x9a)
+  await client.closed()
+})
+
