@@ -174,7 +174,7 @@ test('[MQTT-3.1.4-2] takeover with clean session 0 keeps the session: subscripti
   assert.equal(message.payload.toString(), 'after-takeover')
 })
 
-test('MQTT.js clients connect, and the broker serves them while raw clients misbehave', async t => {
+test('an MQTT.js 3.1.1 client connects, subscribes and receives its own publish', async t => {
   const client = await connectClient(t, broker.port, { clientId: uniqueName('mqttjs') })
   const inbox = new Inbox(client)
   const topic = uniqueName('smoke')
