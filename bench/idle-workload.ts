@@ -11,6 +11,12 @@ import { cpuMs, epochNow, type BrokerAddress, type IdleReady, type IdleWorkload 
 
 const CONNACK_FIRST_BYTE = 0x20
 const CONNECT_TIMEOUT_MS = 10_000
+/**
+ * Connections to a loopback broker come from 127.0.0.2…127.0.0.65 in turn. With tens of thousands
+ * of connections (and TIME_WAIT sockets of earlier runs) on one source address, the kernel's
+ * search for a free ephemeral port, not the broker, would set the connect rate.
+ */
+const SOURCE_ADDRESSES = 64
 
 export interface IdleConnections {
   ready: IdleReady
@@ -32,7 +38,7 @@ export async function openIdleConnections (w: IdleWorkload): Promise<IdleConnect
     while (next < w.connections && performance.now() < deadline) {
       const i = next++
       try {
-        open.push(await connectIdle(w.connectTo, `${w.clientIdPrefix}-${i}`))
+        open.push(await connectIdle(w.connectTo, `${w.clientIdPrefix}-${i}`, sourceAddress(w.connectTo, i)))
         finishedAt = epochNow()
         cpuAtFinish = cpuMs()
       } catch (err) {
@@ -51,10 +57,14 @@ export async function openIdleConnections (w: IdleWorkload): Promise<IdleConnect
   }
 }
 
+function sourceAddress (broker: BrokerAddress, i: number): string | undefined {
+  return broker.host.startsWith('127.') ? `127.0.0.${2 + (i % SOURCE_ADDRESSES)}` : undefined
+}
+
 /** One connection with keep-alive off, resolved after an accepting CONNACK. */
-async function connectIdle (address: BrokerAddress, clientId: string): Promise<net.Socket> {
+async function connectIdle (address: BrokerAddress, clientId: string, localAddress: string | undefined): Promise<net.Socket> {
   return await new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.connect({ host: address.host, port: address.port })
+    const socket = net.connect({ host: address.host, port: address.port, localAddress })
     let lastError = ''
     const fail = (err: Error): void => {
       socket.destroy()

@@ -1,0 +1,106 @@
+/**
+ * Checks the load generator's building blocks and one short run of each load mode against an
+ * in-process Aedes. Run with `node --import tsx --test bench/load-generator.test.ts`.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import mqtt from 'mqtt-packet'
+import { Aedes } from 'aedes'
+import { PublishBatcher, packetIdFor } from './publish-batcher.js'
+import { FrameReader } from './frame-reader.js'
+import { SequenceTracker } from './sequence-tracker.js'
+import { LatencyHistogram } from './latency-histogram.js'
+import { runThroughput } from './throughput-workload.js'
+import { pairs } from './scenarios.js'
+import { KIND_DATA, PAYLOAD_KIND_OFFSET, PAYLOAD_PUBLISHER_OFFSET, PAYLOAD_SEQ_OFFSET, PAYLOAD_TIME_OFFSET } from './payload.js'
+import type { BrokerAddress } from './workload.js'
+
+function parseAll (bytes: Buffer): mqtt.IPublishPacket[] {
+  const parser = mqtt.parser({ protocolVersion: 4 })
+  const packets: mqtt.IPublishPacket[] = []
+  parser.on('packet', (p) => { packets.push(p as mqtt.IPublishPacket) })
+  parser.parse(bytes)
+  return packets
+}
+
+test('a batch is well-formed PUBLISH packets with rotating topics, packet ids and payload fields', () => {
+  const batcher = new PublishBatcher({ prefix: 'w/', first: 1000, count: 1000, digits: 5, suffix: '/x' }, 1, 64, 7)
+  const packets = parseAll(batcher.fill(3, 999, 12.5))
+  assert.deepEqual(packets.map(p => p.topic), ['w/01999/x', 'w/01000/x', 'w/01001/x'])
+  assert.deepEqual(packets.map(p => p.messageId), [packetIdFor(999), packetIdFor(1000), packetIdFor(1001)])
+  for (const [k, p] of packets.entries()) {
+    const payload = p.payload as Buffer
+    assert.equal(p.qos, 1)
+    assert.equal(payload.length, 64)
+    assert.equal(payload[PAYLOAD_KIND_OFFSET], KIND_DATA)
+    assert.equal(payload.readUInt32BE(PAYLOAD_PUBLISHER_OFFSET), 7)
+    assert.equal(payload.readUInt32BE(PAYLOAD_SEQ_OFFSET), 999 + k)
+    assert.equal(payload.readDoubleBE(PAYLOAD_TIME_OFFSET), 12.5)
+  }
+})
+
+test('the frame reader yields the same packets however the stream is cut', () => {
+  const stream = Buffer.concat([
+    new PublishBatcher({ prefix: 'a/b', first: 0, count: 1, digits: 0, suffix: '' }, 0, 200, 0).fill(2, 0, 1),
+    mqtt.generate({ cmd: 'puback', messageId: 9 })
+  ])
+  for (const cut of [1, 2, 3, 7, 150, stream.length]) {
+    const frames: string[] = []
+    const reader = new FrameReader((first, buf, frameStart, _bodyStart, end) => { frames.push(`${first >> 4}:${end - frameStart}`) })
+    for (let at = 0; at < stream.length; at += cut) reader.push(stream.subarray(at, at + cut))
+    assert.deepEqual(frames, ['3:208', '3:208', '4:4'], `chunks of ${cut} bytes`)
+  }
+})
+
+test('the sequence tracker tells duplicates from out-of-order arrivals', () => {
+  const tracker = new SequenceTracker()
+  for (const seq of [0, 1, 3, 2, 2, 9000]) tracker.record(seq)
+  assert.equal(tracker.unique, 5)
+  assert.equal(tracker.duplicated, 1)
+  assert.equal(tracker.outOfOrder, 1)
+})
+
+test('the latency histogram reports percentiles within its bucket width', () => {
+  const histogram = new LatencyHistogram()
+  for (let ms = 1; ms <= 100; ms++) histogram.record(ms)
+  const summary = histogram.summary()
+  assert.equal(summary.count, 100)
+  assert.ok(Math.abs(summary.p50Ms - 50) <= 0.1 + 1e-9, `p50 ${summary.p50Ms}`)
+  assert.ok(Math.abs(summary.p99Ms - 99) <= 0.1 + 1e-9, `p99 ${summary.p99Ms}`)
+  assert.equal(summary.maxMs, 100)
+})
+
+async function startAedes (t: { after: (fn: () => Promise<void>) => void }): Promise<BrokerAddress> {
+  const broker = await Aedes.createBroker()
+  const server = net.createServer(broker.handle)
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.after(async () => {
+    await new Promise<void>(resolve => { broker.close(() => { resolve() }) })
+    await new Promise<void>(resolve => server.close(() => { resolve() }))
+  })
+  const address = server.address() as net.AddressInfo
+  return { host: '127.0.0.1', port: address.port }
+}
+
+const settings = { seconds: 0.5, payloadBytes: 64, maxMessages: 20_000, window: 200, inflight: 50, pacedRate: 2_000 }
+
+test('a flat-out QoS 1 run against a correct broker delivers every message once and in order', async (t) => {
+  const address = await startAedes(t)
+  const result = await runThroughput(pairs(settings, address, address, 1, null))
+  assert.ok(result.published > 0)
+  assert.equal(result.expected, result.published)
+  assert.equal(result.delivered, result.published)
+  assert.deepEqual([result.lost, result.duplicated, result.outOfOrder, result.unexpected, result.unacked], [0, 0, 0, 0, 0])
+  assert.deepEqual(result.errors, [])
+  assert.ok(result.deliveredPerSecond > 0)
+})
+
+test('a paced run publishes at the asked rate and measures latency', async (t) => {
+  const address = await startAedes(t)
+  const result = await runThroughput(pairs(settings, address, address, 0, settings.pacedRate))
+  assert.ok(Math.abs(result.published - settings.pacedRate * settings.seconds) <= 20 + settings.pacedRate * 0.02, `published ${result.published}`)
+  assert.equal(result.lost, 0)
+  assert.ok(result.latency.count > 0)
+  assert.ok(result.latency.p50Ms > 0 && result.latency.p50Ms <= result.latency.p99Ms)
+})
