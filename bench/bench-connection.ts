@@ -36,7 +36,8 @@ export class BenchConnection {
 
   private readonly reader: FrameReader
   private readonly controlParser = mqtt.parser({ protocolVersion: 4 })
-  private readonly pendingControl = new Map<string, (packet: mqtt.Packet) => void>()
+  /** Waiters for CONNACK / SUBACK by key; all fail together when the socket closes. */
+  private readonly pendingControl = new Map<string, { settle: (packet: mqtt.Packet) => void, fail: (err: Error) => void }>()
   private queued: Buffer[] = []
   private flushScheduled = false
   private nextControlId = 1
@@ -72,6 +73,9 @@ export class BenchConnection {
     this.socket = socket
     socket.on('error', (err) => { this.lastError = err.message })
     socket.on('close', () => {
+      for (const [key, waiter] of [...this.pendingControl]) {
+        waiter.fail(new ConnectRefusedError(`connection closed while waiting for ${key.split(':')[0] ?? key}${this.lastError === '' ? '' : `: ${this.lastError}`}`))
+      }
       if (this.closed) return
       this.closed = true
       this.onClose(this.lastError === '' ? 'socket closed by broker' : this.lastError)
@@ -165,8 +169,7 @@ export class BenchConnection {
     const key = packet.cmd === 'suback' ? `suback:${packet.messageId ?? 0}` : packet.cmd
     const waiter = this.pendingControl.get(key)
     if (waiter === undefined) return
-    this.pendingControl.delete(key)
-    waiter(packet)
+    waiter.settle(packet)
   }
 
   private takeControlId (): number {
@@ -181,21 +184,21 @@ export class BenchConnection {
       const cleanup = (): void => {
         this.pendingControl.delete(key)
         signal.removeEventListener('abort', onAbort)
-        this.socket.off('close', onClose)
       }
       const onAbort = (): void => { cleanup(); reject(new BenchTimeoutError(`no ${key.split(':')[0] ?? key} before the deadline`)) }
-      const onClose = (): void => { cleanup(); reject(new ConnectRefusedError(`connection closed while waiting for ${key.split(':')[0] ?? key}${this.lastError === '' ? '' : `: ${this.lastError}`}`)) }
       if (signal.aborted) { onAbort(); return }
       signal.addEventListener('abort', onAbort)
-      this.socket.once('close', onClose)
-      this.pendingControl.set(key, (packet) => {
-        cleanup()
-        try {
-          check(packet)
-          resolve()
-        } catch (err) {
-          reject(err as Error)
-        }
+      this.pendingControl.set(key, {
+        settle: (packet) => {
+          cleanup()
+          try {
+            check(packet)
+            resolve()
+          } catch (err) {
+            reject(err as Error)
+          }
+        },
+        fail: (err) => { cleanup(); reject(err) }
       })
       send()
     })

@@ -35,11 +35,19 @@ export interface RunningBroker {
   stop: () => Promise<void>
 }
 
-export async function startBroker (name: BrokerName, host: BrokerHost): Promise<RunningBroker> {
+/**
+ * How the peers' sockets are set up. meshmq always sets TCP_NODELAY; the peers default to Nagle's
+ * algorithm, which batches their one-write-per-packet output (higher throughput) but holds a small
+ * packet back until the previous one is acknowledged (a ~40 ms stall against a delayed ACK).
+ * Each scenario picks the setting that gives the peers their best figure.
+ */
+export type PeerSockets = 'default' | 'nodelay'
+
+export async function startBroker (name: BrokerName, host: BrokerHost, sockets: PeerSockets = 'default'): Promise<RunningBroker> {
   switch (name) {
     case 'meshmq': return await startMeshmq(host, await freePort(), [], 'meshmq')
-    case 'aedes': return await startAedes(host)
-    case 'mosquitto': return await startMosquitto(host)
+    case 'aedes': return await startAedes(host, sockets)
+    case 'mosquitto': return await startMosquitto(host, sockets)
   }
 }
 
@@ -61,32 +69,32 @@ export async function startMeshmq (host: BrokerHost, port: number, extraArgs: re
   return await ready('meshmq', child, port, async () => { rmSync(dataDir, { recursive: true, force: true }) })
 }
 
-async function startAedes (host: BrokerHost): Promise<RunningBroker> {
+async function startAedes (host: BrokerHost, sockets: PeerSockets): Promise<RunningBroker> {
   const port = await freePort()
   const child = new ChildProcess('aedes', {
     command: process.execPath,
-    args: [join(host.root, 'dist', 'bench', 'aedes-server.js'), String(port)],
+    args: [join(host.root, 'dist', 'bench', 'aedes-server.js'), String(port), ...(sockets === 'nodelay' ? ['--no-delay'] : [])],
     cpu: host.cpu,
     cwd: host.root
   })
   return await ready('aedes', child, port, async () => {})
 }
 
-async function startMosquitto (host: BrokerHost): Promise<RunningBroker> {
+async function startMosquitto (host: BrokerHost, sockets: PeerSockets): Promise<RunningBroker> {
   if (host.mosquitto === null) throw new BrokerStartError(MOSQUITTO_MISSING)
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'meshmq-bench-mosquitto-'))
   const config = join(dir, 'mosquitto.conf')
-  writeFileSync(config, mosquittoConfig(port, host.inflight))
+  writeFileSync(config, mosquittoConfig(port, host.inflight, sockets))
   const child = new ChildProcess('mosquitto', { command: host.mosquitto, args: ['-c', config], cpu: host.cpu })
   return await ready('mosquitto', child, port, async () => { rmSync(dir, { recursive: true, force: true }) })
 }
 
 /**
  * Loopback listener, anonymous access, no persistence, unlimited queues (so QoS 0 is not dropped
- * under load) and the generator's QoS 1 window as the outgoing in-flight limit.
+ * under load), the generator's QoS 1 window as the outgoing in-flight limit, and TCP_NODELAY when asked.
  */
-export function mosquittoConfig (port: number, inflight: number): string {
+export function mosquittoConfig (port: number, inflight: number, sockets: PeerSockets): string {
   return [
     `listener ${port} ${LOOPBACK}`,
     'allow_anonymous true',
@@ -95,6 +103,7 @@ export function mosquittoConfig (port: number, inflight: number): string {
     'max_queued_bytes 0',
     `max_inflight_messages ${inflight}`,
     'max_connections -1',
+    `set_tcp_nodelay ${sockets === 'nodelay' ? 'true' : 'false'}`,
     'log_dest stderr',
     'log_type error',
     'log_type warning',

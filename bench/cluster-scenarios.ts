@@ -13,7 +13,7 @@ import { integrityOf, runThroughputWorkload, whileAlive, type Hosts } from './si
 import { pairs, type LoadSettings, type Metric } from './scenarios.js'
 import { CLEAN, describeFailure, type RunOutcome } from './outcome.js'
 import { percentile } from './stats.js'
-import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult } from './workload.js'
+import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult } from './workload.js'
 
 export type ClusterScenarioId = 'cluster-pairs' | 'cluster-convergence' | 'cluster-join-sync'
 export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-convergence', 'cluster-join-sync']
@@ -124,27 +124,32 @@ export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, s
 }
 
 async function crossNodePairs (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
-  let single: number
+  const nodes = await startNodes(hosts, await planCluster(), NODES)
+  let crossNode: ThroughputResult
+  try {
+    crossNode = await runThroughputWorkload(hosts.generator, { ...pairs(settings, nodes[0]!.address, nodes[1]!.address, 0, null), routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS }, ...nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
+    await stopAll(nodes)
+  }
   try {
     const broker = await startBroker('meshmq', hosts.broker)
     try {
-      single = (await runThroughputWorkload(hosts.generator, pairs(settings, broker.address, broker.address, 0, null), broker)).deliveredPerSecond
+      const single = await runThroughputWorkload(hosts.generator, pairs(settings, broker.address, broker.address, 0, null), broker)
+      return {
+        ok: true,
+        figures: { crossNodeMsgPerSecond: crossNode.deliveredPerSecond, singleNodeMsgPerSecond: single.deliveredPerSecond },
+        integrity: integrityOf(crossNode),
+        generatorBusy: crossNode.generatorBusy
+      }
     } finally {
       await broker.stop()
     }
   } catch (err) {
     return { ok: false, failure: `single-node reference: ${describeFailure(err)}` }
-  }
-  const nodes = await startNodes(hosts, await planCluster(), NODES)
-  try {
-    const result = await runThroughputWorkload(hosts.generator, { ...pairs(settings, nodes[0]!.address, nodes[1]!.address, 0, null), routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS }, ...nodes)
-    const gone = crashed(nodes)
-    if (gone !== null) return { ok: false, failure: gone }
-    return { ok: true, figures: { crossNodeMsgPerSecond: result.deliveredPerSecond, singleNodeMsgPerSecond: single }, integrity: integrityOf(result), generatorBusy: result.generatorBusy }
-  } catch (err) {
-    return { ok: false, failure: describeFailure(err) }
-  } finally {
-    await stopAll(nodes)
   }
 }
 

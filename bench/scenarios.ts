@@ -1,6 +1,7 @@
 /**
  * The single-node scenarios: what each one runs, and which figures of a run go into the table.
  */
+import type { PeerSockets } from './brokers.js'
 import type { BrokerAddress, PublisherSpec, SubscriberSpec, ThroughputResult, ThroughputWorkload, TopicRotation } from './workload.js'
 
 export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'fan-out' | 'wildcard' | 'idle-5k' | 'idle-19k'
@@ -29,6 +30,8 @@ export interface ThroughputScenario {
   id: ScenarioId
   title: string
   metrics: Metric[]
+  /** Socket setting of the peer brokers: Nagle on for throughput, TCP_NODELAY for latency. */
+  peerSockets: PeerSockets
   build: (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress) => ThroughputWorkload
   figures: (result: ThroughputResult) => Record<string, number>
 }
@@ -115,13 +118,14 @@ function wildcard (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo
 }
 
 export const SCENARIOS: readonly Scenario[] = [
-  { kind: 'throughput', id: 'fan-in', title: 'fan-in: 10 publishers → 1 subscriber on bench/#, QoS 0', metrics: [MSG_PER_SECOND], build: fanIn, figures: throughputFigures },
-  { kind: 'throughput', id: 'pairs-qos0', title: '10 one-to-one pairs, QoS 0', metrics: [MSG_PER_SECOND], build: (s, p, q) => pairs(s, p, q, 0, null), figures: throughputFigures },
-  { kind: 'throughput', id: 'pairs-qos1', title: '10 one-to-one pairs, QoS 1', metrics: [MSG_PER_SECOND], build: (s, p, q) => pairs(s, p, q, 1, null), figures: throughputFigures },
+  { kind: 'throughput', id: 'fan-in', title: 'fan-in: 10 publishers → 1 subscriber on bench/#, QoS 0', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: fanIn, figures: throughputFigures },
+  { kind: 'throughput', id: 'pairs-qos0', title: '10 one-to-one pairs, QoS 0', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: (s, p, q) => pairs(s, p, q, 0, null), figures: throughputFigures },
+  { kind: 'throughput', id: 'pairs-qos1', title: '10 one-to-one pairs, QoS 1', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: (s, p, q) => pairs(s, p, q, 1, null), figures: throughputFigures },
   {
     kind: 'throughput',
     id: 'paced-qos0',
-    title: '10 pairs paced, QoS 0',
+    title: '10 pairs paced, QoS 0 (peers with TCP_NODELAY)',
+    peerSockets: 'nodelay',
     metrics: [
       { key: 'p50', label: 'p50 latency, ms', higherIsBetter: false, digits: 3 },
       { key: 'p99', label: 'p99 latency, ms', higherIsBetter: false, digits: 3 }
@@ -129,11 +133,12 @@ export const SCENARIOS: readonly Scenario[] = [
     build: (s, p, q) => pairs(s, p, q, 0, s.pacedRate),
     figures: result => ({ p50: result.latency.p50Ms, p99: result.latency.p99Ms })
   },
-  { kind: 'throughput', id: 'fan-out', title: 'fan-out: 1 publisher → 10 subscribers, QoS 0', metrics: [MSG_PER_SECOND], build: fanOut, figures: throughputFigures },
+  { kind: 'throughput', id: 'fan-out', title: 'fan-out: 1 publisher → 10 subscribers, QoS 0', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: fanOut, figures: throughputFigures },
   {
     kind: 'throughput',
     id: 'wildcard',
     title: '10k wildcard subscriptions w/<i>/+, each publish matches one, QoS 0',
+    peerSockets: 'default',
     metrics: [MSG_PER_SECOND, { key: 'subscribeMs', label: 'subscribe 10k filters, ms', higherIsBetter: false, digits: 0 }],
     build: wildcard,
     figures: result => ({ msgPerSecond: result.deliveredPerSecond, subscribeMs: result.subscribeMs })

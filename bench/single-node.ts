@@ -2,7 +2,7 @@
  * Runs single-node scenarios: a fresh broker process per run, the generator in its own process,
  * a broker exit during the run reported as a crash.
  */
-import { startBroker, type BrokerHost, type BrokerName, type RunningBroker } from './brokers.js'
+import { startBroker, type BrokerHost, type BrokerName, type PeerSockets, type RunningBroker } from './brokers.js'
 import { GeneratorProcess, type GeneratorHost } from './generator-process.js'
 import { BrokerCrashedError } from './errors.js'
 import { CLEAN, describeFailure, type Integrity, type RunOutcome } from './outcome.js'
@@ -23,7 +23,7 @@ export interface Hosts {
 }
 
 export async function runThroughputScenario (scenario: ThroughputScenario, brokerName: BrokerName, hosts: Hosts, settings: LoadSettings): Promise<RunOutcome> {
-  return await withBroker(brokerName, hosts, async (broker) => {
+  return await withBroker(brokerName, hosts, scenario.peerSockets, async (broker) => {
     const workload = scenario.build(settings, broker.address, broker.address)
     const result = await runThroughputWorkload(hosts.generator, workload, broker)
     return { ok: true, figures: scenario.figures(result), integrity: integrityOf(result), generatorBusy: result.generatorBusy }
@@ -45,7 +45,7 @@ export function integrityOf (result: ThroughputResult): Integrity {
 }
 
 export async function runIdleScenario (scenario: IdleScenario, brokerName: BrokerName, hosts: Hosts): Promise<RunOutcome> {
-  return await withBroker(brokerName, hosts, async (broker) => {
+  return await withBroker(brokerName, hosts, 'default', async (broker) => {
     await sleep(SETTLE_MS)
     const baseline = broker.process.rssBytes() ?? 0
     const shares: number[] = []
@@ -75,10 +75,10 @@ export async function runIdleScenario (scenario: IdleScenario, brokerName: Broke
   })
 }
 
-async function withBroker (name: BrokerName, hosts: Hosts, body: (broker: RunningBroker) => Promise<RunOutcome>): Promise<RunOutcome> {
+async function withBroker (name: BrokerName, hosts: Hosts, sockets: PeerSockets, body: (broker: RunningBroker) => Promise<RunOutcome>): Promise<RunOutcome> {
   let broker: RunningBroker
   try {
-    broker = await startBroker(name, hosts.broker)
+    broker = await startBroker(name, hosts.broker, sockets)
   } catch (err) {
     return { ok: false, failure: describeFailure(err) }
   }
