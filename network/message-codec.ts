@@ -30,7 +30,6 @@ const PROP_USER_PROPERTIES = 0x20
 const KNOWN_PROPS = 0x3f
 
 /** A user property value is written as a tag: 0 for a single string, n + 1 for an array of n. */
-const USER_PROPERTY_SINGLE = 0
 
 export function writeMessage (writer: BinaryWriter, message: Message): void {
   const properties = message.properties
@@ -82,17 +81,11 @@ function writeProperties (writer: BinaryWriter, p: MessageProperties): void {
   if (p.responseTopic !== undefined) writer.string(p.responseTopic)
   if (p.correlationData !== undefined) writer.bytes(p.correlationData)
   if (p.userProperties !== undefined) {
-    const entries = Object.entries(p.userProperties)
-    writer.varint(entries.length)
-    for (const [key, value] of entries) {
+    // Ordered pairs, names may repeat [MQTT-3.3.2-18].
+    writer.varint(p.userProperties.length)
+    for (const [key, value] of p.userProperties) {
       writer.string(key)
-      if (typeof value === 'string') {
-        writer.varint(USER_PROPERTY_SINGLE)
-        writer.string(value)
-      } else {
-        writer.varint(value.length + 1)
-        for (const item of value) writer.string(item)
-      }
+      writer.string(value)
     }
   }
 }
@@ -107,22 +100,9 @@ function readProperties (reader: BinaryReader): MessageProperties {
   if ((bits & PROP_CORRELATION_DATA) !== 0) properties.correlationData = reader.bytes()
   if ((bits & PROP_USER_PROPERTIES) !== 0) {
     const count = reader.count()
-    // Object.fromEntries defines own properties, so a key such as "__proto__" stays a plain key.
-    const entries: Array<[string, string | string[]]> = []
-    for (let i = 0; i < count; i++) {
-      const key = reader.string()
-      const tag = reader.varint()
-      if (tag === USER_PROPERTY_SINGLE) {
-        entries.push([key, reader.string()])
-      } else {
-        const length = tag - 1
-        if (length > reader.remaining) throw new MalformedFrameError(`user property array of ${length}`)
-        const values: string[] = []
-        for (let j = 0; j < length; j++) values.push(reader.string())
-        entries.push([key, values])
-      }
-    }
-    properties.userProperties = Object.fromEntries(entries)
+    const pairs: Array<[string, string]> = []
+    for (let i = 0; i < count; i++) pairs.push([reader.string(), reader.string()])
+    properties.userProperties = pairs
   }
   return properties
 }

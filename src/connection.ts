@@ -4,17 +4,19 @@
  * packets coalesced into one socket write per event-loop turn. It holds no session state.
  */
 import type { Socket } from 'node:net'
-import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket } from 'mqtt-packet'
+import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet'
 import { dispatch, type Ref } from 'nact'
 import { FrameSplitter, PacketTooLargeError } from './protocol/frame-splitter.js'
 import { topicsAreWellFormed } from './protocol/utf8-fields.js'
+import { decodePublish, PublishDecodeError } from './protocol/publish-codec.js'
+import type { InboundPacket } from './handlers/index.js'
 import { ReasonCode } from './protocol/reason-codes.js'
 import { metrics } from './metrics.js'
 import type { Logger } from './log.js'
 
 /** Messages a connection sends to its session actor. */
 export type ConnectionEvent =
-  | { type: 'packets', connectionId: number, packets: Packet[] }
+  | { type: 'packets', connectionId: number, packets: InboundPacket[] }
   | { type: 'closed', connectionId: number, reason: CloseReason }
 
 /** Why a connection ended; 'client_disconnect' is the only graceful one. */
@@ -50,7 +52,7 @@ export class Connection {
   closeReason: CloseReason | undefined
   readonly remoteAddress: string
   private session: Ref<ConnectionEvent> | undefined
-  private pendingPackets: Packet[] = []
+  private pendingPackets: InboundPacket[] = []
   private readonly splitter: FrameSplitter
   private parser = mqtt.parser(PASS_THROUGH_OPTS)
   private parseError: Error | undefined
@@ -159,7 +161,7 @@ export class Connection {
     if (this.phase === 'closed') return
     metrics.bytesReceived += chunk.length
     this.lastActivity = Date.now()
-    const batch: Packet[] = []
+    const batch: InboundPacket[] = []
     try {
       this.splitter.push(chunk, frame => {
         if (this.phase === 'closed') return
@@ -185,10 +187,21 @@ export class Connection {
   }
 
   /** Decodes one frame; closes the connection and returns undefined on bad input. */
-  private decode (frame: Buffer): Packet | undefined {
+  private decode (frame: Buffer): InboundPacket | undefined {
+    if ((frame[0]! >> 4) === 3 && this.phase !== 'awaiting_connect') {
+      try {
+        return decodePublish(frame, this.protocolVersion)
+      } catch (err) {
+        const reasonCode = err instanceof PublishDecodeError ? err.reasonCode : ReasonCode.MalformedPacket
+        this.options.log.info({ remote: this.remoteAddress, err: (err as Error).message }, 'malformed_packet')
+        this.close(reasonCode === ReasonCode.ProtocolError ? 'protocol_error' : 'malformed_packet', { reasonCode })
+        return undefined
+      }
+    }
     this.decoded = undefined
     this.parser.parse(frame)
     const packet = this.decoded as Packet | undefined
+    if (this.parseError !== undefined && this.phase === 'awaiting_connect' && this.refuseProtocolLevel(frame)) return undefined
     if (this.parseError !== undefined || packet === undefined) {
       this.options.log.info({ remote: this.remoteAddress, err: this.parseError?.message ?? 'incomplete packet' }, 'malformed_packet')
       this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
@@ -218,7 +231,28 @@ export class Connection {
       this.close('protocol_error', { reasonCode: ReasonCode.ProtocolError })
       return undefined
     }
-    return packet
+    // PUBLISH frames never reach mqtt-packet once connected (decoded above).
+    return packet as Exclude<Packet, IPublishPacket>
+  }
+
+  /**
+   * A CONNECT with a protocol name we know but a level we do not gets CONNACK 0x01 before the
+   * close [MQTT-3.1.2-2]; mqtt-packet only reports a parse error, so the level is read here.
+   */
+  private refuseProtocolLevel (frame: Buffer): boolean {
+    if ((frame[0]! >> 4) !== 1) return false
+    let pos = 1
+    while (pos < frame.length && (frame[pos]! & 0x80) !== 0) pos++
+    pos++
+    if (pos + 2 > frame.length) return false
+    const nameLength = frame.readUInt16BE(pos)
+    const name = frame.toString('latin1', pos + 2, pos + 2 + nameLength)
+    const level = frame[pos + 2 + nameLength]
+    if ((name !== 'MQTT' && name !== 'MQIsdp') || level === undefined || level === 3 || level === 4 || level === 5) return false
+    this.options.log.info({ remote: this.remoteAddress, level }, 'unsupported_protocol_version')
+    this.sendBytes(Buffer.from([0x20, 0x02, 0x00, 0x01]))
+    this.close('connect_refused')
+    return true
   }
 
   private onClose (): void {

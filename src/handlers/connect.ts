@@ -69,7 +69,10 @@ function willFrom (packet: IConnectPacket, node: string, clientId: string): Will
     if (props.contentType !== undefined) properties.contentType = props.contentType
     if (props.responseTopic !== undefined) properties.responseTopic = props.responseTopic
     if (props.correlationData !== undefined) properties.correlationData = props.correlationData
-    if (props.userProperties !== undefined) properties.userProperties = props.userProperties
+    if (props.userProperties !== undefined) {
+      properties.userProperties = Object.entries(props.userProperties)
+        .flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map(v => [key, v] as [string, string]))
+    }
     if (Object.keys(properties).length > 0) message.properties = properties
   }
   const result: WillMessage = { message, delay: props?.willDelayInterval ?? 0 }

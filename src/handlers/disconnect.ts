@@ -22,7 +22,10 @@ export function handlePingreq (ctx: SessionContext): void {
   ctx.send({ cmd: 'pingresp' })
 }
 
-/** Enhanced authentication is not supported: an AUTH packet ends the connection with 0x8C. */
+/**
+ * Enhanced authentication is not supported: a CONNECT naming a method gets CONNACK 0x8C, and an
+ * AUTH without one is a Protocol Error (0x8C is not a DISCONNECT reason code) [MQTT-4.12.0-1].
+ */
 export function handleAuth (ctx: SessionContext, _packet: IAuthPacket): void {
-  ctx.disconnect('protocol_error', ReasonCode.BadAuthenticationMethod, 'enhanced authentication is not supported')
+  ctx.disconnect('protocol_error', ReasonCode.ProtocolError, 'enhanced authentication is not supported')
 }

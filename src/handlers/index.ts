@@ -1,5 +1,6 @@
 /** Dispatches a decoded packet of a connected client to the handler of its type. */
-import type { Packet } from 'mqtt-packet'
+import type { Packet, IPublishPacket } from 'mqtt-packet'
+import type { PublishPacket } from '../protocol/publish-codec.js'
 import type { SessionContext } from './context.js'
 import { handlePublish } from './publish.js'
 import { handlePuback, handlePubrec, handlePubrel, handlePubcomp } from './acks.js'
@@ -8,7 +9,10 @@ import { handleUnsubscribe } from './unsubscribe.js'
 import { handleDisconnect, handlePingreq, handleAuth } from './disconnect.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 
-export function handlePacket (ctx: SessionContext, packet: Packet): void {
+/** A decoded packet from a client: PUBLISH by the broker's own codec, the rest by mqtt-packet. */
+export type InboundPacket = Exclude<Packet, IPublishPacket> | PublishPacket
+
+export function handlePacket (ctx: SessionContext, packet: InboundPacket): void {
   switch (packet.cmd) {
     case 'publish': return handlePublish(ctx, packet)
     case 'puback': return handlePuback(ctx, packet)

@@ -1,11 +1,11 @@
 /** Inbound PUBLISH (§3.3): topic alias, validation, QoS 1/2 acknowledgement and exactly-once receipt. */
-import type { IPublishPacket } from 'mqtt-packet'
 import type { SessionContext } from './context.js'
 import type { Message, MessageProperties } from '../protocol/message.js'
+import type { PublishPacket } from '../protocol/publish-codec.js'
 import { ReasonCode } from '../protocol/reason-codes.js'
 import { isValidTopicName, levelCount } from '../protocol/topic.js'
 
-function messageProperties (packet: IPublishPacket): MessageProperties | undefined {
+function messageProperties (packet: PublishPacket): MessageProperties | undefined {
   const p = packet.properties
   if (p === undefined) return undefined
   let out: MessageProperties | undefined
@@ -18,7 +18,7 @@ function messageProperties (packet: IPublishPacket): MessageProperties | undefin
 }
 
 /** Resolves the topic through the topic alias, or returns a reason code to disconnect with. */
-function resolveTopic (ctx: SessionContext, packet: IPublishPacket): string | number {
+function resolveTopic (ctx: SessionContext, packet: PublishPacket): string | number {
   const alias = packet.properties?.topicAlias
   if (ctx.protocolVersion !== 5 || alias === undefined) return packet.topic
   // Alias 0 or above the server's Topic Alias Maximum is invalid [MQTT-3.3.2-8, MQTT-3.3.2-9].
@@ -31,7 +31,7 @@ function resolveTopic (ctx: SessionContext, packet: IPublishPacket): string | nu
   return topic ?? ReasonCode.ProtocolError
 }
 
-export function handlePublish (ctx: SessionContext, packet: IPublishPacket): void {
+export function handlePublish (ctx: SessionContext, packet: PublishPacket): void {
   const topic = resolveTopic(ctx, packet)
   if (typeof topic === 'number') {
     ctx.disconnect(topic === ReasonCode.TopicAliasInvalid ? 'topic_alias_invalid' : 'protocol_error', topic)
@@ -64,7 +64,7 @@ export function handlePublish (ctx: SessionContext, packet: IPublishPacket): voi
   const now = Date.now()
   const message: Message = {
     topic,
-    payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+    payload: packet.payload,
     qos: packet.qos,
     retain: packet.retain,
     publisher: state.clientId,

@@ -11,7 +11,7 @@ export interface MessageProperties {
   responseTopic?: string
   correlationData?: Buffer
   /** Passed through unaltered and in order [MQTT-3.3.2-17, MQTT-3.3.2-18]. */
-  userProperties?: Record<string, string | string[]>
+  userProperties?: Array<[string, string]>
 }
 
 export interface Message {
