@@ -44,7 +44,7 @@
  */
 import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { Connection, PeerId } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import {
   DEFAULT_AUTOCLEAN_MS, AUTOCLEAN_CHECK_MS, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_CLUSTER_SECRET, DEFAULT_DIAL_TIMEOUT_MS,
   DEFAULT_DIGEST_INTERVAL_MS, DEFAULT_DISCOVERY, DEFAULT_DISCOVERY_TIE_BREAK_MS, DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -54,6 +54,7 @@ import {
   REDIAL_TIE_BREAK_MS, ROUTES_PROTOCOL, ROUTES_TOPIC, DEFAULT_INBOUND_CONNECTION_THRESHOLD, MAX_INBOUND_FORWARD_STREAMS,
   STOP_DRAIN_MS
 } from './constants.js'
+import { anySignal, raceSignal } from './abort.js'
 import { decodeControl, encodeControl, type ControlMessage, type Hello, type HelloReject } from './control-codec.js'
 import {
   AlreadyStartedError, CannotRemoveSelfError, HelloRejectedError, JoinFailedError, MalformedFrameError,
@@ -379,8 +380,8 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.logger.info({ node: this.name, target: address, incarnation: this.incarnationValue }, 'cluster_join')
     const signal = anySignal(options.signal, AbortSignal.timeout(this.settings.dialTimeoutMs + this.settings.requestTimeoutMs))
     try {
-      const connection = await this.libp2p.dial(target.multiaddr, { signal })
-      return await this.ensureHello(connection.remotePeer)
+      const connection = await raceSignal(this.libp2p.dial(target.multiaddr, { signal }), signal)
+      return await raceSignal(this.ensureHello(connection.remotePeer), signal)
     } catch (err) {
       throw new JoinFailedError(address, { cause: err })
     }
@@ -551,7 +552,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (seed.node === this.name) return
     this.redialer.want(seedKey(seed), async (signal) => {
       if (seed.node !== undefined && this.membership.isUp(seed.node)) return true
-      const connection = await this.libp2p.dial(seed.multiaddr, { signal })
+      const connection = await raceSignal(this.libp2p.dial(seed.multiaddr, { signal }), signal)
       const name = await this.ensureHello(connection.remotePeer)
       if (seed.node !== undefined && name !== seed.node) this.logger.warn({ seed: seed.multiaddr.toString(), expected: seed.node, actual: name }, 'seed_name_mismatch')
       return true
@@ -564,7 +565,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       const member = this.membership.get(node)
       if (member === undefined || member.status === 'up') return true
       if (member.addrs.length === 0) return false
-      const connection = await this.libp2p.dial(member.addrs.map(a => multiaddr(a)), { signal })
+      const connection = await raceSignal(this.libp2p.dial(member.addrs.map(a => multiaddr(a)), { signal }), signal)
       await this.ensureHello(connection.remotePeer)
       return true
     }, delayMs + tieBreak)
@@ -579,7 +580,8 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.discoveryTimers.set(key, setTimeout(() => {
       this.discoveryTimers.delete(key)
       if (this.phase !== 'running' || this.libp2p.getConnections(peer).length > 0) return
-      this.libp2p.dial(peer, { signal: AbortSignal.timeout(this.settings.dialTimeoutMs) }).catch((err) => {
+      const signal = AbortSignal.timeout(this.settings.dialTimeoutMs)
+      raceSignal(this.libp2p.dial(peer, { signal }), signal).catch((err) => {
         this.logger.debug({ peer_id: key, err }, 'discovery_dial_failed')
       })
     }, delay))
@@ -722,11 +724,11 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private async openForwardStream (node: string, signal: AbortSignal) {
     const peer = this.peerIds.get(node)
     if (peer === undefined) throw new UnknownNodeError(node)
-    return await this.libp2p.dialProtocol(peer, FORWARD_PROTOCOL, { signal })
+    return await raceSignal(this.libp2p.dialProtocol(peer, FORWARD_PROTOCOL, { signal }), signal, discardStream)
   }
 
   private readonly dialProtocol = async (peer: PeerId, protocol: string, options: { signal: AbortSignal }) =>
-    await this.libp2p.dialProtocol(peer, protocol, options)
+    await raceSignal(this.libp2p.dialProtocol(peer, protocol, options), options.signal, discardStream)
 
   private hangUp (peer: PeerId, reason?: Error): void {
     if (this.node === undefined) return
@@ -774,14 +776,14 @@ function resolveSettings (init: ClusterNetworkInit): Settings {
   }
 }
 
+function discardStream (stream: Stream): void {
+  stream.abort(new Error('opened after its caller gave up'))
+}
+
 function redialKey (node: string): string {
   return `node:${node}`
 }
 
 function seedKey (seed: NodeAddress): string {
   return `seed:${seed.multiaddr.toString()}`
-}
-
-function anySignal (...signals: Array<AbortSignal | undefined>): AbortSignal {
-  return AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined))
 }

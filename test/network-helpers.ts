@@ -8,8 +8,9 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
-import { createClusterNetwork, type ClusterNetwork, type ClusterNetworkInit } from '../network/cluster.js'
+import { createClusterNetwork, type ClusterEvents, type ClusterNetwork, type ClusterNetworkInit } from '../network/cluster.js'
 import type { ClusterLogger } from '../network/logger.js'
+import type { Message, QoS } from '../src/protocol/message.js'
 
 /** Timers short enough for tests, long enough for a loaded 2-core machine. */
 export const FAST_TIMERS: ClusterNetworkInit = {
@@ -92,4 +93,42 @@ export async function waitFor (what: string, condition: () => boolean, timeoutMs
 
 export function sorted (values: Iterable<string>): string[] {
   return [...values].sort()
+}
+
+/** Resolves with the detail of the next `type` event matching `match`; rejects after `timeoutMs`. */
+export async function nextEvent<K extends keyof ClusterEvents & string> (
+  net: ClusterNetwork, type: K, match: (detail: ClusterEvents[K]) => boolean = () => true, timeoutMs = 10_000
+): Promise<ClusterEvents[K]> {
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      net.removeEventListener(type, listener)
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${type} on ${net.name}`))
+    }, timeoutMs)
+    const listener = (event: CustomEvent<ClusterEvents[K]>): void => {
+      if (!match(event.detail)) return
+      clearTimeout(timer)
+      net.removeEventListener(type, listener)
+      resolve(event.detail)
+    }
+    net.addEventListener(type, listener)
+  })
+}
+
+/** Collects every event of `type` for later assertions. */
+export function collect<K extends keyof ClusterEvents & string> (net: ClusterNetwork, type: K): Array<ClusterEvents[K]> {
+  const seen: Array<ClusterEvents[K]> = []
+  net.addEventListener(type, (event) => { seen.push(event.detail) })
+  return seen
+}
+
+/** A QoS `qos` message whose payload is its index, for loss and duplicate checks. */
+export function numbered (index: number, qos: QoS, origin: string): Message {
+  return { topic: `t/${index % 10}`, payload: Buffer.from(String(index)), qos, retain: false, publisher: 'publisher-1', origin }
+}
+
+/** `name@127.0.0.1:port` of a started node, as a seed or join address. */
+export function clusterAddress (net: ClusterNetwork): string {
+  const port = net.addresses()[0]?.split('/')[4]
+  if (port === undefined) throw new Error(`${net.name} has no listen address`)
+  return `${net.name}:${port}`
 }

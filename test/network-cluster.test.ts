@@ -1,0 +1,92 @@
+import '../src/polyfill.js'
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createClusterNetwork } from '../network/cluster.js'
+import { clusterAddress, collect, freePort, nextEvent, RecordingLogger, RouteTableModel, sorted, startNode, tempDir, waitFor } from './network-helpers.js'
+
+test('three nodes with static seeds find each other and converge their route tables', async (t) => {
+  const ports = [await freePort(), await freePort(), await freePort()]
+  const names = ports.map((_, i) => `n${i + 1}@127.0.0.1`)
+  const seeds = names.map((name, i) => `${name}:${ports[i]}`)
+  const logger = new RecordingLogger()
+
+  // n1 starts alone with routes, so the others must pull them by snapshot when they meet it.
+  const n1 = await startNode(t, { name: names[0], port: ports[0], discovery: 'static', seeds, logger })
+  n1.addLocalRoute('sensors/+/temp')
+  n1.addLocalRoute('alarms/#')
+  const n2 = await startNode(t, { name: names[1], port: ports[1], discovery: 'static', seeds })
+  const n3 = await startNode(t, { name: names[2], port: ports[2], discovery: 'static', seeds })
+  const nets = [n1, n2, n3]
+  const models = nets.map(net => new RouteTableModel(net))
+
+  await waitFor('a full mesh', () => nets.every(net => net.status().runningNodes.length === 3))
+  for (const net of nets) assert.deepStrictEqual(net.status(), { runningNodes: names, stoppedNodes: [] })
+
+  // Subscribe/unsubscribe churn on every node at once; deltas race with snapshots and with
+  // gossip subscriptions still spreading.
+  let seed = 42
+  const random = (n: number): number => { seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31; return seed % n }
+  for (let i = 0; i < 600; i++) {
+    const net = nets[random(3)]!
+    const filter = `churn/${random(40)}/#`
+    if (random(3) === 0) net.removeLocalRoute(filter)
+    else net.addLocalRoute(filter)
+    if (i % 50 === 0) await new Promise(resolve => setImmediate(resolve))
+  }
+
+  const converged = (): boolean => nets.every((net, i) => nets.every((other, j) =>
+    i === j || JSON.stringify(models[i]!.of(other.name)) === JSON.stringify(sorted(other.localRoutes()))))
+  await waitFor('every route table to equal the union of the other nodes\' local routes', converged)
+  assert.deepStrictEqual(models[1]!.of(names[0]!), sorted(n1.localRoutes()))
+  assert.ok(n1.localRoutes().includes('alarms/#'))
+  assert.deepStrictEqual(n2.routesOf(names[2]!)?.sort(), sorted(n3.localRoutes()))
+
+  assert.ok(logger.has('node_up', { node: names[1] }))
+  assert.ok(logger.has('route_sync', { node: names[1] }))
+})
+
+test('a node with another cluster secret cannot connect', async (t) => {
+  const n1 = await startNode(t, { name: 'n1@127.0.0.1' })
+  const outsider = await startNode(t, { name: 'x1@127.0.0.1', secret: 'another-secret', dialTimeoutMs: 1_000, requestTimeoutMs: 1_000 })
+  const ups = collect(n1, 'node-up')
+  // Depending on how the garbled handshake bytes decode, the dial fails at once or times out.
+  await assert.rejects(outsider.join(n1.addresses()[0]!), (err: Error) => {
+    assert.equal(err.name, 'JoinFailedError')
+    return true
+  })
+  assert.deepStrictEqual(n1.status(), { runningNodes: ['n1@127.0.0.1'], stoppedNodes: [] })
+  assert.deepStrictEqual(ups, [])
+  assert.equal(n1.libp2p.getConnections().length, 0)
+
+  const insider = await startNode(t, { name: 'n2@127.0.0.1' })
+  assert.equal(await insider.join(n1.addresses()[0]!), 'n1@127.0.0.1', 'the same secret connects')
+})
+
+test('a restarted node keeps its peer id, is seen as restarted and resyncs its routes; another name is refused', async (t) => {
+  const dataDir = await tempDir(t)
+  const n2 = await startNode(t, { name: 'n2@127.0.0.1' })
+  const model = new RouteTableModel(n2)
+  const init = { name: 'n1@127.0.0.1', dataDir, discovery: 'static' as const, seeds: [clusterAddress(n2)] }
+
+  const first = await startNode(t, init)
+  const peerId = first.peerId
+  first.addLocalRoute('before/restart')
+  await waitFor('n2 to learn the route of the first run', () => model.of('n1@127.0.0.1').includes('before/restart'))
+  await first.stop()
+  await nextEvent(n2, 'node-down', d => d.node === 'n1@127.0.0.1')
+
+  const renamed = createClusterNetwork({ name: 'other@127.0.0.1', dataDir, listenHost: '127.0.0.1', port: 0, discovery: 'manual' })
+  await assert.rejects(renamed.start(), (err: Error) => {
+    assert.equal(err.name, 'NodeNameMismatchError')
+    assert.match(err.message, /belongs to node "n1@127.0.0.1"/)
+    return true
+  })
+
+  const up = nextEvent(n2, 'node-up', d => d.node === 'n1@127.0.0.1')
+  const second = await startNode(t, init)
+  assert.equal(second.peerId, peerId)
+  second.addLocalRoute('after/restart')
+  const detail = await up
+  assert.equal(detail.restarted, true)
+  await waitFor('n2 to hold only the routes of the second run', () => JSON.stringify(model.of('n1@127.0.0.1')) === '["after/restart"]')
+})
