@@ -101,7 +101,7 @@ class Session implements SessionContext {
         ? { type: 'subscribe', filter: indexFilter, subscriber }
         : { type: 'subscribe', filter: indexFilter, group: shared.group, subscriber })
     }
-    this.log.debug({ topic: filter, qos: options.qos }, 'subscription_added')
+    this.log.info({ topic: filter, qos: options.qos }, 'subscription_added')
     // Retained messages are not sent for shared subscriptions (MQTT 5 §4.8.2); Retain Handling
     // 1 sends them only for a new subscription, 2 never [MQTT-3.3.1-9 .. MQTT-3.3.1-11].
     if (shared !== undefined || options.retainHandling === 2 || (options.retainHandling === 1 && existed)) return
@@ -118,7 +118,7 @@ class Session implements SessionContext {
         ? { type: 'unsubscribe', filter: indexFilter, clientId: this.state.clientId }
         : { type: 'unsubscribe', filter: indexFilter, group: shared.group, clientId: this.state.clientId })
     }
-    this.log.debug({ topic: filter }, 'subscription_removed')
+    this.log.info({ topic: filter }, 'subscription_removed')
     return true
   }
 

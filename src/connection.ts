@@ -37,6 +37,27 @@ export interface ConnectionOptions {
 
 let nextConnectionId = 1
 
+const ACK_HEADERS = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const
+const PINGRESP = Buffer.from([0xd0, 0x00])
+
+/**
+ * The 4-byte acknowledgements (success, no properties: the reason code may be omitted in v5
+ * [MQTT-3.4.2-1 §3.4.2.1]) and PINGRESP without going through mqtt-packet.
+ */
+function fastEncode (packet: Packet): Buffer | undefined {
+  switch (packet.cmd) {
+    case 'puback': case 'pubrec': case 'pubrel': case 'pubcomp': {
+      if ((packet.reasonCode ?? 0) !== 0 || packet.properties !== undefined) return undefined
+      const id = packet.messageId ?? 0
+      return Buffer.from([ACK_HEADERS[packet.cmd], 2, id >> 8, id & 0xff])
+    }
+    case 'pingresp':
+      return PINGRESP
+    default:
+      return undefined
+  }
+}
+
 const PASS_THROUGH_OPTS = { protocolVersion: 4 }
 
 export class Connection {
@@ -104,7 +125,7 @@ export class Connection {
   /** Encodes and queues a packet; returns false when it was not sent (too large for the client, or closed). */
   send (packet: Packet): boolean {
     if (this.phase === 'closed') return false
-    return this.sendBytes(mqtt.generate(packet, this.generateOpts))
+    return this.sendBytes(fastEncode(packet) ?? mqtt.generate(packet, this.generateOpts))
   }
 
   /** Queues already-encoded packet bytes, written with the others of this turn in one socket write. */

@@ -21,13 +21,21 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'start': {
       const config = loadConfig({ ...(command.configFile !== undefined ? { file: command.configFile } : {}), env: process.env, overrides: command.overrides })
+      // Signal handlers go in before the node starts, so a SIGTERM during start-up still stops it cleanly.
+      let stopRequested: string | undefined
+      let brokerStop: ((signal: string) => void) | undefined
+      const onSignal = (signal: string): void => {
+        stopRequested ??= signal
+        brokerStop?.(signal)
+      }
+      process.once('SIGINT', () => onSignal('SIGINT'))
+      process.once('SIGTERM', () => onSignal('SIGTERM'))
       const broker = await startBroker(config)
-      const shutdown = (signal: string): void => {
+      brokerStop = (signal: string): void => {
         broker.log.info({ signal }, 'shutdown_requested')
         broker.stop().then(() => process.exit(0), () => process.exit(1))
       }
-      process.once('SIGINT', () => shutdown('SIGINT'))
-      process.once('SIGTERM', () => shutdown('SIGTERM'))
+      if (stopRequested !== undefined) brokerStop(stopRequested)
       return -1
     }
   }
