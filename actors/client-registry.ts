@@ -76,6 +76,6 @@ export function spawnClientRegistry (broker: BrokerContext): Ref<RegistryMsg> {
 
   return spawn(broker.system, handle, 'client-registry', {
     initialState: { sessions: new Map(), spawned: 0 },
-    onCrash: resumeOnCrash<RegistryMsg>(log, 'client_registry')
+    onCrash: resumeOnCrash<RegistryMsg>(log)
   })
 }

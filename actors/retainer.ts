@@ -48,6 +48,6 @@ export function spawnRetainer (system: ActorSystemRef, log: Logger): Ref<Retaine
 
   return spawn(system, handle, 'retainer', {
     initialState: new RetainedStore(),
-    onCrash: resumeOnCrash<RetainerMsg>(retainerLog, 'retainer')
+    onCrash: resumeOnCrash<RetainerMsg>(retainerLog)
   })
 }

@@ -21,6 +21,8 @@ export type RouteTableMsg =
   | { type: 'remote_routes_replaced', node: string, filters: string[] }
   /** Forget a remote node and all its routes. */
   | { type: 'remote_node_removed', node: string }
+  /** Forget every remote node (this node left its cluster or joins another). */
+  | { type: 'remote_nodes_cleared' }
   | { type: 'dump', replyTo: Ref<RouteDump> }
 
 /** filter → nodes, sorted, for status and tests. */
@@ -48,10 +50,9 @@ interface RouteTableState {
 
 export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): Ref<RouteTableMsg> {
   const log = deps.log.child({ actor: 'route_table' })
-  const shardCount = deps.shards.length
 
   function tellShards (filter: string, msg: ShardMsg): void {
-    for (const i of shardsForFilter(filter, shardCount)) dispatch(deps.shards[i]!, msg)
+    for (const i of shardsForFilter(filter, deps.shards.length)) dispatch(deps.shards[i]!, msg)
   }
 
   function setRemote (state: RouteTableState, node: string, filter: string, present: boolean): void {
@@ -99,8 +100,15 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         break
       }
       case 'remote_node_removed':
-        state.remote.delete(msg.node)
+        if (state.remote.delete(msg.node)) log.info({ node: msg.node }, 'remote_routes_removed')
         for (const shard of deps.shards) dispatch(shard, { type: 'remote_node_removed', node: msg.node })
+        break
+      case 'remote_nodes_cleared':
+        for (const node of state.remote.keys()) {
+          for (const shard of deps.shards) dispatch(shard, { type: 'remote_node_removed', node })
+        }
+        if (state.remote.size > 0) log.info({ nodes: [...state.remote.keys()] }, 'remote_routes_cleared')
+        state.remote.clear()
         break
       case 'dump': {
         const table = new Map<string, string[]>()
@@ -123,6 +131,6 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
 
   return spawn(system, handle, 'route-table', {
     initialState: { local: new Map(), remote: new Map() },
-    onCrash: resumeOnCrash<RouteTableMsg>(log, 'route_table')
+    onCrash: resumeOnCrash<RouteTableMsg>(log)
   })
 }

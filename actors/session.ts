@@ -424,7 +424,7 @@ export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>,
     session.handle(msg)
     return session
   }, name, {
-    onCrash: stopOnCrash<SessionMsg>(log, 'session', () => {
+    onCrash: stopOnCrash<SessionMsg>(log, () => {
       session?.connection?.destroy('server_shutdown')
       dispatch(registry, { type: 'session_ended', clientId, session: ref, attachSeq: session?.attachSeq ?? 0 })
     })

@@ -1,22 +1,27 @@
 /**
  * Crash policies for the broker's actors. nact stops a crashed actor by default and silently drops
- * what is sent to it afterwards, so every actor names its policy explicitly.
+ * what is sent to it afterwards, so every actor names its policy explicitly. `log` is the actor's
+ * own logger (it carries the actor's identifying fields).
  */
 import type { SupervisionActorFunc, Ref } from 'nact'
 import type { Logger } from '../src/log.js'
 
+function logCrash (log: Logger, msg: unknown, err: Error | undefined): void {
+  log.error({ err: err?.stack ?? String(err), msg_type: (msg as { type?: string } | undefined)?.type }, 'actor_crashed')
+}
+
 /** Log the failed message and keep the actor with its state: for long-lived core actors (shards, route table, registry, retainer). */
-export function resumeOnCrash<M> (log: Logger, actor: string): SupervisionActorFunc<M, Ref<any>, Ref<any>> {
+export function resumeOnCrash<M> (log: Logger): SupervisionActorFunc<M, Ref<any>, Ref<any>> {
   return (msg, err, ctx) => {
-    log.error({ actor, err: err?.stack ?? String(err), msg_type: (msg as { type?: string } | undefined)?.type }, 'actor_crashed')
+    logCrash(log, msg, err)
     return ctx.resume
   }
 }
 
 /** Log and stop: for a session, whose client is disconnected and can reconnect to a fresh one. */
-export function stopOnCrash<M> (log: Logger, actor: string, onStop: () => void): SupervisionActorFunc<M, Ref<any>, Ref<any>> {
+export function stopOnCrash<M> (log: Logger, onStop: () => void): SupervisionActorFunc<M, Ref<any>, Ref<any>> {
   return (msg, err, ctx) => {
-    log.error({ actor, err: err?.stack ?? String(err), msg_type: (msg as { type?: string } | undefined)?.type }, 'actor_crashed')
+    logCrash(log, msg, err)
     onStop()
     return ctx.stop
   }

@@ -51,5 +51,5 @@ export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
     return undefined
   }
 
-  return spawn(broker.system, handle, 'sys-publisher', { onCrash: resumeOnCrash<SysMsg>(log, 'sys_publisher') })
+  return spawn(broker.system, handle, 'sys-publisher', { onCrash: resumeOnCrash<SysMsg>(log) })
 }

@@ -225,6 +225,6 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
 
   return spawn(system, handle, `trie-shard-${index}`, {
     initialState: { trie: new TopicTrie<FilterEntry>(), subscriberCount: 0 },
-    onCrash: resumeOnCrash<ShardMsg>(shardLog, 'trie_shard')
+    onCrash: resumeOnCrash<ShardMsg>(shardLog)
   })
 }

@@ -1,17 +1,20 @@
 /**
  * A broker node: starts the actor system (trie shards, route table, retainer, client registry,
- * $SYS publisher) and the MQTT listener, and stops them in order.
+ * $SYS publisher), the cluster network, the MQTT listener and the control endpoint, and stops
+ * them in reverse order.
  */
 import { start, stop, query, dispatch, type Ref } from 'nact'
 import type { BrokerConfig } from './config.js'
 import { createLogger, type Logger } from './log.js'
 import { MqttListener } from './listener.js'
 import type { BrokerContext } from '../actors/broker-context.js'
-import { spawnTrieShard, type ShardMsg, type ShardStats, type RemoteForwarder } from '../actors/trie-shard.js'
-import { spawnRouteTable, type RouteTableMsg, type RouteDump, type RouteReplicator } from '../actors/route-table.js'
+import { spawnTrieShard, type ShardMsg, type ShardStats } from '../actors/trie-shard.js'
+import { spawnRouteTable, type RouteTableMsg, type RouteDump } from '../actors/route-table.js'
 import { spawnRetainer } from '../actors/retainer.js'
 import { spawnClientRegistry, type RegistryMsg } from '../actors/client-registry.js'
 import { spawnSysPublisher } from '../actors/sys-publisher.js'
+import { ClusterBridge } from './cluster-bridge.js'
+import { ControlServer } from './control-server.js'
 
 const QUERY_TIMEOUT_MS = 5000
 
@@ -23,6 +26,9 @@ export interface Broker {
   readonly log: Logger
   readonly context: BrokerContext
   readonly registry: Ref<RegistryMsg>
+  readonly cluster: ClusterBridge
+  /** The `meshmq ctl` endpoint's port. */
+  readonly controlPort: number
   routes: () => Promise<RouteDump>
   shardStats: () => Promise<ShardStats[]>
   stop: () => Promise<void>
@@ -30,20 +36,17 @@ export interface Broker {
 
 export interface BrokerOptions {
   log?: Logger
-  /** Cluster hooks: replicates this node's routes and forwards to remote nodes. */
-  replicator?: RouteReplicator
-  forwarder?: RemoteForwarder
 }
 
 export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
   const node = config.node.name
   const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
+  const cluster = new ClusterBridge(config, log)
   const system = start()
   const shards: Array<Ref<ShardMsg>> = []
-  const routeTableDeps = { node, log, shards, ...(options.replicator !== undefined ? { replicator: options.replicator } : {}) }
-  const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, routeTableDeps)
+  const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, { node, log, shards, replicator: cluster })
   for (let index = 0; index < config.shards; index++) {
-    shards.push(spawnTrieShard(system, { index, log, routeTable, ...(options.forwarder !== undefined ? { forwarder: options.forwarder } : {}) }))
+    shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder: cluster }))
   }
   const retainer = spawnRetainer(system, log)
   const context: BrokerContext = { config, node, log, system, shards, retainer, routeTable }
@@ -53,15 +56,22 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   const sysTimer = setInterval(() => dispatch(sys, { type: 'tick' }), config.sys.intervalMs)
   sysTimer.unref()
 
+  cluster.attach(context)
+
   const listener = new MqttListener({ config, node, log, registry })
+  const control = new ControlServer({ host: config.cluster.control.host, port: config.cluster.control.port, admin: cluster, log: log.child({ actor: 'control' }) })
   try {
+    await cluster.start()
     await listener.listen()
+    await control.listen()
   } catch (err) {
     clearInterval(sysTimer)
+    await listener.close().catch(() => {})
+    await cluster.stop().catch(() => {})
     stop(system)
     throw err
   }
-  log.info({ port: listener.port, shards: config.shards, version: process.version }, 'broker_started')
+  log.info({ port: listener.port, cluster_addresses: cluster.network.addresses(), control_port: control.port, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
 
   let stopped = false
   return {
@@ -71,6 +81,8 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     log,
     context,
     registry,
+    cluster,
+    controlPort: control.port,
     routes: async () => await query(routeTable, replyTo => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
     shardStats: async () => await Promise.all(shards.map(async shard =>
       await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), QUERY_TIMEOUT_MS))),
@@ -78,8 +90,10 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
       if (stopped) return
       stopped = true
       clearInterval(sysTimer)
+      await control.close()
       await listener.close()
       await query(registry, (replyTo: Ref<number>) => ({ type: 'shutdown', replyTo }), QUERY_TIMEOUT_MS).catch(() => 0)
+      await cluster.stop()
       stop(system)
       log.info({}, 'broker_stopped')
     }

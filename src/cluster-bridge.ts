@@ -1,0 +1,103 @@
+/**
+ * Connects the cluster network (network/) to the broker's actors: the route table's local route
+ * changes are replicated, remote route events are applied through the route table actor, the
+ * trie shards forward to remote nodes through it, and messages forwarded by peers are delivered
+ * to local subscribers only (one hop, never forwarded again). It also serves `meshmq ctl`.
+ */
+import { dispatch } from 'nact'
+import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
+import type { ClusterLogger } from '../network/logger.js'
+import type { BrokerConfig } from './config.js'
+import type { Logger } from './log.js'
+import type { RouteReplicator } from '../actors/route-table.js'
+import type { RemoteForwarder } from '../actors/trie-shard.js'
+import type { BrokerContext } from '../actors/broker-context.js'
+import { PublishBatch } from '../actors/publish-batch.js'
+import { metrics } from './metrics.js'
+import type { Message } from './protocol/message.js'
+import type { ClusterAdmin } from './control-server.js'
+
+/**
+ * The network layer names the peer of an event `node`, which is also this node's base log field:
+ * rename it to `peer` so a line never carries the key twice.
+ */
+function peerFieldLogger (log: Logger): ClusterLogger {
+  const rename = (fields: Record<string, unknown>): Record<string, unknown> => {
+    if (!('node' in fields)) return fields
+    const { node, ...rest } = fields
+    return { peer: node, ...rest }
+  }
+  return {
+    info: (fields, msg) => log.info(rename(fields), msg),
+    warn: (fields, msg) => log.warn(rename(fields), msg),
+    debug: (fields, msg) => log.debug(rename(fields), msg),
+    error: (fields, msg) => log.error(rename(fields), msg)
+  }
+}
+
+export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterAdmin {
+  readonly network: ClusterNetwork
+  private broker: BrokerContext | undefined
+  private inbound: PublishBatch | undefined
+  private readonly log: Logger
+
+  constructor (config: BrokerConfig, log: Logger) {
+    this.log = log.child({ actor: 'cluster' })
+    this.network = createClusterNetwork({
+      name: config.node.name,
+      dataDir: config.node.dataDir,
+      secret: config.cluster.secret,
+      listenHost: config.cluster.host,
+      port: config.cluster.port,
+      discovery: config.cluster.discovery,
+      seeds: config.cluster.seeds,
+      mdnsServiceTag: config.cluster.mdnsServiceTag,
+      autocleanMs: config.cluster.autocleanMs,
+      logger: peerFieldLogger(this.log)
+    })
+  }
+
+  /** Wires network events to the actors; call once the actors exist, before `start()`. */
+  attach (broker: BrokerContext): void {
+    this.broker = broker
+    this.inbound = new PublishBatch(broker, true)
+    const { routeTable } = broker
+    const net = this.network
+    net.addEventListener('routes-replaced', e => dispatch(routeTable, { type: 'remote_routes_replaced', node: e.detail.node, filters: e.detail.filters }))
+    net.addEventListener('route-added', e => dispatch(routeTable, { type: 'remote_route', node: e.detail.node, filter: e.detail.filter, present: true }))
+    net.addEventListener('route-removed', e => dispatch(routeTable, { type: 'remote_route', node: e.detail.node, filter: e.detail.filter, present: false }))
+    net.addEventListener('node-left', e => dispatch(routeTable, { type: 'remote_node_removed', node: e.detail.node }))
+    net.addEventListener('node-cleaned', e => dispatch(routeTable, { type: 'remote_node_removed', node: e.detail.node }))
+    net.addEventListener('left', () => dispatch(routeTable, { type: 'remote_nodes_cleared' }))
+    net.addEventListener('message', e => {
+      const batch = this.inbound!
+      metrics.messagesFromPeers += e.detail.messages.length
+      for (const message of e.detail.messages) batch.add(message)
+      batch.flush()
+    })
+  }
+
+  async start (): Promise<void> { await this.network.start() }
+  async stop (): Promise<void> { await this.network.stop() }
+
+  addLocalRoute (filter: string): void { this.network.addLocalRoute(filter) }
+  removeLocalRoute (filter: string): void { this.network.removeLocalRoute(filter) }
+
+  isUp (node: string): boolean { return this.network.isRunning(node) }
+
+  forward (node: string, messages: Message[]): void {
+    const result = this.network.forward(node, messages)
+    if (result.dropped > 0) metrics.messagesDropped += result.dropped
+  }
+
+  async status (): Promise<{ runningNodes: string[], stoppedNodes: string[] }> { return this.network.status() }
+
+  /** `cluster join`: this node drops its view of its current cluster and syncs from the new one. */
+  async join (node: string): Promise<void> {
+    if (this.broker !== undefined) dispatch(this.broker.routeTable, { type: 'remote_nodes_cleared' })
+    await this.network.join(node, { signal: AbortSignal.timeout(30_000) })
+  }
+
+  async leave (): Promise<void> { await this.network.leave() }
+  async forceLeave (node: string): Promise<void> { await this.network.forceLeave(node) }
+}
