@@ -57,7 +57,7 @@ import {
 import { anySignal, raceSignal } from './abort.js'
 import { decodeControl, encodeControl, type ControlMessage, type Hello, type HelloReject } from './control-codec.js'
 import {
-  AlreadyStartedError, CannotRemoveSelfError, HelloRejectedError, JoinFailedError, MalformedFrameError,
+  AlreadyStartedError, CannotRemoveSelfError, HelloRejectedError, InvalidNodeAddressError, JoinFailedError, MalformedFrameError,
   NodeRemovedError, NotStartedError, PeerUnresponsiveError, UnknownNodeError
 } from './errors.js'
 import { Forwarder } from './forwarder.js'
@@ -180,6 +180,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private incarnationValue: number
   private seedsEnabled = true
   private autocleanTimer: NodeJS.Timeout | undefined
+  private stoppedOnce = false
 
   constructor (init: ClusterNetworkInit = {}) {
     super()
@@ -254,8 +255,9 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     return this.libp2p.getMultiaddrs().map(String)
   }
 
+  /** Starts the service; an instance runs once (after `stop()`, create a new one). */
   async start (): Promise<void> {
-    if (this.node !== undefined) throw new AlreadyStartedError()
+    if (this.node !== undefined || this.stoppedOnce) throw new AlreadyStartedError()
     const s = this.settings
     if (s.secret === DEFAULT_CLUSTER_SECRET) this.logger.warn({ node: this.name }, 'cluster_default_secret')
     const privateKey = await loadNodeIdentity(this.name, s.dataDir)
@@ -289,11 +291,12 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     await node.handle(ROUTES_PROTOCOL, responder(ROUTES_PROTOCOL, (request) => this.onSnapshotRequest(request), s.requestTimeoutMs, this.logger))
     await node.handle(MEMBERSHIP_PROTOCOL, responder(MEMBERSHIP_PROTOCOL, (request) => this.onNoticeRequest(request), s.requestTimeoutMs, this.logger))
     await node.handle(FORWARD_PROTOCOL, this.forwarder.handler, { maxInboundStreams: MAX_INBOUND_FORWARD_STREAMS })
-    node.addEventListener('connection:open', (event) => { this.onConnectionOpen(event.detail) })
-    node.addEventListener('peer:disconnect', (event) => { this.onPeerDisconnect(event.detail) })
-    node.addEventListener('peer:discovery', (event) => { this.onDiscovery(event.detail.id) })
+    // A throw inside an EventTarget listener would crash the process: every listener is guarded.
+    node.addEventListener('connection:open', (event) => { this.guard('connection:open', () => { this.onConnectionOpen(event.detail) }) })
+    node.addEventListener('peer:disconnect', (event) => { this.guard('peer:disconnect', () => { this.onPeerDisconnect(event.detail) }) })
+    node.addEventListener('peer:discovery', (event) => { this.guard('peer:discovery', () => { this.onDiscovery(event.detail.id) }) })
     node.services.pubsub.addEventListener('message', (event) => {
-      if (event.detail.topic === ROUTES_TOPIC) this.onGossip(event.detail.data)
+      if (event.detail.topic === ROUTES_TOPIC) this.guard('gossip', () => { this.onGossip(event.detail.data) })
     })
     await node.start()
     node.services.pubsub.subscribe(ROUTES_TOPIC)
@@ -313,6 +316,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.forwarder.closeAll('node stopping')
     await node.stop()
     this.node = undefined
+    this.stoppedOnce = true
     this.logger.info({ node: this.name }, 'cluster_stopped')
   }
 
@@ -367,7 +371,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   async join (address: string, options: WaitOptions = {}): Promise<string> {
     if (this.node === undefined) throw new NotStartedError()
     const target = parseNodeAddress(address, this.settings.portBase)
-    if (target.node === this.name) throw new JoinFailedError(address, { cause: new CannotRemoveSelfError(this.name) })
+    if (target.node === this.name) throw new JoinFailedError(address, { cause: new InvalidNodeAddressError(address, 'it names this node itself') })
     if (target.node !== undefined && this.phase === 'running' && this.membership.isUp(target.node)) return target.node
     if (this.phase === 'running' && this.membership.all().length > 0) await this.leave()
     else if (this.phase === 'running') this.dropCluster('join')
@@ -575,7 +579,13 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private onDiscovery (peer: PeerId): void {
     if (this.phase !== 'running' || this.settings.discovery !== 'mdns') return
     const key = peer.toString()
-    if (this.discoveryTimers.has(key) || this.libp2p.getConnections(peer).length > 0) return
+    const known = this.membership.nameOfPeer(key)
+    if (this.discoveryTimers.has(key) || (known !== undefined && this.membership.isUp(known))) return
+    if (this.libp2p.getConnections(peer).length > 0) {
+      // connected but not identified (an earlier hello failed): try the hello again
+      this.ensureHello(peer).catch((err) => { this.logger.debug({ peer_id: key, err }, 'hello_failed') })
+      return
+    }
     const delay = this.peerId < key ? 0 : DEFAULT_DISCOVERY_TIE_BREAK_MS
     this.discoveryTimers.set(key, setTimeout(() => {
       this.discoveryTimers.delete(key)
@@ -729,6 +739,14 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
 
   private readonly dialProtocol = async (peer: PeerId, protocol: string, options: { signal: AbortSignal }) =>
     await raceSignal(this.libp2p.dialProtocol(peer, protocol, options), options.signal, discardStream)
+
+  private guard (what: string, handle: () => void): void {
+    try {
+      handle()
+    } catch (err) {
+      this.logger.error({ event: what, err }, 'cluster_handler_failed')
+    }
+  }
 
   private hangUp (peer: PeerId, reason?: Error): void {
     if (this.node === undefined) return

@@ -48,10 +48,11 @@ export class NotStartedError extends Error {
   }
 }
 
+/** `start()` on an instance that is running or was stopped (an instance runs once). */
 export class AlreadyStartedError extends Error {
   override name = 'AlreadyStartedError'
   constructor () {
-    super('the cluster network is already started')
+    super('the cluster network was already started (an instance runs once: create a new one to restart)')
   }
 }
 
