@@ -24,6 +24,7 @@ export class UsageError extends Error {
 export const USAGE = `Usage:
   meshmq start [options]          run a broker node
   meshmq ctl [options] cluster status | join <node> | leave | force-leave <node>
+  meshmq ctl [options] routes list   the route table: topic filter -> nodes
   meshmq --help | --version
 
 start options:
@@ -147,10 +148,14 @@ function parseCtl (args: string[]): Command {
 
 function checkCtlArguments (args: string[]): void {
   const [group, subcommand, ...operands] = args
+  if (group === 'routes') {
+    if (subcommand !== 'list' || operands.length > 0) throw new UsageError('ctl routes: expected routes list')
+    return
+  }
   if (group !== 'cluster') {
     throw new UsageError(group === undefined
-      ? 'ctl: missing command: expected cluster status|join <node>|leave|force-leave <node>'
-      : `ctl: unknown command '${group}': expected cluster`)
+      ? 'ctl: missing command: expected cluster status|join <node>|leave|force-leave <node> or routes list'
+      : `ctl: unknown command '${group}': expected cluster or routes`)
   }
   const arity = subcommand === undefined ? undefined : CLUSTER_SUBCOMMANDS.get(subcommand)
   if (subcommand === undefined || arity === undefined) {

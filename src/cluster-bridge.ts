@@ -4,12 +4,12 @@
  * trie shards forward to remote nodes through it, and messages forwarded by peers are delivered
  * to local subscribers only (one hop, never forwarded again). It also serves `meshmq ctl`.
  */
-import { dispatch } from 'nact'
+import { dispatch, query, type Ref } from 'nact'
 import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
 import type { ClusterLogger } from '../network/logger.js'
 import type { BrokerConfig } from './config.js'
 import type { Logger } from './log.js'
-import type { RouteReplicator } from '../actors/route-table.js'
+import type { RouteReplicator, RouteDump } from '../actors/route-table.js'
 import type { RemoteForwarder } from '../actors/trie-shard.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { PublishBatch } from '../actors/publish-batch.js'
@@ -96,6 +96,11 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   async join (node: string): Promise<void> {
     if (this.broker !== undefined) dispatch(this.broker.routeTable, { type: 'remote_nodes_cleared' })
     await this.network.join(node, { signal: AbortSignal.timeout(30_000) })
+  }
+
+  async routes (): Promise<RouteDump> {
+    if (this.broker === undefined) return []
+    return await query(this.broker.routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), 5000)
   }
 
   async leave (): Promise<void> { await this.network.leave() }

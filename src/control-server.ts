@@ -28,6 +28,8 @@ export interface ClusterAdmin {
   join: (node: string) => Promise<void>
   leave: () => Promise<void>
   forceLeave: (node: string) => Promise<void>
+  /** The route table: every topic filter with the nodes that have a subscriber for it. */
+  routes: () => Promise<Array<{ filter: string, nodes: string[] }>>
 }
 
 export interface ControlServerOptions {
@@ -66,7 +68,7 @@ export class ControlTimeoutError extends Error {
   override name = 'ControlTimeoutError'
 }
 
-const USAGE = 'expected cluster status | cluster join <node> | cluster leave | cluster force-leave <node>'
+const USAGE = 'expected cluster status | cluster join <node> | cluster leave | cluster force-leave <node> | routes list'
 
 /** True for 127.0.0.0/8, ::1, ::ffff:127.x.y.z and `localhost`. */
 export function isLoopbackHost (host: string): boolean {
@@ -101,6 +103,7 @@ type ControlCommand =
   | { kind: 'join', node: string }
   | { kind: 'leave' }
   | { kind: 'force-leave', node: string }
+  | { kind: 'routes' }
 
 function parseRequest (line: string): { args: string[], command: ControlCommand } {
   let request: unknown
@@ -114,6 +117,7 @@ function parseRequest (line: string): { args: string[], command: ControlCommand 
     throw new ControlRequestError('request must be {"args":[string, ...]}')
   }
   const [group, subcommand, target, ...extra] = args
+  if (group === 'routes' && subcommand === 'list' && target === undefined) return { args, command: { kind: 'routes' } }
   if (group !== 'cluster') throw new ControlRequestError(`unknown command '${args.join(' ')}': ${USAGE}`)
   const takesNode = subcommand === 'join' || subcommand === 'force-leave'
   if (subcommand === 'status' || subcommand === 'leave') {
@@ -251,7 +255,7 @@ export class ControlServer {
 
   /** Runs a command, status at once and membership changes in turn; the reply is due within the request timeout of arrival. */
   async #withTimeout (command: ControlCommand): Promise<ControlReply> {
-    return await this.#timed(command, command.kind === 'status' ? this.#run(command) : this.#serialized(command))
+    return await this.#timed(command, command.kind === 'status' || command.kind === 'routes' ? this.#run(command) : this.#serialized(command))
   }
 
   /**
@@ -284,6 +288,10 @@ export class ControlServer {
       case 'status': {
         const status = await this.#admin.status()
         return { ok: true, result: statusResult(status), text: formatClusterStatus(status) }
+      }
+      case 'routes': {
+        const routes = await this.#admin.routes()
+        return { ok: true, result: routes, text: routes.map(r => `${r.filter} -> ${r.nodes.join(',')}`).join('\n') }
       }
       case 'join':
         await this.#admin.join(command.node)

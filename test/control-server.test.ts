@@ -54,6 +54,12 @@ class FakeCluster implements ClusterAdmin {
     this.running = this.running.filter(n => n !== node)
     this.stopped = this.stopped.filter(n => n !== node)
   }
+
+  async routes (): Promise<Array<{ filter: string, nodes: string[] }>> {
+    this.calls.push('routes')
+    await this.gate
+    return [{ filter: 'a/#', nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'] }]
+  }
 }
 
 interface Fixture { server: ControlServer, cluster: FakeCluster, logs: Array<Record<string, unknown>>, endpoint: { host: string, port: number } }
@@ -106,6 +112,16 @@ test('cluster status replies with running and stopped nodes as JSON and in the E
     ok: true,
     result: { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: ['n3@127.0.0.1'] },
     text: "Cluster status: [{running_nodes,['n1@127.0.0.1','n2@127.0.0.1']},{stopped_nodes,['n3@127.0.0.1']}]"
+  })
+})
+
+test('routes list replies with every filter and its nodes', async t => {
+  const { endpoint } = await startControl(t)
+  const reply = await sendControlRequest(endpoint, { args: ['routes', 'list'] })
+  assert.deepEqual(reply, {
+    ok: true,
+    result: [{ filter: 'a/#', nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'] }],
+    text: 'a/# -> n1@127.0.0.1,n2@127.0.0.1'
   })
 })
 
