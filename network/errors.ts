@@ -114,11 +114,11 @@ export class PeerUnresponsiveError extends Error {
   }
 }
 
-/** A forward stream was opened by a peer that is not the node it claims to be, or not a member. */
+/** A forward stream was refused: its sender is not the member behind the connection, or it is misaddressed. */
 export class UnexpectedSenderError extends Error {
   override name = 'UnexpectedSenderError'
-  constructor (readonly claimed: string, readonly actual: string | undefined) {
-    super(`forward stream claims sender "${claimed}" but the connection belongs to ${actual ?? 'no known member'}`)
+  constructor (readonly claimed: string, detail: string) {
+    super(`forward stream from "${claimed}" refused: ${detail}`)
   }
 }
 

@@ -84,13 +84,17 @@ export class ForwardLink {
   /** Queues messages for the peer; QoS 0 ones are dropped while the peer is down. */
   send (messages: readonly Message[]): ForwardResult {
     const stats = this.init.stats
+    if (this.state === 'closed') {
+      stats.droppedRemoved += messages.length
+      return { queued: 0, dropped: messages.length }
+    }
     let queued = 0
     let droppedDown = 0
     let droppedOverflow = 0
     let droppedOversize = 0
     const peerDown = this.opener === undefined
     for (const message of messages) {
-      if (this.state === 'closed' || (peerDown && message.qos === 0)) {
+      if (peerDown && message.qos === 0) {
         droppedDown++
         continue
       }

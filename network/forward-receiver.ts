@@ -109,16 +109,16 @@ export class ForwardReceiver {
   }
 
   private accept (stream: Stream, connection: Connection, sender: string, incarnation: number, receiver: string): string {
-    if (receiver !== this.init.localName) throw new UnexpectedSenderError(sender, `a stream meant for ${receiver}`)
+    if (receiver !== this.init.localName) throw new UnexpectedSenderError(sender, `addressed to ${receiver}`)
     const actual = this.init.nodeOfPeer(connection.remotePeer.toString())
-    if (actual !== sender) throw new UnexpectedSenderError(sender, actual)
+    if (actual !== sender) throw new UnexpectedSenderError(sender, `the connection belongs to ${actual ?? 'no member that is up'}`)
     let state = this.senders.get(sender)
     if (state === undefined || incarnation > state.incarnation) {
       if (state?.stream !== undefined) abortQuietly(state.stream, new ForwardStreamClosedError(sender, 'sender restarted'))
       state = { incarnation, delivered: 0, stream: undefined }
       this.senders.set(sender, state)
     } else if (incarnation < state.incarnation) {
-      throw new UnexpectedSenderError(sender, `${sender} with an older incarnation`)
+      throw new UnexpectedSenderError(sender, `incarnation ${incarnation} is older than ${state.incarnation}`)
     }
     if (state.stream !== undefined && state.stream !== stream) {
       abortQuietly(state.stream, new ForwardStreamClosedError(sender, 'superseded by a newer stream'))
