@@ -34,7 +34,7 @@ test('three nodes with static seeds find each other and converge their route tab
     if (i % 50 === 0) await new Promise(resolve => setImmediate(resolve))
   }
 
-  const converged = (): boolean => nets.every((net, i) => nets.every((other, j) =>
+  const converged = (): boolean => nets.every((_net, i) => nets.every((other, j) =>
     i === j || JSON.stringify(models[i]!.of(other.name)) === JSON.stringify(sorted(other.localRoutes()))))
   await waitFor('every route table to equal the union of the other nodes\' local routes', converged)
   assert.deepStrictEqual(models[1]!.of(names[0]!), sorted(n1.localRoutes()))
