@@ -42,6 +42,7 @@
  * Log events (pino-style `(fields, msg)`): node_up, node_down, route_sync, partition_detected,
  * partition_healed, node_cleaned, node_left, forward_failed, hello_rejected, cluster_left.
  */
+import '../src/polyfill.js'
 import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'

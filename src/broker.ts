@@ -3,6 +3,7 @@
  * $SYS publisher), the cluster network, the MQTT listener and the control endpoint, and stops
  * them in reverse order.
  */
+import './polyfill.js'
 import { start, stop, query, dispatch, type Ref } from 'nact'
 import type { BrokerConfig } from './config.js'
 import { createLogger, type Logger } from './log.js'
