@@ -123,7 +123,7 @@ function cell (s: Spread | null, metric: Metric, outcomes: readonly RunOutcome[]
   if (s === null) return outcomes.length === 0 ? 'skipped' : 'failed'
   const failed = outcomes.filter(o => !o.ok).length
   const range = s.count > 1 ? ` (${num(s.min, metric.digits)}–${num(s.max, metric.digits)})` : ''
-  const busy = outcomes.some(o => o.ok && o.generatorBusy !== null && o.generatorBusy >= GENERATOR_BUSY_LIMIT)
+  const busy = metric.generatorSensitive && outcomes.some(o => o.ok && o.generatorBusy !== null && o.generatorBusy >= GENERATOR_BUSY_LIMIT)
   return `${num(s.median, metric.digits)}${range}${busy ? ' †' : ''}${failed > 0 ? ` [${failed} failed]` : ''}`
 }
 
