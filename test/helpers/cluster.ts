@@ -10,7 +10,9 @@ import { rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { DiscoveryStrategy } from '../../src/config.js'
+import { CONTROL_PORT_OFFSET, type DiscoveryStrategy } from '../../src/config.js'
+import { DEFAULT_CLUSTER_PORT_BASE } from '../../network/constants.js'
+import type { NetnsLab } from './netns-lab.js'
 import { sendControlRequest } from '../../src/ctl.js'
 import { freePorts, startNode, type NodeProcess, type NodeProcessOptions } from './node-process.js'
 import type { Cleanup } from './mqtt-client.js'
@@ -180,6 +182,33 @@ export async function planCluster (options: ClusterOptions): Promise<ClusterPlan
     ...(options.secret !== undefined ? { secret: options.secret } : {}),
     ...(options.env !== undefined ? { env: options.env } : {}),
     ...options.perNode?.(i)
+  }))
+  return { names, seeds, options: plan }
+}
+
+/** MQTT port of every node in a lab cluster (each lab host has its own port space). */
+export const LAB_MQTT_PORT = 1883
+
+/**
+ * Start options of a cluster with node i on lab host i (name `<prefix><i>@10.77.0.<i>`, MQTT on
+ * 1883, cluster port 4370 + i, control port 5370 + i on the host's loopback), run under
+ * `lab.execArgs(i)`. Static discovery lists every other node as a seed.
+ */
+export function planLabCluster (lab: Pick<NetnsLab, 'addr' | 'execArgs'>, options: Omit<ClusterOptions, 'host' | 'perNode'>): ClusterPlan {
+  const discovery = options.discovery ?? 'static'
+  const indexes = Array.from({ length: options.size }, (_unused, i) => i + 1)
+  const names = indexes.map(i => `${options.prefix}${i}@${lab.addr(i)}`)
+  const seeds = names.map((name, k) => `${name}:${DEFAULT_CLUSTER_PORT_BASE + k + 1}`)
+  const plan = indexes.map((i, k): NodeProcessOptions => ({
+    name: names[k]!,
+    port: LAB_MQTT_PORT,
+    clusterPort: DEFAULT_CLUSTER_PORT_BASE + i,
+    controlPort: DEFAULT_CLUSTER_PORT_BASE + i + CONTROL_PORT_OFFSET,
+    discovery,
+    prefix: lab.execArgs(i),
+    ...(discovery === 'static' ? { seeds: seeds.filter((_seed, j) => j !== k) } : {}),
+    ...(options.secret !== undefined ? { secret: options.secret } : {}),
+    ...(options.env !== undefined ? { env: options.env } : {})
   }))
   return { names, seeds, options: plan }
 }
