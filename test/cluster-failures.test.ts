@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { forwardIntoLab, LAB_MQTT_PORT, planLabCluster, startCluster, startPlanned, waitForFullMesh, waitForMembership, waitForRoutesEverywhere, type RouteView } from './helpers/cluster.js'
+import { forwardIntoLab, LAB_MQTT_PORT, planLabCluster, routeTable, startCluster, startPlanned, waitForFullMesh, waitForMembership, waitForRoutesEverywhere, type RouteView } from './helpers/cluster.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { startLab, unavailableReason } from './helpers/netns-lab.js'
 import { logEvent, type LogLine, type NodeProcess } from './helpers/node-process.js'
@@ -30,7 +30,8 @@ test('kill -9 of a node: marked stopped at once, its routes skipped, removed aft
   const onN3 = await connectClient(t, n3.mqttPort, { clientId: `${run}-s3` })
   await onN3.subscribeAsync(filter, { qos: 1 })
   await onN3.subscribeAsync(`only3/${run}`, { qos: 0 })
-  await waitForRoutesEverywhere(nodes, { [filter]: [n2.name, n3.name], [`only3/${run}`]: [n3.name] }, ROUTES_TIMEOUT_MS)
+  const before: RouteView = { [filter]: [n2.name, n3.name], [`only3/${run}`]: [n3.name] }
+  await waitForRoutesEverywhere(nodes, before, ROUTES_TIMEOUT_MS)
 
   const from = [n1.logPosition, n2.logPosition]
   const killedAt = Date.now()
@@ -41,6 +42,7 @@ test('kill -9 of a node: marked stopped at once, its routes skipped, removed aft
   const detectedMs = Date.now() - killedAt
   await n1.waitForLog(logEvent('node_down', { peer: n3.name }), { from: from[0], timeoutMs: 1000 })
   t.diagnostic(`node 3 reported stopped on nodes 1 and 2 ${detectedMs} ms after SIGKILL`)
+  assert.deepEqual(await routeTable(n1), before, 'a down node\'s routes stay until it is cleaned')
 
   // Its routes stay but are unused: publishing on node 1 reaches node 2's subscriber and succeeds.
   const publisher = await connectClient(t, n1.mqttPort, { clientId: `${run}-pub` })

@@ -10,10 +10,10 @@ import { rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { CONTROL_PORT_OFFSET, type DiscoveryStrategy } from '../../src/config.js'
 import { DEFAULT_CLUSTER_PORT_BASE } from '../../network/constants.js'
-import type { NetnsLab } from './netns-lab.js'
+import { CONTROL_PORT_OFFSET, type DiscoveryStrategy } from '../../src/config.js'
 import { sendControlRequest } from '../../src/ctl.js'
+import type { NetnsLab } from './netns-lab.js'
 import { freePorts, startNode, type NodeProcess, type NodeProcessOptions } from './node-process.js'
 import type { Cleanup } from './mqtt-client.js'
 import { sleep, WaitTimeoutError, withTimeout } from './wait.js'
@@ -43,6 +43,8 @@ export async function ctlJson (node: NodeProcess, ...args: string[]): Promise<un
   }
 }
 
+const CONTROL_READ_TIMEOUT_MS = 10_000
+
 /** Nodes started by these helpers in the test's own namespace, whose control endpoint this process can reach. */
 const reachableControl = new WeakSet<NodeProcess>()
 
@@ -57,7 +59,6 @@ export async function controlResult (node: NodeProcess, ...args: string[]): Prom
   if (!reply.ok) throw new CtlCommandError(node.name, args, 1, reply.error ?? 'failed')
   return reply.result
 }
-const CONTROL_READ_TIMEOUT_MS = 10_000
 
 /** `cluster status` of `node`. */
 export async function membership (node: NodeProcess): Promise<MembershipView> {
@@ -94,7 +95,7 @@ export function normaliseRoutes (entries: Iterable<[string, Iterable<string>]>):
  */
 export async function pollUntil<T> (read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs
-  let last: string = 'nothing read'
+  let last = 'nothing read'
   for (;;) {
     try {
       const value = await read()
@@ -104,8 +105,7 @@ export async function pollUntil<T> (read: () => Promise<T>, accept: (value: T) =
       last = `error: ${(err as Error).message}`
     }
     if (Date.now() + intervalMs > deadline) {
-      const error = new WaitTimeoutError(`${what} (last seen: ${last})`, timeoutMs)
-      throw error
+      throw new WaitTimeoutError(`${what} (last seen: ${last})`, timeoutMs)
     }
     await sleep(intervalMs)
   }
