@@ -60,12 +60,17 @@ class Session implements SessionContext {
   private dropsSinceLog = 0
   /** Set by a DISCONNECT: the will to publish at close (only with reason 0x04), else none. */
   private gracefulClose: { publishWill: boolean } | undefined
-  log: Logger
+  private logger: Logger | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, Date.now())
     this.outbox = new PublishBatch(broker)
-    this.log = broker.log.child({ actor: 'session', clientid: clientId })
+  }
+
+  /** Created on first use: a pino child per idle session costs memory for nothing. */
+  get log (): Logger {
+    this.logger ??= sessionLogger(this.broker, this.state.clientId)
+    return this.logger
   }
 
   get protocolVersion (): 3 | 4 | 5 { return this.request?.protocolVersion ?? 4 }
@@ -416,15 +421,18 @@ class Session implements SessionContext {
   }
 }
 
+function sessionLogger (broker: BrokerContext, clientId: string): Logger {
+  return broker.log.child({ actor: 'session', clientid: clientId })
+}
+
 export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>, clientId: string, name: string): Ref<SessionMsg> {
-  const log = broker.log.child({ actor: 'session', clientid: clientId })
   let session: Session | undefined
   const ref: Ref<SessionMsg> = spawn(broker.system, (state: Session | undefined, msg: SessionMsg, ctx: ActorContext<SessionMsg, ActorSystemRef>) => {
     session = state ?? new Session(broker, ctx.self, registry, clientId)
     session.handle(msg)
     return session
   }, name, {
-    onCrash: stopOnCrash<SessionMsg>(log, () => {
+    onCrash: stopOnCrash<SessionMsg>(() => session?.log ?? sessionLogger(broker, clientId), () => {
       session?.connection?.destroy('server_shutdown')
       dispatch(registry, { type: 'session_ended', clientId, session: ref, attachSeq: session?.attachSeq ?? 0 })
     })

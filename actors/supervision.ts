@@ -19,9 +19,9 @@ export function resumeOnCrash<M> (log: Logger): SupervisionActorFunc<M, Ref<any>
 }
 
 /** Log and stop: for a session, whose client is disconnected and can reconnect to a fresh one. */
-export function stopOnCrash<M> (log: Logger, onStop: () => void): SupervisionActorFunc<M, Ref<any>, Ref<any>> {
+export function stopOnCrash<M> (log: () => Logger, onStop: () => void): SupervisionActorFunc<M, Ref<any>, Ref<any>> {
   return (msg, err, ctx) => {
-    logCrash(log, msg, err)
+    logCrash(log(), msg, err)
     onStop()
     return ctx.stop
   }

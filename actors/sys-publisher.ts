@@ -8,10 +8,10 @@ import { metrics } from '../src/metrics.js'
 import type { BrokerContext } from './broker-context.js'
 import { PublishBatch } from './publish-batch.js'
 import { resumeOnCrash } from './supervision.js'
+import { BROKER_VERSION } from '../src/version.js'
 
 export type SysMsg = { type: 'tick' }
 
-export const BROKER_VERSION = '0.1.0'
 
 /** The $SYS topics (relative to `$SYS/brokers/<node>/`) and how each value is read. */
 export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> = [

@@ -138,6 +138,19 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     pruneIfEmpty(state, filter, entry)
   }
 
+  let dropsSinceLog = 0
+  let lastDropLog = 0
+  /** Counts QoS 0 dropped for a down node; logs at most once a second with the count. */
+  function droppedForDownNode (node: string, count: number): void {
+    metrics.messagesDropped += count
+    dropsSinceLog += count
+    const now = Date.now()
+    if (now - lastDropLog < 1000) return
+    shardLog.warn({ peer: node, count: dropsSinceLog, reason: 'node_down', qos: 0 }, 'message_dropped')
+    lastDropLog = now
+    dropsSinceLog = 0
+  }
+
   function route (state: ShardState, messages: Message[], fromPeer: boolean): void {
     const perSession = new Map<string, { session: Ref<SessionMsg>, deliveries: Delivery[] }>()
     let perNode: Map<string, Message[]> | undefined
@@ -182,7 +195,16 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
         if (deps.forwarder.isUp(node)) {
           deps.forwarder.forward(node, list)
           metrics.messagesForwarded += list.length
+          continue
         }
+        // A down node's routes are kept: QoS 1/2 wait in its link until it is back (or cleaned);
+        // QoS 0 is dropped while it is down, counted and logged.
+        const kept = list.filter(message => message.qos > 0)
+        if (kept.length > 0) {
+          deps.forwarder.forward(node, kept)
+          metrics.messagesForwarded += kept.length
+        }
+        if (kept.length < list.length) droppedForDownNode(node, list.length - kept.length)
       }
     }
   }

@@ -58,7 +58,38 @@ function fastEncode (packet: Packet): Buffer | undefined {
   }
 }
 
-const PASS_THROUGH_OPTS = { protocolVersion: 4 }
+/**
+ * Decodes one whole frame with mqtt-packet. The frame splitter hands over complete packets only,
+ * so parsers hold no state between calls and are shared by all connections: one for CONNECT and
+ * one per protocol version (a parser takes its version from the CONNECT it parsed, or its options).
+ */
+class FrameDecoder {
+  private decoded: Packet | undefined
+  private error: Error | undefined
+  private readonly parser: ReturnType<typeof mqtt.parser>
+
+  constructor (protocolVersion?: number) {
+    this.parser = mqtt.parser(protocolVersion === undefined ? undefined : { protocolVersion })
+    this.parser.on('packet', (packet: Packet) => { this.decoded = packet })
+    this.parser.on('error', (err: Error) => { this.error ??= err })
+  }
+
+  decode (frame: Buffer): Packet | Error {
+    this.decoded = undefined
+    this.error = undefined
+    const left = this.parser.parse(frame)
+    const packet = this.decoded
+    if (this.error !== undefined || packet === undefined || left !== 0) {
+      // Start the next frame from a clean state whatever this one left behind.
+      (this.parser as unknown as { _resetState: () => void })._resetState()
+      return this.error ?? new Error('packet shorter than its frame')
+    }
+    return packet
+  }
+}
+
+const connectDecoder = new FrameDecoder()
+const decoders = { 3: new FrameDecoder(3), 4: new FrameDecoder(4), 5: new FrameDecoder(5) }
 
 export class Connection {
   readonly id = nextConnectionId++
@@ -75,9 +106,6 @@ export class Connection {
   private session: Ref<ConnectionEvent> | undefined
   private pendingPackets: InboundPacket[] = []
   private readonly splitter: FrameSplitter
-  private parser = mqtt.parser(PASS_THROUGH_OPTS)
-  private parseError: Error | undefined
-  private decoded: Packet | undefined
   private out: Buffer[] = []
   private outBytes = 0
   private flushScheduled = false
@@ -86,8 +114,6 @@ export class Connection {
   constructor (readonly socket: Socket, private readonly options: ConnectionOptions) {
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
     this.splitter = new FrameSplitter(options.maxPacketSize)
-    this.parser.on('error', (err: Error) => { this.parseError ??= err })
-    this.parser.on('packet', (packet: Packet) => { this.decoded = packet })
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', () => { this.closeReason ??= 'socket_error' })
@@ -219,12 +245,17 @@ export class Connection {
         return undefined
       }
     }
-    this.decoded = undefined
-    this.parser.parse(frame)
-    const packet = this.decoded as Packet | undefined
-    if (this.parseError !== undefined && this.phase === 'awaiting_connect' && this.refuseProtocolLevel(frame)) return undefined
-    if (this.parseError !== undefined || packet === undefined) {
-      this.options.log.info({ remote: this.remoteAddress, err: this.parseError?.message ?? 'incomplete packet' }, 'malformed_packet')
+    if ((frame[0]! >> 4) === 1 && this.phase !== 'awaiting_connect') {
+      // A second CONNECT is a protocol violation [MQTT-3.1.0-2]; it is not decoded, as decoding a
+      // CONNECT would switch the shared parser's protocol version.
+      this.options.log.info({ remote: this.remoteAddress }, 'second_connect')
+      this.close('protocol_error', { reasonCode: ReasonCode.ProtocolError })
+      return undefined
+    }
+    const packet = (this.phase === 'awaiting_connect' ? connectDecoder : decoders[this.protocolVersion]).decode(frame)
+    if (packet instanceof Error) {
+      if (this.phase === 'awaiting_connect' && this.refuseProtocolLevel(frame)) return undefined
+      this.options.log.info({ remote: this.remoteAddress, err: packet.message }, 'malformed_packet')
       this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
       return undefined
     }
@@ -244,12 +275,6 @@ export class Connection {
       const version = packet.protocolVersion ?? 4
       if (version === 3 || version === 4 || version === 5) this.setProtocolVersion(version)
       this.options.onConnect(this, packet)
-      return undefined
-    }
-    if (packet.cmd === 'connect') {
-      // A second CONNECT is a protocol violation [MQTT-3.1.0-2].
-      this.options.log.info({ remote: this.remoteAddress }, 'second_connect')
-      this.close('protocol_error', { reasonCode: ReasonCode.ProtocolError })
       return undefined
     }
     // PUBLISH frames never reach mqtt-packet once connected (decoded above).

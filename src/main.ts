@@ -3,8 +3,7 @@
 import './polyfill.js'
 import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
 import { loadConfig, ConfigError } from './config.js'
-import { startBroker } from './broker.js'
-import { BROKER_VERSION } from '../actors/sys-publisher.js'
+import { BROKER_VERSION } from './version.js'
 
 async function main (argv: string[]): Promise<number> {
   const command = parseCommandLine(argv)
@@ -30,6 +29,8 @@ async function main (argv: string[]): Promise<number> {
       }
       process.once('SIGINT', () => onSignal('SIGINT'))
       process.once('SIGTERM', () => onSignal('SIGTERM'))
+      // Loaded here so `meshmq ctl` does not load the broker and libp2p.
+      const { startBroker } = await import('./broker.js')
       const broker = await startBroker(config)
       brokerStop = (signal: string): void => {
         broker.log.info({ signal }, 'shutdown_requested')

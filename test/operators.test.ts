@@ -76,13 +76,14 @@ test('configuration from a JSON config file (--config), with flags overriding th
   assert.equal(connack.properties?.maximumPacketSize, 4096, 'mqtt.maxPacketSize from the file is in effect')
   await fromFile.stop()
 
-  const overridden = spawnBroker(t, { args: ['start', '--config', file, '--port', String(flagPort), '--name', 'flagnode@127.0.0.1'], env: { MESHMQ_LISTENER_PORT: String(envPort) } })
+  // Another node name needs another data directory: a node's name is bound to its data [issue 3].
+  const overridden = spawnBroker(t, { args: ['start', '--config', file, '--port', String(flagPort), '--name', 'flagnode@127.0.0.1', '--data-dir', join(dir, 'flagnode')], env: { MESHMQ_LISTENER_PORT: String(envPort) } })
   const line = await started(overridden)
   assert.equal(line.port, flagPort, 'the --port flag wins over the environment and the file')
   assert.equal(line.node, 'flagnode@127.0.0.1')
   await connectClient(t, flagPort)
 
-  const envOverFile = spawnBroker(t, { args: ['start', '--config', file], env: { MESHMQ_LISTENER_PORT: String(envPort), MESHMQ_NODE_NAME: 'envwins@127.0.0.1' } })
+  const envOverFile = spawnBroker(t, { args: ['start', '--config', file], env: { MESHMQ_LISTENER_PORT: String(envPort), MESHMQ_NODE_NAME: 'envwins@127.0.0.1', MESHMQ_NODE_DATA_DIR: join(dir, 'envwins') } })
   assert.equal((await started(envOverFile)).port, envPort, 'the environment wins over the file')
 })
 
