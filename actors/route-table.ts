@@ -51,20 +51,28 @@ interface RouteTableState {
 export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): Ref<RouteTableMsg> {
   const log = deps.log.child({ actor: 'route_table' })
 
-  function tellShards (filter: string, msg: ShardMsg): void {
-    for (const i of shardsForFilter(filter, deps.shards.length)) dispatch(deps.shards[i]!, msg)
-  }
 
-  function setRemote (state: RouteTableState, node: string, filter: string, present: boolean): void {
+  /**
+   * Applies remote route changes of one node and tells each shard concerned in one actor message
+   * (a 100k-route snapshot is a few messages, not 100k).
+   */
+  function applyRemote (state: RouteTableState, node: string, added: Iterable<string>, removed: Iterable<string>): void {
     let filters = state.remote.get(node)
-    if (present) {
-      if (filters === undefined) state.remote.set(node, filters = new Set())
-      if (filters.has(filter)) return
-      filters.add(filter)
-    } else {
-      if (filters === undefined || !filters.delete(filter)) return
+    if (filters === undefined) state.remote.set(node, filters = new Set())
+    const perShard = deps.shards.map(() => ({ added: [] as string[], removed: [] as string[] }))
+    for (const filter of removed) {
+      if (!filters.delete(filter)) continue
+      for (const i of shardsForFilter(filter, perShard.length)) perShard[i]!.removed.push(filter)
     }
-    tellShards(filter, { type: 'remote_route', node, filter, present })
+    for (const filter of added) {
+      if (filters.has(filter)) continue
+      filters.add(filter)
+      for (const i of shardsForFilter(filter, perShard.length)) perShard[i]!.added.push(filter)
+    }
+    if (filters.size === 0) state.remote.delete(node)
+    perShard.forEach((change, i) => {
+      if (change.added.length > 0 || change.removed.length > 0) dispatch(deps.shards[i]!, { type: 'remote_routes', node, ...change })
+    })
   }
 
   function handle (state: RouteTableState, msg: RouteTableMsg, _ctx: ActorContext<RouteTableMsg, ActorSystemRef>): RouteTableState {
@@ -90,13 +98,14 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         break
       }
       case 'remote_route':
-        setRemote(state, msg.node, msg.filter, msg.present)
+        if (msg.present) applyRemote(state, msg.node, [msg.filter], [])
+        else applyRemote(state, msg.node, [], [msg.filter])
         break
       case 'remote_routes_replaced': {
         const next = new Set(msg.filters)
         const current = state.remote.get(msg.node) ?? new Set<string>()
-        for (const filter of current) if (!next.has(filter)) setRemote(state, msg.node, filter, false)
-        for (const filter of next) setRemote(state, msg.node, filter, true)
+        const removed = [...current].filter(filter => !next.has(filter))
+        applyRemote(state, msg.node, next, removed)
         break
       }
       case 'remote_node_removed':

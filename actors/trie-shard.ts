@@ -28,8 +28,8 @@ export type ShardMsg =
   | { type: 'unsubscribe', filter: string, group?: string, clientId: string }
   /** Route a batch of messages published on this node (or received from a peer, with `fromPeer`). */
   | { type: 'publish', messages: Message[], fromPeer?: boolean }
-  /** A remote node gained or lost its route for a filter. */
-  | { type: 'remote_route', node: string, filter: string, present: boolean }
+  /** A remote node gained routes for `added` and lost those for `removed`. */
+  | { type: 'remote_routes', node: string, added: string[], removed: string[] }
   /** Forget every remote route of a node. */
   | { type: 'remote_node_removed', node: string }
   | { type: 'stats', replyTo: Ref<ShardStats> }
@@ -220,14 +220,13 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       case 'unsubscribe':
         unsubscribe(state, msg.filter, msg.group, msg.clientId)
         break
-      case 'remote_route': {
-        if (msg.present) entryFor(state, msg.filter).nodes.add(msg.node)
-        else {
-          const entry = state.trie.get(msg.filter)
-          if (entry !== undefined && entry.nodes.delete(msg.node)) pruneIfEmpty(state, msg.filter, entry)
+      case 'remote_routes':
+        for (const filter of msg.removed) {
+          const entry = state.trie.get(filter)
+          if (entry !== undefined && entry.nodes.delete(msg.node)) pruneIfEmpty(state, filter, entry)
         }
+        for (const filter of msg.added) entryFor(state, filter).nodes.add(msg.node)
         break
-      }
       case 'remote_node_removed':
         for (const [filter, entry] of [...state.trie.entries()]) {
           if (entry.nodes.delete(msg.node)) pruneIfEmpty(state, filter, entry)
