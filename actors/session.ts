@@ -45,8 +45,9 @@ class Session implements SessionContext {
   connection: Connection | undefined
   request: ConnectRequest | undefined
   attachSeq = 0
-  readonly inboundAliases = new Map<number, string>()
-  private outboundAliases = new Map<string, number>()
+  /** Topic aliases of this connection, created on first use (most clients use none). */
+  private inbound: Map<number, string> | undefined
+  private outboundAliases: Map<string, number> | undefined
   private willTimer: NodeJS.Timeout | undefined
   private expiryTimer: NodeJS.Timeout | undefined
   private pendingWill: WillMessage | undefined
@@ -67,10 +68,20 @@ class Session implements SessionContext {
     this.outbox = new PublishBatch(broker)
   }
 
+  get inboundAliases (): Map<number, string> {
+    this.inbound ??= new Map()
+    return this.inbound
+  }
+
   /** Created on first use: a pino child per idle session costs memory for nothing. */
   get log (): Logger {
     this.logger ??= sessionLogger(this.broker, this.state.clientId)
     return this.logger
+  }
+
+  /** An info line, without creating the session's logger when info is not enabled. */
+  private info (fields: Record<string, unknown>, event: string): void {
+    if (this.broker.log.isLevelEnabled('info')) this.log.info(fields, event)
   }
 
   get protocolVersion (): 3 | 4 | 5 { return this.request?.protocolVersion ?? 4 }
@@ -106,7 +117,7 @@ class Session implements SessionContext {
         ? { type: 'subscribe', filter: indexFilter, subscriber }
         : { type: 'subscribe', filter: indexFilter, group: shared.group, subscriber })
     }
-    this.log.info({ topic: filter, qos: options.qos }, 'subscription_added')
+    this.info({ topic: filter, qos: options.qos }, 'subscription_added')
     // Retained messages are not sent for shared subscriptions (MQTT 5 §4.8.2); Retain Handling
     // 1 sends them only for a new subscription, 2 never [MQTT-3.3.1-9 .. MQTT-3.3.1-11].
     if (shared !== undefined || options.retainHandling === 2 || (options.retainHandling === 1 && existed)) return
@@ -123,7 +134,7 @@ class Session implements SessionContext {
         ? { type: 'unsubscribe', filter: indexFilter, clientId: this.state.clientId }
         : { type: 'unsubscribe', filter: indexFilter, group: shared.group, clientId: this.state.clientId })
     }
-    this.log.info({ topic: filter }, 'subscription_removed')
+    this.info({ topic: filter }, 'subscription_removed')
     return true
   }
 
@@ -173,7 +184,7 @@ class Session implements SessionContext {
         break
       case 'session_expired':
         if (msg.attachSeq === this.attachSeq && this.connection === undefined) {
-          this.log.info({}, 'session_expired')
+          this.info({}, 'session_expired')
           this.end()
         }
         break
@@ -191,7 +202,7 @@ class Session implements SessionContext {
     const previous = this.connection
     if (previous !== undefined) {
       // A second connection with the same client id takes over [MQTT-3.1.4-3]; v5 gets 0x8E first.
-      this.log.info({ remote: previous.remoteAddress, new_remote: connection.remoteAddress }, 'session_taken_over')
+      this.info({ remote: previous.remoteAddress, new_remote: connection.remoteAddress }, 'session_taken_over')
       previous.close('taken_over', { reasonCode: ReasonCode.SessionTakenOver })
       this.detach('taken_over')
     }
@@ -208,8 +219,8 @@ class Session implements SessionContext {
     this.connection = connection
     this.request = request
     this.gracefulClose = undefined
-    this.inboundAliases.clear()
-    this.outboundAliases.clear()
+    this.inbound = undefined
+    this.outboundAliases = undefined
     this.state.expiryInterval = request.sessionExpiryInterval
     if (request.will !== undefined) this.state.will = request.will
     else delete this.state.will
@@ -219,7 +230,7 @@ class Session implements SessionContext {
     this.send(this.connack(request, sessionPresent))
     connection.attach(this.self)
     metrics.clientsConnected++
-    this.log.info({ remote: connection.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: sessionPresent }, 'client_connected')
+    this.info({ remote: connection.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: sessionPresent }, 'client_connected')
     this.resendInflight()
     this.drainQueue()
   }
@@ -248,7 +259,7 @@ class Session implements SessionContext {
     this.connection = undefined
     this.gracefulClose = undefined
     metrics.clientsConnected--
-    this.log.info(reasonCode === undefined ? { reason } : { reason, reason_code: reasonCode }, 'client_disconnected')
+    this.info(reasonCode === undefined ? { reason } : { reason, reason_code: reasonCode }, 'client_disconnected')
     const will = this.state.will
     delete this.state.will
     // The will is published on any close other than a normal DISCONNECT [MQTT-3.1.2-8, MQTT-3.1.2-10].
@@ -282,7 +293,7 @@ class Session implements SessionContext {
   private publishWill (will: WillMessage): void {
     const message: Message = { ...will.message }
     if (will.expiryInterval !== undefined) message.expiresAt = Date.now() + will.expiryInterval * 1000
-    this.log.info({ topic: message.topic }, 'will_published')
+    this.info({ topic: message.topic }, 'will_published')
     this.publish(message)
   }
 
@@ -301,7 +312,7 @@ class Session implements SessionContext {
     const dropped = this.state.queue.length + this.state.inflight.size
     if (dropped > 0) {
       metrics.messagesDropped += dropped
-      this.log.info({ count: dropped, reason: 'session_discarded' }, 'message_dropped')
+      this.info({ count: dropped, reason: 'session_discarded' }, 'message_dropped')
     }
     this.state = createSessionState(this.state.clientId, Date.now())
   }
@@ -373,6 +384,7 @@ class Session implements SessionContext {
     let topicAlias: number | undefined
     let aliasKnown = false
     if (request.topicAliasMaximum > 0) {
+      this.outboundAliases ??= new Map()
       const known = this.outboundAliases.get(delivery.message.topic)
       if (known !== undefined) {
         topicAlias = known
@@ -388,7 +400,7 @@ class Session implements SessionContext {
     const bytes = encodePublish(delivery, encoding, now)
     if (!connection.sendBytes(bytes)) {
       this.dropped('packet_too_large', delivery.message.topic)
-      if (topicAlias !== undefined && !aliasKnown) this.outboundAliases.delete(delivery.message.topic)
+      if (topicAlias !== undefined && !aliasKnown) this.outboundAliases?.delete(delivery.message.topic)
       return false
     }
     metrics.messagesSent++

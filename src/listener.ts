@@ -6,7 +6,7 @@
 import net from 'node:net'
 import { dispatch, type Ref } from 'nact'
 import type { IConnectPacket } from 'mqtt-packet'
-import { Connection } from './connection.js'
+import { Connection, type ConnectionOptions } from './connection.js'
 import { validateConnect } from './handlers/connect.js'
 import { ReasonCode, toV3ConnectReturnCode } from './protocol/reason-codes.js'
 import type { BrokerConfig } from './config.js'
@@ -28,9 +28,17 @@ export class MqttListener {
   private readonly connections = new Set<Connection>()
   private sweeper: NodeJS.Timeout | undefined
   private readonly log: Logger
+  /** Shared by every connection. */
+  private readonly connectionOptions: ConnectionOptions
 
   constructor (private readonly options: ListenerOptions) {
     this.log = options.log.child({ actor: 'listener' })
+    this.connectionOptions = {
+      maxPacketSize: options.config.mqtt.maxPacketSize,
+      writeHighWaterMark: WRITE_HIGH_WATER_MARK,
+      onConnect: (conn, packet) => this.onConnect(conn, packet),
+      log: this.log
+    }
     this.server = net.createServer({ noDelay: true }, socket => this.accept(socket))
   }
 
@@ -63,12 +71,7 @@ export class MqttListener {
   }
 
   private accept (socket: net.Socket): void {
-    const connection = new Connection(socket, {
-      maxPacketSize: this.options.config.mqtt.maxPacketSize,
-      writeHighWaterMark: WRITE_HIGH_WATER_MARK,
-      onConnect: (conn, packet) => this.onConnect(conn, packet),
-      log: this.log
-    })
+    const connection = new Connection(socket, this.connectionOptions)
     this.connections.add(connection)
     socket.once('close', () => this.connections.delete(connection))
   }
