@@ -52,6 +52,15 @@ export async function startBroker (name: BrokerName, host: BrokerHost, sockets: 
 }
 
 /**
+ * Node options for meshmq processes from `MESHMQ_BENCH_PROFILE_DIR`: when set, each broker writes
+ * a V8 CPU profile there when it stops (`--cpu-prof` is not allowed in NODE_OPTIONS).
+ */
+function profilerArgs (): string[] {
+  const dir = process.env.MESHMQ_BENCH_PROFILE_DIR
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+}
+
+/**
  * meshmq with `extraArgs` appended (cluster flags). Discovery is manual unless the flags say
  * otherwise; each process gets a fresh data directory, removed when it stops, and a free cluster
  * port when the flags give none, so runs never share state or collide with other brokers.
@@ -61,7 +70,7 @@ export async function startMeshmq (host: BrokerHost, port: number, extraArgs: re
   const clusterPort = extraArgs.includes('--cluster-port') ? [] : ['--cluster-port', String(await freePort())]
   const child = new ChildProcess(label, {
     command: process.execPath,
-    args: [join(host.root, 'dist', 'src', 'main.js'), 'start', '--port', String(port), '--log-level', 'warn', '--data-dir', dataDir, ...clusterPort, ...extraArgs],
+    args: [...profilerArgs(), join(host.root, 'dist', 'src', 'main.js'), 'start', '--port', String(port), '--log-level', 'warn', '--data-dir', dataDir, ...clusterPort, ...extraArgs],
     cpu: host.cpu,
     cwd: host.root,
     env: { ...process.env, MESHMQ_DISCOVERY: 'manual' }
