@@ -87,8 +87,6 @@ export interface BrokerConfig {
     secret: string
     /** A peer down for this long is removed from the cluster, in milliseconds. Default 5 minutes. */
     autocleanMs: number
-    /** Whether the cluster merges itself again after a network partition heals. Default true. */
-    autoheal: boolean
     /** mDNS service name peers announce and look for. Default `_meshmq._udp.local`. */
     mdnsServiceTag: string
     /** Local endpoint `meshmq ctl` talks to. */
@@ -291,7 +289,6 @@ const SCHEMA: Schema<BrokerConfig> = {
     seeds: list(item => problemOf(() => parseSeed(item))),
     secret: text(),
     autocleanMs: integer(1000, 30 * 86_400_000),
-    autoheal: boolean,
     mdnsServiceTag: text(),
     control: { host: text(), port }
   }
@@ -327,7 +324,6 @@ function fixedDefaults (): Omit<BrokerConfig, 'node' | 'cluster'> & {
       seeds: [],
       secret: 'meshmq',
       autocleanMs: 5 * 60_000,
-      autoheal: true,
       mdnsServiceTag: '_meshmq._udp.local',
       control: { host: DEFAULT_CONTROL_HOST }
     }
@@ -498,7 +494,6 @@ function resolve (given: DeepPartial<BrokerConfig>): BrokerConfig {
       seeds: [...merged.cluster.seeds],
       secret: merged.cluster.secret,
       autocleanMs: merged.cluster.autocleanMs,
-      autoheal: merged.cluster.autoheal,
       mdnsServiceTag: merged.cluster.mdnsServiceTag,
       control: { host: merged.cluster.control.host, port: controlPort }
     }

@@ -182,7 +182,6 @@ describe('environment variables', () => {
         MESHMQ_SHARDS: '2',
         MESHMQ_SYS_INTERVAL_MS: '1000',
         MESHMQ_CLUSTER_AUTOCLEAN_MS: '60000',
-        MESHMQ_CLUSTER_AUTOHEAL: 'false',
         MESHMQ_CLUSTER_SECRET: 's3cret',
         MESHMQ_CLUSTER_CONTROL_HOST: '127.0.0.2',
         MESHMQ_UNRELATED_SETTING: 'ignored'
@@ -197,7 +196,6 @@ describe('environment variables', () => {
     assert.equal(config.shards, 2)
     assert.equal(config.sys.intervalMs, 1000)
     assert.equal(config.cluster.autocleanMs, 60_000)
-    assert.equal(config.cluster.autoheal, false)
     assert.equal(config.cluster.secret, 's3cret')
     assert.deepEqual(config.cluster.control, { host: '127.0.0.2', port: 5373 })
   })
