@@ -8,7 +8,7 @@ export const HELLO_PROTOCOL = '/meshmq/hello/1'
 /** Direct stream: request a node's full route snapshot. */
 export const ROUTES_PROTOCOL = '/meshmq/routes/1'
 /** Direct stream, one long-lived per peer and direction: forwarded application messages and their acks. */
-export const FORWARD_PROTOCOL = '/meshmq/forward/1'
+export const FORWARD_PROTOCOL = '/meshmq/forward/2'
 /** Direct stream: leave / force-leave notices. */
 export const MEMBERSHIP_PROTOCOL = '/meshmq/membership/1'
 /** Gossipsub topic carrying route deltas, digests and membership notices. */
@@ -68,8 +68,10 @@ export const DEFAULT_MAX_QUEUED_BYTES_PER_PEER = 64 * 1024 * 1024
 export const FORWARD_WRITE_HIGH_WATER_MARK = 1024 * 1024
 /** Largest single `stream.send()` built by the coalescing writer. */
 export const FORWARD_MAX_WRITE_BYTES = 256 * 1024
-/** Largest forward frame (one message); larger messages are refused at `forward()`. */
-export const MAX_FORWARD_FRAME_BYTES = 16 * 1024 * 1024
+/** Largest forward message (by its encoded size bound); larger messages are refused at `forward()`. */
+export const MAX_FORWARD_MESSAGE_BYTES = 16 * 1024 * 1024
+/** Largest forward frame: a batch of messages that holds at least one message. */
+export const MAX_FORWARD_FRAME_BYTES = MAX_FORWARD_MESSAGE_BYTES + FORWARD_MAX_WRITE_BYTES
 /** Largest control frame (a route snapshot). */
 export const MAX_CONTROL_FRAME_BYTES = 64 * 1024 * 1024
 /**

@@ -2,23 +2,24 @@
  * The sending side of forwarding to one peer node: one long-lived `/meshmq/forward/1` stream,
  * reopened when lost, fed from an `OutboundQueue`.
  *
- * - Messages are encoded once into frames numbered from a sequence shared by all links, then
- *   written in coalesced batches (one `send()` per batch, not per frame) while the stream buffers
- *   less than the high-water mark.
- * - QoS 1/2 frames stay queued until the peer acks them; when the stream is lost they are resent
- *   first on the next one, and the receiver drops what it already delivered. QoS 0 frames are sent
- *   once; while the peer is down they are dropped and counted.
+ * - Messages are queued as they are and encoded when written: each write is one batch frame of
+ *   up to `FORWARD_MAX_WRITE_BYTES` (one `send()` per batch, not per message), numbered from a
+ *   sequence shared by all links, while the stream buffers less than the high-water mark.
+ * - QoS 1/2 messages stay queued until the peer acks them; when the stream is lost they are resent
+ *   first on the next one, and the receiver drops what it already delivered. QoS 0 messages are
+ *   sent once; while the peer is down they are dropped and counted.
  * - An idle link pings; a peer that sends nothing (acks included) for `peerTimeoutMs` is reported
  *   through `onUnresponsive`, so a silent partition is noticed without waiting for TCP.
  */
 import type { Stream } from '@libp2p/interface'
 import { Backoff } from './backoff.js'
-import { FORWARD_MAX_WRITE_BYTES, FORWARD_REOPEN_MAX_MS, FORWARD_REOPEN_MIN_MS, FORWARD_WRITE_HIGH_WATER_MARK, MAX_FORWARD_FRAME_BYTES } from './constants.js'
+import { FORWARD_MAX_WRITE_BYTES, FORWARD_REOPEN_MAX_MS, FORWARD_REOPEN_MIN_MS, FORWARD_WRITE_HIGH_WATER_MARK, MAX_FORWARD_FRAME_BYTES, MAX_FORWARD_MESSAGE_BYTES } from './constants.js'
 import { ForwardStreamClosedError, PeerUnresponsiveError } from './errors.js'
 import { decodeForwardFrame, type ForwardFrameEncoder } from './forward-frames.js'
 import { LogThrottle, type ClusterLogger } from './logger.js'
+import { encodedSizeBound } from './message-codec.js'
 import { OutboundQueue } from './outbound-queue.js'
-import { abortQuietly, concatFrames, readFrames, waitWritable } from './stream-io.js'
+import { abortQuietly, readFrames, waitWritable } from './stream-io.js'
 import type { ForwardStats, LinkBacklog } from './stats.js'
 import type { Message } from '../src/protocol/message.js'
 
@@ -96,13 +97,9 @@ export class ForwardLink {
     for (const message of messages) {
       if (peerDown && message.qos === 0) {
         droppedDown++
-        continue
-      }
-      const seq = this.init.nextSeq()
-      const frame = this.init.encoder.data(seq, message)
-      if (frame.byteLength > MAX_FORWARD_FRAME_BYTES) {
+      } else if (encodedSizeBound(message) > MAX_FORWARD_MESSAGE_BYTES) {
         droppedOversize++
-      } else if (this.queue.enqueue({ seq, qos: message.qos, frame })) {
+      } else if (this.queue.enqueue(message)) {
         queued++
       } else {
         droppedOverflow++
@@ -256,9 +253,9 @@ export class ForwardLink {
           await waitWritable(stream, FORWARD_WRITE_HIGH_WATER_MARK / 4)
           continue
         }
-        const batch = this.queue.take(FORWARD_MAX_WRITE_BYTES)
-        stream.send(concatFrames(batch.map(entry => entry.frame)))
-        this.init.stats.sent += batch.length
+        const batch = this.queue.take(FORWARD_MAX_WRITE_BYTES, this.init.nextSeq)
+        stream.send(this.init.encoder.messages(this.init.localName, batch.seqs, batch.messages))
+        this.init.stats.sent += batch.messages.length
         this.lastSentAt = this.now()
       }
     } catch (err) {

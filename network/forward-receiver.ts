@@ -60,7 +60,7 @@ export class ForwardReceiver {
     readFrames(stream, MAX_FORWARD_FRAME_BYTES, (frames) => {
       let messages: Message[] | undefined
       for (const body of frames) {
-        const frame = decodeForwardFrame(body)
+        const frame = decodeForwardFrame(body, sender)
         if (sender === undefined) {
           if (frame.kind !== 'open') throw new MalformedFrameError(`forward stream starts with ${frame.kind}, not open`)
           sender = this.accept(stream, connection, frame.sender, frame.senderIncarnation, frame.receiver)
@@ -68,13 +68,17 @@ export class ForwardReceiver {
         }
         const state = this.senders.get(sender)
         if (state?.stream !== stream) throw new ForwardStreamClosedError(sender, 'superseded by a newer stream')
-        if (frame.kind === 'data') {
-          if (frame.seq <= state.delivered) {
-            this.init.stats.duplicates++
+        if (frame.kind === 'messages') {
+          const { seqs, messages: batch } = frame
+          if ((seqs[0] as number) > state.delivered && messages === undefined) {
+            messages = batch
           } else {
-            state.delivered = frame.seq
-            ;(messages ??= []).push(frame.message)
+            for (let i = 0; i < batch.length; i++) {
+              if ((seqs[i] as number) <= state.delivered) this.init.stats.duplicates++
+              else (messages ??= []).push(batch[i] as Message)
+            }
           }
+          state.delivered = Math.max(state.delivered, seqs[seqs.length - 1] as number)
         } else if (frame.kind !== 'ping') {
           throw new MalformedFrameError(`unexpected ${frame.kind} frame from a sender`)
         }

@@ -1,16 +1,21 @@
 /**
- * Compact binary encoding of an application `Message` for the forward stream (no JSON on the data
- * path). Layout:
+ * Compact binary encoding of application `Message`s for the forward stream (no JSON on the data
+ * path). Messages travel in batches; within a batch a string already sent (a topic or publisher
+ * seen earlier in the same batch) is replaced by its index, so a burst on a few topics costs each
+ * topic's bytes once. Layout of one message:
  *
- *   flags u8          bits 0-1 qos, bit 2 retain, bit 3 has expiresAt, bit 4 has properties
- *   topic             string
- *   publisher         string
- *   origin            string
+ *   flags u8          bits 0-1 qos, bit 2 retain, bit 3 has expiresAt, bit 4 has properties,
+ *                     bit 5 has origin (absent: the origin is the sending node)
+ *   topic             string ref
+ *   publisher         string ref
+ *   [origin]          string ref
  *   [expiresAt]       varint (epoch ms)
  *   [properties]      u8 presence bits, then each present field (see `writeProperties`)
  *   payload           byte string
  *
- * Strings and byte strings are a varint length followed by the bytes (see `wire.ts`).
+ * A string ref is a varint: 0 is followed by the string itself, which then gets the next index of
+ * the batch's table (while the table holds fewer than `MAX_BATCH_STRINGS`); n > 0 refers to entry
+ * n - 1. Strings and byte strings are a varint length followed by the bytes (see `wire.ts`).
  */
 import { MalformedFrameError } from './errors.js'
 import type { BinaryReader, BinaryWriter } from './wire.js'
@@ -19,7 +24,8 @@ import type { Message, MessageProperties, QoS } from '../src/protocol/message.js
 const FLAG_RETAIN = 0x04
 const FLAG_EXPIRY = 0x08
 const FLAG_PROPERTIES = 0x10
-const KNOWN_FLAGS = 0x1f
+const FLAG_ORIGIN = 0x20
+const KNOWN_FLAGS = 0x3f
 
 const PROP_PAYLOAD_FORMAT = 0x01
 const PROP_PAYLOAD_FORMAT_UTF8 = 0x02
@@ -29,39 +35,108 @@ const PROP_CORRELATION_DATA = 0x10
 const PROP_USER_PROPERTIES = 0x20
 const KNOWN_PROPS = 0x3f
 
-/** A user property value is written as a tag: 0 for a single string, n + 1 for an array of n. */
+/** Strings a batch's table holds at most; later new strings are sent in full every time. */
+export const MAX_BATCH_STRINGS = 4096
 
-export function writeMessage (writer: BinaryWriter, message: Message): void {
-  const properties = message.properties
-  const hasProperties = properties !== undefined && hasAnyProperty(properties)
-  let flags: number = message.qos
-  if (message.retain) flags |= FLAG_RETAIN
-  if (message.expiresAt !== undefined) flags |= FLAG_EXPIRY
-  if (hasProperties) flags |= FLAG_PROPERTIES
-  writer.u8(flags)
-  writer.string(message.topic)
-  writer.string(message.publisher)
-  writer.string(message.origin)
-  if (message.expiresAt !== undefined) writer.varint(message.expiresAt)
-  if (hasProperties) writeProperties(writer, properties)
-  writer.bytes(message.payload)
+/** Bytes of a varint, a flags byte and such per message beyond its strings and payload, rounded up. */
+const MESSAGE_OVERHEAD_BYTES = 40
+
+/**
+ * An upper bound of a message's encoded size (every string at 3 bytes per UTF-16 unit), used to
+ * bound queues and batches before encoding.
+ */
+export function encodedSizeBound (message: Message): number {
+  let size = MESSAGE_OVERHEAD_BYTES + message.payload.byteLength + 3 * (message.topic.length + message.publisher.length + message.origin.length)
+  const p = message.properties
+  if (p !== undefined) {
+    if (p.contentType !== undefined) size += 3 * p.contentType.length + 5
+    if (p.responseTopic !== undefined) size += 3 * p.responseTopic.length + 5
+    if (p.correlationData !== undefined) size += p.correlationData.byteLength + 5
+    if (p.userProperties !== undefined) {
+      for (const [key, value] of p.userProperties) size += 3 * (key.length + value.length) + 10
+    }
+  }
+  return size
 }
 
-export function readMessage (reader: BinaryReader): Message {
-  const flags = reader.u8()
-  if ((flags & ~KNOWN_FLAGS) !== 0) throw new MalformedFrameError(`unknown message flags 0x${flags.toString(16)}`)
-  const qos = flags & 0x03
-  if (qos > 2) throw new MalformedFrameError(`qos ${qos}`)
-  const topic = reader.string()
-  const publisher = reader.string()
-  const origin = reader.string()
-  const expiresAt = (flags & FLAG_EXPIRY) !== 0 ? reader.varint() : undefined
-  const properties = (flags & FLAG_PROPERTIES) !== 0 ? readProperties(reader) : undefined
-  const payload = reader.bytes()
-  const message: Message = { topic, payload, qos: qos as QoS, retain: (flags & FLAG_RETAIN) !== 0, publisher, origin }
-  if (expiresAt !== undefined) message.expiresAt = expiresAt
-  if (properties !== undefined) message.properties = properties
-  return message
+/** Writes the messages of one batch; `reset()` starts the next batch (and its string table). */
+export class MessageBatchWriter {
+  private readonly table = new Map<string, number>()
+  private sender = ''
+
+  /** Starts a batch sent by node `sender`; a message whose origin it is does not carry its origin. */
+  reset (sender: string): void {
+    this.table.clear()
+    this.sender = sender
+  }
+
+  write (writer: BinaryWriter, message: Message): void {
+    const properties = message.properties
+    const hasProperties = properties !== undefined && hasAnyProperty(properties)
+    const hasOrigin = message.origin !== this.sender
+    let flags: number = message.qos
+    if (message.retain) flags |= FLAG_RETAIN
+    if (message.expiresAt !== undefined) flags |= FLAG_EXPIRY
+    if (hasProperties) flags |= FLAG_PROPERTIES
+    if (hasOrigin) flags |= FLAG_ORIGIN
+    writer.u8(flags)
+    this.stringRef(writer, message.topic)
+    this.stringRef(writer, message.publisher)
+    if (hasOrigin) this.stringRef(writer, message.origin)
+    if (message.expiresAt !== undefined) writer.varint(message.expiresAt)
+    if (hasProperties) writeProperties(writer, properties)
+    writer.bytes(message.payload)
+  }
+
+  private stringRef (writer: BinaryWriter, value: string): void {
+    const index = this.table.get(value)
+    if (index !== undefined) {
+      writer.varint(index + 1)
+      return
+    }
+    writer.u8(0).string(value)
+    if (this.table.size < MAX_BATCH_STRINGS) this.table.set(value, this.table.size)
+  }
+}
+
+/** Reads the messages of one batch written by a `MessageBatchWriter` of node `sender`. */
+export class MessageBatchReader {
+  private readonly table: string[] = []
+
+  constructor (private readonly sender: string) {}
+
+  /**
+   * QoS 0 payloads are views into the frame (they are delivered at once, so the frame is not
+   * held for long); QoS 1/2 payloads are copies, since they may wait in sessions.
+   */
+  read (reader: BinaryReader): Message {
+    const flags = reader.u8()
+    if ((flags & ~KNOWN_FLAGS) !== 0) throw new MalformedFrameError(`unknown message flags 0x${flags.toString(16)}`)
+    const qos = flags & 0x03
+    if (qos > 2) throw new MalformedFrameError(`qos ${qos}`)
+    const topic = this.stringRef(reader)
+    const publisher = this.stringRef(reader)
+    const origin = (flags & FLAG_ORIGIN) !== 0 ? this.stringRef(reader) : this.sender
+    const expiresAt = (flags & FLAG_EXPIRY) !== 0 ? reader.varint() : undefined
+    const properties = (flags & FLAG_PROPERTIES) !== 0 ? readProperties(reader) : undefined
+    const payload = qos === 0 ? reader.bytesView() : reader.bytes()
+    const message: Message = { topic, payload, qos: qos as QoS, retain: (flags & FLAG_RETAIN) !== 0, publisher, origin }
+    if (expiresAt !== undefined) message.expiresAt = expiresAt
+    if (properties !== undefined) message.properties = properties
+    return message
+  }
+
+  private stringRef (reader: BinaryReader): string {
+    const ref = reader.varint()
+    if (ref === 0) {
+      const value = reader.string()
+      if (this.table.length < MAX_BATCH_STRINGS) this.table.push(value)
+      return value
+    }
+    const value = this.table[ref - 1]
+    if (value === undefined) throw new MalformedFrameError(`string ref ${ref} beyond the ${this.table.length} strings of the batch`)
+    return value
+  }
 }
 
 function hasAnyProperty (p: MessageProperties): boolean {

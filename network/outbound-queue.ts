@@ -1,96 +1,125 @@
 /**
- * The per-peer ledger of forwarded messages: frames waiting to be written (`pending`) and QoS 1/2
- * frames written but not yet acknowledged by the peer (`inflight`). Frames carry a sequence number
- * that only grows, so acks are cumulative and the receiver drops anything it already delivered.
- * Pure; the forward link does the I/O.
+ * The per-peer ledger of forwarded messages: messages waiting to be written (`pending`) and QoS
+ * 1/2 messages written but not yet acknowledged by the peer (`inflight`). A message gets its
+ * sequence number when it is first taken for writing; numbers only grow, so acks are cumulative
+ * and the receiver drops anything it already delivered. Pure; the forward link does the I/O.
  *
- * - `take()` moves frames from pending to the wire; QoS 0 frames are then forgotten.
- * - `ack(seq)` releases inflight frames up to `seq`.
- * - `rewind()` (stream lost) puts inflight frames back in front of pending, to be resent first.
- * - `dropQos0()` (peer down) discards the QoS 0 frames still pending.
+ * - `take()` moves messages from pending to the wire, numbering them; QoS 0 ones are then forgotten.
+ * - `ack(seq)` releases inflight messages up to `seq`.
+ * - `rewind()` (stream lost) puts inflight messages, with their numbers, back in front of pending,
+ *   to be resent first.
+ * - `dropQos0()` (peer down) discards the QoS 0 messages still pending.
+ *
+ * Sizes are `encodedSizeBound()` of each message, so the byte bound holds for the encoded frames.
  */
 import { Fifo } from './fifo.js'
-import type { QoS } from '../src/protocol/message.js'
+import { encodedSizeBound } from './message-codec.js'
+import type { Message } from '../src/protocol/message.js'
 
-export interface OutboundEntry {
+/** A QoS 1/2 message that has its sequence number. */
+interface NumberedMessage {
   seq: number
-  qos: QoS
-  /** The complete length-prefixed forward frame. */
-  frame: Uint8Array
+  message: Message
+}
+
+/** Messages taken for one write, in order, with their sequence numbers. */
+export interface OutboundBatch {
+  seqs: number[]
+  messages: Message[]
 }
 
 export class OutboundQueue {
-  private readonly pending = new Fifo<OutboundEntry>()
-  private readonly inflight = new Fifo<OutboundEntry>()
+  private readonly pending = new Fifo<Message>()
+  /** Unacknowledged messages of a lost stream, resent before anything pending. */
+  private readonly resend = new Fifo<NumberedMessage>()
+  private readonly inflight = new Fifo<NumberedMessage>()
   private queuedBytes = 0
 
   constructor (private readonly maxBytes: number) {}
 
   get pendingCount (): number {
-    return this.pending.length
+    return this.pending.length + this.resend.length
   }
 
   get inflightCount (): number {
     return this.inflight.length
   }
 
-  /** Bytes of pending plus inflight frames. */
+  /** Size bound of pending plus inflight messages. */
   get bytes (): number {
     return this.queuedBytes
   }
 
-  /** Queues a frame; false (and nothing queued) if the byte bound would be exceeded. */
-  enqueue (entry: OutboundEntry): boolean {
-    if (this.queuedBytes + entry.frame.byteLength > this.maxBytes) return false
-    this.pending.push(entry)
-    this.queuedBytes += entry.frame.byteLength
+  /** Queues a message; false (and nothing queued) if the byte bound would be exceeded. */
+  enqueue (message: Message): boolean {
+    const size = encodedSizeBound(message)
+    if (this.queuedBytes + size > this.maxBytes) return false
+    this.pending.push(message)
+    this.queuedBytes += size
     return true
   }
 
-  /** Takes pending frames totalling at most `maxBytes` (at least one frame if any) for one write. */
-  take (maxBytes: number): OutboundEntry[] {
-    const taken: OutboundEntry[] = []
+  /**
+   * Takes pending messages totalling at most `maxBytes` (at least one if any) for one write;
+   * messages taken for the first time are numbered by `nextSeq`.
+   */
+  take (maxBytes: number, nextSeq: () => number): OutboundBatch {
+    const seqs: number[] = []
+    const messages: Message[] = []
     let bytes = 0
-    for (let next = this.pending.peek(); next !== undefined; next = this.pending.peek()) {
-      if (taken.length > 0 && bytes + next.frame.byteLength > maxBytes) break
-      this.pending.shift()
-      taken.push(next)
-      bytes += next.frame.byteLength
-      if (next.qos === 0) this.queuedBytes -= next.frame.byteLength
-      else this.inflight.push(next)
+    for (let next = this.resend.peek(); next !== undefined; next = this.resend.peek()) {
+      const size = encodedSizeBound(next.message)
+      if (messages.length > 0 && bytes + size > maxBytes) return { seqs, messages }
+      this.resend.shift()
+      this.inflight.push(next)
+      seqs.push(next.seq)
+      messages.push(next.message)
+      bytes += size
     }
-    return taken
+    for (let next = this.pending.peek(); next !== undefined; next = this.pending.peek()) {
+      const size = encodedSizeBound(next)
+      if (messages.length > 0 && bytes + size > maxBytes) break
+      this.pending.shift()
+      const seq = nextSeq()
+      seqs.push(seq)
+      messages.push(next)
+      bytes += size
+      if (next.qos === 0) this.queuedBytes -= size
+      else this.inflight.push({ seq, message: next })
+    }
+    return { seqs, messages }
   }
 
-  /** Releases inflight frames with a sequence number up to `seq`; returns how many. */
+  /** Releases inflight messages with a sequence number up to `seq`; returns how many. */
   ack (seq: number): number {
     let released = 0
     for (let head = this.inflight.peek(); head !== undefined && head.seq <= seq; head = this.inflight.peek()) {
       this.inflight.shift()
-      this.queuedBytes -= head.frame.byteLength
+      this.queuedBytes -= encodedSizeBound(head.message)
       released++
     }
     return released
   }
 
-  /** Puts unacknowledged frames back in front of pending; returns how many will be resent. */
+  /** Puts unacknowledged messages back in front of pending; returns how many will be resent. */
   rewind (): number {
     const unacked = this.inflight.drain()
-    this.pending.prepend(unacked)
+    this.resend.prepend(unacked)
     return unacked.length
   }
 
-  /** Discards pending QoS 0 frames; returns how many. */
+  /** Discards pending QoS 0 messages; returns how many. */
   dropQos0 (): number {
-    const dropped = this.pending.removeWhere(entry => entry.qos === 0)
-    for (const entry of dropped) this.queuedBytes -= entry.frame.byteLength
+    const dropped = this.pending.removeWhere(message => message.qos === 0)
+    for (const message of dropped) this.queuedBytes -= encodedSizeBound(message)
     return dropped.length
   }
 
-  /** Discards everything; returns how many frames were dropped. */
+  /** Discards everything; returns how many messages were dropped. */
   clear (): number {
-    const count = this.pending.length + this.inflight.length
+    const count = this.pending.length + this.resend.length + this.inflight.length
     this.pending.drain()
+    this.resend.drain()
     this.inflight.drain()
     this.queuedBytes = 0
     return count

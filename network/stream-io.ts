@@ -1,8 +1,8 @@
 /**
  * Helpers for libp2p v3 message streams carrying length-prefixed frames: a frame reader that never
- * throws out of an event listener (a throw there kills the process), write backpressure on the
- * buffered byte count (`onDrain` alone does not bound memory), and frame concatenation so a batch
- * goes out in one `send()` (each send costs one yamux frame and one noise encryption).
+ * throws out of an event listener (a throw there kills the process) and write backpressure on the
+ * buffered byte count (`onDrain` alone does not bound memory). Writers batch their frames, since
+ * each `send()` costs one yamux frame and one noise encryption.
  */
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
@@ -50,20 +50,6 @@ export async function waitWritable (stream: Stream, lowWaterMark: number, signal
       signal?.addEventListener('abort', aborted)
     })
   }
-}
-
-/** One buffer holding `frames` back to back (no copy for a single frame). */
-export function concatFrames (frames: Uint8Array[]): Uint8Array {
-  if (frames.length === 1) return frames[0] as Uint8Array
-  let length = 0
-  for (const frame of frames) length += frame.byteLength
-  const joined = new Uint8Array(length)
-  let offset = 0
-  for (const frame of frames) {
-    joined.set(frame, offset)
-    offset += frame.byteLength
-  }
-  return joined
 }
 
 /** Aborts the stream unless it is already closed. */

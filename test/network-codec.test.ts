@@ -3,17 +3,29 @@ import assert from 'node:assert/strict'
 import { decodeControl, encodeControl, type ControlMessage } from '../network/control-codec.js'
 import { MalformedFrameError } from '../network/errors.js'
 import { decodeForwardFrame, ForwardFrameEncoder } from '../network/forward-frames.js'
-import { readMessage, writeMessage } from '../network/message-codec.js'
+import { MessageBatchReader, MessageBatchWriter } from '../network/message-codec.js'
 import { BinaryReader, BinaryWriter } from '../network/wire.js'
 import type { Message } from '../src/protocol/message.js'
 
-function roundTrip (message: Message): Message {
+/** Encodes `messages` as one batch sent by `sender`. */
+function encodeBatch (messages: Message[], sender = 'n9@elsewhere'): Uint8Array {
   const writer = new BinaryWriter(16)
-  writeMessage(writer, message)
-  const reader = new BinaryReader(writer.finish())
-  const decoded = readMessage(reader)
+  const batch = new MessageBatchWriter()
+  batch.reset(sender)
+  for (const message of messages) batch.write(writer, message)
+  return writer.finish()
+}
+
+function decodeBatch (bytes: Uint8Array, count: number, sender = 'n9@elsewhere'): Message[] {
+  const reader = new BinaryReader(bytes)
+  const batch = new MessageBatchReader(sender)
+  const messages = Array.from({ length: count }, () => batch.read(reader))
   reader.expectEnd()
-  return decoded
+  return messages
+}
+
+function roundTrip (message: Message, sender?: string): Message {
+  return decodeBatch(encodeBatch([message], sender), 1, sender)[0]!
 }
 
 const minimal: Message = { topic: 'a/b', payload: Buffer.from('hello'), qos: 0, retain: false, publisher: 'client-1', origin: 'n1@10.0.0.1' }
@@ -57,20 +69,54 @@ test('message codec round-trips an empty and a 1 MiB payload', () => {
 })
 
 test('a truncated message fails with MalformedFrameError', () => {
-  const writer = new BinaryWriter()
-  writeMessage(writer, minimal)
-  const bytes = writer.finish()
+  const bytes = encodeBatch([minimal])
   for (const cut of [1, 3, bytes.length - 1]) {
-    assert.throws(() => readMessage(new BinaryReader(bytes.subarray(0, cut))), { name: 'MalformedFrameError' })
+    assert.throws(() => decodeBatch(bytes.subarray(0, cut), 1), { name: 'MalformedFrameError' })
   }
 })
 
 test('unknown flag bits are refused', () => {
-  const writer = new BinaryWriter()
-  writeMessage(writer, minimal)
-  const bytes = writer.finish()
+  const bytes = encodeBatch([minimal])
   bytes[0] = 0x80
-  assert.throws(() => readMessage(new BinaryReader(bytes)), MalformedFrameError)
+  assert.throws(() => decodeBatch(bytes, 1), MalformedFrameError)
+})
+
+test('a batch sends a repeated topic or publisher once and restores every message', () => {
+  const messages: Message[] = [
+    minimal,
+    { ...minimal, payload: Buffer.from('second') },
+    { ...minimal, topic: 'other/topic', qos: 1 },
+    { ...minimal, publisher: 'client-2', payload: Buffer.from('third') }
+  ]
+  const sender = minimal.origin
+  const separately = messages.reduce((sum, message) => sum + encodeBatch([message], sender).byteLength, 0)
+  const bytes = encodeBatch(messages, sender)
+  // each repeat costs a one-byte reference instead of a 0 tag, a length byte and the string
+  const saved = 2 * (1 + 'a/b'.length) + 2 * (1 + 'client-1'.length)
+  assert.equal(separately - bytes.byteLength, saved)
+  assert.deepStrictEqual(decodeBatch(bytes, messages.length, sender), messages)
+})
+
+test('the origin is left out when it is the sending node and restored from it', () => {
+  const fromSender = encodeBatch([minimal], minimal.origin)
+  const fromElsewhere = encodeBatch([minimal], 'n2@10.0.0.2')
+  assert.equal(fromElsewhere.byteLength - fromSender.byteLength, 2 + minimal.origin.length)
+  assert.deepStrictEqual(decodeBatch(fromSender, 1, minimal.origin), [minimal])
+  assert.deepStrictEqual(decodeBatch(fromElsewhere, 1, 'n2@10.0.0.2'), [minimal])
+})
+
+test('a string reference beyond the batch table is malformed', () => {
+  const bytes = new BinaryWriter().u8(0).varint(1).finish()
+  assert.throws(() => decodeBatch(bytes, 1), { name: 'MalformedFrameError' })
+})
+
+test('non-ASCII and long strings round-trip through the writer', () => {
+  const values = ['', 'a', 'ü', 'x'.repeat(40), 'y'.repeat(41), `${'z'.repeat(39)}é`, '€'.repeat(200)]
+  const writer = new BinaryWriter(4)
+  for (const value of values) writer.string(value)
+  const reader = new BinaryReader(writer.finish())
+  assert.deepStrictEqual(values.map(() => reader.string()), values)
+  reader.expectEnd()
 })
 
 test('varints round-trip up to 2^53 - 1', () => {
@@ -84,9 +130,10 @@ test('varints round-trip up to 2^53 - 1', () => {
 
 test('forward frames carry their length prefix and round-trip', () => {
   const encoder = new ForwardFrameEncoder()
+  const second: Message = { ...minimal, topic: 'c/d', qos: 1, payload: Buffer.from('x') }
   const frames = [
     { bytes: encoder.open('n1@h', 1234, 'n2@h'), expected: { kind: 'open', sender: 'n1@h', senderIncarnation: 1234, receiver: 'n2@h' } },
-    { bytes: encoder.data(42, minimal), expected: { kind: 'data', seq: 42, message: minimal } },
+    { bytes: encoder.messages('n1@10.0.0.1', [42, 43, 47], [minimal, second, minimal]), expected: { kind: 'messages', seqs: [42, 43, 47], messages: [minimal, second, minimal] } },
     { bytes: encoder.ack(2 ** 40), expected: { kind: 'ack', seq: 2 ** 40 } },
     { bytes: encoder.ping(), expected: { kind: 'ping' } }
   ]
@@ -94,9 +141,21 @@ test('forward frames carry their length prefix and round-trip', () => {
     const reader = new BinaryReader(bytes)
     const length = reader.varint()
     assert.equal(length, reader.remaining)
-    assert.deepStrictEqual(decodeForwardFrame(bytes.subarray(bytes.length - length)), expected)
+    assert.deepStrictEqual(decodeForwardFrame(bytes.subarray(bytes.length - length), 'n1@10.0.0.1'), expected)
   }
   assert.throws(() => decodeForwardFrame(Uint8Array.of(99)), { name: 'MalformedFrameError' })
+  assert.throws(() => encoder.messages('n1@h', [5, 5], [minimal, minimal]), RangeError, 'sequence numbers grow within a batch')
+})
+
+test('a messages frame before the open frame, or with a zero sequence step, is malformed', () => {
+  const encoder = new ForwardFrameEncoder()
+  const bytes = encoder.messages('n1@h', [1, 2], [minimal, minimal])
+  const body = bytes.subarray(1)
+  assert.throws(() => decodeForwardFrame(body), { name: 'MalformedFrameError' })
+  const zeroStep = new BinaryWriter().u8(2).varint(1).varint(2).finish()
+  const first = encodeBatch([minimal], 'n1@h')
+  const tampered = Uint8Array.of(...zeroStep, ...first, 0, ...first)
+  assert.throws(() => decodeForwardFrame(tampered, 'n1@h'), { name: 'MalformedFrameError' })
 })
 
 test('control messages round-trip', () => {

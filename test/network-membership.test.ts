@@ -2,8 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Backoff } from '../network/backoff.js'
 import { Membership, type MemberInfo } from '../network/membership.js'
-import { OutboundQueue, type OutboundEntry } from '../network/outbound-queue.js'
-import type { QoS } from '../src/protocol/message.js'
+import { encodedSizeBound } from '../network/message-codec.js'
+import { OutboundQueue } from '../network/outbound-queue.js'
+import type { Message, QoS } from '../src/protocol/message.js'
 
 function info (name: string, incarnation = 100, peerId = `peer-${name}`): MemberInfo {
   return { name, peerId, incarnation, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${peerId}`] }
@@ -74,33 +75,47 @@ test('backoff grows by the factor up to the maximum and resets', () => {
   assert.equal(jittered.next(), 50)
 })
 
-function entry (seq: number, qos: QoS, size = 10): OutboundEntry {
-  return { seq, qos, frame: new Uint8Array(size) }
+function message (id: number, qos: QoS): Message {
+  return { topic: 't', payload: Buffer.from([id]), qos, retain: false, publisher: 'c', origin: 'n1@h' }
 }
 
-test('outbound queue keeps QoS 1/2 until acked and resends them first after a lost stream', () => {
-  const q = new OutboundQueue(1_000)
-  for (const [seq, qos] of [[1, 1], [2, 0], [3, 2], [4, 1]] as Array<[number, QoS]>) q.enqueue(entry(seq, qos))
-  assert.deepStrictEqual(q.take(25).map(e => e.seq), [1, 2], 'bounded by bytes')
-  assert.deepStrictEqual(q.take(1_000).map(e => e.seq), [3, 4])
+/** Every test message has the same size bound. */
+const SIZE = encodedSizeBound(message(0, 0))
+
+function ids (messages: Message[]): number[] {
+  return messages.map(m => m.payload[0]!)
+}
+
+test('outbound queue numbers messages when first written, keeps QoS 1/2 until acked and resends them first after a lost stream', () => {
+  const q = new OutboundQueue(100 * SIZE)
+  let seq = 100
+  const nextSeq = (): number => ++seq
+  for (const [id, qos] of [[1, 1], [2, 0], [3, 2], [4, 1]] as Array<[number, QoS]>) q.enqueue(message(id, qos))
+  const first = q.take(2 * SIZE, nextSeq)
+  assert.deepStrictEqual(ids(first.messages), [1, 2], 'bounded by bytes')
+  assert.deepStrictEqual(first.seqs, [101, 102])
+  const second = q.take(100 * SIZE, nextSeq)
+  assert.deepStrictEqual(second.seqs, [103, 104])
   assert.equal(q.inflightCount, 3, 'QoS 0 is not kept once written')
-  assert.equal(q.ack(1), 1)
-  q.enqueue(entry(5, 0))
+  assert.equal(q.ack(101), 1)
+  q.enqueue(message(5, 0))
   assert.equal(q.rewind(), 2)
-  assert.deepStrictEqual(q.take(1_000).map(e => e.seq), [3, 4, 5], 'resends in order, before new frames')
-  assert.equal(q.ack(5), 2)
+  const resent = q.take(100 * SIZE, nextSeq)
+  assert.deepStrictEqual(ids(resent.messages), [3, 4, 5], 'resends in order, before new messages')
+  assert.deepStrictEqual(resent.seqs, [103, 104, 105], 'a resend keeps its number')
+  assert.equal(q.ack(105), 2)
   assert.equal(q.bytes, 0)
 })
 
 test('outbound queue drops pending QoS 0 when the peer goes down and refuses beyond its byte bound', () => {
-  const q = new OutboundQueue(35)
-  assert.equal(q.enqueue(entry(1, 0)), true)
-  assert.equal(q.enqueue(entry(2, 1)), true)
-  assert.equal(q.enqueue(entry(3, 0)), true)
-  assert.equal(q.enqueue(entry(4, 1)), false, 'over the bound')
+  const q = new OutboundQueue(3 * SIZE + 1)
+  assert.equal(q.enqueue(message(1, 0)), true)
+  assert.equal(q.enqueue(message(2, 1)), true)
+  assert.equal(q.enqueue(message(3, 0)), true)
+  assert.equal(q.enqueue(message(4, 1)), false, 'over the bound')
   assert.equal(q.dropQos0(), 2)
-  assert.deepStrictEqual(q.take(100).map(e => e.seq), [2])
-  assert.equal(q.bytes, 10)
+  assert.deepStrictEqual(ids(q.take(100 * SIZE, () => 1).messages), [2])
+  assert.equal(q.bytes, SIZE)
   assert.equal(q.clear(), 1)
   assert.equal(q.bytes, 0)
 })
