@@ -329,7 +329,9 @@ class Session implements SessionContext {
   private deliver (deliveries: Delivery[]): void {
     if (!this.hasSession) return
     const now = Date.now()
-    const connection = this.connection
+    // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
+    // so QoS 1/2 are queued for the session rather than written to a dead socket.
+    const connection = this.connection?.connected === true ? this.connection : undefined
     for (const delivery of deliveries) {
       const { message } = delivery
       // Expired messages are not delivered [MQTT-3.3.2-5].
@@ -419,7 +421,7 @@ class Session implements SessionContext {
 
   /** Sends queued messages while the in-flight window has room [MQTT-4.9.0-2]. */
   private drainQueue (): void {
-    if (this.connection === undefined) return
+    if (this.connection?.connected !== true) return
     const now = Date.now()
     const queue = this.state.queue
     let taken = 0

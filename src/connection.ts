@@ -66,12 +66,10 @@ function fastEncode (packet: Packet): Buffer | undefined {
 class FrameDecoder {
   private decoded: Packet | undefined
   private error: Error | undefined
-  private readonly parser: ReturnType<typeof mqtt.parser>
+  private parser!: ReturnType<typeof mqtt.parser>
 
-  constructor (protocolVersion?: number) {
-    this.parser = mqtt.parser(protocolVersion === undefined ? undefined : { protocolVersion })
-    this.parser.on('packet', (packet: Packet) => { this.decoded = packet })
-    this.parser.on('error', (err: Error) => { this.error ??= err })
+  constructor (private readonly protocolVersion?: number) {
+    this.renew()
   }
 
   decode (frame: Buffer): Packet | Error {
@@ -80,11 +78,18 @@ class FrameDecoder {
     const left = this.parser.parse(frame)
     const packet = this.decoded
     if (this.error !== undefined || packet === undefined || left !== 0) {
-      // Start the next frame from a clean state whatever this one left behind.
-      (this.parser as unknown as { _resetState: () => void })._resetState()
+      // mqtt-packet cannot fully reset a parser after an error (its read position survives):
+      // the next frame gets a fresh one.
+      this.renew()
       return this.error ?? new Error('packet shorter than its frame')
     }
     return packet
+  }
+
+  private renew (): void {
+    this.parser = mqtt.parser(this.protocolVersion === undefined ? undefined : { protocolVersion: this.protocolVersion })
+    this.parser.on('packet', (packet: Packet) => { this.decoded = packet })
+    this.parser.on('error', (err: Error) => { this.error ??= err })
   }
 }
 

@@ -28,7 +28,7 @@ let bystanderRound = 0
 
 afterEach(async () => {
   const payload = `round-${bystanderRound++}`
-  await bystander.publishAsync(bystanderTopic, payload, { qos: 1 })
+  await withTimeout(bystander.publishAsync(bystanderTopic, payload, { qos: 1 }), 5000, 'the bystander to get its PUBACK')
   const count = bystanderRound
   const messages = await bystanderInbox.waitForCount(count)
   assert.equal(messages[count - 1]?.payload.toString(), payload, 'the bystander still receives its own messages')
