@@ -71,7 +71,7 @@ import { Redialer } from './redialer.js'
 import { requestResponse, responder } from './request-response.js'
 import { RouteSync } from './route-sync.js'
 import { emptyForwardStats, emptyRouteStats, type ClusterStats } from './stats.js'
-import { swarmKeyFromSecret } from './swarm-key.js'
+import { prologueFromSecret } from './secret-prologue.js'
 import { TypedEventTarget } from './typed-event-target.js'
 import type { ForwardResult } from './forward-link.js'
 import type { RouteSnapshot } from './route-messages.js'
@@ -266,7 +266,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       privateKey,
       listenHost: s.listenHost,
       port: s.port,
-      swarmKey: swarmKeyFromSecret(s.secret),
+      prologue: prologueFromSecret(s.secret),
       ...(s.discovery === 'mdns' ? { mdns: { serviceTag: s.mdnsServiceTag, intervalMs: s.mdnsIntervalMs } } : {}),
       inboundConnectionThreshold: s.inboundConnectionThreshold,
       dialTimeoutMs: s.dialTimeoutMs

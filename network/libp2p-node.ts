@@ -1,5 +1,5 @@
 /**
- * The libp2p node under the cluster: TCP, pnet (pre-shared cluster key), noise, yamux, identify
+ * The libp2p node under the cluster: TCP, noise (its handshake bound to the cluster secret), yamux, identify
  * (gossipsub needs it for its topology), gossipsub for the route control plane, and mDNS when that
  * discovery is chosen. Created stopped, so protocol handlers can be registered before it listens.
  *
@@ -11,7 +11,6 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { identify, type Identify } from '@libp2p/identify'
 import { mdns } from '@libp2p/mdns'
-import { preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { PrivateKey } from '@libp2p/interface'
@@ -22,8 +21,8 @@ export interface ClusterLibp2pInit {
   privateKey: PrivateKey
   listenHost: string
   port: number
-  /** Pnet swarm key (see `swarmKeyFromSecret`). */
-  swarmKey: Uint8Array
+  /** Noise prologue (see `prologueFromSecret`): only nodes with the same one can connect. */
+  prologue: Uint8Array
   mdns?: { serviceTag: string, intervalMs: number }
   /** Inbound connections accepted per second from one host. */
   inboundConnectionThreshold: number
@@ -37,8 +36,7 @@ export async function createClusterLibp2p (init: ClusterLibp2pInit): Promise<Clu
     privateKey: init.privateKey,
     addresses: { listen: [`${host}/tcp/${init.port}`] },
     transports: [tcp()],
-    connectionProtector: preSharedKey({ psk: init.swarmKey }),
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ prologueBytes: init.prologue })],
     streamMuxers: [yamux()],
     connectionManager: {
       inboundConnectionThreshold: init.inboundConnectionThreshold,

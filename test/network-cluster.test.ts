@@ -49,7 +49,7 @@ test('a node with another cluster secret cannot connect', async (t) => {
   const n1 = await startNode(t, { name: 'n1@127.0.0.1' })
   const outsider = await startNode(t, { name: 'x1@127.0.0.1', secret: 'another-secret', dialTimeoutMs: 1_000, requestTimeoutMs: 1_000 })
   const ups = collect(n1, 'node-up')
-  // Depending on how the garbled handshake bytes decode, the dial fails at once or times out.
+  // The prologues differ, so the Noise handshake fails and the dial with it.
   await assert.rejects(outsider.join(n1.addresses()[0]!), (err: Error) => {
     assert.equal(err.name, 'JoinFailedError')
     return true

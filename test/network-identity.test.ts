@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { loadNodeIdentity } from '../network/node-identity.js'
 import { defaultClusterPort, parseNodeAddress, parseNodeName } from '../network/node-name.js'
-import { swarmKeyFromSecret } from '../network/swarm-key.js'
+import { prologueFromSecret } from '../network/secret-prologue.js'
 import { tempDir } from './network-helpers.js'
 
 test('node names are name@host', () => {
@@ -36,12 +36,11 @@ test('node addresses: name@host[:port] or a multiaddr', () => {
   }
 })
 
-test('the swarm key depends only on the secret and is in the pnet v1 format', () => {
-  const key = new TextDecoder().decode(swarmKeyFromSecret('s3cret'))
-  assert.match(key, /^\/key\/swarm\/psk\/1\.0\.0\/\n\/base16\/\n[0-9a-f]{64}$/)
-  assert.deepStrictEqual(swarmKeyFromSecret('s3cret'), swarmKeyFromSecret('s3cret'))
-  assert.notDeepStrictEqual(swarmKeyFromSecret('s3cret'), swarmKeyFromSecret('s3cret2'))
-  assert.throws(() => swarmKeyFromSecret(''), { name: 'InvalidClusterSecretError' })
+test('the handshake prologue depends only on the secret', () => {
+  assert.equal(prologueFromSecret('s3cret').byteLength, 32)
+  assert.deepStrictEqual(prologueFromSecret('s3cret'), prologueFromSecret('s3cret'))
+  assert.notDeepStrictEqual(prologueFromSecret('s3cret'), prologueFromSecret('s3cret2'))
+  assert.throws(() => prologueFromSecret(''), { name: 'InvalidClusterSecretError' })
 })
 
 test('the data directory keeps the private key and refuses another node name', async (t) => {
