@@ -78,6 +78,25 @@ function deliveryFor (message: Message, options: SubscriptionOptions): Delivery 
   return delivery
 }
 
+/** Messages of one publish batch grouped by remote node, in order; consecutive adds for one node skip the map. */
+class PerNodeMessages {
+  readonly lists = new Map<string, Message[]>()
+  private lastNode: string | undefined
+  private lastList: Message[] = []
+
+  add (node: string, message: Message): void {
+    if (node === this.lastNode) {
+      this.lastList.push(message)
+      return
+    }
+    let list = this.lists.get(node)
+    if (list === undefined) this.lists.set(node, list = [])
+    list.push(message)
+    this.lastNode = node
+    this.lastList = list
+  }
+}
+
 export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Ref<ShardMsg> {
   const { log, routeTable, index } = deps
   const shardLog = log.child({ actor: 'trie_shard', shard: index })
@@ -153,7 +172,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
 
   function route (state: ShardState, messages: Message[], fromPeer: boolean): void {
     const perSession = new Map<string, { session: Ref<SessionMsg>, deliveries: Delivery[] }>()
-    let perNode: Map<string, Message[]> | undefined
+    const perNode = fromPeer || deps.forwarder === undefined ? undefined : new PerNodeMessages()
     const add = (subscriber: Subscriber, delivery: Delivery): void => {
       const batch = perSession.get(subscriber.clientId)
       if (batch === undefined) perSession.set(subscriber.clientId, { session: subscriber.session, deliveries: [delivery] })
@@ -161,7 +180,10 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     }
     for (const message of messages) {
       const entries = state.trie.match(message.topic)
-      let matchedNodes: Set<string> | undefined
+      // Remote nodes to forward to: the node set of the one matching entry that has any (the usual
+      // case, no copy), or the union when several matching filters have remote routes.
+      let nodes: ReadonlySet<string> | undefined
+      let union: Set<string> | undefined
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!
         for (const subscriber of entry.subscribers.values()) {
@@ -175,23 +197,23 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
           shared.next = (shared.next + 1) % shared.members.length
           add(member, deliveryFor(message, member.options))
         }
-        if (!fromPeer && entry.nodes.size > 0) {
-          matchedNodes ??= new Set()
-          for (const node of entry.nodes) matchedNodes.add(node)
+        if (perNode !== undefined && entry.nodes.size > 0) {
+          if (nodes === undefined) {
+            nodes = entry.nodes
+          } else {
+            union ??= new Set(nodes)
+            for (const node of entry.nodes) union.add(node)
+          }
         }
       }
-      if (matchedNodes !== undefined && deps.forwarder !== undefined) {
-        perNode ??= new Map()
-        for (const node of matchedNodes) {
-          const list = perNode.get(node)
-          if (list === undefined) perNode.set(node, [message])
-          else list.push(message)
-        }
+      const targets = union ?? nodes
+      if (targets !== undefined && perNode !== undefined) {
+        for (const node of targets) perNode.add(node, message)
       }
     }
     for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
     if (perNode !== undefined && deps.forwarder !== undefined) {
-      for (const [node, list] of perNode) {
+      for (const [node, list] of perNode.lists) {
         if (deps.forwarder.isUp(node)) {
           deps.forwarder.forward(node, list)
           metrics.messagesForwarded += list.length

@@ -33,20 +33,6 @@ export class Fifo<T> {
     this.head = 0
   }
 
-  /** Removes every item for which `drop` is true; returns the removed items. */
-  removeWhere (drop: (item: T) => boolean): T[] {
-    const removed: T[] = []
-    const kept: T[] = []
-    for (let i = this.head; i < this.items.length; i++) {
-      const item = this.items[i] as T
-      if (drop(item)) removed.push(item)
-      else kept.push(item)
-    }
-    this.items = kept
-    this.head = 0
-    return removed
-  }
-
   drain (): T[] {
     const items = this.items.slice(this.head) as T[]
     this.items = []

@@ -97,9 +97,12 @@ export class ForwardLink {
     for (const message of messages) {
       if (peerDown && message.qos === 0) {
         droppedDown++
-      } else if (encodedSizeBound(message) > MAX_FORWARD_MESSAGE_BYTES) {
+        continue
+      }
+      const size = encodedSizeBound(message)
+      if (size > MAX_FORWARD_MESSAGE_BYTES) {
         droppedOversize++
-      } else if (this.queue.enqueue(message)) {
+      } else if (this.queue.enqueue(message, size)) {
         queued++
       } else {
         droppedOverflow++

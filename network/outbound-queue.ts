@@ -16,10 +16,11 @@ import { Fifo } from './fifo.js'
 import { encodedSizeBound } from './message-codec.js'
 import type { Message } from '../src/protocol/message.js'
 
-/** A QoS 1/2 message that has its sequence number. */
+/** A QoS 1/2 message that has its sequence number, with its size bound. */
 interface NumberedMessage {
   seq: number
   message: Message
+  size: number
 }
 
 /** Messages taken for one write, in order, with their sequence numbers. */
@@ -30,6 +31,8 @@ export interface OutboundBatch {
 
 export class OutboundQueue {
   private readonly pending = new Fifo<Message>()
+  /** `encodedSizeBound()` of each pending message, in the same order. */
+  private readonly pendingSizes = new Fifo<number>()
   /** Unacknowledged messages of a lost stream, resent before anything pending. */
   private readonly resend = new Fifo<NumberedMessage>()
   private readonly inflight = new Fifo<NumberedMessage>()
@@ -50,11 +53,14 @@ export class OutboundQueue {
     return this.queuedBytes
   }
 
-  /** Queues a message; false (and nothing queued) if the byte bound would be exceeded. */
-  enqueue (message: Message): boolean {
-    const size = encodedSizeBound(message)
+  /**
+   * Queues a message of size bound `size` (computed if not given); false (and nothing queued) if
+   * the byte bound would be exceeded.
+   */
+  enqueue (message: Message, size = encodedSizeBound(message)): boolean {
     if (this.queuedBytes + size > this.maxBytes) return false
     this.pending.push(message)
+    this.pendingSizes.push(size)
     this.queuedBytes += size
     return true
   }
@@ -68,24 +74,24 @@ export class OutboundQueue {
     const messages: Message[] = []
     let bytes = 0
     for (let next = this.resend.peek(); next !== undefined; next = this.resend.peek()) {
-      const size = encodedSizeBound(next.message)
-      if (messages.length > 0 && bytes + size > maxBytes) return { seqs, messages }
+      if (messages.length > 0 && bytes + next.size > maxBytes) return { seqs, messages }
       this.resend.shift()
       this.inflight.push(next)
       seqs.push(next.seq)
       messages.push(next.message)
-      bytes += size
+      bytes += next.size
     }
     for (let next = this.pending.peek(); next !== undefined; next = this.pending.peek()) {
-      const size = encodedSizeBound(next)
+      const size = this.pendingSizes.peek() as number
       if (messages.length > 0 && bytes + size > maxBytes) break
       this.pending.shift()
+      this.pendingSizes.shift()
       const seq = nextSeq()
       seqs.push(seq)
       messages.push(next)
       bytes += size
       if (next.qos === 0) this.queuedBytes -= size
-      else this.inflight.push({ seq, message: next })
+      else this.inflight.push({ seq, message: next, size })
     }
     return { seqs, messages }
   }
@@ -95,7 +101,7 @@ export class OutboundQueue {
     let released = 0
     for (let head = this.inflight.peek(); head !== undefined && head.seq <= seq; head = this.inflight.peek()) {
       this.inflight.shift()
-      this.queuedBytes -= encodedSizeBound(head.message)
+      this.queuedBytes -= head.size
       released++
     }
     return released
@@ -110,15 +116,28 @@ export class OutboundQueue {
 
   /** Discards pending QoS 0 messages; returns how many. */
   dropQos0 (): number {
-    const dropped = this.pending.removeWhere(message => message.qos === 0)
-    for (const message of dropped) this.queuedBytes -= encodedSizeBound(message)
-    return dropped.length
+    const messages = this.pending.drain()
+    const sizes = this.pendingSizes.drain()
+    let dropped = 0
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i] as Message
+      const size = sizes[i] as number
+      if (message.qos === 0) {
+        this.queuedBytes -= size
+        dropped++
+      } else {
+        this.pending.push(message)
+        this.pendingSizes.push(size)
+      }
+    }
+    return dropped
   }
 
   /** Discards everything; returns how many messages were dropped. */
   clear (): number {
     const count = this.pending.length + this.resend.length + this.inflight.length
     this.pending.drain()
+    this.pendingSizes.drain()
     this.resend.drain()
     this.inflight.drain()
     this.queuedBytes = 0
