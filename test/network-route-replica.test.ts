@@ -72,6 +72,13 @@ test('the filter checksum ignores order and follows adds and removes', () => {
   assert.equal(new FilterSetChecksum().value, '0000000000000000')
 })
 
+test('filter checksums spread: 100k similar filters, and filters differing by one character or by order, all differ', () => {
+  const seen = new Set<string>()
+  for (let i = 0; i < 100_000; i++) seen.add(FilterSetChecksum.of([`sync/${i}`]).value)
+  for (const filter of ['a/b', 'b/a', 'a/c', 'a/b/', 'a//b', '+/#', 'ä/b']) seen.add(FilterSetChecksum.of([filter]).value)
+  assert.equal(seen.size, 100_007)
+})
+
 test('a new peer is synced by snapshot, then in-order deltas become route events', () => {
   const replicas = new RouteReplicas()
   assert.deepStrictEqual(replicas.nodeUp(N, 100), { events: [], snapshotNeeded: true })
@@ -80,7 +87,7 @@ test('a new peer is synced by snapshot, then in-order deltas become route events
     snapshotNeeded: false
   })
   assert.deepStrictEqual(replicas.applyDelta(delta(3, [['+', 'c'], ['-', 'a']])), {
-    events: [{ type: 'route-added', node: N, filter: 'c' }, { type: 'route-removed', node: N, filter: 'a' }],
+    events: [{ type: 'routes-changed', node: N, added: ['c'], removed: ['a'] }],
     snapshotNeeded: false
   })
   assert.deepStrictEqual([...replicas.routesOf(N) ?? []].sort(), ['b', 'c'])
@@ -93,7 +100,7 @@ test('a delta from an unknown node asks for a snapshot and is replayed on top of
   const update = replicas.applySnapshot({ node: N, incarnation: 100, seq: 4, filters: ['early'] })
   assert.deepStrictEqual(update.events, [
     { type: 'routes-replaced', node: N, filters: ['early'] },
-    { type: 'route-added', node: N, filter: 'late' }
+    { type: 'routes-changed', node: N, added: ['late'], removed: [] }
   ])
   assert.equal(replicas.state(N)?.seq, 5)
 })
@@ -106,7 +113,7 @@ test('a gap in sequence numbers asks for a snapshot; buffered deltas past it are
   const update = replicas.applySnapshot({ node: N, incarnation: 100, seq: 3, filters: ['a', 'b', 'c'] })
   assert.deepStrictEqual(update.events, [
     { type: 'routes-replaced', node: N, filters: ['a', 'b', 'c'] },
-    { type: 'route-added', node: N, filter: 'd' }
+    { type: 'routes-changed', node: N, added: ['d'], removed: [] }
   ])
   assert.equal(update.snapshotNeeded, false)
 })
@@ -115,8 +122,17 @@ test('duplicate and overlapping deltas apply each change once', () => {
   const replicas = synced([], 0)
   replicas.applyDelta(delta(1, [['+', 'a'], ['+', 'b']]))
   assert.deepStrictEqual(replicas.applyDelta(delta(1, [['+', 'a'], ['+', 'b']])).events, [])
-  assert.deepStrictEqual(replicas.applyDelta(delta(2, [['+', 'b'], ['-', 'a']])).events, [{ type: 'route-removed', node: N, filter: 'a' }])
+  assert.deepStrictEqual(replicas.applyDelta(delta(2, [['+', 'b'], ['-', 'a']])).events, [{ type: 'routes-changed', node: N, added: [], removed: ['a'] }])
   assert.equal(replicas.state(N)?.seq, 3)
+})
+
+test('a delta becomes one event with its net change: an add and a remove of one filter cancel out', () => {
+  const replicas = synced(['a', 'b'], 2)
+  const update = replicas.applyDelta(delta(3, [['+', 'x'], ['-', 'x'], ['-', 'a'], ['+', 'a'], ['-', 'b'], ['+', 'c'], ['+', 'c']]))
+  assert.deepStrictEqual(update.events, [{ type: 'routes-changed', node: N, added: ['c'], removed: ['b'] }])
+  assert.deepStrictEqual(replicas.state(N)?.checksum, FilterSetChecksum.of(['a', 'c']).value)
+  assert.deepStrictEqual(replicas.applyDelta(delta(10, [['+', 'z'], ['-', 'z']])).events, [], 'no net change, no event')
+  assert.equal(replicas.state(N)?.seq, 11)
 })
 
 test('a new incarnation (restart) asks for a snapshot; deltas of the old one are ignored', () => {
@@ -126,7 +142,7 @@ test('a new incarnation (restart) asks for a snapshot; deltas of the old one are
   const update = replicas.applySnapshot({ node: N, incarnation: 200, seq: 0, filters: [] })
   assert.deepStrictEqual(update.events, [
     { type: 'routes-replaced', node: N, filters: [] },
-    { type: 'route-added', node: N, filter: 'new' }
+    { type: 'routes-changed', node: N, added: ['new'], removed: [] }
   ])
   assert.equal(replicas.state(N)?.incarnation, 200)
 })
