@@ -15,8 +15,8 @@ export type RouteTableMsg =
   | { type: 'local_route_added', filter: string, shard: number }
   /** A shard lost the last local subscriber of a filter. */
   | { type: 'local_route_removed', filter: string, shard: number }
-  /** A remote node's route set changed (from the cluster layer). */
-  | { type: 'remote_route', node: string, filter: string, present: boolean }
+  /** A remote node's route set changed (from the cluster layer); no filter is in both lists. */
+  | { type: 'remote_routes_changed', node: string, added: string[], removed: string[] }
   /** Replace all routes of a remote node (after a snapshot). */
   | { type: 'remote_routes_replaced', node: string, filters: string[] }
   /** Forget a remote node and all its routes. */
@@ -97,9 +97,8 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         } else state.local.set(msg.filter, count - 1)
         break
       }
-      case 'remote_route':
-        if (msg.present) applyRemote(state, msg.node, [msg.filter], [])
-        else applyRemote(state, msg.node, [], [msg.filter])
+      case 'remote_routes_changed':
+        applyRemote(state, msg.node, msg.added, msg.removed)
         break
       case 'remote_routes_replaced': {
         const next = new Set(msg.filters)

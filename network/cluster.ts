@@ -13,7 +13,8 @@
  *   net.removeLocalRoute(filter)   on the last one
  *   events 'routes-replaced' {node, filters}  replace all routes of `node` (after a snapshot; filters
  *                                             is empty when the node left, was removed or cleaned)
- *          'route-added' {node, filter}, 'route-removed' {node, filter}
+ *          'routes-changed' {node, added, removed}  net change of `node`'s routes (one per delta;
+ *                                             no filter in both lists)
  *   net.routesOf(node)  the replica of a node's routes (for inspection)
  *
  * ## Forwarding
@@ -120,8 +121,7 @@ export interface ClusterEvents {
   'node-cleaned': { node: string, downForMs: number }
   'partition-healed': { node: string, downForMs: number }
   'routes-replaced': { node: string, filters: string[] }
-  'route-added': { node: string, filter: string }
-  'route-removed': { node: string, filter: string }
+  'routes-changed': { node: string, added: string[], removed: string[] }
   message: { from: string, messages: Message[] }
   left: { reason: 'leave' | 'removed' | 'join', by?: string }
 }
@@ -199,6 +199,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.routes = new RouteSync({
       node: this.name,
       incarnation: this.incarnationValue,
+      announce: (bytes) => { this.announceRoutes(bytes) },
       publish: (bytes) => { this.publish(bytes) },
       canFetch: (node) => this.membership.isUp(node),
       fetchSnapshot: async (node) => await this.fetchSnapshot(node),
@@ -206,7 +207,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       reachability: () => ({ peerId: this.peerId, addrs: this.addresses() }),
       emit: (event) => {
         if (event.type === 'routes-replaced') this.emit(event.type, { node: event.node, filters: event.filters })
-        else this.emit(event.type, { node: event.node, filter: event.filter })
+        else this.emit(event.type, { node: event.node, added: event.added, removed: event.removed })
       },
       flushMs: this.settings.routeFlushMs,
       digestIntervalMs: this.settings.digestIntervalMs,
@@ -222,6 +223,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
         return name !== undefined && this.membership.isUp(name) ? name : undefined
       },
       deliver: (from, messages) => { this.emit('message', { from, messages }) },
+      onRoutes: (from, control) => { this.guard('routes', () => { this.onPushedRoutes(from, control) }) },
       onUnresponsive: (node, silentMs) => { this.onUnresponsive(node, silentMs) },
       maxQueuedBytesPerPeer: this.settings.maxQueuedBytesPerPeer,
       heartbeatIntervalMs: this.settings.heartbeatIntervalMs,
@@ -607,6 +609,19 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     })
   }
 
+  private announceRoutes (bytes: Uint8Array): void {
+    if (this.phase !== 'running') return
+    for (const node of this.membership.running()) this.forwarder.sendRoutes(node, bytes)
+  }
+
+  /** A route delta pushed by `from` over its forward stream. */
+  private onPushedRoutes (from: string, control: Uint8Array): void {
+    if (this.phase !== 'running') return
+    const message = decodeControl(control)
+    if (message.type !== 'delta' || message.node !== from) throw new MalformedFrameError(`${message.type} of ${message.type === 'delta' ? message.node : 'nobody'} pushed by ${from}`)
+    if (this.acceptsRoutesOf(message.node, message.incarnation)) this.routes.onDelta(message)
+  }
+
   private onGossip (data: Uint8Array): void {
     if (this.phase !== 'running') return
     let message: ControlMessage
@@ -617,9 +632,6 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       return
     }
     switch (message.type) {
-      case 'delta':
-        if (this.acceptsRoutesOf(message.node, message.incarnation)) this.routes.onDelta(message)
-        break
       case 'digest':
         if (!this.acceptsRoutesOf(message.node, message.incarnation)) break
         this.learnMember({ name: message.node, peerId: message.peerId, incarnation: message.incarnation, addrs: message.addrs })

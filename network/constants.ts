@@ -7,11 +7,11 @@
 export const HELLO_PROTOCOL = '/meshmq/hello/1'
 /** Direct stream: request a node's full route snapshot. */
 export const ROUTES_PROTOCOL = '/meshmq/routes/1'
-/** Direct stream, one long-lived per peer and direction: forwarded application messages and their acks. */
+/** Direct stream, one long-lived per peer and direction: forwarded application messages, their acks, and route deltas. */
 export const FORWARD_PROTOCOL = '/meshmq/forward/2'
 /** Direct stream: leave / force-leave notices. */
 export const MEMBERSHIP_PROTOCOL = '/meshmq/membership/1'
-/** Gossipsub topic carrying route deltas, digests and membership notices. */
+/** Gossipsub topic carrying route digests and membership notices (deltas are pushed on forward streams). */
 export const ROUTES_TOPIC = 'meshmq/routes/1'
 
 /** Cluster port = base + numeric suffix of the node name (`meshmq2@host` → 4372), as in EMQX. */
@@ -30,7 +30,7 @@ export const DEFAULT_MDNS_INTERVAL_MS = 10_000
 /** Delay before the higher peer id dials an mDNS-discovered peer itself (the lower one dials at once). */
 export const DEFAULT_DISCOVERY_TIE_BREAK_MS = 2_000
 
-/** Local route changes are batched and announced once per tick of this length. */
+/** Local route changes are announced at most once per this many ms (the first after a pause at once). */
 export const DEFAULT_ROUTE_FLUSH_MS = 5
 /** Largest encoded route delta published in one gossip message; bigger batches are split. */
 export const MAX_ROUTE_DELTA_BYTES = 256 * 1024

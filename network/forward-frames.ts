@@ -3,6 +3,8 @@
  *
  *   sender → receiver   open     {sender, senderIncarnation, receiver}   first frame of a stream
  *                       messages {firstSeq, count, [seqStep, message]…}  a batch of forwarded messages
+ *                       routes   {control}                               a route delta of the sender (a
+ *                                                                        `control-codec.ts` message, unnumbered)
  *                       ping     {}                                      liveness on an idle link
  *   receiver → sender   ack      {seq}                                   everything up to seq delivered
  *
@@ -20,11 +22,13 @@ const KIND_OPEN = 1
 const KIND_MESSAGES = 2
 const KIND_ACK = 3
 const KIND_PING = 4
+const KIND_ROUTES = 5
 
 export type ForwardFrame =
   | { kind: 'open', sender: string, senderIncarnation: number, receiver: string }
   | { kind: 'messages', seqs: number[], messages: Message[] }
   | { kind: 'ack', seq: number }
+  | { kind: 'routes', control: Uint8Array }
   | { kind: 'ping' }
 
 /** Encodes frames; reuses one growable scratch buffer, so results are copies. */
@@ -60,6 +64,11 @@ export class ForwardFrameEncoder {
     return writer.finishFrame()
   }
 
+  /** A route announcement of the sender, already encoded by `encodeControl()`. */
+  routes (control: Uint8Array): Uint8Array {
+    return this.writer.resetFrame().u8(KIND_ROUTES).raw(control).finishFrame()
+  }
+
   ack (seq: number): Uint8Array {
     return this.writer.resetFrame().u8(KIND_ACK).varint(seq).finishFrame()
   }
@@ -92,6 +101,8 @@ export function decodeForwardFrame (body: Uint8Array, sender?: string): ForwardF
     case KIND_PING:
       frame = { kind: 'ping' }
       break
+    case KIND_ROUTES:
+      return { kind: 'routes', control: body.subarray(1) }
     default:
       throw new MalformedFrameError(`unknown forward frame kind ${kind}`)
   }

@@ -1,6 +1,6 @@
 /**
- * The sending side of forwarding to one peer node: one long-lived `/meshmq/forward/1` stream,
- * reopened when lost, fed from an `OutboundQueue`.
+ * The sending side of forwarding to one peer node: one long-lived forward stream
+ * (`FORWARD_PROTOCOL`), reopened when lost, fed from an `OutboundQueue`.
  *
  * - Messages are queued as they are and encoded when written: each write is one batch frame of
  *   up to `FORWARD_MAX_WRITE_BYTES` (one `send()` per batch, not per message), numbered from a
@@ -8,6 +8,9 @@
  * - QoS 1/2 messages stay queued until the peer acks them; when the stream is lost they are resent
  *   first on the next one, and the receiver drops what it already delivered. QoS 0 messages are
  *   sent once; while the peer is down they are dropped and counted.
+ * - Route deltas of this node (`sendRoutes`) share the stream, written ahead of messages; they are
+ *   not acked: one lost with a stream shows as a sequence gap at the peer, which then fetches a
+ *   snapshot, and while the peer is down they are dropped (it fetches a snapshot when back).
  * - An idle link pings; a peer that sends nothing (acks included) for `peerTimeoutMs` is reported
  *   through `onUnresponsive`, so a silent partition is noticed without waiting for TCP.
  */
@@ -68,6 +71,8 @@ export class ForwardLink {
   private lastHeardAt = 0
   private lastSentAt = 0
   private idleWaiters: Array<() => void> = []
+  private routeFrames: Uint8Array[] = []
+  private routeBytes = 0
 
   constructor (private readonly init: ForwardLinkInit) {
     this.queue = new OutboundQueue(init.maxQueuedBytes)
@@ -117,6 +122,22 @@ export class ForwardLink {
     return { queued, dropped }
   }
 
+  /**
+   * Queues a route frame (see `ForwardFrameEncoder.routes`) for the peer. Dropped while the peer
+   * is down, and when the frames queued reach the byte bound: the peer resyncs by snapshot.
+   */
+  sendRoutes (frame: Uint8Array): void {
+    if (this.opener === undefined || this.state === 'closed') return
+    if (this.routeBytes + frame.byteLength > this.init.maxQueuedBytes) {
+      this.init.logger.warn({ peer: this.init.peer, frames: this.routeFrames.length + 1 }, 'route_push_dropped')
+      this.clearRoutes()
+      return
+    }
+    this.routeFrames.push(frame)
+    this.routeBytes += frame.byteLength
+    this.schedulePump()
+  }
+
   /** The peer is up and reachable through `open`: (re)open the stream now. */
   peerUp (open: OpenForwardStream): void {
     if (this.state === 'closed') return
@@ -131,6 +152,7 @@ export class ForwardLink {
     this.state = 'down'
     this.stopTimers()
     this.dropStream(new ForwardStreamClosedError(this.init.peer, 'peer down'))
+    this.clearRoutes()
     const dropped = this.queue.dropQos0()
     if (dropped > 0) {
       this.init.stats.droppedPeerDown += dropped
@@ -145,6 +167,7 @@ export class ForwardLink {
     this.opener = undefined
     this.stopTimers()
     this.dropStream(new ForwardStreamClosedError(this.init.peer, reason))
+    this.clearRoutes()
     const dropped = this.queue.clear()
     this.init.stats.droppedRemoved += dropped
     this.resolveIdleWaiters()
@@ -251,9 +274,16 @@ export class ForwardLink {
     this.pumping = true
     const stream = this.stream
     try {
-      while (stream !== undefined && stream === this.stream && stream.status === 'open' && this.queue.pendingCount > 0) {
+      while (stream !== undefined && stream === this.stream && stream.status === 'open' && this.hasPending()) {
         if (stream.writeBufferLength > FORWARD_WRITE_HIGH_WATER_MARK) {
           await waitWritable(stream, FORWARD_WRITE_HIGH_WATER_MARK / 4)
+          continue
+        }
+        const routes = this.routeFrames.shift()
+        if (routes !== undefined) {
+          this.routeBytes -= routes.byteLength
+          stream.send(routes)
+          this.lastSentAt = this.now()
           continue
         }
         const batch = this.queue.take(FORWARD_MAX_WRITE_BYTES, this.init.nextSeq)
@@ -267,7 +297,16 @@ export class ForwardLink {
       this.pumping = false
     }
     if (this.isIdle()) this.resolveIdleWaiters()
-    else if (this.queue.pendingCount > 0) this.schedulePump()
+    else if (this.hasPending()) this.schedulePump()
+  }
+
+  private hasPending (): boolean {
+    return this.routeFrames.length > 0 || this.queue.pendingCount > 0
+  }
+
+  private clearRoutes (): void {
+    this.routeFrames = []
+    this.routeBytes = 0
   }
 
   private startHeartbeat (): void {
@@ -311,7 +350,7 @@ export class ForwardLink {
   }
 
   private isIdle (): boolean {
-    return this.state === 'closed' || (this.queue.pendingCount === 0 && this.queue.inflightCount === 0)
+    return this.state === 'closed' || (!this.hasPending() && this.queue.inflightCount === 0)
   }
 
   private resolveIdleWaiters (): void {

@@ -1,6 +1,6 @@
 /**
- * The receiving side of forwarding: accepts `/meshmq/forward/1` streams, delivers each message
- * once to the local broker and acks cumulatively.
+ * The receiving side of forwarding: accepts forward streams, delivers each message once to the
+ * local broker and acks cumulatively; route announcements on the stream go to `onRoutes`.
  *
  * Per sender node it keeps the sender's incarnation and the highest sequence number delivered;
  * a frame at or below it is a resend of something already delivered and is dropped. Only the
@@ -22,6 +22,8 @@ export interface ForwardReceiverInit {
   nodeOfPeer: (peerId: string) => string | undefined
   /** Hands received messages to the local broker; must not throw. */
   deliver: (from: string, messages: Message[]) => void
+  /** Handles a route announcement (an encoded control message) of the sender; must not throw. */
+  onRoutes: (from: string, control: Uint8Array) => void
   encoder: ForwardFrameEncoder
   stats: ForwardStats
   logger: ClusterLogger
@@ -79,6 +81,8 @@ export class ForwardReceiver {
             }
           }
           state.delivered = Math.max(state.delivered, seqs[seqs.length - 1] as number)
+        } else if (frame.kind === 'routes') {
+          this.init.onRoutes(sender, frame.control)
         } else if (frame.kind !== 'ping') {
           throw new MalformedFrameError(`unexpected ${frame.kind} frame from a sender`)
         }

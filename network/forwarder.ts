@@ -17,6 +17,7 @@ export interface ForwarderInit {
   openStream: (node: string, signal: AbortSignal) => Promise<Stream>
   nodeOfPeer: (peerId: string) => string | undefined
   deliver: (from: string, messages: Message[]) => void
+  onRoutes: (from: string, control: Uint8Array) => void
   onUnresponsive: (node: string, silentMs: number) => void
   maxQueuedBytesPerPeer: number
   heartbeatIntervalMs: number
@@ -37,6 +38,7 @@ export class Forwarder {
       localName: init.localName,
       nodeOfPeer: init.nodeOfPeer,
       deliver: init.deliver,
+      onRoutes: init.onRoutes,
       encoder: this.encoder,
       stats: init.stats,
       logger: init.logger
@@ -51,6 +53,11 @@ export class Forwarder {
   /** Queues messages for a member (created on demand; QoS 0 is dropped while it is down). */
   forward (node: string, messages: readonly Message[]): ForwardResult {
     return this.linkOf(node).send(messages)
+  }
+
+  /** Pushes a route announcement (an encoded control message) to a member that is up. */
+  sendRoutes (node: string, control: Uint8Array): void {
+    this.links.get(node)?.sendRoutes(this.encoder.routes(control))
   }
 
   peerUp (node: string): void {

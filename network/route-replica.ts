@@ -17,8 +17,8 @@ import { lastSeqOf, type RouteDelta, type RouteDigest, type RouteSnapshot } from
 /** What the route table applies. */
 export type RouteEvent =
   | { type: 'routes-replaced', node: string, filters: string[] }
-  | { type: 'route-added', node: string, filter: string }
-  | { type: 'route-removed', node: string, filter: string }
+  /** The net change of one delta: `removed` are gone, `added` are new (no filter is in both). */
+  | { type: 'routes-changed', node: string, added: string[], removed: string[] }
 
 export interface ReplicaUpdate {
   events: RouteEvent[]
@@ -167,20 +167,26 @@ export class RouteReplicas {
       buffer(r, delta)
       return this.requestSnapshot(r)
     }
-    const events: RouteEvent[] = []
+    // Filters touched by the delta, with whether each was present before it: only a net change
+    // becomes an event (an add then a remove of the same filter cancel out).
+    const before = new Map<string, boolean>()
     for (let i = r.seq + 1 - delta.fromSeq; i < delta.ops.length; i++) {
       const { op, filter } = delta.ops[i] as RouteDelta['ops'][number]
-      if (op === 'add') {
-        if (!r.filters.has(filter)) {
-          r.filters.add(filter)
-          r.checksum.toggle(filter)
-          events.push({ type: 'route-added', node, filter })
-        }
-      } else if (r.filters.delete(filter)) {
-        r.checksum.toggle(filter)
-        events.push({ type: 'route-removed', node, filter })
-      }
+      const present = r.filters.has(filter)
+      if (op === 'add' ? present : !present) continue
+      if (!before.has(filter)) before.set(filter, present)
+      if (op === 'add') r.filters.add(filter)
+      else r.filters.delete(filter)
+      r.checksum.toggle(filter)
     }
+    const added: string[] = []
+    const removed: string[] = []
+    for (const [filter, present] of before) {
+      if (r.filters.has(filter) === present) continue
+      if (present) removed.push(filter)
+      else added.push(filter)
+    }
+    const events: RouteEvent[] = added.length > 0 || removed.length > 0 ? [{ type: 'routes-changed', node, added, removed }] : []
     r.seq = lastSeqOf(delta)
     return { events, snapshotNeeded: false }
   }

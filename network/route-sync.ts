@@ -1,9 +1,13 @@
 /**
- * Route replication: announces this node's route changes as ordered deltas (batched per tick) and
- * a periodic digest on the gossip topic, feeds other nodes' deltas and digests to the replicas,
- * and fetches a full snapshot over a direct stream whenever a replica asks for one (gap, new
- * incarnation, new or returning peer, digest mismatch). Gossip is never trusted to arrive: the
- * digest catches whatever was lost.
+ * Route replication: announces this node's route changes as ordered deltas, pushed to every
+ * member that is up over its forward stream, and a periodic digest on the gossip topic; feeds
+ * other nodes' deltas and digests to the replicas, and fetches a full snapshot over a direct
+ * stream whenever a replica asks for one (gap, new incarnation, new or returning peer, digest
+ * mismatch). A delta is never trusted to arrive: the digest catches whatever was lost.
+ *
+ * Changes are batched: the first change after a quiet period is announced on the next turn of
+ * the event loop, later ones at most once per `flushMs`, so a burst of subscriptions becomes a few
+ * large deltas while a lone subscription goes out at once.
  */
 import { encodeControl } from './control-codec.js'
 import { LocalRoutes } from './local-routes.js'
@@ -15,7 +19,9 @@ import type { RouteStats } from './stats.js'
 export interface RouteSyncInit {
   node: string
   incarnation: number
-  /** Publishes on the route gossip topic; must not throw. */
+  /** Sends an encoded delta to every member that is up; must not throw. */
+  announce: (bytes: Uint8Array) => void
+  /** Publishes on the route gossip topic (digests); must not throw. */
   publish: (bytes: Uint8Array) => void
   /** Whether `node` can be asked for a snapshot now (it is up). */
   canFetch: (node: string) => boolean
@@ -36,6 +42,8 @@ export class RouteSync {
   private readonly local: LocalRoutes
   private readonly replicas = new RouteReplicas()
   private flushTimer: NodeJS.Timeout | undefined
+  private flushImmediate: NodeJS.Immediate | undefined
+  private lastFlushAt = 0
   private digestTimer: NodeJS.Timeout | undefined
   private announcing = false
 
@@ -54,9 +62,8 @@ export class RouteSync {
   stop (): void {
     this.announcing = false
     clearInterval(this.digestTimer)
-    clearTimeout(this.flushTimer)
     this.digestTimer = undefined
-    this.flushTimer = undefined
+    this.cancelFlush()
   }
 
   addLocal (filter: string): void {
@@ -114,12 +121,12 @@ export class RouteSync {
 
   /** Publishes pending local changes now. */
   flush (): void {
-    clearTimeout(this.flushTimer)
-    this.flushTimer = undefined
+    this.cancelFlush()
+    this.lastFlushAt = performance.now()
     const deltas = this.local.takeDeltas()
     if (!this.announcing) return
     for (const delta of deltas) {
-      this.init.publish(encodeControl({ type: 'delta', ...delta }))
+      this.init.announce(encodeControl({ type: 'delta', ...delta }))
       this.init.stats.deltasPublished++
     }
   }
@@ -131,8 +138,17 @@ export class RouteSync {
   }
 
   private scheduleFlush (): void {
-    if (!this.announcing || this.flushTimer !== undefined) return
-    this.flushTimer = setTimeout(() => { this.flush() }, this.init.flushMs)
+    if (!this.announcing || this.flushTimer !== undefined || this.flushImmediate !== undefined) return
+    const wait = this.lastFlushAt + this.init.flushMs - performance.now()
+    if (wait <= 0) this.flushImmediate = setImmediate(() => { this.flush() })
+    else this.flushTimer = setTimeout(() => { this.flush() }, wait)
+  }
+
+  private cancelFlush (): void {
+    clearTimeout(this.flushTimer)
+    clearImmediate(this.flushImmediate)
+    this.flushTimer = undefined
+    this.flushImmediate = undefined
   }
 
   private apply (node: string, update: ReplicaUpdate): void {

@@ -64,8 +64,7 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
     const { routeTable } = broker
     const net = this.network
     net.addEventListener('routes-replaced', e => dispatch(routeTable, { type: 'remote_routes_replaced', node: e.detail.node, filters: e.detail.filters }))
-    net.addEventListener('route-added', e => dispatch(routeTable, { type: 'remote_route', node: e.detail.node, filter: e.detail.filter, present: true }))
-    net.addEventListener('route-removed', e => dispatch(routeTable, { type: 'remote_route', node: e.detail.node, filter: e.detail.filter, present: false }))
+    net.addEventListener('routes-changed', e => dispatch(routeTable, { type: 'remote_routes_changed', node: e.detail.node, added: e.detail.added, removed: e.detail.removed }))
     net.addEventListener('node-left', e => dispatch(routeTable, { type: 'remote_node_removed', node: e.detail.node }))
     net.addEventListener('node-cleaned', e => dispatch(routeTable, { type: 'remote_node_removed', node: e.detail.node }))
     net.addEventListener('left', () => dispatch(routeTable, { type: 'remote_nodes_cleared' }))

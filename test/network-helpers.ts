@@ -64,8 +64,11 @@ export class RouteTableModel {
 
   constructor (net: ClusterNetwork) {
     net.addEventListener('routes-replaced', (e) => { this.routes.set(e.detail.node, new Set(e.detail.filters)) })
-    net.addEventListener('route-added', (e) => { this.setOf(e.detail.node).add(e.detail.filter) })
-    net.addEventListener('route-removed', (e) => { this.setOf(e.detail.node).delete(e.detail.filter) })
+    net.addEventListener('routes-changed', (e) => {
+      const routes = this.setOf(e.detail.node)
+      for (const filter of e.detail.removed) routes.delete(filter)
+      for (const filter of e.detail.added) routes.add(filter)
+    })
   }
 
   of (node: string): string[] {
