@@ -63,11 +63,18 @@ export function encodedSizeBound (message: Message): number {
 export class MessageBatchWriter {
   private readonly table = new Map<string, number>()
   private sender = ''
+  /** The previous message's topic and publisher with their refs: runs of one publisher skip the map. */
+  private lastTopic = ''
+  private lastTopicRef = 0
+  private lastPublisher = ''
+  private lastPublisherRef = 0
 
   /** Starts a batch sent by node `sender`; a message whose origin it is does not carry its origin. */
   reset (sender: string): void {
     this.table.clear()
     this.sender = sender
+    this.lastTopicRef = 0
+    this.lastPublisherRef = 0
   }
 
   write (writer: BinaryWriter, message: Message): void {
@@ -80,22 +87,35 @@ export class MessageBatchWriter {
     if (hasProperties) flags |= FLAG_PROPERTIES
     if (hasOrigin) flags |= FLAG_ORIGIN
     writer.u8(flags)
-    this.stringRef(writer, message.topic)
-    this.stringRef(writer, message.publisher)
+    if (this.lastTopicRef > 0 && message.topic === this.lastTopic) {
+      writer.varint(this.lastTopicRef)
+    } else {
+      this.lastTopic = message.topic
+      this.lastTopicRef = this.stringRef(writer, message.topic)
+    }
+    if (this.lastPublisherRef > 0 && message.publisher === this.lastPublisher) {
+      writer.varint(this.lastPublisherRef)
+    } else {
+      this.lastPublisher = message.publisher
+      this.lastPublisherRef = this.stringRef(writer, message.publisher)
+    }
     if (hasOrigin) this.stringRef(writer, message.origin)
     if (message.expiresAt !== undefined) writer.varint(message.expiresAt)
     if (hasProperties) writeProperties(writer, properties)
     writer.bytes(message.payload)
   }
 
-  private stringRef (writer: BinaryWriter, value: string): void {
+  /** Writes a ref to `value`; returns the ref later occurrences can use (0 if it has none). */
+  private stringRef (writer: BinaryWriter, value: string): number {
     const index = this.table.get(value)
     if (index !== undefined) {
       writer.varint(index + 1)
-      return
+      return index + 1
     }
     writer.u8(0).string(value)
-    if (this.table.size < MAX_BATCH_STRINGS) this.table.set(value, this.table.size)
+    if (this.table.size >= MAX_BATCH_STRINGS) return 0
+    this.table.set(value, this.table.size)
+    return this.table.size
   }
 }
 

@@ -151,10 +151,14 @@ export class BinaryWriter {
 
 export class BinaryReader {
   private readonly buffer: Buffer
+  private readonly arrayBuffer: ArrayBuffer
+  private readonly byteOffset: number
   private position = 0
 
   constructor (bytes: Uint8Array) {
-    this.buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    this.arrayBuffer = bytes.buffer as ArrayBuffer
+    this.byteOffset = bytes.byteOffset
+    this.buffer = Buffer.from(this.arrayBuffer, this.byteOffset, bytes.byteLength)
   }
 
   get remaining (): number {
@@ -173,6 +177,11 @@ export class BinaryReader {
   }
 
   varint (): number {
+    const first = this.buffer[this.position]
+    if (first !== undefined && first < 0x80) {
+      this.position++
+      return first
+    }
     let value = 0
     let scale = 1
     for (let i = 0; i < 8; i++) {
@@ -216,7 +225,8 @@ export class BinaryReader {
   bytesView (): Buffer {
     const length = this.varint()
     this.need(length, 'byte string')
-    const value = this.buffer.subarray(this.position, this.position + length)
+    // From the ArrayBuffer held: cheaper than subarray(), which looks the buffer up each time.
+    const value = Buffer.from(this.arrayBuffer, this.byteOffset + this.position, length)
     this.position += length
     return value
   }
