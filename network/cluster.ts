@@ -16,6 +16,8 @@
  *          'routes-changed' {node, added, removed}  net change of `node`'s routes (one per delta;
  *                                             no filter in both lists)
  *   net.routesOf(node)  the replica of a node's routes (for inspection)
+ *   Changes travel as ordered deltas pushed to each member that is up on its forward stream; a
+ *   digest on gossip and a snapshot over a direct stream repair whatever is missed (route-sync.ts).
  *
  * ## Forwarding
  *   net.forward(node, messages) → {queued, dropped}   one long-lived stream per peer; QoS 1/2 kept
@@ -41,7 +43,8 @@
  * not throw (Node reports a listener's exception as uncaught).
  *
  * Log events (pino-style `(fields, msg)`): node_up, node_down, route_sync, partition_detected,
- * partition_healed, node_cleaned, node_left, forward_failed, hello_rejected, cluster_left.
+ * partition_healed, node_cleaned, node_left, forward_failed, route_push_dropped, hello_rejected,
+ * cluster_left.
  */
 import '../src/polyfill.js'
 import { hostname } from 'node:os'
