@@ -16,8 +16,9 @@
  *          'routes-changed' {node, added, removed}  net change of `node`'s routes (one per delta;
  *                                             no filter in both lists)
  *   net.routesOf(node)  the replica of a node's routes (for inspection)
- *   Changes travel as ordered deltas pushed to each member that is up on its forward stream; a
- *   digest on gossip and a snapshot over a direct stream repair whatever is missed (route-sync.ts).
+ *   Changes travel as ordered deltas on the gossipsub topic, also pushed to each member that is up
+ *   on its forward stream (first copy wins, by sequence number); a digest on gossip and a snapshot
+ *   over a direct stream repair whatever is missed (route-sync.ts).
  *
  * ## Forwarding
  *   net.forward(node, messages) → {queued, dropped}   one long-lived stream per peer; QoS 1/2 kept
@@ -635,6 +636,9 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       return
     }
     switch (message.type) {
+      case 'delta':
+        if (this.acceptsRoutesOf(message.node, message.incarnation)) this.routes.onDelta(message)
+        break
       case 'digest':
         if (!this.acceptsRoutesOf(message.node, message.incarnation)) break
         this.learnMember({ name: message.node, peerId: message.peerId, incarnation: message.incarnation, addrs: message.addrs })

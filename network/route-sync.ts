@@ -1,6 +1,7 @@
 /**
- * Route replication: announces this node's route changes as ordered deltas, pushed to every
- * member that is up over its forward stream, and a periodic digest on the gossip topic; feeds
+ * Route replication: announces this node's route changes as ordered deltas on the gossip topic,
+ * also pushed to every member that is up over its forward stream (the faster path), and a
+ * periodic digest on the gossip topic; feeds
  * other nodes' deltas and digests to the replicas, and fetches a full snapshot over a direct
  * stream whenever a replica asks for one (gap, new incarnation, new or returning peer, digest
  * mismatch). A delta is never trusted to arrive: the digest catches whatever was lost.
@@ -21,7 +22,7 @@ export interface RouteSyncInit {
   incarnation: number
   /** Sends an encoded delta to every member that is up; must not throw. */
   announce: (bytes: Uint8Array) => void
-  /** Publishes on the route gossip topic (digests); must not throw. */
+  /** Publishes on the route gossip topic (deltas and digests); must not throw. */
   publish: (bytes: Uint8Array) => void
   /** Whether `node` can be asked for a snapshot now (it is up). */
   canFetch: (node: string) => boolean
@@ -126,7 +127,12 @@ export class RouteSync {
     const deltas = this.local.takeDeltas()
     if (!this.announcing) return
     for (const delta of deltas) {
-      this.init.announce(encodeControl({ type: 'delta', ...delta }))
+      // Each delta goes on the gossip topic (the replication channel every member hears) and is
+      // also pushed directly to the members that are up, which is faster; a receiver applies
+      // whichever copy comes first and ignores the other by its sequence numbers.
+      const bytes = encodeControl({ type: 'delta', ...delta })
+      this.init.publish(bytes)
+      this.init.announce(bytes)
       this.init.stats.deltasPublished++
     }
   }
