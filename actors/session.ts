@@ -27,6 +27,7 @@ import { shardsForFilter } from './shard-index.js'
 import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
 import type { RegistryMsg } from './client-registry.js'
+import type { SubscriptionChange } from './trie-shard.js'
 
 export type SessionMsg =
   | ConnectionEvent
@@ -53,6 +54,8 @@ class Session implements SessionContext {
   private pendingWill: WillMessage | undefined
   /** Publishes of this actor turn, sent at its end. */
   private readonly outbox: PublishBatch
+  /** Subscription changes of this actor turn, per shard, sent at its end. */
+  private subscriptionChanges: Array<SubscriptionChange[] | undefined> | undefined
   /** Set once the node shuts down; no message is handled after it. */
   private ended = false
   /** Whether there is session state a reconnect resumes (false before the first attach and after the session ended). */
@@ -112,11 +115,9 @@ class Session implements SessionContext {
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
     const subscriber = { clientId: this.state.clientId, session: this.self, options }
-    for (const i of shardsForFilter(indexFilter, this.broker.shards.length)) {
-      dispatch(this.broker.shards[i]!, shared === undefined
-        ? { type: 'subscribe', filter: indexFilter, subscriber }
-        : { type: 'subscribe', filter: indexFilter, group: shared.group, subscriber })
-    }
+    this.changeSubscription(indexFilter, shared === undefined
+      ? { op: 'subscribe', filter: indexFilter, subscriber }
+      : { op: 'subscribe', filter: indexFilter, group: shared.group, subscriber })
     this.info({ topic: filter, qos: options.qos }, 'subscription_added')
     // Retained messages are not sent for shared subscriptions (MQTT 5 §4.8.2); Retain Handling
     // 1 sends them only for a new subscription, 2 never [MQTT-3.3.1-9 .. MQTT-3.3.1-11].
@@ -129,13 +130,30 @@ class Session implements SessionContext {
     metrics.subscriptions--
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
-    for (const i of shardsForFilter(indexFilter, this.broker.shards.length)) {
-      dispatch(this.broker.shards[i]!, shared === undefined
-        ? { type: 'unsubscribe', filter: indexFilter, clientId: this.state.clientId }
-        : { type: 'unsubscribe', filter: indexFilter, group: shared.group, clientId: this.state.clientId })
-    }
+    this.changeSubscription(indexFilter, shared === undefined
+      ? { op: 'unsubscribe', filter: indexFilter, clientId: this.state.clientId }
+      : { op: 'unsubscribe', filter: indexFilter, group: shared.group, clientId: this.state.clientId })
     this.info({ topic: filter }, 'subscription_removed')
     return true
+  }
+
+  /** Queues a subscription change for the shards that index `filter`, sent at the end of the turn. */
+  private changeSubscription (filter: string, change: SubscriptionChange): void {
+    this.subscriptionChanges ??= new Array(this.broker.shards.length)
+    for (const i of shardsForFilter(filter, this.broker.shards.length)) (this.subscriptionChanges[i] ??= []).push(change)
+  }
+
+  /**
+   * Sends what this turn produced: subscription changes first (one message per shard), so a
+   * client that subscribes and then publishes in one read gets its own message, then publishes.
+   */
+  private flushTurn (): void {
+    const changes = this.subscriptionChanges
+    if (changes !== undefined) {
+      this.subscriptionChanges = undefined
+      changes.forEach((list, i) => { if (list !== undefined) dispatch(this.broker.shards[i]!, { type: 'subscriptions', changes: list }) })
+    }
+    this.outbox.flush()
   }
 
   disconnect (reason: CloseReason, reasonCode: number, reasonString?: string): void {
@@ -195,7 +213,7 @@ class Session implements SessionContext {
         this.ended = true
         break
     }
-    this.outbox.flush()
+    this.flushTurn()
   }
 
   private attach (connection: Connection, request: ConnectRequest, attachSeq: number): void {
@@ -303,7 +321,7 @@ class Session implements SessionContext {
     this.publishPendingWill()
     this.discardState()
     this.hasSession = false
-    this.outbox.flush()
+    this.flushTurn()
     dispatch(this.registry, { type: 'session_ended', clientId: this.state.clientId, session: this.self, attachSeq: this.attachSeq })
   }
 

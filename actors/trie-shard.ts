@@ -23,9 +23,8 @@ export interface Subscriber {
 }
 
 export type ShardMsg =
-  /** Add or replace a client's subscription to `filter` (in `group` when shared). */
-  | { type: 'subscribe', filter: string, group?: string, subscriber: Subscriber }
-  | { type: 'unsubscribe', filter: string, group?: string, clientId: string }
+  /** A session's subscription changes of one actor turn, applied in order. */
+  | { type: 'subscriptions', changes: SubscriptionChange[] }
   /** Route a batch of messages published on this node (or received from a peer, with `fromPeer`). */
   | { type: 'publish', messages: Message[], fromPeer?: boolean }
   /** A remote node gained routes for `added` and lost those for `removed`. */
@@ -33,6 +32,11 @@ export type ShardMsg =
   /** Forget every remote route of a node. */
   | { type: 'remote_node_removed', node: string }
   | { type: 'stats', replyTo: Ref<ShardStats> }
+
+/** Add or replace a client's subscription to `filter` (in `group` when shared), or remove it. */
+export type SubscriptionChange =
+  | { op: 'subscribe', filter: string, group?: string, subscriber: Subscriber }
+  | { op: 'unsubscribe', filter: string, group?: string, clientId: string }
 
 export interface ShardStats { filters: number, subscribers: number, matches: number, cacheHits: number }
 
@@ -236,11 +240,11 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       case 'publish':
         route(state, msg.messages, msg.fromPeer === true)
         break
-      case 'subscribe':
-        subscribe(state, msg.filter, msg.group, msg.subscriber)
-        break
-      case 'unsubscribe':
-        unsubscribe(state, msg.filter, msg.group, msg.clientId)
+      case 'subscriptions':
+        for (const change of msg.changes) {
+          if (change.op === 'subscribe') subscribe(state, change.filter, change.group, change.subscriber)
+          else unsubscribe(state, change.filter, change.group, change.clientId)
+        }
         break
       case 'remote_routes':
         for (const filter of msg.removed) {
