@@ -34,6 +34,12 @@ export const DEFAULT_DISCOVERY_TIE_BREAK_MS = 2_000
 export const DEFAULT_ROUTE_FLUSH_MS = 5
 /** Largest encoded route delta published in one gossip message; bigger batches are split. */
 export const MAX_ROUTE_DELTA_BYTES = 256 * 1024
+/**
+ * Deltas up to this many operations also go on the gossip topic. Bigger ones (subscription
+ * bursts) are only pushed directly: gossiping them cost every node CPU (a 100k-filter burst
+ * doubled a joining node's sync time), and a missed one is repaired by digest and snapshot.
+ */
+export const MAX_GOSSIPED_DELTA_OPS = 512
 /** Period of the route digest (node, incarnation, seq, checksum) each node publishes. */
 export const DEFAULT_DIGEST_INTERVAL_MS = 5_000
 /** Deltas buffered for a node while its snapshot is being fetched. */

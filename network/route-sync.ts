@@ -11,6 +11,7 @@
  * large deltas while a lone subscription goes out at once.
  */
 import { encodeControl } from './control-codec.js'
+import { MAX_GOSSIPED_DELTA_OPS } from './constants.js'
 import { LocalRoutes } from './local-routes.js'
 import { RouteReplicas, type ReplicaUpdate, type RouteEvent } from './route-replica.js'
 import type { ClusterLogger } from './logger.js'
@@ -127,11 +128,11 @@ export class RouteSync {
     const deltas = this.local.takeDeltas()
     if (!this.announcing) return
     for (const delta of deltas) {
-      // Each delta goes on the gossip topic (the replication channel every member hears) and is
+      // A delta goes on the gossip topic (the replication channel every member hears) and is
       // also pushed directly to the members that are up, which is faster; a receiver applies
       // whichever copy comes first and ignores the other by its sequence numbers.
       const bytes = encodeControl({ type: 'delta', ...delta })
-      this.init.publish(bytes)
+      if (delta.ops.length <= MAX_GOSSIPED_DELTA_OPS) this.init.publish(bytes)
       this.init.announce(bytes)
       this.init.stats.deltasPublished++
     }
