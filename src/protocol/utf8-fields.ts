@@ -1,5 +1,6 @@
 /**
- * Checks the raw UTF-8 bytes of the topic strings in a PUBLISH, SUBSCRIBE or UNSUBSCRIBE frame.
+ * Checks the raw UTF-8 bytes of the topic strings in a SUBSCRIBE or UNSUBSCRIBE frame (PUBLISH
+ * has its own codec, publish-codec.ts, which checks them while decoding).
  * mqtt-packet decodes strings leniently (bad sequences become U+FFFD), so a decoded string
  * containing U+FFFD is re-checked against the bytes it came from [MQTT-1.5.4-1].
  */
@@ -24,12 +25,6 @@ function varintEnd (frame: Buffer, offset: number): { value: number, end: number
 /** True when every topic string in the frame is well-formed UTF-8. */
 export function topicsAreWellFormed (packet: Packet, frame: Buffer, protocolVersion: number): boolean {
   switch (packet.cmd) {
-    case 'publish': {
-      if (!packet.topic.includes(REPLACEMENT)) return true
-      const start = varintEnd(frame, 1).end
-      const len = frame.readUInt16BE(start)
-      return isWellFormedUtf8(frame.subarray(start + 2, start + 2 + len))
-    }
     case 'subscribe':
     case 'unsubscribe': {
       const topics = packet.cmd === 'subscribe' ? packet.subscriptions.map(s => s.topic) : packet.unsubscriptions
