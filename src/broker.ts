@@ -62,8 +62,10 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   const listener = new MqttListener({ config, node, log, registry })
   const control = new ControlServer({ host: config.cluster.control.host, port: config.cluster.control.port, admin: cluster, log: log.child({ actor: 'control' }) })
   try {
-    await cluster.start()
+    // The MQTT port is bound first: it is usually a fixed port, and binding it after the cluster's
+    // (possibly OS-chosen) port could find that port handed to the cluster.
     await listener.listen()
+    await cluster.start()
     await control.listen()
   } catch (err) {
     clearInterval(sysTimer)
