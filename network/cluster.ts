@@ -67,6 +67,7 @@ import {
   NodeRemovedError, NotStartedError, PeerUnresponsiveError, UnknownNodeError
 } from './errors.js'
 import { Forwarder } from './forwarder.js'
+import { GossipEnvelope, openGossipEnvelope } from './gossip-envelope.js'
 import { createClusterLibp2p, type ClusterLibp2p } from './libp2p-node.js'
 import { silentLogger, type ClusterLogger } from './logger.js'
 import { Membership, type MemberInfo, type UpOutcome } from './membership.js'
@@ -176,6 +177,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private readonly routeStats = emptyRouteStats()
   private readonly routes: RouteSync
   private readonly forwarder: Forwarder
+  private readonly gossipEnvelope = new GossipEnvelope()
   private readonly hellos = new Map<string, Promise<string>>()
   private readonly peerIds = new Map<string, PeerId>()
   private readonly unresponsive = new Set<string>()
@@ -608,7 +610,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
 
   private publish (bytes: Uint8Array): void {
     if (this.node === undefined || this.phase !== 'running') return
-    this.node.services.pubsub.publish(ROUTES_TOPIC, bytes).catch((err) => {
+    this.node.services.pubsub.publish(ROUTES_TOPIC, this.gossipEnvelope.wrap(bytes)).catch((err) => {
       this.logger.debug({ err }, 'gossip_publish_failed')
     })
   }
@@ -630,7 +632,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (this.phase !== 'running') return
     let message: ControlMessage
     try {
-      message = decodeControl(data)
+      message = decodeControl(openGossipEnvelope(data))
     } catch (err) {
       this.logger.debug({ err }, 'gossip_malformed')
       return

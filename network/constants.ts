@@ -12,7 +12,7 @@ export const FORWARD_PROTOCOL = '/meshmq/forward/2'
 /** Direct stream: leave / force-leave notices. */
 export const MEMBERSHIP_PROTOCOL = '/meshmq/membership/1'
 /** Gossipsub topic carrying route digests and membership notices (deltas are pushed on forward streams). */
-export const ROUTES_TOPIC = 'meshmq/routes/1'
+export const ROUTES_TOPIC = 'meshmq/routes/2'
 
 /** Cluster port = base + numeric suffix of the node name (`meshmq2@host` → 4372), as in EMQX. */
 export const DEFAULT_CLUSTER_PORT_BASE = 4370

@@ -8,9 +8,10 @@
  * - QoS 1/2 messages stay queued until the peer acks them; when the stream is lost they are resent
  *   first on the next one, and the receiver drops what it already delivered. QoS 0 messages are
  *   sent once; while the peer is down they are dropped and counted.
- * - Route deltas of this node (`sendRoutes`) share the stream, written ahead of messages; they are
- *   not acked: one lost with a stream shows as a sequence gap at the peer, which then fetches a
- *   snapshot, and while the peer is down they are dropped (it fetches a snapshot when back).
+ * - Route deltas of this node (`sendRoutes`) share the stream, written ahead of messages and at
+ *   once when nothing else is being written; they are not acked: one lost with a stream shows as
+ *   a sequence gap at the peer, which then fetches a snapshot, and while the peer is down they
+ *   are dropped (it fetches a snapshot when back).
  * - An idle link pings; a peer that sends nothing (acks included) for `peerTimeoutMs` is reported
  *   through `onUnresponsive`, so a silent partition is noticed without waiting for TCP.
  */
@@ -135,7 +136,10 @@ export class ForwardLink {
     }
     this.routeFrames.push(frame)
     this.routeBytes += frame.byteLength
-    this.schedulePump()
+    // A route change is latency-bound (it gates the first delivery to a new subscriber): write it
+    // now rather than on the next turn, unless a pump is already under way.
+    if (this.state === 'open' && !this.pumping) void this.pump()
+    else this.schedulePump()
   }
 
   /** The peer is up and reachable through `open`: (re)open the stream now. */

@@ -128,12 +128,13 @@ export class RouteSync {
     const deltas = this.local.takeDeltas()
     if (!this.announcing) return
     for (const delta of deltas) {
-      // A delta goes on the gossip topic (the replication channel every member hears) and is
-      // also pushed directly to the members that are up, which is faster; a receiver applies
-      // whichever copy comes first and ignores the other by its sequence numbers.
+      // A delta is pushed directly to the members that are up, and also goes on the gossip topic
+      // (the replication channel every member hears); a receiver applies whichever copy comes
+      // first and ignores the other by its sequence numbers. The push goes first: gossip signs
+      // the message, which would delay it.
       const bytes = encodeControl({ type: 'delta', ...delta })
-      if (delta.ops.length <= MAX_GOSSIPED_DELTA_OPS) this.init.publish(bytes)
       this.init.announce(bytes)
+      if (delta.ops.length <= MAX_GOSSIPED_DELTA_OPS) this.init.publish(bytes)
       this.init.stats.deltasPublished++
     }
   }

@@ -231,6 +231,13 @@ export class BinaryReader {
     return value
   }
 
+  /** A view of every byte not read yet (no copy); the reader is at the end afterwards. */
+  rest (): Buffer {
+    const value = Buffer.from(this.arrayBuffer, this.byteOffset + this.position, this.remaining)
+    this.position = this.buffer.length
+    return value
+  }
+
   /** Reads a count and checks it cannot exceed the bytes left (each item takes at least one byte). */
   count (): number {
     const value = this.varint()

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { decodeControl, encodeControl, type ControlMessage } from '../network/control-codec.js'
 import { MalformedFrameError } from '../network/errors.js'
 import { decodeForwardFrame, ForwardFrameEncoder } from '../network/forward-frames.js'
+import { GossipEnvelope, openGossipEnvelope } from '../network/gossip-envelope.js'
 import { MessageBatchReader, MessageBatchWriter } from '../network/message-codec.js'
 import { BinaryReader, BinaryWriter } from '../network/wire.js'
 import type { Message } from '../src/protocol/message.js'
@@ -187,4 +188,19 @@ test('control decoding refuses trailing bytes and absurd counts', () => {
   // a snapshot claiming 2^40 filters in a 10-byte frame
   const lying = new BinaryWriter().u8(4).string('n').varint(1).varint(1).varint(2 ** 40).finish()
   assert.throws(() => decodeControl(lying), { name: 'MalformedFrameError' })
+})
+
+test('gossip envelopes of the same control message differ, so gossipsub does not drop a repeated digest', () => {
+  const control = encodeControl({ type: 'digest', node: 'n1@h', incarnation: 7, seq: 3, checksum: 'abc', peerId: 'p', addrs: [] })
+  const envelope = new GossipEnvelope()
+  const first = envelope.wrap(control)
+  const second = envelope.wrap(control)
+  assert.notDeepEqual(first, second)
+  assert.deepEqual(new Uint8Array(openGossipEnvelope(first)), new Uint8Array(control))
+  assert.deepEqual(new Uint8Array(openGossipEnvelope(second)), new Uint8Array(control))
+})
+
+test('an empty or truncated gossip envelope is malformed', () => {
+  assert.throws(() => openGossipEnvelope(new Uint8Array(0)), MalformedFrameError)
+  assert.throws(() => openGossipEnvelope(Uint8Array.of(0x80)), MalformedFrameError)
 })
