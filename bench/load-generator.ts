@@ -3,7 +3,7 @@
  * `RESULT <json>` (or `ERROR <message>`) on stdout, then exits. Workloads the harness steps through
  * print `READY <json>` first and then wait for a command line on stdin:
  * - idle: `close` → disconnects all connections.
- * - route-sync: `probe <host> <port>` → probes the joining node, prints RESULT.
+ * - route-sync: each `probe <host> <port>` line → probes that node, prints RESULT; ends with stdin.
  */
 import { createInterface } from 'node:readline'
 import { runThroughput } from './throughput-workload.js'
@@ -73,10 +73,11 @@ async function main (): Promise<void> {
       const held = await holdRoutes(workload)
       emit('READY', held.ready)
       try {
-        const line = await commands.next(workload.timeoutMs)
-        const [verb, host, port] = (line ?? '').split(' ')
-        if (verb !== 'probe' || host === undefined || port === undefined) throw new UsageError(`expected "probe <host> <port>", got ${JSON.stringify(line)}`)
-        emit('RESULT', await held.probe({ host, port: Number(port) }))
+        for (let line = await commands.next(workload.timeoutMs); line !== null; line = await commands.next(workload.timeoutMs)) {
+          const [verb, host, port] = line.split(' ')
+          if (verb !== 'probe' || host === undefined || port === undefined) throw new UsageError(`expected "probe <host> <port>", got ${JSON.stringify(line)}`)
+          emit('RESULT', await held.probe({ host, port: Number(port) }))
+        }
       } finally {
         held.close()
       }

@@ -1,7 +1,8 @@
 /**
- * Route sync on join: holds many distinct subscriptions on one node, then, once the harness has
- * started a new node, publishes on the new node to a sample of those topics until each sample is
- * delivered. The end time says when the joining node could route to all of the sampled routes.
+ * Route sync on join: holds many distinct subscriptions on one node, then, on each probe of the
+ * harness, publishes on the node named to a sample of those topics until each sample is delivered.
+ * The harness probes a node already in the cluster first (so the cluster holds every route), then
+ * the joining node; the end time says when that node could route to all of the sampled routes.
  */
 import { setMaxListeners } from 'node:events'
 import mqtt from 'mqtt-packet'
@@ -12,8 +13,8 @@ const RETRY_CONNECT_MS = 50
 
 export interface HeldRoutes {
   ready: RouteSyncReady
-  /** Publishes the samples on `joining` until each is delivered or the workload's timeout runs out. */
-  probe: (joining: BrokerAddress) => Promise<RouteSyncResult>
+  /** Publishes the samples on `node` until each is delivered or the workload's timeout runs out. */
+  probe: (node: BrokerAddress) => Promise<RouteSyncResult>
   close: () => void
 }
 
@@ -24,6 +25,7 @@ export async function holdRoutes (w: RouteSyncWorkload): Promise<HeldRoutes> {
     await BenchConnection.open(w.subscribeTo, { clientId: `bench-routes-${c}`, keepaliveSeconds: 0, signal })))
   const errors: string[] = []
   const perConnection = Math.ceil(w.routes / w.connections)
+  const subscribeStartedAt = epochNow()
   const t0 = performance.now()
   await Promise.all(subscribers.map(async (conn, c) => {
     const filters: string[] = []
@@ -33,7 +35,7 @@ export async function holdRoutes (w: RouteSyncWorkload): Promise<HeldRoutes> {
   const subscribeMs = performance.now() - t0
 
   const sampleTopics = sampleIndexes(w.routes, w.samples).map(i => `${w.topicPrefix}/${i}`)
-  const pending = new Set(sampleTopics)
+  let pending = new Set<string>()
   let allDeliveredAt: number | null = null
   for (const [c, conn] of subscribers.entries()) {
     conn.onClose = (reason) => { errors.push(`subscriber ${c}: ${reason}`) }
@@ -42,9 +44,11 @@ export async function holdRoutes (w: RouteSyncWorkload): Promise<HeldRoutes> {
     }
   }
 
-  const probe = async (joining: BrokerAddress): Promise<RouteSyncResult> => {
+  const probe = async (node: BrokerAddress): Promise<RouteSyncResult> => {
+    pending = new Set(sampleTopics)
+    allDeliveredAt = null
     const deadline = AbortSignal.timeout(w.timeoutMs)
-    const publisher = await connectWithRetry(joining, deadline)
+    const publisher = await connectWithRetry(node, deadline)
     publisher.onClose = (reason) => { errors.push(`publisher: ${reason}`) }
     const packets = new Map(sampleTopics.map(topic => [topic, mqtt.generate({ cmd: 'publish', topic, payload: Buffer.from('sync'), qos: 0, dup: false, retain: false })]))
     try {
@@ -58,7 +62,7 @@ export async function holdRoutes (w: RouteSyncWorkload): Promise<HeldRoutes> {
     return { kind: 'route-sync', allDeliveredAt, delivered: sampleTopics.length - pending.size, samples: sampleTopics.length, errors }
   }
 
-  return { ready: { subscribeMs }, probe, close: () => { for (const conn of subscribers) conn.disconnect() } }
+  return { ready: { subscribeStartedAt, subscribeMs }, probe, close: () => { for (const conn of subscribers) conn.disconnect() } }
 }
 
 /** `samples` indexes spread evenly over 0…routes-1, always including the first and the last. */

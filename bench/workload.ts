@@ -152,6 +152,9 @@ export interface RouteSyncWorkload {
 }
 
 export interface RouteSyncReady {
+  /** Epoch milliseconds of the first SUBSCRIBE. */
+  subscribeStartedAt: number
+  /** Milliseconds until every SUBACK arrived. */
   subscribeMs: number
 }
 
