@@ -40,7 +40,7 @@ export const USAGE = `usage: npm run bench -- [flags]
   --window N          max messages a publisher runs ahead of its slowest subscriber (default 1000)
   --inflight N        QoS 1 PUBLISHes a publisher may have without PUBACK (default 100)
   --max-messages N    cap on messages published per run (default 50000000)
-  --trials N          route convergence trials per run (default 50)
+  --trials N          route convergence trials per run (default 200)
   --routes N          routes held for the join-sync scenario (default 100000)
   --no-pin            do not pin the broker to CPU 0 and the generator to CPU 1
   --help              print this text
@@ -61,7 +61,7 @@ export function parseOptions (argv: readonly string[]): BenchOptions | null {
       window: { type: 'string', default: '1000' },
       inflight: { type: 'string', default: '100' },
       'max-messages': { type: 'string', default: '50000000' },
-      trials: { type: 'string', default: '50' },
+      trials: { type: 'string', default: '200' },
       routes: { type: 'string', default: '100000' },
       'no-pin': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
