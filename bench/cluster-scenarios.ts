@@ -13,7 +13,8 @@ import { integrityOf, runThroughputWorkload, whileAlive, type Hosts } from './si
 import { pairs, type LoadSettings, type Metric } from './scenarios.js'
 import { CLEAN, describeFailure, type RunOutcome } from './outcome.js'
 import { percentile } from './stats.js'
-import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult } from './workload.js'
+import { CpuSampler } from './cpu-sampler.js'
+import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
 
 export type ClusterScenarioId = 'cluster-pairs' | 'cluster-convergence' | 'cluster-join-sync'
 export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-convergence', 'cluster-join-sync']
@@ -45,7 +46,10 @@ export interface ClusterRow {
 }
 
 export const CLUSTER_ROWS: readonly ClusterRow[] = [
-  { scenario: 'cluster-pairs', metric: { key: 'crossNodeMsgPerSecond', label: 'msg/s delivered, publish on node 1, subscribe on node 2', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodeMsgPerSecond', target: '≥ 0.8× single node' },
+  { scenario: 'cluster-pairs', metric: { key: 'crossNodeMsgPerSecond', label: 'msg/s delivered, publish on node 1, subscribe on node 2 (both on one core)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodeMsgPerSecond', target: '' },
+  { scenario: 'cluster-pairs', metric: { key: 'node1CpuUsPerMessage', label: 'CPU per delivered message, node 1 (receives, forwards), µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'singleCpuUsPerMessage', target: '' },
+  { scenario: 'cluster-pairs', metric: { key: 'node2CpuUsPerMessage', label: 'CPU per delivered message, node 2 (receives forwards, delivers), µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'singleCpuUsPerMessage', target: '' },
+  { scenario: 'cluster-pairs', metric: { key: 'crossNodePerBusiestCore', label: 'msg/s per CPU second of the busiest node (the rate with a core per node)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodePerCore', target: '≥ 0.8× single node' },
   { scenario: 'cluster-convergence', metric: { key: 'p50', label: 'route convergence p50, ms', higherIsBetter: false, digits: 1, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-convergence', metric: { key: 'p99', label: 'route convergence p99, ms', higherIsBetter: false, digits: 1, generatorSensitive: true }, referenceKey: null, target: '≤ 50 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'heldMs', label: 'routes held: node 2 routes the samples, ms after the first SUBSCRIBE on node 1', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
@@ -124,11 +128,37 @@ export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, s
   }
 }
 
+/** A throughput result with the CPU each broker process used within its measuring window. */
+interface MeasuredRun {
+  result: ThroughputResult
+  cpuMs: number[]
+}
+
+async function measureWithCpu (hosts: Hosts, workload: ThroughputWorkload, brokers: RunningBroker[]): Promise<MeasuredRun> {
+  const sampler = new CpuSampler(brokers.map(b => b.process.pid))
+  let result: ThroughputResult
+  try {
+    result = await runThroughputWorkload(hosts.generator, workload, ...brokers)
+  } finally {
+    sampler.stop()
+  }
+  const cpuMs = brokers.map(b => sampler.cpuMsBetween(b.process.pid, result.measuredFromEpochMs, result.measuredToEpochMs) ?? Number.NaN)
+  return { result, cpuMs }
+}
+
+/**
+ * Messages delivered per CPU second of the busiest broker process: the rate the run would reach
+ * if that process had a core of its own and stayed CPU-bound.
+ */
+function perBusiestCoreSecond (run: MeasuredRun): number {
+  return run.result.measuredDeliveries / (Math.max(...run.cpuMs) / 1000)
+}
+
 async function crossNodePairs (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
   const nodes = await startNodes(hosts, await planCluster(), NODES)
-  let crossNode: ThroughputResult
+  let crossNode: MeasuredRun
   try {
-    crossNode = await runThroughputWorkload(hosts.generator, { ...pairs(settings, nodes[0]!.address, nodes[1]!.address, 0, null), routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS }, ...nodes)
+    crossNode = await measureWithCpu(hosts, { ...pairs(settings, nodes[0]!.address, nodes[1]!.address, 0, null), routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS }, nodes)
     const gone = crashed(nodes)
     if (gone !== null) return { ok: false, failure: gone }
   } catch (err) {
@@ -139,12 +169,22 @@ async function crossNodePairs (hosts: Hosts, settings: ClusterSettings): Promise
   try {
     const broker = await startBroker('meshmq', hosts.broker)
     try {
-      const single = await runThroughputWorkload(hosts.generator, pairs(settings, broker.address, broker.address, 0, null), broker)
+      const single = await measureWithCpu(hosts, pairs(settings, broker.address, broker.address, 0, null), [broker])
+      const [node1CpuMs, node2CpuMs] = crossNode.cpuMs
+      const perMessageUs = (cpuMs: number | undefined, run: MeasuredRun): number => (cpuMs ?? Number.NaN) * 1000 / run.result.measuredDeliveries
       return {
         ok: true,
-        figures: { crossNodeMsgPerSecond: crossNode.deliveredPerSecond, singleNodeMsgPerSecond: single.deliveredPerSecond },
-        integrity: integrityOf(crossNode),
-        generatorBusy: crossNode.generatorBusy
+        figures: {
+          crossNodeMsgPerSecond: crossNode.result.deliveredPerSecond,
+          singleNodeMsgPerSecond: single.result.deliveredPerSecond,
+          node1CpuUsPerMessage: perMessageUs(node1CpuMs, crossNode),
+          node2CpuUsPerMessage: perMessageUs(node2CpuMs, crossNode),
+          singleCpuUsPerMessage: perMessageUs(single.cpuMs[0], single),
+          crossNodePerBusiestCore: perBusiestCoreSecond(crossNode),
+          singleNodePerCore: perBusiestCoreSecond(single)
+        },
+        integrity: integrityOf(crossNode.result),
+        generatorBusy: crossNode.result.generatorBusy
       }
     } finally {
       await broker.stop()

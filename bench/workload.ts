@@ -82,6 +82,10 @@ export interface ThroughputResult {
   unacked: number
   /** From the end of the warm-up (or the first publish, for runs shorter than it) to the last delivery. */
   durationMs: number
+  /** The same window in epoch milliseconds, and the deliveries within it, to relate broker CPU to. */
+  measuredFromEpochMs: number
+  measuredToEpochMs: number
+  measuredDeliveries: number
   deliveredPerSecond: number
   latency: LatencySummary
   connectMs: number
