@@ -2,7 +2,8 @@ import '../src/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createClusterNetwork } from '../network/cluster.js'
-import { clusterAddress, collect, freePort, nextEvent, RecordingLogger, RouteTableModel, sorted, startNode, tempDir, waitFor } from './network-helpers.js'
+import { freePort } from './helpers/ports.js'
+import { clusterAddress, collect, nextEvent, RecordingLogger, RouteTableModel, sorted, startNode, tempDir, waitFor } from './network-helpers.js'
 
 test('three nodes with static seeds find each other and converge their route tables', async (t) => {
   const ports = [await freePort(), await freePort(), await freePort()]

@@ -4,7 +4,6 @@
  */
 import '../src/polyfill.js'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
@@ -21,15 +20,6 @@ export const FAST_TIMERS: ClusterNetworkInit = {
   redialMaxMs: 1_000,
   requestTimeoutMs: 3_000,
   dialTimeoutMs: 3_000
-}
-
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => { resolve() }))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
 }
 
 export async function tempDir (t: TestContext): Promise<string> {

@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -28,18 +27,6 @@ export function mainCommand (): string[] {
     : [join(REPO_ROOT, 'dist', 'src', 'main.js')]
 }
 
-/** A TCP port that was free a moment ago (bind to 0, read, close). */
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const address = server.address()
-  await new Promise<void>(resolve => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no port from the OS')
-  return address.port
-}
 
 /** A temporary directory removed when the test ends. */
 export function tempDir (t: Cleanup, prefix = 'meshmq-op-'): string {

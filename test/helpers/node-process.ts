@@ -11,7 +11,6 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import net from 'node:net'
 import { clusterPortFor, CONTROL_PORT_OFFSET, type DiscoveryStrategy, type LogLevel } from '../../src/config.js'
 import type { Cleanup } from './mqtt-client.js'
 import { WaitTimeoutError } from './wait.js'
@@ -337,29 +336,4 @@ export async function startNode (t: Cleanup, options: NodeProcessOptions, timeou
   const node = launchNode(t, options)
   await node.waitForLog(logEvent('broker_started'), { timeoutMs, what: `node ${options.name} to start (broker_started)` })
   return node
-}
-
-/** Ports free on `host` right now, distinct from each other (the OS picks them; a race with other processes remains possible). */
-export async function freePorts (count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers: net.Server[] = []
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = net.createServer()
-      servers.push(server)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen({ host, port: 0 }, () => { resolve() })
-      })
-    }
-    return servers.map(server => (server.address() as net.AddressInfo).port)
-  } finally {
-    await Promise.all(servers.map(async server => { await new Promise<void>(resolve => { server.close(() => { resolve() }) }) }))
-  }
-}
-
-/** A port free on `host` right now. */
-export async function freePort (host = '127.0.0.1'): Promise<number> {
-  const [port] = await freePorts(1, host)
-  if (port === undefined) throw new Error('no free port')
-  return port
 }
