@@ -57,6 +57,12 @@ export class BinaryWriter {
   }
 
   varint (value: number): this {
+    if (value >= 0 && value < 0x80 && Number.isInteger(value)) {
+      // One byte: string refs, sequence steps and short lengths, on every forwarded message.
+      this.ensure(1)
+      this.buffer[this.position++] = value
+      return this
+    }
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`varint out of range: ${value}`)
     this.ensure(8)
     const buffer = this.buffer
@@ -118,7 +124,7 @@ export class BinaryWriter {
 
   /** A copy of everything written since `reset()`. */
   finish (): Uint8Array {
-    return Uint8Array.prototype.slice.call(this.buffer, 0, this.position)
+    return this.copyOut(0, this.position)
   }
 
   /** A copy of the frame written since `resetFrame()`, preceded by its varint length. */
@@ -135,7 +141,14 @@ export class BinaryWriter {
       value = Math.floor(value / 0x80)
     }
     this.buffer[position] = value
-    return Uint8Array.prototype.slice.call(this.buffer, start, this.position)
+    return this.copyOut(start, this.position)
+  }
+
+  /** A copy of `buffer[start, end)`, not zero-filled first (`slice()` would fill the copy with zeros before copying). */
+  private copyOut (start: number, end: number): Uint8Array {
+    const out = Buffer.allocUnsafe(end - start)
+    this.buffer.copy(out, 0, start, end)
+    return out
   }
 
   private ensure (extra: number): void {
