@@ -101,8 +101,13 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         applyRemote(state, msg.node, msg.added, msg.removed)
         break
       case 'remote_routes_replaced': {
+        const current = state.remote.get(msg.node)
+        if (current === undefined || current.size === 0) {
+          // The usual case (a node joins or comes up): nothing to remove, no set to build.
+          applyRemote(state, msg.node, msg.filters, [])
+          break
+        }
         const next = new Set(msg.filters)
-        const current = state.remote.get(msg.node) ?? new Set<string>()
         const removed = [...current].filter(filter => !next.has(filter))
         applyRemote(state, msg.node, next, removed)
         break

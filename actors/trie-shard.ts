@@ -42,10 +42,15 @@ export interface ShardStats { filters: number, subscribers: number, matches: num
 
 interface SharedGroup { members: Subscriber[], next: number }
 
-interface FilterEntry {
-  subscribers: Map<string, Subscriber>
-  groups: Map<string, SharedGroup>
-  nodes: Set<string>
+/**
+ * What one filter holds. Each collection is created on first use and dropped when emptied: most
+ * filters hold only local subscribers or only remote nodes (a 100k-route join allocated 300k
+ * empty collections before).
+ */
+class FilterEntry {
+  subscribers: Map<string, Subscriber> | undefined = undefined
+  groups: Map<string, SharedGroup> | undefined = undefined
+  nodes: Set<string> | undefined = undefined
 }
 
 /** Sends messages to remote nodes; provided by the cluster layer. */
@@ -68,7 +73,14 @@ interface ShardState {
 }
 
 function localCount (entry: FilterEntry): number {
-  return entry.subscribers.size + entry.groups.size
+  return (entry.subscribers?.size ?? 0) + (entry.groups?.size ?? 0)
+}
+
+/** Drops `node`'s route from the entry; true if it had one. */
+function removeNode (entry: FilterEntry, node: string): boolean {
+  if (entry.nodes?.delete(node) !== true) return false
+  if (entry.nodes.size === 0) entry.nodes = undefined
+  return true
 }
 
 function deliveryFor (message: Message, options: SubscriptionOptions): Delivery {
@@ -108,27 +120,29 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
   function entryFor (state: ShardState, filter: string): FilterEntry {
     let entry = state.trie.get(filter)
     if (entry === undefined) {
-      entry = { subscribers: new Map(), groups: new Map(), nodes: new Set() }
+      entry = new FilterEntry()
       state.trie.set(filter, entry)
     }
     return entry
   }
 
   function pruneIfEmpty (state: ShardState, filter: string, entry: FilterEntry): void {
-    if (localCount(entry) === 0 && entry.nodes.size === 0) state.trie.delete(filter)
+    if (localCount(entry) === 0 && entry.nodes === undefined) state.trie.delete(filter)
   }
 
   function subscribe (state: ShardState, filter: string, group: string | undefined, subscriber: Subscriber): void {
     const entry = entryFor(state, filter)
     const before = localCount(entry)
     if (group === undefined) {
-      if (!entry.subscribers.has(subscriber.clientId)) state.subscriberCount++
-      entry.subscribers.set(subscriber.clientId, subscriber)
+      const subscribers = entry.subscribers ??= new Map<string, Subscriber>()
+      if (!subscribers.has(subscriber.clientId)) state.subscriberCount++
+      subscribers.set(subscriber.clientId, subscriber)
     } else {
-      let shared = entry.groups.get(group)
+      const groups = entry.groups ??= new Map<string, SharedGroup>()
+      let shared = groups.get(group)
       if (shared === undefined) {
         shared = { members: [], next: 0 }
-        entry.groups.set(group, shared)
+        groups.set(group, shared)
       }
       const at = shared.members.findIndex(m => m.clientId === subscriber.clientId)
       if (at >= 0) shared.members[at] = subscriber
@@ -145,16 +159,23 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     if (entry === undefined) return
     const before = localCount(entry)
     if (group === undefined) {
-      if (entry.subscribers.delete(clientId)) state.subscriberCount--
+      if (entry.subscribers?.delete(clientId) === true) {
+        state.subscriberCount--
+        if (entry.subscribers.size === 0) entry.subscribers = undefined
+      }
     } else {
-      const shared = entry.groups.get(group)
-      if (shared !== undefined) {
+      const groups = entry.groups
+      const shared = groups?.get(group)
+      if (groups !== undefined && shared !== undefined) {
         const at = shared.members.findIndex(m => m.clientId === clientId)
         if (at >= 0) {
           shared.members.splice(at, 1)
           state.subscriberCount--
         }
-        if (shared.members.length === 0) entry.groups.delete(group)
+        if (shared.members.length === 0) {
+          groups.delete(group)
+          if (groups.size === 0) entry.groups = undefined
+        }
       }
     }
     if (before > 0 && localCount(entry) === 0) dispatch(routeTable, { type: 'local_route_removed', filter, shard: index })
@@ -190,18 +211,22 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       let union: Set<string> | undefined
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!
-        for (const subscriber of entry.subscribers.values()) {
-          // No Local: not back to the client that published it [MQTT-3.8.3-3].
-          if (subscriber.options.noLocal && !fromPeer && subscriber.clientId === message.publisher) continue
-          add(subscriber, deliveryFor(message, subscriber.options))
+        if (entry.subscribers !== undefined) {
+          for (const subscriber of entry.subscribers.values()) {
+            // No Local: not back to the client that published it [MQTT-3.8.3-3].
+            if (subscriber.options.noLocal && !fromPeer && subscriber.clientId === message.publisher) continue
+            add(subscriber, deliveryFor(message, subscriber.options))
+          }
         }
-        for (const shared of entry.groups.values()) {
-          // One member of each group gets the message, round robin (MQTT 5 §4.8.2).
-          const member = shared.members[shared.next % shared.members.length]!
-          shared.next = (shared.next + 1) % shared.members.length
-          add(member, deliveryFor(message, member.options))
+        if (entry.groups !== undefined) {
+          for (const shared of entry.groups.values()) {
+            // One member of each group gets the message, round robin (MQTT 5 §4.8.2).
+            const member = shared.members[shared.next % shared.members.length]!
+            shared.next = (shared.next + 1) % shared.members.length
+            add(member, deliveryFor(message, member.options))
+          }
         }
-        if (perNode !== undefined && entry.nodes.size > 0) {
+        if (perNode !== undefined && entry.nodes !== undefined) {
           if (nodes === undefined) {
             nodes = entry.nodes
           } else {
@@ -249,13 +274,13 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       case 'remote_routes':
         for (const filter of msg.removed) {
           const entry = state.trie.get(filter)
-          if (entry !== undefined && entry.nodes.delete(msg.node)) pruneIfEmpty(state, filter, entry)
+          if (entry !== undefined && removeNode(entry, msg.node)) pruneIfEmpty(state, filter, entry)
         }
-        for (const filter of msg.added) entryFor(state, filter).nodes.add(msg.node)
+        for (const filter of msg.added) (entryFor(state, filter).nodes ??= new Set()).add(msg.node)
         break
       case 'remote_node_removed':
         for (const [filter, entry] of [...state.trie.entries()]) {
-          if (entry.nodes.delete(msg.node)) pruneIfEmpty(state, filter, entry)
+          if (removeNode(entry, msg.node)) pruneIfEmpty(state, filter, entry)
         }
         break
       case 'stats':

@@ -125,7 +125,9 @@ export class RouteReplicas {
     r.seq = snapshot.seq
     r.filters = new Set(snapshot.filters)
     r.checksum = FilterSetChecksum.of(r.filters)
-    const events: RouteEvent[] = [{ type: 'routes-replaced', node: snapshot.node, filters: [...r.filters] }]
+    // The snapshot's own array when it holds no duplicate (a 100k-route join allocates enough).
+    const filters = r.filters.size === snapshot.filters.length ? snapshot.filters : [...r.filters]
+    const events: RouteEvent[] = [{ type: 'routes-replaced', node: snapshot.node, filters }]
     let snapshotNeeded = false
     const buffered = r.buffered
     r.buffered = []

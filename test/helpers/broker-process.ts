@@ -27,7 +27,6 @@ export function mainCommand (): string[] {
     : [join(REPO_ROOT, 'dist', 'src', 'main.js')]
 }
 
-
 /** A temporary directory removed when the test ends. */
 export function tempDir (t: Cleanup, prefix = 'meshmq-op-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
