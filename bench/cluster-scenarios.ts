@@ -3,7 +3,8 @@
  * - cluster-pairs: 10 pairs QoS 0 publishing on node 1 and subscribing on node 2, alternated with
  *   the same workload on a single node;
  * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
- * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them.
+ * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
+ * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`).
  * A cluster that does not start, or cannot route one message from node 1 to node 2, skips the rest.
  */
 import { startBroker, startMeshmq, type BrokerHost, type RunningBroker } from './brokers.js'
@@ -14,10 +15,12 @@ import { pairs, type LoadSettings, type Metric } from './scenarios.js'
 import { CLEAN, describeFailure, type RunOutcome } from './outcome.js'
 import { percentile } from './stats.js'
 import { CpuSampler } from './cpu-sampler.js'
+import { ScenarioSkippedError } from './errors.js'
+import { mdnsLabUnavailable, runMdnsMesh } from './mdns-mesh.js'
 import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
 
-export type ClusterScenarioId = 'cluster-pairs' | 'cluster-convergence' | 'cluster-join-sync'
-export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-convergence', 'cluster-join-sync']
+export type ClusterScenarioId = 'cluster-pairs' | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-mdns-mesh'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-convergence', 'cluster-join-sync', 'cluster-mdns-mesh']
 
 const NODES = 3
 const ROUTE_CHECK_TIMEOUT_MS = 20_000
@@ -54,13 +57,16 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
   { scenario: 'cluster-convergence', metric: { key: 'p99', label: 'route convergence p99, ms', higherIsBetter: false, digits: 1, generatorSensitive: true }, referenceKey: null, target: '≤ 50 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'heldMs', label: 'routes held: node 2 routes the samples, ms after the first SUBSCRIBE on node 1', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromListenerMs', label: 'join: routes usable, ms after its MQTT port opened', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '≤ 1000 ms' },
-  { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' }
+  { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
+  { scenario: 'cluster-mdns-mesh', metric: { key: 'fromSpawnMs', label: 'full mesh, ms after the three processes started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
+  { scenario: 'cluster-mdns-mesh', metric: { key: 'fromStartedMs', label: 'full mesh, ms after the last node logged broker_started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' }
 ]
 
 export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
   'cluster-pairs': '10 pairs QoS 0 across nodes',
   'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
-  'cluster-join-sync': 'node 3 joins a cluster holding the routes'
+  'cluster-join-sync': 'node 3 joins a cluster holding the routes',
+  'cluster-mdns-mesh': '3 nodes in network namespaces, mDNS discovery, no seeds'
 }
 
 interface ClusterNodeAddress {
@@ -117,14 +123,20 @@ function crashed (brokers: readonly RunningBroker[]): string | null {
 }
 
 /**
- * One run of a cluster scenario. Throws ClusterStartError when the cluster cannot be used at all;
- * other failures come back as a failed RunOutcome.
+ * One run of a cluster scenario. Throws ClusterStartError when the cluster cannot be used at all,
+ * ScenarioSkippedError when this scenario cannot run on this machine; other failures come back as
+ * a failed RunOutcome.
  */
 export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
   switch (id) {
     case 'cluster-pairs': return await crossNodePairs(hosts, settings)
     case 'cluster-convergence': return await convergence(hosts, settings)
     case 'cluster-join-sync': return await joinSync(hosts, settings)
+    case 'cluster-mdns-mesh': {
+      const unavailable = await mdnsLabUnavailable()
+      if (unavailable !== undefined) throw new ScenarioSkippedError(`mDNS runs only inside network namespaces: ${unavailable}`)
+      return await runMdnsMesh(hosts.broker)
+    }
   }
 }
 

@@ -30,6 +30,11 @@ export class RoutesNotReadyError extends Error {
   override readonly name = 'RoutesNotReadyError'
 }
 
+/** A scenario cannot run on this machine (for example, no network namespaces); the reason says why. */
+export class ScenarioSkippedError extends Error {
+  override readonly name = 'ScenarioSkippedError'
+}
+
 /** A bounded wait ran out. */
 export class BenchTimeoutError extends Error {
   override readonly name = 'BenchTimeoutError'

@@ -60,7 +60,7 @@ export function renderReport (input: ReportInput): string {
   }
 
   if (input.cluster.length > 0) {
-    out.push('## Cluster (3 meshmq nodes on 127.0.0.1, static seeds, all nodes on the broker CPU)', '')
+    out.push('## Cluster (3 meshmq nodes on the broker CPU: on 127.0.0.1 with static seeds, or in the netns lab for mDNS)', '')
     out.push(row(['scenario', 'metric', 'meshmq cluster', 'single node', 'cluster/single', 'target']), row(['---', '---', '---', '---', '---', '---']))
     for (const { scenario, runs } of input.cluster) {
       for (const r of CLUSTER_ROWS.filter(x => x.scenario === scenario)) {

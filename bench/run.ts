@@ -15,7 +15,7 @@ import { ClusterStartError, CLUSTER_ROWS, runClusterScenario } from './cluster-s
 import { describeMachine } from './machine.js'
 import { renderReport, type ClusterRuns, type ScenarioRuns } from './report.js'
 import type { RunOutcome } from './outcome.js'
-import { UsageError } from './errors.js'
+import { ScenarioSkippedError, UsageError } from './errors.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BROKER_CPU = 0
@@ -103,7 +103,16 @@ async function main (options: BenchOptions): Promise<void> {
       for (const id of options.clusterScenarios) {
         const entry: ClusterRuns = { scenario: id, runs: [] }
         for (let run = 1; run <= options.runs; run++) {
-          const outcome = await runClusterScenario(id, hosts, clusterSettings)
+          let outcome: RunOutcome
+          try {
+            outcome = await runClusterScenario(id, hosts, clusterSettings)
+          } catch (err) {
+            if (!(err instanceof ScenarioSkippedError)) throw err
+            const line = `${id} skipped: ${err.message}`
+            process.stdout.write(`${line}\n`)
+            notes.push(line)
+            break
+          }
           if (entry.runs.length === 0) cluster.push(entry)
           entry.runs.push(outcome)
           progress(`[${id}] run ${run}/${options.runs}: ${summarize({ metrics: CLUSTER_ROWS.filter(r => r.scenario === id).map(r => r.metric) }, outcome)}`)
