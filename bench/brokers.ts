@@ -5,7 +5,8 @@
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { ChildProcess, freePort, waitForPort } from './child-process.js'
+import { freePort } from '../test/helpers/ports.js'
+import { ChildProcess, waitForPort } from './child-process.js'
 import { BrokerStartError } from './errors.js'
 import type { BrokerAddress } from './workload.js'
 

@@ -1,7 +1,7 @@
 /**
  * Child processes of the harness: started through `sh` so the open-files limit is raised to the hard
  * limit first, optionally pinned to one CPU with `taskset`, with the tail of stderr kept for failure
- * reports and every wait bounded.
+ * reports and every wait bounded. Free ports come from `test/helpers/ports.ts`.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -112,40 +112,5 @@ async function canConnect (host: string, port: number): Promise<boolean> {
     socket.setTimeout(1000, () => { done(false) })
     socket.once('connect', () => { done(true) })
     socket.once('error', () => { done(false) })
-  })
-}
-
-/** Where `freePort()` looks: below the kernel's ephemeral range, which outgoing connections draw from. */
-const PORT_RANGE_START = 20_000
-const PORT_ATTEMPTS = 100
-
-/**
- * A TCP port that was free a moment ago on 127.0.0.1, picked below the ephemeral port range: a
- * port the OS hands out for `listen(0)` is in that range, and a reserved port is sometimes taken
- * by an outgoing connection (the generator's, a node's) before the broker that was meant to
- * listen on it starts.
- */
-export async function freePort (): Promise<number> {
-  const end = ephemeralRangeStart()
-  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-    const port = PORT_RANGE_START + Math.floor(Math.random() * (end - PORT_RANGE_START))
-    if (await canListen(port)) return port
-  }
-  throw new BrokerStartError(`no free port in ${PORT_RANGE_START}–${end - 1} after ${PORT_ATTEMPTS} attempts`)
-}
-
-function ephemeralRangeStart (): number {
-  try {
-    const start = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
-    if (Number.isInteger(start) && start > PORT_RANGE_START + 1000) return start
-  } catch {}
-  return 32_768
-}
-
-async function canListen (port: number): Promise<boolean> {
-  return await new Promise<boolean>((resolve) => {
-    const server = net.createServer()
-    server.once('error', () => { resolve(false) })
-    server.listen(port, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
   })
 }

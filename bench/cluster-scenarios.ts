@@ -8,7 +8,7 @@
  * A cluster that does not start, or cannot route one message from node 1 to node 2, skips the rest.
  */
 import { startBroker, startMeshmq, type BrokerHost, type RunningBroker } from './brokers.js'
-import { freePort } from './child-process.js'
+import { freePort } from '../test/helpers/ports.js'
 import { GeneratorProcess, runGenerator } from './generator-process.js'
 import { integrityOf, runThroughputWorkload, whileAlive, type Hosts } from './single-node.js'
 import { pairs, type LoadSettings, type Metric } from './scenarios.js'
