@@ -52,8 +52,8 @@ class Session implements SessionContext {
   private willTimer: NodeJS.Timeout | undefined
   private expiryTimer: NodeJS.Timeout | undefined
   private pendingWill: WillMessage | undefined
-  /** Publishes of this actor turn, sent at its end. */
-  private readonly outbox: PublishBatch
+  /** Publishes of this actor turn, sent at its end; created with the first publish (many clients only subscribe). */
+  private outbox: PublishBatch | undefined
   /** Subscription changes of this actor turn, per shard, sent at its end. */
   private subscriptionChanges: Array<SubscriptionChange[] | undefined> | undefined
   /** Set once the node shuts down; no message is handled after it. */
@@ -68,7 +68,6 @@ class Session implements SessionContext {
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, Date.now())
-    this.outbox = new PublishBatch(broker)
   }
 
   get inboundAliases (): Map<number, string> {
@@ -105,7 +104,7 @@ class Session implements SessionContext {
 
   publish (message: Message): void {
     metrics.messagesReceived++
-    this.outbox.add(message)
+    (this.outbox ??= new PublishBatch(this.broker)).add(message)
   }
 
   subscribe (filter: string, options: SubscriptionOptions): void {
@@ -153,7 +152,7 @@ class Session implements SessionContext {
       this.subscriptionChanges = undefined
       changes.forEach((list, i) => { if (list !== undefined) dispatch(this.broker.shards[i]!, { type: 'subscriptions', changes: list }) })
     }
-    this.outbox.flush()
+    this.outbox?.flush()
   }
 
   disconnect (reason: CloseReason, reasonCode: number, reasonString?: string): void {
