@@ -104,3 +104,25 @@ test('a paced run publishes at the asked rate and measures latency', async (t) =
   assert.ok(result.latency.count > 0)
   assert.ok(result.latency.p50Ms > 0 && result.latency.p50Ms <= result.latency.p99Ms)
 })
+
+test('the CPU sampler attributes a busy child process about one CPU second per second of its window', async () => {
+  const { spawn } = await import('node:child_process')
+  const { CpuSampler } = await import('./cpu-sampler.js')
+  const { epochNow } = await import('./workload.js')
+  const child = spawn(process.execPath, ['-e', 'const end = Date.now() + 1500; while (Date.now() < end) {}'])
+  try {
+    const sampler = new CpuSampler([child.pid!], 50)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    const from = epochNow()
+    await new Promise(resolve => setTimeout(resolve, 800))
+    const to = epochNow()
+    await new Promise(resolve => setTimeout(resolve, 100))
+    sampler.stop()
+    const cpuMs = sampler.cpuMsBetween(child.pid!, from, to)
+    assert.ok(cpuMs !== null, 'samples around both ends of the window')
+    assert.ok(cpuMs > 500 && cpuMs < 1000, `a spinning process used ${cpuMs} ms of CPU in an 800 ms window`)
+    assert.equal(sampler.cpuMsBetween(child.pid!, from - 60_000, to), null, 'no sample before the window: no figure')
+  } finally {
+    child.kill('SIGKILL')
+  }
+})
