@@ -108,8 +108,9 @@ class Session implements SessionContext {
   }
 
   subscribe (filter: string, options: SubscriptionOptions): void {
-    const existed = this.state.subscriptions.has(filter)
-    this.state.subscriptions.set(filter, options)
+    const subscriptions = this.state.subscriptions ??= new Map()
+    const existed = subscriptions.has(filter)
+    subscriptions.set(filter, options)
     if (!existed) metrics.subscriptions++
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
@@ -125,7 +126,7 @@ class Session implements SessionContext {
   }
 
   unsubscribe (filter: string): boolean {
-    if (!this.state.subscriptions.delete(filter)) return false
+    if (this.state.subscriptions?.delete(filter) !== true) return false
     metrics.subscriptions--
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
@@ -325,8 +326,8 @@ class Session implements SessionContext {
   }
 
   private discardState (): void {
-    for (const filter of [...this.state.subscriptions.keys()]) this.unsubscribe(filter)
-    const dropped = this.state.queue.length + this.state.inflight.size
+    for (const filter of [...this.state.subscriptions?.keys() ?? []]) this.unsubscribe(filter)
+    const dropped = this.state.queue.length + (this.state.inflight?.size ?? 0)
     if (dropped > 0) {
       metrics.messagesDropped += dropped
       this.info({ count: dropped, reason: 'session_discarded' }, 'message_dropped')
@@ -362,7 +363,7 @@ class Session implements SessionContext {
         this.sendPublish(delivery, undefined, false, now)
         continue
       }
-      if (connection !== undefined && this.state.inflight.size < this.window && this.state.queue.length === 0) {
+      if (connection !== undefined && (this.state.inflight?.size ?? 0) < this.window && this.state.queue.length === 0) {
         this.startFlow(delivery, now)
       } else {
         const dropped = enqueue(this.state, delivery, this.broker.config.mqtt.maxQueuedMessages, this.broker.config.mqtt.queueDropPolicy)
@@ -389,10 +390,9 @@ class Session implements SessionContext {
   private startFlow (delivery: Delivery, now: number): void {
     const packetId = allocatePacketId(this.state)
     if (packetId === undefined) return
-    this.state.inflight.set(packetId, { packetId, delivery, phase: 'publish' })
-    if (!this.sendPublish(delivery, packetId, false, now)) {
-      this.state.inflight.delete(packetId)
-    }
+    const inflight = this.state.inflight ??= new Map()
+    inflight.set(packetId, { packetId, delivery, phase: 'publish' })
+    if (!this.sendPublish(delivery, packetId, false, now)) inflight.delete(packetId)
   }
 
   /** Encodes and sends one PUBLISH; false when the client's Maximum Packet Size forbids it [MQTT-3.1.2-25]. */
@@ -430,9 +430,11 @@ class Session implements SessionContext {
   /** After a reconnect, unacknowledged PUBLISH go out again with DUP=1 and PUBREL are repeated [MQTT-4.4.0-1]. */
   private resendInflight (): void {
     const now = Date.now()
-    for (const entry of [...this.state.inflight.values()]) {
+    const inflight = this.state.inflight
+    if (inflight === undefined) return
+    for (const entry of [...inflight.values()]) {
       if (entry.phase === 'pubrel') this.send({ cmd: 'pubrel', messageId: entry.packetId })
-      else if (!this.sendPublish(entry.delivery, entry.packetId, true, now)) this.state.inflight.delete(entry.packetId)
+      else if (!this.sendPublish(entry.delivery, entry.packetId, true, now)) inflight.delete(entry.packetId)
     }
   }
 
@@ -442,7 +444,7 @@ class Session implements SessionContext {
     const now = Date.now()
     const queue = this.state.queue
     let taken = 0
-    while (taken < queue.length && this.state.inflight.size < this.window) {
+    while (taken < queue.length && (this.state.inflight?.size ?? 0) < this.window) {
       const delivery = queue[taken++]!
       if (isExpired(delivery.message, now)) continue
       if (delivery.qos === 0) this.sendPublish(delivery, undefined, false, now)

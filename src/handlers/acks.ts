@@ -6,16 +6,16 @@ import { ReasonCode } from '../protocol/reason-codes.js'
 /** PUBACK from the client ends an outgoing QoS 1 flow [MQTT-4.3.2-*]. */
 export function handlePuback (ctx: SessionContext, packet: IPubackPacket): void {
   const id = packet.messageId ?? 0
-  const entry = ctx.state.inflight.get(id)
+  const entry = ctx.state.inflight?.get(id)
   if (entry === undefined || entry.delivery.qos !== 1) return
-  ctx.state.inflight.delete(id)
+  ctx.state.inflight?.delete(id)
   ctx.outgoingCompleted(id)
 }
 
 /** PUBREC from the client: answer PUBREL and wait for PUBCOMP [MQTT-4.3.3-4]; a failure reason ends the flow. */
 export function handlePubrec (ctx: SessionContext, packet: IPubrecPacket): void {
   const id = packet.messageId ?? 0
-  const entry = ctx.state.inflight.get(id)
+  const entry = ctx.state.inflight?.get(id)
   if (entry === undefined || entry.delivery.qos !== 2) {
     ctx.send(ctx.protocolVersion === 5
       ? { cmd: 'pubrel', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound }
@@ -23,7 +23,7 @@ export function handlePubrec (ctx: SessionContext, packet: IPubrecPacket): void 
     return
   }
   if ((packet.reasonCode ?? 0) >= 0x80) {
-    ctx.state.inflight.delete(id)
+    ctx.state.inflight?.delete(id)
     ctx.outgoingCompleted(id)
     return
   }
@@ -34,7 +34,7 @@ export function handlePubrec (ctx: SessionContext, packet: IPubrecPacket): void 
 /** PUBREL from the client releases an incoming QoS 2 packet id; answer PUBCOMP [MQTT-4.3.3-11 v5 / MQTT-4.3.3-2]. */
 export function handlePubrel (ctx: SessionContext, packet: IPubrelPacket): void {
   const id = packet.messageId ?? 0
-  const known = ctx.state.awaitingRel.delete(id)
+  const known = ctx.state.awaitingRel?.delete(id) === true
   if (!known && ctx.protocolVersion === 5) {
     ctx.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound })
     return
@@ -45,8 +45,8 @@ export function handlePubrel (ctx: SessionContext, packet: IPubrelPacket): void 
 /** PUBCOMP from the client ends an outgoing QoS 2 flow. */
 export function handlePubcomp (ctx: SessionContext, packet: IPubcompPacket): void {
   const id = packet.messageId ?? 0
-  const entry = ctx.state.inflight.get(id)
+  const entry = ctx.state.inflight?.get(id)
   if (entry === undefined || entry.delivery.qos !== 2 || entry.phase !== 'pubrel') return
-  ctx.state.inflight.delete(id)
+  ctx.state.inflight?.delete(id)
   ctx.outgoingCompleted(id)
 }

@@ -49,13 +49,13 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
   const { state } = ctx
   const packetId = packet.messageId ?? 0
   if (packet.qos === 2) {
-    if (state.awaitingRel.has(packetId)) {
+    if (state.awaitingRel?.has(packetId) === true) {
       // A re-sent QoS 2 PUBLISH before PUBREL is not routed again [MQTT-4.3.3-9 v5 / MQTT-4.3.3-2 v3.1.1].
       ctx.send({ cmd: 'pubrec', messageId: packetId })
       return
     }
     // More unacknowledged QoS 2 than the server's Receive Maximum [MQTT-3.3.4-9].
-    if (ctx.protocolVersion === 5 && state.awaitingRel.size >= ctx.mqttConfig.receiveMaximum) {
+    if (ctx.protocolVersion === 5 && (state.awaitingRel?.size ?? 0) >= ctx.mqttConfig.receiveMaximum) {
       ctx.disconnect('receive_maximum_exceeded', ReasonCode.ReceiveMaximumExceeded)
       return
     }
@@ -78,7 +78,7 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
 
   if (packet.qos === 1) ctx.send({ cmd: 'puback', messageId: packetId })
   else if (packet.qos === 2) {
-    state.awaitingRel.add(packetId)
+    (state.awaitingRel ??= new Set()).add(packetId)
     ctx.send({ cmd: 'pubrec', messageId: packetId })
   }
 }

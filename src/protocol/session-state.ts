@@ -48,12 +48,15 @@ export interface SessionState {
   createdAt: number
   /** Session Expiry Interval in seconds; 0 ends the session with the connection. */
   expiryInterval: number
-  /** Subscriptions keyed by the filter as the client sent it (incl. `$share/<group>/`). */
-  subscriptions: Map<string, SubscriptionOptions>
-  inflight: Map<number, InflightEntry>
+  /**
+   * Subscriptions keyed by the filter as the client sent it (incl. `$share/<group>/`). This and
+   * the next two collections are created on first use: an idle client holds none of them.
+   */
+  subscriptions: Map<string, SubscriptionOptions> | undefined
+  inflight: Map<number, InflightEntry> | undefined
   queue: Delivery[]
   /** Packet ids of incoming QoS 2 PUBLISH received and not yet released by PUBREL [MQTT-4.3.3-*]. */
-  awaitingRel: Set<number>
+  awaitingRel: Set<number> | undefined
   nextPacketId: number
   will?: WillMessage
 }
@@ -63,19 +66,20 @@ export function createSessionState (clientId: string, now: number): SessionState
     clientId,
     createdAt: now,
     expiryInterval: 0,
-    subscriptions: new Map(),
-    inflight: new Map(),
+    subscriptions: undefined,
+    inflight: undefined,
     queue: [],
-    awaitingRel: new Set(),
+    awaitingRel: undefined,
     nextPacketId: 1
   }
 }
 
 /** A free packet id for an outgoing QoS 1/2 PUBLISH, never one in use [MQTT-2.2.1-3]; undefined if all are. */
 export function allocatePacketId (state: SessionState): number | undefined {
-  if (state.inflight.size >= 65535) return undefined
+  const inflight = state.inflight
+  if (inflight !== undefined && inflight.size >= 65535) return undefined
   let id = state.nextPacketId
-  while (state.inflight.has(id)) id = id === 65535 ? 1 : id + 1
+  while (inflight?.has(id) === true) id = id === 65535 ? 1 : id + 1
   state.nextPacketId = id === 65535 ? 1 : id + 1
   return id
 }
