@@ -50,6 +50,12 @@ export const DEFAULT_AUTOCLEAN_MS = 5 * 60_000
 /** How often autoclean looks for expired down nodes. */
 export const AUTOCLEAN_CHECK_MS = 1_000
 
+/**
+ * A receiver acks frames that carry only QoS 0 messages (or pings, or routes) within this delay
+ * rather than on the next turn: such an ack releases nothing, it only shows the sender this end is
+ * alive, so one per delay is enough. Well below `DEFAULT_PEER_TIMEOUT_MS`.
+ */
+export const QOS0_ACK_DELAY_MS = 100
 /** A forward link with nothing to send pings its peer this often. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000
 /** A peer that sends nothing (not even an ack) on its forward link for this long is disconnected. */

@@ -1,6 +1,8 @@
 /**
  * The receiving side of forwarding: accepts forward streams, delivers each message once to the
- * local broker and acks cumulatively; route announcements on the stream go to `onRoutes`.
+ * local broker and acks cumulatively (on the next turn after QoS 1/2 messages, otherwise within
+ * `QOS0_ACK_DELAY_MS`, which keeps the sender hearing from this end); route announcements on the
+ * stream go to `onRoutes`.
  *
  * Per sender node it keeps the sender's incarnation and the highest sequence number delivered;
  * a frame at or below it is a resend of something already delivered and is dropped. Only the
@@ -8,7 +10,7 @@
  * dead stream cannot overtake a resend. Received messages are never forwarded again.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { MAX_FORWARD_FRAME_BYTES } from './constants.js'
+import { MAX_FORWARD_FRAME_BYTES, QOS0_ACK_DELAY_MS } from './constants.js'
 import { ForwardStreamClosedError, MalformedFrameError, UnexpectedSenderError } from './errors.js'
 import { decodeForwardFrame, type ForwardFrameEncoder } from './forward-frames.js'
 import { abortQuietly, readFrames } from './stream-io.js'
@@ -44,23 +46,32 @@ export class ForwardReceiver {
   /** The libp2p stream handler for `FORWARD_PROTOCOL`. */
   readonly handle = (stream: Stream, connection: Connection): void => {
     let sender: string | undefined
-    let ackScheduled = false
-    const scheduleAck = (): void => {
-      if (ackScheduled) return
-      ackScheduled = true
-      setImmediate(() => {
-        ackScheduled = false
-        const state = sender === undefined ? undefined : this.senders.get(sender)
-        if (state?.stream !== stream || stream.status !== 'open') return
-        try {
-          stream.send(this.init.encoder.ack(state.delivered))
-        } catch (err) {
-          abortQuietly(stream, err instanceof Error ? err : new Error(String(err)))
-        }
-      })
+    let ackImmediate: NodeJS.Immediate | undefined
+    let ackTimer: NodeJS.Timeout | undefined
+    const sendAck = (): void => {
+      clearImmediate(ackImmediate)
+      clearTimeout(ackTimer)
+      ackImmediate = undefined
+      ackTimer = undefined
+      const state = sender === undefined ? undefined : this.senders.get(sender)
+      if (state?.stream !== stream || stream.status !== 'open') return
+      try {
+        stream.send(this.init.encoder.ack(state.delivered))
+      } catch (err) {
+        abortQuietly(stream, err instanceof Error ? err : new Error(String(err)))
+      }
+    }
+    // An ack releases the sender's QoS 1/2 messages, so it goes on the next turn. Frames of QoS 0
+    // messages only need one now and then, to show the sender this end is alive: acking every
+    // read cost both nodes a frame (yamux, noise, a write) per batch for nothing.
+    const scheduleAck = (urgent: boolean): void => {
+      if (ackImmediate !== undefined) return
+      if (urgent) ackImmediate = setImmediate(sendAck)
+      else ackTimer ??= setTimeout(sendAck, QOS0_ACK_DELAY_MS)
     }
     readFrames(stream, MAX_FORWARD_FRAME_BYTES, (frames) => {
       let messages: Message[] | undefined
+      let urgent = false
       for (const body of frames) {
         const frame = decodeForwardFrame(body, sender)
         if (sender === undefined) {
@@ -72,6 +83,7 @@ export class ForwardReceiver {
         if (state?.stream !== stream) throw new ForwardStreamClosedError(sender, 'superseded by a newer stream')
         if (frame.kind === 'messages') {
           const { seqs, messages: batch } = frame
+          for (let i = 0; i < batch.length && !urgent; i++) urgent = (batch[i] as Message).qos > 0
           if ((seqs[0] as number) > state.delivered && messages === undefined) {
             messages = batch
           } else {
@@ -91,9 +103,11 @@ export class ForwardReceiver {
         this.init.stats.received += messages.length
         this.deliver(sender, messages)
       }
-      if (sender !== undefined) scheduleAck()
+      if (sender !== undefined) scheduleAck(urgent)
     })
     stream.addEventListener('close', () => {
+      clearImmediate(ackImmediate)
+      clearTimeout(ackTimer)
       if (sender === undefined) return
       const state = this.senders.get(sender)
       if (state?.stream === stream) state.stream = undefined

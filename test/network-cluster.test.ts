@@ -73,8 +73,10 @@ test('a restarted node keeps its peer id, is seen as restarted and resyncs its r
   const peerId = first.peerId
   first.addLocalRoute('before/restart')
   await waitFor('n2 to learn the route of the first run', () => model.of('n1@127.0.0.1').includes('before/restart'))
+  // Listening before the stop: n2 may see the node go down before stop() resolves.
+  const down = nextEvent(n2, 'node-down', d => d.node === 'n1@127.0.0.1')
   await first.stop()
-  await nextEvent(n2, 'node-down', d => d.node === 'n1@127.0.0.1')
+  await down
 
   const renamed = createClusterNetwork({ name: 'other@127.0.0.1', dataDir, listenHost: '127.0.0.1', port: 0, discovery: 'manual' })
   await assert.rejects(renamed.start(), (err: Error) => {

@@ -109,3 +109,20 @@ test('forwarding to a node that is not a member drops and counts', async (t) => 
   assert.deepStrictEqual(a.forward('ghost@127.0.0.1', [numbered(1, 1, A)]), { queued: 0, dropped: 1 })
   assert.equal(a.stats().forward.droppedUnknownNode, 1)
 })
+
+test('a link carrying only QoS 0 for longer than the peer timeout stays up: the receiver still acks now and then', async (t) => {
+  const { a, received } = await pair(t)
+  let downs = 0
+  a.addEventListener('node-down', () => { downs++ })
+  const until = Date.now() + 3_000 // FAST_TIMERS: peer timeout 2 s, heartbeat 200 ms
+  let sent = 0
+  while (Date.now() < until) {
+    await forwardRange(a, sent, 200, 0)
+    sent += 200
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  await waitFor('every QoS 0 message to arrive', () => received.length === sent)
+  assert.deepStrictEqual(indexes(received), [...Array(sent).keys()])
+  assert.equal(downs, 0, 'the sender never took the receiver for unresponsive')
+  assert.equal(a.isRunning(B), true)
+})
