@@ -67,7 +67,7 @@ export class ForwardReceiver {
     const scheduleAck = (urgent: boolean): void => {
       if (ackImmediate !== undefined) return
       if (urgent) ackImmediate = setImmediate(sendAck)
-      else ackTimer ??= setTimeout(sendAck, QOS0_ACK_DELAY_MS)
+      else ackTimer ??= setTimeout(sendAck, QOS0_ACK_DELAY_MS).unref()
     }
     readFrames(stream, MAX_FORWARD_FRAME_BYTES, (frames) => {
       let messages: Message[] | undefined
