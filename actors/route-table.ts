@@ -101,15 +101,15 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         applyRemote(state, msg.node, msg.added, msg.removed)
         break
       case 'remote_routes_replaced': {
+        // Only a node already holding routes needs the new set to find what went (a joining
+        // node's 100k-route snapshot is applied from its array, with no set built).
         const current = state.remote.get(msg.node)
-        if (current === undefined || current.size === 0) {
-          // The usual case (a node joins or comes up): nothing to remove, no set to build.
-          applyRemote(state, msg.node, msg.filters, [])
-          break
+        let removed: string[] = []
+        if (current !== undefined && current.size > 0) {
+          const next = new Set(msg.filters)
+          removed = [...current].filter(filter => !next.has(filter))
         }
-        const next = new Set(msg.filters)
-        const removed = [...current].filter(filter => !next.has(filter))
-        applyRemote(state, msg.node, next, removed)
+        applyRemote(state, msg.node, msg.filters, removed)
         break
       }
       case 'remote_node_removed':
