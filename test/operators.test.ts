@@ -109,7 +109,7 @@ test('bad configuration fails fast with a non-zero exit and a message naming the
   ]
   await Promise.all(cases.map(async c => {
     const broker = spawnBroker(t, { args: [...c.args, '--data-dir', dir], ...(c.env !== undefined ? { env: c.env } : {}) })
-    const code = await broker.waitForExit(START_TIMEOUT_MS)
+    const { code } = await broker.waitForExit(START_TIMEOUT_MS)
     assert.notEqual(code, 0, `${c.args.join(' ')} exited with 0`)
     assert.ok(broker.stderr.includes(c.key), `stderr of '${c.args.join(' ')}' names '${c.key}': ${broker.stderr}`)
     assert.equal(broker.logs.find(l => l.msg === 'broker_started'), undefined, 'the broker did not start')
@@ -161,19 +161,19 @@ test('notable events are logged: session_taken_over, client_disconnected, messag
 test('SIGTERM stops the node cleanly: broker_stopped is logged and the exit code is 0', async t => {
   const { broker, port } = await startNode(t)
   await connectClient(t, port)
-  const code = await broker.stop(10_000)
+  const { code } = await broker.stop(10_000)
   assert.equal(code, 0)
   assert.ok(broker.logs.some(l => l.msg === 'broker_stopped'))
 })
 
 test('meshmq --version and --help exit 0; an unknown command exits non-zero with usage', async t => {
   const version = spawnBroker(t, { args: ['--version'] })
-  assert.equal(await version.waitForExit(START_TIMEOUT_MS), 0)
+  assert.equal((await version.waitForExit(START_TIMEOUT_MS)).code, 0)
   assert.match(version.rawStdout.join('\n'), /meshmq \d+\.\d+\.\d+/)
   const help = spawnBroker(t, { args: ['--help'] })
-  assert.equal(await help.waitForExit(START_TIMEOUT_MS), 0)
+  assert.equal((await help.waitForExit(START_TIMEOUT_MS)).code, 0)
   assert.match(help.rawStdout.join('\n'), /meshmq start/)
   const unknown = spawnBroker(t, { args: ['launch'] })
-  assert.notEqual(await unknown.waitForExit(START_TIMEOUT_MS), 0)
+  assert.notEqual((await unknown.waitForExit(START_TIMEOUT_MS)).code, 0)
   assert.match(unknown.stderr, /unknown command/)
 })
