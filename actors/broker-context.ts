@@ -1,7 +1,7 @@
 /** References and settings every broker actor is given at spawn: the node's wiring, in one place. */
 import type { ActorSystemRef, Ref } from 'nact'
-import type { BrokerConfig } from '../src/config.js'
-import type { Logger } from '../src/log.js'
+import type { BrokerConfig } from '../src/core/config/config.js'
+import type { Logger } from '../src/core/log.js'
 import type { ShardMsg } from './trie-shard.js'
 import type { RetainerMsg } from './retainer.js'
 import type { RouteTableMsg } from './route-table.js'

@@ -5,15 +5,15 @@
  * newer connection was handed to it meanwhile (the attach sequence tells).
  */
 import { spawn, dispatch, stop, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
-import type { Connection } from '../src/connection.js'
-import type { ConnectRequest } from '../src/handlers/connect.js'
-import { metrics } from '../src/metrics.js'
+import type { ClientLink } from '../src/core/channel/client-link.js'
+import type { ConnectRequest } from '../src/core/channel/connect.js'
+import { metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
 import { spawnSession, type SessionMsg } from './session.js'
 import { resumeOnCrash } from './supervision.js'
 
 export type RegistryMsg =
-  | { type: 'connect', request: ConnectRequest, connection: Connection }
+  | { type: 'connect', request: ConnectRequest, connection: ClientLink }
   | { type: 'session_ended', clientId: string, session: Ref<SessionMsg>, attachSeq: number }
   | { type: 'count', replyTo: Ref<number> }
   /** Stop every session (node shutdown); replies when done. */

@@ -4,9 +4,9 @@
  * batch, not per message (like `emqx_broker:publish/1` feeding the router).
  */
 import { dispatch } from 'nact'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 import type { BrokerContext } from './broker-context.js'
-import { shardForTopic } from './shard-index.js'
+import { shardForTopic } from '../src/core/routing/shard-index.js'
 
 export class PublishBatch {
   private readonly perShard: Array<Message[] | undefined>

@@ -4,11 +4,11 @@
  * subscribes [MQTT-3.3.1-6, MQTT-3.3.1-9 .. MQTT-3.3.1-11].
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
-import { RetainedStore } from '../src/protocol/retained-store.js'
-import type { Message } from '../src/protocol/message.js'
-import type { Delivery, SubscriptionOptions } from '../src/protocol/session-state.js'
-import type { Logger } from '../src/log.js'
-import { metrics } from '../src/metrics.js'
+import { RetainedStore } from '../src/core/routing/retained-store.js'
+import type { Message } from '../src/core/mqtt/message.js'
+import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
+import type { Logger } from '../src/core/log.js'
+import { metrics } from '../src/core/metrics.js'
 import { resumeOnCrash } from './supervision.js'
 import type { SessionMsg } from './session.js'
 

@@ -5,9 +5,9 @@
  * shards that index them. The cluster layer plugs in through `RouteReplicator`.
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
-import type { Logger } from '../src/log.js'
+import type { Logger } from '../src/core/log.js'
 import { resumeOnCrash } from './supervision.js'
-import { shardsForFilter } from './shard-index.js'
+import { shardsForFilter } from '../src/core/routing/shard-index.js'
 import type { ShardMsg } from './trie-shard.js'
 
 export type RouteTableMsg =

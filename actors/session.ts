@@ -7,23 +7,23 @@
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import type { Packet, IConnackPacket } from 'mqtt-packet'
-import type { Connection, ConnectionEvent, CloseReason } from '../src/connection.js'
-import type { ConnectRequest } from '../src/handlers/connect.js'
-import type { SessionContext } from '../src/handlers/context.js'
-import { handlePacket } from '../src/handlers/index.js'
+import type { ClientLink, ConnectionEvent, CloseReason } from '../src/core/channel/client-link.js'
+import type { ConnectRequest } from '../src/core/channel/connect.js'
+import type { SessionContext } from '../src/core/channel/channel-context.js'
+import { handlePacket } from '../src/core/channel/handle-packet.js'
 import {
   createSessionState, allocatePacketId, enqueue,
   type SessionState, type SubscriptionOptions, type Delivery, type WillMessage
-} from '../src/protocol/session-state.js'
-import type { Message } from '../src/protocol/message.js'
-import { isExpired } from '../src/protocol/message.js'
-import { encodePublish } from '../src/protocol/outgoing-publish.js'
-import { parseSharedFilter } from '../src/protocol/topic.js'
-import { ReasonCode } from '../src/protocol/reason-codes.js'
-import type { Logger } from '../src/log.js'
-import { metrics } from '../src/metrics.js'
+} from '../src/core/session/session-state.js'
+import type { Message } from '../src/core/mqtt/message.js'
+import { isExpired } from '../src/core/mqtt/message.js'
+import { encodePublish } from '../src/core/mqtt/outgoing-publish.js'
+import { parseSharedFilter } from '../src/core/mqtt/topic.js'
+import { ReasonCode } from '../src/core/mqtt/reason-codes.js'
+import type { Logger } from '../src/core/log.js'
+import { metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
-import { shardsForFilter } from './shard-index.js'
+import { shardsForFilter } from '../src/core/routing/shard-index.js'
 import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
 import type { RegistryMsg } from './client-registry.js'
@@ -32,7 +32,7 @@ import type { SubscriptionChange } from './trie-shard.js'
 export type SessionMsg =
   | ConnectionEvent
   /** The registry hands the session a new connection (first connect, reconnect or takeover). */
-  | { type: 'attach', connection: Connection, request: ConnectRequest, attachSeq: number }
+  | { type: 'attach', connection: ClientLink, request: ConnectRequest, attachSeq: number }
   /** Messages matched by a trie shard or sent by the retainer. */
   | { type: 'deliver', deliveries: Delivery[] }
   | { type: 'session_expired', attachSeq: number }
@@ -43,7 +43,7 @@ export type SessionMsg =
 /** The runtime side of one session: the actor's state object. */
 class Session implements SessionContext {
   state: SessionState
-  connection: Connection | undefined
+  connection: ClientLink | undefined
   request: ConnectRequest | undefined
   attachSeq = 0
   /** Topic aliases of this connection, created on first use (most clients use none). */
@@ -216,7 +216,7 @@ class Session implements SessionContext {
     this.flushTurn()
   }
 
-  private attach (connection: Connection, request: ConnectRequest, attachSeq: number): void {
+  private attach (connection: ClientLink, request: ConnectRequest, attachSeq: number): void {
     const previous = this.connection
     if (previous !== undefined) {
       // A second connection with the same client id takes over [MQTT-3.1.4-3]; v5 gets 0x8E first.
@@ -246,7 +246,7 @@ class Session implements SessionContext {
     connection.keepaliveTimeoutMs = request.keepalive * 1500
 
     this.send(this.connack(request, sessionPresent))
-    connection.attach(this.self)
+    connection.attach(event => dispatch(this.self, event))
     metrics.clientsConnected++
     this.info({ remote: connection.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: sessionPresent }, 'client_connected')
     this.resendInflight()

@@ -4,7 +4,7 @@
  * own logger (it carries the actor's identifying fields).
  */
 import type { SupervisionActorFunc, Ref } from 'nact'
-import type { Logger } from '../src/log.js'
+import type { Logger } from '../src/core/log.js'
 
 function logCrash (log: Logger, msg: unknown, err: Error | undefined): void {
   log.error({ err: err?.stack ?? String(err), msg_type: (msg as { type?: string } | undefined)?.type }, 'actor_crashed')

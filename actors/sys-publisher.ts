@@ -3,12 +3,12 @@
  * `$SYS/brokers/<node>/…` (as EMQX and mosquitto do), so a subscriber gets current values at once.
  */
 import { spawn, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
-import type { Message } from '../src/protocol/message.js'
-import { metrics } from '../src/metrics.js'
+import type { Message } from '../src/core/mqtt/message.js'
+import { metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
 import { PublishBatch } from './publish-batch.js'
 import { resumeOnCrash } from './supervision.js'
-import { BROKER_VERSION } from '../src/version.js'
+import { BROKER_VERSION } from '../src/core/version.js'
 
 export type SysMsg = { type: 'tick' }
 

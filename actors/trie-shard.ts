@@ -6,11 +6,11 @@
  * batch) and hands remote destinations to the forwarder, once per node.
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
-import { TopicTrie } from '../src/protocol/trie.js'
-import type { Message } from '../src/protocol/message.js'
-import type { Delivery, SubscriptionOptions } from '../src/protocol/session-state.js'
-import type { Logger } from '../src/log.js'
-import { metrics } from '../src/metrics.js'
+import { TopicTrie } from '../src/core/routing/trie.js'
+import type { Message } from '../src/core/mqtt/message.js'
+import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
+import type { Logger } from '../src/core/log.js'
+import { metrics } from '../src/core/metrics.js'
 import { resumeOnCrash } from './supervision.js'
 import type { SessionMsg } from './session.js'
 import type { RouteTableMsg } from './route-table.js'

@@ -47,7 +47,7 @@
  * partition_healed, node_cleaned, node_left, forward_failed, route_push_dropped, hello_rejected,
  * cluster_left.
  */
-import '../src/polyfill.js'
+import '../src/core/polyfill.js'
 import { hostname } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
@@ -81,7 +81,7 @@ import { prologueFromSecret } from './secret-prologue.js'
 import { TypedEventTarget } from './typed-event-target.js'
 import type { ForwardResult } from './forward-link.js'
 import type { RouteSnapshot } from './route-messages.js'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 
 export type DiscoveryMode = 'mdns' | 'static' | 'manual'
 

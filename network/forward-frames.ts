@@ -16,7 +16,7 @@
 import { MalformedFrameError } from './errors.js'
 import { MessageBatchReader, MessageBatchWriter } from './message-codec.js'
 import { BinaryReader, BinaryWriter } from './wire.js'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 
 const KIND_OPEN = 1
 const KIND_MESSAGES = 2

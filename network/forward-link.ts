@@ -25,7 +25,7 @@ import { encodedSizeBound } from './message-codec.js'
 import { OutboundQueue } from './outbound-queue.js'
 import { abortQuietly, readFrames, waitWritable } from './stream-io.js'
 import type { ForwardStats, LinkBacklog } from './stats.js'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 
 /** Opens a new forward stream to the peer. */
 export type OpenForwardStream = (signal: AbortSignal) => Promise<Stream>

@@ -16,7 +16,7 @@ import { decodeForwardFrame, type ForwardFrameEncoder } from './forward-frames.j
 import { abortQuietly, readFrames } from './stream-io.js'
 import type { ClusterLogger } from './logger.js'
 import type { ForwardStats } from './stats.js'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 
 export interface ForwardReceiverInit {
   localName: string

@@ -8,7 +8,7 @@ import { ForwardLink, type ForwardResult } from './forward-link.js'
 import { ForwardReceiver } from './forward-receiver.js'
 import type { ClusterLogger } from './logger.js'
 import type { ForwardStats, LinkBacklog } from './stats.js'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 
 export interface ForwarderInit {
   localName: string

@@ -19,7 +19,7 @@
  */
 import { MalformedFrameError } from './errors.js'
 import type { BinaryReader, BinaryWriter } from './wire.js'
-import type { Message, MessageProperties, QoS } from '../src/protocol/message.js'
+import type { Message, MessageProperties, QoS } from '../src/core/mqtt/message.js'
 
 const FLAG_RETAIN = 0x04
 const FLAG_EXPIRY = 0x08

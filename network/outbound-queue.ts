@@ -14,7 +14,7 @@
  */
 import { Fifo } from './fifo.js'
 import { encodedSizeBound } from './message-codec.js'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 
 /** A QoS 1/2 message that has its sequence number, with its size bound. */
 interface NumberedMessage {

@@ -1,7 +1,7 @@
 // Installs dependencies and compiles TypeScript when needed, so `npm start`, `npm test`
 // and `npm run bench` work on a fresh clone with only Node.js and npm.
 import { execFileSync } from 'node:child_process'
-import { existsSync, statSync, readdirSync } from 'node:fs'
+import { existsSync, statSync, readdirSync, rmSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -27,6 +27,8 @@ const sources = Math.max(...['src', 'actors', 'network', 'test', 'bench', 'tscon
 const stamp = join(root, 'dist', '.build-stamp')
 if (!existsSync(stamp) || sources > newest(stamp)) {
   console.error('[meshmq] compiling TypeScript')
+  // A clean output tree: a moved or deleted source must not leave a stale module (or test) behind.
+  rmSync(join(root, 'dist'), { recursive: true, force: true })
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' })
   execFileSync(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(stamp)}, String(Date.now()))`])
 }

@@ -3,11 +3,11 @@
  * $SYS publisher), the cluster network, the MQTT listener and the control endpoint, and stops
  * them in reverse order.
  */
-import './polyfill.js'
+import './core/polyfill.js'
 import { start, stop, query, dispatch, type Ref } from 'nact'
-import type { BrokerConfig } from './config.js'
-import { createLogger, type Logger } from './log.js'
-import { MqttListener } from './listener.js'
+import type { BrokerConfig } from './core/config/config.js'
+import { createLogger, type Logger } from './core/log.js'
+import { MqttListener } from './listeners/tcp-listener.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { spawnTrieShard, type ShardMsg, type ShardStats } from '../actors/trie-shard.js'
 import { spawnRouteTable, type RouteTableMsg, type RouteDump } from '../actors/route-table.js'
@@ -59,7 +59,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
 
   cluster.attach(context)
 
-  const listener = new MqttListener({ config, node, log, registry })
+  const listener = new MqttListener({ config, node, log, onClient: (request, connection) => dispatch(registry, { type: 'connect', request, connection }) })
   const control = new ControlServer({ host: config.cluster.control.host, port: config.cluster.control.port, admin: cluster, log: log.child({ actor: 'control' }) })
   try {
     // The MQTT port is bound first: it is usually a fixed port, and binding it after the cluster's

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import {
   ConfigError, DISCOVERY_STRATEGIES, LOG_LEVELS, parseNodeName, parseSeed,
   type BrokerConfig, type DeepPartial, type DiscoveryStrategy, type LogLevel
-} from './config.js'
+} from './core/config/config.js'
 
 export type Command =
   /** Run a broker node. */

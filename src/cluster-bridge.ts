@@ -7,14 +7,14 @@
 import { dispatch, query, type Ref } from 'nact'
 import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
 import type { ClusterLogger } from '../network/logger.js'
-import type { BrokerConfig } from './config.js'
-import type { Logger } from './log.js'
+import type { BrokerConfig } from './core/config/config.js'
+import type { Logger } from './core/log.js'
 import type { RouteReplicator, RouteDump } from '../actors/route-table.js'
 import type { RemoteForwarder } from '../actors/trie-shard.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { PublishBatch } from '../actors/publish-batch.js'
-import { metrics } from './metrics.js'
-import type { Message } from './protocol/message.js'
+import { metrics } from './core/metrics.js'
+import type { Message } from './core/mqtt/message.js'
 import type { ClusterAdmin } from './control-server.js'
 
 /**

@@ -14,9 +14,9 @@
  * command is logged as a `ctl_command` event.
  */
 import net from 'node:net'
-import type { Logger } from './log.js'
+import type { Logger } from './core/log.js'
 import type { ControlReply } from './ctl.js'
-import { parseSeed } from './config.js'
+import { parseSeed } from './core/config/config.js'
 
 /** Membership of the cluster as this node sees it. */
 export interface ClusterStatus { runningNodes: string[], stoppedNodes: string[] }

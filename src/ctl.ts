@@ -4,7 +4,7 @@
  */
 import net from 'node:net'
 import type { Command } from './cli-args.js'
-import { controlEndpointFor, DEFAULT_NODE_NAME } from './config.js'
+import { controlEndpointFor, DEFAULT_NODE_NAME } from './core/config/config.js'
 
 const CTL_TIMEOUT_MS = 15_000
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /** The `meshmq` command: `start` runs a node, `ctl` administers a running one. */
-import './polyfill.js'
+import './core/polyfill.js'
 import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
-import { loadConfig, ConfigError } from './config.js'
-import { BROKER_VERSION } from './version.js'
+import { loadConfig, ConfigError } from './core/config/config.js'
+import { BROKER_VERSION } from './core/version.js'
 
 async function main (argv: string[]): Promise<number> {
   const command = parseCommandLine(argv)

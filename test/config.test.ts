@@ -7,9 +7,9 @@ import { PassThrough } from 'node:stream'
 import {
   ConfigError, DEFAULT_NODE_NAME, clusterPortFor, controlEndpointFor, defaultConfig, loadConfig,
   parseNodeName, parseSeed
-} from '../src/config.js'
+} from '../src/core/config/config.js'
 import { USAGE, UsageError, parseCommandLine } from '../src/cli-args.js'
-import { actorLogger, createLogger } from '../src/log.js'
+import { actorLogger, createLogger } from '../src/core/log.js'
 
 /** Write `content` as a config file in a fresh temporary directory removed after the test. */
 function configFile (t: TestContext, content: unknown): string {

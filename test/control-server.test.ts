@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { sendControlRequest } from '../src/ctl.js'
-import { createLogger } from '../src/log.js'
+import { createLogger } from '../src/core/log.js'
 import {
   ControlServer, ControlHostNotLoopbackError, formatClusterStatus, isLoopbackHost,
   type ClusterAdmin, type ClusterStatus

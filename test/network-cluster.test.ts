@@ -1,4 +1,4 @@
-import '../src/polyfill.js'
+import '../src/core/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createClusterNetwork } from '../network/cluster.js'

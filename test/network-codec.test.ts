@@ -6,7 +6,7 @@ import { decodeForwardFrame, ForwardFrameEncoder } from '../network/forward-fram
 import { GossipEnvelope, openGossipEnvelope } from '../network/gossip-envelope.js'
 import { MessageBatchReader, MessageBatchWriter } from '../network/message-codec.js'
 import { BinaryReader, BinaryWriter } from '../network/wire.js'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 
 /** Encodes `messages` as one batch sent by `sender`. */
 function encodeBatch (messages: Message[], sender = 'n9@elsewhere'): Uint8Array {

@@ -1,10 +1,10 @@
-import '../src/polyfill.js'
+import '../src/core/polyfill.js'
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { FORWARD_PROTOCOL } from '../network/constants.js'
 import { nextEvent, numbered, RecordingLogger, startNode, waitFor } from './network-helpers.js'
 import type { ClusterNetwork } from '../network/cluster.js'
-import type { Message } from '../src/protocol/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
 
 const A = 'a@127.0.0.1'
 const B = 'b@127.0.0.1'

@@ -2,14 +2,14 @@
  * Helpers for the cluster network tests: free loopback ports, nodes with short timers, a model of
  * the route table built only from the service's events, and bounded waits.
  */
-import '../src/polyfill.js'
+import '../src/core/polyfill.js'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { createClusterNetwork, type ClusterEvents, type ClusterNetwork, type ClusterNetworkInit } from '../network/cluster.js'
 import type { ClusterLogger } from '../network/logger.js'
-import type { Message, QoS } from '../src/protocol/message.js'
+import type { Message, QoS } from '../src/core/mqtt/message.js'
 
 /** Timers short enough for tests, long enough for a loaded 2-core machine. */
 export const FAST_TIMERS: ClusterNetworkInit = {

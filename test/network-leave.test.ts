@@ -1,4 +1,4 @@
-import '../src/polyfill.js'
+import '../src/core/polyfill.js'
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { FORWARD_PROTOCOL } from '../network/constants.js'

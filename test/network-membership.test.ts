@@ -4,7 +4,7 @@ import { Backoff } from '../network/backoff.js'
 import { Membership, type MemberInfo } from '../network/membership.js'
 import { encodedSizeBound } from '../network/message-codec.js'
 import { OutboundQueue } from '../network/outbound-queue.js'
-import type { Message, QoS } from '../src/protocol/message.js'
+import type { Message, QoS } from '../src/core/mqtt/message.js'
 
 function info (name: string, incarnation = 100, peerId = `peer-${name}`): MemberInfo {
   return { name, peerId, incarnation, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${peerId}`] }

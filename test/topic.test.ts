@@ -10,7 +10,7 @@ import {
   parseSharedFilter,
   startsWithWildcard,
   topicMatches
-} from '../src/protocol/topic.js'
+} from '../src/core/mqtt/topic.js'
 
 describe('isValidTopicName', () => {
   const cases: Array<[string, string, boolean]> = [

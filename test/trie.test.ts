@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { InvalidTopicFilterError, TopicTrie } from '../src/protocol/trie.js'
-import { topicMatches } from '../src/protocol/topic.js'
+import { InvalidTopicFilterError, TopicTrie } from '../src/core/routing/trie.js'
+import { topicMatches } from '../src/core/mqtt/topic.js'
 
 function sorted<T> (values: readonly T[]): T[] {
   return [...values].sort()

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startBroker, type Broker } from '../../src/broker.js'
-import { loadConfig, type BrokerConfig, type DeepPartial } from '../../src/config.js'
+import { loadConfig, type BrokerConfig, type DeepPartial } from '../../src/core/config/config.js'
 import type { Cleanup } from './mqtt-client.js'
 import { withTimeout } from './wait.js'
 

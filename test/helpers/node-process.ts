@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { clusterPortFor, CONTROL_PORT_OFFSET, type DiscoveryStrategy, type LogLevel } from '../../src/config.js'
+import { clusterPortFor, CONTROL_PORT_OFFSET, type DiscoveryStrategy, type LogLevel } from '../../src/core/config/config.js'
 import type { Cleanup } from './mqtt-client.js'
 import { childEnvironment, logEvent, MeshmqProcess, START_TIMEOUT_MS, type LogLine } from './meshmq-process.js'
 

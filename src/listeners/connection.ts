@@ -5,25 +5,14 @@
  */
 import type { Socket } from 'node:net'
 import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet'
-import { dispatch, type Ref } from 'nact'
-import { FrameSplitter, PacketTooLargeError } from './protocol/frame-splitter.js'
-import { topicsAreWellFormed } from './protocol/utf8-fields.js'
-import { decodePublish, PublishDecodeError } from './protocol/publish-codec.js'
-import type { InboundPacket } from './handlers/index.js'
-import { ReasonCode } from './protocol/reason-codes.js'
-import { metrics } from './metrics.js'
-import type { Logger } from './log.js'
-
-/** Messages a connection sends to its session actor. */
-export type ConnectionEvent =
-  | { type: 'packets', connectionId: number, packets: InboundPacket[] }
-  | { type: 'closed', connectionId: number, reason: CloseReason }
-
-/** Why a connection ended; 'client_disconnect' is the only graceful one. */
-export type CloseReason =
-  | 'client_disconnect' | 'peer_closed' | 'socket_error' | 'keepalive_timeout' | 'connect_timeout'
-  | 'malformed_packet' | 'protocol_error' | 'packet_too_large' | 'taken_over' | 'server_shutdown'
-  | 'connect_refused' | 'receive_maximum_exceeded' | 'topic_alias_invalid' | 'session_ended'
+import { FrameSplitter, PacketTooLargeError } from '../core/mqtt/frame-splitter.js'
+import { topicsAreWellFormed } from '../core/mqtt/utf8-fields.js'
+import { decodePublish, PublishDecodeError } from '../core/mqtt/publish-codec.js'
+import type { InboundPacket } from '../core/channel/handle-packet.js'
+import type { ClientLink, CloseReason, ConnectionEvent, DisconnectNotice } from '../core/channel/client-link.js'
+import { ReasonCode } from '../core/mqtt/reason-codes.js'
+import { metrics } from '../core/metrics.js'
+import type { Logger } from '../core/log.js'
 
 export type ConnectionPhase = 'awaiting_connect' | 'connecting' | 'connected' | 'closed'
 
@@ -101,7 +90,7 @@ mqtt.writeToStream.cacheNumbers = false
 const connectDecoder = new FrameDecoder()
 const decoders = { 3: new FrameDecoder(3), 4: new FrameDecoder(4), 5: new FrameDecoder(5) }
 
-export class Connection {
+export class Connection implements ClientLink {
   readonly id = nextConnectionId++
   phase: ConnectionPhase = 'awaiting_connect'
   protocolVersion: 3 | 4 | 5 = 4
@@ -113,7 +102,7 @@ export class Connection {
   readonly openedAt = Date.now()
   closeReason: CloseReason | undefined
   readonly remoteAddress: string
-  private session: Ref<ConnectionEvent> | undefined
+  private session: ((event: ConnectionEvent) => void) | undefined
   private pendingPackets: InboundPacket[] = []
   private readonly splitter: FrameSplitter
   private out: Buffer[] = []
@@ -139,9 +128,9 @@ export class Connection {
   }
 
   /** Called by the session actor once it owns this connection; flushes packets that arrived meanwhile. */
-  attach (session: Ref<ConnectionEvent>): void {
+  attach (session: (event: ConnectionEvent) => void): void {
     if (this.phase === 'closed') {
-      dispatch(session, { type: 'closed', connectionId: this.id, reason: this.closeReason ?? 'peer_closed' })
+      session({ type: 'closed', connectionId: this.id, reason: this.closeReason ?? 'peer_closed' })
       return
     }
     this.session = session
@@ -149,7 +138,7 @@ export class Connection {
     if (this.pendingPackets.length > 0) {
       const packets = this.pendingPackets
       this.pendingPackets = []
-      dispatch(session, { type: 'packets', connectionId: this.id, packets })
+      session({ type: 'packets', connectionId: this.id, packets })
     }
   }
 
@@ -191,7 +180,7 @@ export class Connection {
    * Closes the connection. With `disconnect` (v5 only) a DISCONNECT with that reason code is sent
    * first [MQTT-4.13.2-1]; pending writes are flushed before the socket ends.
    */
-  close (reason: CloseReason, disconnect?: { reasonCode: number, reasonString?: string }): void {
+  close (reason: CloseReason, disconnect?: DisconnectNotice): void {
     if (this.phase === 'closed') return
     this.closeReason ??= reason
     if (disconnect !== undefined && this.protocolVersion === 5 && this.phase !== 'awaiting_connect') {
@@ -237,7 +226,7 @@ export class Connection {
     if (batch.length === 0) return
     metrics.packetsReceived += batch.length
     if (this.session !== undefined) {
-      dispatch(this.session, { type: 'packets', connectionId: this.id, packets: batch })
+      this.session({ type: 'packets', connectionId: this.id, packets: batch })
     } else {
       for (const packet of batch) this.pendingPackets.push(packet)
     }
@@ -316,7 +305,7 @@ export class Connection {
     this.phase = 'closed'
     this.closeReason ??= 'peer_closed'
     if (this.session !== undefined) {
-      dispatch(this.session, { type: 'closed', connectionId: this.id, reason: this.closeReason })
+      this.session({ type: 'closed', connectionId: this.id, reason: this.closeReason })
     }
     if (wasConnected || this.session !== undefined) this.session = undefined
   }

@@ -4,7 +4,7 @@
  * therefore consults exactly one shard, the one of its topic's first level, which holds every
  * filter that can match it.
  */
-import { firstLevel, startsWithWildcard } from '../src/protocol/topic.js'
+import { firstLevel, startsWithWildcard } from '../mqtt/topic.js'
 
 /** FNV-1a over the UTF-16 code units of a first level. */
 function hashLevel (level: string): number {

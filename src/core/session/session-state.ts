@@ -4,7 +4,7 @@
  * the packet id counter. No sockets, timers or actor references: it can be stored on disk or handed
  * to another node with structured clone. The functions here are the pure rules over that data.
  */
-import type { Message, QoS } from './message.js'
+import type { Message, QoS } from '../mqtt/message.js'
 
 /** Options of one subscription, as granted [MQTT-3.8.3-*]. */
 export interface SubscriptionOptions {

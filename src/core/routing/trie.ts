@@ -6,7 +6,7 @@
  * invalidated whenever a filter or a value changes. The trie knows nothing of `$share/`: shared
  * subscriptions are stored under their inner filter by the caller.
  */
-import { isValidTopicFilter } from './topic.js'
+import { isValidTopicFilter } from '../mqtt/topic.js'
 
 const DEFAULT_CACHE_SIZE = 4096
 /** Longer topics are matched but not cached, so the cache's memory stays bounded. */

@@ -1,7 +1,7 @@
 /** DISCONNECT from the client (§3.14), PINGREQ (§3.12) and AUTH (§3.15). */
 import type { IDisconnectPacket, IAuthPacket } from 'mqtt-packet'
-import type { SessionContext } from './context.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
+import type { SessionContext } from './channel-context.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
 
 export function handleDisconnect (ctx: SessionContext, packet: IDisconnectPacket): void {
   const expiry = packet.properties?.sessionExpiryInterval

@@ -4,10 +4,10 @@
  * actors directly.
  */
 import type { Packet } from 'mqtt-packet'
-import type { BrokerConfig } from '../config.js'
-import type { Message } from '../protocol/message.js'
-import type { SessionState, SubscriptionOptions } from '../protocol/session-state.js'
-import type { CloseReason } from '../connection.js'
+import type { BrokerConfig } from '../config/config.js'
+import type { Message } from '../mqtt/message.js'
+import type { SessionState, SubscriptionOptions } from '../session/session-state.js'
+import type { CloseReason } from './client-link.js'
 import type { Logger } from '../log.js'
 
 export interface SessionContext {

@@ -4,7 +4,7 @@
  * under a symbol (not serialized, gone with the message). A WeakMap here cost a third of the
  * publish path in GC time under one-to-one load.
  */
-import type { Delivery } from './session-state.js'
+import type { Delivery } from '../session/session-state.js'
 import { remainingExpiry } from './message.js'
 import { encodePublishPacket, type PublishPacket, type PublishProperties } from './publish-codec.js'
 

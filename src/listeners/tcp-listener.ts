@@ -4,14 +4,14 @@
  * connect timeouts (cheaper than a timer per connection).
  */
 import net from 'node:net'
-import { dispatch, type Ref } from 'nact'
 import type { IConnectPacket } from 'mqtt-packet'
 import { Connection, type ConnectionOptions } from './connection.js'
-import { validateConnect } from './handlers/connect.js'
-import { ReasonCode, toV3ConnectReturnCode } from './protocol/reason-codes.js'
-import type { BrokerConfig } from './config.js'
-import type { Logger } from './log.js'
-import type { RegistryMsg } from '../actors/client-registry.js'
+import { validateConnect } from '../core/channel/connect.js'
+import { ReasonCode, toV3ConnectReturnCode } from '../core/mqtt/reason-codes.js'
+import type { BrokerConfig } from '../core/config/config.js'
+import type { Logger } from '../core/log.js'
+import type { ConnectRequest } from '../core/channel/connect.js'
+import type { ClientLink } from '../core/channel/client-link.js'
 
 const SWEEP_INTERVAL_MS = 500
 const WRITE_HIGH_WATER_MARK = 8 << 20
@@ -20,7 +20,8 @@ export interface ListenerOptions {
   config: BrokerConfig
   node: string
   log: Logger
-  registry: Ref<RegistryMsg>
+  /** Takes a client whose CONNECT was accepted (the client registry, in the broker). */
+  onClient: (request: ConnectRequest, connection: ClientLink) => void
 }
 
 export class MqttListener {
@@ -87,7 +88,7 @@ export class MqttListener {
       connection.close('connect_refused')
       return
     }
-    dispatch(this.options.registry, { type: 'connect', request: decision.request, connection })
+    this.options.onClient(decision.request, connection)
   }
 
   /** Closes connections past their keepalive (1.5 × keepalive) [MQTT-3.1.2-24] or connect timeout. */

@@ -1,7 +1,7 @@
 /** UNSUBSCRIBE (§3.10): removes subscriptions and answers UNSUBACK, with a reason per filter in v5. */
 import type { IUnsubscribePacket } from 'mqtt-packet'
-import type { SessionContext } from './context.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
+import type { SessionContext } from './channel-context.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
 
 export function handleUnsubscribe (ctx: SessionContext, packet: IUnsubscribePacket): void {
   const reasons: number[] = []

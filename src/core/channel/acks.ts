@@ -1,7 +1,7 @@
 /** PUBACK, PUBREC, PUBREL and PUBCOMP (§3.4–3.7): the QoS 1 and QoS 2 flows in both directions. */
 import type { IPubackPacket, IPubrecPacket, IPubrelPacket, IPubcompPacket } from 'mqtt-packet'
-import type { SessionContext } from './context.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
+import type { SessionContext } from './channel-context.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
 
 /** PUBACK from the client ends an outgoing QoS 1 flow [MQTT-4.3.2-*]. */
 export function handlePuback (ctx: SessionContext, packet: IPubackPacket): void {

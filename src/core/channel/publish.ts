@@ -1,9 +1,9 @@
 /** Inbound PUBLISH (§3.3): topic alias, validation, QoS 1/2 acknowledgement and exactly-once receipt. */
-import type { SessionContext } from './context.js'
-import type { Message, MessageProperties } from '../protocol/message.js'
-import type { PublishPacket } from '../protocol/publish-codec.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
-import { isValidTopicName, levelCount } from '../protocol/topic.js'
+import type { SessionContext } from './channel-context.js'
+import type { Message, MessageProperties } from '../mqtt/message.js'
+import type { PublishPacket } from '../mqtt/publish-codec.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
+import { isValidTopicName, levelCount } from '../mqtt/topic.js'
 
 function messageProperties (packet: PublishPacket): MessageProperties | undefined {
   const p = packet.properties

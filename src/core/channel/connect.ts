@@ -4,11 +4,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { IConnectPacket } from 'mqtt-packet'
-import type { BrokerConfig } from '../config.js'
-import type { Message, MessageProperties } from '../protocol/message.js'
-import type { WillMessage } from '../protocol/session-state.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
-import { isValidTopicName } from '../protocol/topic.js'
+import type { BrokerConfig } from '../config/config.js'
+import type { Message, MessageProperties } from '../mqtt/message.js'
+import type { WillMessage } from '../session/session-state.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
+import { isValidTopicName } from '../mqtt/topic.js'
 
 export interface ConnectRequest {
   clientId: string

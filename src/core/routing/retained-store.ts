@@ -2,7 +2,7 @@
  * Retained messages by topic (§3.3.1.3), indexed as a tree of topic levels so that a subscription's
  * filter finds its retained messages by walking the tree, not by scanning every topic.
  */
-import type { Message } from './message.js'
+import type { Message } from '../mqtt/message.js'
 
 interface Level {
   children: Map<string, Level>

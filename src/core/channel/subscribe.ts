@@ -1,10 +1,10 @@
 /** SUBSCRIBE (§3.8): validates each filter, records the subscription and answers SUBACK. */
 import type { ISubscribePacket } from 'mqtt-packet'
-import type { SessionContext } from './context.js'
-import type { SubscriptionOptions } from '../protocol/session-state.js'
-import type { QoS } from '../protocol/message.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
-import { isValidTopicFilter, parseSharedFilter, InvalidSharedFilterError, levelCount } from '../protocol/topic.js'
+import type { SessionContext } from './channel-context.js'
+import type { SubscriptionOptions } from '../session/session-state.js'
+import type { QoS } from '../mqtt/message.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
+import { isValidTopicFilter, parseSharedFilter, InvalidSharedFilterError, levelCount } from '../mqtt/topic.js'
 
 /** Whether the filter is shared, or undefined when it is invalid [MQTT-4.7.1-*] or too deep. */
 function checkFilter (filter: string, maxLevels: number): { shared: boolean } | undefined {

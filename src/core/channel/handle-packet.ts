@@ -1,13 +1,13 @@
 /** Dispatches a decoded packet of a connected client to the handler of its type. */
 import type { Packet, IPublishPacket } from 'mqtt-packet'
-import type { PublishPacket } from '../protocol/publish-codec.js'
-import type { SessionContext } from './context.js'
+import type { PublishPacket } from '../mqtt/publish-codec.js'
+import type { SessionContext } from './channel-context.js'
 import { handlePublish } from './publish.js'
 import { handlePuback, handlePubrec, handlePubrel, handlePubcomp } from './acks.js'
 import { handleSubscribe } from './subscribe.js'
 import { handleUnsubscribe } from './unsubscribe.js'
 import { handleDisconnect, handlePingreq, handleAuth } from './disconnect.js'
-import { ReasonCode } from '../protocol/reason-codes.js'
+import { ReasonCode } from '../mqtt/reason-codes.js'
 
 /** A decoded packet from a client: PUBLISH by the broker's own codec, the rest by mqtt-packet. */
 export type InboundPacket = Exclude<Packet, IPublishPacket> | PublishPacket

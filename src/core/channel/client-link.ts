@@ -1,0 +1,44 @@
+/**
+ * The port between a session and its client's connection: what a session may do with the
+ * connection and what the connection tells the session. Listeners implement it over a socket; a
+ * session never sees the socket code.
+ */
+import type { Packet } from 'mqtt-packet'
+import type { InboundPacket } from './handle-packet.js'
+
+/** Why a connection ended; 'client_disconnect' is the only graceful one. */
+export type CloseReason =
+  | 'client_disconnect' | 'peer_closed' | 'socket_error' | 'keepalive_timeout' | 'connect_timeout'
+  | 'malformed_packet' | 'protocol_error' | 'packet_too_large' | 'taken_over' | 'server_shutdown'
+  | 'connect_refused' | 'receive_maximum_exceeded' | 'topic_alias_invalid' | 'session_ended'
+
+/** Events a connection sends to the session that owns it. */
+export type ConnectionEvent =
+  | { type: 'packets', connectionId: number, packets: InboundPacket[] }
+  | { type: 'closed', connectionId: number, reason: CloseReason }
+
+/** A DISCONNECT sent before a server-initiated close (v5 only) [MQTT-4.13.2-1]. */
+export interface DisconnectNotice { reasonCode: number, reasonString?: string }
+
+export interface ClientLink {
+  readonly id: number
+  readonly remoteAddress: string
+  /** True from the session's attach until the connection closes. */
+  readonly connected: boolean
+  /** Whether the outgoing buffer is past the high-water mark (slow consumer). */
+  readonly congested: boolean
+  /** Largest packet the client accepts (v5 Maximum Packet Size) [MQTT-3.1.2-24]. */
+  clientMaxPacketSize: number
+  /** Keepalive timeout in ms (1.5 × keepalive) [MQTT-3.1.2-24]; 0 = none. */
+  keepaliveTimeoutMs: number
+  /** The session takes the connection: events (and packets that arrived meanwhile) go to `onEvent`. */
+  attach: (onEvent: (event: ConnectionEvent) => void) => void
+  /** Encodes and queues a packet; false when it was not sent (too large for the client, or closed). */
+  send: (packet: Packet) => boolean
+  /** Queues already-encoded packet bytes; false when not sent. */
+  sendBytes: (bytes: Buffer) => boolean
+  /** Closes after flushing pending writes; v5 gets `disconnect` first when given. */
+  close: (reason: CloseReason, disconnect?: DisconnectNotice) => void
+  /** Closes at once, without flushing. */
+  destroy: (reason: CloseReason) => void
+}
