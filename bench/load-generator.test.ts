@@ -47,7 +47,7 @@ test('the frame reader yields the same packets however the stream is cut', () =>
   ])
   for (const cut of [1, 2, 3, 7, 150, stream.length]) {
     const frames: string[] = []
-    const reader = new FrameReader((first, buf, frameStart, _bodyStart, end) => { frames.push(`${first >> 4}:${end - frameStart}`) })
+    const reader = new FrameReader((first, _buf, frameStart, _bodyStart, end) => { frames.push(`${first >> 4}:${end - frameStart}`) })
     for (let at = 0; at < stream.length; at += cut) reader.push(stream.subarray(at, at + cut))
     assert.deepEqual(frames, ['3:208', '3:208', '4:4'], `chunks of ${cut} bytes`)
   }

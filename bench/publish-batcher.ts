@@ -25,7 +25,7 @@ export class PublishBatcher {
     const payload = Buffer.alloc(payloadBytes)
     payload.writeUInt32BE(publisherIndex, PAYLOAD_PUBLISHER_OFFSET)
     const topic = topicFor(topics, 0)
-    this.template = mqtt.generate({ cmd: 'publish', topic, payload, qos, messageId: qos > 0 ? 1 : undefined, dup: false, retain: false })
+    this.template = mqtt.generate(qos > 0 ? { cmd: 'publish', topic, payload, qos, messageId: 1, dup: false, retain: false } : { cmd: 'publish', topic, payload, qos, dup: false, retain: false })
     this.packetBytes = this.template.length
     this.payloadOffset = this.packetBytes - payloadBytes
     this.packetIdOffset = this.payloadOffset - 2

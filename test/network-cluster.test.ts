@@ -12,11 +12,11 @@ test('three nodes with static seeds find each other and converge their route tab
   const logger = new RecordingLogger()
 
   // n1 starts alone with routes, so the others must pull them by snapshot when they meet it.
-  const n1 = await startNode(t, { name: names[0], port: ports[0], discovery: 'static', seeds, logger })
+  const n1 = await startNode(t, { name: names[0]!, port: ports[0]!, discovery: 'static', seeds, logger })
   n1.addLocalRoute('sensors/+/temp')
   n1.addLocalRoute('alarms/#')
-  const n2 = await startNode(t, { name: names[1], port: ports[1], discovery: 'static', seeds })
-  const n3 = await startNode(t, { name: names[2], port: ports[2], discovery: 'static', seeds })
+  const n2 = await startNode(t, { name: names[1]!, port: ports[1]!, discovery: 'static', seeds })
+  const n3 = await startNode(t, { name: names[2]!, port: ports[2]!, discovery: 'static', seeds })
   const nets = [n1, n2, n3]
   const models = nets.map(net => new RouteTableModel(net))
 

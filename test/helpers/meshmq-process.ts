@@ -107,7 +107,7 @@ export class MeshmqProcess {
    * received count), for which `predicate` holds. Rejects with WaitTimeoutError after
    * `timeoutMs`, or NodeExitedError if the process exits first.
    */
-  async waitForLog (predicate: (line: LogLine) => boolean, options: { timeoutMs?: number, from?: number, what?: string } = {}): Promise<LogLine> {
+  async waitForLog (predicate: (line: LogLine) => boolean, options: { timeoutMs?: number, from?: number | undefined, what?: string } = {}): Promise<LogLine> {
     const timeoutMs = options.timeoutMs ?? START_TIMEOUT_MS
     const what = options.what ?? `a matching log line from ${this.label}`
     let next = options.from ?? 0

@@ -20,11 +20,11 @@ export interface NodeProcessOptions {
   /** Node name `name@host`. */
   name: string
   /** MQTT port; default 0 (the OS chooses: read `mqttPort` once started). */
-  port?: number
+  port?: number | undefined
   /** `--cluster-port`; default by the node-name rule (4370 + numeric suffix). */
-  clusterPort?: number
+  clusterPort?: number | undefined
   /** Control endpoint port (`MESHMQ_CLUSTER_CONTROL_PORT`); default cluster port + 1000. */
-  controlPort?: number
+  controlPort?: number | undefined
   /** `--discovery`; when absent the environment says `MESHMQ_DISCOVERY=manual`. */
   discovery?: DiscoveryStrategy
   /** `--seeds`, each `name@host[:port]`. */

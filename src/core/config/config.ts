@@ -509,7 +509,7 @@ function resolve (given: DeepPartial<BrokerConfig>): BrokerConfig {
  * node.dataDir, cluster.control.port) are computed after merging, unless set explicitly. The
  * file defaults to `$MESHMQ_CONFIG`.
  */
-export function loadConfig (options: { file?: string, env?: NodeJS.ProcessEnv, overrides?: DeepPartial<BrokerConfig> }): BrokerConfig {
+export function loadConfig (options: { file?: string | undefined, env?: NodeJS.ProcessEnv, overrides?: DeepPartial<BrokerConfig> }): BrokerConfig {
   const env = options.env ?? process.env
   const file = options.file ?? env[CONFIG_FILE_ENV]
   const fromFile = file === undefined || file === '' ? {} : readConfigFile(file)

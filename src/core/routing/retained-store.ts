@@ -6,7 +6,7 @@ import type { Message } from '../mqtt/message.js'
 
 interface Level {
   children: Map<string, Level>
-  message?: Message
+  message?: Message | undefined
 }
 
 export class RetainedStore {
