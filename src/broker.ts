@@ -5,6 +5,7 @@
  */
 import './core/polyfill.js'
 import { start, stop, query, dispatch, type Ref } from 'nact'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { BrokerConfig } from './core/config/config.js'
 import { createLogger, type Logger } from './core/log.js'
 import { MqttListener } from './listeners/tcp-listener.js'
@@ -28,15 +29,32 @@ export interface Broker {
   readonly context: BrokerContext
   readonly registry: Ref<RegistryMsg>
   readonly cluster: ClusterBridge
+  /** The cluster port peers dial (the OS-chosen one when configured as 0). */
+  readonly clusterPort: number
   /** The `meshmq ctl` endpoint's port. */
   readonly controlPort: number
+  /** Open MQTT client sockets. */
+  connectionCount: () => number
+  /** Sessions held by this node, connected or not. */
+  sessionCount: () => Promise<number>
   routes: () => Promise<RouteDump>
   shardStats: () => Promise<ShardStats[]>
   stop: () => Promise<void>
 }
 
+/** What a node is started with besides its configuration (also `startNode`'s options). */
 export interface BrokerOptions {
+  /** Root logger; default a pino logger by `config.log` writing to stdout. */
   log?: Logger
+}
+
+/** The TCP port of the first listen address that has one, or `fallback`. */
+function tcpPortOf (addresses: readonly string[], fallback: number): number {
+  for (const address of addresses) {
+    const tcp = multiaddr(address).getComponents().find(component => component.name === 'tcp')
+    if (tcp?.value !== undefined) return Number.parseInt(tcp.value, 10)
+  }
+  return fallback
 }
 
 export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
@@ -85,7 +103,10 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     context,
     registry,
     cluster,
+    clusterPort: tcpPortOf(cluster.network.addresses(), config.cluster.port),
     controlPort: control.port,
+    connectionCount: () => listener.connectionCount,
+    sessionCount: async () => await query(registry, (replyTo: Ref<number>) => ({ type: 'count', replyTo }), QUERY_TIMEOUT_MS),
     routes: async () => await query(routeTable, replyTo => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
     shardStats: async () => await Promise.all(shards.map(async shard =>
       await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), QUERY_TIMEOUT_MS))),

@@ -507,14 +507,15 @@ function resolve (given: DeepPartial<BrokerConfig>): BrokerConfig {
  * came from, e.g. "mqtt.maxPacketSize: must be an integer between 1 and 268435455 (...)". Unknown
  * keys in the file or overrides are errors too. Derived defaults (cluster.port, cluster.host,
  * node.dataDir, cluster.control.port) are computed after merging, unless set explicitly. The
- * file defaults to `$MESHMQ_CONFIG`.
+ * file defaults to `$MESHMQ_CONFIG`. `overridesOrigin` names where the overrides came from in
+ * messages (default `from the command line`).
  */
-export function loadConfig (options: { file?: string | undefined, env?: NodeJS.ProcessEnv, overrides?: DeepPartial<BrokerConfig> }): BrokerConfig {
+export function loadConfig (options: { file?: string | undefined, env?: NodeJS.ProcessEnv, overrides?: DeepPartial<BrokerConfig>, overridesOrigin?: string }): BrokerConfig {
   const env = options.env ?? process.env
   const file = options.file ?? env[CONFIG_FILE_ENV]
   const fromFile = file === undefined || file === '' ? {} : readConfigFile(file)
   const fromEnv = readEnvironment(env)
   const overrides = options.overrides ?? {}
-  checkPartial(overrides, SCHEMA, 'from the command line')
+  checkPartial(overrides, SCHEMA, options.overridesOrigin ?? 'from the command line')
   return resolve(merge(merge(fromFile, fromEnv), overrides as Tree) as DeepPartial<BrokerConfig>)
 }
