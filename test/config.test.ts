@@ -9,7 +9,7 @@ import {
   parseNodeName, parseSeed
 } from '../src/core/config/config.js'
 import { USAGE, UsageError, parseCommandLine } from '../src/cli-args.js'
-import { actorLogger, createLogger } from '../src/core/log.js'
+import { createLogger } from '../src/core/log.js'
 
 /** Write `content` as a config file in a fresh temporary directory removed after the test. */
 function configFile (t: TestContext, content: unknown): string {
@@ -397,10 +397,10 @@ describe('createLogger', () => {
     assert.deepEqual(lines().map(line => line.msg), ['forward_failed'])
   })
 
-  it('actorLogger adds the actor kind and its fields', async () => {
+  it('a child logger adds the actor kind and its fields, keeping the node', async () => {
     const { log, lines } = capture('debug')
-    actorLogger(log, 'session', { clientid: 'c9' }).debug({ packetId: 7 }, 'puback_received')
-    actorLogger(log, 'router').info('route_added')
+    log.child({ actor: 'session', clientid: 'c9' }).debug({ packetId: 7 }, 'puback_received')
+    log.child({ actor: 'router' }).info('route_added')
     await new Promise(resolve => setImmediate(resolve))
     const [session, router] = lines()
     assert.equal(session?.actor, 'session')

@@ -57,7 +57,7 @@ test('CONNACK states the server limits: Receive Maximum, Maximum Packet Size, To
   assert.equal(connack.reasonCode, 0)
   assert.equal(connack.properties?.receiveMaximum ?? 65535, broker.config.mqtt.receiveMaximum)
   assert.equal(connack.properties?.maximumPacketSize, broker.config.mqtt.maxPacketSize)
-  assert.equal(connack.properties?.topicAliasMaximum ?? 0, broker.config.mqtt.topicAliasMaximum)
+  assert.equal(connack.properties.topicAliasMaximum ?? 0, broker.config.mqtt.topicAliasMaximum)
 })
 
 test('[MQTT-3.2.2-21] a Keep Alive above the server cap is answered with Server Keep Alive = the cap', async t => {

@@ -66,9 +66,9 @@ test('[MQTT-3.3.2-15] response topic [MQTT-3.3.2-16] correlation data, [MQTT-3.3
   await pub.expect('puback')
   const msg = await sub.expect('publish')
   assert.equal(msg.properties?.responseTopic, `${topic}/reply`)
-  assert.deepEqual(msg.properties?.correlationData, correlationData)
-  assert.equal(msg.properties?.contentType, 'application/json; charset=utf-8')
-  assert.equal(msg.properties?.payloadFormatIndicator, true)
+  assert.deepEqual(msg.properties.correlationData, correlationData)
+  assert.equal(msg.properties.contentType, 'application/json; charset=utf-8')
+  assert.equal(msg.properties.payloadFormatIndicator, true)
   assert.equal(msg.payload.toString(), '{"q":1}')
 })
 

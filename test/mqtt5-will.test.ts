@@ -111,11 +111,11 @@ test('will properties are passed through: content type, response topic, correlat
   client.destroy()
   const will = await watch.expect('publish')
   assert.equal(will.properties?.contentType, 'text/plain')
-  assert.equal(will.properties?.responseTopic, `${topic}/reply`)
-  assert.deepEqual(will.properties?.correlationData, Buffer.from([1, 2, 3]))
-  assert.deepEqual({ ...will.properties?.userProperties }, { origin: 'will-test' })
-  assert.equal(will.properties?.payloadFormatIndicator, true)
-  const expiry = will.properties?.messageExpiryInterval
+  assert.equal(will.properties.responseTopic, `${topic}/reply`)
+  assert.deepEqual(will.properties.correlationData, Buffer.from([1, 2, 3]))
+  assert.deepEqual({ ...will.properties.userProperties }, { origin: 'will-test' })
+  assert.equal(will.properties.payloadFormatIndicator, true)
+  const expiry = will.properties.messageExpiryInterval
   assert.ok(expiry !== undefined && expiry <= 120 && expiry >= 118, `message expiry ${expiry}`)
 })
 

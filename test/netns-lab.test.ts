@@ -62,7 +62,7 @@ class HostAgent {
 
   constructor (t: Cleanup, prefix: string[]) {
     const [command, ...args] = [...prefix, process.execPath, '-e', AGENT]
-    this.#child = spawn(command ?? process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+    this.#child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] })
     createInterface({ input: this.#child.stdout! }).on('line', line => {
       this.events.push(JSON.parse(line) as AgentEvent)
       for (const waiter of [...this.#waiters]) waiter()

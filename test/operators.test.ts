@@ -47,7 +47,7 @@ test('meshmq start with --port/--name/--data-dir/--log-level serves MQTT and log
   assert.equal(typeof connected.time, 'string')
   assert.equal(connected.level, 'info')
   assert.equal(broker.rawStdout.length, broker.logs.length, 'every stdout line is JSON')
-  for (const logLine of broker.logs) assert.match(String(logLine.msg), /^[a-z]+(_[a-z]+)*$/, `event name '${String(logLine.msg)}' is snake_case`)
+  for (const logLine of broker.logs) assert.match(logLine.msg, /^[a-z]+(_[a-z]+)*$/, `event name '${logLine.msg}' is snake_case`)
 })
 
 test('configuration from MESHMQ_* environment variables', async t => {
