@@ -7,6 +7,7 @@ import './core/polyfill.js'
 import { start, stop, query, dispatch, type Ref } from 'nact'
 import type { BrokerConfig } from './core/config/config.js'
 import { createLogger, type Logger } from './core/log.js'
+import { systemClock, type Clock } from './core/clock.js'
 import { MqttListener } from './listeners/tcp-listener.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { spawnTrieShard, type ShardMsg, type ShardStats } from '../actors/trie-shard.js'
@@ -37,6 +38,8 @@ export interface Broker {
 
 export interface BrokerOptions {
   log?: Logger
+  /** Time for session expiry, will delay and message expiry; the system clock by default (tests pass a ManualClock). */
+  clock?: Clock
 }
 
 export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
@@ -49,8 +52,9 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   for (let index = 0; index < config.shards; index++) {
     shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder: cluster }))
   }
-  const retainer = spawnRetainer(system, log)
-  const context: BrokerContext = { config, node, log, system, shards, retainer, routeTable }
+  const clock = options.clock ?? systemClock
+  const retainer = spawnRetainer(system, log, clock)
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable }
   const registry = spawnClientRegistry(context)
   const sys = spawnSysPublisher(context)
   dispatch(sys, { type: 'tick' })
