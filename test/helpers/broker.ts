@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startBroker, type Broker } from '../../src/broker.js'
+import { startBroker, type Broker, type BrokerOptions } from '../../src/broker.js'
+import type { Clock } from '../../src/core/clock.js'
 import { loadConfig, type BrokerConfig, type DeepPartial } from '../../src/core/config/config.js'
 import type { Cleanup } from './mqtt-client.js'
 import { withTimeout } from './wait.js'
@@ -18,6 +19,8 @@ export interface TestBrokerOptions {
   sys?: DeepPartial<BrokerConfig['sys']>
   /** Node name; default `test@127.0.0.1`. */
   nodeName?: string
+  /** The broker's clock (a ManualClock to move time forward instead of sleeping); default the system clock. */
+  clock?: Clock
 }
 
 const START_TIMEOUT_MS = 10_000
@@ -43,7 +46,8 @@ export async function startTestBroker (t: Cleanup, options: TestBrokerOptions = 
   const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-test-'))
   let broker: Broker
   try {
-    broker = await withTimeout(startBroker(testBrokerConfig(dataDir, options)), START_TIMEOUT_MS, 'the broker to start')
+    const brokerOptions: BrokerOptions = options.clock === undefined ? {} : { clock: options.clock }
+    broker = await withTimeout(startBroker(testBrokerConfig(dataDir, options), brokerOptions), START_TIMEOUT_MS, 'the broker to start')
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true })
     throw err
