@@ -2,6 +2,7 @@
 import type { ActorSystemRef, Ref } from 'nact'
 import type { BrokerConfig } from '../src/core/config/config.js'
 import type { Logger } from '../src/core/log.js'
+import type { Clock } from '../src/core/clock.js'
 import type { ShardMsg } from './trie-shard.js'
 import type { RetainerMsg } from './retainer.js'
 import type { RouteTableMsg } from './route-table.js'
@@ -11,6 +12,8 @@ export interface BrokerContext {
   /** This node's name, `name@host`. */
   node: string
   log: Logger
+  /** Time for session expiry, will delay and message expiry: the system clock, a manual one in tests. */
+  clock: Clock
   system: ActorSystemRef
   shards: Array<Ref<ShardMsg>>
   retainer: Ref<RetainerMsg>

@@ -8,6 +8,7 @@ import { RetainedStore } from '../src/core/routing/retained-store.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { Logger } from '../src/core/log.js'
+import type { Clock } from '../src/core/clock.js'
 import { metrics } from '../src/core/metrics.js'
 import { resumeOnCrash } from './supervision.js'
 import type { SessionMsg } from './session.js'
@@ -18,7 +19,7 @@ export type RetainerMsg =
   | { type: 'send_retained', filter: string, options: SubscriptionOptions, session: Ref<SessionMsg> }
   | { type: 'count', replyTo: Ref<number> }
 
-export function spawnRetainer (system: ActorSystemRef, log: Logger): Ref<RetainerMsg> {
+export function spawnRetainer (system: ActorSystemRef, log: Logger, clock: Clock): Ref<RetainerMsg> {
   const retainerLog = log.child({ actor: 'retainer' })
 
   function handle (store: RetainedStore, msg: RetainerMsg, _ctx: ActorContext<RetainerMsg, ActorSystemRef>): RetainedStore {
@@ -28,7 +29,7 @@ export function spawnRetainer (system: ActorSystemRef, log: Logger): Ref<Retaine
         metrics.messagesRetained = store.size
         break
       case 'send_retained': {
-        const messages = store.match(msg.filter, Date.now())
+        const messages = store.match(msg.filter, clock.now())
         if (messages.length === 0) break
         const deliveries: Delivery[] = messages.map(message => {
           // Retained messages sent on subscribe carry RETAIN=1 [MQTT-3.3.1-8].

@@ -8,6 +8,7 @@ import { start, stop, query, dispatch, type Ref } from 'nact'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { BrokerConfig } from './core/config/config.js'
 import { createLogger, type Logger } from './core/log.js'
+import { systemClock, type Clock } from './core/clock.js'
 import { MqttListener } from './listeners/tcp-listener.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { spawnTrieShard, type ShardMsg, type ShardStats } from '../actors/trie-shard.js'
@@ -46,6 +47,8 @@ export interface Broker {
 export interface BrokerOptions {
   /** Root logger; default a pino logger by `config.log` writing to stdout. */
   log?: Logger
+  /** Time for session expiry, will delay and message expiry; the system clock by default (tests pass a ManualClock). */
+  clock?: Clock
 }
 
 /** The TCP port of the first listen address that has one, or `fallback`. */
@@ -67,8 +70,9 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   for (let index = 0; index < config.shards; index++) {
     shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder: cluster }))
   }
-  const retainer = spawnRetainer(system, log)
-  const context: BrokerContext = { config, node, log, system, shards, retainer, routeTable }
+  const clock = options.clock ?? systemClock
+  const retainer = spawnRetainer(system, log, clock)
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable }
   const registry = spawnClientRegistry(context)
   const sys = spawnSysPublisher(context)
   dispatch(sys, { type: 'tick' })

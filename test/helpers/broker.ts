@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startNode, type BrokerConfig, type DeepPartial, type NodeConfig, type NodeHandle } from 'meshmq'
+import type { Clock } from '../../src/core/clock.js'
 import type { Cleanup } from './mqtt-client.js'
 import { withTimeout } from './wait.js'
 
@@ -27,6 +28,8 @@ export interface TestBrokerOptions {
   sys?: DeepPartial<BrokerConfig['sys']>
   /** Node name; default `test@127.0.0.1`. */
   nodeName?: string
+  /** The broker's clock (a ManualClock to move time forward instead of sleeping); default the system clock. */
+  clock?: Clock
 }
 
 const START_TIMEOUT_MS = 10_000
@@ -49,7 +52,7 @@ export async function startTestBroker (t: Cleanup, options: TestBrokerOptions = 
   const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-test-'))
   let node: NodeHandle
   try {
-    node = await withTimeout(startNode(testNodeConfig(dataDir, options)), START_TIMEOUT_MS, 'the broker to start')
+    node = await withTimeout(startNode(testNodeConfig(dataDir, options), options.clock === undefined ? {} : { clock: options.clock }), START_TIMEOUT_MS, 'the broker to start')
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true })
     throw err
