@@ -3,9 +3,7 @@ import type { ActorSystemRef, Ref } from 'nact'
 import type { BrokerConfig } from '../src/core/config/config.js'
 import type { Logger } from '../src/core/log.js'
 import type { Clock } from '../src/core/clock.js'
-import type { ShardMsg } from './trie-shard.js'
-import type { RetainerMsg } from './retainer.js'
-import type { RouteTableMsg } from './route-table.js'
+import type { RetainerMsg, RouteTableMsg, ShardMsg } from './messages.js'
 
 export interface BrokerContext {
   config: BrokerConfig

@@ -9,7 +9,7 @@
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import type { Packet } from 'mqtt-packet'
-import type { ClientLink, ConnectionEvent, CloseReason } from '../src/core/channel/client-link.js'
+import type { ClientLink, CloseReason } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import type { SessionContext } from '../src/core/channel/channel-context.js'
 import { handlePacket } from '../src/core/channel/handle-packet.js'
@@ -35,19 +35,7 @@ import type { BrokerContext } from './broker-context.js'
 import { shardsForFilter } from '../src/core/routing/shard-index.js'
 import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
-import type { RegistryMsg } from './client-registry.js'
-import type { SubscriptionChange } from './trie-shard.js'
-
-export type SessionMsg =
-  | ConnectionEvent
-  /** The registry hands the session a new connection (first connect, reconnect or takeover). */
-  | { type: 'attach', connection: ClientLink, request: ConnectRequest, attachSeq: number }
-  /** Messages matched by a trie shard or sent by the retainer. */
-  | { type: 'deliver', deliveries: Delivery[] }
-  | { type: 'session_expired', attachSeq: number }
-  | { type: 'will_due', attachSeq: number }
-  /** Node shutdown: close the connection, keep nothing. */
-  | { type: 'shutdown' }
+import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
 
 /** The runtime side of one session: the actor's state object. */
 class Session implements SessionContext, SessionOutput {

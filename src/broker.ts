@@ -11,10 +11,11 @@ import { createLogger, type Logger } from './core/log.js'
 import { systemClock, type Clock } from './core/clock.js'
 import { MqttListener } from './listeners/tcp-listener.js'
 import type { BrokerContext } from '../actors/broker-context.js'
-import { spawnTrieShard, type ShardMsg, type ShardStats } from '../actors/trie-shard.js'
-import { spawnRouteTable, type RouteTableMsg, type RouteDump } from '../actors/route-table.js'
+import type { RegistryMsg, RouteDump, RouteTableMsg, ShardMsg, ShardStats } from '../actors/messages.js'
+import { spawnTrieShard } from '../actors/trie-shard.js'
+import { spawnRouteTable } from '../actors/route-table.js'
 import { spawnRetainer } from '../actors/retainer.js'
-import { spawnClientRegistry, type RegistryMsg } from '../actors/client-registry.js'
+import { spawnClientRegistry } from '../actors/client-registry.js'
 import { spawnSysPublisher } from '../actors/sys-publisher.js'
 import { ClusterBridge } from './cluster-bridge.js'
 import { ControlServer } from './control-server.js'
@@ -111,7 +112,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     controlPort: control.port,
     connectionCount: () => listener.connectionCount,
     sessionCount: async () => await query(registry, (replyTo: Ref<number>) => ({ type: 'count', replyTo }), QUERY_TIMEOUT_MS),
-    routes: async () => await query(routeTable, replyTo => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
+    routes: async () => await query(routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
     shardStats: async () => await Promise.all(shards.map(async shard =>
       await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), QUERY_TIMEOUT_MS))),
     stop: async () => {

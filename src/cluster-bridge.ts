@@ -9,7 +9,8 @@ import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js
 import type { ClusterLogger } from '../network/logger.js'
 import type { BrokerConfig } from './core/config/config.js'
 import type { Logger } from './core/log.js'
-import type { RouteReplicator, RouteDump } from '../actors/route-table.js'
+import type { RouteReplicator } from '../actors/route-table.js'
+import type { RouteDump } from '../actors/messages.js'
 import type { RemoteForwarder } from '../actors/trie-shard.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { PublishBatch } from '../actors/publish-batch.js'
@@ -89,7 +90,7 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
     if (result.dropped > 0) metrics.messagesDropped += result.dropped
   }
 
-  async status (): Promise<{ runningNodes: string[], stoppedNodes: string[] }> { return this.network.status() }
+  status (): Promise<{ runningNodes: string[], stoppedNodes: string[] }> { return Promise.resolve(this.network.status()) }
 
   /** `cluster join`: this node drops its view of its current cluster and syncs from the new one. */
   async join (node: string): Promise<void> {
