@@ -42,7 +42,7 @@ export type UpOutcome =
   | { kind: 'unchanged' }
   | { kind: 'rejected', reason: HelloRejectReason, detail: string }
 
-export class Membership {
+export class MemberTable {
   private readonly members = new Map<string, Member>()
   private readonly byPeer = new Map<string, string>()
   private readonly removed = new Map<string, number>()

@@ -89,7 +89,7 @@ export function sorted (values: Iterable<string>): string[] {
 }
 
 /** Resolves with the detail of the next `type` event matching `match`; rejects after `timeoutMs`. */
-export async function nextEvent<K extends keyof ClusterEvents & string> (
+export async function nextEvent<K extends keyof ClusterEvents> (
   net: ClusterNetwork, type: K, match: (detail: ClusterEvents[K]) => boolean = () => true, timeoutMs = 10_000
 ): Promise<ClusterEvents[K]> {
   return await new Promise((resolve, reject) => {
@@ -108,7 +108,7 @@ export async function nextEvent<K extends keyof ClusterEvents & string> (
 }
 
 /** Collects every event of `type` for later assertions. */
-export function collect<K extends keyof ClusterEvents & string> (net: ClusterNetwork, type: K): Array<ClusterEvents[K]> {
+export function collect<K extends keyof ClusterEvents> (net: ClusterNetwork, type: K): Array<ClusterEvents[K]> {
   const seen: Array<ClusterEvents[K]> = []
   net.addEventListener(type, (event) => { seen.push(event.detail) })
   return seen
