@@ -7,7 +7,8 @@
 import { dispatch, query, type Ref } from 'nact'
 import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
 import type { ClusterLogger } from '../network/logger.js'
-import type { BrokerConfig } from './core/config/config.js'
+import { clusterTunablesOf, type BrokerConfig } from './core/config/config.js'
+import type { ClusterStatus } from './core/cluster-status.js'
 import type { Logger } from './core/log.js'
 import type { RouteReplicator } from '../actors/route-table.js'
 import type { RouteDump } from '../actors/messages.js'
@@ -45,15 +46,12 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   constructor (config: BrokerConfig, log: Logger) {
     this.log = log.child({ actor: 'cluster' })
     this.network = createClusterNetwork({
+      ...clusterTunablesOf(config.cluster),
       name: config.node.name,
       dataDir: config.node.dataDir,
-      secret: config.cluster.secret,
       listenHost: config.cluster.host,
       port: config.cluster.port,
-      discovery: config.cluster.discovery,
       seeds: config.cluster.seeds,
-      mdnsServiceTag: config.cluster.mdnsServiceTag,
-      autocleanMs: config.cluster.autocleanMs,
       logger: peerFieldLogger(this.log)
     })
   }
@@ -90,7 +88,7 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
     if (result.dropped > 0) metrics.messagesDropped += result.dropped
   }
 
-  status (): Promise<{ runningNodes: string[], stoppedNodes: string[] }> { return Promise.resolve(this.network.status()) }
+  async status (): Promise<ClusterStatus> { return await Promise.resolve(this.network.status()) }
 
   /** `cluster join`: this node drops its view of its current cluster and syncs from the new one. */
   async join (node: string): Promise<void> {
