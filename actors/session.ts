@@ -35,6 +35,7 @@ import type { BrokerContext } from './broker-context.js'
 import { shardsForFilter } from '../src/core/routing/shard-index.js'
 import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
+import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
 
 /** The runtime side of one session: the actor's state object. */
@@ -48,8 +49,8 @@ class Session implements SessionContext, SessionOutput {
   private outbox: PublishBatch | undefined
   /** Subscription changes of this actor turn, per shard, sent at its end. */
   private subscriptionChanges: Array<SubscriptionChange[] | undefined> | undefined
-  private lastDropLog = 0
-  private dropsSinceLog = 0
+  /** The throttled `message_dropped` line, created with the first drop. */
+  private dropLog: ThrottledLogEvent | undefined
   private logger: Logger | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
@@ -104,17 +105,13 @@ class Session implements SessionContext, SessionOutput {
   }
 
   /**
-   * Counts a dropped message and logs it: the first drop of a burst at once, then one line per
-   * second with the count, so a flood of drops cannot flood the log.
+   * Counts a dropped message and logs it: the first drop of a burst at once, then at most one line
+   * per second carrying the exact count, and a trailing line for the last second's drops.
    */
   dropped (reason: DropReason, topic: string): void {
     metrics.messagesDropped++
-    const now = Date.now()
-    this.dropsSinceLog++
-    if (now - this.lastDropLog < 1000) return
-    this.log.warn({ reason, topic, count: this.dropsSinceLog, policy: this.broker.config.mqtt.queueDropPolicy }, 'message_dropped')
-    this.lastDropLog = now
-    this.dropsSinceLog = 0
+    this.dropLog ??= new ThrottledLogEvent(line => { this.log.warn(line, 'message_dropped') })
+    this.dropLog.add({ count: 1 }, { reason, topic, policy: this.broker.config.mqtt.queueDropPolicy })
   }
 
   publish (message: Message): void {
@@ -225,6 +222,7 @@ class Session implements SessionContext, SessionOutput {
       case 'shutdown':
         this.connection?.destroy('server_shutdown')
         this.clearTimers()
+        this.dropLog?.flush()
         this.lifecycle = { kind: 'shut_down' }
         break
     }
@@ -308,6 +306,7 @@ class Session implements SessionContext, SessionOutput {
   /** The session is over: publish a pending will, remove its subscriptions and leave the registry. */
   private end (): void {
     this.clearTimers()
+    this.dropLog?.flush()
     if (this.lifecycle.kind === 'disconnected') this.publishPendingWill(this.lifecycle)
     this.discardState()
     this.lifecycle = { kind: 'no_session' }

@@ -13,7 +13,6 @@ import { TopicTrie } from '../src/core/routing/trie.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { Logger } from '../src/core/log.js'
-import { metrics } from '../src/core/metrics.js'
 import { resumeOnCrash } from './supervision.js'
 import type { RouteDump, RouteTableMsg, SessionMsg, ShardMsg, Subscriber } from './messages.js'
 
@@ -32,8 +31,6 @@ class FilterEntry {
 
 /** Sends messages to remote nodes; provided by the cluster layer. */
 export interface RemoteForwarder {
-  /** Whether a node is currently reachable (routes of down nodes are kept but skipped). */
-  isUp: (node: string) => boolean
   forward: (node: string, messages: Message[]) => void
 }
 
@@ -207,19 +204,6 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     pruneIfEmpty(state, filter, entry)
   }
 
-  let dropsSinceLog = 0
-  let lastDropLog = 0
-  /** Counts QoS 0 dropped for a down node; logs at most once a second with the count. */
-  function droppedForDownNode (node: string, count: number): void {
-    metrics.messagesDropped += count
-    dropsSinceLog += count
-    const now = Date.now()
-    if (now - lastDropLog < 1000) return
-    shardLog.warn({ peer: node, count: dropsSinceLog, reason: 'node_down', qos: 0 }, 'message_dropped')
-    lastDropLog = now
-    dropsSinceLog = 0
-  }
-
   function route (state: ShardState, messages: Message[], fromPeer: boolean): void {
     const perSession = new Map<string, { session: Ref<SessionMsg>, deliveries: Delivery[] }>()
     const perNode = fromPeer || deps.forwarder === undefined ? undefined : new PerNodeMessages()
@@ -267,21 +251,9 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     }
     for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
     if (perNode !== undefined && deps.forwarder !== undefined) {
-      for (const [node, list] of perNode.lists) {
-        if (deps.forwarder.isUp(node)) {
-          deps.forwarder.forward(node, list)
-          metrics.messagesForwarded += list.length
-          continue
-        }
-        // A down node's routes are kept: QoS 1/2 wait in its link until it is back (or cleaned);
-        // QoS 0 is dropped while it is down, counted and logged.
-        const kept = list.filter(message => message.qos > 0)
-        if (kept.length > 0) {
-          deps.forwarder.forward(node, kept)
-          metrics.messagesForwarded += kept.length
-        }
-        if (kept.length < list.length) droppedForDownNode(node, list.length - kept.length)
-      }
+      // The cluster network decides what a down node gets: QoS 1/2 wait in its link until it is
+      // back (or cleaned), QoS 0 is dropped, counted and logged there.
+      for (const [node, list] of perNode.lists) deps.forwarder.forward(node, list)
     }
   }
 

@@ -81,10 +81,9 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   addLocalRoute (filter: string): void { this.network.addLocalRoute(filter) }
   removeLocalRoute (filter: string): void { this.network.removeLocalRoute(filter) }
 
-  isUp (node: string): boolean { return this.network.isRunning(node) }
-
   forward (node: string, messages: Message[]): void {
     const result = this.network.forward(node, messages)
+    metrics.messagesForwarded += result.queued
     if (result.dropped > 0) metrics.messagesDropped += result.dropped
   }
 
