@@ -39,14 +39,14 @@ test('a wait resolves with what its waiter settles on, and cleans up', async () 
 
 test('polling reports the last value seen when time runs out, and stops reading', async () => {
   let reads = 0
-  await assert.rejects(pollUntil('a count of 100', () => ++reads, n => n >= 100, { timeoutMs: 100, intervalMs: 10 }),
+  await assert.rejects(pollUntil(() => ++reads, n => n >= 100, 100, 'a count of 100', { intervalMs: 10 }),
     (err: unknown) => err instanceof WaitTimeoutError && /a count of 100 \(last seen: \d+\)/.test(err.message))
   const after = reads
   await new Promise(resolve => setTimeout(resolve, 50))
   assert.equal(reads, after, 'no read after the wait ended')
   let flag = false
   setTimeout(() => { flag = true }, 20)
-  await waitUntil('the flag', () => flag, { timeoutMs: 1000 })
+  await waitUntil(() => flag, 1000, 'the flag')
 })
 
 test('a raw client\'s expectSilence passes on an open, quiet connection and fails on a packet', async t => {

@@ -76,11 +76,11 @@ test('[MQTT-3.1.2-17] a will with Will Retain 1 is published as a retained messa
   t.after(() => late.destroy())
   // The will is published asynchronously after the close: subscribe until the retained will shows up.
   let id = 0
-  const will = await pollUntil('the retained will', async () => {
+  const will = await pollUntil(async () => {
     late.send({ cmd: 'subscribe', messageId: ++id, subscriptions: [{ topic, qos: 1 }] })
     await late.expect('suback')
     return await late.waitFor('publish', undefined, 200)
-  }, () => true, { timeoutMs: 2000, intervalMs: 0 })
+  }, () => true, 2000, 'the retained will', { intervalMs: 0 })
   assert.equal(will.payload.toString(), 'gone')
   assert.equal(will.retain, true)
 })

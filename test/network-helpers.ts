@@ -80,9 +80,12 @@ export function sorted (values: Iterable<string>): string[] {
   return [...values].sort()
 }
 
+/** Bound on a wait for the cluster network to reach a state or send an event. */
+export const NET_WAIT_MS = 10_000
+
 /** Resolves with the detail of the next `type` event matching `match`; rejects with WaitTimeoutError after `timeoutMs`. */
 export async function nextEvent<K extends keyof ClusterEvents> (
-  net: ClusterNetwork, type: K, match: (detail: ClusterEvents[K]) => boolean = () => true, timeoutMs = 10_000
+  net: ClusterNetwork, type: K, match: (detail: ClusterEvents[K]) => boolean = () => true, timeoutMs = NET_WAIT_MS
 ): Promise<ClusterEvents[K]> {
   return await waitFor<ClusterEvents[K]>(`${type} on ${net.name}`, ({ resolve }) => {
     const listener = (event: CustomEvent<ClusterEvents[K]>): void => { if (match(event.detail)) resolve(event.detail) }

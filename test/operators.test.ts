@@ -126,9 +126,9 @@ test('$SYS/brokers/<node>/ publishes version, uptime, clients, subscriptions, me
   const prefix = `$SYS/brokers/${node}/`
   const latest = (name: string): string | undefined => inbox.messages.filter(m => m.topic === prefix + name).at(-1)?.payload.toString()
   const names = ['version', 'uptime', 'clients/connected', 'subscriptions/count', 'messages/received', 'messages/sent', 'bytes/received', 'bytes/sent']
-  await waitUntil(`all of ${names.join(', ')} under ${prefix}`, () => names.every(n => latest(n) !== undefined), { timeoutMs: 5000 })
+  await waitUntil(() => names.every(n => latest(n) !== undefined), 5000, `all of ${names.join(', ')} under ${prefix}`)
   assert.match(latest('version')!, /^\d+\.\d+\.\d+/)
-  await waitUntil('the counters to reflect the traffic', () => Number(latest('messages/received')) >= 5 && Number(latest('subscriptions/count')) >= 2, { timeoutMs: 5000 })
+  await waitUntil(() => Number(latest('messages/received')) >= 5 && Number(latest('subscriptions/count')) >= 2, 5000, 'the counters to reflect the traffic')
   assert.ok(Number(latest('clients/connected')) >= 1)
   for (const n of ['uptime', 'messages/sent', 'bytes/received', 'bytes/sent']) {
     assert.ok(Number.isInteger(Number(latest(n))) && Number(latest(n)) >= 0, `${n} = ${latest(n)}`)

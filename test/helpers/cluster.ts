@@ -95,8 +95,8 @@ const POLL_INTERVAL_MS = 100
 /** Waits until `node` reports exactly these running and stopped nodes (order ignored). */
 export async function waitForMembership (node: NodeProcess, expected: { running: string[], stopped?: string[] }, timeoutMs: number): Promise<MembershipView> {
   const want: MembershipView = { running: [...expected.running].sort(), stopped: [...(expected.stopped ?? [])].sort() }
-  return await pollUntil(`${node.name} to report running ${JSON.stringify(want.running)} and stopped ${JSON.stringify(want.stopped)}`,
-    async () => await membership(node), view => sameJson(view, want), { timeoutMs, intervalMs: POLL_INTERVAL_MS })
+  return await pollUntil(async () => await membership(node), view => sameJson(view, want), timeoutMs,
+    `${node.name} to report running ${JSON.stringify(want.running)} and stopped ${JSON.stringify(want.stopped)}`, { intervalMs: POLL_INTERVAL_MS })
 }
 
 /** Waits until every node of `nodes` reports the same exact route table `expected`. */
@@ -113,8 +113,8 @@ export async function waitForFullMesh (nodes: NodeProcess[], timeoutMs: number):
 /** Waits until `node`'s route table equals `expected` exactly. */
 export async function waitForRoutes (node: NodeProcess, expected: RouteView, timeoutMs: number): Promise<RouteView> {
   const want = normaliseRoutes(Object.entries(expected))
-  return await pollUntil(`${node.name}'s route table to equal ${JSON.stringify(want)}`,
-    async () => await routeTable(node), view => sameJson(view, want), { timeoutMs, intervalMs: POLL_INTERVAL_MS })
+  return await pollUntil(async () => await routeTable(node), view => sameJson(view, want), timeoutMs,
+    `${node.name}'s route table to equal ${JSON.stringify(want)}`, { intervalMs: POLL_INTERVAL_MS })
 }
 
 /** Deep equality through JSON (both sides normalised by the caller). */

@@ -75,17 +75,19 @@ export async function withTimeout<T> (promise: Promise<T>, timeoutMs: number, wh
   }, { timeoutMs, signal })
 }
 
-export interface PollOptions extends WaitOptions {
+export interface PollOptions {
   /** Pause between reads; default 20 ms. */
   intervalMs?: number
+  /** Ends the wait early, rejecting with the signal's reason. */
+  signal?: AbortSignal | undefined
 }
 
 /**
- * Reads `read()` until `accept` holds for its value and resolves with that value; reads never
- * overlap, one every `intervalMs`. A read that throws counts as not yet. On timeout the
- * WaitTimeoutError names the last value (or error) seen.
+ * Reads `read()` until `accept` holds for its value and resolves with that value, within
+ * `timeoutMs`; reads never overlap, one every `intervalMs`. A read that throws counts as not yet.
+ * On timeout the WaitTimeoutError names `what` and the last value (or error) seen.
  */
-export async function pollUntil<T> (what: string, read: () => T | Promise<T>, accept: (value: T) => boolean, options: PollOptions = {}): Promise<T> {
+export async function pollUntil<T> (read: () => T | Promise<T>, accept: (value: T) => boolean, timeoutMs: number, what: string, options: PollOptions = {}): Promise<T> {
   const intervalMs = options.intervalMs ?? 20
   let last = 'nothing read'
   return await waitFor<T>(() => `${what} (last seen: ${last})`, ({ resolve }) => {
@@ -110,12 +112,12 @@ export async function pollUntil<T> (what: string, read: () => T | Promise<T>, ac
       stopped = true
       clearTimeout(pause)
     }
-  }, options)
+  }, { timeoutMs, signal: options.signal })
 }
 
-/** Waits until `condition()` is true, checking every `intervalMs` (default 20 ms). */
-export async function waitUntil (what: string, condition: () => boolean, options: PollOptions = {}): Promise<void> {
-  await pollUntil(what, condition, holds => holds, options)
+/** Waits until `condition()` is true, checking every `intervalMs` (default 20 ms), within `timeoutMs`. */
+export async function waitUntil (condition: () => boolean, timeoutMs: number, what: string, options: PollOptions = {}): Promise<void> {
+  await pollUntil(condition, holds => holds, timeoutMs, what, options)
 }
 
 /** Lets `ms` milliseconds pass (an observation window, not a wait for an event); ends early with the signal's reason. */
