@@ -19,7 +19,11 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       // With noUncheckedIndexedAccess, `array[i]!` after a bounds check is the idiom of the hot paths.
       '@typescript-eslint/no-non-null-assertion': 'off',
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }]
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+      // nact's `Ref<Msg>` is a member-less class typed only by its parameter, so every actor reference "resolves to {}".
+      '@typescript-eslint/no-generated-empty-object-type': 'off',
+      // As tsc's noUnusedParameters: a leading `_` marks a parameter a fixed signature requires (actor handlers, hooks).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }]
     }
   }
 )

@@ -2,15 +2,16 @@
 import type { ActorSystemRef, Ref } from 'nact'
 import type { BrokerConfig } from '../src/core/config/config.js'
 import type { Logger } from '../src/core/log.js'
-import type { ShardMsg } from './trie-shard.js'
-import type { RetainerMsg } from './retainer.js'
-import type { RouteTableMsg } from './route-table.js'
+import type { Clock } from '../src/core/clock.js'
+import type { RetainerMsg, RouteTableMsg, ShardMsg } from './messages.js'
 
 export interface BrokerContext {
   config: BrokerConfig
   /** This node's name, `name@host`. */
   node: string
   log: Logger
+  /** Time for session expiry, will delay and message expiry: the system clock, a manual one in tests. */
+  clock: Clock
   system: ActorSystemRef
   shards: Array<Ref<ShardMsg>>
   retainer: Ref<RetainerMsg>

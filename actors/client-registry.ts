@@ -5,19 +5,11 @@
  * newer connection was handed to it meanwhile (the attach sequence tells).
  */
 import { spawn, dispatch, stop, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
-import type { ClientLink } from '../src/core/channel/client-link.js'
-import type { ConnectRequest } from '../src/core/channel/connect.js'
 import { metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
-import { spawnSession, type SessionMsg } from './session.js'
+import { spawnSession } from './session.js'
+import type { RegistryMsg, SessionMsg } from './messages.js'
 import { resumeOnCrash } from './supervision.js'
-
-export type RegistryMsg =
-  | { type: 'connect', request: ConnectRequest, connection: ClientLink }
-  | { type: 'session_ended', clientId: string, session: Ref<SessionMsg>, attachSeq: number }
-  | { type: 'count', replyTo: Ref<number> }
-  /** Stop every session (node shutdown); replies when done. */
-  | { type: 'shutdown', replyTo: Ref<number> }
 
 interface RegistryEntry { session: Ref<SessionMsg>, attachSeq: number }
 

@@ -14,7 +14,7 @@ export class PublishBatch {
   private pending = false
 
   constructor (private readonly broker: BrokerContext, private readonly fromPeer = false) {
-    this.perShard = new Array(broker.shards.length)
+    this.perShard = new Array<Message[] | undefined>(broker.shards.length)
   }
 
   add (message: Message): void {

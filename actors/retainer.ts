@@ -3,32 +3,26 @@
  * message as publishes arrive, and sends matching retained messages to a session when it
  * subscribes [MQTT-3.3.1-6, MQTT-3.3.1-9 .. MQTT-3.3.1-11].
  */
-import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { spawn, dispatch, type Ref, type ActorSystemRef } from 'nact'
 import { RetainedStore } from '../src/core/routing/retained-store.js'
-import type { Message } from '../src/core/mqtt/message.js'
-import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
+import type { Delivery } from '../src/core/session/session-state.js'
 import type { Logger } from '../src/core/log.js'
+import type { Clock } from '../src/core/clock.js'
 import { metrics } from '../src/core/metrics.js'
 import { resumeOnCrash } from './supervision.js'
-import type { SessionMsg } from './session.js'
+import type { RetainerMsg } from './messages.js'
 
-export type RetainerMsg =
-  | { type: 'retain', messages: Message[] }
-  /** Send the retained messages matching `filter` to a session that just subscribed. */
-  | { type: 'send_retained', filter: string, options: SubscriptionOptions, session: Ref<SessionMsg> }
-  | { type: 'count', replyTo: Ref<number> }
-
-export function spawnRetainer (system: ActorSystemRef, log: Logger): Ref<RetainerMsg> {
+export function spawnRetainer (system: ActorSystemRef, log: Logger, clock: Clock): Ref<RetainerMsg> {
   const retainerLog = log.child({ actor: 'retainer' })
 
-  function handle (store: RetainedStore, msg: RetainerMsg, _ctx: ActorContext<RetainerMsg, ActorSystemRef>): RetainedStore {
+  function handle (store: RetainedStore, msg: RetainerMsg): RetainedStore {
     switch (msg.type) {
       case 'retain':
         for (const message of msg.messages) store.put(message)
         metrics.messagesRetained = store.size
         break
       case 'send_retained': {
-        const messages = store.match(msg.filter, Date.now())
+        const messages = store.match(msg.filter, clock.now())
         if (messages.length === 0) break
         const deliveries: Delivery[] = messages.map(message => {
           // Retained messages sent on subscribe carry RETAIN=1 [MQTT-3.3.1-8].

@@ -1,32 +1,24 @@
 /**
  * The route table actor (like `emqx_router`): the node's view of `topic filter → set of nodes`.
  * It is the only writer of this node's own routes: a route exists while at least one local client
- * subscribes to the filter (reported by the trie shards), and remote routes are applied to the
- * shards that index them. The cluster layer plugs in through `RouteReplicator`.
+ * subscribes to the filter (reported by the trie shards), and each change is handed to the cluster
+ * layer through `RouteReplicator`.
+ *
+ * Remote routes have one owner per concern and no third copy: the cluster layer's route replicas
+ * (network/route-replica.ts) are the authority on what each node announced (they need the sets for
+ * sequence numbers, digests and snapshots), and the trie shards index them for matching. This
+ * actor holds none of them: it splits each route event by shard and passes it on, and answers a
+ * dump from its local routes and the shards' remote ones. So the index is always what the shards
+ * match against, and a snapshot (`remote_routes_replaced`) resynchronises it from the replica.
  */
-import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { spawn, dispatch, query, type Ref, type ActorSystemRef } from 'nact'
 import type { Logger } from '../src/core/log.js'
 import { resumeOnCrash } from './supervision.js'
 import { shardsForFilter } from '../src/core/routing/shard-index.js'
-import type { ShardMsg } from './trie-shard.js'
+import type { RouteDump, RouteTableMsg, ShardMsg } from './messages.js'
 
-export type RouteTableMsg =
-  /** A shard gained the first local subscriber of a filter. */
-  | { type: 'local_route_added', filter: string, shard: number }
-  /** A shard lost the last local subscriber of a filter. */
-  | { type: 'local_route_removed', filter: string, shard: number }
-  /** A remote node's route set changed (from the cluster layer); no filter is in both lists. */
-  | { type: 'remote_routes_changed', node: string, added: string[], removed: string[] }
-  /** Replace all routes of a remote node (after a snapshot). */
-  | { type: 'remote_routes_replaced', node: string, filters: string[] }
-  /** Forget a remote node and all its routes. */
-  | { type: 'remote_node_removed', node: string }
-  /** Forget every remote node (this node left its cluster or joins another). */
-  | { type: 'remote_nodes_cleared' }
-  | { type: 'dump', replyTo: Ref<RouteDump> }
-
-/** filter → nodes, sorted, for status and tests. */
-export type RouteDump = Array<{ filter: string, nodes: string[] }>
+/** How long a dump waits for each shard's remote routes. */
+const SHARD_DUMP_TIMEOUT_MS = 4000
 
 /** Receives this node's route changes, to replicate them to the cluster. */
 export interface RouteReplicator {
@@ -37,6 +29,7 @@ export interface RouteReplicator {
 export interface RouteTableDeps {
   node: string
   log: Logger
+  /** Filled by the caller once the shards (which need this actor's ref) are spawned. */
   shards: Array<Ref<ShardMsg>>
   replicator?: RouteReplicator
 }
@@ -44,38 +37,62 @@ export interface RouteTableDeps {
 interface RouteTableState {
   /** Local filters → number of shards that report a local subscriber (wildcard-first filters live in all shards). */
   local: Map<string, number>
-  /** Remote node → its filters. */
-  remote: Map<string, Set<string>>
+  /** Remote nodes whose routes were passed to the shards since they were last forgotten (names only, for the log). */
+  remoteNodes: Set<string>
+}
+
+/** Merges this node's filters and the shards' remote routes (a wildcard-first filter is in every shard) into a sorted dump. */
+function mergeRoutes (node: string, local: Iterable<string>, remoteParts: RouteDump[]): RouteDump {
+  const table = new Map<string, Set<string>>()
+  for (const filter of local) table.set(filter, new Set([node]))
+  for (const part of remoteParts) {
+    for (const { filter, nodes } of part) {
+      const all = table.get(filter)
+      if (all === undefined) table.set(filter, new Set(nodes))
+      else for (const remote of nodes) all.add(remote)
+    }
+  }
+  const dump: RouteDump = [...table].map(([filter, nodes]) => ({ filter, nodes: [...nodes].sort() }))
+  return dump.sort((a, b) => a.filter < b.filter ? -1 : a.filter > b.filter ? 1 : 0)
 }
 
 export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): Ref<RouteTableMsg> {
   const log = deps.log.child({ actor: 'route_table' })
 
-
-  /**
-   * Applies remote route changes of one node and tells each shard concerned in one actor message
-   * (a 100k-route snapshot is a few messages, not 100k).
-   */
-  function applyRemote (state: RouteTableState, node: string, added: Iterable<string>, removed: Iterable<string>): void {
-    let filters = state.remote.get(node)
-    if (filters === undefined) state.remote.set(node, filters = new Set())
+  /** Tells each shard concerned about one node's route change, in one actor message per shard. */
+  function routesChanged (node: string, added: string[], removed: string[]): void {
+    const shardCount = deps.shards.length
     const perShard = deps.shards.map(() => ({ added: [] as string[], removed: [] as string[] }))
     for (const filter of removed) {
-      if (!filters.delete(filter)) continue
-      for (const i of shardsForFilter(filter, perShard.length)) perShard[i]!.removed.push(filter)
+      for (const i of shardsForFilter(filter, shardCount)) perShard[i]!.removed.push(filter)
     }
     for (const filter of added) {
-      if (filters.has(filter)) continue
-      filters.add(filter)
-      for (const i of shardsForFilter(filter, perShard.length)) perShard[i]!.added.push(filter)
+      for (const i of shardsForFilter(filter, shardCount)) perShard[i]!.added.push(filter)
     }
-    if (filters.size === 0) state.remote.delete(node)
     perShard.forEach((change, i) => {
-      if (change.added.length > 0 || change.removed.length > 0) dispatch(deps.shards[i]!, { type: 'remote_routes', node, ...change })
+      if (change.added.length > 0 || change.removed.length > 0) dispatch(deps.shards[i]!, { type: 'remote_routes_changed', node, ...change })
     })
   }
 
-  function handle (state: RouteTableState, msg: RouteTableMsg, _ctx: ActorContext<RouteTableMsg, ActorSystemRef>): RouteTableState {
+  /** Gives every shard its part of a node's new route set (an empty part drops what it held). */
+  function routesReplaced (node: string, filters: string[]): void {
+    const shardCount = deps.shards.length
+    const perShard = deps.shards.map((): string[] => [])
+    for (const filter of filters) {
+      for (const i of shardsForFilter(filter, shardCount)) perShard[i]!.push(filter)
+    }
+    perShard.forEach((part, i) => { dispatch(deps.shards[i]!, { type: 'remote_routes_replaced', node, filters: part }) })
+  }
+
+  /** Replies with the merged dump once every shard answered; the actor goes on meanwhile. */
+  function replyWithDump (local: string[], replyTo: Ref<RouteDump>): void {
+    Promise.all(deps.shards.map(async shard =>
+      await query(shard, (shardReplyTo: Ref<RouteDump>) => ({ type: 'remote_routes_dump', replyTo: shardReplyTo }), SHARD_DUMP_TIMEOUT_MS)))
+      .then(parts => { dispatch(replyTo, mergeRoutes(deps.node, local, parts)) },
+        (err: unknown) => { log.warn({ err: String(err) }, 'route_dump_failed') })
+  }
+
+  function handle (state: RouteTableState, msg: RouteTableMsg): RouteTableState {
     switch (msg.type) {
       case 'local_route_added': {
         const count = state.local.get(msg.filter) ?? 0
@@ -98,52 +115,32 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         break
       }
       case 'remote_routes_changed':
-        applyRemote(state, msg.node, msg.added, msg.removed)
+        if (msg.added.length > 0) state.remoteNodes.add(msg.node)
+        routesChanged(msg.node, msg.added, msg.removed)
         break
-      case 'remote_routes_replaced': {
-        // Only a node already holding routes needs the new set to find what went (a joining
-        // node's 100k-route snapshot is applied from its array, with no set built).
-        const current = state.remote.get(msg.node)
-        let removed: string[] = []
-        if (current !== undefined && current.size > 0) {
-          const next = new Set(msg.filters)
-          removed = [...current].filter(filter => !next.has(filter))
-        }
-        applyRemote(state, msg.node, msg.filters, removed)
+      case 'remote_routes_replaced':
+        if (msg.filters.length > 0) state.remoteNodes.add(msg.node)
+        else state.remoteNodes.delete(msg.node)
+        routesReplaced(msg.node, msg.filters)
         break
-      }
       case 'remote_node_removed':
-        if (state.remote.delete(msg.node)) log.info({ node: msg.node }, 'remote_routes_removed')
+        if (state.remoteNodes.delete(msg.node)) log.info({ node: msg.node }, 'remote_routes_removed')
         for (const shard of deps.shards) dispatch(shard, { type: 'remote_node_removed', node: msg.node })
         break
       case 'remote_nodes_cleared':
-        for (const node of state.remote.keys()) {
-          for (const shard of deps.shards) dispatch(shard, { type: 'remote_node_removed', node })
-        }
-        if (state.remote.size > 0) log.info({ nodes: [...state.remote.keys()] }, 'remote_routes_cleared')
-        state.remote.clear()
+        if (state.remoteNodes.size > 0) log.info({ nodes: [...state.remoteNodes] }, 'remote_routes_cleared')
+        state.remoteNodes.clear()
+        for (const shard of deps.shards) dispatch(shard, { type: 'remote_nodes_cleared' })
         break
-      case 'dump': {
-        const table = new Map<string, string[]>()
-        for (const filter of state.local.keys()) table.set(filter, [deps.node])
-        for (const [node, filters] of state.remote) {
-          for (const filter of filters) {
-            const nodes = table.get(filter)
-            if (nodes === undefined) table.set(filter, [node])
-            else nodes.push(node)
-          }
-        }
-        const dump: RouteDump = [...table].map(([filter, nodes]) => ({ filter, nodes: nodes.sort() }))
-        dump.sort((a, b) => a.filter < b.filter ? -1 : a.filter > b.filter ? 1 : 0)
-        dispatch(msg.replyTo, dump)
+      case 'dump':
+        replyWithDump([...state.local.keys()], msg.replyTo)
         break
-      }
     }
     return state
   }
 
   return spawn(system, handle, 'route-table', {
-    initialState: { local: new Map(), remote: new Map() },
+    initialState: { local: new Map<string, number>(), remoteNodes: new Set<string>() },
     onCrash: resumeOnCrash<RouteTableMsg>(log)
   })
 }

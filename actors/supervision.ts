@@ -3,7 +3,7 @@
  * what is sent to it afterwards, so every actor names its policy explicitly. `log` is the actor's
  * own logger (it carries the actor's identifying fields).
  */
-import type { SupervisionActorFunc, Ref } from 'nact'
+import type { SupervisionActorFunc, ActorSystemRef, Ref } from 'nact'
 import type { Logger } from '../src/core/log.js'
 
 function logCrash (log: Logger, msg: unknown, err: Error | undefined): void {
@@ -11,7 +11,7 @@ function logCrash (log: Logger, msg: unknown, err: Error | undefined): void {
 }
 
 /** Log the failed message and keep the actor with its state: for long-lived core actors (shards, route table, registry, retainer). */
-export function resumeOnCrash<M> (log: Logger): SupervisionActorFunc<M, Ref<any>, Ref<any>> {
+export function resumeOnCrash<M> (log: Logger): SupervisionActorFunc<M, ActorSystemRef, Ref<unknown>> {
   return (msg, err, ctx) => {
     logCrash(log, msg, err)
     return ctx.resume
@@ -19,7 +19,7 @@ export function resumeOnCrash<M> (log: Logger): SupervisionActorFunc<M, Ref<any>
 }
 
 /** Log and stop: for a session, whose client is disconnected and can reconnect to a fresh one. */
-export function stopOnCrash<M> (log: () => Logger, onStop: () => void): SupervisionActorFunc<M, Ref<any>, Ref<any>> {
+export function stopOnCrash<M> (log: () => Logger, onStop: () => void): SupervisionActorFunc<M, ActorSystemRef, Ref<unknown>> {
   return (msg, err, ctx) => {
     logCrash(log(), msg, err)
     onStop()

@@ -2,16 +2,14 @@
  * The $SYS publisher actor: on every tick publishes the node's statistics as retained messages under
  * `$SYS/brokers/<node>/…` (as EMQX and mosquitto do), so a subscriber gets current values at once.
  */
-import { spawn, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { spawn, type ActorFunc, type ActorSystemRef, type Ref } from 'nact'
 import type { Message } from '../src/core/mqtt/message.js'
 import { metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
+import type { SysMsg } from './messages.js'
 import { PublishBatch } from './publish-batch.js'
 import { resumeOnCrash } from './supervision.js'
 import { BROKER_VERSION } from '../src/core/version.js'
-
-export type SysMsg = { type: 'tick' }
-
 
 /** The $SYS topics (relative to `$SYS/brokers/<node>/`) and how each value is read. */
 export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> = [
@@ -35,7 +33,8 @@ export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
   const startedAt = Date.now()
   const batch = new PublishBatch(broker)
 
-  function handle (_state: undefined, _msg: SysMsg, _ctx: ActorContext<SysMsg, ActorSystemRef>): undefined {
+  /** Every message is a tick: publish the current values. */
+  const handle: ActorFunc<undefined, SysMsg, ActorSystemRef> = () => {
     for (const [topic, read] of SYS_TOPICS) {
       const message: Message = {
         topic: prefix + topic,

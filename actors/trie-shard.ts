@@ -4,41 +4,17 @@
  * subscribers, the shared-subscription groups and the remote nodes that have a route for it. It
  * matches publishes, fans deliveries out to subscriber sessions (one actor message per session per
  * batch) and hands remote destinations to the forwarder, once per node.
+ *
+ * The shards are the broker's only index of remote routes: the route table passes the cluster's
+ * route events on to the shards concerned and keeps no copy, and a route dump reads them from here.
  */
-import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { spawn, dispatch, type ActorSystemRef, type Ref } from 'nact'
 import { TopicTrie } from '../src/core/routing/trie.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { Logger } from '../src/core/log.js'
-import { metrics } from '../src/core/metrics.js'
 import { resumeOnCrash } from './supervision.js'
-import type { SessionMsg } from './session.js'
-import type { RouteTableMsg } from './route-table.js'
-
-/** A local subscription as the shard needs it to deliver. */
-export interface Subscriber {
-  clientId: string
-  session: Ref<SessionMsg>
-  options: SubscriptionOptions
-}
-
-export type ShardMsg =
-  /** A session's subscription changes of one actor turn, applied in order. */
-  | { type: 'subscriptions', changes: SubscriptionChange[] }
-  /** Route a batch of messages published on this node (or received from a peer, with `fromPeer`). */
-  | { type: 'publish', messages: Message[], fromPeer?: boolean }
-  /** A remote node gained routes for `added` and lost those for `removed`. */
-  | { type: 'remote_routes', node: string, added: string[], removed: string[] }
-  /** Forget every remote route of a node. */
-  | { type: 'remote_node_removed', node: string }
-  | { type: 'stats', replyTo: Ref<ShardStats> }
-
-/** Add or replace a client's subscription to `filter` (in `group` when shared), or remove it. */
-export type SubscriptionChange =
-  | { op: 'subscribe', filter: string, group?: string, subscriber: Subscriber }
-  | { op: 'unsubscribe', filter: string, group?: string, clientId: string }
-
-export interface ShardStats { filters: number, subscribers: number, matches: number, cacheHits: number }
+import type { RouteDump, RouteTableMsg, SessionMsg, ShardMsg, Subscriber } from './messages.js'
 
 interface SharedGroup { members: Subscriber[], next: number }
 
@@ -55,8 +31,6 @@ class FilterEntry {
 
 /** Sends messages to remote nodes; provided by the cluster layer. */
 export interface RemoteForwarder {
-  /** Whether a node is currently reachable (routes of down nodes are kept but skipped). */
-  isUp: (node: string) => boolean
   forward: (node: string, messages: Message[]) => void
 }
 
@@ -70,17 +44,16 @@ export interface TrieShardDeps {
 interface ShardState {
   trie: TopicTrie<FilterEntry>
   subscriberCount: number
+  /**
+   * Remote node → how many of this shard's filters it has a route for. Counts, not filter sets:
+   * they let a node without routes here skip the trie walk that replacing or removing its routes
+   * takes, and end that walk once all its routes were seen.
+   */
+  remoteRouteCounts: Map<string, number>
 }
 
 function localCount (entry: FilterEntry): number {
   return (entry.subscribers?.size ?? 0) + (entry.groups?.size ?? 0)
-}
-
-/** Drops `node`'s route from the entry; true if it had one. */
-function removeNode (entry: FilterEntry, node: string): boolean {
-  if (entry.nodes?.delete(node) !== true) return false
-  if (entry.nodes.size === 0) entry.nodes = undefined
-  return true
 }
 
 function deliveryFor (message: Message, options: SubscriptionOptions): Delivery {
@@ -128,6 +101,55 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
 
   function pruneIfEmpty (state: ShardState, filter: string, entry: FilterEntry): void {
     if (localCount(entry) === 0 && entry.nodes === undefined) state.trie.delete(filter)
+  }
+
+  function addRemoteRoute (state: ShardState, filter: string, node: string): void {
+    const nodes = entryFor(state, filter).nodes ??= new Set()
+    if (nodes.has(node)) return
+    nodes.add(node)
+    state.remoteRouteCounts.set(node, (state.remoteRouteCounts.get(node) ?? 0) + 1)
+  }
+
+  function removeRemoteRoute (state: ShardState, filter: string, entry: FilterEntry, node: string): void {
+    if (entry.nodes?.delete(node) !== true) return
+    if (entry.nodes.size === 0) entry.nodes = undefined
+    const count = (state.remoteRouteCounts.get(node) ?? 0) - 1
+    if (count > 0) state.remoteRouteCounts.set(node, count)
+    else state.remoteRouteCounts.delete(node)
+    pruneIfEmpty(state, filter, entry)
+  }
+
+  /**
+   * Removes `node`'s routes whose filter `keep` rejects. Walks the trie's filters (deleting the
+   * current one while iterating a Map is safe) and stops once every route of the node was seen.
+   */
+  function removeRemoteRoutesOf (state: ShardState, node: string, keep: (filter: string) => boolean): void {
+    let unseen = state.remoteRouteCounts.get(node) ?? 0
+    if (unseen === 0) return
+    for (const [filter, entry] of state.trie.entries()) {
+      if (entry.nodes?.has(node) !== true) continue
+      if (!keep(filter)) removeRemoteRoute(state, filter, entry, node)
+      if (--unseen === 0) break
+    }
+  }
+
+  function clearRemoteRoutes (state: ShardState): void {
+    if (state.remoteRouteCounts.size === 0) return
+    for (const [filter, entry] of state.trie.entries()) {
+      if (entry.nodes === undefined) continue
+      entry.nodes = undefined
+      pruneIfEmpty(state, filter, entry)
+    }
+    state.remoteRouteCounts.clear()
+  }
+
+  function remoteRoutes (state: ShardState): RouteDump {
+    const routes: RouteDump = []
+    if (state.remoteRouteCounts.size === 0) return routes
+    for (const [filter, entry] of state.trie.entries()) {
+      if (entry.nodes !== undefined) routes.push({ filter, nodes: [...entry.nodes] })
+    }
+    return routes
   }
 
   function subscribe (state: ShardState, filter: string, group: string | undefined, subscriber: Subscriber): void {
@@ -182,19 +204,6 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     pruneIfEmpty(state, filter, entry)
   }
 
-  let dropsSinceLog = 0
-  let lastDropLog = 0
-  /** Counts QoS 0 dropped for a down node; logs at most once a second with the count. */
-  function droppedForDownNode (node: string, count: number): void {
-    metrics.messagesDropped += count
-    dropsSinceLog += count
-    const now = Date.now()
-    if (now - lastDropLog < 1000) return
-    shardLog.warn({ peer: node, count: dropsSinceLog, reason: 'node_down', qos: 0 }, 'message_dropped')
-    lastDropLog = now
-    dropsSinceLog = 0
-  }
-
   function route (state: ShardState, messages: Message[], fromPeer: boolean): void {
     const perSession = new Map<string, { session: Ref<SessionMsg>, deliveries: Delivery[] }>()
     const perNode = fromPeer || deps.forwarder === undefined ? undefined : new PerNodeMessages()
@@ -242,46 +251,52 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     }
     for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
     if (perNode !== undefined && deps.forwarder !== undefined) {
-      for (const [node, list] of perNode.lists) {
-        if (deps.forwarder.isUp(node)) {
-          deps.forwarder.forward(node, list)
-          metrics.messagesForwarded += list.length
-          continue
-        }
-        // A down node's routes are kept: QoS 1/2 wait in its link until it is back (or cleaned);
-        // QoS 0 is dropped while it is down, counted and logged.
-        const kept = list.filter(message => message.qos > 0)
-        if (kept.length > 0) {
-          deps.forwarder.forward(node, kept)
-          metrics.messagesForwarded += kept.length
-        }
-        if (kept.length < list.length) droppedForDownNode(node, list.length - kept.length)
-      }
+      // The cluster network decides what a down node gets: QoS 1/2 wait in its link until it is
+      // back (or cleaned), QoS 0 is dropped, counted and logged there.
+      for (const [node, list] of perNode.lists) deps.forwarder.forward(node, list)
     }
   }
 
-  function handle (state: ShardState, msg: ShardMsg, _ctx: ActorContext<ShardMsg, ActorSystemRef>): ShardState {
+  function handle (state: ShardState, msg: ShardMsg): ShardState {
     switch (msg.type) {
       case 'publish':
         route(state, msg.messages, msg.fromPeer === true)
         break
       case 'subscriptions':
-        for (const change of msg.changes) {
-          if (change.op === 'subscribe') subscribe(state, change.filter, change.group, change.subscriber)
-          else unsubscribe(state, change.filter, change.group, change.clientId)
-        }
+        state.trie.bulk(() => {
+          for (const change of msg.changes) {
+            if (change.op === 'subscribe') subscribe(state, change.filter, change.group, change.subscriber)
+            else unsubscribe(state, change.filter, change.group, change.clientId)
+          }
+        })
         break
-      case 'remote_routes':
-        for (const filter of msg.removed) {
-          const entry = state.trie.get(filter)
-          if (entry !== undefined && removeNode(entry, msg.node)) pruneIfEmpty(state, filter, entry)
-        }
-        for (const filter of msg.added) (entryFor(state, filter).nodes ??= new Set()).add(msg.node)
+      case 'remote_routes_changed':
+        state.trie.bulk(() => {
+          for (const filter of msg.removed) {
+            const entry = state.trie.get(filter)
+            if (entry !== undefined) removeRemoteRoute(state, filter, entry, msg.node)
+          }
+          for (const filter of msg.added) addRemoteRoute(state, filter, msg.node)
+        })
+        break
+      case 'remote_routes_replaced':
+        state.trie.bulk(() => {
+          // A node without routes here (a joining node's 100k-route snapshot) skips the walk and the set.
+          if (state.remoteRouteCounts.has(msg.node)) {
+            const next = new Set(msg.filters)
+            removeRemoteRoutesOf(state, msg.node, filter => next.has(filter))
+          }
+          for (const filter of msg.filters) addRemoteRoute(state, filter, msg.node)
+        })
         break
       case 'remote_node_removed':
-        for (const [filter, entry] of [...state.trie.entries()]) {
-          if (removeNode(entry, msg.node)) pruneIfEmpty(state, filter, entry)
-        }
+        state.trie.bulk(() => { removeRemoteRoutesOf(state, msg.node, () => false) })
+        break
+      case 'remote_nodes_cleared':
+        state.trie.bulk(() => { clearRemoteRoutes(state) })
+        break
+      case 'remote_routes_dump':
+        dispatch(msg.replyTo, remoteRoutes(state))
         break
       case 'stats':
         dispatch(msg.replyTo, {
@@ -296,7 +311,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
   }
 
   return spawn(system, handle, `trie-shard-${index}`, {
-    initialState: { trie: new TopicTrie<FilterEntry>(), subscriberCount: 0 },
+    initialState: { trie: new TopicTrie<FilterEntry>(), subscriberCount: 0, remoteRouteCounts: new Map() },
     onCrash: resumeOnCrash<ShardMsg>(shardLog)
   })
 }

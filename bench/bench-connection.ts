@@ -180,7 +180,7 @@ export class BenchConnection {
 
   /** Runs `send`, then waits (bounded by `signal`) for the control packet `key` and checks it. */
   private async waitFor (key: string, signal: AbortSignal, send: () => void, check: (packet: mqtt.Packet) => void): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
+    const packet = await new Promise<mqtt.Packet>((resolve, reject) => {
       const cleanup = (): void => {
         this.pendingControl.delete(key)
         signal.removeEventListener('abort', onAbort)
@@ -189,18 +189,11 @@ export class BenchConnection {
       if (signal.aborted) { onAbort(); return }
       signal.addEventListener('abort', onAbort)
       this.pendingControl.set(key, {
-        settle: (packet) => {
-          cleanup()
-          try {
-            check(packet)
-            resolve()
-          } catch (err) {
-            reject(err as Error)
-          }
-        },
+        settle: (packet) => { cleanup(); resolve(packet) },
         fail: (err) => { cleanup(); reject(err) }
       })
       send()
     })
+    check(packet)
   }
 }

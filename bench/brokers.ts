@@ -76,7 +76,7 @@ export async function startMeshmq (host: BrokerHost, port: number, extraArgs: re
     cwd: host.root,
     env: { ...process.env, MESHMQ_DISCOVERY: 'manual' }
   })
-  return await ready('meshmq', child, port, async () => { rmSync(dataDir, { recursive: true, force: true }) })
+  return await ready('meshmq', child, port, () => { rmSync(dataDir, { recursive: true, force: true }) })
 }
 
 async function startAedes (host: BrokerHost, sockets: PeerSockets): Promise<RunningBroker> {
@@ -87,7 +87,7 @@ async function startAedes (host: BrokerHost, sockets: PeerSockets): Promise<Runn
     cpu: host.cpu,
     cwd: host.root
   })
-  return await ready('aedes', child, port, async () => {})
+  return await ready('aedes', child, port, () => {})
 }
 
 async function startMosquitto (host: BrokerHost, sockets: PeerSockets): Promise<RunningBroker> {
@@ -97,7 +97,7 @@ async function startMosquitto (host: BrokerHost, sockets: PeerSockets): Promise<
   const config = join(dir, 'mosquitto.conf')
   writeFileSync(config, mosquittoConfig(port, host.inflight, sockets))
   const child = new ChildProcess('mosquitto', { command: host.mosquitto, args: ['-c', config], cpu: host.cpu })
-  return await ready('mosquitto', child, port, async () => { rmSync(dir, { recursive: true, force: true }) })
+  return await ready('mosquitto', child, port, () => { rmSync(dir, { recursive: true, force: true }) })
 }
 
 /**
@@ -121,10 +121,10 @@ export function mosquittoConfig (port: number, inflight: number, sockets: PeerSo
   ].join('\n')
 }
 
-async function ready (name: BrokerName, child: ChildProcess, port: number, cleanup: () => Promise<void>): Promise<RunningBroker> {
+async function ready (name: BrokerName, child: ChildProcess, port: number, cleanup: () => void): Promise<RunningBroker> {
   const stop = async (): Promise<void> => {
     await child.stop()
-    await cleanup()
+    cleanup()
   }
   try {
     await waitForPort(LOOPBACK, port, child, START_TIMEOUT_MS)

@@ -28,10 +28,9 @@ export class FrameReader {
       let i = pos + 1
       let value = 0
       let multiplier = 1
-      let byte = 0
       let complete = false
       for (let n = 0; n < 4 && i < len; n++) {
-        byte = buf[i++]!
+        const byte = buf[i++]!
         value += (byte & 0x7f) * multiplier
         multiplier *= 128
         if ((byte & 0x80) === 0) { complete = true; break }

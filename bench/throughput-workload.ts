@@ -62,7 +62,6 @@ export async function runThroughput (w: ThroughputWorkload): Promise<ThroughputR
   let delivered = 0
   let unexpected = 0
   let strayAcks = 0
-  let startedAt = 0
   let lastDeliveryAt = 0
   let warm = false
   let deliveredAtWarmup = 0
@@ -198,7 +197,7 @@ export async function runThroughput (w: ThroughputWorkload): Promise<ThroughputR
     const routesReadyMs = performance.now() - t2
 
     measuring = true
-    startedAt = performance.now()
+    const startedAt = performance.now()
     lastDeliveryAt = startedAt
     let measuredFrom = startedAt
     let cpuFrom = cpuMs()

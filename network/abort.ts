@@ -10,7 +10,7 @@
 export async function raceSignal<T> (promise: Promise<T>, signal: AbortSignal, discard?: (late: T) => void): Promise<T> {
   let onAbort: (() => void) | undefined
   const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => { reject(signal.reason) }
+    onAbort = () => { reject(abortReason(signal)) }
     if (signal.aborted) onAbort()
     else signal.addEventListener('abort', onAbort, { once: true })
   })
@@ -22,6 +22,12 @@ export async function raceSignal<T> (promise: Promise<T>, signal: AbortSignal, d
   } finally {
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
   }
+}
+
+/** Why `signal` aborted, as an Error (a signal's reason may be any value; timeouts give a DOMException). */
+export function abortReason (signal: AbortSignal): Error {
+  const reason: unknown = signal.reason
+  return reason instanceof Error ? reason : new Error(String(reason), { cause: reason })
 }
 
 /** A signal that aborts when any of the given ones does. */

@@ -5,13 +5,13 @@
  */
 import { MalformedFrameError, type HelloRejectReason } from './errors.js'
 import { BinaryReader, BinaryWriter } from './wire.js'
-import type { MemberInfo, Tombstone } from './membership.js'
+import type { MemberInfo, Tombstone } from './member-table.js'
 import type { RouteDelta, RouteDigest, RouteOp, RouteSnapshot } from './route-messages.js'
 
 /** A node introducing itself, with what it knows of the cluster, so peers can complete the mesh. */
 export interface Hello extends MemberInfo {
   type: 'hello'
-  /** Other members known to the sender (up or down). */
+  /** The other members the sender sees up. */
   members: MemberInfo[]
   /** Nodes the sender knows left or were removed. */
   tombstones: Tombstone[]

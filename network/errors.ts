@@ -1,20 +1,7 @@
 /** Typed failures of the cluster network: one class per failure, each with its `name` set. */
 
-/** A node name is not `name@host`. */
-export class InvalidNodeNameError extends Error {
-  override name = 'InvalidNodeNameError'
-  constructor (readonly nodeName: string, detail: string) {
-    super(`invalid node name "${nodeName}": ${detail} (expected name@host, e.g. meshmq1@10.0.0.1)`)
-  }
-}
-
-/** A seed or join address is neither `name@host[:port]` nor a multiaddr. */
-export class InvalidNodeAddressError extends Error {
-  override name = 'InvalidNodeAddressError'
-  constructor (readonly address: string, detail: string) {
-    super(`invalid node address "${address}": ${detail} (expected name@host[:port] or a multiaddr)`)
-  }
-}
+/** Naming failures are defined once, by the core rules every layer shares. */
+export { InvalidNodeAddressError, InvalidNodeNameError } from '../src/core/config/node-name.js'
 
 export class InvalidClusterSecretError extends Error {
   override name = 'InvalidClusterSecretError'

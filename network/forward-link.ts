@@ -7,7 +7,9 @@
  *   sequence shared by all links, while the stream buffers less than the high-water mark.
  * - QoS 1/2 messages stay queued until the peer acks them; when the stream is lost they are resent
  *   first on the next one, and the receiver drops what it already delivered. QoS 0 messages are
- *   sent once; while the peer is down they are dropped and counted.
+ *   sent once; while the peer is down they are dropped, counted (`droppedPeerDown`) and logged
+ *   (`message_dropped`, reason `node_down`, throttled): the one place that decides it, so callers
+ *   hand every message to `forward()` whatever the peer's state.
  * - Route deltas of this node (`sendRoutes`) share the stream, written ahead of messages and at
  *   once when nothing else is being written; they are not acked: one lost with a stream shows as
  *   a sequence gap at the peer, which then fetches a snapshot, and while the peer is down they
@@ -20,11 +22,13 @@ import { Backoff } from './backoff.js'
 import { FORWARD_MAX_WRITE_BYTES, FORWARD_REOPEN_MAX_MS, FORWARD_REOPEN_MIN_MS, FORWARD_WRITE_HIGH_WATER_MARK, MAX_FORWARD_FRAME_BYTES, MAX_FORWARD_MESSAGE_BYTES } from './constants.js'
 import { ForwardStreamClosedError, PeerUnresponsiveError } from './errors.js'
 import { decodeForwardFrame, type ForwardFrameEncoder } from './forward-frames.js'
-import { LogThrottle, type ClusterLogger } from './logger.js'
+import type { ClusterLogger } from './logger.js'
 import { encodedSizeBound } from './message-codec.js'
 import { OutboundQueue } from './outbound-queue.js'
+import { abortReason } from './abort.js'
 import { abortQuietly, readFrames, waitWritable } from './stream-io.js'
 import type { ForwardStats, LinkBacklog } from './stats.js'
+import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
 /** Opens a new forward stream to the peer. */
@@ -61,7 +65,10 @@ export class ForwardLink {
   private readonly queue: OutboundQueue
   private readonly now: () => number
   private readonly reopenBackoff = new Backoff({ minMs: FORWARD_REOPEN_MIN_MS, maxMs: FORWARD_REOPEN_MAX_MS })
-  private readonly dropLog = new LogThrottle(1_000)
+  /** `message_dropped` (reason `node_down`): QoS 0 for the peer while it is down, by design. */
+  private readonly nodeDownDrops: ThrottledLogEvent
+  /** `forward_failed`: messages refused because the peer's queue is full or they are too large. */
+  private readonly forwardFailures: ThrottledLogEvent<'overflow' | 'oversize'>
   private state: LinkState = 'down'
   private opener: OpenForwardStream | undefined
   private stream: Stream | undefined
@@ -78,6 +85,8 @@ export class ForwardLink {
   constructor (private readonly init: ForwardLinkInit) {
     this.queue = new OutboundQueue(init.maxQueuedBytes)
     this.now = init.now ?? Date.now
+    this.nodeDownDrops = new ThrottledLogEvent((line) => { init.logger.warn(line, 'message_dropped') })
+    this.forwardFailures = new ThrottledLogEvent((line) => { init.logger.warn(line, 'forward_failed') }, { counters: ['overflow', 'oversize'] })
   }
 
   get connected (): boolean {
@@ -117,8 +126,9 @@ export class ForwardLink {
     stats.droppedPeerDown += droppedDown
     stats.droppedOverflow += droppedOverflow
     stats.droppedOversize += droppedOversize
+    if (droppedDown > 0) this.logNodeDownDrops(droppedDown)
+    if (droppedOverflow + droppedOversize > 0) this.forwardFailures.add({ overflow: droppedOverflow, oversize: droppedOversize }, { peer: this.init.peer })
     const dropped = droppedDown + droppedOverflow + droppedOversize
-    if (dropped > 0) this.logDropped({ peer_down: droppedDown, overflow: droppedOverflow, oversize: droppedOversize })
     if (queued > 0) this.schedulePump()
     return { queued, dropped }
   }
@@ -160,7 +170,7 @@ export class ForwardLink {
     const dropped = this.queue.dropQos0()
     if (dropped > 0) {
       this.init.stats.droppedPeerDown += dropped
-      this.logDropped({ peer_down: dropped, overflow: 0, oversize: 0 })
+      this.logNodeDownDrops(dropped)
     }
   }
 
@@ -174,6 +184,8 @@ export class ForwardLink {
     this.clearRoutes()
     const dropped = this.queue.clear()
     this.init.stats.droppedRemoved += dropped
+    this.nodeDownDrops.flush()
+    this.forwardFailures.flush()
     this.resolveIdleWaiters()
     return dropped
   }
@@ -185,7 +197,7 @@ export class ForwardLink {
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         this.idleWaiters = this.idleWaiters.filter(w => w !== waiter)
-        reject(signal.reason)
+        reject(abortReason(signal))
       }
       const waiter = (): void => {
         signal.removeEventListener('abort', onAbort)
@@ -204,14 +216,14 @@ export class ForwardLink {
     try {
       stream = await open(AbortSignal.timeout(this.init.openTimeoutMs))
     } catch (err) {
-      if (this.opener === open && this.state === 'connecting') {
+      if (this.stillOpening(open)) {
         this.state = 'down'
         this.init.logger.debug({ peer: this.init.peer, err }, 'forward_stream_open_failed')
         this.scheduleReopen()
       }
       return
     }
-    if (this.opener !== open || this.state !== 'connecting') {
+    if (!this.stillOpening(open)) {
       abortQuietly(stream, new ForwardStreamClosedError(this.init.peer, 'peer went down while opening'))
       return
     }
@@ -229,6 +241,11 @@ export class ForwardLink {
     this.lastSentAt = this.now()
     this.startHeartbeat()
     this.schedulePump()
+  }
+
+  /** Whether an open attempt with `open` is still the link's current one (the peer may have gone meanwhile). */
+  private stillOpening (open: OpenForwardStream): boolean {
+    return this.opener === open && this.state === 'connecting'
   }
 
   private onFrames (stream: Stream, frames: Uint8Array[]): void {
@@ -363,9 +380,7 @@ export class ForwardLink {
     for (const waiter of waiters) waiter()
   }
 
-  private logDropped (counts: { peer_down: number, overflow: number, oversize: number }): void {
-    this.dropLog.run('dropped', (suppressed) => {
-      this.init.logger.warn({ peer: this.init.peer, ...counts, suppressed }, 'forward_failed')
-    })
+  private logNodeDownDrops (count: number): void {
+    this.nodeDownDrops.add({ count }, { peer: this.init.peer, reason: 'node_down', qos: 0 })
   }
 }

@@ -13,7 +13,9 @@ import { identify, type Identify } from '@libp2p/identify'
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PrivateKey, Stream } from '@libp2p/interface'
+import { raceSignal } from './abort.js'
+import type { DialProtocol } from './request-response.js'
 
 export type ClusterLibp2p = Libp2p<{ identify: Identify, pubsub: GossipSub }>
 
@@ -52,4 +54,16 @@ export async function createClusterLibp2p (init: ClusterLibp2pInit): Promise<Clu
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, globalSignaturePolicy: 'StrictNoSign' })
     }
   })
+}
+
+/**
+ * `dialProtocol` of the node `node()` returns, bounded by the caller's signal: a stream that opens
+ * after the caller gave up is aborted.
+ */
+export function boundedDialProtocol (node: () => ClusterLibp2p): DialProtocol {
+  return async (peer, protocol, options) => await raceSignal(node().dialProtocol(peer, protocol, options), options.signal, discardStream)
+}
+
+function discardStream (stream: Stream): void {
+  stream.abort(new Error('opened after its caller gave up'))
 }

@@ -18,26 +18,13 @@ export const silentLogger: ClusterLogger = {
 }
 
 /**
- * Limits a repeated log line (e.g. `forward_failed` on a hot path) to one per interval, carrying
- * the number of suppressed occurrences in `suppressed`.
+ * Runs an event handler, logging what it throws as `cluster_handler_failed`: a throw inside an
+ * EventTarget listener would be reported as uncaught and crash the process.
  */
-export class LogThrottle {
-  private readonly lastAt = new Map<string, number>()
-  private readonly suppressed = new Map<string, number>()
-
-  constructor (private readonly intervalMs: number, private readonly now: () => number = Date.now) {}
-
-  /** Calls `write` with the suppressed count when `key` was not written within the interval. */
-  run (key: string, write: (suppressed: number) => void): void {
-    const now = this.now()
-    const last = this.lastAt.get(key)
-    if (last !== undefined && now - last < this.intervalMs) {
-      this.suppressed.set(key, (this.suppressed.get(key) ?? 0) + 1)
-      return
-    }
-    const count = this.suppressed.get(key) ?? 0
-    this.lastAt.set(key, now)
-    this.suppressed.delete(key)
-    write(count)
+export function guarded (logger: ClusterLogger, event: string, handle: () => void): void {
+  try {
+    handle()
+  } catch (err) {
+    logger.error({ event, err }, 'cluster_handler_failed')
   }
 }

@@ -1,174 +1,389 @@
 /**
- * The member table: every other node this node knows, by name, with its peer id, incarnation,
- * addresses and up/down status, plus tombstones of nodes that left or were force-left (so their
- * running incarnation is refused until it rejoins with a new one). Pure; time is passed in.
+ * Cluster membership, a start/stop component of the cluster network: who is in the cluster and
+ * whether each node is up.
+ *
+ * - Hello (`HELLO_PROTOCOL`): on every new connection each side sends its name, incarnation,
+ *   addresses, the members it sees up and its tombstones; a hello accepted marks the node up
+ *   (first time, restarted with a new incarnation, or healed after a partition), one refused
+ *   hangs up. Members heard of through a hello or a digest are dialed (full mesh).
+ * - Incarnation: the start time of this node's current membership, renewed on `join()`.
+ * - Down: the last connection to a node closed, or its forward link went silent for the peer
+ *   timeout; down longer than `autocleanMs`, it is removed with its routes (autoclean).
+ * - Leave notices (`MEMBERSHIP_PROTOCOL` to each member, and gossip): `leave` and `force-leave`
+ *   remove a node everywhere and leave a tombstone that refuses its incarnation from then on.
+ *
+ * The pure member table is `member-table.ts`; redial and discovery are `discovery.ts`.
  */
-import type { HelloRejectReason } from './errors.js'
+import type { Connection, PeerId, Startable } from '@libp2p/interface'
+import { AUTOCLEAN_CHECK_MS, HELLO_PROTOCOL, MEMBERSHIP_PROTOCOL } from './constants.js'
+import { encodeControl, type ControlMessage, type Hello, type HelloReject } from './control-codec.js'
+import {
+  HelloRejectedError, MalformedFrameError, NodeRemovedError, NotStartedError, PeerUnresponsiveError,
+  UnknownNodeError
+} from './errors.js'
+import type { EmitClusterEvent, NodeDownReason } from './events.js'
+import type { Forwarder } from './forwarder.js'
+import { boundedDialProtocol, type ClusterLibp2p } from './libp2p-node.js'
+import { guarded } from './logger.js'
+import { MemberTable, type Member, type MemberInfo, type UpOutcome } from './member-table.js'
+import { requestResponse, responder } from './request-response.js'
+import type { RouteSync } from './route-sync.js'
+import type { ClusterSettings } from './settings.js'
 
-export type MemberStatus = 'up' | 'down'
+/** What membership asks of discovery. */
+export interface MemberDialer {
+  /** Keep dialing a member that is down after `delayMs`, until it is up or removed. */
+  redialMember: (node: string, delayMs: number) => void
+  cancelRedial: (node: string) => void
+  /** A member was autocleaned: dial it again if it is a static seed. */
+  memberCleaned: (node: string) => void
+}
 
-/** How a node presents itself (hello) or is presented by others (member lists, digests). */
-export interface MemberInfo {
-  name: string
-  peerId: string
-  /** Start time of the node's current membership (ms); a higher value means it restarted or rejoined. */
+export interface MembershipComponents {
+  settings: ClusterSettings
+  /** Start time of this node's first membership. */
   incarnation: number
-  /** Multiaddrs (with `/p2p/<peerId>`) to dial it. */
-  addrs: string[]
+  /** The libp2p node; throws before the service starts. */
+  libp2p: () => ClusterLibp2p
+  /** Whether this node is in a cluster now (started and not left). */
+  running: () => boolean
+  forwarder: Pick<Forwarder, 'peerUp' | 'peerDown' | 'remove'>
+  routes: Pick<RouteSync, 'nodeUp' | 'removeNode'>
+  dialer: MemberDialer
+  /** Publishes an encoded control message on the gossip topic. */
+  publish: (bytes: Uint8Array) => void
+  emit: EmitClusterEvent
+  /** This node was removed from the cluster by another node. */
+  removed: (by?: string) => void
 }
 
-export interface Member extends MemberInfo {
-  status: MemberStatus
-  /** When the status last changed (ms). */
-  since: number
-  /** Whether a connection to it was ever established (a member only heard of is down but never was up). */
-  everUp: boolean
-}
+export type LeaveNotice = ControlMessage & { type: 'leave' | 'force-leave' }
 
-/** A node that left or was removed, refused while it runs the same incarnation. */
-export interface Tombstone {
-  name: string
-  incarnation: number
-}
+export class ClusterMembership implements Startable {
+  private readonly table: MemberTable
+  private readonly hellos = new Map<string, Promise<string>>()
+  private readonly peerIds = new Map<string, PeerId>()
+  private readonly unresponsive = new Set<string>()
+  private readonly dialProtocol
+  private incarnationValue: number
+  private autocleanTimer: NodeJS.Timeout | undefined
 
-export type UpOutcome =
-  /** First connection to this node: node-up. */
-  | { kind: 'joined' }
-  /** The node runs a new incarnation (restart or rejoin): node-up, its routes must be resynced. */
-  | { kind: 'restarted', previousIncarnation: number }
-  /** A node seen down is back with the same incarnation: node-up and partition-healed. */
-  | { kind: 'healed', downForMs: number }
-  /** Already up (another connection or a repeated hello). */
-  | { kind: 'unchanged' }
-  | { kind: 'rejected', reason: HelloRejectReason, detail: string }
+  constructor (private readonly components: MembershipComponents) {
+    this.table = new MemberTable(components.settings.name)
+    this.incarnationValue = components.incarnation
+    this.dialProtocol = boundedDialProtocol(components.libp2p)
+  }
 
-export class Membership {
-  private readonly members = new Map<string, Member>()
-  private readonly byPeer = new Map<string, string>()
-  private readonly removed = new Map<string, number>()
+  private get name (): string {
+    return this.components.settings.name
+  }
 
-  constructor (readonly self: string) {}
+  private get logger (): ClusterSettings['logger'] {
+    return this.components.settings.logger
+  }
 
-  get (name: string): Member | undefined {
-    return this.members.get(name)
+  /** Start time of this node's current membership; changes on `renewIncarnation()`. */
+  get incarnation (): number {
+    return this.incarnationValue
+  }
+
+  /** A new membership (join): every peer pulls this node's routes afresh. */
+  renewIncarnation (): number {
+    this.incarnationValue = Math.max(Date.now(), this.incarnationValue + 1)
+    return this.incarnationValue
+  }
+
+  /** Registers the hello and notice protocols and the connection listeners (before libp2p starts). */
+  async start (): Promise<void> {
+    const node = this.components.libp2p()
+    const timeoutMs = this.components.settings.requestTimeoutMs
+    await node.handle(HELLO_PROTOCOL, responder(HELLO_PROTOCOL, (request, connection) => this.onHelloRequest(request, connection), timeoutMs, this.logger))
+    await node.handle(MEMBERSHIP_PROTOCOL, responder(MEMBERSHIP_PROTOCOL, (request) => this.onNoticeRequest(request), timeoutMs, this.logger))
+    node.addEventListener('connection:open', (event) => { guarded(this.logger, 'connection:open', () => { this.onConnectionOpen(event.detail) }) })
+    node.addEventListener('peer:disconnect', (event) => { guarded(this.logger, 'peer:disconnect', () => { this.onPeerDisconnect(event.detail) }) })
+    this.autocleanTimer = setInterval(() => { this.autoclean() }, Math.min(AUTOCLEAN_CHECK_MS, this.components.settings.autocleanMs))
+  }
+
+  stop (): void {
+    clearInterval(this.autocleanTimer)
+    this.autocleanTimer = undefined
+  }
+
+  get (node: string): Member | undefined {
+    return this.table.get(node)
+  }
+
+  isUp (node: string): boolean {
+    return this.table.isUp(node)
   }
 
   nameOfPeer (peerId: string): string | undefined {
-    return this.byPeer.get(peerId)
+    return this.table.nameOfPeer(peerId)
   }
 
-  all (): Member[] {
-    return [...this.members.values()]
+  peerOf (node: string): PeerId | undefined {
+    return this.peerIds.get(node)
   }
 
-  isUp (name: string): boolean {
-    return this.members.get(name)?.status === 'up'
-  }
-
-  /** Names of the members currently up, sorted. */
+  /** Names of the members up, sorted (this node not included). */
   running (): string[] {
-    return this.all().filter(m => m.status === 'up').map(m => m.name).sort()
+    return this.table.running()
   }
 
-  /** Names of the known members currently down, sorted. */
+  /** Names of the known members down, sorted. */
   stopped (): string[] {
-    return this.all().filter(m => m.status === 'down').map(m => m.name).sort()
+    return this.table.stopped()
   }
 
-  /** Checks a hello without changing anything. */
-  check (info: MemberInfo): UpOutcome | undefined {
-    if (info.name === this.self) return { kind: 'rejected', reason: 'same-name', detail: `${info.name} is this node's own name` }
-    if (this.isRemoved(info.name, info.incarnation)) {
-      return { kind: 'rejected', reason: 'removed', detail: `${info.name} (incarnation ${info.incarnation}) left or was removed from the cluster` }
-    }
-    const known = this.members.get(info.name)
-    if (known === undefined) return undefined
-    if (info.incarnation < known.incarnation) {
-      return { kind: 'rejected', reason: 'stale-incarnation', detail: `${info.name} runs incarnation ${known.incarnation}, not ${info.incarnation}` }
-    }
-    if (known.status === 'up' && info.incarnation === known.incarnation && info.peerId !== known.peerId) {
-      return { kind: 'rejected', reason: 'name-conflict', detail: `${info.name} is already up as peer ${known.peerId}` }
-    }
-    return undefined
+  hasMembers (): boolean {
+    return this.table.all().length > 0
   }
 
-  /** A hello from `info` succeeded on a live connection. */
-  up (info: MemberInfo, now: number): UpOutcome {
-    const rejection = this.check(info)
-    if (rejection !== undefined) return rejection
-    const known = this.members.get(info.name)
-    this.store({ ...info, status: 'up', since: known?.status === 'up' ? known.since : now, everUp: true })
-    if (known === undefined || !known.everUp) return { kind: 'joined' }
-    if (info.incarnation > known.incarnation) return { kind: 'restarted', previousIncarnation: known.incarnation }
-    if (known.status === 'down') return { kind: 'healed', downForMs: now - known.since }
-    return { kind: 'unchanged' }
+  /** Whether route messages of `node` at `incarnation` are applied (not this node, not removed). */
+  acceptsRoutesOf (node: string, incarnation: number): boolean {
+    return node !== this.name && !this.table.isRemoved(node, incarnation)
   }
 
-  /** The last connection to `name` closed; true if it was up. */
-  down (name: string, now: number): boolean {
-    const member = this.members.get(name)
-    if (member === undefined || member.status === 'down') return false
-    member.status = 'down'
-    member.since = now
-    return true
+  /** Runs one hello with `peer` (deduplicated); resolves with its node name. */
+  async ensureHello (peer: PeerId): Promise<string> {
+    const key = peer.toString()
+    let pending = this.hellos.get(key)
+    if (pending === undefined) {
+      pending = this.sayHello(peer).finally(() => this.hellos.delete(key))
+      this.hellos.set(key, pending)
+    }
+    return await pending
+  }
+
+  /** A member heard of through another node: dial it, so the cluster stays a full mesh. */
+  learn (info: MemberInfo): void {
+    if (!this.components.running()) return
+    if (this.table.learn(info, Date.now())) this.components.dialer.redialMember(info.name, 0)
+  }
+
+  /** The forward link of `node` heard nothing for the peer timeout: drop its connections (it goes down). */
+  markUnresponsive (node: string, silentMs: number): void {
+    const peer = this.peerIds.get(node)
+    if (peer === undefined) return
+    this.unresponsive.add(node)
+    this.logger.warn({ node, silent_ms: silentMs }, 'node_unresponsive')
+    for (const connection of this.components.libp2p().getConnections(peer)) connection.abort(new PeerUnresponsiveError(node, silentMs))
+  }
+
+  /** A leave or force-leave notice, received directly or on gossip. */
+  onNotice (notice: LeaveNotice): void {
+    if (!this.components.running()) return
+    if (notice.node === this.name) {
+      if (notice.type === 'force-leave' && notice.incarnation === this.incarnationValue) {
+        this.logger.warn({ node: this.name, by: notice.by }, 'removed_from_cluster')
+        this.components.removed(notice.by)
+      }
+      return
+    }
+    const member = this.table.get(notice.node)
+    if (member !== undefined && member.incarnation > notice.incarnation) return
+    this.removeMember(notice.node, notice.type === 'leave' ? 'left' : 'forced', notice.incarnation)
+  }
+
+  /** Tells every member this node leaves (bounded by the request timeout); the caller then drops the cluster. */
+  async leave (): Promise<void> {
+    const notice: ControlMessage = { type: 'leave', node: this.name, incarnation: this.incarnationValue }
+    this.components.publish(encodeControl(notice))
+    await this.notifyMembers(notice, this.table.running())
   }
 
   /**
-   * A member heard of from another node (hello member list, digest). Adds it as down, or refreshes
-   * the address of a down member with a newer or equal incarnation. True if it was not known.
+   * Removes another node (not this one) from the cluster: every node drops its routes and stops
+   * dialing it. Throws `UnknownNodeError` for a node that is not a member.
    */
-  learn (info: MemberInfo, now: number): boolean {
-    if (info.name === this.self || this.isRemoved(info.name, info.incarnation)) return false
-    const known = this.members.get(info.name)
-    if (known === undefined) {
-      this.store({ ...info, status: 'down', since: now, everUp: false })
-      return true
-    }
-    if (known.status === 'down' && info.incarnation >= known.incarnation) {
-      this.store({ ...known, peerId: info.peerId, incarnation: info.incarnation, addrs: info.addrs })
-    }
-    return false
+  async forceLeave (node: string): Promise<void> {
+    const member = this.table.get(node)
+    if (member === undefined) throw new UnknownNodeError(node)
+    const notice: ControlMessage = { type: 'force-leave', node, incarnation: member.incarnation, by: this.name }
+    if (member.status === 'up') await this.notifyMembers(notice, [node])
+    this.removeMember(node, 'forced', member.incarnation)
+    this.components.publish(encodeControl(notice))
+    await this.notifyMembers(notice, this.table.running())
   }
 
-  /** Forgets a member; with `tombstone`, its current incarnation is refused from now on. */
-  remove (name: string, tombstone: { incarnation: number } | undefined): Member | undefined {
-    const member = this.members.get(name)
-    if (tombstone !== undefined) {
-      this.removed.set(name, Math.max(tombstone.incarnation, this.removed.get(name) ?? 0))
-    }
-    if (member === undefined) return undefined
-    this.members.delete(name)
-    if (this.byPeer.get(member.peerId) === name) this.byPeer.delete(member.peerId)
-    return member
-  }
-
-  isRemoved (name: string, incarnation: number): boolean {
-    const removedIncarnation = this.removed.get(name)
-    return removedIncarnation !== undefined && incarnation <= removedIncarnation
-  }
-
-  tombstones (): Tombstone[] {
-    return [...this.removed].map(([name, incarnation]) => ({ name, incarnation }))
-  }
-
-  /** Down members whose downtime reached `autocleanMs`. */
-  expired (now: number, autocleanMs: number): string[] {
-    return this.all().filter(m => m.status === 'down' && now - m.since >= autocleanMs).map(m => m.name)
-  }
-
-  /** Forgets everything, tombstones included (this node left, or joins another cluster). */
+  /** Forgets every member, tombstones included, and hangs up on them (this node left the cluster). */
   reset (): void {
-    this.members.clear()
-    this.byPeer.clear()
-    this.removed.clear()
+    const peers = [...this.peerIds.values()]
+    this.table.reset()
+    this.peerIds.clear()
+    this.unresponsive.clear()
+    for (const peer of peers) this.hangUp(peer)
   }
 
-  private store (member: Member): void {
-    const previous = this.members.get(member.name)
-    if (previous !== undefined && previous.peerId !== member.peerId && this.byPeer.get(previous.peerId) === member.name) {
-      this.byPeer.delete(previous.peerId)
+  private onConnectionOpen (connection: Connection): void {
+    if (!this.components.running()) return
+    const name = this.table.nameOfPeer(connection.remotePeer.toString())
+    if (name !== undefined && this.table.isUp(name)) return
+    this.ensureHello(connection.remotePeer).catch((err: unknown) => {
+      this.logger.debug({ peer_id: connection.remotePeer.toString(), err }, 'hello_failed')
+    })
+  }
+
+  private async sayHello (peer: PeerId): Promise<string> {
+    const response = await requestResponse(this.dialProtocol, peer, peer.toString(), HELLO_PROTOCOL, this.helloMessage(), this.components.settings.requestTimeoutMs)
+    if (response.type === 'hello-reject') {
+      this.onHelloRejected(peer, response)
+      throw new HelloRejectedError(response.reason, response.detail)
     }
-    this.members.set(member.name, member)
-    this.byPeer.set(member.peerId, member.name)
+    if (response.type !== 'hello' || response.peerId !== peer.toString()) throw new MalformedFrameError('hello response of another type or peer')
+    if (!this.components.running()) throw new HelloRejectedError('left', `${this.name} left the cluster meanwhile`)
+    const outcome = this.acceptHello(response, peer)
+    if (outcome.kind === 'rejected') {
+      this.hangUp(peer)
+      throw new HelloRejectedError(outcome.reason, outcome.detail)
+    }
+    return response.name
+  }
+
+  private onHelloRequest (request: ControlMessage, connection: Connection): ControlMessage {
+    if (request.type !== 'hello') throw new MalformedFrameError(`${request.type} on ${HELLO_PROTOCOL}`)
+    if (request.peerId !== connection.remotePeer.toString()) throw new MalformedFrameError('hello from another peer id')
+    if (!this.components.running()) return { type: 'hello-reject', reason: 'left', detail: `${this.name} is not in a cluster` }
+    const outcome = this.acceptHello(request, connection.remotePeer)
+    if (outcome.kind === 'rejected') return { type: 'hello-reject', reason: outcome.reason, detail: outcome.detail }
+    return this.helloMessage()
+  }
+
+  private helloMessage (): Hello {
+    const node = this.components.libp2p()
+    const members: MemberInfo[] = this.table.all().filter(m => m.status === 'up').map(({ name, peerId, incarnation, addrs }) => ({ name, peerId, incarnation, addrs }))
+    return {
+      type: 'hello',
+      name: this.name,
+      peerId: node.peerId.toString(),
+      incarnation: this.incarnationValue,
+      addrs: node.getMultiaddrs().map(String),
+      members,
+      tombstones: this.table.tombstones()
+    }
+  }
+
+  private acceptHello (hello: Hello, peer: PeerId): UpOutcome {
+    const info: MemberInfo = { name: hello.name, peerId: hello.peerId, incarnation: hello.incarnation, addrs: hello.addrs }
+    const outcome = this.table.up(info, Date.now())
+    if (outcome.kind === 'rejected') {
+      this.logger.warn({ node: hello.name, peer_id: hello.peerId, reason: outcome.reason, detail: outcome.detail }, 'hello_rejected')
+      return outcome
+    }
+    this.peerIds.set(hello.name, peer)
+    this.components.dialer.cancelRedial(hello.name)
+    if (outcome.kind === 'unchanged') {
+      this.components.forwarder.peerUp(hello.name)
+    } else {
+      this.onMemberUp(hello.name, hello.incarnation, outcome)
+    }
+    for (const tombstone of hello.tombstones) {
+      const member = this.table.get(tombstone.name)
+      if (tombstone.name !== this.name && member !== undefined && member.incarnation <= tombstone.incarnation) {
+        this.removeMember(tombstone.name, 'forced', tombstone.incarnation)
+      }
+    }
+    for (const member of hello.members) this.learn(member)
+    return outcome
+  }
+
+  private onMemberUp (node: string, incarnation: number, outcome: UpOutcome): void {
+    const { forwarder, emit } = this.components
+    this.unresponsive.delete(node)
+    if (outcome.kind === 'restarted') forwarder.peerDown(node)
+    forwarder.peerUp(node)
+    const restarted = outcome.kind === 'restarted'
+    this.logger.info({ node, incarnation, restarted }, 'node_up')
+    emit('node-up', { node, incarnation, restarted })
+    if (outcome.kind === 'healed') {
+      this.logger.info({ node, down_for_ms: outcome.downForMs }, 'partition_healed')
+      emit('partition-healed', { node, downForMs: outcome.downForMs })
+    }
+    this.components.routes.nodeUp(node, incarnation)
+  }
+
+  private onHelloRejected (peer: PeerId, reject: HelloReject): void {
+    this.logger.warn({ peer_id: peer.toString(), reason: reject.reason, detail: reject.detail }, 'hello_rejected')
+    this.hangUp(peer)
+    if (reject.reason === 'removed' && this.components.running()) {
+      this.logger.warn({ node: this.name, detail: reject.detail }, 'removed_from_cluster')
+      this.components.removed()
+    }
+  }
+
+  private onPeerDisconnect (peer: PeerId): void {
+    const node = this.table.nameOfPeer(peer.toString())
+    if (node === undefined || !this.table.down(node, Date.now())) return
+    const reason: NodeDownReason = this.unresponsive.delete(node) ? 'unresponsive' : 'disconnected'
+    this.components.forwarder.peerDown(node)
+    this.logger.warn({ node, reason }, 'node_down')
+    this.logger.warn({ node, reason }, 'partition_detected')
+    this.components.emit('node-down', { node, reason })
+    if (this.components.running()) this.components.dialer.redialMember(node, this.components.settings.redialMinMs)
+  }
+
+  private onNoticeRequest (request: ControlMessage): ControlMessage {
+    if (request.type !== 'leave' && request.type !== 'force-leave') throw new MalformedFrameError(`${request.type} on ${MEMBERSHIP_PROTOCOL}`)
+    this.onNotice(request)
+    return { type: 'notice-ack' }
+  }
+
+  /** Forgets a member and its routes: it left, was force-left, or was down too long. */
+  private removeMember (node: string, how: 'left' | 'forced' | 'cleaned', tombstoneIncarnation?: number): void {
+    const member = this.table.remove(node, how === 'cleaned' || tombstoneIncarnation === undefined ? undefined : { incarnation: tombstoneIncarnation })
+    if (member === undefined) return
+    const { dialer, forwarder, routes, emit } = this.components
+    dialer.cancelRedial(node)
+    forwarder.remove(node)
+    routes.removeNode(node)
+    const peer = this.peerIds.get(node)
+    this.peerIds.delete(node)
+    this.unresponsive.delete(node)
+    if (how === 'cleaned') {
+      const downForMs = Date.now() - member.since
+      this.logger.warn({ node, down_for_ms: downForMs }, 'node_cleaned')
+      emit('node-cleaned', { node, downForMs })
+      dialer.memberCleaned(node)
+      return
+    }
+    if (peer !== undefined) this.hangUp(peer, new NodeRemovedError(node))
+    this.logger.info({ node, forced: how === 'forced' }, 'node_left')
+    emit('node-left', { node, forced: how === 'forced' })
+  }
+
+  private autoclean (): void {
+    if (!this.components.running()) return
+    for (const node of this.table.expired(Date.now(), this.components.settings.autocleanMs)) this.removeMember(node, 'cleaned')
+  }
+
+  /** Sends a leave/force-leave notice to each node directly; failures are logged, not thrown. */
+  private async notifyMembers (notice: ControlMessage, nodes: string[]): Promise<void> {
+    await Promise.all(nodes.map(async (node) => {
+      const peer = this.peerIds.get(node)
+      if (peer === undefined) return
+      try {
+        await requestResponse(this.dialProtocol, peer, node, MEMBERSHIP_PROTOCOL, notice, this.components.settings.requestTimeoutMs)
+      } catch (err) {
+        this.logger.warn({ node, notice: notice.type, err }, 'notice_failed')
+      }
+    }))
+  }
+
+  /** Closes the connections to `peer`: aborted with `reason`, or hung up politely without one. */
+  private hangUp (peer: PeerId, reason?: Error): void {
+    let node: ClusterLibp2p
+    try {
+      node = this.components.libp2p()
+    } catch (err) {
+      if (err instanceof NotStartedError) return
+      throw err
+    }
+    if (reason !== undefined) {
+      for (const connection of node.getConnections(peer)) connection.abort(reason)
+      return
+    }
+    node.hangUp(peer, { signal: AbortSignal.timeout(this.components.settings.requestTimeoutMs) }).catch((err: unknown) => {
+      this.logger.debug({ peer_id: peer.toString(), err }, 'hang_up_failed')
+    })
   }
 }

@@ -27,10 +27,6 @@ export class Redialer {
 
   constructor (private readonly init: RedialerInit) {}
 
-  isDialing (key: string): boolean {
-    return this.targets.has(key)
-  }
-
   /** Starts dialing `key` after `initialDelayMs`, unless already dialing it. */
   want (key: string, attempt: DialAttempt, initialDelayMs: number): void {
     if (this.stopped || this.targets.has(key)) return
@@ -46,14 +42,10 @@ export class Redialer {
     this.targets.delete(key)
   }
 
-  cancelAll (): void {
-    for (const key of [...this.targets.keys()]) this.cancel(key)
-  }
-
   /** Cancels everything and refuses new targets until `resume()`. */
   stop (): void {
     this.stopped = true
-    this.cancelAll()
+    for (const key of [...this.targets.keys()]) this.cancel(key)
   }
 
   resume (): void {

@@ -48,7 +48,7 @@ interface NodeReplica {
   buffered: RouteDelta[]
 }
 
-const NOTHING: ReplicaUpdate = Object.freeze({ events: [], snapshotNeeded: false }) as ReplicaUpdate
+const NOTHING: ReplicaUpdate = Object.freeze({ events: [], snapshotNeeded: false })
 
 export class RouteReplicas {
   private readonly replicas = new Map<string, NodeReplica>()
@@ -133,7 +133,8 @@ export class RouteReplicas {
     r.buffered = []
     for (const delta of buffered.sort((a, b) => a.fromSeq - b.fromSeq)) {
       if (delta.incarnation !== r.incarnation) continue
-      if (r.syncing) {
+      // A gap in the buffered deltas asked for another snapshot: keep the rest for after it.
+      if (snapshotNeeded) {
         buffer(r, delta)
         continue
       }

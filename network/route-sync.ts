@@ -130,8 +130,10 @@ export class RouteSync {
     for (const delta of deltas) {
       // A delta is pushed directly to the members that are up, and also goes on the gossip topic
       // (the replication channel every member hears); a receiver applies whichever copy comes
-      // first and ignores the other by its sequence numbers. The push goes first: gossip signs
-      // the message, which would delay it.
+      // first and ignores the other by its sequence numbers. The push goes first: it is a write
+      // on a stream already open to each member, while gossip (unsigned, see `libp2p-node.ts`)
+      // goes through gossipsub's mesh and may take more than one hop. Bursts above
+      // `MAX_GOSSIPED_DELTA_OPS` go by the push only.
       const bytes = encodeControl({ type: 'delta', ...delta })
       this.init.announce(bytes)
       if (delta.ops.length <= MAX_GOSSIPED_DELTA_OPS) this.init.publish(bytes)

@@ -6,6 +6,7 @@
  */
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
+import { abortReason } from './abort.js'
 import { MAX_DECODER_BUFFER_BYTES } from './constants.js'
 
 /**
@@ -42,7 +43,7 @@ export async function waitWritable (stream: Stream, lowWaterMark: number, signal
       }
       const aborted = (): void => {
         done()
-        reject(signal?.reason)
+        if (signal !== undefined) reject(abortReason(signal))
       }
       stream.addEventListener('drain', done)
       stream.addEventListener('idle', done)

@@ -5,14 +5,17 @@
  */
 import './core/polyfill.js'
 import { start, stop, query, dispatch, type Ref } from 'nact'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { BrokerConfig } from './core/config/config.js'
 import { createLogger, type Logger } from './core/log.js'
+import { systemClock, type Clock } from './core/clock.js'
 import { MqttListener } from './listeners/tcp-listener.js'
 import type { BrokerContext } from '../actors/broker-context.js'
-import { spawnTrieShard, type ShardMsg, type ShardStats } from '../actors/trie-shard.js'
-import { spawnRouteTable, type RouteTableMsg, type RouteDump } from '../actors/route-table.js'
+import type { RegistryMsg, RouteDump, RouteTableMsg, ShardMsg, ShardStats } from '../actors/messages.js'
+import { spawnTrieShard } from '../actors/trie-shard.js'
+import { spawnRouteTable } from '../actors/route-table.js'
 import { spawnRetainer } from '../actors/retainer.js'
-import { spawnClientRegistry, type RegistryMsg } from '../actors/client-registry.js'
+import { spawnClientRegistry } from '../actors/client-registry.js'
 import { spawnSysPublisher } from '../actors/sys-publisher.js'
 import { ClusterBridge } from './cluster-bridge.js'
 import { ControlServer } from './control-server.js'
@@ -28,15 +31,34 @@ export interface Broker {
   readonly context: BrokerContext
   readonly registry: Ref<RegistryMsg>
   readonly cluster: ClusterBridge
+  /** The cluster port peers dial (the OS-chosen one when configured as 0). */
+  readonly clusterPort: number
   /** The `meshmq ctl` endpoint's port. */
   readonly controlPort: number
+  /** Open MQTT client sockets. */
+  connectionCount: () => number
+  /** Sessions held by this node, connected or not. */
+  sessionCount: () => Promise<number>
   routes: () => Promise<RouteDump>
   shardStats: () => Promise<ShardStats[]>
   stop: () => Promise<void>
 }
 
+/** What a node is started with besides its configuration (also `startNode`'s options). */
 export interface BrokerOptions {
+  /** Root logger; default a pino logger by `config.log` writing to stdout. */
   log?: Logger
+  /** Time for session expiry, will delay and message expiry; the system clock by default (tests pass a ManualClock). */
+  clock?: Clock
+}
+
+/** The TCP port of the first listen address that has one, or `fallback`. */
+function tcpPortOf (addresses: readonly string[], fallback: number): number {
+  for (const address of addresses) {
+    const tcp = multiaddr(address).getComponents().find(component => component.name === 'tcp')
+    if (tcp?.value !== undefined) return Number.parseInt(tcp.value, 10)
+  }
+  return fallback
 }
 
 export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
@@ -49,8 +71,9 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   for (let index = 0; index < config.shards; index++) {
     shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder: cluster }))
   }
-  const retainer = spawnRetainer(system, log)
-  const context: BrokerContext = { config, node, log, system, shards, retainer, routeTable }
+  const clock = options.clock ?? systemClock
+  const retainer = spawnRetainer(system, log, clock)
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable }
   const registry = spawnClientRegistry(context)
   const sys = spawnSysPublisher(context)
   dispatch(sys, { type: 'tick' })
@@ -85,8 +108,11 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     context,
     registry,
     cluster,
+    clusterPort: tcpPortOf(cluster.network.addresses(), config.cluster.port),
     controlPort: control.port,
-    routes: async () => await query(routeTable, replyTo => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
+    connectionCount: () => listener.connectionCount,
+    sessionCount: async () => await query(registry, (replyTo: Ref<number>) => ({ type: 'count', replyTo }), QUERY_TIMEOUT_MS),
+    routes: async () => await query(routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
     shardStats: async () => await Promise.all(shards.map(async shard =>
       await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), QUERY_TIMEOUT_MS))),
     stop: async () => {

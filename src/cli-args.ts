@@ -4,7 +4,8 @@
  */
 import { parseArgs } from 'node:util'
 import {
-  ConfigError, DISCOVERY_STRATEGIES, LOG_LEVELS, parseNodeName, parseSeed,
+  CONTROL_PORT_OFFSET, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_CLUSTER_SECRET, DISCOVERY_STRATEGIES, InvalidNodeAddressError,
+  InvalidNodeNameError, LOG_LEVELS, fixedDefaults, parseNodeAddress, parseNodeName,
   type BrokerConfig, type DeepPartial, type DiscoveryStrategy, type LogLevel
 } from './core/config/config.js'
 
@@ -21,6 +22,8 @@ export class UsageError extends Error {
   override name = 'UsageError'
 }
 
+const DEFAULTS = fixedDefaults()
+
 export const USAGE = `Usage:
   meshmq start [options]          run a broker node
   meshmq ctl [options] cluster status | join <node> | leave | force-leave <node>
@@ -28,25 +31,27 @@ export const USAGE = `Usage:
   meshmq --help | --version
 
 start options:
-  --name NAME@HOST        node name, unique in the cluster (default meshmq@127.0.0.1)
-  --port N                MQTT listener port (default 1883)
+  --name NAME@HOST        node name, unique in the cluster (default ${DEFAULTS.node.name})
+  --port N                MQTT listener port (default ${DEFAULTS.listener.port})
   --config FILE           JSON config file, nested like the config keys
   --data-dir DIR          node data directory (default ./data/<node name>)
-  --log-level LEVEL       ${LOG_LEVELS.join('|')} (default info)
-  --cluster-port N        cluster port (default 4370 + numeric suffix of the name)
-  --discovery STRATEGY    ${DISCOVERY_STRATEGIES.join('|')} (default mdns)
+  --log-level LEVEL       ${LOG_LEVELS.join('|')} (default ${DEFAULTS.log.level})
+  --cluster-port N        cluster port (default ${DEFAULT_CLUSTER_PORT_BASE} + numeric suffix of the name)
+  --discovery STRATEGY    ${DISCOVERY_STRATEGIES.join('|')} (default ${DEFAULTS.cluster.discovery})
   --seeds LIST            comma list of seed nodes name@host[:port]
-  --secret S              pre-shared cluster secret (default 'meshmq': change it in production)
-  --shards N              subscription trie shards (default 4)
+  --secret S              pre-shared cluster secret (default '${DEFAULT_CLUSTER_SECRET}': change it in production)
+  --shards N              subscription trie shards (default ${DEFAULTS.shards})
 
 ctl options:
-  --node NAME@HOST        node to control, at 127.0.0.1:(its default cluster port + 1000)
+  --node NAME@HOST        node to control, at ${DEFAULTS.cluster.control.host}:(its default cluster port + ${CONTROL_PORT_OFFSET})
   --control HOST:PORT     control endpoint to talk to instead
   --json                  print the reply as JSON
 
 Precedence: defaults < config file < environment < flags. Every config key can be set by
 MESHMQ_<SECTION>_<KEY> (e.g. MESHMQ_MQTT_MAX_PACKET_SIZE, MESHMQ_NODE_NAME); also
 MESHMQ_CONFIG (config file), MESHMQ_DISCOVERY, MESHMQ_SEEDS (comma list), MESHMQ_CLUSTER_SECRET.
+The cluster network's tunables (timeouts, heartbeat, redial backoff, queue bound) are keys
+too: MESHMQ_CLUSTER_PEER_TIMEOUT_MS and the like; README lists them all.
 `
 
 const START_OPTIONS = {
@@ -167,15 +172,15 @@ function checkCtlArguments (args: string[]): void {
       : `ctl cluster ${subcommand}: expects one node name@host[:port]`)
   }
   const target = operands[0]
-  if (target !== undefined) checkedBy(`ctl cluster ${subcommand}`, () => parseSeed(target, 'node'))
+  if (target !== undefined) checkedBy(`ctl cluster ${subcommand}`, () => parseNodeAddress(target))
 }
 
-/** Run a config parser; its ConfigError becomes a UsageError about `flag`. */
+/** Run a node name or address parser; its error becomes a UsageError about `flag`. */
 function checkedBy (flag: string, check: () => unknown): void {
   try {
     check()
   } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(`${flag}: ${err.message.slice(err.key.length + 2)}`)
+    if (err instanceof InvalidNodeNameError || err instanceof InvalidNodeAddressError) throw new UsageError(`${flag}: ${err.message}`)
     throw err
   }
 }

@@ -7,9 +7,11 @@
 import { dispatch, query, type Ref } from 'nact'
 import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
 import type { ClusterLogger } from '../network/logger.js'
-import type { BrokerConfig } from './core/config/config.js'
+import { clusterTunablesOf, type BrokerConfig } from './core/config/config.js'
+import type { ClusterStatus } from './core/cluster-status.js'
 import type { Logger } from './core/log.js'
-import type { RouteReplicator, RouteDump } from '../actors/route-table.js'
+import type { RouteReplicator } from '../actors/route-table.js'
+import type { RouteDump } from '../actors/messages.js'
 import type { RemoteForwarder } from '../actors/trie-shard.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { PublishBatch } from '../actors/publish-batch.js'
@@ -44,15 +46,12 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   constructor (config: BrokerConfig, log: Logger) {
     this.log = log.child({ actor: 'cluster' })
     this.network = createClusterNetwork({
+      ...clusterTunablesOf(config.cluster),
       name: config.node.name,
       dataDir: config.node.dataDir,
-      secret: config.cluster.secret,
       listenHost: config.cluster.host,
       port: config.cluster.port,
-      discovery: config.cluster.discovery,
       seeds: config.cluster.seeds,
-      mdnsServiceTag: config.cluster.mdnsServiceTag,
-      autocleanMs: config.cluster.autocleanMs,
       logger: peerFieldLogger(this.log)
     })
   }
@@ -82,14 +81,13 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   addLocalRoute (filter: string): void { this.network.addLocalRoute(filter) }
   removeLocalRoute (filter: string): void { this.network.removeLocalRoute(filter) }
 
-  isUp (node: string): boolean { return this.network.isRunning(node) }
-
   forward (node: string, messages: Message[]): void {
     const result = this.network.forward(node, messages)
+    metrics.messagesForwarded += result.queued
     if (result.dropped > 0) metrics.messagesDropped += result.dropped
   }
 
-  async status (): Promise<{ runningNodes: string[], stoppedNodes: string[] }> { return this.network.status() }
+  async status (): Promise<ClusterStatus> { return await Promise.resolve(this.network.status()) }
 
   /** `cluster join`: this node drops its view of its current cluster and syncs from the new one. */
   async join (node: string): Promise<void> {

@@ -16,10 +16,10 @@
 import net from 'node:net'
 import type { Logger } from './core/log.js'
 import type { ControlReply } from './ctl.js'
-import { parseSeed } from './core/config/config.js'
+import type { ClusterStatus } from './core/cluster-status.js'
+import { parseNodeAddress } from './core/config/config.js'
 
-/** Membership of the cluster as this node sees it. */
-export interface ClusterStatus { runningNodes: string[], stoppedNodes: string[] }
+export type { ClusterStatus }
 
 /** What the control endpoint needs from the cluster. */
 export interface ClusterAdmin {
@@ -129,7 +129,7 @@ function parseRequest (line: string): { args: string[], command: ControlCommand 
     throw new ControlRequestError(`cluster ${subcommand} expects one node name@host[:port]`)
   }
   try {
-    parseSeed(target, 'node')
+    parseNodeAddress(target)
   } catch (err) {
     throw new ControlRequestError(`cluster ${subcommand}: ${(err as Error).message}`)
   }

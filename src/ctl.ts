@@ -34,7 +34,7 @@ export async function sendControlRequest (endpoint: { host: string, port: number
       try {
         resolve(JSON.parse(data.slice(0, end)) as ControlReply)
       } catch (err) {
-        reject(err as Error)
+        reject(err instanceof Error ? err : new Error(String(err)))
       }
     })
     socket.on('error', err => {

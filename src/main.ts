@@ -22,21 +22,21 @@ async function main (argv: string[]): Promise<number> {
       const config = loadConfig({ ...(command.configFile !== undefined ? { file: command.configFile } : {}), env: process.env, overrides: command.overrides })
       // Signal handlers go in before the node starts, so a SIGTERM during start-up still stops it cleanly.
       let stopRequested: string | undefined
-      let brokerStop: ((signal: string) => void) | undefined
+      const running: { stop?: (signal: string) => void } = {}
       const onSignal = (signal: string): void => {
         stopRequested ??= signal
-        brokerStop?.(signal)
+        running.stop?.(signal)
       }
       process.once('SIGINT', () => onSignal('SIGINT'))
       process.once('SIGTERM', () => onSignal('SIGTERM'))
       // Loaded here so `meshmq ctl` does not load the broker and libp2p.
       const { startBroker } = await import('./broker.js')
       const broker = await startBroker(config)
-      brokerStop = (signal: string): void => {
+      running.stop = (signal: string): void => {
         broker.log.info({ signal }, 'shutdown_requested')
         broker.stop().then(() => process.exit(0), () => process.exit(1))
       }
-      if (stopRequested !== undefined) brokerStop(stopRequested)
+      if (stopRequested !== undefined) running.stop(stopRequested)
       return -1
     }
   }

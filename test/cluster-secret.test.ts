@@ -2,12 +2,14 @@
  * Acceptance: the cluster secret keeps a node out. A node started with another `--secret`, even
  * with every member as a seed and every member listing it as a seed, never appears in any
  * member's status, sees only itself, cannot `cluster join`, and no message crosses either way.
+ * A node left on the public default secret says so in its log.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ctlJson, CtlCommandError, membership, planCluster, routeTable, startPlanned, waitForFullMesh, waitForRoutes } from './helpers/cluster.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
-import type { NodeProcess } from './helpers/node-process.js'
+import { logEvent, startNode, type NodeProcess } from './helpers/node-process.js'
+import { freePorts } from './helpers/ports.js'
 import { sleep, uniqueName } from './helpers/wait.js'
 
 const OBSERVE_MS = 4_000
@@ -56,4 +58,15 @@ test('a node with the wrong --secret cannot join: never listed by the members, s
   await outsideInbox.waitForTopic(`secret/${run}/from-outside`, 5_000)
   await insideInbox.expectNoMoreThan(1, 1_000)
   await outsideInbox.expectNoMoreThan(1, 0)
+})
+
+test('a node started without --secret runs on the public default and logs cluster_default_secret; one with a secret does not', async t => {
+  const [defaultCluster, defaultControl, ownCluster, ownControl] = await freePorts(4)
+  const withDefault = await startNode(t, { name: 'defaultsecret1@127.0.0.1', clusterPort: defaultCluster, controlPort: defaultControl })
+  const warning = await withDefault.waitForLog(logEvent('cluster_default_secret'), { timeoutMs: 1000, what: 'the default-secret warning' })
+  assert.equal(warning.level, 'warn')
+
+  const withSecret = await startNode(t, { name: 'ownsecret1@127.0.0.1', clusterPort: ownCluster, controlPort: ownControl, secret: 'not-the-default' })
+  await withSecret.waitForLog(logEvent('broker_started'), { timeoutMs: 1000 })
+  assert.equal(withSecret.logs.find(line => line.msg === 'cluster_default_secret'), undefined, 'the warning is logged before broker_started, or not at all')
 })

@@ -6,10 +6,15 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import {
   ConfigError, DEFAULT_NODE_NAME, clusterPortFor, controlEndpointFor, defaultConfig, loadConfig,
-  parseNodeName, parseSeed
+  parseNodeAddress, parseNodeName
 } from '../src/core/config/config.js'
+import { readFileSync } from 'node:fs'
 import { USAGE, UsageError, parseCommandLine } from '../src/cli-args.js'
-import { actorLogger, createLogger } from '../src/core/log.js'
+import { ClusterBridge } from '../src/cluster-bridge.js'
+import { CLUSTER_DEFAULTS, configKeys, environmentVariableOf } from '../src/core/config/config.js'
+import { createLogger } from '../src/core/log.js'
+import { launchNode, logEvent, NodeExitedError } from './helpers/node-process.js'
+import { freePorts } from './helpers/ports.js'
 
 /** Write `content` as a config file in a fresh temporary directory removed after the test. */
 function configFile (t: TestContext, content: unknown): string {
@@ -66,14 +71,23 @@ describe('defaults', () => {
 })
 
 describe('node names and the cluster port rule', () => {
-  it('parses name@host', () => {
-    assert.deepEqual(parseNodeName('meshmq2@10.0.0.2'), { name: 'meshmq2', host: '10.0.0.2' })
-    assert.deepEqual(parseNodeName('a_b.c-d@host.example'), { name: 'a_b.c-d', host: 'host.example' })
+  it('parses name@host, the host an IPv4 or IPv6 literal or a host name', () => {
+    assert.deepEqual(parseNodeName('meshmq2@10.0.0.2'), { full: 'meshmq2@10.0.0.2', base: 'meshmq2', host: '10.0.0.2' })
+    assert.deepEqual(parseNodeName('a_b.c-d@host.example'), { full: 'a_b.c-d@host.example', base: 'a_b.c-d', host: 'host.example' })
+    assert.equal(parseNodeName('n@::1').host, '::1')
   })
 
-  for (const bad of ['meshmq', 'meshmq@', '@host', 'me sh@h', 'a@b@c', 'a@h st']) {
-    it(`rejects '${bad}' naming node.name`, () => {
-      assertConfigError(() => parseNodeName(bad), 'node.name', bad)
+  for (const bad of ['meshmq', 'meshmq@', '@host', 'me sh@h', 'a@b@c', 'a@h st', '_n@h', 'n@bad_host', 'n@host-', `n@${'h'.repeat(254)}`]) {
+    it(`rejects '${bad.slice(0, 20)}' with InvalidNodeNameError`, () => {
+      assert.throws(() => parseNodeName(bad), { name: 'InvalidNodeNameError' })
+    })
+  }
+
+  // The cluster network parses names by these same rules: a name loadConfig accepts starts a node.
+  for (const bad of ['n1@bad_host', '_n1@127.0.0.1', 'n1@-host']) {
+    it(`a name the cluster would refuse ('${bad}') is a ConfigError naming node.name`, () => {
+      assertConfigError(() => loadConfig({ env: {}, overrides: { node: { name: bad } } }), 'node.name', bad)
+      assertConfigError(() => loadConfig({ env: { MESHMQ_NODE_NAME: bad } }), 'node.name', 'MESHMQ_NODE_NAME')
     })
   }
 
@@ -82,20 +96,113 @@ describe('node names and the cluster port rule', () => {
     assert.equal(clusterPortFor('meshmq@h'), 4370)
     assert.equal(clusterPortFor('meshmq12@10.0.0.1'), 4382)
     assert.equal(clusterPortFor('n1@host9'), 4371, 'digits in the host do not count')
+    assert.equal(clusterPortFor('node3@h', 5000), 5003, 'from another base')
+    assert.throws(() => clusterPortFor('n99999@h'), { name: 'InvalidNodeNameError', message: /104369/ })
   })
 
   it('gives the default control endpoint of a node', () => {
     assert.deepEqual(controlEndpointFor('meshmq3@10.0.0.3'), { host: '127.0.0.1', port: 5373 })
   })
 
-  it('parses seeds with and without a port', () => {
-    assert.deepEqual(parseSeed('meshmq2@10.0.0.2:4999'), { node: 'meshmq2@10.0.0.2', host: '10.0.0.2', port: 4999 })
-    assert.deepEqual(parseSeed('meshmq3@10.0.0.3'), { node: 'meshmq3@10.0.0.3', host: '10.0.0.3', port: 4373 })
-    assert.deepEqual(parseSeed('n@[::1]:4380'), { node: 'n@::1', host: '::1', port: 4380 })
-    assertConfigError(() => parseSeed('meshmq2@h:0'), 'cluster.seeds', 'port')
-    assertConfigError(() => parseSeed('meshmq2@h:http'), 'cluster.seeds', 'port')
-    assertConfigError(() => parseSeed('nohost'), 'cluster.seeds')
-    assertConfigError(() => parseSeed('n99999@h'), 'cluster.seeds', '104369')
+  it('parses node addresses (seeds, join targets) with and without a port', () => {
+    assert.deepEqual(parseNodeAddress('meshmq2@10.0.0.2:4999'), { node: 'meshmq2@10.0.0.2', host: '10.0.0.2', port: 4999 })
+    assert.deepEqual(parseNodeAddress('meshmq3@10.0.0.3'), { node: 'meshmq3@10.0.0.3', host: '10.0.0.3', port: 4373 })
+    assert.deepEqual(parseNodeAddress('n@[::1]:4380'), { node: 'n@::1', host: '::1', port: 4380 })
+    assert.deepEqual(parseNodeAddress('n@::1'), { node: 'n@::1', host: '::1', port: 4370 })
+    for (const bad of ['meshmq2@h:0', 'meshmq2@h:http', 'nohost', 'n@h_x:4370', 'n@[::1', 'n99999@h']) {
+      assert.throws(() => parseNodeAddress(bad), { name: 'InvalidNodeAddressError' }, bad)
+    }
+    assert.throws(() => parseNodeAddress('n99999@h'), { message: /104369/ })
+  })
+
+  it('checks seeds by the same rules, as a ConfigError naming cluster.seeds', () => {
+    assertConfigError(() => loadConfig({ env: {}, overrides: { cluster: { seeds: ['ok@h', 'n@h_x'] } } }), 'cluster.seeds', 'n@h_x')
+  })
+})
+
+describe('cluster tunables', () => {
+  it('have their defaults in one place, shared by the config and the cluster network', () => {
+    const config = defaultConfig()
+    for (const [key, value] of Object.entries(CLUSTER_DEFAULTS)) {
+      assert.deepEqual((config.cluster as unknown as Record<string, unknown>)[key], value, `cluster.${key}`)
+    }
+    const bridge = new ClusterBridge(config, createLogger({ level: 'silent', format: 'json', node: config.node.name }))
+    for (const [key, value] of Object.entries(CLUSTER_DEFAULTS)) {
+      assert.deepEqual((bridge.network.settings as unknown as Record<string, unknown>)[key], value, `network ${key}`)
+    }
+  })
+
+  it('are set from the environment and the file and reach the cluster network through the bridge', (t) => {
+    const file = configFile(t, { cluster: { heartbeatIntervalMs: 300, maxQueuedBytesPerPeer: 1_048_576 } })
+    const config = loadConfig({
+      file,
+      env: { MESHMQ_CLUSTER_PEER_TIMEOUT_MS: '9000', MESHMQ_CLUSTER_REDIAL_MIN_MS: '100', MESHMQ_CLUSTER_REDIAL_MAX_MS: '800', MESHMQ_CLUSTER_STOP_DRAIN_MS: '0' },
+      overrides: { node: { name: 'tun3@127.0.0.1' }, cluster: { secret: 's', discovery: 'manual' } }
+    })
+    const { settings } = new ClusterBridge(config, createLogger({ level: 'silent', format: 'json', node: config.node.name })).network
+    assert.equal(settings.name, 'tun3@127.0.0.1')
+    assert.equal(settings.port, 4373)
+    assert.equal(settings.listenHost, '127.0.0.1')
+    assert.equal(settings.secret, 's')
+    assert.equal(settings.discovery, 'manual')
+    assert.equal(settings.heartbeatIntervalMs, 300)
+    assert.equal(settings.peerTimeoutMs, 9000)
+    assert.equal(settings.redialMinMs, 100)
+    assert.equal(settings.redialMaxMs, 800)
+    assert.equal(settings.maxQueuedBytesPerPeer, 1_048_576)
+    assert.equal(settings.stopDrainMs, 0)
+    assert.equal(settings.dataDir, './data/tun3@127.0.0.1')
+  })
+
+  it('are checked against each other', () => {
+    assertConfigError(() => loadConfig({ env: { MESHMQ_CLUSTER_PEER_TIMEOUT_MS: '1000', MESHMQ_CLUSTER_HEARTBEAT_INTERVAL_MS: '1000' } }),
+      'cluster.peerTimeoutMs', 'cluster.heartbeatIntervalMs')
+    assertConfigError(() => loadConfig({ env: {}, overrides: { cluster: { redialMinMs: 500, redialMaxMs: 400 } } }), 'cluster.redialMaxMs', 'cluster.redialMinMs')
+    assertConfigError(() => loadConfig({ env: { MESHMQ_CLUSTER_MAX_QUEUED_BYTES_PER_PEER: '10' } }), 'cluster.maxQueuedBytesPerPeer', 'between')
+  })
+})
+
+describe('README configuration table', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  /** Table rows `| \`key\` | \`VARIABLE\` | default | what |` by key. */
+  const rows = new Map<string, string[]>()
+  for (const line of readme.split('\n')) {
+    const cells = line.split('|').slice(1, -1).map(cell => cell.trim())
+    const key = /^`([A-Za-z.]+)`$/.exec(cells[0] ?? '')?.[1]
+    if (key !== undefined && cells.length === 4) rows.set(key, cells)
+  }
+  /** Keys whose default is computed from other keys; the table describes the rule. */
+  const derived = new Set(['node.dataDir', 'cluster.port', 'cluster.host', 'cluster.control.port'])
+  const config = defaultConfig() as unknown as Record<string, Record<string, unknown>>
+
+  for (const key of configKeys()) {
+    it(`documents ${key} with its variable and default`, () => {
+      const row = rows.get(key)
+      assert.ok(row !== undefined, `README has no row for ${key}`)
+      assert.equal(row[1], `\`${environmentVariableOf(key)}\``)
+      if (derived.has(key)) return
+      let value: unknown = config
+      for (const part of key.split('.')) value = (value as Record<string, unknown>)[part]
+      assert.equal(row[2], `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``)
+    })
+  }
+
+  it('lists no key the config does not have', () => {
+    assert.deepEqual([...rows.keys()].filter(key => !configKeys().includes(key)), [])
+  })
+})
+
+describe('a bad node name at start', () => {
+  it('stops the node with the config error exit code 78 and a message naming node.name', async (t) => {
+    // 'n1@bad_host' passed the old config rule but threw in the cluster network at start (exit 1).
+    const [clusterPort, controlPort] = await freePorts(2)
+    const node = launchNode(t, { name: 'n1@bad_host', clusterPort, controlPort })
+    await assert.rejects(node.waitForLog(logEvent('broker_started'), { timeoutMs: 10_000 }), (err: unknown) => {
+      assert.ok(err instanceof NodeExitedError, String(err))
+      assert.equal(err.status.code, 78, err.stderr)
+      assert.match(err.stderr, /invalid configuration: node\.name: invalid node name "n1@bad_host": bad host part/)
+      return true
+    })
   })
 })
 
@@ -298,7 +405,6 @@ describe('parseCommandLine', () => {
     const file = configFile(t, { listener: { port: 1890 }, shards: 2 })
     const command = parseCommandLine(['start', '--config', file, '--port', '1891'])
     assert.equal(command.kind, 'start')
-    if (command.kind !== 'start') return
     const config = loadConfig({ file: command.configFile, env: { MESHMQ_LISTENER_PORT: '1892', MESHMQ_SHARDS: '3' }, overrides: command.overrides })
     assert.equal(config.listener.port, 1891)
     assert.equal(config.shards, 3)
@@ -377,16 +483,17 @@ describe('createLogger', () => {
     const { log, lines } = capture('info')
     log.info({ clientid: 'c1', protocol: 5 }, 'client_connected')
     await new Promise(resolve => setImmediate(resolve))
-    const [line, ...more] = lines()
-    assert.equal(more.length, 0)
-    assert.equal(line?.msg, 'client_connected')
-    assert.equal(line?.clientid, 'c1')
-    assert.equal(line?.protocol, 5)
-    assert.equal(line?.node, 'meshmq1@127.0.0.1')
-    assert.equal(line?.level, 'info')
-    assert.equal(typeof line?.time, 'string')
-    assert.equal('pid' in (line ?? {}), false)
-    assert.equal('hostname' in (line ?? {}), false)
+    const all = lines()
+    assert.equal(all.length, 1)
+    const line = all[0]!
+    assert.equal(line.msg, 'client_connected')
+    assert.equal(line.clientid, 'c1')
+    assert.equal(line.protocol, 5)
+    assert.equal(line.node, 'meshmq1@127.0.0.1')
+    assert.equal(line.level, 'info')
+    assert.equal(typeof line.time, 'string')
+    assert.equal('pid' in line, false)
+    assert.equal('hostname' in line, false)
   })
 
   it('drops lines below the level', async () => {
@@ -397,18 +504,18 @@ describe('createLogger', () => {
     assert.deepEqual(lines().map(line => line.msg), ['forward_failed'])
   })
 
-  it('actorLogger adds the actor kind and its fields', async () => {
+  it('a child logger adds the actor kind and its fields, keeping the node', async () => {
     const { log, lines } = capture('debug')
-    actorLogger(log, 'session', { clientid: 'c9' }).debug({ packetId: 7 }, 'puback_received')
-    actorLogger(log, 'router').info('route_added')
+    log.child({ actor: 'session', clientid: 'c9' }).debug({ packetId: 7 }, 'puback_received')
+    log.child({ actor: 'router' }).info('route_added')
     await new Promise(resolve => setImmediate(resolve))
-    const [session, router] = lines()
-    assert.equal(session?.actor, 'session')
-    assert.equal(session?.clientid, 'c9')
-    assert.equal(session?.packetId, 7)
-    assert.equal(session?.msg, 'puback_received')
-    assert.equal(router?.actor, 'router')
-    assert.equal(router?.node, 'meshmq1@127.0.0.1')
+    const [session = {}, router = {}] = lines()
+    assert.equal(session.actor, 'session')
+    assert.equal(session.clientid, 'c9')
+    assert.equal(session.packetId, 7)
+    assert.equal(session.msg, 'puback_received')
+    assert.equal(router.actor, 'router')
+    assert.equal(router.node, 'meshmq1@127.0.0.1')
   })
 
   it('writes pretty text, not JSON, when format is pretty', async () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { startTestBroker } from './helpers/broker.js'
 import { ClientClosedError, connectClient, Inbox } from './helpers/mqtt-client.js'
 import { RawClient, SocketClosedError, UnexpectedPacketError } from './helpers/raw-client.js'
-import { pollUntil, waitFor, WaitTimeoutError, waitUntil, withTimeout } from './helpers/wait.js'
+import { pollUntil, sleep, waitFor, WaitTimeoutError, waitUntil, withTimeout } from './helpers/wait.js'
 
 test('a wait that runs out of time rejects with WaitTimeoutError naming what it waited for, and cleans up', async () => {
   let cleaned = false
@@ -42,7 +42,7 @@ test('polling reports the last value seen when time runs out, and stops reading'
   await assert.rejects(pollUntil(() => ++reads, n => n >= 100, 100, 'a count of 100', { intervalMs: 10 }),
     (err: unknown) => err instanceof WaitTimeoutError && /a count of 100 \(last seen: \d+\)/.test(err.message))
   const after = reads
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await sleep(50)
   assert.equal(reads, after, 'no read after the wait ended')
   let flag = false
   setTimeout(() => { flag = true }, 20)

@@ -94,13 +94,13 @@ test('wildcard filters: + matches one level, # matches the parent and all descen
   await plus.expect('suback')
   await hash.expect('suback')
   const pub = await connectClient(t, broker.port)
-  for (const topic of [`${base}`, `${base}/b/c`, `${base}/b/c/d`, `${base}/b`, `${base}//c`]) {
+  for (const topic of [base, `${base}/b/c`, `${base}/b/c/d`, `${base}/b`, `${base}//c`]) {
     await pub.publishAsync(topic, topic, { qos: 1 })
   }
   const viaHash: string[] = []
   for (let i = 0; i < 5; i++) viaHash.push((await hash.expect('publish')).topic)
   // Order across different topics is not guaranteed [MQTT-4.6.0-6]: compare as sets.
-  assert.deepEqual(viaHash.sort(), [`${base}`, `${base}/b/c`, `${base}/b/c/d`, `${base}/b`, `${base}//c`].sort())
+  assert.deepEqual(viaHash.sort(), [base, `${base}/b/c`, `${base}/b/c/d`, `${base}/b`, `${base}//c`].sort())
   const viaPlus: string[] = [(await plus.expect('publish')).topic, (await plus.expect('publish')).topic]
   assert.deepEqual(viaPlus.sort(), [`${base}/b/c`, `${base}//c`].sort())
   await plus.expectSilence(200)

@@ -8,7 +8,8 @@ import type { IConnectPacket } from 'mqtt-packet'
 import { startTestBroker } from './helpers/broker.js'
 import { RawClient } from './helpers/raw-client.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
-import { sleep, uniqueName } from './helpers/wait.js'
+import { uniqueName, waitUntil } from './helpers/wait.js'
+import { ManualClock } from '../src/core/clock.js'
 
 const SERVER_KEEP_ALIVE = 30
 const broker = await startTestBroker({ after }, { mqtt: { serverKeepAlive: SERVER_KEEP_ALIVE } })
@@ -57,7 +58,7 @@ test('CONNACK states the server limits: Receive Maximum, Maximum Packet Size, To
   assert.equal(connack.reasonCode, 0)
   assert.equal(connack.properties?.receiveMaximum ?? 65535, broker.config.mqtt.receiveMaximum)
   assert.equal(connack.properties?.maximumPacketSize, broker.config.mqtt.maxPacketSize)
-  assert.equal(connack.properties?.topicAliasMaximum ?? 0, broker.config.mqtt.topicAliasMaximum)
+  assert.equal(connack.properties.topicAliasMaximum ?? 0, broker.config.mqtt.topicAliasMaximum)
 })
 
 test('[MQTT-3.2.2-21] a Keep Alive above the server cap is answered with Server Keep Alive = the cap', async t => {
@@ -99,18 +100,23 @@ test('[MQTT-3.1.2-23] a session with Session Expiry Interval > 0 outlives the co
 })
 
 test('[MQTT-3.1.2-23] the session is discarded once the Session Expiry Interval has passed', async t => {
+  const clock = new ManualClock()
+  const own = await startTestBroker(t, { clock })
   const clientId = uniqueName('expiry-gone')
   const topic = uniqueName('expiry-gone')
-  const { client: first } = await connected(t, { clientId, properties: { sessionExpiryInterval: 1 } })
+  const { client: first } = await RawClient.connected(own.port, { clientId, properties: { sessionExpiryInterval: 1 } }, { protocolVersion: 5 })
+  t.after(() => first.destroy())
   first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] })
   await first.expect('suback')
   first.destroy()
   await first.closed()
-  await sleep(2200)
-  const pub = await connectClient(t, broker.port, { protocolVersion: 5 })
+  await waitUntil(() => clock.pending === 1, 2000, 'the session to start its expiry timer')
+  clock.advance(1000)
+  const pub = await connectClient(t, own.port, { protocolVersion: 5 })
   await pub.publishAsync(topic, 'too-late', { qos: 1 })
-  const { client: second, sessionPresent } = await connected(t, { clientId, clean: false, properties: { sessionExpiryInterval: 30 } })
-  assert.equal(sessionPresent, false)
+  const { client: second, connack } = await RawClient.connected(own.port, { clientId, clean: false, properties: { sessionExpiryInterval: 30 } }, { protocolVersion: 5 })
+  t.after(() => second.destroy())
+  assert.equal(connack.sessionPresent, false)
   await second.expectSilence(400)
 })
 

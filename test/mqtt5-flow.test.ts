@@ -38,7 +38,7 @@ test('CONNACK carries the configured Receive Maximum and Maximum Packet Size', a
   const { connack, client } = await RawClient.connected(broker.port, { clientId: uniqueName('limits') }, { protocolVersion: 5 })
   t.after(() => client.destroy())
   assert.equal(connack.properties?.receiveMaximum, SERVER_RECEIVE_MAXIMUM)
-  assert.equal(connack.properties?.maximumPacketSize, SERVER_MAX_PACKET)
+  assert.equal(connack.properties.maximumPacketSize, SERVER_MAX_PACKET)
 })
 
 test('[MQTT-3.3.4-7] a client with more unacknowledged QoS 2 PUBLISH in flight than the server Receive Maximum gets DISCONNECT 0x93', async t => {

@@ -8,7 +8,8 @@ import type { IConnectPacket, IPublishPacket } from 'mqtt-packet'
 import { startTestBroker } from './helpers/broker.js'
 import { RawClient } from './helpers/raw-client.js'
 import { connectClient } from './helpers/mqtt-client.js'
-import { sleep, uniqueName } from './helpers/wait.js'
+import { uniqueName } from './helpers/wait.js'
+import { ManualClock } from '../src/core/clock.js'
 import { encodePublish, PropertyId, publishPropertiesInOrder, type WireProperty } from './helpers/wire.js'
 
 const TOPIC_ALIAS_MAXIMUM = 8
@@ -16,14 +17,14 @@ const broker = await startTestBroker({ after }, { mqtt: { topicAliasMaximum: TOP
 
 type Cleanup = { after: (fn: () => void) => void }
 
-async function connected (t: Cleanup, fields: Partial<IConnectPacket> = {}): Promise<RawClient> {
-  const { client } = await RawClient.connected(broker.port, { clientId: uniqueName('p5'), ...fields }, { protocolVersion: 5 })
+async function connected (t: Cleanup, fields: Partial<IConnectPacket> = {}, port = broker.port): Promise<RawClient> {
+  const { client } = await RawClient.connected(port, { clientId: uniqueName('p5'), ...fields }, { protocolVersion: 5 })
   t.after(() => client.destroy())
   return client
 }
 
-async function subscribed (t: Cleanup, filter: string, qos: 0 | 1 | 2 = 1, fields: Partial<IConnectPacket> = {}): Promise<RawClient> {
-  const client = await connected(t, fields)
+async function subscribed (t: Cleanup, filter: string, qos: 0 | 1 | 2 = 1, fields: Partial<IConnectPacket> = {}, port = broker.port): Promise<RawClient> {
+  const client = await connected(t, fields, port)
   client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos }] })
   await client.expect('suback')
   return client
@@ -66,9 +67,9 @@ test('[MQTT-3.3.2-15] response topic [MQTT-3.3.2-16] correlation data, [MQTT-3.3
   await pub.expect('puback')
   const msg = await sub.expect('publish')
   assert.equal(msg.properties?.responseTopic, `${topic}/reply`)
-  assert.deepEqual(msg.properties?.correlationData, correlationData)
-  assert.equal(msg.properties?.contentType, 'application/json; charset=utf-8')
-  assert.equal(msg.properties?.payloadFormatIndicator, true)
+  assert.deepEqual(msg.properties.correlationData, correlationData)
+  assert.equal(msg.properties.contentType, 'application/json; charset=utf-8')
+  assert.equal(msg.properties.payloadFormatIndicator, true)
   assert.equal(msg.payload.toString(), '{"q":1}')
 })
 
@@ -94,22 +95,23 @@ test('request/response round trip between an MQTT 5 requester and responder with
 })
 
 test('[MQTT-3.3.2-5] a message whose expiry interval passed while the subscriber was offline is not delivered; a live one arrives with a smaller remaining interval [MQTT-3.3.2-6]', async t => {
+  const clock = new ManualClock()
+  const own = await startTestBroker(t, { clock })
   const clientId = uniqueName('expiring')
   const topic = uniqueName('expiring')
-  const first = await subscribed(t, topic, 1, { clientId, properties: { sessionExpiryInterval: 60 } })
+  const first = await subscribed(t, topic, 1, { clientId, properties: { sessionExpiryInterval: 60 } }, own.port)
   first.destroy()
   await first.closed()
-  const pub = await connected(t)
+  const pub = await connected(t, {}, own.port)
   pub.send({ cmd: 'publish', topic, payload: Buffer.from('short'), qos: 1, messageId: 1, retain: false, dup: false, properties: { messageExpiryInterval: 1 } })
   await pub.expect('puback')
   pub.send({ cmd: 'publish', topic, payload: Buffer.from('long'), qos: 1, messageId: 2, retain: false, dup: false, properties: { messageExpiryInterval: 60 } })
   await pub.expect('puback')
-  await sleep(2200)
-  const second = await connected(t, { clientId, clean: false, properties: { sessionExpiryInterval: 60 } })
+  clock.advance(1000)
+  const second = await connected(t, { clientId, clean: false, properties: { sessionExpiryInterval: 60 } }, own.port)
   const msg = await second.expect('publish')
   assert.equal(msg.payload.toString(), 'long', 'the expired message is skipped')
-  const remaining = msg.properties?.messageExpiryInterval
-  assert.ok(remaining !== undefined && remaining >= 50 && remaining <= 58, `remaining expiry ${remaining}, expected 60 minus the ~2 s waited`)
+  assert.equal(msg.properties?.messageExpiryInterval, 59, 'the interval sent is what is left of 60 s after 1 s')
   second.send({ cmd: 'puback', messageId: msg.messageId! })
   await second.expectSilence(300)
 })
@@ -125,16 +127,21 @@ test('[MQTT-3.3.2-6] a message delivered at once carries its Message Expiry Inte
 })
 
 test('a retained message with an expired Message Expiry Interval is no longer sent to new subscribers (§3.3.2.3.3)', async t => {
+  const clock = new ManualClock()
+  const own = await startTestBroker(t, { clock })
   const topic = uniqueName('retained-expiry')
-  const pub = await connected(t)
+  const pub = await connected(t, {}, own.port)
   pub.send({ cmd: 'publish', topic, payload: Buffer.from('soon-gone'), qos: 1, messageId: 1, retain: true, dup: false, properties: { messageExpiryInterval: 1 } })
   await pub.expect('puback')
-  const early = await subscribed(t, topic)
+  const early = await subscribed(t, topic, 1, {}, own.port)
   const retained = await early.expect('publish')
   assert.equal(retained.payload.toString(), 'soon-gone')
-  assert.ok((retained.properties?.messageExpiryInterval ?? 0) <= 1)
-  await sleep(2200)
-  const late = await subscribed(t, topic)
+  assert.equal(retained.properties?.messageExpiryInterval, 1)
+  clock.advance(999)
+  const before = await subscribed(t, topic, 1, {}, own.port)
+  assert.equal((await before.expect('publish')).properties?.messageExpiryInterval, 1, 'a retained message 1 ms before its expiry is sent, with 1 s left (rounded up)')
+  clock.advance(1)
+  const late = await subscribed(t, topic, 1, {}, own.port)
   await late.expectSilence(400)
 })
 

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import type { IConnectPacket } from 'mqtt-packet'
 import { startTestBroker } from './helpers/broker.js'
 import { RawClient } from './helpers/raw-client.js'
-import { uniqueName } from './helpers/wait.js'
+import { uniqueName, waitUntil } from './helpers/wait.js'
+import { ManualClock } from '../src/core/clock.js'
 
 const broker = await startTestBroker({ after })
 
@@ -15,8 +16,8 @@ type Cleanup = { after: (fn: () => void) => void }
 type WillProperties = NonNullable<NonNullable<IConnectPacket['will']>['properties']>
 
 /** A raw v5 client subscribed to `topic`, to observe the will. */
-async function watcher (t: Cleanup, topic: string): Promise<RawClient> {
-  const { client } = await RawClient.connected(broker.port, { clientId: uniqueName('watch') }, { protocolVersion: 5 })
+async function watcher (t: Cleanup, topic: string, port = broker.port): Promise<RawClient> {
+  const { client } = await RawClient.connected(port, { clientId: uniqueName('watch') }, { protocolVersion: 5 })
   t.after(() => client.destroy())
   client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] })
   await client.expect('suback')
@@ -24,8 +25,8 @@ async function watcher (t: Cleanup, topic: string): Promise<RawClient> {
 }
 
 /** A raw v5 client with a will on `topic`. */
-async function withWill (t: Cleanup, topic: string, will: WillProperties = {}, fields: Partial<IConnectPacket> = {}): Promise<RawClient> {
-  const { client } = await RawClient.connected(broker.port, {
+async function withWill (t: Cleanup, topic: string, will: WillProperties = {}, fields: Partial<IConnectPacket> = {}, port = broker.port): Promise<RawClient> {
+  const { client } = await RawClient.connected(port, {
     clientId: uniqueName('will5'),
     will: { topic, payload: Buffer.from('last words'), qos: 1, retain: false, properties: will },
     ...fields
@@ -60,40 +61,58 @@ test('DISCONNECT with reason 0x04 (Disconnect with Will Message) publishes the w
   assert.equal((await watch.expect('publish')).payload.toString(), 'last words')
 })
 
+/** A broker of its own on a manual clock, for a test that moves time. */
+async function clockedBroker (t: Cleanup): Promise<{ port: number, clock: ManualClock }> {
+  const clock = new ManualClock()
+  const own = await startTestBroker(t, { clock })
+  return { port: own.port, clock }
+}
+
+/** Waits until the session of a closed client has started its will delay and expiry timers. */
+async function willTimersStarted (clock: ManualClock): Promise<void> {
+  await waitUntil(() => clock.pending === 2, 2000, 'the session to start its will delay and expiry timers')
+}
+
 test('[MQTT-3.1.3-9] the Will Delay Interval postpones the will', async t => {
+  const { port, clock } = await clockedBroker(t)
   const topic = uniqueName('delayed')
-  const watch = await watcher(t, topic)
-  const client = await withWill(t, topic, { willDelayInterval: 1 }, { properties: { sessionExpiryInterval: 30 } })
-  const closedAt = Date.now()
+  const watch = await watcher(t, topic, port)
+  const client = await withWill(t, topic, { willDelayInterval: 1 }, { properties: { sessionExpiryInterval: 30 } }, port)
   client.destroy()
-  const will = await watch.expect('publish', 4000)
-  const delay = Date.now() - closedAt
-  assert.equal(will.payload.toString(), 'last words')
-  assert.ok(delay >= 900, `will published after ${delay} ms, before the 1 s Will Delay Interval`)
+  await willTimersStarted(clock)
+  clock.advance(999)
+  await watch.expectSilence(200)
+  clock.advance(1)
+  assert.equal((await watch.expect('publish')).payload.toString(), 'last words')
 })
 
 test('[MQTT-3.1.3-9] a reconnect to the session before the Will Delay Interval passes cancels the will', async t => {
+  const { port, clock } = await clockedBroker(t)
   const topic = uniqueName('cancelled')
   const clientId = uniqueName('resume')
-  const watch = await watcher(t, topic)
-  const client = await withWill(t, topic, { willDelayInterval: 1 }, { clientId, properties: { sessionExpiryInterval: 30 } })
+  const watch = await watcher(t, topic, port)
+  const client = await withWill(t, topic, { willDelayInterval: 1 }, { clientId, properties: { sessionExpiryInterval: 30 } }, port)
   client.destroy()
-  await client.closed()
-  const { client: back, connack } = await RawClient.connected(broker.port, { clientId, clean: false, properties: { sessionExpiryInterval: 30 } }, { protocolVersion: 5 })
+  await willTimersStarted(clock)
+  clock.advance(500)
+  const { client: back, connack } = await RawClient.connected(port, { clientId, clean: false, properties: { sessionExpiryInterval: 30 } }, { protocolVersion: 5 })
   t.after(() => back.destroy())
   assert.equal(connack.sessionPresent, true)
-  await watch.expectSilence(1800)
+  clock.advance(60_000)
+  await watch.expectSilence(300)
 })
 
 test('the will is published when the session ends before the Will Delay Interval passes (§3.1.3.2.2)', async t => {
+  const { port, clock } = await clockedBroker(t)
   const topic = uniqueName('session-end')
-  const watch = await watcher(t, topic)
-  const client = await withWill(t, topic, { willDelayInterval: 60 }, { properties: { sessionExpiryInterval: 1 } })
-  const closedAt = Date.now()
+  const watch = await watcher(t, topic, port)
+  const client = await withWill(t, topic, { willDelayInterval: 60 }, { properties: { sessionExpiryInterval: 1 } }, port)
   client.destroy()
-  const will = await watch.expect('publish', 4000)
-  assert.equal(will.payload.toString(), 'last words')
-  assert.ok(Date.now() - closedAt < 3500)
+  await willTimersStarted(clock)
+  clock.advance(999)
+  await watch.expectSilence(200)
+  clock.advance(1)
+  assert.equal((await watch.expect('publish')).payload.toString(), 'last words')
 })
 
 test('will properties are passed through: content type, response topic, correlation data, user properties, payload format [MQTT-3.3.2-4]', async t => {
@@ -111,11 +130,11 @@ test('will properties are passed through: content type, response topic, correlat
   client.destroy()
   const will = await watch.expect('publish')
   assert.equal(will.properties?.contentType, 'text/plain')
-  assert.equal(will.properties?.responseTopic, `${topic}/reply`)
-  assert.deepEqual(will.properties?.correlationData, Buffer.from([1, 2, 3]))
-  assert.deepEqual({ ...will.properties?.userProperties }, { origin: 'will-test' })
-  assert.equal(will.properties?.payloadFormatIndicator, true)
-  const expiry = will.properties?.messageExpiryInterval
+  assert.equal(will.properties.responseTopic, `${topic}/reply`)
+  assert.deepEqual(will.properties.correlationData, Buffer.from([1, 2, 3]))
+  assert.deepEqual({ ...will.properties.userProperties }, { origin: 'will-test' })
+  assert.equal(will.properties.payloadFormatIndicator, true)
+  const expiry = will.properties.messageExpiryInterval
   assert.ok(expiry !== undefined && expiry <= 120 && expiry >= 118, `message expiry ${expiry}`)
 })
 

@@ -93,7 +93,7 @@ test('QoS 1 survives a dropped connection; QoS 0 to the down node is dropped and
   await waitUntil(() => whileDown !== undefined, NET_WAIT_MS, 'a to see b down')
   assert.deepStrictEqual(whileDown, { queued: 0, dropped: 2 })
   assert.ok(a.stats().forward.droppedPeerDown >= 2)
-  assert.ok(logger.has('forward_failed', { peer: B }))
+  assert.ok(logger.has('message_dropped', { peer: B, reason: 'node_down', qos: 0 }), 'the network logs the QoS 0 it dropped for the down node')
 
   await healed
   assert.equal(a.isRunning(B), true)

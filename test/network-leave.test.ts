@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { FORWARD_PROTOCOL } from '../network/constants.js'
 import { collect, nextEvent, RecordingLogger, RouteTableModel, startNode, NET_WAIT_MS } from './network-helpers.js'
-import { waitUntil } from './helpers/wait.js'
+import { sleep, waitUntil } from './helpers/wait.js'
 import type { ClusterNetwork, ClusterNetworkInit } from '../network/cluster.js'
 
 const N1 = 'n1@127.0.0.1'
@@ -35,7 +35,7 @@ test('join makes a full mesh; leave tells the peers, who drop its routes and sto
   assert.deepStrictEqual(model1.of(N3), [], 'n1 dropped n3\'s routes')
   assert.equal(n1!.routesOf(N3), undefined)
 
-  await new Promise(resolve => setTimeout(resolve, 500))
+  await sleep(500)
   const n3Peer = n3!.libp2p.peerId
   assert.equal(n1!.libp2p.getConnections(n3Peer).length + n2!.libp2p.getConnections(n3Peer).length, 0, 'nobody redials a node that left')
 

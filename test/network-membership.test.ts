@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Backoff } from '../network/backoff.js'
-import { Membership, type MemberInfo } from '../network/membership.js'
+import { MemberTable, type MemberInfo } from '../network/member-table.js'
 import { encodedSizeBound } from '../network/message-codec.js'
 import { OutboundQueue } from '../network/outbound-queue.js'
 import type { Message, QoS } from '../src/core/mqtt/message.js'
@@ -11,7 +11,7 @@ function info (name: string, incarnation = 100, peerId = `peer-${name}`): Member
 }
 
 test('membership: first hello is a join, a repeat changes nothing, status lists running and stopped', () => {
-  const m = new Membership('n1@h')
+  const m = new MemberTable('n1@h')
   assert.deepStrictEqual(m.up(info('n2@h'), 0), { kind: 'joined' })
   assert.deepStrictEqual(m.up(info('n2@h'), 5), { kind: 'unchanged' })
   m.up(info('n3@h'), 0)
@@ -22,7 +22,7 @@ test('membership: first hello is a join, a repeat changes nothing, status lists 
 })
 
 test('membership: back with the same incarnation is a healed partition, a new one a restart', () => {
-  const m = new Membership('n1@h')
+  const m = new MemberTable('n1@h')
   m.up(info('n2@h', 100), 0)
   assert.equal(m.down('n2@h', 1_000), true)
   assert.equal(m.down('n2@h', 1_500), false, 'already down')
@@ -33,7 +33,7 @@ test('membership: back with the same incarnation is a healed partition, a new on
 })
 
 test('membership refuses its own name, an older incarnation and a second live peer under one name', () => {
-  const m = new Membership('n1@h')
+  const m = new MemberTable('n1@h')
   assert.equal(m.up(info('n1@h'), 0).kind, 'rejected')
   m.up(info('n2@h', 200), 0)
   assert.deepStrictEqual(m.check(info('n2@h', 100)), { kind: 'rejected', reason: 'stale-incarnation', detail: 'n2@h runs incarnation 200, not 100' })
@@ -42,7 +42,7 @@ test('membership refuses its own name, an older incarnation and a second live pe
 })
 
 test('membership tombstones refuse a left node until it comes back with a new incarnation', () => {
-  const m = new Membership('n1@h')
+  const m = new MemberTable('n1@h')
   m.up(info('n2@h', 100), 0)
   assert.equal(m.remove('n2@h', { incarnation: 100 })?.name, 'n2@h')
   const refused = m.up(info('n2@h', 100), 1)
@@ -53,7 +53,7 @@ test('membership tombstones refuse a left node until it comes back with a new in
 })
 
 test('membership learns members it has not met as stopped, and autoclean finds those down too long', () => {
-  const m = new Membership('n1@h')
+  const m = new MemberTable('n1@h')
   assert.equal(m.learn(info('n3@h'), 0), true)
   assert.equal(m.learn(info('n3@h'), 0), false)
   assert.equal(m.learn(info('n1@h'), 0), false, 'never itself')

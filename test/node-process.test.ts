@@ -24,7 +24,7 @@ async function mqttRoundTripFrom (prefix: string[], host: string, port: number):
     c.on('message', (t, m) => { console.log(t + ' ' + m); c.end(true, () => process.exit(0)) })`
   const [command, ...args] = [...prefix, process.execPath, '-e', script]
   return await new Promise<string>((resolve, reject) => {
-    execFile(command ?? process.execPath, args, { timeout: 10_000, killSignal: 'SIGKILL' }, (err, stdout) => {
+    execFile(command, args, { timeout: 10_000, killSignal: 'SIGKILL' }, (err, stdout) => {
       if (err === null) resolve(stdout)
       else reject(new Error(`MQTT client in the lab failed: ${err.message} ${stdout}`))
     })

@@ -182,6 +182,89 @@ describe('TopicTrie match cache', () => {
     assert.equal(trie.stats.cacheHits, 1)
   })
 
+  /** Matches each topic once and returns how many of those calls the cache answered. */
+  function hitsFor (trie: TopicTrie<string>, topics: string[]): number {
+    const before = trie.stats.cacheHits
+    for (const topic of topics) trie.match(topic)
+    return trie.stats.cacheHits - before
+  }
+
+  it('a wildcard insert drops only the cached topics it matches [MQTT-4.7.1-2]', () => {
+    const trie = new TopicTrie<string>()
+    trie.set('a/+', 'a/+')
+    trie.set('x/#', 'x/#')
+    const topics = ['a/b', 'a/b/c', 'x/y', 'q']
+    hitsFor(trie, topics)
+    trie.set('a/#', 'a/#')
+    assert.equal(hitsFor(trie, ['a/b/c', 'x/y', 'q']), 2, "'x/y' and 'q' stay cached")
+    assert.equal(hitsFor(trie, ['a/b']), 0, "'a/b' is recomputed")
+    assert.deepEqual(sorted(trie.match('a/b')), ['a/#', 'a/+'])
+    assert.deepEqual(sorted(trie.match('a/b/c')), ['a/#'])
+    assert.deepEqual(trie.match('x/y'), ['x/#'])
+    assert.deepEqual(trie.match('q'), [])
+  })
+
+  it('a wildcard delete drops only the cached topics it matched', () => {
+    const trie = new TopicTrie<string>()
+    trie.set('a/+', 'a/+')
+    trie.set('x/+', 'x/+')
+    hitsFor(trie, ['a/b', 'x/y'])
+    trie.delete('a/+')
+    assert.equal(hitsFor(trie, ['x/y']), 1, "'x/y' stays cached")
+    assert.equal(hitsFor(trie, ['a/b']), 0, "'a/b' is recomputed")
+    assert.deepEqual(trie.match('a/b'), [])
+    assert.deepEqual(trie.match('x/y'), ['x/+'])
+  })
+
+  it('a new value for a wildcard filter drops only the cached topics it matches', () => {
+    const trie = new TopicTrie<string>()
+    trie.set('a/+', 'old')
+    trie.set('b/+', 'b/+')
+    hitsFor(trie, ['a/1', 'a/2', 'b/1'])
+    trie.set('a/+', 'new')
+    assert.equal(hitsFor(trie, ['b/1']), 1)
+    assert.deepEqual(trie.match('a/1'), ['new'])
+    assert.deepEqual(trie.match('a/2'), ['new'])
+  })
+
+  it("a first-level wildcard change keeps cached '$' topics [MQTT-4.7.2-1]", () => {
+    const trie = new TopicTrie<string>()
+    trie.set('$SYS/#', '$SYS/#')
+    hitsFor(trie, ['$SYS/uptime', 'plain'])
+    trie.set('#', '#')
+    trie.set('+/uptime', '+/uptime')
+    assert.equal(hitsFor(trie, ['$SYS/uptime']), 1, 'a first-level wildcard does not match a $ topic')
+    assert.equal(hitsFor(trie, ['plain']), 0)
+    assert.deepEqual(trie.match('$SYS/uptime'), ['$SYS/#'])
+    assert.deepEqual(trie.match('plain'), ['#'])
+  })
+
+  it('a bulk of a few wildcard changes still drops only the cached topics they match', () => {
+    const trie = new TopicTrie<string>()
+    trie.set('a/+', 'a/+')
+    hitsFor(trie, ['a/b', 'x/y'])
+    trie.bulk(() => {
+      for (let i = 0; i < 10; i++) trie.set(`a/${i}/#`, `a/${i}/#`)
+      trie.set('a/#', 'a/#')
+    })
+    assert.equal(hitsFor(trie, ['x/y']), 1)
+    assert.deepEqual(sorted(trie.match('a/b')), ['a/#', 'a/+'])
+  })
+
+  it('a bulk of many wildcard changes drops the cache once, and matches stay right', () => {
+    const trie = new TopicTrie<string>()
+    trie.set('a/+', 'a/+')
+    hitsFor(trie, ['a/b', 'x/y'])
+    trie.bulk(() => {
+      for (let i = 0; i < 1000; i++) trie.set(`s/${i}/+`, `s/${i}/+`)
+    })
+    assert.equal(hitsFor(trie, ['x/y', 'a/b']), 0, 'the cache was dropped')
+    assert.deepEqual(trie.match('a/b'), ['a/+'])
+    assert.deepEqual(trie.match('s/7/t'), ['s/7/+'])
+    trie.set('x/#', 'x/#')
+    assert.equal(hitsFor(trie, ['a/b']), 1, 'after the bulk, changes are selective again')
+  })
+
   it('is bounded: the oldest topic is evicted when full', () => {
     const trie = new TopicTrie<number>({ cacheSize: 2 })
     trie.set('#', 1)

@@ -5,7 +5,8 @@
  *   log.info({ clientid, protocol: 5 }, 'client_connected')
  *   log.warn({ node, topic, err }, 'forward_failed')
  *
- * Each actor logs through `actorLogger`, which adds `actor` and its identifying fields.
+ * Each actor and component logs through a child of the root logger naming it and its identifying
+ * fields: `log.child({ actor: 'session', clientid })`.
  */
 import { pino, stdTimeFunctions, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import pretty from 'pino-pretty'
@@ -46,9 +47,4 @@ export function createLogger (options: {
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: label => ({ level: label }) }
   }, options.destination === undefined ? pino.destination({ dest: 1, sync: true }) : destination as DestinationStream)
-}
-
-/** Child logger for one actor: adds { actor: '<kind>', ...fields } e.g. actorLogger(root, 'session', { clientid }) */
-export function actorLogger (root: Logger, actor: string, fields: Record<string, unknown> = {}): Logger {
-  return root.child({ actor, ...fields })
 }

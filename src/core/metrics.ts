@@ -1,7 +1,6 @@
 /**
  * Broker-wide monotonic counters and gauges (like `emqx_metrics`): incremented on hot paths with
- * plain integer adds, read by the $SYS publisher and the benchmark. Counters only ever grow;
- * gauges go up and down.
+ * plain integer adds, read by the $SYS publisher. Counters only ever grow; gauges go up and down.
  */
 export const metrics = {
   bytesReceived: 0,
@@ -20,5 +19,3 @@ export const metrics = {
   sessions: 0,
   subscriptions: 0
 }
-
-export type Metrics = typeof metrics

@@ -9,12 +9,12 @@ import { FrameSplitter, PacketTooLargeError } from '../core/mqtt/frame-splitter.
 import { topicsAreWellFormed } from '../core/mqtt/utf8-fields.js'
 import { decodePublish, PublishDecodeError } from '../core/mqtt/publish-codec.js'
 import type { InboundPacket } from '../core/channel/handle-packet.js'
-import type { ClientLink, CloseReason, ConnectionEvent, DisconnectNotice } from '../core/channel/client-link.js'
+import type { ClientLink, CloseReason, ConnectionEvent, DisconnectNotice, LinkSettings } from '../core/channel/client-link.js'
+import { packetOrder, type ConnectionPhase } from '../core/channel/packet-order.js'
+import type { IdleState } from '../core/channel/keepalive.js'
 import { ReasonCode } from '../core/mqtt/reason-codes.js'
 import { metrics } from '../core/metrics.js'
 import type { Logger } from '../core/log.js'
-
-export type ConnectionPhase = 'awaiting_connect' | 'connecting' | 'connected' | 'closed'
 
 export interface ConnectionOptions {
   maxPacketSize: number
@@ -64,7 +64,11 @@ class FrameDecoder {
   decode (frame: Buffer): Packet | Error {
     this.decoded = undefined
     this.error = undefined
-    const left = this.parser.parse(frame)
+    return this.outcome(this.parser.parse(frame))
+  }
+
+  /** What the parser's callbacks reported for the frame just parsed; `left`: bytes it did not consume. */
+  private outcome (left: number): Packet | Error {
     const packet = this.decoded
     if (this.error !== undefined || packet === undefined || left !== 0) {
       // mqtt-packet cannot fully reset a parser after an error (its read position survives):
@@ -90,14 +94,14 @@ mqtt.writeToStream.cacheNumbers = false
 const connectDecoder = new FrameDecoder()
 const decoders = { 3: new FrameDecoder(3), 4: new FrameDecoder(4), 5: new FrameDecoder(5) }
 
-export class Connection implements ClientLink {
+export class Connection implements ClientLink, IdleState {
   readonly id = nextConnectionId++
   phase: ConnectionPhase = 'awaiting_connect'
   protocolVersion: 3 | 4 | 5 = 4
-  /** Largest packet the client accepts (v5 Maximum Packet Size) [MQTT-3.1.2-24]. */
-  clientMaxPacketSize = 268435460
-  /** Keepalive timeout in ms (1.5 × keepalive) [MQTT-3.1.2-24 v3.1.1: 3.1.2-24]; 0 = none. */
-  keepaliveTimeoutMs = 0
+  /** Largest packet the client accepts, set by the session at attach [MQTT-3.1.2-24]. */
+  private maxPacketSize = 268435460
+  /** Keepalive timeout in ms, set by the session at attach; 0 = none. */
+  private keepaliveMs = 0
   lastActivity = Date.now()
   readonly openedAt = Date.now()
   closeReason: CloseReason | undefined
@@ -122,13 +126,17 @@ export class Connection implements ClientLink {
 
   get connected (): boolean { return this.phase === 'connected' }
 
+  get keepaliveTimeoutMs (): number { return this.keepaliveMs }
+
   /** Whether the socket's outgoing buffer is past the high-water mark (slow consumer). */
   get congested (): boolean {
     return this.socket.writableLength + this.outBytes > this.options.writeHighWaterMark
   }
 
   /** Called by the session actor once it owns this connection; flushes packets that arrived meanwhile. */
-  attach (session: (event: ConnectionEvent) => void): void {
+  attach (settings: LinkSettings, session: (event: ConnectionEvent) => void): void {
+    this.maxPacketSize = settings.maxPacketSize
+    this.keepaliveMs = settings.keepaliveTimeoutMs
     if (this.phase === 'closed') {
       session({ type: 'closed', connectionId: this.id, reason: this.closeReason ?? 'peer_closed' })
       return
@@ -156,7 +164,7 @@ export class Connection implements ClientLink {
   /** Queues already-encoded packet bytes, written with the others of this turn in one socket write. */
   sendBytes (bytes: Buffer): boolean {
     if (this.phase === 'closed') return false
-    if (bytes.length > this.clientMaxPacketSize) return false
+    if (bytes.length > this.maxPacketSize) return false
     this.out.push(bytes)
     this.outBytes += bytes.length
     if (!this.flushScheduled) {
@@ -234,7 +242,9 @@ export class Connection implements ClientLink {
 
   /** Decodes one frame; closes the connection and returns undefined on bad input. */
   private decode (frame: Buffer): InboundPacket | undefined {
-    if ((frame[0]! >> 4) === 3 && this.phase !== 'awaiting_connect') {
+    const type = frame[0]! >> 4
+    const order = packetOrder(this.phase, type)
+    if (order === 'packet' && type === 3) {
       try {
         return decodePublish(frame, this.protocolVersion)
       } catch (err) {
@@ -244,16 +254,16 @@ export class Connection implements ClientLink {
         return undefined
       }
     }
-    if ((frame[0]! >> 4) === 1 && this.phase !== 'awaiting_connect') {
+    if (order === 'second_connect') {
       // A second CONNECT is a protocol violation [MQTT-3.1.0-2]; it is not decoded, as decoding a
       // CONNECT would switch the shared parser's protocol version.
       this.options.log.info({ remote: this.remoteAddress }, 'second_connect')
       this.close('protocol_error', { reasonCode: ReasonCode.ProtocolError })
       return undefined
     }
-    const packet = (this.phase === 'awaiting_connect' ? connectDecoder : decoders[this.protocolVersion]).decode(frame)
+    const packet = (order === 'packet' ? decoders[this.protocolVersion] : connectDecoder).decode(frame)
     if (packet instanceof Error) {
-      if (this.phase === 'awaiting_connect' && this.refuseProtocolLevel(frame)) return undefined
+      if (order === 'connect' && this.refuseProtocolLevel(frame)) return undefined
       this.options.log.info({ remote: this.remoteAddress, err: packet.message }, 'malformed_packet')
       this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
       return undefined
@@ -263,16 +273,15 @@ export class Connection implements ClientLink {
       this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
       return undefined
     }
-    if (this.phase === 'awaiting_connect') {
-      if (packet.cmd !== 'connect') {
-        // The first packet from the client must be CONNECT [MQTT-3.1.0-1].
-        this.options.log.info({ remote: this.remoteAddress, cmd: packet.cmd }, 'first_packet_not_connect')
-        this.close('protocol_error')
-        return undefined
-      }
+    if (order === 'first_packet_not_connect') {
+      // The first packet from the client must be CONNECT [MQTT-3.1.0-1].
+      this.options.log.info({ remote: this.remoteAddress, cmd: packet.cmd }, 'first_packet_not_connect')
+      this.close('protocol_error')
+      return undefined
+    }
+    if (packet.cmd === 'connect') {
       this.phase = 'connecting'
-      const version = packet.protocolVersion ?? 4
-      if (version === 3 || version === 4 || version === 5) this.setProtocolVersion(version)
+      this.setProtocolVersion(packet.protocolVersion ?? 4)
       this.options.onConnect(this, packet)
       return undefined
     }

@@ -7,7 +7,9 @@ import net from 'node:net'
 import type { IConnectPacket } from 'mqtt-packet'
 import { Connection, type ConnectionOptions } from './connection.js'
 import { validateConnect } from '../core/channel/connect.js'
-import { ReasonCode, toV3ConnectReturnCode } from '../core/mqtt/reason-codes.js'
+import { refuseConnack } from '../core/channel/connack.js'
+import { idleVerdict } from '../core/channel/keepalive.js'
+import { ReasonCode } from '../core/mqtt/reason-codes.js'
 import type { BrokerConfig } from '../core/config/config.js'
 import type { Logger } from '../core/log.js'
 import type { ConnectRequest } from '../core/channel/connect.js'
@@ -82,9 +84,7 @@ export class MqttListener {
     if (!decision.ok) {
       this.log.info({ remote: connection.remoteAddress, clientid: packet.clientId, reason: decision.reason, reason_code: decision.reasonCode }, 'connect_refused')
       // A refused CONNECT gets a CONNACK with the reason, then the connection closes [MQTT-3.2.2-5].
-      connection.send(connection.protocolVersion === 5
-        ? { cmd: 'connack', reasonCode: decision.reasonCode, sessionPresent: false }
-        : { cmd: 'connack', returnCode: toV3ConnectReturnCode(decision.reasonCode), sessionPresent: false })
+      connection.send(refuseConnack(connection.protocolVersion, decision.reasonCode))
       connection.close('connect_refused')
       return
     }
@@ -96,16 +96,11 @@ export class MqttListener {
     const now = Date.now()
     const connectTimeout = this.options.config.mqtt.connectTimeoutMs
     for (const connection of this.connections) {
-      if (connection.phase === 'awaiting_connect' || connection.phase === 'connecting') {
-        if (now - connection.openedAt > connectTimeout) {
-          this.log.info({ remote: connection.remoteAddress }, 'connect_timeout')
-          connection.close('connect_timeout')
-        }
-      } else if (connection.phase === 'connected' && connection.keepaliveTimeoutMs > 0 &&
-        now - connection.lastActivity > connection.keepaliveTimeoutMs) {
-        this.log.info({ remote: connection.remoteAddress }, 'keepalive_timeout')
-        connection.close('keepalive_timeout', { reasonCode: ReasonCode.KeepAliveTimeout })
-      }
+      const verdict = idleVerdict(connection, connectTimeout, now)
+      if (verdict === undefined) continue
+      this.log.info({ remote: connection.remoteAddress }, verdict)
+      if (verdict === 'connect_timeout') connection.close('connect_timeout')
+      else connection.close('keepalive_timeout', { reasonCode: ReasonCode.KeepAliveTimeout })
     }
   }
 }

@@ -22,6 +22,8 @@ export interface SessionContext {
   readonly connectSessionExpiry: number
   /** Whether reason strings / user properties may be sent on acks [MQTT-3.1.2-29]. */
   readonly problemInformation: boolean
+  /** Clock time in ms (message expiry is counted from it). */
+  now: () => number
   send: (packet: Packet) => void
   /** Routes an application message published by this client. */
   publish: (message: Message) => void

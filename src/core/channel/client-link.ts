@@ -20,6 +20,14 @@ export type ConnectionEvent =
 /** A DISCONNECT sent before a server-initiated close (v5 only) [MQTT-4.13.2-1]. */
 export interface DisconnectNotice { reasonCode: number, reasonString?: string }
 
+/** What the session sets on its connection at attach; the connection enforces them. */
+export interface LinkSettings {
+  /** Largest packet the client accepts (v5 Maximum Packet Size) [MQTT-3.1.2-24]. */
+  maxPacketSize: number
+  /** Keepalive timeout in ms (see keepalive.ts); 0 = none. */
+  keepaliveTimeoutMs: number
+}
+
 export interface ClientLink {
   readonly id: number
   readonly remoteAddress: string
@@ -27,12 +35,11 @@ export interface ClientLink {
   readonly connected: boolean
   /** Whether the outgoing buffer is past the high-water mark (slow consumer). */
   readonly congested: boolean
-  /** Largest packet the client accepts (v5 Maximum Packet Size) [MQTT-3.1.2-24]. */
-  clientMaxPacketSize: number
-  /** Keepalive timeout in ms (1.5 × keepalive) [MQTT-3.1.2-24]; 0 = none. */
-  keepaliveTimeoutMs: number
-  /** The session takes the connection: events (and packets that arrived meanwhile) go to `onEvent`. */
-  attach: (onEvent: (event: ConnectionEvent) => void) => void
+  /**
+   * The session takes the connection with the settings its CONNECT negotiated: events (and packets
+   * that arrived meanwhile) go to `onEvent`.
+   */
+  attach: (settings: LinkSettings, onEvent: (event: ConnectionEvent) => void) => void
   /** Encodes and queues a packet; false when it was not sent (too large for the client, or closed). */
   send: (packet: Packet) => boolean
   /** Queues already-encoded packet bytes; false when not sent. */

@@ -81,13 +81,14 @@ function willFrom (packet: IConnectPacket, node: string, clientId: string): Will
 }
 
 export function validateConnect (packet: IConnectPacket, config: BrokerConfig, node: string): ConnectDecision {
-  const version = packet.protocolVersion ?? 4
+  // mqtt-packet types the level as 3 | 4 | 5; the check stays for what arrives at run time.
+  const version: number = packet.protocolVersion ?? 4
   if (version !== 3 && version !== 4 && version !== 5) {
     return refuse(ReasonCode.UnsupportedProtocolVersion, 'unsupported_protocol_version')
   }
   const props = packet.properties ?? {}
   const clean = packet.clean !== false
-  let clientId = packet.clientId ?? ''
+  let clientId = packet.clientId
   let assignedClientId = false
   if (clientId.length === 0) {
     // Zero-length client id: v3.1 refuses; v3.1.1 only with clean session [MQTT-3.1.3-7, MQTT-3.1.3-8]; v5 assigns.

@@ -14,16 +14,16 @@ export type InboundPacket = Exclude<Packet, IPublishPacket> | PublishPacket
 
 export function handlePacket (ctx: SessionContext, packet: InboundPacket): void {
   switch (packet.cmd) {
-    case 'publish': return handlePublish(ctx, packet)
-    case 'puback': return handlePuback(ctx, packet)
-    case 'pubrec': return handlePubrec(ctx, packet)
-    case 'pubrel': return handlePubrel(ctx, packet)
-    case 'pubcomp': return handlePubcomp(ctx, packet)
-    case 'subscribe': return handleSubscribe(ctx, packet)
-    case 'unsubscribe': return handleUnsubscribe(ctx, packet)
-    case 'pingreq': return handlePingreq(ctx)
-    case 'disconnect': return handleDisconnect(ctx, packet)
-    case 'auth': return handleAuth(ctx, packet)
+    case 'publish': handlePublish(ctx, packet); return
+    case 'puback': handlePuback(ctx, packet); return
+    case 'pubrec': handlePubrec(ctx, packet); return
+    case 'pubrel': handlePubrel(ctx, packet); return
+    case 'pubcomp': handlePubcomp(ctx, packet); return
+    case 'subscribe': handleSubscribe(ctx, packet); return
+    case 'unsubscribe': handleUnsubscribe(ctx, packet); return
+    case 'pingreq': handlePingreq(ctx); return
+    case 'disconnect': handleDisconnect(ctx, packet); return
+    case 'auth': handleAuth(ctx, packet); return
     default:
       // Server-to-client packet types sent by a client are a protocol violation [MQTT-4.8.0-1 v3.1.1 §4.8].
       ctx.disconnect('protocol_error', ReasonCode.ProtocolError, `unexpected ${packet.cmd}`)

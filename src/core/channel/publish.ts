@@ -61,8 +61,7 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
     }
   }
 
-  const now = Date.now()
-  const message: Message = {
+    const message: Message = {
     topic,
     payload: packet.payload,
     qos: packet.qos,
@@ -73,7 +72,7 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
   const properties = messageProperties(packet)
   if (properties !== undefined) message.properties = properties
   const expiry = packet.properties?.messageExpiryInterval
-  if (expiry !== undefined) message.expiresAt = now + expiry * 1000
+  if (expiry !== undefined) message.expiresAt = ctx.now() + expiry * 1000
   ctx.publish(message)
 
   if (packet.qos === 1) ctx.send({ cmd: 'puback', messageId: packetId })

@@ -2,7 +2,6 @@
 import type { ISubscribePacket } from 'mqtt-packet'
 import type { SessionContext } from './channel-context.js'
 import type { SubscriptionOptions } from '../session/session-state.js'
-import type { QoS } from '../mqtt/message.js'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 import { isValidTopicFilter, parseSharedFilter, InvalidSharedFilterError, levelCount } from '../mqtt/topic.js'
 
@@ -41,7 +40,7 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
       ctx.disconnect('protocol_error', ReasonCode.ProtocolError, 'no local on shared subscription')
       return
     }
-    const qos = (sub.qos > 2 ? 2 : sub.qos) as QoS
+    const qos = sub.qos > 2 ? 2 : sub.qos
     const options: SubscriptionOptions = {
       qos,
       noLocal: v5 && sub.nl === true,

@@ -59,6 +59,7 @@ export function encodePublish (delivery: Delivery, enc: PublishEncoding, now: nu
     if (any) packet.properties = props
   }
   const bytes = encodePublishPacket(packet, enc.protocolVersion)
-  if (cacheable) (message as EncodedCache)[ENCODED] ??= { slot, bytes }
+  // The first encoding made for a message stays cached; other slots are encoded each time.
+  if (cacheable && (message as EncodedCache)[ENCODED] === undefined) (message as EncodedCache)[ENCODED] = { slot, bytes }
   return bytes
 }

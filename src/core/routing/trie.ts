@@ -2,18 +2,54 @@
  * The subscription index: a trie of topic filters split on '/', modelled on NATS
  * `server/sublist.go`. Each level node keeps its literal children in a Map and its two wildcard
  * children '+' and '#' as separate fields, so matching a topic visits only the branches that can
- * match it. A bounded cache maps recently published topic names to their result arrays; it is
- * invalidated whenever a filter or a value changes. The trie knows nothing of `$share/`: shared
- * subscriptions are stored under their inner filter by the caller.
+ * match it. A bounded cache maps recently published topic names to their result arrays; a filter
+ * that is added, removed or given a new value drops only the cached topics it matches (as NATS's
+ * sublist does), so the rest stay cached; a bulk of many changes drops it once. The trie knows
+ * nothing of `$share/`: shared subscriptions are stored under their inner filter by the caller.
  */
-import { isValidTopicFilter } from '../mqtt/topic.js'
+import { isValidTopicFilter, topicMatches } from '../mqtt/topic.js'
 
 const DEFAULT_CACHE_SIZE = 4096
 /** Longer topics are matched but not cached, so the cache's memory stays bounded. */
 const MAX_CACHED_TOPIC_LENGTH = 1024
 
+/**
+ * Wildcard changes within one `bulk()` that are invalidated selectively; past this many, the cache
+ * is dropped once instead (each selective invalidation scans the cache).
+ */
+const BULK_SELECTIVE_LIMIT = 64
+
 const DOLLAR = 0x24
 const EMPTY: readonly never[] = Object.freeze([])
+
+/**
+ * The literal text around a wildcard filter's wildcards: every topic it matches starts with
+ * `prefix` and ends with `suffix`. 'a/#' also matches 'a' [MQTT-4.7.1-2], so the prefix before a
+ * '#' level stops before its separator.
+ */
+function literalEnds (filter: string): { prefix: string, suffix: string } {
+  const plus = filter.indexOf('+')
+  const hash = filter.indexOf('#')
+  const first = plus === -1 ? hash : hash === -1 ? plus : Math.min(plus, hash)
+  const last = Math.max(filter.lastIndexOf('+'), hash)
+  return { prefix: filter.slice(0, first > 0 && first === hash ? first - 1 : first), suffix: filter.slice(last + 1) }
+}
+
+/**
+ * Whether `topic` starts with `prefix` and ends with `suffix`, compared from the inner ends outward:
+ * topics under one root share their first characters, so a mismatch shows up sooner there.
+ */
+function framedBy (topic: string, prefix: string, suffix: string): boolean {
+  const length = topic.length
+  if (length < prefix.length + suffix.length) return false
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (topic.charCodeAt(i) !== prefix.charCodeAt(i)) return false
+  }
+  for (let i = 0, at = length - suffix.length; i < suffix.length; i++, at++) {
+    if (topic.charCodeAt(at) !== suffix.charCodeAt(i)) return false
+  }
+  return true
+}
 
 /** Thrown by `TopicTrie.set` for a filter that breaks the Topic Filter rules [MQTT-4.7.1-2, MQTT-4.7.1-3]. */
 export class InvalidTopicFilterError extends Error {
@@ -86,6 +122,8 @@ export class TopicTrie<V> {
   /** Topic name → values of the filters matching it, valid for the current set of filters. */
   private readonly cache = new Map<string, readonly V[]>()
   private readonly cacheSize: number
+  /** Wildcard changes so far in the running `bulk()`; undefined outside one. */
+  private bulkWildcardChanges: number | undefined
 
   /** `cacheSize`: how many topics' results to keep (default 4096; 0 disables the cache). */
   constructor (options?: { cacheSize?: number }) {
@@ -119,6 +157,25 @@ export class TopicTrie<V> {
     }
     node.value = value
     this.invalidate(filter)
+  }
+
+  /**
+   * Runs `change`, which may add or remove many filters (a route snapshot, a node's removal). Its
+   * first BULK_SELECTIVE_LIMIT wildcard changes invalidate selectively; past that the cache is
+   * dropped once, as NATS's sublist does for batch removals, rather than scanned for each of
+   * thousands of filters.
+   */
+  bulk (change: () => void): void {
+    if (this.bulkWildcardChanges !== undefined) {
+      change()
+      return
+    }
+    this.bulkWildcardChanges = 0
+    try {
+      change()
+    } finally {
+      this.bulkWildcardChanges = undefined
+    }
   }
 
   /** Remove a filter; returns whether it existed. Prunes nodes left without values or children. */
@@ -195,15 +252,24 @@ export class TopicTrie<V> {
   }
 
   /**
-   * A filter without wildcards matches only the topic spelled the same, so only that cache entry
-   * changes; a wildcard filter may change any entry, so the whole cache is dropped.
+   * Drops the cached results a changed filter is part of: those of the topics it matches. A filter
+   * without wildcards matches only the topic spelled the same; a wildcard filter is tested against
+   * each cached topic (at most `cacheSize`, most rejected by the filter's literal ends).
    */
   private invalidate (filter: string): void {
     if (this.cache.size === 0) return
-    if (filter.includes('+') || filter.includes('#')) {
-      this.cache.clear()
-    } else {
+    if (!filter.includes('+') && !filter.includes('#')) {
       this.cache.delete(filter)
+      return
+    }
+    if (this.bulkWildcardChanges !== undefined && ++this.bulkWildcardChanges > BULK_SELECTIVE_LIMIT) {
+      this.cache.clear()
+      return
+    }
+    const { prefix, suffix } = literalEnds(filter)
+    // Deleting the current key while iterating a Map is safe: iteration continues with the next one.
+    for (const topic of this.cache.keys()) {
+      if (framedBy(topic, prefix, suffix) && topicMatches(filter, topic)) this.cache.delete(topic)
     }
   }
 

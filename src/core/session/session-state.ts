@@ -2,7 +2,9 @@
  * A client session's state as plain data (in the spirit of EMQX's `emqx_session`): subscriptions,
  * messages in flight to the client, the offline/overflow queue, incoming QoS 2 awaiting PUBREL and
  * the packet id counter. No sockets, timers or actor references: it can be stored on disk or handed
- * to another node with structured clone. The functions here are the pure rules over that data.
+ * to another node with structured clone. The pure rules over it are in this folder: delivery.ts
+ * (deliver, drain), inflight.ts (window, resend), queue.ts, outbound.ts (limits, topic aliases,
+ * writing a PUBLISH) and packet-id.ts; their effects go to a SessionOutput.
  */
 import type { Message, QoS } from '../mqtt/message.js'
 
@@ -74,29 +76,7 @@ export function createSessionState (clientId: string, now: number): SessionState
   }
 }
 
-/** A free packet id for an outgoing QoS 1/2 PUBLISH, never one in use [MQTT-2.2.1-3]; undefined if all are. */
-export function allocatePacketId (state: SessionState): number | undefined {
-  const inflight = state.inflight
-  if (inflight !== undefined && inflight.size >= 65535) return undefined
-  let id = state.nextPacketId
-  while (inflight?.has(id) === true) id = id === 65535 ? 1 : id + 1
-  state.nextPacketId = id === 65535 ? 1 : id + 1
-  return id
-}
-
-export type QueueDropPolicy = 'drop_oldest' | 'drop_newest'
-
-/**
- * Appends a delivery to the session queue, bounded by `limit`. Returns the delivery that was
- * dropped to respect the bound, if any.
- */
-export function enqueue (state: SessionState, delivery: Delivery, limit: number, policy: QueueDropPolicy): Delivery | undefined {
-  if (state.queue.length < limit) {
-    state.queue.push(delivery)
-    return undefined
-  }
-  if (policy === 'drop_newest' || limit === 0) return delivery
-  const dropped = state.queue.shift()
-  state.queue.push(delivery)
-  return dropped
+/** Messages the session holds for the client (queued and in flight): what is lost when it is discarded. */
+export function heldMessages (state: SessionState): number {
+  return state.queue.length + (state.inflight?.size ?? 0)
 }

@@ -1,0 +1,111 @@
+/**
+ * Every broker actor's messages, one discriminated union per actor, with the payload types they
+ * carry. Actors import their protocol from here, never from each other's modules, so no actor's
+ * types depend on another actor's implementation (and no import cycle runs between them). The refs
+ * in these messages are typed (see nact-types.ts): a message sent to the wrong actor does not compile.
+ */
+import type { Ref } from 'nact'
+import type { ClientLink, ConnectionEvent } from '../src/core/channel/client-link.js'
+import type { ConnectRequest } from '../src/core/channel/connect.js'
+import type { Message } from '../src/core/mqtt/message.js'
+import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
+import './nact-types.js'
+
+// ---- Session (session.ts) ----------------------------------------------------------------------
+
+export type SessionMsg =
+  | ConnectionEvent
+  /** The registry hands the session a new connection (first connect, reconnect or takeover). */
+  | { type: 'attach', connection: ClientLink, request: ConnectRequest, attachSeq: number }
+  /** Messages matched by a trie shard or sent by the retainer. */
+  | { type: 'deliver', deliveries: Delivery[] }
+  /** The session expiry timer of attach `attachSeq` fired. */
+  | { type: 'session_expired', attachSeq: number }
+  /** The will delay timer of attach `attachSeq` fired. */
+  | { type: 'will_due', attachSeq: number }
+  /** Node shutdown: close the connection, keep nothing. */
+  | { type: 'shutdown' }
+
+// ---- Client registry (client-registry.ts) ------------------------------------------------------
+
+export type RegistryMsg =
+  /** A client's CONNECT was accepted by its connection: attach it to its (new or existing) session. */
+  | { type: 'connect', request: ConnectRequest, connection: ClientLink }
+  /** A session ended; removed (and stopped) only if no newer attach happened meanwhile. */
+  | { type: 'session_ended', clientId: string, session: Ref<SessionMsg>, attachSeq: number }
+  /** Reply with the number of sessions. */
+  | { type: 'count', replyTo: Ref<number> }
+  /** Stop every session (node shutdown); replies when done. */
+  | { type: 'shutdown', replyTo: Ref<number> }
+
+// ---- Trie shard (trie-shard.ts) ----------------------------------------------------------------
+
+/** A local subscription as the shard needs it to deliver. */
+export interface Subscriber {
+  clientId: string
+  session: Ref<SessionMsg>
+  options: SubscriptionOptions
+}
+
+/** Add or replace a client's subscription to `filter` (in `group` when shared), or remove it. */
+export type SubscriptionChange =
+  | { op: 'subscribe', filter: string, group?: string, subscriber: Subscriber }
+  | { op: 'unsubscribe', filter: string, group?: string, clientId: string }
+
+export interface ShardStats { filters: number, subscribers: number, matches: number, cacheHits: number }
+
+/** filter → nodes having a route for it. */
+export type RouteDump = Array<{ filter: string, nodes: string[] }>
+
+/** Remote-route messages name only the filters that live in the receiving shard (see shard-index.ts). */
+export type ShardMsg =
+  /** A session's subscription changes of one actor turn, applied in order. */
+  | { type: 'subscriptions', changes: SubscriptionChange[] }
+  /** Route a batch of messages published on this node (or received from a peer, with `fromPeer`). */
+  | { type: 'publish', messages: Message[], fromPeer?: boolean }
+  /** A remote node gained routes for `added` and lost those for `removed`. */
+  | { type: 'remote_routes_changed', node: string, added: string[], removed: string[] }
+  /** A remote node's routes in this shard are now exactly `filters` (after a snapshot). */
+  | { type: 'remote_routes_replaced', node: string, filters: string[] }
+  /** Forget every remote route of a node. */
+  | { type: 'remote_node_removed', node: string }
+  /** Forget every remote route of every node. */
+  | { type: 'remote_nodes_cleared' }
+  /** Reply with the remote routes this shard holds, unsorted. */
+  | { type: 'remote_routes_dump', replyTo: Ref<RouteDump> }
+  /** Reply with the shard's counters. */
+  | { type: 'stats', replyTo: Ref<ShardStats> }
+
+// ---- Route table (route-table.ts) --------------------------------------------------------------
+
+export type RouteTableMsg =
+  /** A shard gained the first local subscriber of a filter. */
+  | { type: 'local_route_added', filter: string, shard: number }
+  /** A shard lost the last local subscriber of a filter. */
+  | { type: 'local_route_removed', filter: string, shard: number }
+  /** A remote node's route set changed (from the cluster layer); no filter is in both lists. */
+  | { type: 'remote_routes_changed', node: string, added: string[], removed: string[] }
+  /** Replace all routes of a remote node (after a snapshot). */
+  | { type: 'remote_routes_replaced', node: string, filters: string[] }
+  /** Forget a remote node and all its routes. */
+  | { type: 'remote_node_removed', node: string }
+  /** Forget every remote node (this node left its cluster or joins another). */
+  | { type: 'remote_nodes_cleared' }
+  /** Reply with every route, local and remote, sorted by filter (nodes sorted too). */
+  | { type: 'dump', replyTo: Ref<RouteDump> }
+
+// ---- Retainer (retainer.ts) --------------------------------------------------------------------
+
+export type RetainerMsg =
+  /** Store (or, with an empty payload, clear) the retained message of each message's topic. */
+  | { type: 'retain', messages: Message[] }
+  /** Send the retained messages matching `filter` to a session that just subscribed. */
+  | { type: 'send_retained', filter: string, options: SubscriptionOptions, session: Ref<SessionMsg> }
+  /** Reply with the number of retained messages. */
+  | { type: 'count', replyTo: Ref<number> }
+
+// ---- $SYS publisher (sys-publisher.ts) ---------------------------------------------------------
+
+export type SysMsg =
+  /** Publish the current statistics. */
+  { type: 'tick' }

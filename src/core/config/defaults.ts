@@ -1,0 +1,85 @@
+/**
+ * Every default of the broker and of the cluster network, in one place (like js-libp2p's
+ * `constants.ts`). The config (`loadConfig`) and `createClusterNetwork()` both fall back to these;
+ * `schema.ts` documents each key.
+ */
+import type { BrokerConfig, ClusterTunables } from './schema.js'
+
+/** Node name used when none is given. */
+export const DEFAULT_NODE_NAME = 'meshmq@127.0.0.1'
+/** Cluster port of a node whose name has no numeric suffix (the EMQX rule adds the suffix). */
+export const DEFAULT_CLUSTER_PORT_BASE = 4370
+/** The control port is the cluster port plus this offset. */
+export const CONTROL_PORT_OFFSET = 1000
+export const DEFAULT_CONTROL_HOST = '127.0.0.1'
+/**
+ * Used when no secret is configured, like EMQX's default cookie: it keeps unrelated clusters out
+ * but is public, so a node running with it logs `cluster_default_secret`.
+ */
+export const DEFAULT_CLUSTER_SECRET = 'meshmq'
+
+/** Defaults of the cluster network's tunables (`cluster.*` keys, `createClusterNetwork()` init). */
+export const CLUSTER_DEFAULTS: Readonly<ClusterTunables> = Object.freeze({
+  discovery: 'mdns',
+  secret: DEFAULT_CLUSTER_SECRET,
+  mdnsServiceTag: '_meshmq._udp.local',
+  mdnsIntervalMs: 10_000,
+  autocleanMs: 5 * 60_000,
+  digestIntervalMs: 5_000,
+  routeFlushMs: 5,
+  heartbeatIntervalMs: 1_000,
+  peerTimeoutMs: 5_000,
+  requestTimeoutMs: 5_000,
+  dialTimeoutMs: 5_000,
+  redialMinMs: 250,
+  redialMaxMs: 5_000,
+  maxQueuedBytesPerPeer: 64 * 1024 * 1024,
+  inboundConnectionThreshold: 100,
+  stopDrainMs: 2_000
+})
+
+/** The keys of the cluster network's tunables. */
+export const CLUSTER_TUNABLE_KEYS = Object.keys(CLUSTER_DEFAULTS) as ReadonlyArray<keyof ClusterTunables>
+
+/** The defaults that do not depend on other keys (the rest are derived by `loadConfig`). */
+export type FixedDefaults = Omit<BrokerConfig, 'node' | 'cluster'> & {
+  node: Pick<BrokerConfig['node'], 'name'>
+  cluster: ClusterTunables & { seeds: string[], control: Pick<BrokerConfig['cluster']['control'], 'host'> }
+}
+
+/** A fresh copy of the fixed defaults. */
+export function fixedDefaults (): FixedDefaults {
+  return {
+    node: { name: DEFAULT_NODE_NAME },
+    listener: { host: '0.0.0.0', port: 1883 },
+    log: { level: 'info', format: 'auto' },
+    mqtt: {
+      maxPacketSize: 1024 * 1024,
+      serverKeepAlive: 60,
+      connectTimeoutMs: 10_000,
+      receiveMaximum: 32,
+      maxInflight: 32,
+      maxQueuedMessages: 1000,
+      queueDropPolicy: 'drop_oldest',
+      maxSessionExpiry: 7200,
+      topicAliasMaximum: 64,
+      retainAvailable: true,
+      maxTopicLevels: 128,
+      maxClientIdLength: 65535
+    },
+    shards: 4,
+    sys: { intervalMs: 10_000 },
+    cluster: {
+      ...CLUSTER_DEFAULTS,
+      seeds: [],
+      control: { host: DEFAULT_CONTROL_HOST }
+    }
+  }
+}
+
+/** The cluster network's tunables out of a cluster config section. */
+export function clusterTunablesOf (cluster: ClusterTunables): ClusterTunables {
+  const tunables: Record<string, unknown> = {}
+  for (const key of CLUSTER_TUNABLE_KEYS) tunables[key] = cluster[key]
+  return tunables as unknown as ClusterTunables
+}

@@ -1,0 +1,220 @@
+/**
+ * `loadConfig`: merges defaults < config file (JSON) < environment (`MESHMQ_*`) < command-line
+ * flags, checks every key against the schema, and computes the derived defaults.
+ */
+import { readFileSync } from 'node:fs'
+import { ConfigError } from './config-error.js'
+import { CONTROL_PORT_OFFSET, DEFAULT_CONTROL_HOST, fixedDefaults, type FixedDefaults } from './defaults.js'
+import { clusterPortFor, InvalidNodeNameError, parseNodeName } from './node-name.js'
+import { checkRelations, MAX_PORT, SCHEMA, type BrokerConfig, type DeepPartial, type Field } from './schema.js'
+
+/** Environment variable holding the config file path when none is passed. */
+export const CONFIG_FILE_ENV = 'MESHMQ_CONFIG'
+
+/** Control endpoint of a node that runs with default cluster and control ports. */
+export function controlEndpointFor (nodeName: string): { host: string, port: number } {
+  return { host: DEFAULT_CONTROL_HOST, port: clusterPortFor(nodeName) + CONTROL_PORT_OFFSET }
+}
+
+export function defaultConfig (): BrokerConfig {
+  return resolve({})
+}
+
+type Tree = Record<string, unknown>
+
+function isTree (value: unknown): value is Tree {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function isField (spec: unknown): spec is Field {
+  return isTree(spec) && typeof spec.problem === 'function'
+}
+
+/**
+ * Check a partial configuration against the schema: objects where the schema nests, no unknown
+ * keys, every leaf within its rules. `origin` says where the values came from, for messages.
+ */
+function checkPartial (input: unknown, schema: Tree, origin: string, prefix = ''): void {
+  if (!isTree(input)) {
+    throw new ConfigError(prefix === '' ? 'config' : prefix.slice(0, -1), `must be an object (${origin})`)
+  }
+  for (const [name, value] of Object.entries(input)) {
+    const key = prefix + name
+    const spec = Object.hasOwn(schema, name) ? schema[name] : undefined
+    if (spec === undefined) throw new ConfigError(key, `unknown key (${origin})`)
+    if (value === undefined) continue
+    if (isField(spec)) {
+      const problem = spec.problem(value)
+      if (problem !== undefined) throw new ConfigError(key, `${problem} (${origin})`)
+    } else {
+      checkPartial(value, spec as Tree, origin, `${key}.`)
+    }
+  }
+}
+
+/** Deep merge of `top` over `base`; arrays and leaves of `top` replace those of `base`. */
+function merge (base: Tree, top: Tree): Tree {
+  const out: Tree = { ...base }
+  for (const [name, value] of Object.entries(top)) {
+    if (value === undefined) continue
+    const below = out[name]
+    out[name] = isTree(value) && isTree(below) ? merge(below, value) : value
+  }
+  return out
+}
+
+function readConfigFile (file: string): Tree {
+  let source: string
+  try {
+    source = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError('config', `cannot read config file '${file}': ${(err as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(source)
+  } catch (err) {
+    throw new ConfigError('config', `config file '${file}' is not valid JSON: ${(err as Error).message}`)
+  }
+  checkPartial(parsed, SCHEMA, `in config file ${file}`)
+  return parsed as Tree
+}
+
+/** `maxPacketSize` → `MAX_PACKET_SIZE`. */
+function screamingSnake (camel: string): string {
+  return camel.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()
+}
+
+/** Environment variables that name a key by a shorter name than the generic rule. */
+const ENV_ALIASES: ReadonlyArray<{ variable: string, path: string[] }> = [
+  { variable: 'MESHMQ_DISCOVERY', path: ['cluster', 'discovery'] },
+  { variable: 'MESHMQ_SEEDS', path: ['cluster', 'seeds'] }
+]
+
+function fieldAt (path: string[]): Field {
+  let spec: unknown = SCHEMA
+  for (const name of path) spec = isTree(spec) ? spec[name] : undefined
+  if (!isField(spec)) throw new TypeError(`no config key ${path.join('.')}`)
+  return spec
+}
+
+/** Every leaf of the schema with its path, in declaration order. */
+function leaves (schema: Tree, path: string[] = []): Array<{ path: string[], field: Field }> {
+  return Object.entries(schema).flatMap(([name, spec]) => isField(spec)
+    ? [{ path: [...path, name], field: spec }]
+    : leaves(spec as Tree, [...path, name]))
+}
+
+/** The environment variable of a config key by the generic rule: `cluster.peerTimeoutMs` → `MESHMQ_CLUSTER_PEER_TIMEOUT_MS`. */
+export function environmentVariableOf (key: string): string {
+  return `MESHMQ_${key.split('.').map(screamingSnake).join('_')}`
+}
+
+/** Every config key, dotted, in declaration order. */
+export function configKeys (): string[] {
+  return leaves(SCHEMA as unknown as Tree).map(({ path }) => path.join('.'))
+}
+
+/** Each environment variable and the key it sets: the generic `MESHMQ_<SECTION>_<KEY>` of every key, then the aliases. */
+const ENV_BINDINGS: ReadonlyArray<{ variable: string, path: string[], field: Field }> = [
+  ...leaves(SCHEMA as unknown as Tree).map(({ path, field }) => ({ variable: environmentVariableOf(path.join('.')), path, field })),
+  ...ENV_ALIASES.map(({ variable, path }) => ({ variable, path, field: fieldAt(path) }))
+]
+
+function setPath (tree: Tree, path: string[], value: unknown): void {
+  let node = tree
+  for (const name of path.slice(0, -1)) {
+    const child = node[name]
+    if (isTree(child)) {
+      node = child
+    } else {
+      const created: Tree = {}
+      node[name] = created
+      node = created
+    }
+  }
+  node[path[path.length - 1] ?? ''] = value
+}
+
+/**
+ * The configuration given by `MESHMQ_*` variables. An alias and its generic variable may both be
+ * set only to the same value. Variables that name no key are ignored.
+ */
+function readEnvironment (env: NodeJS.ProcessEnv): Tree {
+  const tree: Tree = {}
+  const seen = new Map<string, { variable: string, text: string }>()
+  for (const { variable, path, field } of ENV_BINDINGS) {
+    const text = env[variable]
+    if (text === undefined) continue
+    const key = path.join('.')
+    const earlier = seen.get(key)
+    if (earlier !== undefined && earlier.text !== text) {
+      throw new ConfigError(key, `environment variables ${earlier.variable} and ${variable} disagree`)
+    }
+    seen.set(key, { variable, text })
+    const value = field.fromText(text)
+    const problem = field.problem(value)
+    if (problem !== undefined) {
+      throw new ConfigError(key, `${problem} (from environment variable ${variable}='${text}')`)
+    }
+    setPath(tree, path, value)
+  }
+  return tree
+}
+
+/** Fill the defaults into a checked partial configuration, derived ones last. */
+function resolve (given: DeepPartial<BrokerConfig>): BrokerConfig {
+  const merged = merge(fixedDefaults(), given) as unknown as FixedDefaults & DeepPartial<BrokerConfig>
+  const nodeName = merged.node.name
+  const { host: nodeHost } = parseNodeName(nodeName)
+
+  let clusterPort = merged.cluster.port
+  if (clusterPort === undefined) {
+    try {
+      clusterPort = clusterPortFor(nodeName)
+    } catch (err) {
+      if (!(err instanceof InvalidNodeNameError)) throw err
+      throw new ConfigError('cluster.port', `derived from node name '${nodeName}': ${err.detail}; set it explicitly`)
+    }
+  }
+  let controlPort = merged.cluster.control.port
+  if (controlPort === undefined) {
+    controlPort = clusterPort === 0 ? 0 : clusterPort + CONTROL_PORT_OFFSET
+    if (controlPort > MAX_PORT) {
+      throw new ConfigError('cluster.control.port', `derived as cluster port + ${CONTROL_PORT_OFFSET} = ${controlPort}, above ${MAX_PORT}; set it explicitly`)
+    }
+  }
+  const config: BrokerConfig = {
+    ...merged,
+    node: { name: nodeName, dataDir: merged.node.dataDir ?? `./data/${nodeName}` },
+    cluster: {
+      ...merged.cluster,
+      port: clusterPort,
+      host: merged.cluster.host ?? nodeHost,
+      seeds: [...merged.cluster.seeds],
+      control: { host: merged.cluster.control.host, port: controlPort }
+    }
+  }
+  checkRelations(config)
+  return config
+}
+
+/**
+ * Merge precedence: defaults < config file (JSON, nested like BrokerConfig) < environment
+ * (`MESHMQ_*`, default `process.env`) < command-line overrides. Every key is validated (types,
+ * ranges, enums); a bad value throws a ConfigError whose message names the key and where the value
+ * came from, e.g. "mqtt.maxPacketSize: must be an integer between 1 and 268435455 (...)". Unknown
+ * keys in the file or overrides are errors too. Derived defaults (cluster.port, cluster.host,
+ * node.dataDir, cluster.control.port) are computed after merging, unless set explicitly. The
+ * file defaults to `$MESHMQ_CONFIG`. `overridesOrigin` names where the overrides came from in
+ * messages (default `from the command line`).
+ */
+export function loadConfig (options: { file?: string | undefined, env?: NodeJS.ProcessEnv, overrides?: DeepPartial<BrokerConfig>, overridesOrigin?: string }): BrokerConfig {
+  const env = options.env ?? process.env
+  const file = options.file ?? env[CONFIG_FILE_ENV]
+  const fromFile = file === undefined || file === '' ? {} : readConfigFile(file)
+  const fromEnv = readEnvironment(env)
+  const overrides = options.overrides ?? {}
+  checkPartial(overrides, SCHEMA, options.overridesOrigin ?? 'from the command line')
+  return resolve(merge(merge(fromFile, fromEnv), overrides))
+}

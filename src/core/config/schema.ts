@@ -1,0 +1,283 @@
+/**
+ * What every configuration key is: the `BrokerConfig` type (each key documented with its default,
+ * the values themselves are in `defaults.ts`) and the rules that check a value of each key.
+ */
+import { ConfigError } from './config-error.js'
+import { InvalidNodeAddressError, InvalidNodeNameError, parseNodeAddress, parseNodeName } from './node-name.js'
+
+/** Which message a full session queue discards. */
+export type QueueDropPolicy = 'drop_oldest' | 'drop_newest'
+export const QUEUE_DROP_POLICIES: readonly QueueDropPolicy[] = ['drop_oldest', 'drop_newest']
+
+export type DiscoveryStrategy = 'mdns' | 'static' | 'manual'
+export const DISCOVERY_STRATEGIES: readonly DiscoveryStrategy[] = ['mdns', 'static', 'manual']
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+
+export type LogFormat = 'json' | 'pretty' | 'auto'
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty', 'auto']
+
+/**
+ * The cluster network's tunables: the `cluster.*` keys of the broker config and, with the same
+ * names, the optional fields of `createClusterNetwork()`'s init.
+ */
+export interface ClusterTunables {
+  /** How peers are found: `mdns` on the local network, `static` seed list, or `manual` joins. Default `mdns`. */
+  discovery: DiscoveryStrategy
+  /**
+   * Pre-shared secret every node of the cluster must hold. The default `meshmq` is public: a node
+   * started with it logs `cluster_default_secret`, and production deployments must set their own.
+   */
+  secret: string
+  /** mDNS service name peers announce and look for. Default `_meshmq._udp.local`. */
+  mdnsServiceTag: string
+  /** Interval between mDNS queries, in milliseconds. Default 10 000. */
+  mdnsIntervalMs: number
+  /** A peer down for this long is removed with its routes (EMQX `cluster.autoclean`), in milliseconds. Default 5 minutes. */
+  autocleanMs: number
+  /** Interval of the route digest each node gossips (it repairs lost route changes), in milliseconds. Default 5000. */
+  digestIntervalMs: number
+  /** Local route changes are announced at most once per this many milliseconds (the first after a pause at once). Default 5. */
+  routeFlushMs: number
+  /** A forward link with nothing to send pings its peer this often, in milliseconds. Default 1000. */
+  heartbeatIntervalMs: number
+  /**
+   * A peer that sends nothing (not even an ack) on its forward link for this long is disconnected
+   * and marked down, in milliseconds; above `heartbeatIntervalMs`. Default 5000.
+   */
+  peerTimeoutMs: number
+  /** Bound on each request to a peer (hello, route snapshot, leave notice), in milliseconds. Default 5000. */
+  requestTimeoutMs: number
+  /** Bound on one dial attempt, in milliseconds. Default 5000. */
+  dialTimeoutMs: number
+  /** First delay of the backoff that redials lost peers and seeds, in milliseconds. Default 250. */
+  redialMinMs: number
+  /** Largest delay of that backoff, in milliseconds; at least `redialMinMs`. Default 5000. */
+  redialMaxMs: number
+  /**
+   * Bytes queued per peer (unsent plus unacknowledged) before new forwarded messages for it are
+   * dropped and counted. Default 64 MiB.
+   */
+  maxQueuedBytesPerPeer: number
+  /** Inbound connections accepted per second from one host (libp2p rate limit). Default 100. */
+  inboundConnectionThreshold: number
+  /** On stop, how long connected peers get to acknowledge the messages forwarded to them, in milliseconds. Default 2000. */
+  stopDrainMs: number
+}
+
+export interface ClusterConfig extends ClusterTunables {
+  /** Cluster port. Default 4370 + the numeric suffix of the node name (`meshmq2@h` → 4372). */
+  port: number
+  /** Address the cluster port binds. Default the host part of the node name. */
+  host: string
+  /** Seed nodes, `name@host:port` or `name@host` (port by the node-name rule). Default none. */
+  seeds: string[]
+  /** Local endpoint `meshmq ctl` talks to. */
+  control: {
+    /** Default `127.0.0.1`. */
+    host: string
+    /** Default cluster port + 1000 (0 when the cluster port is 0). */
+    port: number
+  }
+}
+
+export interface BrokerConfig {
+  node: {
+    /** Node name `name@host`, unique in the cluster. Default `meshmq@127.0.0.1`. */
+    name: string
+    /** Directory for this node's persistent state. Default `./data/<node.name>`. */
+    dataDir: string
+  }
+  listener: {
+    /** Address the MQTT TCP listener binds. Default `0.0.0.0`. */
+    host: string
+    /** MQTT TCP port; 0 lets the OS choose one. Default 1883. */
+    port: number
+  }
+  log: {
+    /** Lowest level written. Default `info`. */
+    level: LogLevel
+    /** `json` lines, `pretty` text, or `auto`: pretty when stdout is a TTY. Default `auto`. */
+    format: LogFormat
+  }
+  mqtt: {
+    /** Largest packet the server accepts, in bytes (MQTT 5 Maximum Packet Size). Default 1 MiB. */
+    maxPacketSize: number
+    /** Cap on the client's Keep Alive, in seconds (MQTT 5 Server Keep Alive); 0 = no cap. Default 60. */
+    serverKeepAlive: number
+    /** Sockets that send no CONNECT within this many milliseconds are closed. Default 10 000. */
+    connectTimeoutMs: number
+    /** QoS 1/2 PUBLISH the server accepts in flight from one client (MQTT 5 Receive Maximum). Default 32. */
+    receiveMaximum: number
+    /** QoS 1/2 messages in flight to one client, awaiting acknowledgement. Default 32. */
+    maxInflight: number
+    /** Messages queued per session beyond the in-flight window. Default 1000. */
+    maxQueuedMessages: number
+    /** Which message a full session queue discards. Default `drop_oldest`. */
+    queueDropPolicy: QueueDropPolicy
+    /**
+     * Cap on the Session Expiry Interval, in seconds. MQTT 3.1.1 persistent sessions
+     * (Clean Session 0) expire after this long. Default 7200.
+     */
+    maxSessionExpiry: number
+    /** Topic aliases the server accepts from one client (MQTT 5 Topic Alias Maximum); 0 = none. Default 64. */
+    topicAliasMaximum: number
+    /** Whether retained messages are supported (MQTT 5 Retain Available). Default true. */
+    retainAvailable: boolean
+    /** Most levels allowed in a topic name or filter. Default 128. */
+    maxTopicLevels: number
+    /** Longest client identifier accepted, in UTF-8 bytes. Default 65535. */
+    maxClientIdLength: number
+  }
+  /** Number of subscription-trie shard actors. Default 4. */
+  shards: number
+  sys: {
+    /** Interval between `$SYS` publications, in milliseconds. Default 10 000. */
+    intervalMs: number
+  }
+  cluster: ClusterConfig
+}
+
+/** Every field optional, at any depth; arrays are replaced whole, never merged. */
+export type DeepPartial<T> = T extends readonly unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T
+
+/** Largest Remaining Length an MQTT packet can encode (MQTT 5 §1.5.5). */
+const MAX_REMAINING_LENGTH = 268_435_455
+export const MAX_PORT = 65535
+const DAY_MS = 86_400_000
+
+/** Rules for one leaf key: checks a typed value and parses the text of an environment variable. */
+export interface Field {
+  /** A phrase describing what is wrong with `value`, or undefined when it is acceptable. */
+  problem: (value: unknown) => string | undefined
+  /** The typed value of an environment variable's text, before `problem` checks it. */
+  fromText: (text: string) => unknown
+}
+
+export type Schema<T> = {
+  [K in keyof T]-?: T[K] extends readonly unknown[] | string | number | boolean ? Field : Schema<T[K]>
+}
+
+function integer (min: number, max: number): Field {
+  return {
+    problem: value => Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max
+      ? undefined
+      : `must be an integer between ${min} and ${max}`,
+    fromText: text => /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : text
+  }
+}
+
+const boolean: Field = {
+  problem: value => typeof value === 'boolean' ? undefined : 'must be true or false',
+  fromText: text => text.trim() === 'true' ? true : text.trim() === 'false' ? false : text
+}
+
+function oneOf (values: readonly string[]): Field {
+  return {
+    problem: value => typeof value === 'string' && values.includes(value)
+      ? undefined
+      : `must be one of ${values.join(', ')}`,
+    fromText: text => text.trim()
+  }
+}
+
+function text (check?: (value: string) => string | undefined): Field {
+  return {
+    problem: value => {
+      if (typeof value !== 'string' || value.length === 0) return 'must be a non-empty string'
+      return check?.(value)
+    },
+    fromText: value => value
+  }
+}
+
+function list (check: (item: string) => string | undefined): Field {
+  return {
+    problem: value => {
+      if (!Array.isArray(value) || !value.every(item => typeof item === 'string')) return 'must be a list of strings'
+      for (const item of value) {
+        const problem = check(item)
+        if (problem !== undefined) return problem
+      }
+      return undefined
+    },
+    fromText: value => value.split(',').map(item => item.trim()).filter(item => item.length > 0)
+  }
+}
+
+/** The message of the naming error `parse` throws, or undefined when it succeeds. */
+function namingProblem (parse: () => unknown): string | undefined {
+  try {
+    parse()
+    return undefined
+  } catch (err) {
+    if (err instanceof InvalidNodeNameError || err instanceof InvalidNodeAddressError) return err.message
+    throw err
+  }
+}
+
+const port = integer(0, MAX_PORT)
+
+export const SCHEMA: Schema<BrokerConfig> = {
+  node: {
+    name: text(value => namingProblem(() => parseNodeName(value))),
+    dataDir: text()
+  },
+  listener: { host: text(), port },
+  log: { level: oneOf(LOG_LEVELS), format: oneOf(LOG_FORMATS) },
+  mqtt: {
+    maxPacketSize: integer(1, MAX_REMAINING_LENGTH),
+    serverKeepAlive: integer(0, 65535),
+    connectTimeoutMs: integer(1, 3_600_000),
+    receiveMaximum: integer(1, 65535),
+    maxInflight: integer(1, 65535),
+    maxQueuedMessages: integer(1, 10_000_000),
+    queueDropPolicy: oneOf(QUEUE_DROP_POLICIES),
+    maxSessionExpiry: integer(0, 4_294_967_295),
+    topicAliasMaximum: integer(0, 65535),
+    retainAvailable: boolean,
+    maxTopicLevels: integer(1, 65535),
+    // A server must accept client identifiers of 1 to 23 bytes [MQTT-3.1.3-5].
+    maxClientIdLength: integer(23, 65535)
+  },
+  shards: integer(1, 1024),
+  sys: { intervalMs: integer(100, DAY_MS) },
+  cluster: {
+    discovery: oneOf(DISCOVERY_STRATEGIES),
+    port,
+    host: text(),
+    seeds: list(item => namingProblem(() => parseNodeAddress(item))),
+    secret: text(),
+    autocleanMs: integer(1000, 30 * DAY_MS),
+    mdnsServiceTag: text(),
+    mdnsIntervalMs: integer(100, DAY_MS),
+    digestIntervalMs: integer(100, DAY_MS),
+    routeFlushMs: integer(0, 60_000),
+    heartbeatIntervalMs: integer(50, 3_600_000),
+    peerTimeoutMs: integer(500, DAY_MS),
+    requestTimeoutMs: integer(100, 3_600_000),
+    dialTimeoutMs: integer(100, 3_600_000),
+    redialMinMs: integer(1, 3_600_000),
+    redialMaxMs: integer(1, DAY_MS),
+    maxQueuedBytesPerPeer: integer(64 * 1024, 2 ** 40),
+    inboundConnectionThreshold: integer(1, 1_000_000),
+    stopDrainMs: integer(0, 3_600_000),
+    control: { host: text(), port }
+  }
+}
+
+/** Rules between keys, checked once every source is merged. */
+export function checkRelations (config: BrokerConfig): void {
+  const { cluster } = config
+  if (cluster.peerTimeoutMs <= cluster.heartbeatIntervalMs) {
+    throw new ConfigError('cluster.peerTimeoutMs', `must be above cluster.heartbeatIntervalMs (${cluster.heartbeatIntervalMs}), got ${cluster.peerTimeoutMs}`)
+  }
+  if (cluster.redialMaxMs < cluster.redialMinMs) {
+    throw new ConfigError('cluster.redialMaxMs', `must be at least cluster.redialMinMs (${cluster.redialMinMs}), got ${cluster.redialMaxMs}`)
+  }
+}

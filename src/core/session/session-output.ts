@@ -1,0 +1,26 @@
+/**
+ * Where the session functions put their effects. The session actor is the sink and carries them
+ * out (socket writes, metrics, logs); a unit test records them. One sink serves every call, so
+ * the per-message path allocates no effect objects.
+ */
+import type { IPubrelPacket } from 'mqtt-packet'
+
+/** Why a message for the client was not sent. */
+export type DropReason =
+  /** QoS 0 to a client whose outgoing buffer is past its high-water mark. */
+  | 'slow_consumer'
+  /** The session queue was full (the queue drop policy chose this message). */
+  | 'queue_full'
+  /** Larger than the client's Maximum Packet Size [MQTT-3.1.2-25]. */
+  | 'packet_too_large'
+
+export interface SessionOutput {
+  /** Whether the client's outgoing buffer is past its high-water mark; asked before each QoS 0 message. */
+  readonly congested: boolean
+  /** Write one encoded PUBLISH to the client. */
+  writePublish: (bytes: Buffer) => void
+  /** Send a PUBREL again after a reconnect [MQTT-4.4.0-1]. */
+  send: (packet: IPubrelPacket) => void
+  /** A message for the client was dropped. */
+  dropped: (reason: DropReason, topic: string) => void
+}
