@@ -1,6 +1,6 @@
 /**
  * Checks the load generator's building blocks and one short run of each load mode against an
- * in-process Aedes. Run with `node --import tsx --test bench/load-generator.test.ts`.
+ * in-process Aedes. Part of `npm test`; alone: `node --import tsx --test bench/load-generator.test.ts`.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'

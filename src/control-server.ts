@@ -11,7 +11,7 @@
  *   any failure                { ok: false, error: <message> }
  *
  * Requests are bounded in size and time, membership changes run one at a time, and every
- * command is logged as a `ctl_command` event.
+ * command is logged as a `ctl_request` debug event on arrival and a `ctl_command` event when done.
  */
 import net from 'node:net'
 import type { Logger } from './core/log.js'
@@ -243,6 +243,7 @@ export class ControlServer {
     try {
       const request = parseRequest(line)
       args = request.args
+      this.#log.debug({ args }, 'ctl_request')
       const reply = await this.#withTimeout(request.command)
       this.#log.info({ args, ok: true, durationMs: Date.now() - started }, 'ctl_command')
       return reply

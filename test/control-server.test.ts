@@ -14,12 +14,17 @@ import {
   ControlServer, ControlHostNotLoopbackError, formatClusterStatus, isLoopbackHost,
   type ClusterAdmin, type ClusterStatus
 } from '../src/control-server.js'
+import { waitFor } from './helpers/wait.js'
 
 interface Cleanup { after: (fn: () => unknown) => void }
+
+/** Bound on every wait for the server or the fake cluster. */
+const WAIT_MS = 5000
 
 /** A cluster that records the calls it gets; `status` reflects joins and leaves. */
 class FakeCluster implements ClusterAdmin {
   readonly calls: string[] = []
+  readonly #callListeners = new Set<() => void>()
   running = ['n1@127.0.0.1']
   stopped: string[] = []
   /** When set, every call waits on it first. */
@@ -28,27 +33,27 @@ class FakeCluster implements ClusterAdmin {
   failure: Error | undefined
 
   async status (): Promise<ClusterStatus> {
-    this.calls.push('status')
+    this.#record('status')
     await this.gate
     return { runningNodes: [...this.running], stoppedNodes: [...this.stopped] }
   }
 
   async join (node: string): Promise<void> {
-    this.calls.push(`join ${node}`)
+    this.#record(`join ${node}`)
     await this.gate
     if (this.failure !== undefined) throw this.failure
     this.running.push(node.replace(/:\d+$/, ''))
   }
 
   async leave (): Promise<void> {
-    this.calls.push('leave')
+    this.#record('leave')
     await this.gate
     if (this.failure !== undefined) throw this.failure
     this.running = this.running.slice(0, 1)
   }
 
   async forceLeave (node: string): Promise<void> {
-    this.calls.push(`force-leave ${node}`)
+    this.#record(`force-leave ${node}`)
     await this.gate
     if (this.failure !== undefined) throw this.failure
     this.running = this.running.filter(n => n !== node)
@@ -56,23 +61,59 @@ class FakeCluster implements ClusterAdmin {
   }
 
   async routes (): Promise<Array<{ filter: string, nodes: string[] }>> {
-    this.calls.push('routes')
+    this.#record('routes')
     await this.gate
     return [{ filter: 'a/#', nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'] }]
   }
+
+  /** Resolves once the control server has called the cluster with `call` (e.g. `join n2@127.0.0.1`). */
+  async waitForCall (call: string): Promise<void> {
+    await waitFor<undefined>(`the cluster to get ${call} (has ${JSON.stringify(this.calls)})`, ({ resolve }) => {
+      const check = (): void => { if (this.calls.includes(call)) resolve(undefined) }
+      this.#callListeners.add(check)
+      check()
+      return () => { this.#callListeners.delete(check) }
+    }, { timeoutMs: WAIT_MS })
+  }
+
+  #record (call: string): void {
+    this.calls.push(call)
+    for (const listener of [...this.#callListeners]) listener()
+  }
 }
 
-interface Fixture { server: ControlServer, cluster: FakeCluster, logs: Array<Record<string, unknown>>, endpoint: { host: string, port: number } }
+/** The control server's JSON log lines, as they are written. */
+class LogRecorder {
+  readonly lines: Array<Record<string, unknown>> = []
+  readonly #listeners = new Set<() => void>()
 
-async function startControl (t: Cleanup, options: { requestTimeoutMs?: number, maxRequestBytes?: number } = {}): Promise<Fixture> {
-  const logs: Array<Record<string, unknown>> = []
-  const destination = new Writable({
-    write (chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
+  readonly destination = new Writable({
+    write: (chunk: Buffer, _encoding, callback) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') this.lines.push(JSON.parse(line) as Record<string, unknown>)
+      for (const listener of [...this.#listeners]) listener()
       callback()
     }
   })
-  const log = createLogger({ level: 'debug', format: 'json', node: 'n1@127.0.0.1', destination })
+
+  /** Resolves with the first line (written or coming) whose event is `event` and for which `match` holds. */
+  async waitForEvent (event: string, match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    return await waitFor<Record<string, unknown>>(`a ${event} log event`, ({ resolve }) => {
+      const check = (): void => {
+        const line = this.lines.find(l => l.msg === event && match(l))
+        if (line !== undefined) resolve(line)
+      }
+      this.#listeners.add(check)
+      check()
+      return () => { this.#listeners.delete(check) }
+    }, { timeoutMs: WAIT_MS })
+  }
+}
+
+interface Fixture { server: ControlServer, cluster: FakeCluster, logs: LogRecorder, endpoint: { host: string, port: number } }
+
+async function startControl (t: Cleanup, options: { requestTimeoutMs?: number, maxRequestBytes?: number } = {}): Promise<Fixture> {
+  const logs = new LogRecorder()
+  const log = createLogger({ level: 'debug', format: 'json', node: 'n1@127.0.0.1', destination: logs.destination })
   const cluster = new FakeCluster()
   const server = new ControlServer({ host: '127.0.0.1', port: 0, admin: cluster, log, ...options })
   await server.listen()
@@ -82,19 +123,19 @@ async function startControl (t: Cleanup, options: { requestTimeoutMs?: number, m
 
 /** Sends raw bytes, optionally half-closing, and resolves with everything the server sent back before closing. */
 async function rawExchange (port: number, bytes: string, halfClose: boolean): Promise<string> {
-  return await new Promise<string>((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
-    let received = ''
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error('no reply within 3 s')) }, 3000)
-    socket.setEncoding('utf8')
-    socket.on('connect', () => {
-      if (halfClose) socket.end(bytes)
-      else socket.write(bytes)
-    })
-    socket.on('data', (chunk: string) => { received += chunk })
-    socket.on('error', () => { /* the server may reset a connection it has answered */ })
-    socket.on('close', () => { clearTimeout(timer); resolve(received) })
+  const socket = net.connect({ host: '127.0.0.1', port })
+  let received = ''
+  socket.setEncoding('utf8')
+  socket.on('connect', () => {
+    if (halfClose) socket.end(bytes)
+    else socket.write(bytes)
   })
+  socket.on('data', (chunk: string) => { received += chunk })
+  socket.on('error', () => { /* the server may reset a connection it has answered */ })
+  return await waitFor<string>('the control server to reply and close', ({ resolve }) => {
+    socket.on('close', () => { resolve(received) })
+    return () => { socket.destroy() }
+  }, { timeoutMs: 3000 })
 }
 
 /** `meshmq` itself: the TypeScript entry under tsx, the compiled one when the tests run from dist/. */
@@ -217,18 +258,19 @@ test('a connection that sends no complete request is answered and closed after t
 })
 
 test('membership changes run one at a time in arrival order', async t => {
-  const { cluster, endpoint } = await startControl(t)
+  const { cluster, endpoint, logs } = await startControl(t)
   let open!: () => void
   cluster.gate = new Promise<void>(resolve => { open = resolve })
   const first = sendControlRequest(endpoint, { args: ['cluster', 'join', 'n2@127.0.0.1'] })
-  await new Promise(resolve => setTimeout(resolve, 50))
+  await cluster.waitForCall('join n2@127.0.0.1')
   const second = sendControlRequest(endpoint, { args: ['cluster', 'force-leave', 'n2@127.0.0.1'] })
-  await new Promise(resolve => setTimeout(resolve, 50))
-  assert.deepEqual(cluster.calls, ['join n2@127.0.0.1'], 'the second change waits for the first')
+  await logs.waitForEvent('ctl_request', line => JSON.stringify(line.args) === '["cluster","force-leave","n2@127.0.0.1"]')
+  assert.deepEqual(cluster.calls, ['join n2@127.0.0.1'], 'the second change, received, waits for the first')
   open()
   const [joined, forced] = await Promise.all([first, second])
   assert.equal(joined.ok, true)
   assert.equal(forced.ok, true)
+  assert.deepEqual(cluster.calls, ['join n2@127.0.0.1', 'status', 'force-leave n2@127.0.0.1', 'status'], 'each change and its status reply run in turn')
   assert.deepEqual(cluster.running, ['n1@127.0.0.1'])
 })
 
@@ -236,11 +278,12 @@ test('a membership change that never finishes frees the queue after the timeout'
   const { cluster, endpoint } = await startControl(t, { requestTimeoutMs: 200 })
   cluster.gate = new Promise<void>(() => {})
   const stuck = sendControlRequest(endpoint, { args: ['cluster', 'join', 'n2@127.0.0.1'] })
-  await new Promise(resolve => setTimeout(resolve, 150))
+  await cluster.waitForCall('join n2@127.0.0.1')
   cluster.gate = undefined
-  const next = sendControlRequest(endpoint, { args: ['cluster', 'force-leave', 'n3@127.0.0.1'] })
   assert.deepEqual(await stuck, { ok: false, error: 'cluster join did not finish within 200 ms' })
-  assert.equal((await next).ok, true)
+  // The join never ends; the next change still runs, and answers within its own timeout.
+  const next = await sendControlRequest(endpoint, { args: ['cluster', 'force-leave', 'n3@127.0.0.1'] })
+  assert.equal(next.ok, true)
   assert.deepEqual(cluster.calls.filter(c => c !== 'status'), ['join n2@127.0.0.1', 'force-leave n3@127.0.0.1'])
 })
 
@@ -249,7 +292,7 @@ test('every command is logged as a ctl_command event with its outcome', async t 
   await sendControlRequest(endpoint, { args: ['cluster', 'status'] })
   cluster.failure = new Error('refused')
   await sendControlRequest(endpoint, { args: ['cluster', 'leave'] })
-  const events = logs.filter(line => line.msg === 'ctl_command')
+  const events = logs.lines.filter(line => line.msg === 'ctl_command')
   assert.equal(events.length, 2)
   assert.deepEqual(events.map(e => [e.args, e.ok, e.error]), [
     [['cluster', 'status'], true, undefined],

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { startTestBroker } from './helpers/broker.js'
 import { RawClient } from './helpers/raw-client.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
-import { uniqueName } from './helpers/wait.js'
+import { pollUntil, uniqueName } from './helpers/wait.js'
 
 const broker = await startTestBroker({ after })
 
@@ -75,17 +75,12 @@ test('[MQTT-3.1.2-17] a will with Will Retain 1 is published as a retained messa
   const { client: late } = await RawClient.connected(broker.port, { clientId: uniqueName('late') })
   t.after(() => late.destroy())
   // The will is published asynchronously after the close: subscribe until the retained will shows up.
-  const deadline = Date.now() + 2000
-  for (let id = 1; ; id++) {
-    late.send({ cmd: 'subscribe', messageId: id, subscriptions: [{ topic, qos: 1 }] })
+  let id = 0
+  const will = await pollUntil(async () => {
+    late.send({ cmd: 'subscribe', messageId: ++id, subscriptions: [{ topic, qos: 1 }] })
     await late.expect('suback')
-    try {
-      const msg = await late.waitFor('publish', undefined, 200)
-      assert.equal(msg.payload.toString(), 'gone')
-      assert.equal(msg.retain, true)
-      return
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-    }
-  }
+    return await late.waitFor('publish', undefined, 200)
+  }, () => true, 2000, 'the retained will', { intervalMs: 0 })
+  assert.equal(will.payload.toString(), 'gone')
+  assert.equal(will.retain, true)
 })

@@ -12,7 +12,7 @@ import {
   NetnsLab, NetnsLabUsageError, MAX_HOSTS, removeStaleLabs, startLab, uniqueLabName, unavailableReason, up
 } from './helpers/netns-lab.js'
 import type { Cleanup } from './helpers/mqtt-client.js'
-import { WaitTimeoutError } from './helpers/wait.js'
+import { sleep, waitFor, WaitTimeoutError, withTimeout } from './helpers/wait.js'
 
 const skip = await unavailableReason() ?? false
 
@@ -71,7 +71,7 @@ class HostAgent {
       if (this.#child.exitCode !== null || this.#child.signalCode !== null) return
       const exited = new Promise(resolve => this.#child.once('exit', resolve))
       this.#child.kill('SIGKILL')
-      await Promise.race([exited, new Promise(resolve => setTimeout(resolve, 5000))])
+      await withTimeout(exited, 5000, 'a lab agent to exit').catch(() => undefined)
     })
   }
 
@@ -81,18 +81,15 @@ class HostAgent {
 
   /** The first event (already received or coming) matching `predicate`, within `timeoutMs`. */
   async waitFor (predicate: (event: AgentEvent) => boolean, timeoutMs: number, what: string): Promise<AgentEvent> {
-    return await new Promise<AgentEvent>((resolve, reject) => {
+    return await waitFor<AgentEvent>(what, ({ resolve }) => {
       const check = (): void => {
         const found = this.events.find(predicate)
-        if (found === undefined) return
-        done()
-        resolve(found)
+        if (found !== undefined) resolve(found)
       }
-      const timer = setTimeout(() => { done(); reject(new WaitTimeoutError(what, timeoutMs)) }, timeoutMs)
-      const done = (): void => { clearTimeout(timer); this.#waiters.delete(check) }
       this.#waiters.add(check)
       check()
-    })
+      return () => { this.#waiters.delete(check) }
+    }, { timeoutMs })
   }
 
   /** Text received so far on connection `id`. */
@@ -132,8 +129,6 @@ async function tryConnect (agent: HostAgent, id: string, host: string, ms: numbe
     throw err
   }
 }
-
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 test('hosts of a lab reach each other over TCP at 10.77.0.<i>', { skip }, async t => {
   const lab = await startLab(t, 3)

@@ -3,7 +3,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createClusterNetwork } from '../network/cluster.js'
 import { freePort } from './helpers/ports.js'
-import { clusterAddress, collect, nextEvent, RecordingLogger, RouteTableModel, sorted, startNode, tempDir, waitFor } from './network-helpers.js'
+import { clusterAddress, collect, nextEvent, RecordingLogger, RouteTableModel, sorted, startNode, tempDir, NET_WAIT_MS } from './network-helpers.js'
+import { waitUntil } from './helpers/wait.js'
 
 test('three nodes with static seeds find each other and converge their route tables', async (t) => {
   const ports = [await freePort(), await freePort(), await freePort()]
@@ -20,7 +21,7 @@ test('three nodes with static seeds find each other and converge their route tab
   const nets = [n1, n2, n3]
   const models = nets.map(net => new RouteTableModel(net))
 
-  await waitFor('a full mesh', () => nets.every(net => net.status().runningNodes.length === 3))
+  await waitUntil(() => nets.every(net => net.status().runningNodes.length === 3), NET_WAIT_MS, 'a full mesh')
   for (const net of nets) assert.deepStrictEqual(net.status(), { runningNodes: names, stoppedNodes: [] })
 
   // Subscribe/unsubscribe churn on every node at once; deltas race with snapshots and with
@@ -37,7 +38,7 @@ test('three nodes with static seeds find each other and converge their route tab
 
   const converged = (): boolean => nets.every((_net, i) => nets.every((other, j) =>
     i === j || JSON.stringify(models[i]!.of(other.name)) === JSON.stringify(sorted(other.localRoutes()))))
-  await waitFor('every route table to equal the union of the other nodes\' local routes', converged)
+  await waitUntil(converged, NET_WAIT_MS, 'every route table to equal the union of the other nodes\' local routes')
   assert.deepStrictEqual(models[1]!.of(names[0]!), sorted(n1.localRoutes()))
   assert.ok(n1.localRoutes().includes('alarms/#'))
   assert.deepStrictEqual(n2.routesOf(names[2]!)?.sort(), sorted(n3.localRoutes()))
@@ -72,7 +73,7 @@ test('a restarted node keeps its peer id, is seen as restarted and resyncs its r
   const first = await startNode(t, init)
   const peerId = first.peerId
   first.addLocalRoute('before/restart')
-  await waitFor('n2 to learn the route of the first run', () => model.of('n1@127.0.0.1').includes('before/restart'))
+  await waitUntil(() => model.of('n1@127.0.0.1').includes('before/restart'), NET_WAIT_MS, 'n2 to learn the route of the first run')
   // Listening before the stop: n2 may see the node go down before stop() resolves.
   const down = nextEvent(n2, 'node-down', d => d.node === 'n1@127.0.0.1')
   await first.stop()
@@ -91,5 +92,5 @@ test('a restarted node keeps its peer id, is seen as restarted and resyncs its r
   second.addLocalRoute('after/restart')
   const detail = await up
   assert.equal(detail.restarted, true)
-  await waitFor('n2 to hold only the routes of the second run', () => JSON.stringify(model.of('n1@127.0.0.1')) === '["after/restart"]')
+  await waitUntil(() => JSON.stringify(model.of('n1@127.0.0.1')) === '["after/restart"]', NET_WAIT_MS, 'n2 to hold only the routes of the second run')
 })

@@ -2,7 +2,8 @@ import '../src/core/polyfill.js'
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { FORWARD_PROTOCOL } from '../network/constants.js'
-import { nextEvent, numbered, RecordingLogger, startNode, waitFor } from './network-helpers.js'
+import { nextEvent, numbered, RecordingLogger, startNode, NET_WAIT_MS } from './network-helpers.js'
+import { waitUntil } from './helpers/wait.js'
 import type { ClusterNetwork } from '../network/cluster.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
@@ -19,7 +20,7 @@ async function pair (t: TestContext): Promise<{ a: ClusterNetwork, b: ClusterNet
     received.push(...event.detail.messages)
   })
   await b.join(a.addresses()[0]!)
-  await waitFor('a to see b up', () => a.isRunning(B))
+  await waitUntil(() => a.isRunning(B), NET_WAIT_MS, 'a to see b up')
   return { a, b, received, logger }
 }
 
@@ -89,7 +90,7 @@ test('QoS 1 survives a dropped connection; QoS 0 to the down node is dropped and
   await forwardRange(a, 0, 1_000, 1)
   for (const connection of a.libp2p.getConnections()) connection.abort(new Error('test: link failure'))
   await forwardRange(a, 1_000, 1_000, 1)
-  await waitFor('a to see b down', () => whileDown !== undefined)
+  await waitUntil(() => whileDown !== undefined, NET_WAIT_MS, 'a to see b down')
   assert.deepStrictEqual(whileDown, { queued: 0, dropped: 2 })
   assert.ok(a.stats().forward.droppedPeerDown >= 2)
   assert.ok(logger.has('message_dropped', { peer: B, reason: 'node_down', qos: 0 }), 'the network logs the QoS 0 it dropped for the down node')
@@ -121,7 +122,7 @@ test('a link carrying only QoS 0 for longer than the peer timeout stays up: the 
     sent += 200
     await new Promise(resolve => setTimeout(resolve, 5))
   }
-  await waitFor('every QoS 0 message to arrive', () => received.length === sent)
+  await waitUntil(() => received.length === sent, NET_WAIT_MS, 'every QoS 0 message to arrive')
   assert.deepStrictEqual(indexes(received), [...Array(sent).keys()])
   assert.equal(downs, 0, 'the sender never took the receiver for unresponsive')
   assert.equal(a.isRunning(B), true)

@@ -1,6 +1,6 @@
 /**
  * Helpers for the cluster network tests: free loopback ports, nodes with short timers, a model of
- * the route table built only from the service's events, and bounded waits.
+ * the route table built only from the service's events, and a bounded wait for a service event.
  */
 import '../src/core/polyfill.js'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -10,6 +10,7 @@ import type { TestContext } from 'node:test'
 import { createClusterNetwork, type ClusterEvents, type ClusterNetwork, type ClusterNetworkInit } from '../network/cluster.js'
 import type { ClusterLogger } from '../network/logger.js'
 import type { Message, QoS } from '../src/core/mqtt/message.js'
+import { waitFor } from './helpers/wait.js'
 
 /** Timers short enough for tests, long enough for a loaded 2-core machine. */
 export const FAST_TIMERS: ClusterNetworkInit = {
@@ -75,36 +76,22 @@ export class RouteTableModel {
   }
 }
 
-/** Polls `condition` every 20 ms until it holds; fails with `what` after `timeoutMs`. */
-export async function waitFor (what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
-
 export function sorted (values: Iterable<string>): string[] {
   return [...values].sort()
 }
 
-/** Resolves with the detail of the next `type` event matching `match`; rejects after `timeoutMs`. */
+/** Bound on a wait for the cluster network to reach a state or send an event. */
+export const NET_WAIT_MS = 10_000
+
+/** Resolves with the detail of the next `type` event matching `match`; rejects with WaitTimeoutError after `timeoutMs`. */
 export async function nextEvent<K extends keyof ClusterEvents> (
-  net: ClusterNetwork, type: K, match: (detail: ClusterEvents[K]) => boolean = () => true, timeoutMs = 10_000
+  net: ClusterNetwork, type: K, match: (detail: ClusterEvents[K]) => boolean = () => true, timeoutMs = NET_WAIT_MS
 ): Promise<ClusterEvents[K]> {
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      net.removeEventListener(type, listener)
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${type} on ${net.name}`))
-    }, timeoutMs)
-    const listener = (event: CustomEvent<ClusterEvents[K]>): void => {
-      if (!match(event.detail)) return
-      clearTimeout(timer)
-      net.removeEventListener(type, listener)
-      resolve(event.detail)
-    }
+  return await waitFor<ClusterEvents[K]>(`${type} on ${net.name}`, ({ resolve }) => {
+    const listener = (event: CustomEvent<ClusterEvents[K]>): void => { if (match(event.detail)) resolve(event.detail) }
     net.addEventListener(type, listener)
-  })
+    return () => { net.removeEventListener(type, listener) }
+  }, { timeoutMs })
 }
 
 /** Collects every event of `type` for later assertions. */

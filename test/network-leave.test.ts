@@ -2,7 +2,8 @@ import '../src/core/polyfill.js'
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { FORWARD_PROTOCOL } from '../network/constants.js'
-import { collect, nextEvent, RecordingLogger, RouteTableModel, startNode, waitFor } from './network-helpers.js'
+import { collect, nextEvent, RecordingLogger, RouteTableModel, startNode, NET_WAIT_MS } from './network-helpers.js'
+import { sleep, waitUntil } from './helpers/wait.js'
 import type { ClusterNetwork, ClusterNetworkInit } from '../network/cluster.js'
 
 const N1 = 'n1@127.0.0.1'
@@ -15,14 +16,14 @@ async function trio (t: TestContext, init: ClusterNetworkInit = {}): Promise<Clu
   nets.forEach((net, i) => { net.addLocalRoute(`route/${i + 1}`) })
   await nets[1]!.join(nets[0]!.addresses()[0]!)
   await nets[2]!.join(nets[0]!.addresses()[0]!)
-  await waitFor('a full mesh', () => nets.every(net => net.status().runningNodes.length === 3))
+  await waitUntil(() => nets.every(net => net.status().runningNodes.length === 3), NET_WAIT_MS, 'a full mesh')
   return nets
 }
 
 test('join makes a full mesh; leave tells the peers, who drop its routes and stop dialing it', async (t) => {
   const [n1, n2, n3] = await trio(t)
   const model1 = new RouteTableModel(n1!)
-  await waitFor('n1 to hold n3\'s routes', () => n1!.routesOf(N3)?.includes('route/3') === true)
+  await waitUntil(() => n1!.routesOf(N3)?.includes('route/3') === true, NET_WAIT_MS, 'n1 to hold n3\'s routes')
   const lefts = [collect(n1!, 'node-left'), collect(n2!, 'node-left')]
   const selfLeft = nextEvent(n3!, 'left')
 
@@ -34,7 +35,7 @@ test('join makes a full mesh; leave tells the peers, who drop its routes and sto
   assert.deepStrictEqual(model1.of(N3), [], 'n1 dropped n3\'s routes')
   assert.equal(n1!.routesOf(N3), undefined)
 
-  await new Promise(resolve => setTimeout(resolve, 500))
+  await sleep(500)
   const n3Peer = n3!.libp2p.peerId
   assert.equal(n1!.libp2p.getConnections(n3Peer).length + n2!.libp2p.getConnections(n3Peer).length, 0, 'nobody redials a node that left')
 
@@ -42,13 +43,13 @@ test('join makes a full mesh; leave tells the peers, who drop its routes and sto
   const up = nextEvent(n1!, 'node-up', d => d.node === N3)
   assert.equal(await n3!.join(n2!.addresses()[0]!), N2)
   assert.equal((await up).incarnation, n3!.incarnation)
-  await waitFor('n1 to hold n3\'s routes again', () => model1.of(N3).includes('route/3'))
-  await waitFor('a full mesh again', () => [n1!, n2!, n3!].every(net => net.status().runningNodes.length === 3))
+  await waitUntil(() => model1.of(N3).includes('route/3'), NET_WAIT_MS, 'n1 to hold n3\'s routes again')
+  await waitUntil(() => [n1!, n2!, n3!].every(net => net.status().runningNodes.length === 3), NET_WAIT_MS, 'a full mesh again')
 })
 
 test('forceLeave removes another node everywhere, and the removed node leaves', async (t) => {
   const [n1, n2, n3] = await trio(t)
-  await waitFor('n3 to hold n2\'s routes', () => n3!.routesOf(N2)?.includes('route/2') === true)
+  await waitUntil(() => n3!.routesOf(N2)?.includes('route/2') === true, NET_WAIT_MS, 'n3 to hold n2\'s routes')
   const removed = nextEvent(n2!, 'left')
   const seenBy3 = nextEvent(n3!, 'node-left', d => d.node === N2)
 
@@ -69,7 +70,7 @@ test('a stopped node is marked down with its routes kept, then cleaned after aut
   const model = new RouteTableModel(n1)
   n2.addLocalRoute('kept/while/down')
   await n2.join(n1.addresses()[0]!)
-  await waitFor('n1 to hold n2\'s route', () => model.of(N2).includes('kept/while/down'))
+  await waitUntil(() => model.of(N2).includes('kept/while/down'), NET_WAIT_MS, 'n1 to hold n2\'s route')
 
   const down = nextEvent(n1, 'node-down', d => d.node === N2)
   const cleaned = nextEvent(n1, 'node-cleaned', d => d.node === N2, 10_000)
@@ -91,7 +92,7 @@ test('a peer that stops answering is detected by heartbeat, disconnected, and he
   const n1 = await startNode(t, { name: N1, logger, peerTimeoutMs: 1_000 })
   const n2 = await startNode(t, { name: N2, peerTimeoutMs: 1_000 })
   await n2.join(n1.addresses()[0]!)
-  await waitFor('n1 forward link to n2', () => n1.stats().links[N2]?.connected === true)
+  await waitUntil(() => n1.stats().links[N2]?.connected === true, NET_WAIT_MS, 'n1 forward link to n2')
   const down = nextEvent(n1, 'node-down', d => d.node === N2)
   const healed = nextEvent(n1, 'partition-healed', d => d.node === N2)
 
@@ -103,6 +104,6 @@ test('a peer that stops answering is detected by heartbeat, disconnected, and he
   assert.deepStrictEqual(await down, { node: N2, reason: 'unresponsive' })
   assert.ok(logger.has('partition_detected', { node: N2 }))
   assert.equal((await healed).node, N2)
-  await waitFor('n2 running again on n1', () => n1.isRunning(N2))
+  await waitUntil(() => n1.isRunning(N2), NET_WAIT_MS, 'n2 running again on n1')
   assert.ok(logger.has('partition_healed', { node: N2 }))
 })

@@ -16,7 +16,7 @@ import type { NetnsLab } from './netns-lab.js'
 import { startNode, type NodeProcess, type NodeProcessOptions } from './node-process.js'
 import { freePorts } from './ports.js'
 import type { Cleanup } from './mqtt-client.js'
-import { sleep, WaitTimeoutError, withTimeout } from './wait.js'
+import { pollUntil, waitFor } from './wait.js'
 
 /** `meshmq ctl` exited non-zero or printed something that is not the expected JSON. */
 export class CtlCommandError extends Error {
@@ -88,34 +88,14 @@ export function normaliseRoutes (entries: Iterable<[string, Iterable<string>]>):
   return view
 }
 
-/**
- * Reads `read()` every `intervalMs` until `accept` holds for its value and resolves with it;
- * rejects with WaitTimeoutError (naming the last value seen) after `timeoutMs`. A read that
- * throws counts as not yet (its error is reported if time runs out).
- */
-export async function pollUntil<T> (read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last = 'nothing read'
-  for (;;) {
-    try {
-      const value = await read()
-      if (accept(value)) return value
-      last = JSON.stringify(value)
-    } catch (err) {
-      last = `error: ${(err as Error).message}`
-    }
-    if (Date.now() + intervalMs > deadline) {
-      throw new WaitTimeoutError(`${what} (last seen: ${last})`, timeoutMs)
-    }
-    await sleep(intervalMs)
-  }
-}
+/** Pause between two reads of a node's state while waiting for it to change. */
+const POLL_INTERVAL_MS = 100
 
 /** Waits until `node` reports exactly these running and stopped nodes (order ignored). */
 export async function waitForMembership (node: NodeProcess, expected: { running: string[], stopped?: string[] }, timeoutMs: number): Promise<MembershipView> {
   const want: MembershipView = { running: [...expected.running].sort(), stopped: [...(expected.stopped ?? [])].sort() }
   return await pollUntil(async () => await membership(node), view => sameJson(view, want), timeoutMs,
-    `${node.name} to report running ${JSON.stringify(want.running)} and stopped ${JSON.stringify(want.stopped)}`)
+    `${node.name} to report running ${JSON.stringify(want.running)} and stopped ${JSON.stringify(want.stopped)}`, { intervalMs: POLL_INTERVAL_MS })
 }
 
 /** Waits until every node of `nodes` reports the same exact route table `expected`. */
@@ -133,7 +113,7 @@ export async function waitForFullMesh (nodes: NodeProcess[], timeoutMs: number):
 export async function waitForRoutes (node: NodeProcess, expected: RouteView, timeoutMs: number): Promise<RouteView> {
   const want = normaliseRoutes(Object.entries(expected))
   return await pollUntil(async () => await routeTable(node), view => sameJson(view, want), timeoutMs,
-    `${node.name}'s route table to equal ${JSON.stringify(want)}`)
+    `${node.name}'s route table to equal ${JSON.stringify(want)}`, { intervalMs: POLL_INTERVAL_MS })
 }
 
 /** Deep equality through JSON (both sides normalised by the caller). */
@@ -262,7 +242,7 @@ const LAB_RELAY_START_MS = 10_000
 export async function forwardIntoLab (t: Cleanup, prefix: string[], targetHost: string, targetPort: number): Promise<number> {
   const socketPath = join(tmpdir(), `meshmq-relay-${process.pid}-${randomUUID().slice(0, 8)}.sock`)
   const [command, ...args] = [...prefix, process.execPath, '-e', LAB_RELAY_SCRIPT, socketPath, targetHost, String(targetPort)]
-  const relay = spawn(command ?? process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const relay = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] })
   const sockets = new Set<net.Socket>()
   const server = net.createServer(outer => {
     const inner = net.connect(socketPath)
@@ -286,11 +266,17 @@ export async function forwardIntoLab (t: Cleanup, prefix: string[], targetHost: 
   let stderr = ''
   relay.stderr.setEncoding('utf8')
   relay.stderr.on('data', (chunk: string) => { stderr += chunk })
-  await withTimeout(new Promise<void>((resolve, reject) => {
-    relay.stdout.setEncoding('utf8')
-    relay.stdout.on('data', (chunk: string) => { if (chunk.includes('ready')) resolve() })
-    relay.once('exit', code => { reject(new LabForwardError(`lab relay exited (${code ?? 'signal'}): ${stderr}`)) })
-  }), LAB_RELAY_START_MS, `the lab relay to ${targetHost}:${targetPort}`)
+  relay.stdout.setEncoding('utf8')
+  await waitFor<undefined>(`the lab relay to ${targetHost}:${targetPort}`, ({ resolve, reject }) => {
+    const onData = (chunk: string): void => { if (chunk.includes('ready')) resolve(undefined) }
+    const onExit = (code: number | null): void => { reject(new LabForwardError(`lab relay exited (${code ?? 'signal'}): ${stderr}`)) }
+    relay.stdout.on('data', onData)
+    relay.once('exit', onExit)
+    return () => {
+      relay.stdout.off('data', onData)
+      relay.off('exit', onExit)
+    }
+  }, { timeoutMs: LAB_RELAY_START_MS })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ host: '127.0.0.1', port: 0 }, () => { resolve() })

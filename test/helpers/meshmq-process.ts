@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { WaitTimeoutError } from './wait.js'
+import { waitFor, WaitTimeoutError, withTimeout } from './wait.js'
 
 /** One JSON log line (pino: `level` label, ISO `time`, `node`, `msg` event name, fields). */
 export interface LogLine {
@@ -111,45 +111,27 @@ export class MeshmqProcess {
     const timeoutMs = options.timeoutMs ?? START_TIMEOUT_MS
     const what = options.what ?? `a matching log line from ${this.label}`
     let next = options.from ?? 0
-    return await new Promise<LogLine>((resolve, reject) => {
+    return await waitFor<LogLine>(what, ({ resolve, reject }) => {
       const check = (): void => {
         for (let i = Math.max(next, this.#dropped); i < this.logPosition; i++) {
           const line = this.logs[i - this.#dropped]
           if (line !== undefined && predicate(line)) {
-            finish()
             resolve(line)
             return
           }
         }
         next = this.logPosition
-        if (this.#exitStatus !== undefined) {
-          finish()
-          reject(new NodeExitedError(this.label, this.#exitStatus, what, this.#stderr))
-        }
-      }
-      const timer = setTimeout(() => { finish(); reject(new WaitTimeoutError(what, timeoutMs)) }, timeoutMs)
-      const finish = (): void => {
-        clearTimeout(timer)
-        this.#lineListeners.delete(check)
+        if (this.#exitStatus !== undefined) reject(new NodeExitedError(this.label, this.#exitStatus, what, this.#stderr))
       }
       this.#lineListeners.add(check)
       check()
-    })
+      return () => { this.#lineListeners.delete(check) }
+    }, { timeoutMs })
   }
 
   /** Resolves with the exit status; rejects with WaitTimeoutError after `timeoutMs`. */
   async waitForExit (timeoutMs = STOP_TIMEOUT_MS): Promise<ExitStatus> {
-    let timer: NodeJS.Timeout | undefined
-    try {
-      return await Promise.race([
-        this.#exited,
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => reject(new WaitTimeoutError(`${this.label} (pid ${this.pid}) to exit`, timeoutMs)), timeoutMs)
-        })
-      ])
-    } finally {
-      clearTimeout(timer)
-    }
+    return await withTimeout(this.#exited, timeoutMs, `${this.label} (pid ${this.pid}) to exit`)
   }
 
   /** Sends `signal` to the process (SIGKILL simulates a crash). No-op once it has exited. */
@@ -176,13 +158,13 @@ export class MeshmqProcess {
   }
 
   /** Called for every stdout line, JSON or not, as it arrives. */
-  protected onStdoutLine (_text: string): void {}
+  protected onStdoutLine? (text: string): void
 
   /** Called for each JSON log line before waiters see it. */
-  protected onLog (_line: LogLine): void {}
+  protected onLog? (line: LogLine): void
 
   #onLine (text: string): void {
-    this.onStdoutLine(text)
+    this.onStdoutLine?.(text)
     let line: LogLine | undefined
     try {
       const parsed: unknown = JSON.parse(text)
@@ -195,7 +177,7 @@ export class MeshmqProcess {
       if (this.otherOutput.length > MAX_LOG_LINES) this.otherOutput.shift()
       return
     }
-    this.onLog(line)
+    this.onLog?.(line)
     this.logs.push(line)
     if (this.logs.length > MAX_LOG_LINES) {
       this.logs.shift()

@@ -3,7 +3,7 @@
  * received messages, and end the client when the test ends.
  */
 import mqtt, { type MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt'
-import { WaitTimeoutError, withTimeout } from './wait.js'
+import { waitFor, WaitTimeoutError, withTimeout } from './wait.js'
 
 /** Anything with node:test's `after` hook (a TestContext or SuiteContext-like object). */
 export interface Cleanup { after: (fn: () => unknown) => void }
@@ -31,12 +31,16 @@ export async function connectClient (t: Cleanup, port: number, options: IClientO
     ...options
   })
   t.after(async () => { await endClient(client) })
+  // An error after CONNACK (a reset connection, a keepalive timeout) reaches the test as a close.
+  client.on('error', () => {})
   try {
-    await withTimeout(new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve())
-      client.once('error', err => reject(new ClientConnectError(`connect failed: ${err.message}`, err)))
-      client.once('close', () => reject(new ClientConnectError('socket closed before CONNACK')))
-    }), timeoutMs, 'MQTT.js CONNACK')
+    await waitFor<undefined>('MQTT.js CONNACK', ({ resolve, reject }) => {
+      const onConnect = (): void => { resolve(undefined) }
+      const onError = (err: Error): void => { reject(new ClientConnectError(`connect failed: ${err.message}`, err)) }
+      const onClose = (): void => { reject(new ClientConnectError('socket closed before CONNACK')) }
+      client.once('connect', onConnect).once('error', onError).once('close', onClose)
+      return () => { client.off('connect', onConnect).off('error', onError).off('close', onClose) }
+    }, { timeoutMs })
   } catch (err) {
     client.end(true)
     throw err
@@ -53,50 +57,46 @@ export async function endClient (client: MqttClient): Promise<void> {
 /** One PUBLISH as MQTT.js delivered it. */
 export interface ReceivedMessage { topic: string, payload: Buffer, packet: IPublishPacket }
 
+/** The client's connection closed while the test expected it to stay open (e.g. the broker dropped it). */
+export class ClientClosedError extends Error {
+  override name = 'ClientClosedError'
+  constructor (readonly waitingFor: string) {
+    super(`the client's connection closed while waiting for ${waitingFor}`)
+  }
+}
+
 /** Collects the messages a client receives, from the moment it is created, and lets a test await them. */
 export class Inbox {
   readonly messages: ReceivedMessage[] = []
   private readonly listeners = new Set<() => void>()
+  private closed = false
 
   constructor (client: MqttClient) {
     client.on('message', (topic, payload, packet) => {
       this.messages.push({ topic, payload, packet })
-      for (const listener of this.listeners) listener()
+      this.notify()
+    })
+    client.on('close', () => {
+      this.closed = true
+      this.notify()
     })
   }
 
   /** Waits until at least `count` messages have arrived in total; returns them all. */
   async waitForCount (count: number, timeoutMs = CLIENT_WAIT_MS): Promise<ReceivedMessage[]> {
-    if (this.messages.length >= count) return this.messages
-    let listener: (() => void) | undefined
-    try {
-      await withTimeout(new Promise<void>(resolve => {
-        listener = () => { if (this.messages.length >= count) resolve() }
-        this.listeners.add(listener)
-      }), timeoutMs, `${count} message(s) (have ${this.messages.length})`)
-    } finally {
-      if (listener !== undefined) this.listeners.delete(listener)
-    }
-    return this.messages
+    return await this.waitForMessage(() => this.messages.length >= count ? this.messages : undefined,
+      () => `${count} message(s) (have ${this.messages.length})`, timeoutMs)
   }
 
   /** Waits for the first message on `topic` (already received or arriving). */
   async waitForTopic (topic: string, timeoutMs = CLIENT_WAIT_MS): Promise<ReceivedMessage> {
-    const found = (): ReceivedMessage | undefined => this.messages.find(m => m.topic === topic)
-    const existing = found()
-    if (existing !== undefined) return existing
-    let listener: (() => void) | undefined
-    try {
-      return await withTimeout(new Promise<ReceivedMessage>(resolve => {
-        listener = () => { const m = found(); if (m !== undefined) resolve(m) }
-        this.listeners.add(listener)
-      }), timeoutMs, `a message on ${topic}`)
-    } finally {
-      if (listener !== undefined) this.listeners.delete(listener)
-    }
+    return await this.waitForMessage(() => this.messages.find(m => m.topic === topic), () => `a message on ${topic}`, timeoutMs)
   }
 
-  /** Resolves after `ms` if no message beyond the first `count` arrived; rejects otherwise. */
+  /**
+   * Resolves after `ms` if no message beyond the first `count` arrived and the connection stayed
+   * open; rejects otherwise (with ClientClosedError if it closed: a dropped client receives nothing).
+   */
   async expectNoMoreThan (count: number, ms: number): Promise<void> {
     try {
       await this.waitForCount(count + 1, ms)
@@ -106,5 +106,23 @@ export class Inbox {
     }
     const extra = this.messages.slice(count).map(m => m.topic).join(', ')
     throw new Error(`expected at most ${count} message(s), got ${this.messages.length}: extra on ${extra}`)
+  }
+
+  /** Resolves with `found()` once it is defined; rejects with ClientClosedError if the connection closes first. */
+  private async waitForMessage<T> (found: () => T | undefined, what: () => string, timeoutMs: number): Promise<T> {
+    return await waitFor<T>(what, ({ resolve, reject }) => {
+      const check = (): void => {
+        const value = found()
+        if (value !== undefined) resolve(value)
+        else if (this.closed) reject(new ClientClosedError(what()))
+      }
+      this.listeners.add(check)
+      check()
+      return () => { this.listeners.delete(check) }
+    }, { timeoutMs })
+  }
+
+  private notify (): void {
+    for (const listener of [...this.listeners]) listener()
   }
 }

@@ -96,7 +96,7 @@ export class NodeProcess extends MeshmqProcess {
       ...options.env
     })
     const [command, ...prefixArgs] = [...prefix, process.execPath]
-    super(options.name, command ?? process.execPath, [...prefixArgs, ...args], env)
+    super(options.name, command, [...prefixArgs, ...args], env)
     this.name = options.name
     this.dataDir = dataDir
     this.mqttPort = mqttPort
@@ -112,7 +112,7 @@ export class NodeProcess extends MeshmqProcess {
     const [command, ...prefixArgs] = [...this.#prefix, process.execPath]
     const argv = [...prefixArgs, mainScript(), 'ctl', '--control', `127.0.0.1:${this.controlPort}`, ...args]
     return await new Promise(resolve => {
-      execFile(command ?? process.execPath, argv, { env: childEnvironment({}), timeout: CTL_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      execFile(command, argv, { env: childEnvironment({}), timeout: CTL_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1
         resolve({ code, stdout, stderr })
       })

@@ -14,7 +14,7 @@ function ephemeralRangeStart (): number {
   try {
     const start = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
     if (Number.isInteger(start) && start > RANGE_START + 1000) return start
-  } catch {}
+  } catch { /* no /proc (not Linux): the usual default below */ }
   return 32_768
 }
 

@@ -5,7 +5,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import mqtt, { type Packet, type PacketCmd, type IConnectPacket, type IConnackPacket } from 'mqtt-packet'
-import { WaitTimeoutError, withTimeout } from './wait.js'
+import { waitFor, WaitTimeoutError } from './wait.js'
 
 /** A packet of the given command. */
 export type PacketOf<C extends PacketCmd> = Extract<Packet, { cmd: C }>
@@ -50,8 +50,8 @@ export const RAW_WAIT_MS = 2000
 export function describePacket (packet: Packet): string {
   const { cmd } = packet
   const parts: string[] = [cmd]
-  if ('reasonCode' in packet && packet.reasonCode !== undefined) parts.push(`reasonCode=0x${packet.reasonCode.toString(16)}`)
-  if ('returnCode' in packet && packet.returnCode !== undefined) parts.push(`returnCode=${packet.returnCode}`)
+  if ('reasonCode' in packet && typeof packet.reasonCode === 'number') parts.push(`reasonCode=0x${packet.reasonCode.toString(16)}`)
+  if ('returnCode' in packet && typeof packet.returnCode === 'number') parts.push(`returnCode=${packet.returnCode}`)
   if (packet.cmd === 'publish') parts.push(`topic=${packet.topic}`, `qos=${packet.qos}`)
   if (packet.messageId !== undefined) parts.push(`id=${packet.messageId}`)
   return parts.join(' ')
@@ -126,10 +126,11 @@ export class RawClient {
     const socket = netConnect({ port, host: options.host ?? '127.0.0.1' })
     socket.setNoDelay(true)
     try {
-      await withTimeout(new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve)
-        socket.once('error', reject)
-      }), options.timeoutMs ?? RAW_WAIT_MS, `TCP connect to port ${port}`)
+      await waitFor<undefined>(`TCP connect to port ${port}`, ({ resolve, reject }) => {
+        const onConnect = (): void => { resolve(undefined) }
+        socket.once('connect', onConnect).once('error', reject)
+        return () => { socket.off('connect', onConnect).off('error', reject) }
+      }, { timeoutMs: options.timeoutMs ?? RAW_WAIT_MS })
     } catch (err) {
       socket.destroy()
       throw err
@@ -208,29 +209,31 @@ export class RawClient {
     return await this.take(accepts, cmd, timeoutMs) as PacketOf<C>
   }
 
-  /** Fails with UnexpectedPacketError if the broker sends any packet (or one satisfying `predicate`) within `ms`. */
+  /**
+   * Resolves after `ms` if the broker sent no packet (or none satisfying `predicate`) and kept the
+   * connection open. Fails with UnexpectedPacketError on such a packet, and with SocketClosedError
+   * if the connection is or becomes closed: a dropped client receives nothing, which is no proof.
+   */
   async expectSilence (ms: number, predicate: (packet: Packet) => boolean = () => true): Promise<void> {
+    const what = `silence for ${ms} ms`
+    let packet: Packet
     try {
-      const packet = await this.take(predicate, 'silence', ms)
-      throw new UnexpectedPacketError(`no packet within ${ms} ms`, packet)
+      packet = await this.take(predicate, what, ms)
     } catch (err) {
-      if (err instanceof WaitTimeoutError || err instanceof SocketClosedError) return
+      if (err instanceof WaitTimeoutError) return
       throw err
     }
+    throw new UnexpectedPacketError(`no packet within ${ms} ms`, packet)
   }
 
   /** Resolves once the broker has closed the connection; rejects with WaitTimeoutError otherwise. */
   async closed (timeoutMs = RAW_WAIT_MS): Promise<void> {
     if (this.closedFlag) return
-    let done: (() => void) | undefined
-    try {
-      await withTimeout(new Promise<void>(resolve => {
-        done = resolve
-        this.closeWaiters.add(resolve)
-      }), timeoutMs, 'the broker to close the connection')
-    } finally {
-      if (done !== undefined) this.closeWaiters.delete(done)
-    }
+    await waitFor<undefined>('the broker to close the connection', ({ resolve }) => {
+      const onClose = (): void => { resolve(undefined) }
+      this.closeWaiters.add(onClose)
+      return () => { this.closeWaiters.delete(onClose) }
+    }, { timeoutMs })
   }
 
   /** Closes the socket abruptly, without DISCONNECT (an abnormal close for the broker). */
@@ -243,15 +246,11 @@ export class RawClient {
     if (index >= 0) return this.queue.splice(index, 1)[0]!
     if (this.decodeError !== undefined) throw this.decodeError
     if (this.closedFlag) throw new SocketClosedError(what)
-    let waiter: Waiter | undefined
-    try {
-      return await withTimeout(new Promise<Packet>((resolve, reject) => {
-        waiter = { accepts, resolve, reject, what }
-        this.waiters.add(waiter)
-      }), timeoutMs, what)
-    } finally {
-      if (waiter !== undefined) this.waiters.delete(waiter)
-    }
+    return await waitFor<Packet>(what, ({ resolve, reject }) => {
+      const waiter: Waiter = { accepts, resolve, reject, what }
+      this.waiters.add(waiter)
+      return () => { this.waiters.delete(waiter) }
+    }, { timeoutMs })
   }
 
   private onPacket (packet: Packet): void {
