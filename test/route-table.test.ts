@@ -196,6 +196,6 @@ export function typedRefChecks (shard: Ref<ShardMsg>, session: Ref<SessionMsg>, 
   // @ts-expect-error a session ref is not a shard ref
   const asShard: Ref<ShardMsg> = session
   // @ts-expect-error a shard ref is not where the retainer sends deliveries
-  dispatch(retainer, { type: 'send_retained', filter: 'a', options: { qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }, session: shard })
+  dispatch(retainer, { type: 'send_retained', requests: [{ filter: 'a', options: { qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 } }], session: shard })
   dispatch(asShard, { type: 'remote_node_removed', node: 'n2' })
 }
