@@ -8,6 +8,8 @@ import type { Ref } from 'nact'
 import type { ClientLink, ConnectionEvent } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import type { Message } from '../src/core/mqtt/message.js'
+import type { RetainedRequest } from '../src/core/channel/channel-context.js'
+import type { RetainedCursor } from '../src/core/routing/retained-store.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import './nact-types.js'
 
@@ -97,10 +99,18 @@ export type RouteTableMsg =
 // ---- Retainer (retainer.ts) --------------------------------------------------------------------
 
 export type RetainerMsg =
-  /** Store (or, with an empty payload, clear) the retained message of each message's topic. */
-  | { type: 'retain', messages: Message[] }
-  /** Send the retained messages matching `filter` to a session that just subscribed. */
-  | { type: 'send_retained', filter: string, options: SubscriptionOptions, session: Ref<SessionMsg> }
+  /**
+   * Store (or, with an empty payload, clear) the retained message of each message's topic;
+   * `unbounded` for the node's own `$SYS` topics, stored even when the store is at its bound.
+   */
+  | { type: 'retain', messages: Message[], unbounded?: true }
+  /** Send the retained messages matching each filter of one SUBSCRIBE to the session that sent it. */
+  | { type: 'send_retained', requests: RetainedRequest[], session: Ref<SessionMsg> }
+  /**
+   * The rest of a `send_retained`, taken a slice per actor turn (the retainer sends it to itself):
+   * requests from index `from` on, `cursor` part-way through `requests[from]` when set.
+   */
+  | { type: 'send_retained_rest', requests: RetainedRequest[], from: number, cursor?: RetainedCursor, session: Ref<SessionMsg> }
   /** Reply with the number of retained messages. */
   | { type: 'count', replyTo: Ref<number> }
 

@@ -13,7 +13,12 @@ export class PublishBatch {
   private retained: Message[] = []
   private pending = false
 
-  constructor (private readonly broker: BrokerContext, private readonly fromPeer = false) {
+  /**
+   * `fromPeer`: messages forwarded by another node (routed here, never retained here again).
+   * `sysTopics`: the node's own `$SYS` messages, a fixed set of topics the retained store keeps
+   * whatever its bound, so monitoring goes on when clients have filled it.
+   */
+  constructor (private readonly broker: BrokerContext, private readonly fromPeer = false, private readonly sysTopics = false) {
     this.perShard = new Array<Message[] | undefined>(broker.shards.length)
   }
 
@@ -37,7 +42,7 @@ export class PublishBatch {
       dispatch(this.broker.shards[i]!, this.fromPeer ? { type: 'publish', messages, fromPeer: true } : { type: 'publish', messages })
     }
     if (this.retained.length > 0) {
-      dispatch(this.broker.retainer, { type: 'retain', messages: this.retained })
+      dispatch(this.broker.retainer, this.sysTopics ? { type: 'retain', messages: this.retained, unbounded: true } : { type: 'retain', messages: this.retained })
       this.retained = []
     }
   }

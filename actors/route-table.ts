@@ -13,6 +13,8 @@
  */
 import { spawn, dispatch, query, type Ref, type ActorSystemRef } from 'nact'
 import type { Logger } from '../src/core/log.js'
+import { ThrottledLogEvent } from '../src/core/log-throttle.js'
+import { isValidTopicFilter } from '../src/core/mqtt/topic.js'
 import { resumeOnCrash } from './supervision.js'
 import { shardsForFilter } from '../src/core/routing/shard-index.js'
 import type { RouteDump, RouteTableMsg, ShardMsg } from './messages.js'
@@ -58,6 +60,19 @@ function mergeRoutes (node: string, local: Iterable<string>, remoteParts: RouteD
 
 export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): Ref<RouteTableMsg> {
   const log = deps.log.child({ actor: 'route_table' })
+  const invalidLog = new ThrottledLogEvent(line => { log.warn(line, 'invalid_route_dropped') })
+
+  /**
+   * The filters of a remote node's routes that are valid Topic Filters [MQTT-4.7.1-2, MQTT-4.7.1-3];
+   * each invalid one is dropped alone and counted in a throttled log line.
+   */
+  function validFilters (node: string, filters: string[]): string[] {
+    if (filters.every(filter => isValidTopicFilter(filter))) return filters
+    const valid = filters.filter(filter => isValidTopicFilter(filter))
+    const example = filters.find(filter => !isValidTopicFilter(filter)) ?? ''
+    invalidLog.add({ count: filters.length - valid.length }, { node, filter: example.slice(0, 200) })
+    return valid
+  }
 
   /** Tells each shard concerned about one node's route change, in one actor message per shard. */
   function routesChanged (node: string, added: string[], removed: string[]): void {
@@ -114,15 +129,19 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         } else state.local.set(msg.filter, count - 1)
         break
       }
-      case 'remote_routes_changed':
-        if (msg.added.length > 0) state.remoteNodes.add(msg.node)
-        routesChanged(msg.node, msg.added, msg.removed)
+      case 'remote_routes_changed': {
+        const added = validFilters(msg.node, msg.added)
+        if (added.length > 0) state.remoteNodes.add(msg.node)
+        routesChanged(msg.node, added, msg.removed)
         break
-      case 'remote_routes_replaced':
-        if (msg.filters.length > 0) state.remoteNodes.add(msg.node)
+      }
+      case 'remote_routes_replaced': {
+        const filters = validFilters(msg.node, msg.filters)
+        if (filters.length > 0) state.remoteNodes.add(msg.node)
         else state.remoteNodes.delete(msg.node)
-        routesReplaced(msg.node, msg.filters)
+        routesReplaced(msg.node, filters)
         break
+      }
       case 'remote_node_removed':
         if (state.remoteNodes.delete(msg.node)) log.info({ node: msg.node }, 'remote_routes_removed')
         for (const shard of deps.shards) dispatch(shard, { type: 'remote_node_removed', node: msg.node })

@@ -11,7 +11,7 @@ import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } fro
 import type { Packet } from 'mqtt-packet'
 import type { ClientLink, CloseReason } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
-import type { SessionContext } from '../src/core/channel/channel-context.js'
+import type { RetainedRequest, SessionContext } from '../src/core/channel/channel-context.js'
 import { handlePacket } from '../src/core/channel/handle-packet.js'
 import { acceptConnack } from '../src/core/channel/connack.js'
 import { keepaliveTimeoutMs } from '../src/core/channel/keepalive.js'
@@ -131,10 +131,10 @@ class Session implements SessionContext, SessionOutput {
       ? { op: 'subscribe', filter: indexFilter, subscriber }
       : { op: 'subscribe', filter: indexFilter, group: shared.group, subscriber })
     this.info({ topic: filter, qos: options.qos }, 'subscription_added')
-    // Retained messages are not sent for shared subscriptions (MQTT 5 §4.8.2); Retain Handling
-    // 1 sends them only for a new subscription, 2 never [MQTT-3.3.1-9 .. MQTT-3.3.1-11].
-    if (shared !== undefined || options.retainHandling === 2 || (options.retainHandling === 1 && existed)) return
-    dispatch(this.broker.retainer, { type: 'send_retained', filter, options, session: this.self })
+  }
+
+  sendRetained (requests: RetainedRequest[]): void {
+    dispatch(this.broker.retainer, { type: 'send_retained', requests, session: this.self })
   }
 
   unsubscribe (filter: string): boolean {

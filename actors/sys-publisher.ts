@@ -22,6 +22,7 @@ export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> 
   ['messages/sent', () => String(metrics.messagesSent)],
   ['messages/dropped', () => String(metrics.messagesDropped)],
   ['messages/retained', () => String(metrics.messagesRetained)],
+  ['messages/retained/full', () => String(metrics.retainedFull)],
   ['messages/forwarded', () => String(metrics.messagesForwarded)],
   ['bytes/received', () => String(metrics.bytesReceived)],
   ['bytes/sent', () => String(metrics.bytesSent)]
@@ -31,7 +32,7 @@ export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
   const log = broker.log.child({ actor: 'sys_publisher' })
   const prefix = `$SYS/brokers/${broker.node}/`
   const startedAt = Date.now()
-  const batch = new PublishBatch(broker)
+  const batch = new PublishBatch(broker, false, true)
 
   /** Every message is a tick: publish the current values. */
   const handle: ActorFunc<undefined, SysMsg, ActorSystemRef> = () => {

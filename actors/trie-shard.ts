@@ -9,7 +9,8 @@
  * route events on to the shards concerned and keeps no copy, and a route dump reads them from here.
  */
 import { spawn, dispatch, type ActorSystemRef, type Ref } from 'nact'
-import { TopicTrie } from '../src/core/routing/trie.js'
+import { InvalidTopicFilterError, TopicTrie } from '../src/core/routing/trie.js'
+import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { Logger } from '../src/core/log.js'
@@ -89,6 +90,23 @@ class PerNodeMessages {
 export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Ref<ShardMsg> {
   const { log, routeTable, index } = deps
   const shardLog = log.child({ actor: 'trie_shard', shard: index })
+  const invalidLog = new ThrottledLogEvent(line => { shardLog.warn(line, 'invalid_route_dropped') })
+
+  /**
+   * Adds each filter of a remote node's routes; a filter the trie refuses is dropped alone (counted
+   * in a throttled log line) and the others are applied. The route table validates filters first:
+   * this keeps one bad item from cutting a batch short whatever sends it.
+   */
+  function addRemoteRoutes (state: ShardState, filters: string[], node: string): void {
+    for (const filter of filters) {
+      try {
+        addRemoteRoute(state, filter, node)
+      } catch (err) {
+        if (!(err instanceof InvalidTopicFilterError)) throw err
+        invalidLog.add({ count: 1 }, { node, filter: filter.slice(0, 200) })
+      }
+    }
+  }
 
   function entryFor (state: ShardState, filter: string): FilterEntry {
     let entry = state.trie.get(filter)
@@ -276,7 +294,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
             const entry = state.trie.get(filter)
             if (entry !== undefined) removeRemoteRoute(state, filter, entry, msg.node)
           }
-          for (const filter of msg.added) addRemoteRoute(state, filter, msg.node)
+          addRemoteRoutes(state, msg.added, msg.node)
         })
         break
       case 'remote_routes_replaced':
@@ -286,7 +304,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
             const next = new Set(msg.filters)
             removeRemoteRoutesOf(state, msg.node, filter => next.has(filter))
           }
-          for (const filter of msg.filters) addRemoteRoute(state, filter, msg.node)
+          addRemoteRoutes(state, msg.filters, msg.node)
         })
         break
       case 'remote_node_removed':

@@ -72,7 +72,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder: cluster }))
   }
   const clock = options.clock ?? systemClock
-  const retainer = spawnRetainer(system, log, clock)
+  const retainer = spawnRetainer(system, log, clock, { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes })
   const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable }
   const registry = spawnClientRegistry(context)
   const sys = spawnSysPublisher(context)

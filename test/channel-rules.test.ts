@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { packetOrder } from '../src/core/channel/packet-order.js'
-import { idleVerdict, keepaliveTimeoutMs, type IdleState } from '../src/core/channel/keepalive.js'
+import { idleVerdict, keepaliveTimeoutMs, type IdleLimits, type IdleState } from '../src/core/channel/keepalive.js'
 import { acceptConnack, refuseConnack } from '../src/core/channel/connack.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import { loadConfig } from '../src/core/config/config.js'
@@ -36,27 +36,35 @@ describe('packetOrder', () => {
 describe('idleVerdict', () => {
   const T = 1_000_000
   const state = (fields: Partial<IdleState>): IdleState => ({ phase: 'connected', openedAt: T, lastActivity: T, keepaliveTimeoutMs: 0, ...fields })
+  const limits = (connectTimeoutMs: number, maxIdleWithoutKeepaliveMs = 0): IdleLimits => ({ connectTimeoutMs, maxIdleWithoutKeepaliveMs })
 
   it('[MQTT-3.1.2-24] a client silent for more than 1.5 × keepalive is timed out', () => {
     const timeout = keepaliveTimeoutMs(10)
     assert.equal(timeout, 15_000)
-    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: timeout }), 10_000, T + 15_000), undefined)
-    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: timeout }), 10_000, T + 15_001), 'keepalive_timeout')
+    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: timeout }), limits(10_000), T + 15_000), undefined)
+    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: timeout }), limits(10_000), T + 15_001), 'keepalive_timeout')
   })
 
   it('keepalive 0 turns the keepalive off (§3.1.2.10)', () => {
     assert.equal(keepaliveTimeoutMs(0), 0)
-    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: 0 }), 10_000, T + 86_400_000), undefined)
+    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: 0 }), limits(10_000), T + 86_400_000), undefined)
+  })
+
+  it('keepalive 0 with mqtt.maxIdleWithoutKeepaliveMs: a client silent past the cap is timed out (3.1.1 §3.1.2.10 lets the server close an inactive client)', () => {
+    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: 0 }), limits(10_000, 60_000), T + 60_000), undefined)
+    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: 0 }), limits(10_000, 60_000), T + 60_001), 'idle_timeout')
+    // The cap does not shorten or lengthen a keepalive the client asked for.
+    assert.equal(idleVerdict(state({ keepaliveTimeoutMs: 90_000 }), limits(10_000, 60_000), T + 90_000), undefined)
   })
 
   it('a connection without an accepted CONNECT in time is timed out', () => {
-    assert.equal(idleVerdict(state({ phase: 'awaiting_connect' }), 10_000, T + 10_000), undefined)
-    assert.equal(idleVerdict(state({ phase: 'awaiting_connect' }), 10_000, T + 10_001), 'connect_timeout')
-    assert.equal(idleVerdict(state({ phase: 'connecting' }), 10_000, T + 10_001), 'connect_timeout')
+    assert.equal(idleVerdict(state({ phase: 'awaiting_connect' }), limits(10_000), T + 10_000), undefined)
+    assert.equal(idleVerdict(state({ phase: 'awaiting_connect' }), limits(10_000), T + 10_001), 'connect_timeout')
+    assert.equal(idleVerdict(state({ phase: 'connecting' }), limits(10_000), T + 10_001), 'connect_timeout')
   })
 
   it('a closed connection is left alone', () => {
-    assert.equal(idleVerdict(state({ phase: 'closed', keepaliveTimeoutMs: 1 }), 1, T + 10_000), undefined)
+    assert.equal(idleVerdict(state({ phase: 'closed', keepaliveTimeoutMs: 1 }), limits(1), T + 10_000), undefined)
   })
 })
 

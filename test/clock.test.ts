@@ -54,6 +54,14 @@ describe('systemClock', () => {
     await new Promise<void>(resolve => systemClock.schedule(5, resolve))
   })
 
+  it('a delay past Node\'s 2^31−1 ms timer limit (a will delay or session expiry of 2^32−1 s) does not fire at once', async () => {
+    let fired = false
+    const cancel = systemClock.schedule(4_294_967_295_000, () => { fired = true })
+    await new Promise(resolve => setTimeout(resolve, 50))
+    cancel()
+    assert.equal(fired, false)
+  })
+
   it('a cancelled timer does not fire', async () => {
     let fired = false
     const cancel = systemClock.schedule(5, () => { fired = true })

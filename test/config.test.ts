@@ -42,7 +42,7 @@ describe('defaults', () => {
     const config = defaultConfig()
     assert.equal(config.node.name, DEFAULT_NODE_NAME)
     assert.equal(config.node.dataDir, './data/meshmq@127.0.0.1')
-    assert.deepEqual(config.listener, { host: '0.0.0.0', port: 1883 })
+    assert.deepEqual(config.listener, { host: '0.0.0.0', port: 1883, tcpKeepAliveMs: 60_000 })
     assert.deepEqual(config.log, { level: 'info', format: 'auto' })
     assert.equal(config.mqtt.maxPacketSize, 1024 * 1024)
     assert.equal(config.mqtt.maxSessionExpiry, 7200)
@@ -329,7 +329,12 @@ describe('environment variables', () => {
     ['MESHMQ_DISCOVERY', 'dns', 'cluster.discovery', 'one of mdns, static, manual'],
     ['MESHMQ_SEEDS', 'meshmq2@h:99999', 'cluster.seeds', 'port'],
     ['MESHMQ_NODE_NAME', 'no-host', 'node.name', 'name@host'],
-    ['MESHMQ_CLUSTER_SECRET', '', 'cluster.secret', 'non-empty']
+    ['MESHMQ_CLUSTER_SECRET', '', 'cluster.secret', 'non-empty'],
+    // The OS takes TCP keepalive delays in whole seconds: below 1000 ms its default (2 hours) would stay.
+    ['MESHMQ_LISTENER_TCP_KEEP_ALIVE_MS', '500', 'listener.tcpKeepAliveMs', 'must be 0 (off) or an integer between 1000 and'],
+    ['MESHMQ_MQTT_MAX_IDLE_WITHOUT_KEEPALIVE_MS', '-1', 'mqtt.maxIdleWithoutKeepaliveMs', 'must be 0 (off) or an integer between 1000 and'],
+    ['MESHMQ_MQTT_MAX_RETAINED_MESSAGES', '0', 'mqtt.maxRetainedMessages', 'between 1 and'],
+    ['MESHMQ_MQTT_MAX_RETAINED_BYTES', '100', 'mqtt.maxRetainedBytes', 'between 1024 and']
   ]
   for (const [variable, value, key, problem] of badValues) {
     it(`reject ${variable}='${value}' naming ${key} and the variable`, () => {

@@ -5,6 +5,7 @@
  */
 import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
 import { start, stop, dispatch, query, spawnStateless, type ActorSystemRef, type Ref, type StatelessActorFunc } from 'nact'
 import { createLogger } from '../src/core/log.js'
 import type { Message } from '../src/core/mqtt/message.js'
@@ -27,9 +28,16 @@ interface Routing {
   replicated: string[]
 }
 
-function startRouting (): Routing {
+/** Log lines written by the routing actors, parsed; with `logLines`, warnings and above are kept. */
+function startRouting (logLines?: Array<Record<string, unknown>>): Routing {
   const system = start()
-  const log = createLogger({ level: 'silent', format: 'json', node: NODE })
+  const destination = new Writable({
+    write (chunk: Buffer, _encoding, done) {
+      logLines?.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
+      done()
+    }
+  })
+  const log = createLogger({ level: logLines === undefined ? 'silent' : 'warn', format: 'json', node: NODE, destination })
   const forwarded = new Map<string, string[]>()
   const replicated: string[] = []
   const shards: Array<Ref<ShardMsg>> = []
@@ -136,6 +144,42 @@ describe('remote routes: the route table forwards, the shards index', () => {
   })
 })
 
+describe('invalid routes from a peer', () => {
+  let routing: Routing
+  let lines: Array<Record<string, unknown>>
+  beforeEach(() => {
+    lines = []
+    routing = startRouting(lines)
+  })
+  afterEach(() => { stop(routing.system) })
+
+  const invalid = ['bad/#/x', 'a+b', '', 'nul\u0000']
+
+  it('[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid filters in a route delta are dropped alone, in one log line with their exact count; the rest of the batch is applied', async () => {
+    dispatch(routing.routeTable, { type: 'remote_routes_changed', node: 'n2', added: ['good/1', ...invalid, 'good/2', '+/ok'], removed: [] })
+    assert.deepEqual((await dump(routing)).map(r => r.filter), ['+/ok', 'good/1', 'good/2'])
+    for (const topic of ['good/1', 'good/2', 'x/ok']) assert.deepEqual(await forwardedTo(routing, topic), ['n2'], `'${topic}' is routed to n2`)
+    const dropped = lines.filter(line => line.msg === 'invalid_route_dropped')
+    assert.deepEqual(dropped.map(line => [line.node, line.count]), [['n2', invalid.length]])
+  })
+
+  it('invalid filters in a route snapshot are dropped alone; the rest of the snapshot is applied', async () => {
+    dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n3', filters: [...invalid, 's/1', '#'] })
+    assert.deepEqual(await dump(routing), [{ filter: '#', nodes: ['n3'] }, { filter: 's/1', nodes: ['n3'] }])
+    assert.deepEqual(await forwardedTo(routing, 'anything'), ['n3'])
+    assert.deepEqual(lines.filter(line => line.msg === 'invalid_route_dropped').map(line => line.count), [invalid.length])
+  })
+
+  it('a shard handed an invalid filter directly drops it alone and applies the filters after it', async () => {
+    const shard = routing.shards[shardForTopic('ok', SHARDS)]!
+    dispatch(shard, { type: 'remote_routes_changed', node: 'n4', added: ['ok/1', 'ok/#/bad', 'ok/2'], removed: [] })
+    assert.deepEqual(await forwardedTo(routing, 'ok/2'), ['n4'])
+    assert.deepEqual(await forwardedTo(routing, 'ok/1'), ['n4'])
+    assert.deepEqual(lines.filter(line => line.msg === 'invalid_route_dropped').map(line => [line.node, line.count, line.shard]),
+      [['n4', 1, shardForTopic('ok', SHARDS)]])
+  })
+})
+
 /** A session stand-in: accepts session messages and ignores them. */
 function sessionRef (system: ActorSystemRef): Ref<SessionMsg> {
   const ignore: StatelessActorFunc<SessionMsg, ActorSystemRef> = () => undefined
@@ -152,6 +196,6 @@ export function typedRefChecks (shard: Ref<ShardMsg>, session: Ref<SessionMsg>, 
   // @ts-expect-error a session ref is not a shard ref
   const asShard: Ref<ShardMsg> = session
   // @ts-expect-error a shard ref is not where the retainer sends deliveries
-  dispatch(retainer, { type: 'send_retained', filter: 'a', options: { qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }, session: shard })
+  dispatch(retainer, { type: 'send_retained', requests: [{ filter: 'a', options: { qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 } }], session: shard })
   dispatch(asShard, { type: 'remote_node_removed', node: 'n2' })
 }

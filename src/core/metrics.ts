@@ -11,6 +11,8 @@ export const metrics = {
   messagesSent: 0,
   messagesDropped: 0,
   messagesRetained: 0,
+  /** Retained publishes not stored because the retained store was at its bound. */
+  retainedFull: 0,
   messagesForwarded: 0,
   messagesFromPeers: 0,
   connectionsAccepted: 0,

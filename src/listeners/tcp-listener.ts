@@ -74,6 +74,10 @@ export class MqttListener {
   }
 
   private accept (socket: net.Socket): void {
+    // TCP keepalive probes find a peer that vanished without a FIN or RST (a half-open socket),
+    // also when its MQTT keepalive is 0.
+    const keepAliveMs = this.options.config.listener.tcpKeepAliveMs
+    if (keepAliveMs > 0) socket.setKeepAlive(true, keepAliveMs)
     const connection = new Connection(socket, this.connectionOptions)
     this.connections.add(connection)
     socket.once('close', () => this.connections.delete(connection))
@@ -82,25 +86,29 @@ export class MqttListener {
   private onConnect (connection: Connection, packet: IConnectPacket): void {
     const decision = validateConnect(packet, this.options.config, this.options.node)
     if (!decision.ok) {
-      this.log.info({ remote: connection.remoteAddress, clientid: packet.clientId, reason: decision.reason, reason_code: decision.reasonCode }, 'connect_refused')
-      // A refused CONNECT gets a CONNACK with the reason, then the connection closes [MQTT-3.2.2-5].
-      connection.send(refuseConnack(connection.protocolVersion, decision.reasonCode))
+      this.log.info({ remote: connection.remoteAddress, clientid: packet.clientId.slice(0, 256), reason: decision.reason, reason_code: decision.reasonCode }, 'connect_refused')
+      // A refused CONNECT gets a CONNACK with the reason, then the connection closes [MQTT-3.2.2-5];
+      // an MQTT 3.1.1 refusal without a return code for it closes at once [MQTT-3.2.2-6].
+      if (decision.connack) connection.send(refuseConnack(connection.protocolVersion, decision.reasonCode))
       connection.close('connect_refused')
       return
     }
     this.options.onClient(decision.request, connection)
   }
 
-  /** Closes connections past their keepalive (1.5 × keepalive) [MQTT-3.1.2-24] or connect timeout. */
+  /**
+   * Closes connections past their keepalive (1.5 × keepalive) [MQTT-3.1.2-24], idle past
+   * `mqtt.maxIdleWithoutKeepaliveMs` with keepalive 0, or past the connect timeout.
+   */
   private sweep (): void {
     const now = Date.now()
-    const connectTimeout = this.options.config.mqtt.connectTimeoutMs
+    const limits = { connectTimeoutMs: this.options.config.mqtt.connectTimeoutMs, maxIdleWithoutKeepaliveMs: this.options.config.mqtt.maxIdleWithoutKeepaliveMs }
     for (const connection of this.connections) {
-      const verdict = idleVerdict(connection, connectTimeout, now)
+      const verdict = idleVerdict(connection, limits, now)
       if (verdict === undefined) continue
       this.log.info({ remote: connection.remoteAddress }, verdict)
       if (verdict === 'connect_timeout') connection.close('connect_timeout')
-      else connection.close('keepalive_timeout', { reasonCode: ReasonCode.KeepAliveTimeout })
+      else connection.close(verdict, { reasonCode: ReasonCode.KeepAliveTimeout })
     }
   }
 }

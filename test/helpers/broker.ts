@@ -25,6 +25,8 @@ export interface Broker {
 /** Settings a test changes from the fixture's defaults. */
 export interface TestBrokerOptions {
   mqtt?: DeepPartial<BrokerConfig['mqtt']>
+  /** Listener settings other than host and port (which the fixture sets). */
+  listener?: Omit<DeepPartial<BrokerConfig['listener']>, 'host' | 'port'>
   sys?: DeepPartial<BrokerConfig['sys']>
   /** Node name; default `test@127.0.0.1`. */
   nodeName?: string
@@ -38,7 +40,7 @@ const STOP_TIMEOUT_MS = 10_000
 /** The configuration the fixture passes to `startNode`. */
 export function testNodeConfig (dataDir: string, options: TestBrokerOptions = {}): NodeConfig {
   return {
-    listener: { port: 0, host: '127.0.0.1' },
+    listener: { ...options.listener, port: 0, host: '127.0.0.1' },
     node: { name: options.nodeName ?? 'test@127.0.0.1', dataDir },
     log: { level: 'silent' },
     cluster: { discovery: 'manual', port: 0 },

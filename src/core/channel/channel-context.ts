@@ -10,6 +10,9 @@ import type { SessionState, SubscriptionOptions } from '../session/session-state
 import type { CloseReason } from './client-link.js'
 import type { Logger } from '../log.js'
 
+/** A subscription whose retained messages are to be sent [MQTT-3.3.1-9 .. MQTT-3.3.1-11]. */
+export interface RetainedRequest { filter: string, options: SubscriptionOptions }
+
 export interface SessionContext {
   readonly state: SessionState
   readonly protocolVersion: 3 | 4 | 5
@@ -27,8 +30,10 @@ export interface SessionContext {
   send: (packet: Packet) => void
   /** Routes an application message published by this client. */
   publish: (message: Message) => void
-  /** Adds or replaces a subscription in the trie shards and sends retained messages per Retain Handling. */
+  /** Adds or replaces a subscription in the trie shards. */
   subscribe: (filter: string, options: SubscriptionOptions) => void
+  /** Sends the retained messages matching each request's filter, one request per distinct filter of a SUBSCRIBE. */
+  sendRetained: (requests: RetainedRequest[]) => void
   /** Removes a subscription; returns whether it existed. */
   unsubscribe: (filter: string) => boolean
   /** Server-initiated close: v5 gets a DISCONNECT with the reason code first [MQTT-4.13.2-1]. */

@@ -8,7 +8,7 @@ import type { InboundPacket } from './handle-packet.js'
 
 /** Why a connection ended; 'client_disconnect' is the only graceful one. */
 export type CloseReason =
-  | 'client_disconnect' | 'peer_closed' | 'socket_error' | 'keepalive_timeout' | 'connect_timeout'
+  | 'client_disconnect' | 'peer_closed' | 'socket_error' | 'keepalive_timeout' | 'idle_timeout' | 'connect_timeout'
   | 'malformed_packet' | 'protocol_error' | 'packet_too_large' | 'taken_over' | 'server_shutdown'
   | 'connect_refused' | 'receive_maximum_exceeded' | 'topic_alias_invalid' | 'session_ended'
 

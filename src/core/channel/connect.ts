@@ -8,7 +8,7 @@ import type { BrokerConfig } from '../config/config.js'
 import type { Message, MessageProperties } from '../mqtt/message.js'
 import type { WillMessage } from '../session/session-state.js'
 import { ReasonCode } from '../mqtt/reason-codes.js'
-import { isValidTopicName } from '../mqtt/topic.js'
+import { isValidTopicName, levelCount } from '../mqtt/topic.js'
 
 export interface ConnectRequest {
   clientId: string
@@ -28,7 +28,10 @@ export interface ConnectRequest {
   receiveMaximum: number
   /** Client's Maximum Packet Size [MQTT-3.1.2-24]. */
   maximumPacketSize: number
-  /** Client's Topic Alias Maximum: aliases the server may use towards it [MQTT-3.1.2-26]. */
+  /**
+   * Aliases the server may use towards the client: the client's Topic Alias Maximum
+   * [MQTT-3.1.2-26], capped by the server's `mqtt.topicAliasMaximum`.
+   */
   topicAliasMaximum: number
   /** Whether reason strings and user properties may be sent on acks [MQTT-3.1.2-29]. */
   requestProblemInformation: boolean
@@ -36,14 +39,39 @@ export interface ConnectRequest {
   will?: WillMessage
 }
 
-export type ConnectDecision =
-  | { ok: true, request: ConnectRequest }
-  | { ok: false, reasonCode: number, reason: string }
+/**
+ * A refused CONNECT: the CONNACK reason code (v5) and the log reason. `connack` is false when the
+ * refusal has no MQTT 3.1.1 return code: the v3 connection is then closed without a CONNACK
+ * [MQTT-3.1.4-1, MQTT-3.2.2-6]; v5 always gets its CONNACK.
+ */
+export interface ConnectRefusal { ok: false, reasonCode: number, reason: string, connack: boolean }
+
+export type ConnectDecision = { ok: true, request: ConnectRequest } | ConnectRefusal
 
 const V31_MAX_CLIENT_ID = 23
 
-function refuse (reasonCode: number, reason: string): ConnectDecision {
-  return { ok: false, reasonCode, reason }
+function refuse (reasonCode: number, reason: string): ConnectRefusal {
+  return { ok: false, reasonCode, reason, connack: true }
+}
+
+/** A refusal with a v5 reason code but no MQTT 3.1.1 return code: v3 clients are closed without CONNACK. */
+function refuseV5Only (version: number, reasonCode: number, reason: string): ConnectRefusal {
+  return { ok: false, reasonCode, reason, connack: version === 5 }
+}
+
+/**
+ * Why the will cannot be accepted, or undefined. Will QoS 3 is malformed [MQTT-3.1.2-12 (v5),
+ * MQTT-3.1.2-14 (3.1.1)]; the Will Topic follows the PUBLISH topic rules, the server's level
+ * limit included [MQTT-3.1.3-11]; a retained will needs retain support.
+ */
+function willProblem (will: NonNullable<IConnectPacket['will']>, version: number, config: BrokerConfig): ConnectRefusal | undefined {
+  // mqtt-packet types the QoS as 0 | 1 | 2 but decodes both QoS bits as sent.
+  const qos: number = will.qos ?? 0
+  if (qos > 2) return refuseV5Only(version, ReasonCode.MalformedPacket, 'will_qos_invalid')
+  if (!isValidTopicName(will.topic)) return refuseV5Only(version, ReasonCode.TopicNameInvalid, 'invalid_will_topic')
+  if (levelCount(will.topic) > config.mqtt.maxTopicLevels) return refuseV5Only(version, ReasonCode.TopicNameInvalid, 'will_topic_too_deep')
+  if (will.retain === true && !config.mqtt.retainAvailable) return refuse(ReasonCode.RetainNotSupported, 'retain_not_supported')
+  return undefined
 }
 
 /** A generated client id for clients that send an empty one. */
@@ -86,6 +114,10 @@ export function validateConnect (packet: IConnectPacket, config: BrokerConfig, n
   if (version !== 3 && version !== 4 && version !== 5) {
     return refuse(ReasonCode.UnsupportedProtocolVersion, 'unsupported_protocol_version')
   }
+  if (packet.will !== undefined) {
+    const problem = willProblem(packet.will, version, config)
+    if (problem !== undefined) return problem
+  }
   const props = packet.properties ?? {}
   const clean = packet.clean !== false
   let clientId = packet.clientId
@@ -102,10 +134,6 @@ export function validateConnect (packet: IConnectPacket, config: BrokerConfig, n
   if (Buffer.byteLength(clientId) > config.mqtt.maxClientIdLength) return refuse(ReasonCode.ClientIdentifierNotValid, 'client_id_too_long')
   if (props.authenticationMethod !== undefined) return refuse(ReasonCode.BadAuthenticationMethod, 'unsupported_authentication_method')
   if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) return refuse(ReasonCode.ProtocolError, 'invalid_connect_property')
-  if (packet.will !== undefined) {
-    if (!isValidTopicName(packet.will.topic)) return refuse(ReasonCode.TopicNameInvalid, 'invalid_will_topic')
-    if (packet.will.retain === true && !config.mqtt.retainAvailable) return refuse(ReasonCode.RetainNotSupported, 'retain_not_supported')
-  }
 
   let keepalive = packet.keepalive ?? 0
   let serverKeepAlive: number | undefined
@@ -136,7 +164,8 @@ export function validateConnect (packet: IConnectPacket, config: BrokerConfig, n
     sessionExpiryChanged,
     receiveMaximum: props.receiveMaximum ?? 65535,
     maximumPacketSize: props.maximumPacketSize ?? 268435460,
-    topicAliasMaximum: version === 5 ? props.topicAliasMaximum ?? 0 : 0,
+    // The server keeps a table of the aliases it uses towards the client: at most its own maximum.
+    topicAliasMaximum: version === 5 ? Math.min(props.topicAliasMaximum ?? 0, config.mqtt.topicAliasMaximum) : 0,
     requestProblemInformation: props.requestProblemInformation !== false
   }
   if (serverKeepAlive !== undefined) request.serverKeepAlive = serverKeepAlive

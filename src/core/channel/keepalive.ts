@@ -21,19 +21,31 @@ export interface IdleState {
   keepaliveTimeoutMs: number
 }
 
+/** The server's idle limits (ms), from the `mqtt.*` config keys of the same names. */
+export interface IdleLimits {
+  connectTimeoutMs: number
+  /** Cap on the silence of a client whose keepalive is 0; 0 = none. */
+  maxIdleWithoutKeepaliveMs: number
+}
+
+export type IdleVerdict = 'connect_timeout' | 'keepalive_timeout' | 'idle_timeout'
+
 /**
  * Whether the connection is to be closed now: `connect_timeout` when no accepted CONNECT came in
- * time, `keepalive_timeout` when a connected client was silent too long, else undefined.
+ * time, `keepalive_timeout` when a connected client was silent past its keepalive timeout, and
+ * `idle_timeout` when a client with keepalive 0 was silent past `maxIdleWithoutKeepaliveMs` (the
+ * server may close an inactive client whatever its keepalive, MQTT 3.1.1 §3.1.2.10), else undefined.
  */
-export function idleVerdict (connection: IdleState, connectTimeoutMs: number, now: number): 'connect_timeout' | 'keepalive_timeout' | undefined {
+export function idleVerdict (connection: IdleState, limits: IdleLimits, now: number): IdleVerdict | undefined {
   switch (connection.phase) {
     case 'awaiting_connect':
     case 'connecting':
-      return now - connection.openedAt > connectTimeoutMs ? 'connect_timeout' : undefined
-    case 'connected':
-      return connection.keepaliveTimeoutMs > 0 && now - connection.lastActivity > connection.keepaliveTimeoutMs
-        ? 'keepalive_timeout'
-        : undefined
+      return now - connection.openedAt > limits.connectTimeoutMs ? 'connect_timeout' : undefined
+    case 'connected': {
+      const silentFor = now - connection.lastActivity
+      if (connection.keepaliveTimeoutMs > 0) return silentFor > connection.keepaliveTimeoutMs ? 'keepalive_timeout' : undefined
+      return limits.maxIdleWithoutKeepaliveMs > 0 && silentFor > limits.maxIdleWithoutKeepaliveMs ? 'idle_timeout' : undefined
+    }
     case 'closed':
       return undefined
   }

@@ -1,6 +1,9 @@
-/** SUBSCRIBE (§3.8): validates each filter, records the subscription and answers SUBACK. */
+/**
+ * SUBSCRIBE (§3.8): validates each filter, records the subscription, answers SUBACK and asks for
+ * the retained messages of the new subscriptions.
+ */
 import type { ISubscribePacket } from 'mqtt-packet'
-import type { SessionContext } from './channel-context.js'
+import type { RetainedRequest, SessionContext } from './channel-context.js'
 import type { SubscriptionOptions } from '../session/session-state.js'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 import { isValidTopicFilter, parseSharedFilter, InvalidSharedFilterError, levelCount } from '../mqtt/topic.js'
@@ -28,6 +31,12 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
     return
   }
   const granted: number[] = []
+  // A SUBSCRIBE is handled as a sequence of SUBSCRIBEs of one filter each [MQTT-3.8.4-4]. A filter
+  // named several times ends with the options of its last occurrence, so it is recorded once with
+  // those, and matched against the retained messages once, with the options of its first
+  // occurrence that asks for them (those the sequence would send first).
+  const subscriptions = new Map<string, SubscriptionOptions>()
+  const retained = new Map<string, RetainedRequest>()
   for (const sub of packet.subscriptions) {
     const check = checkFilter(sub.topic, ctx.mqttConfig.maxTopicLevels)
     if (check === undefined) {
@@ -48,9 +57,16 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
       retainHandling: v5 ? ((sub.rh ?? 0) as 0 | 1 | 2) : 0
     }
     if (v5 && subscriptionId !== undefined) options.subscriptionId = subscriptionId
-    ctx.subscribe(sub.topic, options)
+    const existed = subscriptions.has(sub.topic) || ctx.state.subscriptions?.has(sub.topic) === true
+    subscriptions.set(sub.topic, options)
     granted.push(qos)
+    // No retained messages for a shared subscription (MQTT 5 §4.8.2); Retain Handling 1 sends them
+    // only for a new subscription, 2 never [MQTT-3.3.1-9 .. MQTT-3.3.1-11].
+    const wantsRetained = !check.shared && (options.retainHandling === 0 || (options.retainHandling === 1 && !existed))
+    if (wantsRetained && !retained.has(sub.topic)) retained.set(sub.topic, { filter: sub.topic, options })
   }
+  for (const [filter, options] of subscriptions) ctx.subscribe(filter, options)
   // One return code per filter, in order [MQTT-3.8.4-5 .. MQTT-3.8.4-7].
   ctx.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted })
+  if (retained.size > 0) ctx.sendRetained([...retained.values()])
 }

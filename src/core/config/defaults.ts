@@ -51,7 +51,7 @@ export type FixedDefaults = Omit<BrokerConfig, 'node' | 'cluster'> & {
 export function fixedDefaults (): FixedDefaults {
   return {
     node: { name: DEFAULT_NODE_NAME },
-    listener: { host: '0.0.0.0', port: 1883 },
+    listener: { host: '0.0.0.0', port: 1883, tcpKeepAliveMs: 60_000 },
     log: { level: 'info', format: 'auto' },
     mqtt: {
       maxPacketSize: 1024 * 1024,
@@ -65,7 +65,10 @@ export function fixedDefaults (): FixedDefaults {
       topicAliasMaximum: 64,
       retainAvailable: true,
       maxTopicLevels: 128,
-      maxClientIdLength: 65535
+      maxClientIdLength: 1024,
+      maxIdleWithoutKeepaliveMs: 0,
+      maxRetainedMessages: 100_000,
+      maxRetainedBytes: 256 * 1024 * 1024
     },
     shards: 4,
     sys: { intervalMs: 10_000 },

@@ -94,6 +94,11 @@ export interface BrokerConfig {
     host: string
     /** MQTT TCP port; 0 lets the OS choose one. Default 1883. */
     port: number
+    /**
+     * TCP keepalive on client sockets: the first probe after this many milliseconds of silence, so
+     * a peer gone without a FIN or RST is found; 0 = off, else at least 1000. Default 60 000.
+     */
+    tcpKeepAliveMs: number
   }
   log: {
     /** Lowest level written. Default `info`. */
@@ -127,8 +132,17 @@ export interface BrokerConfig {
     retainAvailable: boolean
     /** Most levels allowed in a topic name or filter. Default 128. */
     maxTopicLevels: number
-    /** Longest client identifier accepted, in UTF-8 bytes. Default 65535. */
+    /** Longest client identifier accepted, in UTF-8 bytes. Default 1024. */
     maxClientIdLength: number
+    /**
+     * A client with keepalive 0 that sends nothing for this many milliseconds is disconnected;
+     * 0 = never (TCP keepalive still finds dead peers). Default 0.
+     */
+    maxIdleWithoutKeepaliveMs: number
+    /** Retained messages the node stores; at the bound a new retained topic is not stored. Default 100 000. */
+    maxRetainedMessages: number
+    /** Bytes of retained messages (topic, payload, properties) the node stores. Default 256 MiB. */
+    maxRetainedBytes: number
   }
   /** Number of subscription-trie shard actors. Default 4. */
   shards: number
@@ -223,12 +237,22 @@ function namingProblem (parse: () => unknown): string | undefined {
 
 const port = integer(0, MAX_PORT)
 
+/** 0 (off) or an integer between min and max. */
+function offOr (min: number, max: number): Field {
+  const range = integer(min, max)
+  return {
+    problem: value => value === 0 || range.problem(value) === undefined ? undefined : `must be 0 (off) or an integer between ${min} and ${max}`,
+    fromText: range.fromText
+  }
+}
+
 export const SCHEMA: Schema<BrokerConfig> = {
   node: {
     name: text(value => namingProblem(() => parseNodeName(value))),
     dataDir: text()
   },
-  listener: { host: text(), port },
+  // TCP keepalive delays are whole seconds to the OS: below 1000 ms the OS default would stay.
+  listener: { host: text(), port, tcpKeepAliveMs: offOr(1000, DAY_MS) },
   log: { level: oneOf(LOG_LEVELS), format: oneOf(LOG_FORMATS) },
   mqtt: {
     maxPacketSize: integer(1, MAX_REMAINING_LENGTH),
@@ -243,7 +267,10 @@ export const SCHEMA: Schema<BrokerConfig> = {
     retainAvailable: boolean,
     maxTopicLevels: integer(1, 65535),
     // A server must accept client identifiers of 1 to 23 bytes [MQTT-3.1.3-5].
-    maxClientIdLength: integer(23, 65535)
+    maxClientIdLength: integer(23, 65535),
+    maxIdleWithoutKeepaliveMs: offOr(1000, 30 * DAY_MS),
+    maxRetainedMessages: integer(1, 100_000_000),
+    maxRetainedBytes: integer(1024, 2 ** 40)
   },
   shards: integer(1, 1024),
   sys: { intervalMs: integer(100, DAY_MS) },
