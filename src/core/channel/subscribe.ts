@@ -1,4 +1,8 @@
-/** SUBSCRIBE (§3.8): validates each filter, records the subscription and answers SUBACK. */
+/**
+ * SUBSCRIBE (§3.8): validates each filter, records the subscription within the client's quota
+ * (`mqtt.maxSubscriptionsPerClient`; replacing a subscription it holds is always allowed) and
+ * answers SUBACK.
+ */
 import type { ISubscribePacket } from 'mqtt-packet'
 import type { SessionContext } from './channel-context.js'
 import type { SubscriptionOptions } from '../session/session-state.js'
@@ -28,11 +32,20 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
     return
   }
   const granted: number[] = []
+  const maxSubscriptions = ctx.mqttConfig.maxSubscriptionsPerClient
+  let overQuota = 0
   for (const sub of packet.subscriptions) {
     const check = checkFilter(sub.topic, ctx.mqttConfig.maxTopicLevels)
     if (check === undefined) {
       // Refused filter: 0x80 in v3.1.1 [MQTT-3.9.3-2], Topic Filter invalid in v5.
       granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80)
+      continue
+    }
+    const held = ctx.state.subscriptions
+    if ((held?.size ?? 0) >= maxSubscriptions && held?.has(sub.topic) !== true) {
+      // A new filter past mqtt.maxSubscriptionsPerClient: Quota exceeded in v5, 0x80 in v3.1.1.
+      granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80)
+      overQuota++
       continue
     }
     if (v5 && check.shared && sub.nl === true) {
@@ -51,6 +64,7 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
     ctx.subscribe(sub.topic, options)
     granted.push(qos)
   }
+  if (overQuota > 0) ctx.subscriptionsRefused(overQuota, maxSubscriptions)
   // One return code per filter, in order [MQTT-3.8.4-5 .. MQTT-3.8.4-7].
   ctx.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted })
 }
