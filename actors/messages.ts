@@ -25,6 +25,8 @@ export type SessionMsg =
   | { type: 'session_expired', attachSeq: number }
   /** The will delay timer of attach `attachSeq` fired. */
   | { type: 'will_due', attachSeq: number }
+  /** The backlog stall timer of marking `marking` fired (see session-backlog.ts). */
+  | { type: 'backlog_stalled', marking: number }
   /** Node shutdown: close the connection, keep nothing. */
   | { type: 'shutdown' }
 

@@ -24,18 +24,20 @@ import {
 import type { DropReason, SessionOutput } from '../src/core/session/session-output.js'
 import { createOutbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
+import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import { resendInflight } from '../src/core/session/inflight.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { parseSharedFilter } from '../src/core/mqtt/topic.js'
 import { ReasonCode } from '../src/core/mqtt/reason-codes.js'
 import type { Logger } from '../src/core/log.js'
-import { metrics } from '../src/core/metrics.js'
+import { countDropped, metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
 import { shardsForFilter } from '../src/core/routing/shard-index.js'
 import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
+import { SessionBacklog } from './session-backlog.js'
 import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
 
 /** The runtime side of one session: the actor's state object. */
@@ -49,12 +51,40 @@ class Session implements SessionContext, SessionOutput {
   private outbox: PublishBatch | undefined
   /** Subscription changes of this actor turn, per shard, sent at its end. */
   private subscriptionChanges: Array<SubscriptionChange[] | undefined> | undefined
-  /** The throttled `message_dropped` line, created with the first drop. */
-  private dropLog: ThrottledLogEvent | undefined
+  /** The throttled `message_dropped` lines, one per reason, created with the first drop of each. */
+  private dropLogs: Map<DropReason, ThrottledLogEvent> | undefined
+  /** The throttled `subscription_refused` line, created with the first refusal. */
+  private refusalLog: ThrottledLogEvent | undefined
   private logger: Logger | undefined
+  /** Marks this session backlogged in the node's delivery budget (the node's pressure signal). */
+  readonly backlog: SessionBacklog
+  /** Whether the queue's bytes are parked in the node's budget: no client is connected. */
+  private parked = true
+  /** The node's budget for the queue functions while parked. */
+  private readonly parkedBudget: QueueBudget
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
+    this.backlog = new SessionBacklog(clientId, broker.deliveryBudget, broker.clock, broker.config.mqtt.backlogStallTimeoutMs,
+      marking => { dispatch(self, { type: 'backlog_stalled', marking }) })
+    const budget = broker.deliveryBudget
+    this.parkedBudget = {
+      fits: bytes => budget.fits(bytes),
+      hold: bytes => { budget.hold(bytes, true) },
+      release: bytes => { budget.release(bytes, true) }
+    }
+  }
+
+  /** The node's budget as the queue functions use it: bytes of an offline client's queue are parked. */
+  private get budget (): QueueBudget {
+    return this.parked ? this.parkedBudget : this.broker.deliveryBudget
+  }
+
+  /** Parks the queue's bytes when the client goes away, unparks them when it comes back. */
+  private setParked (parked: boolean): void {
+    if (parked === this.parked) return
+    this.broker.deliveryBudget.park(this.state.queuedBytes, parked)
+    this.parked = parked
   }
 
   /** The connected client, undefined while none is. */
@@ -73,6 +103,11 @@ class Session implements SessionContext, SessionOutput {
   /** An info line, without creating the session's logger when info is not enabled. */
   private info (fields: Record<string, unknown>, event: string): void {
     if (this.broker.log.isLevelEnabled('info')) this.log.info(fields, event)
+  }
+
+  /** A debug line, without creating the session's logger when debug is not enabled. */
+  private debug (fields: Record<string, unknown>, event: string): void {
+    if (this.broker.log.isLevelEnabled('debug')) this.log.debug(fields, event)
   }
 
   // ---- SessionContext: what the packet handlers read --------------------------------------
@@ -105,13 +140,27 @@ class Session implements SessionContext, SessionOutput {
   }
 
   /**
-   * Counts a dropped message and logs it: the first drop of a burst at once, then at most one line
-   * per second carrying the exact count, and a trailing line for the last second's drops.
+   * Counts a dropped message and logs it: per reason, the first drop of a burst at once, then at
+   * most one line per second carrying the exact count, and a trailing line for the last second's.
    */
   dropped (reason: DropReason, topic: string): void {
-    metrics.messagesDropped++
-    this.dropLog ??= new ThrottledLogEvent(line => { this.log.warn(line, 'message_dropped') })
-    this.dropLog.add({ count: 1 }, { reason, topic, policy: this.broker.config.mqtt.queueDropPolicy })
+    countDropped(reason)
+    const logs = this.dropLogs ??= new Map<DropReason, ThrottledLogEvent>()
+    let log = logs.get(reason)
+    if (log === undefined) logs.set(reason, log = new ThrottledLogEvent(line => { this.log.warn(line, 'message_dropped') }))
+    log.add({ count: 1 }, { reason, topic, policy: this.broker.config.mqtt.queueDropPolicy })
+  }
+
+  private flushLogs (): void {
+    for (const log of this.dropLogs?.values() ?? []) log.flush()
+    this.refusalLog?.flush()
+  }
+
+  /** Filters refused past `mqtt.maxSubscriptionsPerClient`: counted and logged, throttled with exact counts. */
+  subscriptionsRefused (count: number, limit: number): void {
+    metrics.subscriptionsRefused += count
+    this.refusalLog ??= new ThrottledLogEvent(line => { this.log.warn(line, 'subscription_refused') })
+    this.refusalLog.add({ count }, { reason: 'quota_exceeded', limit })
   }
 
   publish (message: Message): void {
@@ -130,7 +179,7 @@ class Session implements SessionContext, SessionOutput {
     this.changeSubscription(indexFilter, shared === undefined
       ? { op: 'subscribe', filter: indexFilter, subscriber }
       : { op: 'subscribe', filter: indexFilter, group: shared.group, subscriber })
-    this.info({ topic: filter, qos: options.qos }, 'subscription_added')
+    this.debug({ topic: filter, qos: options.qos }, 'subscription_added')
   }
 
   sendRetained (requests: RetainedRequest[]): void {
@@ -145,7 +194,7 @@ class Session implements SessionContext, SessionOutput {
     this.changeSubscription(indexFilter, shared === undefined
       ? { op: 'unsubscribe', filter: indexFilter, clientId: this.state.clientId }
       : { op: 'unsubscribe', filter: indexFilter, group: shared.group, clientId: this.state.clientId })
-    this.info({ topic: filter }, 'subscription_removed')
+    this.debug({ topic: filter }, 'subscription_removed')
     return true
   }
 
@@ -184,8 +233,13 @@ class Session implements SessionContext, SessionOutput {
   }
 
   outgoingCompleted (): void {
+    this.drain()
+  }
+
+  /** Sends what the queue holds while the window has room and the connection is not congested. */
+  private drain (): void {
     const connected = this.connected
-    if (connected?.link.connected === true) drainQueue(this.state, connected.outbound, this.now(), this)
+    if (connected?.link.connected === true) drainQueue(this.state, connected.outbound, this.budget, this.now(), this)
   }
 
   // ---- Actor messages ---------------------------------------------------------------------
@@ -210,6 +264,12 @@ class Session implements SessionContext, SessionOutput {
       case 'closed':
         if (lifecycle.kind === 'connected' && lifecycle.link.id === msg.connectionId) this.detach(msg.reason)
         break
+      case 'writable':
+        if (lifecycle.kind === 'connected' && lifecycle.link.id === msg.connectionId) this.drain()
+        break
+      case 'backlog_stalled':
+        if (this.backlog.stallDue(msg.marking)) this.reportStalled()
+        break
       case 'will_due':
         if (msg.attachSeq === this.attachSeq && lifecycle.kind === 'disconnected') this.publishPendingWill(lifecycle)
         break
@@ -222,11 +282,25 @@ class Session implements SessionContext, SessionOutput {
       case 'shutdown':
         this.connection?.destroy('server_shutdown')
         this.clearTimers()
-        this.dropLog?.flush()
+        this.flushLogs()
+        this.backlog.clear()
         this.lifecycle = { kind: 'shut_down' }
         break
     }
     this.flushTurn()
+    this.updateBacklog()
+  }
+
+  /** Marks or unmarks the session as backlogged after a turn (see session-backlog.ts). */
+  private updateBacklog (): void {
+    const lifecycle = this.lifecycle
+    this.backlog.update(this.state, this.broker.config.mqtt, lifecycle.kind === 'connected' && lifecycle.link.connected)
+  }
+
+  private reportStalled (): void {
+    metrics.sessionsStalled++
+    const { queue, queuedBytes, inflight } = this.state
+    this.log.warn({ queued: queue.length, queued_bytes: queuedBytes, inflight: inflight?.size ?? 0, timeout_ms: this.broker.config.mqtt.backlogStallTimeoutMs }, 'session_stalled')
   }
 
   private attach (link: ClientLink, request: ConnectRequest, attachSeq: number): void {
@@ -244,6 +318,7 @@ class Session implements SessionContext, SessionOutput {
     this.attachSeq = attachSeq
     const outbound = createOutbound(request, this.broker.config.mqtt.maxInflight)
     this.lifecycle = { kind: 'connected', link, request, outbound, inboundAliases: undefined }
+    this.setParked(false)
     this.state.expiryInterval = request.sessionExpiryInterval
     if (request.will !== undefined) this.state.will = request.will
     else delete this.state.will
@@ -253,9 +328,8 @@ class Session implements SessionContext, SessionOutput {
     this.send(acceptConnack(request, decision.sessionPresent, this.broker.config.mqtt))
     metrics.clientsConnected++
     this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
-    const now = this.now()
-    resendInflight(this.state, outbound, now, this)
-    if (link.connected) drainQueue(this.state, outbound, now, this)
+    resendInflight(this.state, outbound, this.now(), this)
+    this.drain()
   }
 
   /**
@@ -281,6 +355,7 @@ class Session implements SessionContext, SessionOutput {
         return
       case 'disconnected': {
         this.lifecycle = next
+        this.setParked(true)
         const seq = this.attachSeq
         const { clock } = this.broker
         if (next.pendingWill !== undefined) {
@@ -306,10 +381,12 @@ class Session implements SessionContext, SessionOutput {
   /** The session is over: publish a pending will, remove its subscriptions and leave the registry. */
   private end (): void {
     this.clearTimers()
-    this.dropLog?.flush()
+    this.flushLogs()
+    this.backlog.clear()
     if (this.lifecycle.kind === 'disconnected') this.publishPendingWill(this.lifecycle)
     this.discardState()
     this.lifecycle = { kind: 'no_session' }
+    this.setParked(true)
     this.flushTurn()
     dispatch(this.registry, { type: 'session_ended', clientId: this.state.clientId, session: this.self, attachSeq: this.attachSeq })
   }
@@ -317,11 +394,18 @@ class Session implements SessionContext, SessionOutput {
   private discardState (): void {
     for (const filter of [...this.state.subscriptions?.keys() ?? []]) this.unsubscribe(filter)
     const dropped = heldMessages(this.state)
+    clearQueue(this.state, this.budget)
     if (dropped > 0) {
-      metrics.messagesDropped += dropped
+      countDropped('session_discarded', dropped)
       this.info({ count: dropped, reason: 'session_discarded' }, 'message_dropped')
     }
     this.state = createSessionState(this.state.clientId, this.now())
+  }
+
+  /** The actor crashed: what it held leaves the node's budget with it. */
+  releaseAfterCrash (): void {
+    clearQueue(this.state, this.budget)
+    this.backlog.clear()
   }
 
   private clearTimers (): void {
@@ -337,7 +421,7 @@ class Session implements SessionContext, SessionOutput {
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
     const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined
-    deliver(this.state, outbound, deliveries, this.broker.config.mqtt, this.now(), this)
+    deliver(this.state, outbound, deliveries, this.broker.config.mqtt, this.budget, this.now(), this)
   }
 }
 
@@ -353,6 +437,7 @@ export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>,
     return session
   }, name, {
     onCrash: stopOnCrash<SessionMsg>(() => session?.log ?? sessionLogger(broker, clientId), () => {
+      session?.releaseAfterCrash()
       session?.connection?.destroy('server_shutdown')
       dispatch(registry, { type: 'session_ended', clientId, session: ref, attachSeq: session?.attachSeq ?? 0 })
     })

@@ -1,10 +1,13 @@
 /**
  * The $SYS publisher actor: on every tick publishes the node's statistics as retained messages under
  * `$SYS/brokers/<node>/…` (as EMQX and mosquitto do), so a subscriber gets current values at once.
+ * Dropped messages are also split by reason (`messages/dropped/<reason>`, each reason once it
+ * occurred), and the node's delivery budget is shown (`messages/queued`, `messages/queued/bytes`,
+ * `sessions/backlogged`).
  */
 import { spawn, type ActorFunc, type ActorSystemRef, type Ref } from 'nact'
 import type { Message } from '../src/core/mqtt/message.js'
-import { metrics } from '../src/core/metrics.js'
+import { droppedByReason, metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
 import type { SysMsg } from './messages.js'
 import { PublishBatch } from './publish-batch.js'
@@ -21,6 +24,9 @@ export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> 
   ['messages/received', () => String(metrics.messagesReceived)],
   ['messages/sent', () => String(metrics.messagesSent)],
   ['messages/dropped', () => String(metrics.messagesDropped)],
+  ['sessions/stalled', () => String(metrics.sessionsStalled)],
+  ['subscriptions/refused', () => String(metrics.subscriptionsRefused)],
+  ['clients/closed/outgoing_buffer_full', () => String(metrics.connectionsClosedOutgoingFull)],
   ['messages/retained', () => String(metrics.messagesRetained)],
   ['messages/retained/full', () => String(metrics.retainedFull)],
   ['messages/forwarded', () => String(metrics.messagesForwarded)],
@@ -34,19 +40,26 @@ export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
   const startedAt = Date.now()
   const batch = new PublishBatch(broker, false, true)
 
+  const add = (topic: string, value: string): void => {
+    const message: Message = {
+      topic: prefix + topic,
+      payload: Buffer.from(value),
+      qos: 0,
+      retain: true,
+      publisher: '$SYS',
+      origin: broker.node
+    }
+    batch.add(message)
+  }
+
   /** Every message is a tick: publish the current values. */
   const handle: ActorFunc<undefined, SysMsg, ActorSystemRef> = () => {
-    for (const [topic, read] of SYS_TOPICS) {
-      const message: Message = {
-        topic: prefix + topic,
-        payload: Buffer.from(read(startedAt)),
-        qos: 0,
-        retain: true,
-        publisher: '$SYS',
-        origin: broker.node
-      }
-      batch.add(message)
-    }
+    for (const [topic, read] of SYS_TOPICS) add(topic, read(startedAt))
+    for (const [reason, count] of droppedByReason) add(`messages/dropped/${reason}`, String(count))
+    const budget = broker.deliveryBudget
+    add('messages/queued', String(budget.heldMessages))
+    add('messages/queued/bytes', String(budget.heldBytes))
+    add('sessions/backlogged', String(budget.backlogged))
     batch.flush()
     return undefined
   }

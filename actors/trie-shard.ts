@@ -3,7 +3,10 @@
  * topic trie for its partition of filters (see shard-index.ts). Each filter entry holds the local
  * subscribers, the shared-subscription groups and the remote nodes that have a route for it. It
  * matches publishes, fans deliveries out to subscriber sessions (one actor message per session per
- * batch) and hands remote destinations to the forwarder, once per node.
+ * batch; one delivery per message for a client whose subscriptions overlap, see
+ * matched-delivery.ts) and hands remote destinations to the forwarder, once per node. A publish
+ * consults one shard only, which holds every filter that can match it, so overlapping
+ * subscriptions of a client always meet in the same shard.
  *
  * The shards are the broker's only index of remote routes: the route table passes the cluster's
  * route events on to the shards concerned and keeps no copy, and a route dump reads them from here.
@@ -12,7 +15,8 @@ import { spawn, dispatch, type ActorSystemRef, type Ref } from 'nact'
 import { InvalidTopicFilterError, TopicTrie } from '../src/core/routing/trie.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import type { Message } from '../src/core/mqtt/message.js'
-import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
+import type { Delivery } from '../src/core/session/session-state.js'
+import { addMatchingSubscription, deliveryFor } from '../src/core/session/matched-delivery.js'
 import type { Logger } from '../src/core/log.js'
 import { resumeOnCrash } from './supervision.js'
 import type { RouteDump, RouteTableMsg, SessionMsg, ShardMsg, Subscriber } from './messages.js'
@@ -55,17 +59,6 @@ interface ShardState {
 
 function localCount (entry: FilterEntry): number {
   return (entry.subscribers?.size ?? 0) + (entry.groups?.size ?? 0)
-}
-
-function deliveryFor (message: Message, options: SubscriptionOptions): Delivery {
-  const delivery: Delivery = {
-    message,
-    qos: options.qos < message.qos ? options.qos : message.qos,
-    // RETAIN is cleared on normal delivery unless Retain As Published [MQTT-3.3.1-12, MQTT-3.3.1-13].
-    retain: options.retainAsPublished && message.retain
-  }
-  if (options.subscriptionId !== undefined) delivery.subscriptionIds = [options.subscriptionId]
-  return delivery
 }
 
 /** Messages of one publish batch grouped by remote node, in order; consecutive adds for one node skip the map. */
@@ -230,8 +223,11 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       if (batch === undefined) perSession.set(subscriber.clientId, { session: subscriber.session, deliveries: [delivery] })
       else batch.deliveries.push(delivery)
     }
+    // Client id → its delivery of the current message, when several filters match it (overlap).
+    let matched: Map<string, Delivery> | undefined
     for (const message of messages) {
       const entries = state.trie.match(message.topic)
+      const overlap = entries.length > 1 ? (matched ??= new Map<string, Delivery>()) : undefined
       // Remote nodes to forward to: the node set of the one matching entry that has any (the usual
       // case, no copy), or the union when several matching filters have remote routes.
       let nodes: ReadonlySet<string> | undefined
@@ -242,7 +238,15 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
           for (const subscriber of entry.subscribers.values()) {
             // No Local: not back to the client that published it [MQTT-3.8.3-3].
             if (subscriber.options.noLocal && !fromPeer && subscriber.clientId === message.publisher) continue
-            add(subscriber, deliveryFor(message, subscriber.options))
+            const earlier = overlap?.get(subscriber.clientId)
+            if (earlier !== undefined) {
+              // One copy for overlapping subscriptions [MQTT-3.3.4-2 .. MQTT-3.3.4-4].
+              addMatchingSubscription(earlier, subscriber.options)
+              continue
+            }
+            const delivery = deliveryFor(message, subscriber.options)
+            overlap?.set(subscriber.clientId, delivery)
+            add(subscriber, delivery)
           }
         }
         if (entry.groups !== undefined) {
@@ -262,6 +266,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
           }
         }
       }
+      overlap?.clear()
       const targets = union ?? nodes
       if (targets !== undefined && perNode !== undefined) {
         for (const node of targets) perNode.add(node, message)

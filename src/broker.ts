@@ -19,6 +19,7 @@ import { spawnClientRegistry } from '../actors/client-registry.js'
 import { spawnSysPublisher } from '../actors/sys-publisher.js'
 import { ClusterBridge } from './cluster-bridge.js'
 import { ControlServer } from './control-server.js'
+import { DeliveryBudget } from './core/session/delivery-budget.js'
 
 const QUERY_TIMEOUT_MS = 5000
 
@@ -73,7 +74,8 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   }
   const clock = options.clock ?? systemClock
   const retainer = spawnRetainer(system, log, clock, { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes })
-  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable }
+  const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget }
   const registry = spawnClientRegistry(context)
   const sys = spawnSysPublisher(context)
   dispatch(sys, { type: 'tick' })

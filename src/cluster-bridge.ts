@@ -15,7 +15,7 @@ import type { RouteDump } from '../actors/messages.js'
 import type { RemoteForwarder } from '../actors/trie-shard.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { PublishBatch } from '../actors/publish-batch.js'
-import { metrics } from './core/metrics.js'
+import { countDropped, metrics } from './core/metrics.js'
 import type { Message } from './core/mqtt/message.js'
 import type { ClusterAdmin } from './control-server.js'
 
@@ -84,7 +84,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   forward (node: string, messages: Message[]): void {
     const result = this.network.forward(node, messages)
     metrics.messagesForwarded += result.queued
-    if (result.dropped > 0) metrics.messagesDropped += result.dropped
+    // The cluster network logs these with their own reasons (node_down, overflow, oversize).
+    if (result.dropped > 0) countDropped('not_forwarded', result.dropped)
   }
 
   async status (): Promise<ClusterStatus> { return await Promise.resolve(this.network.status()) }

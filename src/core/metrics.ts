@@ -9,6 +9,7 @@ export const metrics = {
   packetsSent: 0,
   messagesReceived: 0,
   messagesSent: 0,
+  /** Every message dropped, whatever the reason; `droppedByReason` splits it (see `countDropped`). */
   messagesDropped: 0,
   messagesRetained: 0,
   /** Retained publishes not stored because the retained store was at its bound. */
@@ -16,8 +17,23 @@ export const metrics = {
   messagesForwarded: 0,
   messagesFromPeers: 0,
   connectionsAccepted: 0,
+  /** Connections closed because they did not read what was sent to them (`mqtt.maxOutgoingBytes`). */
+  connectionsClosedOutgoingFull: 0,
+  /** Filters refused with Quota exceeded by `mqtt.maxSubscriptionsPerClient`. */
+  subscriptionsRefused: 0,
+  /** Backlogged sessions that did not drain within `mqtt.backlogStallTimeoutMs`. */
+  sessionsStalled: 0,
   /** Gauges. */
   clientsConnected: 0,
   sessions: 0,
   subscriptions: 0
+}
+
+/** `metrics.messagesDropped` by reason (`queue_full`, `node_queue_full`, `slow_consumer`, …). */
+export const droppedByReason = new Map<string, number>()
+
+/** Counts `count` messages dropped for `reason` (a snake_case word, as in the `message_dropped` log line). */
+export function countDropped (reason: string, count = 1): void {
+  metrics.messagesDropped += count
+  droppedByReason.set(reason, (droppedByReason.get(reason) ?? 0) + count)
 }

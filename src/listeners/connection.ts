@@ -18,8 +18,16 @@ import type { Logger } from '../core/log.js'
 
 export interface ConnectionOptions {
   maxPacketSize: number
-  /** Above this many buffered outgoing bytes the client is a slow consumer: QoS 0 is dropped. */
+  /**
+   * Above this many buffered outgoing bytes the client is a slow consumer: no PUBLISH is written
+   * to it (QoS 0 is dropped, QoS 1/2 wait in the session queue) until the buffer drains.
+   */
   writeHighWaterMark: number
+  /**
+   * Bytes that may be written while the buffer is past the high-water mark (acks, SUBACK, … are
+   * not held back); beyond them the connection is closed with Quota exceeded.
+   */
+  maxOutgoingBytes: number
   onConnect: (connection: Connection, packet: IConnectPacket) => void
   log: Logger
 }
@@ -112,6 +120,10 @@ export class Connection implements ClientLink, IdleState {
   private out: Buffer[] = []
   private outBytes = 0
   private flushScheduled = false
+  /** Bytes written since the buffer went past the high-water mark; 0 while it is below. */
+  private bytesWhileCongested = 0
+  /** `congested` was found true: the session gets a `writable` event when the socket drains. */
+  private drainWanted = false
   private generateOpts: { protocolVersion: number } = { protocolVersion: 4 }
 
   constructor (readonly socket: Socket, private readonly options: ConnectionOptions) {
@@ -121,6 +133,7 @@ export class Connection implements ClientLink, IdleState {
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', () => { this.closeReason ??= 'socket_error' })
     socket.on('close', () => this.onClose())
+    socket.on('drain', () => this.onDrain())
     metrics.connectionsAccepted++
   }
 
@@ -128,9 +141,19 @@ export class Connection implements ClientLink, IdleState {
 
   get keepaliveTimeoutMs (): number { return this.keepaliveMs }
 
-  /** Whether the socket's outgoing buffer is past the high-water mark (slow consumer). */
+  /** Bytes waiting to be written: those of this turn and those in the socket's buffer. */
+  private get bufferedBytes (): number {
+    return this.socket.writableLength + this.outBytes
+  }
+
+  /**
+   * Whether the outgoing buffer is past the high-water mark (slow consumer). When it is, the
+   * session gets a `writable` event once the socket has drained.
+   */
   get congested (): boolean {
-    return this.socket.writableLength + this.outBytes > this.options.writeHighWaterMark
+    if (this.bufferedBytes <= this.options.writeHighWaterMark) return false
+    this.drainWanted = true
+    return true
   }
 
   /** Called by the session actor once it owns this connection; flushes packets that arrived meanwhile. */
@@ -161,17 +184,47 @@ export class Connection implements ClientLink, IdleState {
     return this.sendBytes(fastEncode(packet) ?? mqtt.generate(packet, this.generateOpts))
   }
 
-  /** Queues already-encoded packet bytes, written with the others of this turn in one socket write. */
+  /**
+   * Queues already-encoded packet bytes, written with the others of this turn in one socket write.
+   * A client that does not read gets no PUBLISH past the high-water mark (the session asks
+   * `congested`), but acks and other replies still go; once those exceed `maxOutgoingBytes` the
+   * connection is closed (v5: DISCONNECT 0x97 Quota exceeded) instead of buffering without bound.
+   */
   sendBytes (bytes: Buffer): boolean {
     if (this.phase === 'closed') return false
     if (bytes.length > this.maxPacketSize) return false
+    if (this.bufferedBytes > this.options.writeHighWaterMark) {
+      this.bytesWhileCongested += bytes.length
+      if (this.bytesWhileCongested > this.options.maxOutgoingBytes) {
+        this.closeOutgoingFull()
+        return false
+      }
+    } else {
+      this.bytesWhileCongested = 0
+    }
+    this.push(bytes)
+    return true
+  }
+
+  private push (bytes: Buffer): void {
     this.out.push(bytes)
     this.outBytes += bytes.length
     if (!this.flushScheduled) {
       this.flushScheduled = true
       queueMicrotask(this.flush)
     }
-    return true
+  }
+
+  private closeOutgoingFull (): void {
+    metrics.connectionsClosedOutgoingFull++
+    this.options.log.warn({ remote: this.remoteAddress, buffered_bytes: this.bufferedBytes, limit: this.options.maxOutgoingBytes }, 'outgoing_buffer_full')
+    this.close('outgoing_buffer_full', { reasonCode: ReasonCode.QuotaExceeded })
+  }
+
+  private onDrain (): void {
+    if (!this.drainWanted || this.phase !== 'connected' || this.session === undefined) return
+    this.drainWanted = false
+    this.session({ type: 'writable', connectionId: this.id })
   }
 
   private readonly flush = (): void => {
@@ -194,7 +247,9 @@ export class Connection implements ClientLink, IdleState {
     if (disconnect !== undefined && this.protocolVersion === 5 && this.phase !== 'awaiting_connect') {
       const packet: IDisconnectPacket = { cmd: 'disconnect', reasonCode: disconnect.reasonCode }
       if (disconnect.reasonString !== undefined) packet.properties = { reasonString: disconnect.reasonString }
-      this.send(packet)
+      // Past the outgoing bounds too: the DISCONNECT is the last packet.
+      const bytes = mqtt.generate(packet, this.generateOpts)
+      if (bytes.length <= this.maxPacketSize) this.push(bytes)
     }
     this.phase = 'closed'
     this.flush()

@@ -16,7 +16,6 @@ import type { ConnectRequest } from '../core/channel/connect.js'
 import type { ClientLink } from '../core/channel/client-link.js'
 
 const SWEEP_INTERVAL_MS = 500
-const WRITE_HIGH_WATER_MARK = 8 << 20
 
 export interface ListenerOptions {
   config: BrokerConfig
@@ -38,7 +37,8 @@ export class MqttListener {
     this.log = options.log.child({ actor: 'listener' })
     this.connectionOptions = {
       maxPacketSize: options.config.mqtt.maxPacketSize,
-      writeHighWaterMark: WRITE_HIGH_WATER_MARK,
+      writeHighWaterMark: options.config.mqtt.outgoingHighWaterBytes,
+      maxOutgoingBytes: options.config.mqtt.maxOutgoingBytes,
       onConnect: (conn, packet) => this.onConnect(conn, packet),
       log: this.log
     }

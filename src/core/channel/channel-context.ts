@@ -34,12 +34,14 @@ export interface SessionContext {
   subscribe: (filter: string, options: SubscriptionOptions) => void
   /** Sends the retained messages matching each request's filter, one request per distinct filter of a SUBSCRIBE. */
   sendRetained: (requests: RetainedRequest[]) => void
+  /** `count` filters of one SUBSCRIBE were refused: the client holds `limit` subscriptions already. */
+  subscriptionsRefused: (count: number, limit: number) => void
   /** Removes a subscription; returns whether it existed. */
   unsubscribe: (filter: string) => boolean
   /** Server-initiated close: v5 gets a DISCONNECT with the reason code first [MQTT-4.13.2-1]. */
   disconnect: (reason: CloseReason, reasonCode: number, reasonString?: string) => void
   /** The client sent DISCONNECT; its will is published only if `publishWill` [MQTT-3.14.4-3]. */
   clientDisconnect: (publishWill: boolean) => void
-  /** An outgoing QoS 1/2 flow ended; queued messages may now go out. */
+  /** An outgoing QoS 1/2 flow ended (PUBACK, PUBCOMP, or PUBREC with an error); queued messages may now go out. */
   outgoingCompleted: (packetId: number) => void
 }

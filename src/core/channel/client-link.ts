@@ -11,11 +11,14 @@ export type CloseReason =
   | 'client_disconnect' | 'peer_closed' | 'socket_error' | 'keepalive_timeout' | 'idle_timeout' | 'connect_timeout'
   | 'malformed_packet' | 'protocol_error' | 'packet_too_large' | 'taken_over' | 'server_shutdown'
   | 'connect_refused' | 'receive_maximum_exceeded' | 'topic_alias_invalid' | 'session_ended'
+  | 'outgoing_buffer_full'
 
 /** Events a connection sends to the session that owns it. */
 export type ConnectionEvent =
   | { type: 'packets', connectionId: number, packets: InboundPacket[] }
   | { type: 'closed', connectionId: number, reason: CloseReason }
+  /** The outgoing buffer drained after `congested` was found true: held-back messages may go out. */
+  | { type: 'writable', connectionId: number }
 
 /** A DISCONNECT sent before a server-initiated close (v5 only) [MQTT-4.13.2-1]. */
 export interface DisconnectNotice { reasonCode: number, reasonString?: string }
@@ -33,7 +36,10 @@ export interface ClientLink {
   readonly remoteAddress: string
   /** True from the session's attach until the connection closes. */
   readonly connected: boolean
-  /** Whether the outgoing buffer is past the high-water mark (slow consumer). */
+  /**
+   * Whether the outgoing buffer is past the high-water mark (slow consumer). Once it was found
+   * true, a `writable` event follows when the buffer has drained.
+   */
   readonly congested: boolean
   /**
    * The session takes the connection with the settings its CONNECT negotiated: events (and packets

@@ -1,6 +1,7 @@
 /**
- * SUBSCRIBE (§3.8): validates each filter, records the subscription, answers SUBACK and asks for
- * the retained messages of the new subscriptions.
+ * SUBSCRIBE (§3.8): validates each filter, records the subscription within the client's quota
+ * (`mqtt.maxSubscriptionsPerClient`; replacing a subscription it holds is always allowed),
+ * answers SUBACK and asks for the retained messages of the new subscriptions.
  */
 import type { ISubscribePacket } from 'mqtt-packet'
 import type { RetainedRequest, SessionContext } from './channel-context.js'
@@ -37,11 +38,22 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
   // occurrence that asks for them (those the sequence would send first).
   const subscriptions = new Map<string, SubscriptionOptions>()
   const retained = new Map<string, RetainedRequest>()
+  const maxSubscriptions = ctx.mqttConfig.maxSubscriptionsPerClient
+  let overQuota = 0
+  const held = ctx.state.subscriptions
+  let added = 0
   for (const sub of packet.subscriptions) {
     const check = checkFilter(sub.topic, ctx.mqttConfig.maxTopicLevels)
     if (check === undefined) {
       // Refused filter: 0x80 in v3.1.1 [MQTT-3.9.3-2], Topic Filter invalid in v5.
       granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80)
+      continue
+    }
+    const isNew = held?.has(sub.topic) !== true && !subscriptions.has(sub.topic)
+    if (isNew && (held?.size ?? 0) + added >= maxSubscriptions) {
+      // A new filter past mqtt.maxSubscriptionsPerClient: Quota exceeded in v5, 0x80 in v3.1.1.
+      granted.push(v5 ? ReasonCode.QuotaExceeded : 0x80)
+      overQuota++
       continue
     }
     if (v5 && check.shared && sub.nl === true) {
@@ -57,7 +69,8 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
       retainHandling: v5 ? ((sub.rh ?? 0) as 0 | 1 | 2) : 0
     }
     if (v5 && subscriptionId !== undefined) options.subscriptionId = subscriptionId
-    const existed = subscriptions.has(sub.topic) || ctx.state.subscriptions?.has(sub.topic) === true
+    const existed = subscriptions.has(sub.topic) || held?.has(sub.topic) === true
+    if (isNew) added++
     subscriptions.set(sub.topic, options)
     granted.push(qos)
     // No retained messages for a shared subscription (MQTT 5 §4.8.2); Retain Handling 1 sends them
@@ -66,6 +79,7 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
     if (wantsRetained && !retained.has(sub.topic)) retained.set(sub.topic, { filter: sub.topic, options })
   }
   for (const [filter, options] of subscriptions) ctx.subscribe(filter, options)
+  if (overQuota > 0) ctx.subscriptionsRefused(overQuota, maxSubscriptions)
   // One return code per filter, in order [MQTT-3.8.4-5 .. MQTT-3.8.4-7].
   ctx.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted })
   if (retained.size > 0) ctx.sendRetained([...retained.values()])

@@ -121,6 +121,33 @@ export interface BrokerConfig {
     maxQueuedMessages: number
     /** Which message a full session queue discards. Default `drop_oldest`. */
     queueDropPolicy: QueueDropPolicy
+    /** Bytes queued per session beyond the in-flight window; the drop policy applies past it. Default 16 MiB. */
+    maxQueuedBytes: number
+    /**
+     * Bytes all session queues of the node hold together (a message queued for N sessions counts N
+     * times); past it the drop policy applies (reason `node_queue_full`). While the queues of
+     * connected clients hold more than half of it, the node holds back what other nodes forward to
+     * it. Default 256 MiB.
+     */
+    maxNodeQueuedBytes: number
+    /**
+     * A session whose queue passed its high-water mark (half its limits) holds back what other nodes
+     * forward to this node; if it does not drain to its low-water mark (a quarter) within this many
+     * milliseconds it is stalled and stops holding them back. Default 10 000.
+     */
+    backlogStallTimeoutMs: number
+    /**
+     * Above this many bytes buffered for a client's socket the client is a slow consumer: QoS 0 is
+     * dropped and QoS 1/2 wait in the session queue. Default 8 MiB.
+     */
+    outgoingHighWaterBytes: number
+    /**
+     * Bytes of other packets (acks, SUBACK, …) a slow consumer's connection may buffer beyond
+     * `outgoingHighWaterBytes` before it is closed (v5: DISCONNECT 0x97 Quota exceeded). Default 8 MiB.
+     */
+    maxOutgoingBytes: number
+    /** Subscriptions one client may hold; further filters get SUBACK 0x97 (v5) / 0x80 (v3.1.1). Default 10 000. */
+    maxSubscriptionsPerClient: number
     /**
      * Cap on the Session Expiry Interval, in seconds. MQTT 3.1.1 persistent sessions
      * (Clean Session 0) expire after this long. Default 7200.
@@ -262,6 +289,12 @@ export const SCHEMA: Schema<BrokerConfig> = {
     maxInflight: integer(1, 65535),
     maxQueuedMessages: integer(1, 10_000_000),
     queueDropPolicy: oneOf(QUEUE_DROP_POLICIES),
+    maxQueuedBytes: integer(1024, 2 ** 40),
+    maxNodeQueuedBytes: integer(1024, 2 ** 42),
+    backlogStallTimeoutMs: integer(100, 3_600_000),
+    outgoingHighWaterBytes: integer(1024, 2 ** 31),
+    maxOutgoingBytes: integer(1024, 2 ** 40),
+    maxSubscriptionsPerClient: integer(1, 10_000_000),
     maxSessionExpiry: integer(0, 4_294_967_295),
     topicAliasMaximum: integer(0, 65535),
     retainAvailable: boolean,

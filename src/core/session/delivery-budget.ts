@@ -5,14 +5,18 @@
  * its high-water mark); the cluster's forward receiver stops taking inbound forwards while the node
  * is under pressure and resumes on relief, so a backlog between nodes waits at the sender (bounded
  * there) instead of overflowing the queues of clients that keep up.
+ *
+ * Bytes held for offline clients are parked: they count against the limit but put no pressure on
+ * the node, as they drain only when their clients return (else persistent sessions of clients
+ * that stay away would hold every inbound forward back until they expire).
  */
 
 export interface DeliveryBudgetInit {
   /** Bytes all session queues of the node may hold together. */
   limitBytes: number
-  /** Above this many held bytes the node is under pressure. Default 50 % of `limitBytes`. */
+  /** Above this many held bytes (not parked) the node is under pressure. Default 50 % of `limitBytes`. */
   highWaterBytes?: number
-  /** Pressure from held bytes ends below this. Default 25 % of `limitBytes`. */
+  /** Pressure from held bytes (not parked) ends below this. Default 25 % of `limitBytes`. */
   lowWaterBytes?: number
 }
 
@@ -24,6 +28,8 @@ export class DeliveryBudget {
   heldBytes = 0
   /** Messages held in session queues now. */
   heldMessages = 0
+  /** Of `heldBytes`, those held for offline clients (see `park`). */
+  parkedBytes = 0
   private readonly backloggedSessions = new Set<string>()
   private overHighWater = false
   private readonly reliefListeners = new Set<() => void>()
@@ -39,19 +45,40 @@ export class DeliveryBudget {
     return this.heldBytes + bytes <= this.limitBytes
   }
 
-  /** A session queued a message of `bytes`. */
-  hold (bytes: number): void {
+  /** A session queued a message of `bytes`; `parked` when its client is offline. */
+  hold (bytes: number, parked = false): void {
     this.heldBytes += bytes
     this.heldMessages++
-    if (!this.overHighWater && this.heldBytes > this.highWaterBytes) this.overHighWater = true
+    if (parked) this.parkedBytes += bytes
+    else this.checkHighWater()
   }
 
-  /** A session took a queued message of `bytes` out of its queue (sent, expired or dropped). */
-  release (bytes: number): void {
+  /** A session took a queued message of `bytes` out of its queue (sent, expired or dropped); `parked` as it was held. */
+  release (bytes: number, parked = false): void {
     const wasPressured = this.isPressured()
     this.heldBytes = Math.max(0, this.heldBytes - bytes)
     this.heldMessages = Math.max(0, this.heldMessages - 1)
-    if (this.overHighWater && this.heldBytes < this.lowWaterBytes) this.overHighWater = false
+    if (parked) this.parkedBytes = Math.max(0, this.parkedBytes - bytes)
+    this.checkLowWater(wasPressured)
+  }
+
+  /** A session's held `bytes` are parked (its client went offline) or unparked (it came back). */
+  park (bytes: number, parked: boolean): void {
+    const wasPressured = this.isPressured()
+    this.parkedBytes = Math.max(0, this.parkedBytes + (parked ? bytes : -bytes))
+    if (parked) this.checkLowWater(wasPressured)
+    else this.checkHighWater()
+  }
+
+  /** Held bytes that put pressure on the node: those of online clients. */
+  private get pressingBytes (): number { return this.heldBytes - this.parkedBytes }
+
+  private checkHighWater (): void {
+    if (!this.overHighWater && this.pressingBytes > this.highWaterBytes) this.overHighWater = true
+  }
+
+  private checkLowWater (wasPressured: boolean): void {
+    if (this.overHighWater && this.pressingBytes < this.lowWaterBytes) this.overHighWater = false
     if (wasPressured && !this.isPressured()) this.relieved()
   }
 

@@ -7,15 +7,16 @@ import type { SessionOutput } from './session-output.js'
 import { isExpired } from '../mqtt/message.js'
 import { writePublish, type Outbound } from './outbound.js'
 import { startFlow, windowHasRoom } from './inflight.js'
-import { enqueue, type QueueLimits } from './queue.js'
+import { enqueue, released, type QueueBudget, type QueueLimits } from './queue.js'
 
 /**
  * Delivers messages matched for this session. `outbound` is the client's connection, undefined
  * while it is offline. Expired messages are skipped [MQTT-3.3.2-5]. QoS 0 is sent only to an
- * online client and dropped for a congested one; QoS 1/2 is sent while the window has room and
- * nothing is queued ahead of it, else queued (kept for an offline client) under the drop policy.
+ * online client and dropped for a congested one (a slow consumer); QoS 1/2 is sent while the
+ * window has room, the connection is not congested and nothing is queued ahead of it, else queued
+ * (kept for an offline client) within the session's and the node's bounds.
  */
-export function deliver (state: SessionState, outbound: Outbound | undefined, deliveries: readonly Delivery[], limits: QueueLimits, now: number, out: SessionOutput): void {
+export function deliver (state: SessionState, outbound: Outbound | undefined, deliveries: readonly Delivery[], limits: QueueLimits, budget: QueueBudget, now: number, out: SessionOutput): void {
   for (const delivery of deliveries) {
     if (isExpired(delivery.message, now)) continue
     if (delivery.qos === 0) {
@@ -27,21 +28,25 @@ export function deliver (state: SessionState, outbound: Outbound | undefined, de
       writePublish(outbound, delivery, undefined, false, now, out)
       continue
     }
-    if (outbound !== undefined && state.queue.length === 0 && windowHasRoom(state, outbound)) {
+    if (outbound !== undefined && state.queue.length === 0 && windowHasRoom(state, outbound) && !out.congested) {
       startFlow(state, outbound, delivery, now, out)
     } else {
-      const dropped = enqueue(state, delivery, limits)
-      if (dropped !== undefined) out.dropped('queue_full', dropped.message.topic)
+      enqueue(state, delivery, limits, budget, out)
     }
   }
 }
 
-/** Sends queued messages, in order, while the in-flight window has room [MQTT-4.9.0-2]; expired ones are skipped. */
-export function drainQueue (state: SessionState, outbound: Outbound, now: number, out: SessionOutput): void {
+/**
+ * Sends queued messages, in order, while the in-flight window has room [MQTT-4.9.0-2] and the
+ * connection is not congested; expired ones are skipped. Each message taken out of the queue
+ * releases its bytes.
+ */
+export function drainQueue (state: SessionState, outbound: Outbound, budget: QueueBudget, now: number, out: SessionOutput): void {
   const queue = state.queue
   let taken = 0
-  while (taken < queue.length && windowHasRoom(state, outbound)) {
+  while (taken < queue.length && windowHasRoom(state, outbound) && !out.congested) {
     const delivery = queue[taken++]!
+    released(state, delivery, budget)
     if (isExpired(delivery.message, now)) continue
     if (delivery.qos === 0) writePublish(outbound, delivery, undefined, false, now, out)
     else startFlow(state, outbound, delivery, now, out)

@@ -9,13 +9,18 @@ import type { IPubrelPacket } from 'mqtt-packet'
 export type DropReason =
   /** QoS 0 to a client whose outgoing buffer is past its high-water mark. */
   | 'slow_consumer'
-  /** The session queue was full (the queue drop policy chose this message). */
+  /** The session queue was full in messages or bytes (the queue drop policy chose this message). */
   | 'queue_full'
+  /** The node's budget for queued bytes was full (the queue drop policy chose this message). */
+  | 'node_queue_full'
   /** Larger than the client's Maximum Packet Size [MQTT-3.1.2-25]. */
   | 'packet_too_large'
 
 export interface SessionOutput {
-  /** Whether the client's outgoing buffer is past its high-water mark; asked before each QoS 0 message. */
+  /**
+   * Whether the client's outgoing buffer is past its high-water mark (a slow consumer), asked
+   * before each PUBLISH: QoS 0 is then dropped, QoS 1/2 wait in the queue.
+   */
   readonly congested: boolean
   /** Write one encoded PUBLISH to the client. */
   writePublish: (bytes: Buffer) => void

@@ -3,8 +3,10 @@
  * messages in flight to the client, the offline/overflow queue, incoming QoS 2 awaiting PUBREL and
  * the packet id counter. No sockets, timers or actor references: it can be stored on disk or handed
  * to another node with structured clone. The pure rules over it are in this folder: delivery.ts
- * (deliver, drain), inflight.ts (window, resend), queue.ts, outbound.ts (limits, topic aliases,
- * writing a PUBLISH) and packet-id.ts; their effects go to a SessionOutput.
+ * (deliver, drain), inflight.ts (window, resend), queue.ts (bounds, drop policy), backlog.ts
+ * (high- and low-water marks), outbound.ts (limits, topic aliases, writing a PUBLISH),
+ * matched-delivery.ts (one delivery from overlapping subscriptions) and packet-id.ts; their
+ * effects go to a SessionOutput.
  */
 import type { Message, QoS } from '../mqtt/message.js'
 
@@ -57,6 +59,8 @@ export interface SessionState {
   subscriptions: Map<string, SubscriptionOptions> | undefined
   inflight: Map<number, InflightEntry> | undefined
   queue: Delivery[]
+  /** Bytes the queue is counted for (see queue.ts `deliveryBytes`). */
+  queuedBytes: number
   /** Packet ids of incoming QoS 2 PUBLISH received and not yet released by PUBREL [MQTT-4.3.3-*]. */
   awaitingRel: Set<number> | undefined
   nextPacketId: number
@@ -71,6 +75,7 @@ export function createSessionState (clientId: string, now: number): SessionState
     subscriptions: undefined,
     inflight: undefined,
     queue: [],
+    queuedBytes: 0,
     awaitingRel: undefined,
     nextPacketId: 1
   }
