@@ -68,6 +68,9 @@ export interface MembershipComponents {
 
 export type LeaveNotice = ControlMessage & { type: 'leave' | 'force-leave' }
 
+/** Delay before hanging up on a peer whose hello response was refused (see `sayHello`). */
+const HELLO_REJECT_HANG_UP_MS = 500
+
 export class ClusterMembership implements Startable {
   private readonly table: MemberTable
   private readonly hellos = new Map<string, Promise<string>>()
@@ -262,7 +265,12 @@ export class ClusterMembership implements Startable {
     if (!this.components.running()) throw new HelloRejectedError('left', `${this.name} left the cluster meanwhile`)
     const outcome = this.acceptHello(response, peer)
     if (outcome.kind === 'rejected') {
-      this.hangUp(peer)
+      // The peer may be saying hello to this node at the same time (both sides do on a new
+      // connection): hang up once that exchange could answer it with the reason, so a refused
+      // `cluster join` says why rather than that its stream closed.
+      const timer = setTimeout(() => { if (this.table.nameOfPeer(peer.toString()) === undefined) this.hangUp(peer) },
+        Math.min(HELLO_REJECT_HANG_UP_MS, this.components.settings.requestTimeoutMs))
+      timer.unref()
       throw new HelloRejectedError(outcome.reason, outcome.detail)
     }
     return response.name
