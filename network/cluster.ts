@@ -37,7 +37,8 @@
  *   net.join(address)      address `name@host[:port]` or multiaddr; leaves the current cluster first
  *                          (the caller drops its own cluster data), resolves with the joined node's name
  *   net.leave()            tells the peers, disconnects, stops redialing; 'left' event
- *   net.forceLeave(node)   removes another node and its routes on every node
+ *   net.forceLeave(node, {requestedBy})  removes another node and its routes on every node and
+ *                          releases the pin of its name (logged with who asked)
  *   net.status()           {runningNodes, stoppedNodes}, this node included in runningNodes
  *   net.isRunning(node)    whether routes of `node` are usable now
  *   events 'node-up' {node, incarnation, restarted}, 'node-down' {node, reason},
@@ -45,21 +46,30 @@
  *          'partition-healed' {node, downForMs} (a node seen down is back with the same incarnation),
  *          'left' {reason} (this node left the cluster: 'leave', 'removed' by another node, or 'join')
  *
+ * ## Trust
+ *   A node name is pinned to the peer id of its first accepted hello, and every control message
+ *   about a node (routes, hello, leave) is accepted only from that node's peer id; on gossip, only
+ *   when it arrives from that peer directly (`control-trust.ts`, `member-table.ts`).
+ *   net.usesDefaultSecret   whether this node runs on the public default secret (`cluster status` says so)
+ *
  * Nodes are named `name@host` everywhere above; peer ids never leave this module. Listeners must
  * not throw (Node reports a listener's exception as uncaught).
  *
  * Log events (pino-style `(fields, msg)`): cluster_default_secret, cluster_started, node_up,
  * node_down, route_sync, partition_detected, partition_healed, node_cleaned, node_left,
  * message_dropped (QoS 0 for a down node), forward_failed, route_push_dropped, hello_rejected,
- * cluster_left.
+ * control_refused (a message about a node not sent by it, or with a far-future incarnation;
+ * throttled, exact counts per reason), force_leave (with requested_by), pin_released, cluster_left.
  */
 import '../src/core/polyfill.js'
 import type { ClusterStatus } from '../src/core/cluster-status.js'
 import { DEFAULT_CLUSTER_SECRET } from '../src/core/config/defaults.js'
 import type { Message } from '../src/core/mqtt/message.js'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { anySignal, raceSignal } from './abort.js'
 import { FORWARD_PROTOCOL, MAX_INBOUND_FORWARD_STREAMS, ROUTES_PROTOCOL, ROUTES_TOPIC } from './constants.js'
 import { decodeControl, type ControlMessage } from './control-codec.js'
+import { ControlRefusals } from './control-trust.js'
 import { Discovery } from './discovery.js'
 import {
   AlreadyStartedError, CannotRemoveSelfError, InvalidNodeAddressError, JoinFailedError, MalformedFrameError, NotStartedError,
@@ -69,6 +79,7 @@ import type { ClusterEvents, EmitClusterEvent } from './events.js'
 import type { ForwardResult } from './forward-link.js'
 import { Forwarder } from './forwarder.js'
 import { GossipEnvelope, openGossipEnvelope } from './gossip-envelope.js'
+import { isFarAhead } from './incarnation.js'
 import { boundedDialProtocol, createClusterLibp2p, type ClusterLibp2p } from './libp2p-node.js'
 import { guarded, type ClusterLogger } from './logger.js'
 import { ClusterMembership } from './membership.js'
@@ -79,7 +90,7 @@ import type { RouteSnapshot } from './route-messages.js'
 import { RouteSync } from './route-sync.js'
 import { prologueFromSecret } from './secret-prologue.js'
 import { resolveSettings, type ClusterNetworkInit, type ClusterSettings } from './settings.js'
-import { emptyForwardStats, emptyRouteStats, type ClusterStats } from './stats.js'
+import { emptyForwardStats, emptyRouteStats, emptyTrustStats, type ClusterStats } from './stats.js'
 import { TypedEventTarget } from './typed-event-target.js'
 
 export type { ClusterStatus } from '../src/core/cluster-status.js'
@@ -100,6 +111,8 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private readonly logger: ClusterLogger
   private readonly forwardStats = emptyForwardStats()
   private readonly routeStats = emptyRouteStats()
+  private readonly trustStats = emptyTrustStats()
+  private readonly refusals: ControlRefusals
   private readonly routes: RouteSync
   private readonly forwarder: Forwarder
   private readonly membership: ClusterMembership
@@ -116,6 +129,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.settings = settings
     this.name = settings.name
     this.logger = settings.logger
+    this.refusals = new ControlRefusals(settings.logger, this.trustStats)
     const incarnation = Date.now()
     const running = (): boolean => this.phase === 'running'
     const libp2p = (): ClusterLibp2p => this.libp2p
@@ -170,7 +184,8 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       },
       publish: (bytes) => { this.publish(bytes) },
       emit,
-      removed: (by) => { this.dropCluster('removed', by) }
+      removed: (by) => { this.dropCluster('removed', by) },
+      refusals: this.refusals
     })
     this.discovery = new Discovery({ settings, libp2p, running, membership: this.membership })
   }
@@ -194,6 +209,11 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     return this.libp2p.peerId.toString()
   }
 
+  /** Whether this node runs on the public default cluster secret (anyone who knows it can join). */
+  get usesDefaultSecret (): boolean {
+    return this.settings.secret === DEFAULT_CLUSTER_SECRET
+  }
+
   /** Multiaddrs this node listens on, with its peer id. */
   addresses (): string[] {
     return this.libp2p.getMultiaddrs().map(String)
@@ -203,7 +223,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   async start (): Promise<void> {
     if (this.node !== undefined || this.stoppedOnce) throw new AlreadyStartedError()
     const s = this.settings
-    if (s.secret === DEFAULT_CLUSTER_SECRET) this.logger.warn({ node: this.name }, 'cluster_default_secret')
+    if (this.usesDefaultSecret) this.logger.warn({ node: this.name }, 'cluster_default_secret')
     const privateKey = await loadNodeIdentity(this.name, s.dataDir)
     const node = await createClusterLibp2p({
       privateKey,
@@ -236,8 +256,14 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.discovery.start()
     await node.handle(ROUTES_PROTOCOL, responder(ROUTES_PROTOCOL, (request) => this.onSnapshotRequest(request), this.settings.requestTimeoutMs, this.logger))
     await node.handle(FORWARD_PROTOCOL, this.forwarder.handler, { maxInboundStreams: MAX_INBOUND_FORWARD_STREAMS })
-    node.services.pubsub.addEventListener('message', (event) => {
-      if (event.detail.topic === ROUTES_TOPIC) guarded(this.logger, 'gossip', () => { this.onGossip(event.detail.data) })
+    // The route topic is point to point (`control-trust.ts`): a message counts only from its author,
+    // the direct peer it came from. The topic validator is where gossipsub names that peer (the
+    // propagation source), so each message is consumed there and then "ignored" (no peer penalty),
+    // which keeps gossipsub from relaying it: a relayed copy would be refused anyway, and a forged
+    // message about a node relayed by that node would look authored by it.
+    node.services.pubsub.topicValidators.set(ROUTES_TOPIC, (source, message) => {
+      guarded(this.logger, 'gossip', () => { this.onGossip(message.data, source.toString()) })
+      return TopicValidatorResult.Ignore
     })
     await node.start()
     node.services.pubsub.subscribe(ROUTES_TOPIC)
@@ -253,6 +279,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.discovery.stop()
     this.membership.stop()
     this.forwarder.closeAll('node stopping')
+    this.refusals.flush()
     await node.stop()
     this.node = undefined
     this.stoppedOnce = true
@@ -299,7 +326,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   }
 
   stats (): ClusterStats {
-    return { forward: { ...this.forwardStats }, routes: { ...this.routeStats }, links: this.forwarder.backlog() }
+    return { forward: { ...this.forwardStats }, routes: { ...this.routeStats }, links: this.forwarder.backlog(), trust: { refused: { ...this.trustStats.refused } } }
   }
 
   /**
@@ -335,11 +362,14 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.dropCluster('leave')
   }
 
-  /** Removes another node from the cluster: every node drops its routes and stops dialing it. */
-  async forceLeave (node: string): Promise<void> {
+  /**
+   * Removes another node from the cluster: every node drops its routes, stops dialing it and
+   * releases the pin of its name. `requestedBy` says who asked, for the log (default `local`).
+   */
+  async forceLeave (node: string, options: { requestedBy?: string } = {}): Promise<void> {
     if (node === this.name) throw new CannotRemoveSelfError(node)
     if (this.node === undefined) throw new NotStartedError()
-    await this.membership.forceLeave(node)
+    await this.membership.forceLeave(node, options.requestedBy ?? 'local')
   }
 
   /** This node is out of the cluster: drop every peer, their routes and queued messages. */
@@ -368,15 +398,21 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     for (const node of this.membership.running()) this.forwarder.sendRoutes(node, bytes)
   }
 
-  /** A route delta pushed by `from` over its forward stream. */
+  /**
+   * A route delta pushed over the forward stream of `from` (the member its connection's peer id
+   * is pinned to): applied only if it is `from`'s own.
+   */
   private onPushedRoutes (from: string, control: Uint8Array): void {
     if (this.phase !== 'running') return
     const message = decodeControl(control)
-    if (message.type !== 'delta' || message.node !== from) throw new MalformedFrameError(`${message.type} of ${message.type === 'delta' ? message.node : 'nobody'} pushed by ${from}`)
+    if (message.type !== 'delta') throw new MalformedFrameError(`${message.type} pushed by ${from} as routes`)
+    const peerId = this.membership.peerOf(from)?.toString() ?? 'unknown'
+    if (this.refusals.screen(message, from, peerId, 'pushed') !== undefined) return
     if (this.membership.acceptsRoutesOf(message.node, message.incarnation)) this.routes.onDelta(message)
   }
 
-  private onGossip (data: Uint8Array): void {
+  /** A message on the route gossip topic that arrived from the peer `source` (not necessarily its author). */
+  private onGossip (data: Uint8Array, source: string): void {
     if (this.phase !== 'running') return
     let message: ControlMessage
     try {
@@ -387,16 +423,19 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     }
     switch (message.type) {
       case 'delta':
+        if (this.refusals.screen(message, this.membership.nameOfPeer(source), source, 'gossip') !== undefined) break
         if (this.membership.acceptsRoutesOf(message.node, message.incarnation)) this.routes.onDelta(message)
         break
       case 'digest':
+        if (this.refusals.screen(message, this.membership.nameOfPeer(source), source, 'gossip') !== undefined) break
         if (!this.membership.acceptsRoutesOf(message.node, message.incarnation)) break
-        this.membership.learn({ name: message.node, peerId: message.peerId, incarnation: message.incarnation, addrs: message.addrs })
+        // Recorded under the peer id it came from (its author's), whatever peer id it names.
+        this.membership.learn({ name: message.node, peerId: source, incarnation: message.incarnation, addrs: message.addrs })
         this.routes.onDigest(message)
         break
       case 'leave':
       case 'force-leave':
-        this.membership.onNotice(message)
+        this.membership.onNotice(message, source, 'gossip')
         break
       default:
         this.logger.debug({ type: message.type }, 'gossip_unexpected')
@@ -408,6 +447,10 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (peer === undefined) throw new UnknownNodeError(node)
     const response = await requestResponse(this.dialProtocol, peer, node, ROUTES_PROTOCOL, { type: 'snapshot-request', node }, this.settings.requestTimeoutMs)
     if (response.type !== 'snapshot' || response.node !== node) throw new MalformedFrameError(`expected the snapshot of ${node}`)
+    if (isFarAhead(response.incarnation, Date.now())) {
+      this.refusals.refuse('future_incarnation', { type: 'snapshot', about: node, incarnation: response.incarnation, sender: node, peerId: peer.toString(), channel: 'snapshot' })
+      throw new MalformedFrameError(`snapshot of ${node} with a future incarnation`)
+    }
     return response
   }
 

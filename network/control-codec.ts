@@ -86,7 +86,8 @@ const TYPE_CODES = {
   'notice-ack': 9
 } as const satisfies Record<ControlMessage['type'], number>
 
-const REJECT_REASONS: readonly HelloRejectReason[] = ['left', 'removed', 'name-conflict', 'same-name', 'stale-incarnation']
+/** Wire order: a new reason is appended, so the codes of the others never change. */
+const REJECT_REASONS: readonly HelloRejectReason[] = ['left', 'removed', 'name-conflict', 'same-name', 'stale-incarnation', 'future-incarnation']
 
 export function encodeControl (message: ControlMessage): Uint8Array {
   const w = new BinaryWriter(256)

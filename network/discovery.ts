@@ -80,8 +80,8 @@ export class Discovery implements Startable, MemberDialer {
       if (member === undefined || member.status === 'up') return true
       if (member.addrs.length === 0) return false
       const connection = await raceSignal(this.components.libp2p().dial(member.addrs.map(a => multiaddr(a)), { signal }), signal)
-      await this.components.membership.ensureHello(connection.remotePeer)
-      return true
+      // Addresses may be hearsay (another member's list): done only once the node itself answered.
+      return await this.components.membership.ensureHello(connection.remotePeer) === node
     }, delayMs + tieBreak)
   }
 

@@ -67,13 +67,21 @@ export class JoinFailedError extends Error {
   }
 }
 
-export type HelloRejectReason = 'left' | 'removed' | 'name-conflict' | 'same-name' | 'stale-incarnation'
+export type HelloRejectReason = 'left' | 'removed' | 'name-conflict' | 'same-name' | 'stale-incarnation' | 'future-incarnation'
 
 /** The remote node refused the hello exchange. */
 export class HelloRejectedError extends Error {
   override name = 'HelloRejectedError'
   constructor (readonly reason: HelloRejectReason, readonly detail: string) {
     super(`hello rejected (${reason}): ${detail}`)
+  }
+}
+
+/** A control message was refused: its sender may not say it (see `control-trust.ts`). */
+export class ControlRefusedError extends Error {
+  override name = 'ControlRefusedError'
+  constructor (readonly reason: string, detail: string) {
+    super(`control message refused (${reason}): ${detail}`)
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * The envelope of every message on the route gossip topic. Gossip is not signed (see
- * `libp2p-node.ts`), so gossipsub names a message by a hash of its bytes, and a publication equal
+ * `libp2p-node.ts`; who sent a message is its direct sender, `control-trust.ts`), so gossipsub
+ * names a message by a hash of its bytes, and a publication equal
  * to an earlier one (an unchanged digest, a repeated notice) would be taken for a duplicate and
  * dropped for the lifetime of gossipsub's seen cache. A per-publisher sequence number in front of
  * the control message makes every publication distinct. Pure; no I/O.

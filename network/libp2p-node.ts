@@ -47,10 +47,11 @@ export async function createClusterLibp2p (init: ClusterLibp2pInit): Promise<Clu
     peerDiscovery: init.mdns === undefined ? [] : [mdns({ serviceTag: init.mdns.serviceTag, interval: init.mdns.intervalMs })],
     services: {
       identify: identify(),
-      // Unsigned: who may publish is settled by the cluster secret (only members can connect), the
-      // trust model of forwarded messages too. Signing and verifying every route change with
-      // Ed25519 cost each node about 0.3 ms of CPU per change (profile of the convergence bench),
-      // on the path that gates a new subscriber's first delivery. See `gossip-envelope.ts`.
+      // Unsigned: only members can connect (the cluster secret), and a message about a node counts
+      // only when it comes directly from that node's peer id, never relayed (`control-trust.ts`).
+      // Signing and verifying every route change with Ed25519 cost each node about 0.3 ms of CPU
+      // per change (profile of the convergence bench), on the path that gates a new subscriber's
+      // first delivery. See `gossip-envelope.ts`.
       pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, globalSignaturePolicy: 'StrictNoSign' })
     }
   })

@@ -11,6 +11,11 @@
  *   timeout; down longer than `autocleanMs`, it is removed with its routes (autoclean).
  * - Leave notices (`MEMBERSHIP_PROTOCOL` to each member, and gossip): `leave` and `force-leave`
  *   remove a node everywhere and leave a tombstone that refuses its incarnation from then on.
+ * - Trust: a name is pinned to the peer id of its first accepted hello (`member-table.ts`); a
+ *   notice is accepted only from its author, a leave from the node leaving and a force-leave from
+ *   the member it names as `by` (`control-trust.ts`). A force-leave releases the pin, so a node
+ *   that got a new key can come back. Tombstones in a hello (the sender's word that a node left)
+ *   apply only to members that are down here: a member that is up speaks for itself.
  *
  * The pure member table is `member-table.ts`; redial and discovery are `discovery.ts`.
  */
@@ -18,14 +23,16 @@ import type { Connection, PeerId, Startable } from '@libp2p/interface'
 import { AUTOCLEAN_CHECK_MS, HELLO_PROTOCOL, MEMBERSHIP_PROTOCOL } from './constants.js'
 import { encodeControl, type ControlMessage, type Hello, type HelloReject } from './control-codec.js'
 import {
-  HelloRejectedError, MalformedFrameError, NodeRemovedError, NotStartedError, PeerUnresponsiveError,
+  ControlRefusedError, HelloRejectedError, MalformedFrameError, NodeRemovedError, NotStartedError, PeerUnresponsiveError,
   UnknownNodeError
 } from './errors.js'
+import { describeRefused, type ControlRefusals, type RefusalReason } from './control-trust.js'
 import type { EmitClusterEvent, NodeDownReason } from './events.js'
 import type { Forwarder } from './forwarder.js'
+import { isFarAhead } from './incarnation.js'
 import { boundedDialProtocol, type ClusterLibp2p } from './libp2p-node.js'
 import { guarded } from './logger.js'
-import { MemberTable, type Member, type MemberInfo, type UpOutcome } from './member-table.js'
+import { MemberTable, type Member, type MemberInfo, type Tombstone, type UpOutcome } from './member-table.js'
 import { requestResponse, responder } from './request-response.js'
 import type { RouteSync } from './route-sync.js'
 import type { ClusterSettings } from './settings.js'
@@ -55,9 +62,14 @@ export interface MembershipComponents {
   emit: EmitClusterEvent
   /** This node was removed from the cluster by another node. */
   removed: (by?: string) => void
+  /** Counts and logs refused control messages. */
+  refusals: ControlRefusals
 }
 
 export type LeaveNotice = ControlMessage & { type: 'leave' | 'force-leave' }
+
+/** Delay before hanging up on a peer whose hello response was refused (see `sayHello`). */
+const HELLO_REJECT_HANG_UP_MS = 500
 
 export class ClusterMembership implements Startable {
   private readonly table: MemberTable
@@ -98,7 +110,7 @@ export class ClusterMembership implements Startable {
     const node = this.components.libp2p()
     const timeoutMs = this.components.settings.requestTimeoutMs
     await node.handle(HELLO_PROTOCOL, responder(HELLO_PROTOCOL, (request, connection) => this.onHelloRequest(request, connection), timeoutMs, this.logger))
-    await node.handle(MEMBERSHIP_PROTOCOL, responder(MEMBERSHIP_PROTOCOL, (request) => this.onNoticeRequest(request), timeoutMs, this.logger))
+    await node.handle(MEMBERSHIP_PROTOCOL, responder(MEMBERSHIP_PROTOCOL, (request, connection) => this.onNoticeRequest(request, connection), timeoutMs, this.logger))
     node.addEventListener('connection:open', (event) => { guarded(this.logger, 'connection:open', () => { this.onConnectionOpen(event.detail) }) })
     node.addEventListener('peer:disconnect', (event) => { guarded(this.logger, 'peer:disconnect', () => { this.onPeerDisconnect(event.detail) }) })
     this.autocleanTimer = setInterval(() => { this.autoclean() }, Math.min(AUTOCLEAN_CHECK_MS, this.components.settings.autocleanMs))
@@ -117,6 +129,7 @@ export class ClusterMembership implements Startable {
     return this.table.isUp(node)
   }
 
+  /** The member `peerId` is pinned to (met by a hello, up or down now): who speaks on its connections. */
   nameOfPeer (peerId: string): string | undefined {
     return this.table.nameOfPeer(peerId)
   }
@@ -170,19 +183,32 @@ export class ClusterMembership implements Startable {
     for (const connection of this.components.libp2p().getConnections(peer)) connection.abort(new PeerUnresponsiveError(node, silentMs))
   }
 
-  /** A leave or force-leave notice, received directly or on gossip. */
-  onNotice (notice: LeaveNotice): void {
-    if (!this.components.running()) return
+  /**
+   * A leave or force-leave notice from `peerId`, received directly or on gossip: applied only from
+   * its author (see `control-trust.ts`). Returns why it was refused, if it was.
+   */
+  onNotice (notice: LeaveNotice, peerId: string, channel: 'gossip' | 'notice'): RefusalReason | undefined {
+    if (!this.components.running()) return undefined
+    const sender = this.table.nameOfPeer(peerId)
+    const refusal = this.components.refusals.screen(notice, sender, peerId, channel)
+    if (refusal !== undefined) return refusal
+    const known = this.table.get(notice.node)
+    if (known?.status === 'up' && notice.incarnation > known.incarnation) {
+      // A member that is up told this node its incarnation itself: a notice for a later one is made up.
+      this.components.refusals.refuse('future_incarnation', describeRefused(notice, sender, peerId, channel))
+      return 'future_incarnation'
+    }
     if (notice.node === this.name) {
       if (notice.type === 'force-leave' && notice.incarnation === this.incarnationValue) {
         this.logger.warn({ node: this.name, by: notice.by }, 'removed_from_cluster')
         this.components.removed(notice.by)
       }
-      return
+      return undefined
     }
-    const member = this.table.get(notice.node)
-    if (member !== undefined && member.incarnation > notice.incarnation) return
-    this.removeMember(notice.node, notice.type === 'leave' ? 'left' : 'forced', notice.incarnation)
+    if (known !== undefined && known.incarnation > notice.incarnation) return undefined
+    if (notice.type === 'leave') this.removeMember(notice.node, 'left', notice.incarnation)
+    else this.removeMember(notice.node, 'forced', notice.incarnation, { by: notice.by, releasePin: true })
+    return undefined
   }
 
   /** Tells every member this node leaves (bounded by the request timeout); the caller then drops the cluster. */
@@ -193,15 +219,20 @@ export class ClusterMembership implements Startable {
   }
 
   /**
-   * Removes another node (not this one) from the cluster: every node drops its routes and stops
-   * dialing it. Throws `UnknownNodeError` for a node that is not a member.
+   * Removes another node (not this one) from the cluster: every node drops its routes, stops
+   * dialing it and releases the pin of its name (so it may come back under a new key, by a fresh
+   * join). Works on a member, or on a name only pinned (it left or was cleaned). Logged with
+   * `requestedBy`, who asked. Throws `UnknownNodeError` for a name that is neither.
    */
-  async forceLeave (node: string): Promise<void> {
+  async forceLeave (node: string, requestedBy: string): Promise<void> {
     const member = this.table.get(node)
-    if (member === undefined) throw new UnknownNodeError(node)
-    const notice: ControlMessage = { type: 'force-leave', node, incarnation: member.incarnation, by: this.name }
-    if (member.status === 'up') await this.notifyMembers(notice, [node])
-    this.removeMember(node, 'forced', member.incarnation)
+    const pin = this.table.pinOf(node)
+    if (member === undefined && pin === undefined) throw new UnknownNodeError(node)
+    const incarnation = member?.incarnation ?? pin?.incarnation ?? 0
+    this.logger.warn({ node, incarnation, requested_by: requestedBy }, 'force_leave')
+    const notice: ControlMessage = { type: 'force-leave', node, incarnation, by: this.name }
+    if (member?.status === 'up') await this.notifyMembers(notice, [node])
+    this.removeMember(node, 'forced', incarnation, { by: this.name, releasePin: true })
     this.components.publish(encodeControl(notice))
     await this.notifyMembers(notice, this.table.running())
   }
@@ -234,7 +265,12 @@ export class ClusterMembership implements Startable {
     if (!this.components.running()) throw new HelloRejectedError('left', `${this.name} left the cluster meanwhile`)
     const outcome = this.acceptHello(response, peer)
     if (outcome.kind === 'rejected') {
-      this.hangUp(peer)
+      // The peer may be saying hello to this node at the same time (both sides do on a new
+      // connection): hang up once that exchange could answer it with the reason, so a refused
+      // `cluster join` says why rather than that its stream closed.
+      const timer = setTimeout(() => { if (this.table.nameOfPeer(peer.toString()) === undefined) this.hangUp(peer) },
+        Math.min(HELLO_REJECT_HANG_UP_MS, this.components.settings.requestTimeoutMs))
+      timer.unref()
       throw new HelloRejectedError(outcome.reason, outcome.detail)
     }
     return response.name
@@ -263,9 +299,11 @@ export class ClusterMembership implements Startable {
     }
   }
 
+  /** A hello whose `peerId` is the connection's remote peer (checked by the caller). */
   private acceptHello (hello: Hello, peer: PeerId): UpOutcome {
+    const now = Date.now()
     const info: MemberInfo = { name: hello.name, peerId: hello.peerId, incarnation: hello.incarnation, addrs: hello.addrs }
-    const outcome = this.table.up(info, Date.now())
+    const outcome = this.table.up(info, now)
     if (outcome.kind === 'rejected') {
       this.logger.warn({ node: hello.name, peer_id: hello.peerId, reason: outcome.reason, detail: outcome.detail }, 'hello_rejected')
       return outcome
@@ -277,14 +315,23 @@ export class ClusterMembership implements Startable {
     } else {
       this.onMemberUp(hello.name, hello.incarnation, outcome)
     }
-    for (const tombstone of hello.tombstones) {
-      const member = this.table.get(tombstone.name)
-      if (tombstone.name !== this.name && member !== undefined && member.incarnation <= tombstone.incarnation) {
-        this.removeMember(tombstone.name, 'forced', tombstone.incarnation)
-      }
-    }
+    for (const tombstone of hello.tombstones) this.applyTombstone(tombstone, hello.name, hello.peerId, now)
     for (const member of hello.members) this.learn(member)
     return outcome
+  }
+
+  /**
+   * A tombstone in `sender`'s hello: its word that a node left or was removed. Applied to a member
+   * that is down here (one that is up speaks for itself), as a removal by `sender`; the pin stays.
+   */
+  private applyTombstone (tombstone: Tombstone, sender: string, peerId: string, now: number): void {
+    const member = this.table.get(tombstone.name)
+    if (tombstone.name === this.name || member === undefined || member.status === 'up' || member.incarnation > tombstone.incarnation) return
+    if (isFarAhead(tombstone.incarnation, now)) {
+      this.components.refusals.refuse('future_incarnation', { type: 'tombstone', about: tombstone.name, incarnation: tombstone.incarnation, sender, peerId, channel: 'hello' })
+      return
+    }
+    this.removeMember(tombstone.name, 'forced', tombstone.incarnation, { by: sender })
   }
 
   private onMemberUp (node: string, incarnation: number, outcome: UpOutcome): void {
@@ -322,16 +369,25 @@ export class ClusterMembership implements Startable {
     if (this.components.running()) this.components.dialer.redialMember(node, this.components.settings.redialMinMs)
   }
 
-  private onNoticeRequest (request: ControlMessage): ControlMessage {
+  private onNoticeRequest (request: ControlMessage, connection: Connection): ControlMessage {
     if (request.type !== 'leave' && request.type !== 'force-leave') throw new MalformedFrameError(`${request.type} on ${MEMBERSHIP_PROTOCOL}`)
-    this.onNotice(request)
+    const refusal = this.onNotice(request, connection.remotePeer.toString(), 'notice')
+    if (refusal !== undefined) throw new ControlRefusedError(refusal, `${request.type} of ${request.node} from peer ${connection.remotePeer.toString()}`)
     return { type: 'notice-ack' }
   }
 
-  /** Forgets a member and its routes: it left, was force-left, or was down too long. */
-  private removeMember (node: string, how: 'left' | 'forced' | 'cleaned', tombstoneIncarnation?: number): void {
-    const member = this.table.remove(node, how === 'cleaned' || tombstoneIncarnation === undefined ? undefined : { incarnation: tombstoneIncarnation })
-    if (member === undefined) return
+  /**
+   * Forgets a member and its routes: it left, was force-left (`by` that member; the pin of its
+   * name released if `releasePin`), or was down too long.
+   */
+  private removeMember (node: string, how: 'left' | 'forced' | 'cleaned', tombstoneIncarnation?: number, options: { by?: string, releasePin?: boolean } = {}): void {
+    const tombstone = how === 'cleaned' || tombstoneIncarnation === undefined ? undefined : { incarnation: tombstoneIncarnation }
+    const hadPin = this.table.pinOf(node) !== undefined
+    const member = this.table.remove(node, tombstone, options.releasePin)
+    if (member === undefined) {
+      if (options.releasePin === true && hadPin) this.logger.info({ node, by: options.by }, 'pin_released')
+      return
+    }
     const { dialer, forwarder, routes, emit } = this.components
     dialer.cancelRedial(node)
     forwarder.remove(node)
@@ -347,7 +403,7 @@ export class ClusterMembership implements Startable {
       return
     }
     if (peer !== undefined) this.hangUp(peer, new NodeRemovedError(node))
-    this.logger.info({ node, forced: how === 'forced' }, 'node_left')
+    this.logger.info({ node, forced: how === 'forced', ...(options.by === undefined ? {} : { by: options.by }) }, 'node_left')
     emit('node-left', { node, forced: how === 'forced' })
   }
 

@@ -4,7 +4,8 @@
  * periodic digest on the gossip topic; feeds
  * other nodes' deltas and digests to the replicas, and fetches a full snapshot over a direct
  * stream whenever a replica asks for one (gap, new incarnation, new or returning peer, digest
- * mismatch). A delta is never trusted to arrive: the digest catches whatever was lost.
+ * mismatch). A delta is never trusted to arrive: the digest catches whatever was lost. The
+ * caller applies only the deltas and digests a node sends about itself (`control-trust.ts`).
  *
  * Changes are batched: the first change after a quiet period is announced on the next turn of
  * the event loop, later ones at most once per `flushMs`, so a burst of subscriptions becomes a few
@@ -132,7 +133,8 @@ export class RouteSync {
       // (the replication channel every member hears); a receiver applies whichever copy comes
       // first and ignores the other by its sequence numbers. The push goes first: it is a write
       // on a stream already open to each member, while gossip (unsigned, see `libp2p-node.ts`)
-      // goes through gossipsub's mesh and may take more than one hop. Bursts above
+      // goes through gossipsub. Either copy counts only from this node itself, the direct
+      // sender (`control-trust.ts`): gossip is never relayed. Bursts above
       // `MAX_GOSSIPED_DELTA_OPS` go by the push only.
       const bytes = encodeControl({ type: 'delta', ...delta })
       this.init.announce(bytes)

@@ -40,10 +40,16 @@ export interface LinkBacklog {
   bytes: number
 }
 
+/** Control messages refused because their sender may not say them (`control-trust.ts`), per reason. */
+export interface TrustStats {
+  refused: { not_author: number, unknown_sender: number, future_incarnation: number }
+}
+
 export interface ClusterStats {
   forward: ForwardStats
   routes: RouteStats
   links: Record<string, LinkBacklog>
+  trust: TrustStats
 }
 
 export function emptyForwardStats (): ForwardStats {
@@ -63,4 +69,8 @@ export function emptyForwardStats (): ForwardStats {
 
 export function emptyRouteStats (): RouteStats {
   return { deltasPublished: 0, deltasReceived: 0, digestsPublished: 0, snapshotsRequested: 0, snapshotsServed: 0, snapshotsFailed: 0 }
+}
+
+export function emptyTrustStats (): TrustStats {
+  return { refused: { not_author: 0, unknown_sender: 0, future_incarnation: 0 } }
 }

@@ -102,5 +102,6 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   }
 
   async leave (): Promise<void> { await this.network.leave() }
-  async forceLeave (node: string): Promise<void> { await this.network.forceLeave(node) }
+  async forceLeave (node: string, requestedBy: string): Promise<void> { await this.network.forceLeave(node, { requestedBy }) }
+  usesDefaultSecret (): boolean { return this.network.usesDefaultSecret }
 }

@@ -4,14 +4,16 @@
  * answers with one JSON reply line `{ok, result?, error?, text?}` (see `src/ctl.ts`), like
  * `emqx ctl cluster …`:
  *
- *   cluster status             result { running_nodes, stopped_nodes }, text `Cluster status: [...]`
+ *   cluster status             result { running_nodes, stopped_nodes, default_secret }, text `Cluster status: [...]`
+ *                              and, on the public default secret, a warning line
  *   cluster join <node>        the same result after the change; text `Join the cluster successfully.` + status
  *   cluster leave              ditto, `Leave the cluster successfully.`
  *   cluster force-leave <node> ditto, `Remove the node <node> from the cluster successfully.`
  *   any failure                { ok: false, error: <message> }
  *
  * Requests are bounded in size and time, membership changes run one at a time, and every
- * command is logged as a `ctl_request` debug event on arrival and a `ctl_command` event when done.
+ * command is logged as a `ctl_request` debug event on arrival and a `ctl_command` event when done,
+ * with the `client` (address:port) that asked; a force-leave is also logged by the cluster with it.
  */
 import net from 'node:net'
 import type { Logger } from './core/log.js'
@@ -27,7 +29,10 @@ export interface ClusterAdmin {
   /** `node` is `name@host` or `name@host:port`. */
   join: (node: string) => Promise<void>
   leave: () => Promise<void>
-  forceLeave: (node: string) => Promise<void>
+  /** `requestedBy` says who asked, for the cluster's log (`ctl <address>:<port>`). */
+  forceLeave: (node: string, requestedBy: string) => Promise<void>
+  /** Whether the node runs on the public default cluster secret. */
+  usesDefaultSecret: () => boolean
   /** The route table: every topic filter with the nodes that have a subscriber for it. */
   routes: () => Promise<Array<{ filter: string, nodes: string[] }>>
 }
@@ -92,10 +97,14 @@ export function formatClusterStatus (status: ClusterStatus): string {
   return `Cluster status: [{running_nodes,${list(status.runningNodes)}},{stopped_nodes,${list(status.stoppedNodes)}}]`
 }
 
-/** The JSON result of `cluster status` (`meshmq ctl --json cluster status`). */
+/** The node lists of `cluster status` (`meshmq ctl --json cluster status`), also the reply of a membership change. */
 function statusResult (status: ClusterStatus): { running_nodes: string[], stopped_nodes: string[] } {
   return { running_nodes: [...status.runningNodes], stopped_nodes: [...status.stoppedNodes] }
 }
+
+/** The line `cluster status` adds on a node that runs on the public default secret. */
+export const DEFAULT_SECRET_WARNING = 'Warning: this node uses the public default cluster secret: anyone who can reach its cluster port can join. ' +
+  'Set cluster.secret (--secret, MESHMQ_CLUSTER_SECRET) on every node.'
 
 /** One parsed command. */
 type ControlCommand =
@@ -202,10 +211,11 @@ export class ControlServer {
       clearTimeout(timer)
       if (!socket.destroyed) socket.end(JSON.stringify(reply) + '\n')
     }
+    const client = `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`
     const run = (line: string): void => {
       state = 'running'
       clearTimeout(timer)
-      this.#handle(line).then(answer, (err: unknown) => {
+      this.#handle(line, client).then(answer, (err: unknown) => {
         answer({ ok: false, error: err instanceof Error ? err.message : String(err) })
       })
     }
@@ -237,34 +247,34 @@ export class ControlServer {
   }
 
   /** Runs one request line and builds its reply; never rejects for a command's own failure. */
-  async #handle (line: string): Promise<ControlReply> {
+  async #handle (line: string, client: string): Promise<ControlReply> {
     const started = Date.now()
     let args: string[] | undefined
     try {
       const request = parseRequest(line)
       args = request.args
-      this.#log.debug({ args }, 'ctl_request')
-      const reply = await this.#withTimeout(request.command)
-      this.#log.info({ args, ok: true, durationMs: Date.now() - started }, 'ctl_command')
+      this.#log.debug({ args, client }, 'ctl_request')
+      const reply = await this.#withTimeout(request.command, client)
+      this.#log.info({ args, client, ok: true, durationMs: Date.now() - started }, 'ctl_command')
       return reply
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err)
-      this.#log.warn({ args, ok: false, error, durationMs: Date.now() - started }, 'ctl_command')
+      this.#log.warn({ args, client, ok: false, error, durationMs: Date.now() - started }, 'ctl_command')
       return { ok: false, error }
     }
   }
 
   /** Runs a command, status at once and membership changes in turn; the reply is due within the request timeout of arrival. */
-  async #withTimeout (command: ControlCommand): Promise<ControlReply> {
-    return await this.#timed(command, command.kind === 'status' || command.kind === 'routes' ? this.#run(command) : this.#serialized(command))
+  async #withTimeout (command: ControlCommand, client: string): Promise<ControlReply> {
+    return await this.#timed(command, command.kind === 'status' || command.kind === 'routes' ? this.#run(command, client) : this.#serialized(command, client))
   }
 
   /**
    * Queues a membership change behind the previous one. A change that neither ends nor fails
    * still frees the queue after the request timeout, so one stuck command cannot block the rest.
    */
-  async #serialized (command: ControlCommand): Promise<ControlReply> {
-    const turn = this.#changes.then(async () => await this.#timed(command, this.#run(command)))
+  async #serialized (command: ControlCommand, client: string): Promise<ControlReply> {
+    const turn = this.#changes.then(async () => await this.#timed(command, this.#run(command, client)))
     this.#changes = turn.catch(() => undefined)
     return await turn
   }
@@ -284,11 +294,13 @@ export class ControlServer {
     }
   }
 
-  async #run (command: ControlCommand): Promise<ControlReply> {
+  async #run (command: ControlCommand, client: string): Promise<ControlReply> {
     switch (command.kind) {
       case 'status': {
         const status = await this.#admin.status()
-        return { ok: true, result: statusResult(status), text: formatClusterStatus(status) }
+        const defaultSecret = this.#admin.usesDefaultSecret()
+        const text = formatClusterStatus(status) + (defaultSecret ? `\n${DEFAULT_SECRET_WARNING}` : '')
+        return { ok: true, result: { ...statusResult(status), default_secret: defaultSecret }, text }
       }
       case 'routes': {
         const routes = await this.#admin.routes()
@@ -301,7 +313,7 @@ export class ControlServer {
         await this.#admin.leave()
         return await this.#afterChange('Leave the cluster successfully.')
       case 'force-leave':
-        await this.#admin.forceLeave(command.node)
+        await this.#admin.forceLeave(command.node, `ctl ${client}`)
         return await this.#afterChange(`Remove the node ${command.node} from the cluster successfully.`)
     }
   }

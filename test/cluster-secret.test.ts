@@ -10,6 +10,7 @@ import { ctlJson, CtlCommandError, membership, planCluster, routeTable, startPla
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { logEvent, startNode, type NodeProcess } from './helpers/node-process.js'
 import { freePorts } from './helpers/ports.js'
+import { sendControlRequest } from '../src/ctl.js'
 import { sleep, uniqueName } from './helpers/wait.js'
 
 const OBSERVE_MS = 4_000
@@ -60,13 +61,19 @@ test('a node with the wrong --secret cannot join: never listed by the members, s
   await outsideInbox.expectNoMoreThan(1, 0)
 })
 
-test('a node started without --secret runs on the public default and logs cluster_default_secret; one with a secret does not', async t => {
+test('a node started without --secret runs on the public default, logs cluster_default_secret and `cluster status` says so; one with a secret does not', async t => {
   const [defaultCluster, defaultControl, ownCluster, ownControl] = await freePorts(4)
   const withDefault = await startNode(t, { name: 'defaultsecret1@127.0.0.1', clusterPort: defaultCluster, controlPort: defaultControl })
   const warning = await withDefault.waitForLog(logEvent('cluster_default_secret'), { timeoutMs: 1000, what: 'the default-secret warning' })
   assert.equal(warning.level, 'warn')
+  const status = await sendControlRequest({ host: '127.0.0.1', port: withDefault.controlPort }, { args: ['cluster', 'status'] })
+  assert.equal((status.result as { default_secret: boolean }).default_secret, true)
+  assert.match(status.text ?? '', /^Cluster status: .*\nWarning: this node uses the public default cluster secret/)
 
   const withSecret = await startNode(t, { name: 'ownsecret1@127.0.0.1', clusterPort: ownCluster, controlPort: ownControl, secret: 'not-the-default' })
   await withSecret.waitForLog(logEvent('broker_started'), { timeoutMs: 1000 })
   assert.equal(withSecret.logs.find(line => line.msg === 'cluster_default_secret'), undefined, 'the warning is logged before broker_started, or not at all')
+  const ownStatus = await sendControlRequest({ host: '127.0.0.1', port: withSecret.controlPort }, { args: ['cluster', 'status'] })
+  assert.equal((ownStatus.result as { default_secret: boolean }).default_secret, false)
+  assert.doesNotMatch(ownStatus.text ?? '', /Warning/)
 })

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { sendControlRequest } from '../src/ctl.js'
 import { createLogger } from '../src/core/log.js'
 import {
-  ControlServer, ControlHostNotLoopbackError, formatClusterStatus, isLoopbackHost,
+  ControlServer, ControlHostNotLoopbackError, DEFAULT_SECRET_WARNING, formatClusterStatus, isLoopbackHost,
   type ClusterAdmin, type ClusterStatus
 } from '../src/control-server.js'
 import { waitFor } from './helpers/wait.js'
@@ -31,6 +31,9 @@ class FakeCluster implements ClusterAdmin {
   gate: Promise<void> | undefined
   /** When set, mutating calls reject with it. */
   failure: Error | undefined
+  defaultSecret = false
+  /** Who asked for each force-leave, as the server passed it. */
+  readonly forceLeaveRequesters: string[] = []
 
   async status (): Promise<ClusterStatus> {
     this.#record('status')
@@ -52,8 +55,13 @@ class FakeCluster implements ClusterAdmin {
     this.running = this.running.slice(0, 1)
   }
 
-  async forceLeave (node: string): Promise<void> {
+  usesDefaultSecret (): boolean {
+    return this.defaultSecret
+  }
+
+  async forceLeave (node: string, requestedBy: string): Promise<void> {
     this.#record(`force-leave ${node}`)
+    this.forceLeaveRequesters.push(requestedBy)
     await this.gate
     if (this.failure !== undefined) throw this.failure
     this.running = this.running.filter(n => n !== node)
@@ -151,9 +159,18 @@ test('cluster status replies with running and stopped nodes as JSON and in the E
   const reply = await sendControlRequest(endpoint, { args: ['cluster', 'status'] })
   assert.deepEqual(reply, {
     ok: true,
-    result: { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: ['n3@127.0.0.1'] },
+    result: { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: ['n3@127.0.0.1'], default_secret: false },
     text: "Cluster status: [{running_nodes,['n1@127.0.0.1','n2@127.0.0.1']},{stopped_nodes,['n3@127.0.0.1']}]"
   })
+})
+
+test('cluster status of a node on the public default secret says so, in the JSON and in a text line', async t => {
+  const { cluster, endpoint } = await startControl(t)
+  cluster.defaultSecret = true
+  const reply = await sendControlRequest(endpoint, { args: ['cluster', 'status'] })
+  assert.deepEqual(reply.result, { running_nodes: ['n1@127.0.0.1'], stopped_nodes: [], default_secret: true })
+  assert.equal(reply.text, `Cluster status: [{running_nodes,['n1@127.0.0.1']},{stopped_nodes,[]}]\n${DEFAULT_SECRET_WARNING}`)
+  assert.match(DEFAULT_SECRET_WARNING, /default cluster secret.*--secret/)
 })
 
 test('routes list replies with every filter and its nodes', async t => {
@@ -191,6 +208,8 @@ test('cluster leave and force-leave reach the cluster', async t => {
   assert.equal(left.ok, true)
   assert.match(left.text ?? '', /^Leave the cluster successfully\./)
   assert.deepEqual(cluster.calls.filter(c => c !== 'status'), ['force-leave n3@127.0.0.1', 'leave'])
+  assert.equal(cluster.forceLeaveRequesters.length, 1)
+  assert.match(cluster.forceLeaveRequesters[0]!, /^ctl 127\.0\.0\.1:\d+$/, 'the cluster is told which control client asked')
 })
 
 test('a failing cluster operation is answered with ok:false and its message', async t => {
@@ -330,7 +349,7 @@ test('`meshmq ctl cluster status` prints the EMQX text and `--json` prints the r
   assert.deepEqual(text, { stdout: "Cluster status: [{running_nodes,['n1@127.0.0.1','n2@127.0.0.1']},{stopped_nodes,[]}]\n", code: 0 })
   const json = await ctl('--json', 'cluster', 'status')
   assert.equal(json.code, 0)
-  assert.deepEqual(JSON.parse(json.stdout), { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: [] })
+  assert.deepEqual(JSON.parse(json.stdout), { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: [], default_secret: false })
   cluster.failure = new Error('not in a cluster')
   assert.equal((await ctl('cluster', 'leave')).code, 1)
 })

@@ -1,7 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Backoff } from '../network/backoff.js'
-import { MemberTable, type MemberInfo } from '../network/member-table.js'
+import type { ControlMessage } from '../network/control-codec.js'
+import { refusalOf } from '../network/control-trust.js'
+import { MAX_INCARNATION_AHEAD_MS } from '../network/incarnation.js'
+import { MAX_RETIRED_PINS, MemberTable, type MemberInfo } from '../network/member-table.js'
 import { encodedSizeBound } from '../network/message-codec.js'
 import { OutboundQueue } from '../network/outbound-queue.js'
 import type { Message, QoS } from '../src/core/mqtt/message.js'
@@ -27,16 +30,15 @@ test('membership: back with the same incarnation is a healed partition, a new on
   assert.equal(m.down('n2@h', 1_000), true)
   assert.equal(m.down('n2@h', 1_500), false, 'already down')
   assert.deepStrictEqual(m.up(info('n2@h', 100), 4_000), { kind: 'healed', downForMs: 3_000 })
-  assert.deepStrictEqual(m.up(info('n2@h', 200, 'new-peer'), 5_000), { kind: 'restarted', previousIncarnation: 100 })
-  assert.equal(m.nameOfPeer('new-peer'), 'n2@h')
-  assert.equal(m.nameOfPeer('peer-n2@h'), undefined)
+  assert.deepStrictEqual(m.up(info('n2@h', 200), 5_000), { kind: 'restarted', previousIncarnation: 100 })
+  assert.equal(m.nameOfPeer('peer-n2@h'), 'n2@h')
 })
 
 test('membership refuses its own name, an older incarnation and a second live peer under one name', () => {
   const m = new MemberTable('n1@h')
   assert.equal(m.up(info('n1@h'), 0).kind, 'rejected')
   m.up(info('n2@h', 200), 0)
-  assert.deepStrictEqual(m.check(info('n2@h', 100)), { kind: 'rejected', reason: 'stale-incarnation', detail: 'n2@h runs incarnation 200, not 100' })
+  assert.deepStrictEqual(m.check(info('n2@h', 100), 0), { kind: 'rejected', reason: 'stale-incarnation', detail: 'n2@h runs incarnation 200, not 100' })
   const conflict = m.up(info('n2@h', 200, 'impostor'), 0)
   assert.equal(conflict.kind === 'rejected' && conflict.reason, 'name-conflict')
 })
@@ -50,6 +52,77 @@ test('membership tombstones refuse a left node until it comes back with a new in
   assert.equal(m.learn(info('n2@h', 100), 1), false)
   assert.deepStrictEqual(m.up(info('n2@h', 101), 2), { kind: 'joined' })
   assert.deepStrictEqual(m.tombstones(), [{ name: 'n2@h', incarnation: 100 }])
+})
+
+test('issue 8 pins: a name stays bound to the peer id of its first hello, up, down, left or cleaned, until a force-leave', () => {
+  const m = new MemberTable('n1@h')
+  assert.deepStrictEqual(m.up(info('n2@h', 100), 0), { kind: 'joined' })
+  const takeover = (now: number): string | undefined => {
+    const outcome = m.up(info('n2@h', now, 'impostor'), now)
+    return outcome.kind === 'rejected' ? outcome.reason : outcome.kind
+  }
+  assert.equal(takeover(1_000), 'name-conflict', 'a higher incarnation from another peer id does not take the name')
+  m.down('n2@h', 2_000)
+  assert.equal(takeover(3_000), 'name-conflict', 'nor while the node is down')
+  assert.equal(m.nameOfPeer('impostor'), undefined)
+  m.remove('n2@h', undefined)
+  assert.equal(takeover(4_000), 'name-conflict', 'nor once it was cleaned (or left): the pin outlives the membership')
+  assert.deepStrictEqual(m.up(info('n2@h', 5_000), 5_000), { kind: 'joined' }, 'the node itself comes back')
+  m.remove('n2@h', { incarnation: 5_000 }, true)
+  assert.deepStrictEqual(m.up(info('n2@h', 6_000, 'new-key'), 6_000), { kind: 'joined' }, 'after a force-leave the name may come back under a new key')
+  assert.equal(m.nameOfPeer('new-key'), 'n2@h')
+})
+
+test('issue 8 pins: a pinned peer id cannot take a second name, and hearsay never moves a pin', () => {
+  const m = new MemberTable('n1@h')
+  m.up(info('n2@h', 100), 0)
+  const second = m.up(info('n9@h', 100, 'peer-n2@h'), 0)
+  assert.equal(second.kind === 'rejected' && second.reason, 'name-conflict')
+  m.down('n2@h', 10)
+  assert.equal(m.learn(info('n2@h', 200, 'impostor'), 20), false)
+  assert.equal(m.get('n2@h')?.peerId, 'peer-n2@h', 'a member list naming another peer id for a pinned name is ignored')
+  assert.equal(m.learn(info('n7@h', 200, 'peer-n2@h'), 20), false, 'nor one giving a pinned peer id another name')
+  assert.equal(m.get('n7@h'), undefined)
+  m.learn(info('n2@h', 9_000), 20)
+  assert.equal(m.get('n2@h')?.incarnation, 100, 'hearsay never raises a met member\'s incarnation')
+  assert.deepStrictEqual(m.up(info('n2@h', 150), 30), { kind: 'restarted', previousIncarnation: 100 })
+  const stranger = { ...info('n5@h'), addrs: ['/ip4/10.0.0.9/tcp/1/p2p/someone-else', '/ip4/10.0.0.5/tcp/1/p2p/peer-n5@h'] }
+  m.learn(stranger, 40)
+  assert.deepStrictEqual(m.get('n5@h')?.addrs, ['/ip4/10.0.0.5/tcp/1/p2p/peer-n5@h'], 'only addresses that name the peer id are kept')
+})
+
+test('issue 8 incarnations: one far ahead of the clock is refused in a hello and in hearsay', () => {
+  const m = new MemberTable('n1@h')
+  const now = 1_000_000
+  const ahead = m.up(info('n2@h', now + MAX_INCARNATION_AHEAD_MS + 1), now)
+  assert.equal(ahead.kind === 'rejected' && ahead.reason, 'future-incarnation')
+  assert.equal(m.learn(info('n3@h', Number.MAX_SAFE_INTEGER), now), false)
+  assert.deepStrictEqual(m.up(info('n2@h', now + MAX_INCARNATION_AHEAD_MS), now), { kind: 'joined' }, 'within the bound (clock skew) is accepted')
+})
+
+test('issue 8 pins: pins of names no longer members are bounded, the oldest dropped first', () => {
+  const m = new MemberTable('n1@h')
+  for (let i = 0; i <= MAX_RETIRED_PINS; i++) {
+    m.up(info(`x${i}@h`, 100), 0)
+    m.remove(`x${i}@h`, undefined)
+  }
+  assert.equal(m.pinOf('x0@h'), undefined, 'the oldest retired pin went')
+  assert.equal(m.pinOf('x1@h')?.peerId, 'peer-x1@h')
+  assert.equal(m.pinOf(`x${MAX_RETIRED_PINS}@h`)?.peerId, `peer-x${MAX_RETIRED_PINS}@h`)
+})
+
+test('issue 8 trust: a control message is accepted only from its author and with a plausible incarnation', () => {
+  const now = 1_000_000
+  const delta: ControlMessage = { type: 'delta', node: 'n2@h', incarnation: now, fromSeq: 1, ops: [{ op: 'add', filter: 'a' }] }
+  assert.equal(refusalOf(delta, 'n2@h', now), undefined)
+  assert.equal(refusalOf(delta, 'n3@h', now), 'not_author')
+  assert.equal(refusalOf(delta, undefined, now), 'unknown_sender')
+  assert.equal(refusalOf({ ...delta, incarnation: Number.MAX_SAFE_INTEGER }, 'n2@h', now), 'future_incarnation')
+  assert.equal(refusalOf({ type: 'leave', node: 'n2@h', incarnation: now }, 'n3@h', now), 'not_author')
+  const forced: ControlMessage = { type: 'force-leave', node: 'n2@h', incarnation: now, by: 'n3@h' }
+  assert.equal(refusalOf(forced, 'n3@h', now), undefined, 'a force-leave comes from the member that asks it (an operator action)')
+  assert.equal(refusalOf(forced, 'n4@h', now), 'not_author', 'not from one that claims another asked')
+  assert.equal(refusalOf({ type: 'digest', node: 'n2@h', incarnation: now, seq: 0, checksum: '', peerId: 'p', addrs: [] }, 'n3@h', now), 'not_author')
 })
 
 test('membership learns members it has not met as stopped, and autoclean finds those down too long', () => {
