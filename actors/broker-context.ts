@@ -3,6 +3,7 @@ import type { ActorSystemRef, Ref } from 'nact'
 import type { BrokerConfig } from '../src/core/config/config.js'
 import type { Logger } from '../src/core/log.js'
 import type { Clock } from '../src/core/clock.js'
+import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import type { RetainerMsg, RouteTableMsg, ShardMsg } from './messages.js'
 
 export interface BrokerContext {
@@ -16,4 +17,9 @@ export interface BrokerContext {
   shards: Array<Ref<ShardMsg>>
   retainer: Ref<RetainerMsg>
   routeTable: Ref<RouteTableMsg>
+  /**
+   * The node's budget of bytes queued for its clients (`mqtt.maxNodeQueuedBytes`) and its pressure
+   * signal (backlogged sessions), which meters what other nodes forward here.
+   */
+  deliveryBudget: DeliveryBudget
 }

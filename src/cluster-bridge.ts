@@ -2,10 +2,13 @@
  * Connects the cluster network (network/) to the broker's actors: the route table's local route
  * changes are replicated, remote route events are applied through the route table actor, the
  * trie shards forward to remote nodes through it, and messages forwarded by peers are delivered
- * to local subscribers only (one hop, never forwarded again). It also serves `meshmq ctl`.
+ * to local subscribers only (one hop, never forwarded again); the node's delivery budget meters
+ * them (peers get no credit while it is under pressure), and every message the network drops is
+ * counted per reason in the metrics. It also serves `meshmq ctl`.
  */
 import { dispatch, query, type Ref } from 'nact'
 import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
+import type { InboundPressure } from '../network/forward-credit.js'
 import type { ClusterLogger } from '../network/logger.js'
 import { clusterTunablesOf, type BrokerConfig } from './core/config/config.js'
 import type { ClusterStatus } from './core/cluster-status.js'
@@ -15,7 +18,7 @@ import type { RouteDump } from '../actors/messages.js'
 import type { RemoteForwarder } from '../actors/trie-shard.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { PublishBatch } from '../actors/publish-batch.js'
-import { metrics } from './core/metrics.js'
+import { countDropped, metrics } from './core/metrics.js'
 import type { Message } from './core/mqtt/message.js'
 import type { ClusterAdmin } from './control-server.js'
 
@@ -43,7 +46,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   private inbound: PublishBatch | undefined
   private readonly log: Logger
 
-  constructor (config: BrokerConfig, log: Logger) {
+  /** `pressure`: the node's delivery budget; while it is pressured, peers hold their forwards back. */
+  constructor (config: BrokerConfig, log: Logger, pressure?: InboundPressure) {
     this.log = log.child({ actor: 'cluster' })
     this.network = createClusterNetwork({
       ...clusterTunablesOf(config.cluster),
@@ -52,8 +56,10 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
       listenHost: config.cluster.host,
       port: config.cluster.port,
       seeds: config.cluster.seeds,
-      logger: peerFieldLogger(this.log)
+      logger: peerFieldLogger(this.log),
+      ...(pressure === undefined ? {} : { pressure })
     })
+    this.network.addEventListener('messages-dropped', e => { countDropped(e.detail.reason, e.detail.count) })
   }
 
   /** Wires network events to the actors; call once the actors exist, before `start()`. */
@@ -82,9 +88,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   removeLocalRoute (filter: string): void { this.network.removeLocalRoute(filter) }
 
   forward (node: string, messages: Message[]): void {
-    const result = this.network.forward(node, messages)
-    metrics.messagesForwarded += result.queued
-    if (result.dropped > 0) metrics.messagesDropped += result.dropped
+    // Drops are counted from the network's 'messages-dropped' events.
+    metrics.messagesForwarded += this.network.forward(node, messages).queued
   }
 
   async status (): Promise<ClusterStatus> { return await Promise.resolve(this.network.status()) }

@@ -19,3 +19,12 @@ export const metrics = {
   sessions: 0,
   subscriptions: 0
 }
+
+/** `metrics.messagesDropped` by reason (`queue_full`, `node_queue_full`, `slow_consumer`, …). */
+export const droppedByReason = new Map<string, number>()
+
+/** Counts `count` messages dropped for `reason` (a snake_case word, as in the `message_dropped` log line). */
+export function countDropped (reason: string, count = 1): void {
+  metrics.messagesDropped += count
+  droppedByReason.set(reason, (droppedByReason.get(reason) ?? 0) + count)
+}

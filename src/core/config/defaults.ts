@@ -34,6 +34,9 @@ export const CLUSTER_DEFAULTS: Readonly<ClusterTunables> = Object.freeze({
   redialMinMs: 250,
   redialMaxMs: 5_000,
   maxQueuedBytesPerPeer: 64 * 1024 * 1024,
+  maxQueuedMessagesPerPeer: 250_000,
+  forwardWindowMessages: 128,
+  forwardWindowBytes: 1024 * 1024,
   inboundConnectionThreshold: 100,
   stopDrainMs: 2_000
 })
@@ -61,6 +64,7 @@ export function fixedDefaults (): FixedDefaults {
       maxInflight: 32,
       maxQueuedMessages: 1000,
       queueDropPolicy: 'drop_oldest',
+      maxNodeQueuedBytes: 256 * 1024 * 1024,
       maxSessionExpiry: 7200,
       topicAliasMaximum: 64,
       retainAvailable: true,

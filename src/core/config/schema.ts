@@ -60,6 +60,19 @@ export interface ClusterTunables {
    * dropped and counted. Default 64 MiB.
    */
   maxQueuedBytesPerPeer: number
+  /**
+   * Messages queued per peer (unsent plus unacknowledged) before new forwarded messages for it are
+   * dropped and counted. Default 250 000.
+   */
+  maxQueuedMessagesPerPeer: number
+  /**
+   * Flow control: QoS 1/2 messages a peer may send this node beyond what it has read (the credit
+   * window of each inbound forward stream; none is granted while the node's session queues are
+   * under pressure). Default 128.
+   */
+  forwardWindowMessages: number
+  /** Flow control: bytes a peer may send this node beyond what it has read, per inbound stream. Default 1 MiB. */
+  forwardWindowBytes: number
   /** Inbound connections accepted per second from one host (libp2p rate limit). Default 100. */
   inboundConnectionThreshold: number
   /** On stop, how long connected peers get to acknowledge the messages forwarded to them, in milliseconds. Default 2000. */
@@ -116,6 +129,13 @@ export interface BrokerConfig {
     maxQueuedMessages: number
     /** Which message a full session queue discards. Default `drop_oldest`. */
     queueDropPolicy: QueueDropPolicy
+    /**
+     * Bytes all session queues of the node hold together (a message queued for N sessions counts N
+     * times); past it the drop policy applies (reason `node_queue_full`). While the queues of
+     * connected clients hold more than half of it, the node holds back what other nodes forward to
+     * it. Default 256 MiB.
+     */
+    maxNodeQueuedBytes: number
     /**
      * Cap on the Session Expiry Interval, in seconds. MQTT 3.1.1 persistent sessions
      * (Clean Session 0) expire after this long. Default 7200.
@@ -238,6 +258,7 @@ export const SCHEMA: Schema<BrokerConfig> = {
     maxInflight: integer(1, 65535),
     maxQueuedMessages: integer(1, 10_000_000),
     queueDropPolicy: oneOf(QUEUE_DROP_POLICIES),
+    maxNodeQueuedBytes: integer(1024, 2 ** 42),
     maxSessionExpiry: integer(0, 4_294_967_295),
     topicAliasMaximum: integer(0, 65535),
     retainAvailable: boolean,
@@ -265,6 +286,9 @@ export const SCHEMA: Schema<BrokerConfig> = {
     redialMinMs: integer(1, 3_600_000),
     redialMaxMs: integer(1, DAY_MS),
     maxQueuedBytesPerPeer: integer(64 * 1024, 2 ** 40),
+    maxQueuedMessagesPerPeer: integer(1, 100_000_000),
+    forwardWindowMessages: integer(1, 1_000_000),
+    forwardWindowBytes: integer(4 * 1024, 2 ** 30),
     inboundConnectionThreshold: integer(1, 1_000_000),
     stopDrainMs: integer(0, 3_600_000),
     control: { host: text(), port }
