@@ -157,6 +157,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       onDropped: (node, reason, count) => { emit('messages-dropped', { node, reason, count }) },
       window: { messages: settings.forwardWindowMessages, bytes: settings.forwardWindowBytes },
       pressure: settings.pressure,
+      settle: settings.settle,
       maxQueuedBytesPerPeer: settings.maxQueuedBytesPerPeer,
       maxQueuedMessagesPerPeer: settings.maxQueuedMessagesPerPeer,
       heartbeatIntervalMs: settings.heartbeatIntervalMs,

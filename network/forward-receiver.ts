@@ -5,10 +5,11 @@
  * `QOS0_ACK_DELAY_MS`, which keeps the sender hearing from this end); route announcements on the
  * stream go to `onRoutes`.
  *
- * Flow control (`forward-credit.ts`): each stream starts with the credit window, and every ack
- * tops the sender up again unless this node is under pressure; on relief every stream is topped
- * up. Acks, refusals and the answers to pings go out whatever the pressure, so a paused link is
- * not taken for a dead one.
+ * Flow control (`forward-credit.ts`): each stream starts with its share of the node's window, and
+ * the ack after a delivery, sent once the node has taken the messages in (`settle`), tops the
+ * sender up again unless this node is under pressure; on relief every stream is topped up. Acks,
+ * refusals and the answers to pings go out whatever the pressure, so a paused link is not taken
+ * for a dead one.
  *
  * Poison safety: a message that cannot be accepted (QoS 3, an invalid topic, a field this node
  * does not know, or one it could not get to in a broken batch) is refused alone: reported to the
@@ -25,7 +26,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { MAX_FORWARD_FRAME_BYTES, QOS0_ACK_DELAY_MS } from './constants.js'
 import { ForwardStreamClosedError, MalformedFrameError, UnexpectedSenderError } from './errors.js'
-import { ReceiveCredit, type CreditWindow, type InboundPressure } from './forward-credit.js'
+import { ReceiveCredit, streamShare, type CreditWindow, type InboundPressure } from './forward-credit.js'
 import type { ForwardDrops } from './forward-drops.js'
 import { decodeForwardFrame, frameBytes, type ForwardFrame, type ForwardFrameEncoder, type MessagesFrame, type Refusal } from './forward-frames.js'
 import { RefusedMessage } from './message-codec.js'
@@ -34,6 +35,8 @@ import type { ClusterLogger } from './logger.js'
 import type { ForwardStats } from './stats.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
+/** Acks wait at most this long for the node to settle (see `settle`). */
+const SETTLE_TIMEOUT_MS = 1_000
 /** How long the ack before closing a stream on an unreadable frame may take to go out. */
 const FAREWELL_ACK_MS = 1_000
 
@@ -46,10 +49,15 @@ export interface ForwardReceiverInit {
   /** Handles a route announcement (an encoded control message) of the sender; must not throw. */
   onRoutes: (from: string, control: Uint8Array) => void
   encoder: ForwardFrameEncoder
-  /** The credit each inbound stream is granted. */
+  /** The node's credit window, shared by its inbound streams. */
   window: CreditWindow
   /** While pressured, no credit is granted. */
   pressure: InboundPressure
+  /**
+   * Calls `done` once the node has taken in everything `deliver` was given so far (its pressure
+   * then reflects it); acks wait for it, so credit is topped up only for what the node has seen.
+   */
+  settle: (done: () => void) => void
   stats: ForwardStats
   /** Drop accounting of a peer (shared with the link sending to it). */
   dropsOf: (node: string) => ForwardDrops
@@ -67,14 +75,22 @@ interface SenderState {
 /** One accepted forward stream: its credit and its pending ack. */
 class InboundStream {
   readonly credit: ReceiveCredit
-  private ackImmediate: NodeJS.Immediate | undefined
   private ackTimer: NodeJS.Timeout | undefined
+  /** Waiting for the node to settle before its ack. */
+  settling = false
   private refusals: Refusal[] = []
   /** Set once the stream is being closed on an unreadable frame: nothing more is read. */
   failed = false
 
-  constructor (readonly stream: Stream, readonly sender: string, readonly state: SenderState, private readonly receiver: ForwardReceiverInit) {
-    this.credit = new ReceiveCredit(receiver.window)
+  constructor (
+    readonly stream: Stream,
+    readonly sender: string,
+    readonly state: SenderState,
+    private readonly receiver: ForwardReceiverInit,
+    share: () => CreditWindow,
+    private readonly settle: (stream: InboundStream) => void
+  ) {
+    this.credit = new ReceiveCredit(share)
   }
 
   get current (): boolean {
@@ -86,15 +102,16 @@ class InboundStream {
   }
 
   /**
-   * Acks on the next turn when `urgent` (it releases QoS 1/2 messages, reports refusals, or grants
-   * credit the sender is short of), else within `QOS0_ACK_DELAY_MS`.
+   * Acks as soon as the node has settled when `urgent` (it releases QoS 1/2 messages, reports
+   * refusals, or grants credit the sender is short of), else within `QOS0_ACK_DELAY_MS`.
    */
   scheduleAck (urgent: boolean): void {
-    if (this.ackImmediate !== undefined) return
+    if (this.settling) return
     if (urgent || this.refusals.length > 0 || (!this.receiver.pressure.pressured && this.credit.due)) {
       clearTimeout(this.ackTimer)
       this.ackTimer = undefined
-      this.ackImmediate = setImmediate(() => { this.sendAck() })
+      this.settling = true
+      this.settle(this)
     } else {
       this.ackTimer ??= setTimeout(() => { this.sendAck() }, QOS0_ACK_DELAY_MS).unref()
     }
@@ -118,15 +135,17 @@ class InboundStream {
   }
 
   cancelAck (): void {
-    clearImmediate(this.ackImmediate)
     clearTimeout(this.ackTimer)
-    this.ackImmediate = undefined
     this.ackTimer = undefined
+    this.settling = false
   }
 }
 
 export class ForwardReceiver {
   private readonly senders = new Map<string, SenderState>()
+  /** Streams whose ack waits for the settle under way, and those for the next one. */
+  private settling: InboundStream[] | undefined
+  private nextSettle: InboundStream[] = []
 
   constructor (private readonly init: ForwardReceiverInit) {
     init.pressure.onRelief(() => { this.topUpAll() })
@@ -262,6 +281,47 @@ export class ForwardReceiver {
     for (const state of this.senders.values()) state.inbound?.scheduleAck(true)
   }
 
+  /**
+   * Acks `inbound` once the node has settled: what it delivered before now is taken in. One settle
+   * runs at a time; streams asking meanwhile wait for the next one (their deliveries came after).
+   */
+  private settleFor (inbound: InboundStream): void {
+    this.nextSettle.push(inbound)
+    if (this.settling === undefined) this.startSettle()
+  }
+
+  private startSettle (): void {
+    const streams = this.nextSettle
+    this.nextSettle = []
+    this.settling = streams
+    let settled = false
+    // A settle that never comes must not silence the acks (the senders would take this node for dead).
+    const fallback = setTimeout(() => {
+      this.init.logger.debug({ streams: streams.length, timeout_ms: SETTLE_TIMEOUT_MS }, 'forward_settle_timeout')
+      done()
+    }, SETTLE_TIMEOUT_MS).unref()
+    const done = (): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(fallback)
+      this.settling = undefined
+      for (const inbound of streams) {
+        if (!inbound.settling) continue
+        inbound.settling = false
+        inbound.sendAck()
+      }
+      if (this.nextSettle.length > 0) this.startSettle()
+    }
+    this.init.settle(done)
+  }
+
+  /** One stream's share of the node's window, among the streams read now. */
+  private share (): CreditWindow {
+    let streams = 0
+    for (const state of this.senders.values()) if (state.inbound !== undefined) streams++
+    return streamShare(this.init.window, streams)
+  }
+
   private accept (stream: Stream, connection: Connection, sender: string, incarnation: number, receiver: string): InboundStream {
     if (receiver !== this.init.localName) throw new UnexpectedSenderError(sender, `addressed to ${receiver}`)
     const actual = this.init.nodeOfPeer(connection.remotePeer.toString())
@@ -277,7 +337,7 @@ export class ForwardReceiver {
     if (state.inbound !== undefined && state.inbound.stream !== stream) {
       abortQuietly(state.inbound.stream, new ForwardStreamClosedError(sender, 'superseded by a newer stream'))
     }
-    const inbound = new InboundStream(stream, sender, state, this.init)
+    const inbound = new InboundStream(stream, sender, state, this.init, () => this.share(), (stream) => { this.settleFor(stream) })
     state.inbound = inbound
     return inbound
   }

@@ -27,6 +27,8 @@ export interface ForwarderInit {
   window: CreditWindow
   /** Inbound forwards wait while this node is pressured. */
   pressure: InboundPressure
+  /** Calls back once the node has taken in what it was handed (credit waits for it). */
+  settle: (done: () => void) => void
   maxQueuedBytesPerPeer: number
   maxQueuedMessagesPerPeer: number
   heartbeatIntervalMs: number
@@ -52,6 +54,7 @@ export class Forwarder {
       encoder: this.encoder,
       window: init.window,
       pressure: init.pressure,
+      settle: init.settle,
       stats: init.stats,
       dropsOf: (node) => this.dropsOf(node),
       logger: init.logger

@@ -32,6 +32,11 @@ export interface ClusterNetworkInit extends Partial<ClusterTunables> {
    * credit and their messages wait on their side. Default: never pressured.
    */
   pressure?: InboundPressure
+  /**
+   * Calls `done` once the node has taken in every message the network handed it (its pressure then
+   * shows them); credit for more waits for it. Default: on the next turn.
+   */
+  settle?: (done: () => void) => void
 }
 
 /** The init with every default filled in and the seeds parsed. */
@@ -59,6 +64,7 @@ export function resolveSettings (init: ClusterNetworkInit): ClusterSettings {
     portBase,
     seeds: (init.seeds ?? []).map(seed => parseDialAddress(seed, portBase)),
     logger: init.logger ?? silentLogger,
-    pressure: init.pressure ?? NO_PRESSURE
+    pressure: init.pressure ?? NO_PRESSURE,
+    settle: init.settle ?? ((done) => { setImmediate(done) })
   }
 }

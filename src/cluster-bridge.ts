@@ -14,13 +14,16 @@ import { clusterTunablesOf, type BrokerConfig } from './core/config/config.js'
 import type { ClusterStatus } from './core/cluster-status.js'
 import type { Logger } from './core/log.js'
 import type { RouteReplicator } from '../actors/route-table.js'
-import type { RouteDump } from '../actors/messages.js'
+import type { RouteDump, ShardStats } from '../actors/messages.js'
 import type { RemoteForwarder } from '../actors/trie-shard.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { PublishBatch } from '../actors/publish-batch.js'
 import { countDropped, metrics } from './core/metrics.js'
 import type { Message } from './core/mqtt/message.js'
 import type { ClusterAdmin } from './control-server.js'
+
+/** Bound on the shard queries of `settle` (the network proceeds after its own bound anyway). */
+const SETTLE_QUERY_TIMEOUT_MS = 1_000
 
 /**
  * The network layer names the peer of an event `node`, which is also this node's base log field:
@@ -57,6 +60,7 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
       port: config.cluster.port,
       seeds: config.cluster.seeds,
       logger: peerFieldLogger(this.log),
+      settle: (done) => { this.settle(done) },
       ...(pressure === undefined ? {} : { pressure })
     })
     this.network.addEventListener('messages-dropped', e => { countDropped(e.detail.reason, e.detail.count) })
@@ -79,6 +83,17 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
       for (const message of e.detail.messages) batch.add(message)
       batch.flush()
     })
+  }
+
+  /**
+   * Calls `done` once the broker has taken in what peers forwarded so far: every trie shard has
+   * routed it (a stats query is answered in mailbox order, after the batches sent before it) and
+   * the sessions have had their turn to queue it, so the delivery budget's pressure shows it.
+   */
+  private settle (done: () => void): void {
+    const shards = this.broker?.shards ?? []
+    void Promise.allSettled(shards.map(async shard => await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), SETTLE_QUERY_TIMEOUT_MS)))
+      .then(() => { setImmediate(done) })
   }
 
   async start (): Promise<void> { await this.network.start() }

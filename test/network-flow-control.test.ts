@@ -7,7 +7,7 @@ import '../src/core/polyfill.js'
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { FORWARD_PROTOCOL } from '../network/constants.js'
-import { ReceiveCredit, SendCredit } from '../network/forward-credit.js'
+import { MIN_STREAM_WINDOW, ReceiveCredit, SendCredit, streamShare } from '../network/forward-credit.js'
 import { ForwardFrameEncoder } from '../network/forward-frames.js'
 import { encodedSizeBound } from '../network/message-codec.js'
 import { OutboundQueue } from '../network/outbound-queue.js'
@@ -24,7 +24,7 @@ const B = 'b@127.0.0.1'
 // ---- pure parts ------------------------------------------------------------------------------
 
 test('receive credit tops the sender up to the window, says when a top-up is due, forgives one overdraw', () => {
-  const credit = new ReceiveCredit({ messages: 4, bytes: 1000 })
+  const credit = new ReceiveCredit(() => ({ messages: 4, bytes: 1000 }))
   assert.deepStrictEqual(credit.topUp(), { messages: 4, bytes: 1000 }, 'a new stream gets the whole window')
   assert.equal(credit.due, false)
   credit.use(3, 600)
@@ -36,6 +36,13 @@ test('receive credit tops the sender up to the window, says when a top-up is due
   assert.deepStrictEqual(credit.outstanding, { messages: 0, bytes: -600 })
   assert.deepStrictEqual(credit.topUp(), { messages: 4, bytes: 1600 })
   assert.deepStrictEqual(credit.topUp(), { messages: 0, bytes: 0 })
+})
+
+test('the node window is shared by its inbound streams, down to a floor', () => {
+  const node = { messages: 256, bytes: 2 << 20 }
+  assert.deepStrictEqual(streamShare(node, 0), node)
+  assert.deepStrictEqual(streamShare(node, 2), { messages: 128, bytes: 1 << 20 })
+  assert.deepStrictEqual(streamShare(node, 1000), MIN_STREAM_WINDOW)
 })
 
 test('send credit: QoS 0 needs bytes, QoS 1/2 a message too', () => {

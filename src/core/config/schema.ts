@@ -66,12 +66,12 @@ export interface ClusterTunables {
    */
   maxQueuedMessagesPerPeer: number
   /**
-   * Flow control: QoS 1/2 messages a peer may send this node beyond what it has read (the credit
-   * window of each inbound forward stream; none is granted while the node's session queues are
-   * under pressure). Default 128.
+   * Flow control: QoS 1/2 messages all peers together may send this node beyond what it has taken
+   * in (each inbound forward stream gets an equal share, at least 8; none is granted while the
+   * node's session queues are under pressure). Default 256.
    */
   forwardWindowMessages: number
-  /** Flow control: bytes a peer may send this node beyond what it has read, per inbound stream. Default 1 MiB. */
+  /** Flow control: bytes all peers together may send this node beyond what it has taken in (shared likewise, at least 64 KiB each). Default 2 MiB. */
   forwardWindowBytes: number
   /** Inbound connections accepted per second from one host (libp2p rate limit). Default 100. */
   inboundConnectionThreshold: number
