@@ -3,8 +3,8 @@
  * in network namespaces, a persistent QoS 1 subscriber (MQTT 5, Clean Start 0, a session expiry
  * longer than the test) and a QoS 1 publisher on each node; the links are cut with blackhole
  * routes (silent loss, as a real partition) and healed. Every message a node acknowledged
- * (PUBACK) must reach every subscriber; a repeat is allowed only as a redelivery marked DUP
- * [MQTT-4.3.2-2, MQTT-3.3.1-1]. The backlog forwarded during the split arrives after the heal
+ * (PUBACK) is owned by the cluster and must reach every matching subscription's session
+ * [MQTT-4.5.0-1]; a repeat is allowed only as a redelivery marked DUP [MQTT-3.3.1-1]. The backlog forwarded during the split arrives after the heal
  * metered by the receiving node (flow control), not in one burst that overflows session queues.
  *
  * Three phases on one cluster, covering shapes, rates and durations within the suite's budget:
@@ -61,7 +61,7 @@ const DRAIN_MAX_MS = 90_000
 
 const labUnavailable = await unavailableReason()
 
-test('partitions lose no acknowledged QoS 1 message: every PUBACKed message reaches every persistent subscriber on every node',
+test('partitions lose no acknowledged QoS 1 message: every PUBACKed message reaches every persistent subscriber on every node [MQTT-4.5.0-1]',
   { skip: labUnavailable ?? false }, async t => {
     const lab = await startLab(t, 3)
     // A peer silent for 2 s is down: every cut below is seen as a partition, so the backlog builds
