@@ -31,6 +31,10 @@
  *                                                   callers pass every message, whatever the node's state
  *   event 'message' {from, messages}                messages forwarded to this node by `from`;
  *                                                   deliver locally, never forward again
+ *   event 'messages-dropped' {node, reason, count}  every message dropped on the way to or from
+ *                                                   `node`, per reason (forward-drops.ts)
+ *   Flow control: peers send only within the credit this node grants, none while `pressure` is
+ *   pressured (forward-credit.ts); what waits stays bounded in the sender's queue.
  *   net.whenDelivered(node, {signal})               resolves when all forwarded so far are acked
  *
  * ## Membership
@@ -57,9 +61,11 @@
  *
  * Log events (pino-style `(fields, msg)`): cluster_default_secret, cluster_started, node_up,
  * node_down, route_sync, partition_detected, partition_healed, node_cleaned, node_left,
- * message_dropped (QoS 0 for a down node), forward_failed, route_push_dropped, hello_rejected,
- * control_refused (a message about a node not sent by it, or with a far-future incarnation;
- * throttled, exact counts per reason), force_leave (with requested_by), pin_released, cluster_left.
+ * message_dropped (reasons node_down, rejected_by_peer, malformed_from_peer, undeliverable),
+ * forward_failed (overflow, oversize, removed), forward_frame_unreadable, route_push_dropped,
+ * hello_rejected, control_refused (a message about a node not sent by it, or with a far-future
+ * incarnation; throttled, exact counts per reason), force_leave (with requested_by), pin_released,
+ * cluster_left.
  */
 import '../src/core/polyfill.js'
 import type { ClusterStatus } from '../src/core/cluster-status.js'
@@ -163,7 +169,12 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       deliver: (from, messages) => { emit('message', { from, messages }) },
       onRoutes: (from, control) => { guarded(this.logger, 'routes', () => { this.onPushedRoutes(from, control) }) },
       onUnresponsive: (node, silentMs) => { this.membership.markUnresponsive(node, silentMs) },
+      onDropped: (node, reason, count) => { emit('messages-dropped', { node, reason, count }) },
+      window: { messages: settings.forwardWindowMessages, bytes: settings.forwardWindowBytes },
+      pressure: settings.pressure,
+      settle: settings.settle,
       maxQueuedBytesPerPeer: settings.maxQueuedBytesPerPeer,
+      maxQueuedMessagesPerPeer: settings.maxQueuedMessagesPerPeer,
       heartbeatIntervalMs: settings.heartbeatIntervalMs,
       peerTimeoutMs: settings.peerTimeoutMs,
       openTimeoutMs: settings.requestTimeoutMs,
@@ -307,6 +318,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   forward (node: string, messages: readonly Message[]): ForwardResult {
     if (this.phase !== 'running' || node === this.name || this.membership.get(node) === undefined) {
       this.forwardStats.droppedUnknownNode += messages.length
+      this.emit('messages-dropped', { node, reason: 'unknown_node', count: messages.length })
       return { queued: 0, dropped: messages.length }
     }
     return this.forwarder.forward(node, messages)

@@ -8,8 +8,11 @@
 export const HELLO_PROTOCOL = '/meshmq/hello/1'
 /** Direct stream: request a node's full route snapshot. */
 export const ROUTES_PROTOCOL = '/meshmq/routes/1'
-/** Direct stream, one long-lived per peer and direction: forwarded application messages, their acks, and route deltas. */
-export const FORWARD_PROTOCOL = '/meshmq/forward/2'
+/**
+ * Direct stream, one long-lived per peer and direction: forwarded application messages, their acks
+ * and refusals, the receiver's credit, and route deltas.
+ */
+export const FORWARD_PROTOCOL = '/meshmq/forward/3'
 /** Direct stream: leave / force-leave notices. */
 export const MEMBERSHIP_PROTOCOL = '/meshmq/membership/1'
 /**
@@ -52,6 +55,13 @@ export const FORWARD_REOPEN_MAX_MS = 5_000
 export const FORWARD_WRITE_HIGH_WATER_MARK = 1024 * 1024
 /** Largest single `stream.send()` built by the coalescing writer. */
 export const FORWARD_MAX_WRITE_BYTES = 256 * 1024
+/**
+ * A message that was the first unacknowledged one on this many forward streams in a row, each lost
+ * (the peer aborts a stream it cannot read), is dropped (`undeliverable`): a message the peer keeps
+ * failing on would otherwise be resent first on every new stream and block the link for good.
+ */
+export const MAX_FORWARD_ATTEMPTS = 5
+
 /** Largest forward message (by its encoded size bound); larger messages are refused at `forward()`. */
 export const MAX_FORWARD_MESSAGE_BYTES = 16 * 1024 * 1024
 /** Largest forward frame: a batch of messages that holds at least one message. */

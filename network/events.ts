@@ -1,5 +1,6 @@
 /** The events of the cluster network service (see `cluster.ts` for when each fires). */
 import type { Message } from '../src/core/mqtt/message.js'
+import type { ForwardDropReason } from './forward-drops.js'
 
 export type NodeDownReason = 'disconnected' | 'unresponsive'
 
@@ -12,6 +13,8 @@ export interface ClusterEvents {
   'routes-replaced': { node: string, filters: string[] }
   'routes-changed': { node: string, added: string[], removed: string[] }
   message: { from: string, messages: Message[] }
+  /** Messages to or from `node` were dropped (every drop, whenever it happens; see `forward-drops.ts`). */
+  'messages-dropped': { node: string, reason: ForwardDropReason, count: number }
   left: { reason: 'leave' | 'removed' | 'join', by?: string }
 }
 

@@ -2,33 +2,42 @@
  * The sending side of forwarding to one peer node: one long-lived forward stream
  * (`FORWARD_PROTOCOL`), reopened when lost, fed from an `OutboundQueue`.
  *
- * - Messages are queued as they are and encoded when written: each write is one batch frame of
- *   up to `FORWARD_MAX_WRITE_BYTES` (one `send()` per batch, not per message), numbered from a
- *   sequence shared by all links, while the stream buffers less than the high-water mark.
+ * - Messages are queued as they are (at most `maxQueuedMessages` and `maxQueuedBytes`; beyond,
+ *   dropped as `overflow`) and encoded when written: each write is one batch frame of up to
+ *   `FORWARD_MAX_WRITE_BYTES` (one `send()` per batch, not per message), numbered from a sequence
+ *   shared by all links, while the stream buffers less than the high-water mark and within the
+ *   credit the peer granted (`forward-credit.ts`): a peer under pressure stops the messages here.
  * - QoS 1/2 messages stay queued until the peer acks them; when the stream is lost they are resent
- *   first on the next one, and the receiver drops what it already delivered. QoS 0 messages are
- *   sent once; while the peer is down they are dropped, counted (`droppedPeerDown`) and logged
- *   (`message_dropped`, reason `node_down`, throttled): the one place that decides it, so callers
- *   hand every message to `forward()` whatever the peer's state.
+ *   first on the next one (within credit too), and the receiver drops what it already delivered.
+ *   A message the peer refuses is dropped (`rejected_by_peer`); one that was first unacked on
+ *   `MAX_FORWARD_ATTEMPTS` lost streams in a row too (`undeliverable`). QoS 0 messages are sent
+ *   once; while the peer is down they are dropped (`node_down`): the one place that decides it, so
+ *   callers hand every message to `forward()` whatever the peer's state. Every drop is counted and
+ *   logged by `ForwardDrops`.
  * - Route deltas of this node (`sendRoutes`) share the stream, written ahead of messages and at
  *   once when nothing else is being written; they are not acked: one lost with a stream shows as
  *   a sequence gap at the peer, which then fetches a snapshot, and while the peer is down they
  *   are dropped (it fetches a snapshot when back).
- * - An idle link pings; a peer that sends nothing (acks included) for `peerTimeoutMs` is reported
- *   through `onUnresponsive`, so a silent partition is noticed without waiting for TCP.
+ * - An idle link, or one waiting for credit, pings; a peer that sends nothing (acks included) for
+ *   `peerTimeoutMs` is reported through `onUnresponsive`, so a silent partition is noticed without
+ *   waiting for TCP. The receiver acks pings whatever its pressure, so a paused link stays up.
  */
 import type { Stream } from '@libp2p/interface'
 import { Backoff } from './backoff.js'
-import { FORWARD_MAX_WRITE_BYTES, FORWARD_REOPEN_MAX_MS, FORWARD_REOPEN_MIN_MS, FORWARD_WRITE_HIGH_WATER_MARK, MAX_FORWARD_FRAME_BYTES, MAX_FORWARD_MESSAGE_BYTES } from './constants.js'
+import {
+  FORWARD_MAX_WRITE_BYTES, FORWARD_REOPEN_MAX_MS, FORWARD_REOPEN_MIN_MS, FORWARD_WRITE_HIGH_WATER_MARK, MAX_FORWARD_ATTEMPTS,
+  MAX_FORWARD_FRAME_BYTES, MAX_FORWARD_MESSAGE_BYTES
+} from './constants.js'
 import { ForwardStreamClosedError, PeerUnresponsiveError } from './errors.js'
-import { decodeForwardFrame, type ForwardFrameEncoder } from './forward-frames.js'
+import { SendCredit } from './forward-credit.js'
+import type { ForwardDrops } from './forward-drops.js'
+import { decodeForwardFrame, type ForwardFrameEncoder, type Refusal } from './forward-frames.js'
 import type { ClusterLogger } from './logger.js'
 import { encodedSizeBound } from './message-codec.js'
 import { OutboundQueue } from './outbound-queue.js'
 import { abortReason } from './abort.js'
 import { abortQuietly, readFrames, waitWritable } from './stream-io.js'
 import type { ForwardStats, LinkBacklog } from './stats.js'
-import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
 /** Opens a new forward stream to the peer. */
@@ -44,8 +53,11 @@ export interface ForwardLinkInit {
   nextSeq: () => number
   encoder: ForwardFrameEncoder
   stats: ForwardStats
+  /** Drop accounting of this peer (shared with the receiving side). */
+  drops: ForwardDrops
   logger: ClusterLogger
   maxQueuedBytes: number
+  maxQueuedMessages: number
   heartbeatIntervalMs: number
   peerTimeoutMs: number
   openTimeoutMs: number
@@ -65,13 +77,13 @@ export class ForwardLink {
   private readonly queue: OutboundQueue
   private readonly now: () => number
   private readonly reopenBackoff = new Backoff({ minMs: FORWARD_REOPEN_MIN_MS, maxMs: FORWARD_REOPEN_MAX_MS })
-  /** `message_dropped` (reason `node_down`): QoS 0 for the peer while it is down, by design. */
-  private readonly nodeDownDrops: ThrottledLogEvent
-  /** `forward_failed`: messages refused because the peer's queue is full or they are too large. */
-  private readonly forwardFailures: ThrottledLogEvent<'overflow' | 'oversize'>
   private state: LinkState = 'down'
   private opener: OpenForwardStream | undefined
   private stream: Stream | undefined
+  /** What the peer granted the current stream; none until its first ack. */
+  private credit = new SendCredit()
+  /** Whether the last pump stopped for want of credit (counted once per stall). */
+  private stalled = false
   private pumping = false
   private pumpScheduled = false
   private reopenTimer: NodeJS.Timeout | undefined
@@ -83,10 +95,8 @@ export class ForwardLink {
   private routeBytes = 0
 
   constructor (private readonly init: ForwardLinkInit) {
-    this.queue = new OutboundQueue(init.maxQueuedBytes)
+    this.queue = new OutboundQueue(init.maxQueuedBytes, init.maxQueuedMessages)
     this.now = init.now ?? Date.now
-    this.nodeDownDrops = new ThrottledLogEvent((line) => { init.logger.warn(line, 'message_dropped') })
-    this.forwardFailures = new ThrottledLogEvent((line) => { init.logger.warn(line, 'forward_failed') }, { counters: ['overflow', 'oversize'] })
   }
 
   get connected (): boolean {
@@ -94,14 +104,20 @@ export class ForwardLink {
   }
 
   backlog (): LinkBacklog {
-    return { connected: this.connected, pending: this.queue.pendingCount, inflight: this.queue.inflightCount, bytes: this.queue.bytes }
+    return {
+      connected: this.connected,
+      pending: this.queue.pendingCount,
+      inflight: this.queue.inflightCount,
+      bytes: this.queue.bytes,
+      credit: { messages: this.credit.messages, bytes: this.credit.bytes }
+    }
   }
 
   /** Queues messages for the peer; QoS 0 ones are dropped while the peer is down. */
   send (messages: readonly Message[]): ForwardResult {
-    const stats = this.init.stats
+    const drops = this.init.drops
     if (this.state === 'closed') {
-      stats.droppedRemoved += messages.length
+      drops.drop('removed', messages.length)
       return { queued: 0, dropped: messages.length }
     }
     let queued = 0
@@ -123,11 +139,9 @@ export class ForwardLink {
         droppedOverflow++
       }
     }
-    stats.droppedPeerDown += droppedDown
-    stats.droppedOverflow += droppedOverflow
-    stats.droppedOversize += droppedOversize
-    if (droppedDown > 0) this.logNodeDownDrops(droppedDown)
-    if (droppedOverflow + droppedOversize > 0) this.forwardFailures.add({ overflow: droppedOverflow, oversize: droppedOversize }, { peer: this.init.peer })
+    drops.drop('node_down', droppedDown, { qos: 0 })
+    drops.drop('overflow', droppedOverflow, { queued: this.queue.count, bytes: this.queue.bytes })
+    drops.drop('oversize', droppedOversize)
     const dropped = droppedDown + droppedOverflow + droppedOversize
     if (queued > 0) this.schedulePump()
     return { queued, dropped }
@@ -167,11 +181,7 @@ export class ForwardLink {
     this.stopTimers()
     this.dropStream(new ForwardStreamClosedError(this.init.peer, 'peer down'))
     this.clearRoutes()
-    const dropped = this.queue.dropQos0()
-    if (dropped > 0) {
-      this.init.stats.droppedPeerDown += dropped
-      this.logNodeDownDrops(dropped)
-    }
+    this.init.drops.drop('node_down', this.queue.dropQos0(), { qos: 0 })
   }
 
   /** Closes the link for good (the peer left or this node stops); returns how many messages were dropped. */
@@ -183,9 +193,8 @@ export class ForwardLink {
     this.dropStream(new ForwardStreamClosedError(this.init.peer, reason))
     this.clearRoutes()
     const dropped = this.queue.clear()
-    this.init.stats.droppedRemoved += dropped
-    this.nodeDownDrops.flush()
-    this.forwardFailures.flush()
+    this.init.drops.drop('removed', dropped, { reason })
+    this.init.drops.flush()
     this.resolveIdleWaiters()
     return dropped
   }
@@ -229,6 +238,8 @@ export class ForwardLink {
     }
     this.stream = stream
     this.state = 'open'
+    this.credit = new SendCredit()
+    this.stalled = false
     this.lastHeardAt = this.now()
     readFrames(stream, MAX_FORWARD_FRAME_BYTES, (frames) => { this.onFrames(stream, frames) })
     stream.addEventListener('close', (event) => { this.onStreamClosed(stream, event.error) })
@@ -251,21 +262,36 @@ export class ForwardLink {
   private onFrames (stream: Stream, frames: Uint8Array[]): void {
     if (stream !== this.stream) return
     this.lastHeardAt = this.now()
+    let granted = false
     for (const body of frames) {
       const frame = decodeForwardFrame(body)
+      if (frame.kind === 'refused') {
+        this.onRefused(frame.refusals)
+        continue
+      }
       if (frame.kind !== 'ack') throw new ForwardStreamClosedError(this.init.peer, `unexpected ${frame.kind} frame from the receiver`)
       this.init.stats.acked += this.queue.ack(frame.seq)
+      if (frame.creditMessages > 0 || frame.creditBytes > 0) {
+        this.credit.grant(frame.creditMessages, frame.creditBytes)
+        granted = true
+      }
     }
     this.reopenBackoff.reset()
+    if (granted && this.canWriteMessages()) this.schedulePump()
     if (this.isIdle()) this.resolveIdleWaiters()
+  }
+
+  /** The peer refused these messages: each is dropped and counted (its ack follows). */
+  private onRefused (refusals: Refusal[]): void {
+    this.queue.refuse(refusals.map(refusal => refusal.seq))
+    this.init.drops.drop('rejected_by_peer', refusals.length, { detail: refusals[refusals.length - 1]?.reason })
   }
 
   private onStreamClosed (stream: Stream, error: Error | undefined): void {
     if (stream !== this.stream) return
     this.stream = undefined
     this.stopTimers()
-    const resend = this.queue.rewind()
-    this.init.stats.resent += resend
+    const resend = this.rewind()
     if (this.state === 'closed') return
     this.init.logger.debug({ peer: this.init.peer, resend, err: error }, 'forward_stream_closed')
     this.state = 'down'
@@ -289,13 +315,16 @@ export class ForwardLink {
     })
   }
 
-  /** Writes pending frames in coalesced batches, pausing while the stream buffers too much. */
+  /**
+   * Writes pending frames in coalesced batches, pausing while the stream buffers too much; messages
+   * only within the peer's credit (route frames always).
+   */
   private async pump (): Promise<void> {
     if (this.pumping) return
     this.pumping = true
     const stream = this.stream
     try {
-      while (stream !== undefined && stream === this.stream && stream.status === 'open' && this.hasPending()) {
+      while (stream !== undefined && stream === this.stream && stream.status === 'open' && this.hasWritable()) {
         if (stream.writeBufferLength > FORWARD_WRITE_HIGH_WATER_MARK) {
           await waitWritable(stream, FORWARD_WRITE_HIGH_WATER_MARK / 4)
           continue
@@ -307,8 +336,12 @@ export class ForwardLink {
           this.lastSentAt = this.now()
           continue
         }
-        const batch = this.queue.take(FORWARD_MAX_WRITE_BYTES, this.init.nextSeq)
-        stream.send(this.init.encoder.messages(this.init.localName, batch.seqs, batch.messages))
+        const credit = this.credit
+        const batch = this.queue.take(Math.min(FORWARD_MAX_WRITE_BYTES, credit.bytes), credit.messages, this.init.nextSeq)
+        const frame = this.init.encoder.messages(this.init.localName, batch.seqs, batch.messages)
+        credit.spend(batch.reliable, frame.byteLength)
+        stream.send(frame)
+        this.stalled = false
         this.init.stats.sent += batch.messages.length
         this.lastSentAt = this.now()
       }
@@ -317,12 +350,34 @@ export class ForwardLink {
     } finally {
       this.pumping = false
     }
+    if (this.queue.pendingCount > 0 && !this.canWriteMessages() && !this.stalled && this.state === 'open') {
+      this.stalled = true
+      this.init.stats.creditStalls++
+    }
     if (this.isIdle()) this.resolveIdleWaiters()
-    else if (this.hasPending()) this.schedulePump()
+    else if (this.hasWritable()) this.schedulePump()
   }
 
   private hasPending (): boolean {
     return this.routeFrames.length > 0 || this.queue.pendingCount > 0
+  }
+
+  /** Whether the pump has something it may write now: a route frame, or a message within credit. */
+  private hasWritable (): boolean {
+    return this.routeFrames.length > 0 || this.canWriteMessages()
+  }
+
+  private canWriteMessages (): boolean {
+    const qos = this.queue.nextQos
+    return qos !== undefined && this.credit.allows(qos)
+  }
+
+  /** The stream is lost: unacknowledged messages go back to be resent; returns how many. */
+  private rewind (): number {
+    const { resend, dropped } = this.queue.rewind(MAX_FORWARD_ATTEMPTS)
+    this.init.stats.resent += resend
+    this.init.drops.drop('undeliverable', dropped, { attempts: MAX_FORWARD_ATTEMPTS })
+    return resend
   }
 
   private clearRoutes (): void {
@@ -359,7 +414,7 @@ export class ForwardLink {
     const stream = this.stream
     if (stream === undefined) return
     this.stream = undefined
-    this.init.stats.resent += this.queue.rewind()
+    this.rewind()
     abortQuietly(stream, reason)
   }
 
@@ -378,9 +433,5 @@ export class ForwardLink {
     const waiters = this.idleWaiters
     this.idleWaiters = []
     for (const waiter of waiters) waiter()
-  }
-
-  private logNodeDownDrops (count: number): void {
-    this.nodeDownDrops.add({ count }, { peer: this.init.peer, reason: 'node_down', qos: 0 })
   }
 }

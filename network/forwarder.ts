@@ -3,6 +3,8 @@
  * inbound forward streams, and the sequence counter their frames share.
  */
 import type { Stream, StreamHandler } from '@libp2p/interface'
+import type { CreditWindow, InboundPressure } from './forward-credit.js'
+import { ForwardDrops, type OnForwardDrop } from './forward-drops.js'
 import { ForwardFrameEncoder } from './forward-frames.js'
 import { ForwardLink, type ForwardResult } from './forward-link.js'
 import { ForwardReceiver } from './forward-receiver.js'
@@ -19,7 +21,16 @@ export interface ForwarderInit {
   deliver: (from: string, messages: Message[]) => void
   onRoutes: (from: string, control: Uint8Array) => void
   onUnresponsive: (node: string, silentMs: number) => void
+  /** Told of every message dropped, per reason. */
+  onDropped: OnForwardDrop
+  /** Credit granted to each inbound stream. */
+  window: CreditWindow
+  /** Inbound forwards wait while this node is pressured. */
+  pressure: InboundPressure
+  /** Calls back once the node has taken in what it was handed (credit waits for it). */
+  settle: (done: () => void) => void
   maxQueuedBytesPerPeer: number
+  maxQueuedMessagesPerPeer: number
   heartbeatIntervalMs: number
   peerTimeoutMs: number
   openTimeoutMs: number
@@ -29,6 +40,7 @@ export interface ForwarderInit {
 
 export class Forwarder {
   private readonly links = new Map<string, ForwardLink>()
+  private readonly drops = new Map<string, ForwardDrops>()
   private readonly receiver: ForwardReceiver
   private readonly encoder = new ForwardFrameEncoder()
   private seq = 0
@@ -40,7 +52,11 @@ export class Forwarder {
       deliver: init.deliver,
       onRoutes: init.onRoutes,
       encoder: this.encoder,
+      window: init.window,
+      pressure: init.pressure,
+      settle: init.settle,
       stats: init.stats,
+      dropsOf: (node) => this.dropsOf(node),
       logger: init.logger
     })
   }
@@ -72,18 +88,17 @@ export class Forwarder {
   remove (node: string): void {
     const link = this.links.get(node)
     this.links.delete(node)
-    const dropped = link?.close('node removed') ?? 0
-    if (dropped > 0) this.init.logger.warn({ peer: node, dropped }, 'forward_failed')
+    link?.close('node removed')
     this.receiver.forget(node)
+    this.drops.get(node)?.flush()
+    this.drops.delete(node)
   }
 
   /** Closes every link and inbound stream (this node leaves or stops). */
   closeAll (reason: string): void {
-    for (const node of [...this.links.keys()]) {
-      const dropped = this.links.get(node)?.close(reason) ?? 0
-      if (dropped > 0) this.init.logger.warn({ peer: node, dropped, reason }, 'forward_failed')
-    }
+    for (const link of this.links.values()) link.close(reason)
     this.links.clear()
+    for (const drops of this.drops.values()) drops.flush()
     this.receiver.closeAll(reason)
   }
 
@@ -104,6 +119,16 @@ export class Forwarder {
     await Promise.allSettled(connected.map(async link => { await link.whenIdle(signal) }))
   }
 
+  /** Drop accounting of `node`, created on first use. */
+  dropsOf (node: string): ForwardDrops {
+    let drops = this.drops.get(node)
+    if (drops === undefined) {
+      drops = new ForwardDrops(node, this.init.stats, this.init.logger, this.init.onDropped)
+      this.drops.set(node, drops)
+    }
+    return drops
+  }
+
   private linkOf (node: string): ForwardLink {
     let link = this.links.get(node)
     if (link === undefined) {
@@ -114,8 +139,10 @@ export class Forwarder {
         nextSeq: () => ++this.seq,
         encoder: this.encoder,
         stats: this.init.stats,
+        drops: this.dropsOf(node),
         logger: this.init.logger,
         maxQueuedBytes: this.init.maxQueuedBytesPerPeer,
+        maxQueuedMessages: this.init.maxQueuedMessagesPerPeer,
         heartbeatIntervalMs: this.init.heartbeatIntervalMs,
         peerTimeoutMs: this.init.peerTimeoutMs,
         openTimeoutMs: this.init.openTimeoutMs,

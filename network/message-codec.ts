@@ -2,8 +2,10 @@
  * Compact binary encoding of application `Message`s for the forward stream (no JSON on the data
  * path). Messages travel in batches; within a batch a string already sent (a topic or publisher
  * seen earlier in the same batch) is replaced by its index, so a burst on a few topics costs each
- * topic's bytes once. Layout of one message:
+ * topic's bytes once. Each message is length-prefixed, so a receiver can refuse one it cannot
+ * accept (a QoS 3, an invalid topic, a field it does not know) and read on. Layout of one message:
  *
+ *   length            varint: bytes of the rest of the message
  *   flags u8          bits 0-1 qos, bit 2 retain, bit 3 has expiresAt, bit 4 has properties,
  *                     bit 5 has origin (absent: the origin is the sending node)
  *   topic             string ref
@@ -13,6 +15,10 @@
  *   [properties]      u8 presence bits, then each present field (see `writeProperties`)
  *   payload           byte string
  *
+ * The string refs come first: a message refused after them leaves the batch's table as the
+ * sender's, so the messages after it are read correctly. A message whose refs cannot be read
+ * leaves the table unknown: the reader throws, and the rest of the batch is unreadable.
+ *
  * A string ref is a varint: 0 is followed by the string itself, which then gets the next index of
  * the batch's table (while the table holds fewer than `MAX_BATCH_STRINGS`); n > 0 refers to entry
  * n - 1. Strings and byte strings are a varint length followed by the bytes (see `wire.ts`).
@@ -20,6 +26,7 @@
 import { MalformedFrameError } from './errors.js'
 import type { BinaryReader, BinaryWriter } from './wire.js'
 import type { Message, MessageProperties, QoS } from '../src/core/mqtt/message.js'
+import { isValidTopicName } from '../src/core/mqtt/topic.js'
 
 const FLAG_RETAIN = 0x04
 const FLAG_EXPIRY = 0x08
@@ -38,7 +45,7 @@ const KNOWN_PROPS = 0x3f
 /** Strings a batch's table holds at most; later new strings are sent in full every time. */
 export const MAX_BATCH_STRINGS = 4096
 
-/** Bytes of a varint, a flags byte and such per message beyond its strings and payload, rounded up. */
+/** Bytes of the length, a flags byte, varints and such per message beyond its strings and payload, rounded up. */
 const MESSAGE_OVERHEAD_BYTES = 40
 
 /**
@@ -78,6 +85,7 @@ export class MessageBatchWriter {
   }
 
   write (writer: BinaryWriter, message: Message): void {
+    const mark = writer.reserveLength()
     const properties = message.properties
     const hasProperties = properties !== undefined && hasAnyProperty(properties)
     const hasOrigin = message.origin !== this.sender
@@ -103,6 +111,7 @@ export class MessageBatchWriter {
     if (message.expiresAt !== undefined) writer.varint(message.expiresAt)
     if (hasProperties) writeProperties(writer, properties)
     writer.bytes(message.payload)
+    writer.fillLength(mark)
   }
 
   /** Writes a ref to `value`; returns the ref later occurrences can use (0 if it has none). */
@@ -122,28 +131,36 @@ export class MessageBatchWriter {
 /** Reads the messages of one batch written by a `MessageBatchWriter` of node `sender`. */
 export class MessageBatchReader {
   private readonly table: string[] = []
+  private validTopic: string | undefined
 
   constructor (private readonly sender: string) {}
 
   /**
+   * Reads the next message: the message, or a `RefusedMessage` saying why it cannot be accepted (the
+   * reader is then past it). Throws MalformedFrameError when the message's length or string refs
+   * cannot be read: the rest of the batch cannot be read either.
+   *
    * QoS 0 payloads are views into the frame (they are delivered at once, so the frame is not
    * held for long); QoS 1/2 payloads are copies, since they may wait in sessions.
    */
-  read (reader: BinaryReader): Message {
+  read (reader: BinaryReader): Message | RefusedMessage {
+    const outer = reader.limit(reader.varint())
     const flags = reader.u8()
-    if ((flags & ~KNOWN_FLAGS) !== 0) throw new MalformedFrameError(`unknown message flags 0x${flags.toString(16)}`)
-    const qos = flags & 0x03
-    if (qos > 2) throw new MalformedFrameError(`qos ${qos}`)
     const topic = this.stringRef(reader)
     const publisher = this.stringRef(reader)
     const origin = (flags & FLAG_ORIGIN) !== 0 ? this.stringRef(reader) : this.sender
-    const expiresAt = (flags & FLAG_EXPIRY) !== 0 ? reader.varint() : undefined
-    const properties = (flags & FLAG_PROPERTIES) !== 0 ? readProperties(reader) : undefined
-    const payload = qos === 0 ? reader.bytesView() : reader.bytes()
-    const message: Message = { topic, payload, qos: qos as QoS, retain: (flags & FLAG_RETAIN) !== 0, publisher, origin }
-    if (expiresAt !== undefined) message.expiresAt = expiresAt
-    if (properties !== undefined) message.properties = properties
-    return message
+    // Runs of one topic are checked once.
+    const topicValid = topic === this.validTopic || isValidTopicName(topic)
+    if (topicValid) this.validTopic = topic
+    let result: Message | RefusedMessage
+    try {
+      result = readFields(reader, flags, topic, topicValid, publisher, origin)
+    } catch (err) {
+      if (!(err instanceof MalformedFrameError)) throw err
+      result = new RefusedMessage(err.message, flags & 0x03)
+    }
+    reader.unlimit(outer)
+    return result
   }
 
   private stringRef (reader: BinaryReader): string {
@@ -157,6 +174,29 @@ export class MessageBatchReader {
     if (value === undefined) throw new MalformedFrameError(`string ref ${ref} beyond the ${this.table.length} strings of the batch`)
     return value
   }
+}
+
+/** A message of a batch the receiver cannot accept, and why; the rest of the batch is unaffected. */
+export class RefusedMessage {
+  /** `qosBits` are the low two flag bits, the QoS the sender gave it (3 is one reason to refuse). */
+  constructor (readonly reason: string, readonly qosBits: number) {}
+}
+
+/** The fields after the string refs, and the checks that make a message acceptable. */
+function readFields (reader: BinaryReader, flags: number, topic: string, topicValid: boolean, publisher: string, origin: string): Message | RefusedMessage {
+  const qos = flags & 0x03
+  if ((flags & ~KNOWN_FLAGS) !== 0) return new RefusedMessage(`unknown message flags 0x${flags.toString(16)}`, qos)
+  if (qos > 2) return new RefusedMessage(`qos ${qos}`, qos)
+  if (!topicValid) return new RefusedMessage('invalid topic name', qos)
+  if (origin.length === 0) return new RefusedMessage('empty origin', qos)
+  const expiresAt = (flags & FLAG_EXPIRY) !== 0 ? reader.varint() : undefined
+  const properties = (flags & FLAG_PROPERTIES) !== 0 ? readProperties(reader) : undefined
+  const payload = qos === 0 ? reader.bytesView() : reader.bytes()
+  if (reader.remaining !== 0) return new RefusedMessage(`${reader.remaining} unknown trailing bytes`, qos)
+  const message: Message = { topic, payload, qos: qos as QoS, retain: (flags & FLAG_RETAIN) !== 0, publisher, origin }
+  if (expiresAt !== undefined) message.expiresAt = expiresAt
+  if (properties !== undefined) message.properties = properties
+  return message
 }
 
 function hasAnyProperty (p: MessageProperties): boolean {

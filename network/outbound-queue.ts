@@ -4,12 +4,16 @@
  * sequence number when it is first taken for writing; numbers only grow, so acks are cumulative
  * and the receiver drops anything it already delivered. Pure; the forward link does the I/O.
  *
- * - `take()` moves messages from pending to the wire, numbering them; QoS 0 ones are then forgotten.
- * - `ack(seq)` releases inflight messages up to `seq`.
+ * - `take()` moves messages from pending to the wire, numbering them, within a byte and a QoS 1/2
+ *   message budget (the stream's credit); QoS 0 ones are then forgotten.
+ * - `ack(seq)` releases inflight messages up to `seq`; `refuse(seqs)` releases those the peer refused.
  * - `rewind()` (stream lost) puts inflight messages, with their numbers, back in front of pending,
- *   to be resent first.
+ *   to be resent first. The first of them was written on every stream lost since it was taken: a
+ *   message the peer keeps failing on (it aborts the stream) would block the link forever, so after
+ *   `maxAttempts` such losses it is dropped.
  * - `dropQos0()` (peer down) discards the QoS 0 messages still pending.
  *
+ * The queue holds at most `maxMessages` messages and `maxBytes` bytes (pending plus inflight).
  * Sizes are `encodedSizeBound()` of each message, so the byte bound holds for the encoded frames.
  */
 import { Fifo } from './fifo.js'
@@ -21,12 +25,24 @@ interface NumberedMessage {
   seq: number
   message: Message
   size: number
+  /** Streams lost while this message was the first one unacknowledged on them. */
+  attempts: number
 }
 
 /** Messages taken for one write, in order, with their sequence numbers. */
 export interface OutboundBatch {
   seqs: number[]
   messages: Message[]
+  /** How many of them are QoS 1/2. */
+  reliable: number
+}
+
+/** What `rewind()` did. */
+export interface Rewound {
+  /** Messages to be resent. */
+  resend: number
+  /** Messages dropped after `maxAttempts` lost streams. */
+  dropped: number
 }
 
 export class OutboundQueue {
@@ -38,7 +54,7 @@ export class OutboundQueue {
   private readonly inflight = new Fifo<NumberedMessage>()
   private queuedBytes = 0
 
-  constructor (private readonly maxBytes: number) {}
+  constructor (private readonly maxBytes: number, private readonly maxMessages = Number.POSITIVE_INFINITY) {}
 
   get pendingCount (): number {
     return this.pending.length + this.resend.length
@@ -53,12 +69,22 @@ export class OutboundQueue {
     return this.queuedBytes
   }
 
+  /** Messages held: pending plus inflight. */
+  get count (): number {
+    return this.pending.length + this.resend.length + this.inflight.length
+  }
+
+  /** QoS of the next message `take()` would return, undefined when nothing is pending. */
+  get nextQos (): number | undefined {
+    return (this.resend.peek()?.message ?? this.pending.peek())?.qos
+  }
+
   /**
    * Queues a message of size bound `size` (computed if not given); false (and nothing queued) if
-   * the byte bound would be exceeded.
+   * the byte or message bound would be exceeded.
    */
   enqueue (message: Message, size = encodedSizeBound(message)): boolean {
-    if (this.queuedBytes + size > this.maxBytes) return false
+    if (this.queuedBytes + size > this.maxBytes || this.count >= this.maxMessages) return false
     this.pending.push(message)
     this.pendingSizes.push(size)
     this.queuedBytes += size
@@ -66,34 +92,42 @@ export class OutboundQueue {
   }
 
   /**
-   * Takes pending messages totalling at most `maxBytes` (at least one if any) for one write;
-   * messages taken for the first time are numbered by `nextSeq`.
+   * Takes pending messages totalling at most `maxBytes` (at least one if any) and at most
+   * `maxReliable` QoS 1/2 ones for one write; messages taken for the first time are numbered by
+   * `nextSeq`. Empty when the next message is QoS 1/2 and `maxReliable` is 0.
    */
-  take (maxBytes: number, nextSeq: () => number): OutboundBatch {
+  take (maxBytes: number, maxReliable: number, nextSeq: () => number): OutboundBatch {
     const seqs: number[] = []
     const messages: Message[] = []
     let bytes = 0
+    let reliable = 0
     for (let next = this.resend.peek(); next !== undefined; next = this.resend.peek()) {
-      if (messages.length > 0 && bytes + next.size > maxBytes) return { seqs, messages }
+      if ((messages.length > 0 && bytes + next.size > maxBytes) || reliable >= maxReliable) return { seqs, messages, reliable }
       this.resend.shift()
       this.inflight.push(next)
       seqs.push(next.seq)
       messages.push(next.message)
       bytes += next.size
+      reliable++
     }
     for (let next = this.pending.peek(); next !== undefined; next = this.pending.peek()) {
       const size = this.pendingSizes.peek() as number
       if (messages.length > 0 && bytes + size > maxBytes) break
+      if (next.qos !== 0 && reliable >= maxReliable) break
       this.pending.shift()
       this.pendingSizes.shift()
       const seq = nextSeq()
       seqs.push(seq)
       messages.push(next)
       bytes += size
-      if (next.qos === 0) this.queuedBytes -= size
-      else this.inflight.push({ seq, message: next, size })
+      if (next.qos === 0) {
+        this.queuedBytes -= size
+      } else {
+        this.inflight.push({ seq, message: next, size, attempts: 0 })
+        reliable++
+      }
     }
-    return { seqs, messages }
+    return { seqs, messages, reliable }
   }
 
   /** Releases inflight messages with a sequence number up to `seq`; returns how many. */
@@ -107,11 +141,39 @@ export class OutboundQueue {
     return released
   }
 
-  /** Puts unacknowledged messages back in front of pending; returns how many will be resent. */
-  rewind (): number {
+  /**
+   * Releases the inflight messages with these sequence numbers (the peer refused them); returns
+   * how many it held.
+   */
+  refuse (seqs: readonly number[]): number {
+    const refused = new Set(seqs)
+    let released = 0
+    for (const entry of this.inflight.drain()) {
+      if (refused.has(entry.seq)) {
+        this.queuedBytes -= entry.size
+        released++
+      } else {
+        this.inflight.push(entry)
+      }
+    }
+    return released
+  }
+
+  /**
+   * Puts unacknowledged messages back in front of pending (the stream is lost). The first of them
+   * is dropped instead once it has been first on `maxAttempts` lost streams.
+   */
+  rewind (maxAttempts: number): Rewound {
     const unacked = this.inflight.drain()
+    const head = unacked[0]
+    let dropped = 0
+    if (head !== undefined && ++head.attempts >= maxAttempts) {
+      unacked.shift()
+      this.queuedBytes -= head.size
+      dropped = 1
+    }
     this.resend.prepend(unacked)
-    return unacked.length
+    return { resend: unacked.length, dropped }
   }
 
   /** Discards pending QoS 0 messages; returns how many. */

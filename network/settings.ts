@@ -7,6 +7,7 @@
 import { CLUSTER_DEFAULTS, CLUSTER_TUNABLE_KEYS, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_NODE_NAME } from '../src/core/config/defaults.js'
 import { clusterPortFor, parseNodeName } from '../src/core/config/node-name.js'
 import type { ClusterTunables } from '../src/core/config/schema.js'
+import { NO_PRESSURE, type InboundPressure } from './forward-credit.js'
 import { silentLogger, type ClusterLogger } from './logger.js'
 import { parseDialAddress, type DialAddress } from './node-name.js'
 
@@ -26,6 +27,16 @@ export interface ClusterNetworkInit extends Partial<ClusterTunables> {
   seeds?: string[]
   /** Default: discards everything. */
   logger?: ClusterLogger
+  /**
+   * The node's pressure signal (the broker's `DeliveryBudget`): while pressured, peers get no
+   * credit and their messages wait on their side. Default: never pressured.
+   */
+  pressure?: InboundPressure
+  /**
+   * Calls `done` once the node has taken in every message the network handed it (its pressure then
+   * shows them); credit for more waits for it. Default: on the next turn.
+   */
+  settle?: (done: () => void) => void
 }
 
 /** The init with every default filled in and the seeds parsed. */
@@ -52,6 +63,8 @@ export function resolveSettings (init: ClusterNetworkInit): ClusterSettings {
     port: init.port ?? clusterPortFor(name, portBase),
     portBase,
     seeds: (init.seeds ?? []).map(seed => parseDialAddress(seed, portBase)),
-    logger: init.logger ?? silentLogger
+    logger: init.logger ?? silentLogger,
+    pressure: init.pressure ?? NO_PRESSURE,
+    settle: init.settle ?? ((done) => { setImmediate(done) })
   }
 }

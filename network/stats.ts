@@ -21,6 +21,14 @@ export interface ForwardStats {
   droppedRemoved: number
   /** Messages larger than the forward frame limit. */
   droppedOversize: number
+  /** Messages the receiving peer refused (it cannot accept them), dropped. */
+  rejectedByPeer: number
+  /** Messages from a peer this node refused, dropped. */
+  malformedFromPeer: number
+  /** Messages dropped after being the first unacknowledged one on `MAX_FORWARD_ATTEMPTS` lost streams. */
+  droppedUndeliverable: number
+  /** Times a link had messages to write and no credit from its peer (flow control held them back). */
+  creditStalls: number
 }
 
 export interface RouteStats {
@@ -38,6 +46,8 @@ export interface LinkBacklog {
   pending: number
   inflight: number
   bytes: number
+  /** Credit the peer granted this node's current stream: QoS 1/2 messages and bytes it may still write. */
+  credit: { messages: number, bytes: number }
 }
 
 /** Control messages refused because their sender may not say them (`control-trust.ts`), per reason. */
@@ -63,7 +73,11 @@ export function emptyForwardStats (): ForwardStats {
     droppedOverflow: 0,
     droppedUnknownNode: 0,
     droppedRemoved: 0,
-    droppedOversize: 0
+    droppedOversize: 0,
+    rejectedByPeer: 0,
+    malformedFromPeer: 0,
+    droppedUndeliverable: 0,
+    creditStalls: 0
   }
 }
 

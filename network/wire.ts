@@ -6,6 +6,8 @@ import { MalformedFrameError } from './errors.js'
 
 /** Bytes reserved in front of a frame body for its varint length (covers lengths below 2^35). */
 const FRAME_PREFIX_RESERVE = 5
+/** Bytes `reserveLength()` keeps for a length (lengths below 2^14 fit). */
+const LENGTH_RESERVE = 2
 /** Up to this many characters, `BinaryWriter.string()` copies ASCII in JavaScript (measured faster than `Buffer.write` below ~40). */
 const SHORT_STRING_CHARS = 40
 
@@ -115,6 +117,41 @@ export class BinaryWriter {
     return this.raw(value)
   }
 
+  /**
+   * Reserves the varint length of what is written next, filled in by `fillLength(mark)`. Two bytes
+   * are reserved (a shorter length is written as a two-byte varint, which readers accept); a length
+   * of 2^14 or more moves what follows to make room.
+   */
+  reserveLength (): number {
+    this.ensure(LENGTH_RESERVE)
+    const mark = this.position
+    this.position += LENGTH_RESERVE
+    return mark
+  }
+
+  /** Writes, at `mark` from `reserveLength()`, the length of everything written since; returns that length. */
+  fillLength (mark: number): number {
+    const start = mark + LENGTH_RESERVE
+    const length = this.position - start
+    if (length < 0x4000) {
+      this.buffer[mark] = (length & 0x7f) | 0x80
+      this.buffer[mark + 1] = length >>> 7
+      return length
+    }
+    const shift = varintLength(length) - LENGTH_RESERVE
+    this.ensure(shift)
+    this.buffer.copyWithin(start + shift, start, this.position)
+    this.position += shift
+    let position = mark
+    let value = length
+    while (value >= 0x80) {
+      this.buffer[position++] = (value % 0x80) | 0x80
+      value = Math.floor(value / 0x80)
+    }
+    this.buffer[position] = value
+    return length
+  }
+
   raw (value: Uint8Array): this {
     this.ensure(value.byteLength)
     this.buffer.set(value, this.position)
@@ -167,15 +204,35 @@ export class BinaryReader {
   private readonly arrayBuffer: ArrayBuffer
   private readonly byteOffset: number
   private position = 0
+  /** Reads stop here: the end of the bytes, or of the field `limit()` entered. */
+  private end: number
 
   constructor (bytes: Uint8Array) {
     this.arrayBuffer = bytes.buffer as ArrayBuffer
     this.byteOffset = bytes.byteOffset
     this.buffer = Buffer.from(this.arrayBuffer, this.byteOffset, bytes.byteLength)
+    this.end = bytes.byteLength
   }
 
   get remaining (): number {
-    return this.buffer.length - this.position
+    return this.end - this.position
+  }
+
+  /**
+   * Confines reads to the next `length` bytes (a length-prefixed field); returns what `unlimit()`
+   * needs to leave the field. Throws MalformedFrameError when fewer bytes are left.
+   */
+  limit (length: number): number {
+    this.need(length, 'field')
+    const outer = this.end
+    this.end = this.position + length
+    return outer
+  }
+
+  /** Skips what is left of the field `limit()` entered and restores the bound `outer` it returned. */
+  unlimit (outer: number): void {
+    this.position = this.end
+    this.end = outer
   }
 
   u8 (): number {
@@ -191,7 +248,7 @@ export class BinaryReader {
 
   varint (): number {
     const first = this.buffer[this.position]
-    if (first !== undefined && first < 0x80) {
+    if (first !== undefined && first < 0x80 && this.position < this.end) {
       this.position++
       return first
     }
@@ -247,7 +304,7 @@ export class BinaryReader {
   /** A view of every byte not read yet (no copy); the reader is at the end afterwards. */
   rest (): Buffer {
     const value = Buffer.from(this.arrayBuffer, this.byteOffset + this.position, this.remaining)
-    this.position = this.buffer.length
+    this.position = this.end
     return value
   }
 
@@ -263,7 +320,7 @@ export class BinaryReader {
   }
 
   private need (length: number, what: string): void {
-    if (this.position + length > this.buffer.length) {
+    if (this.position + length > this.end) {
       throw new MalformedFrameError(`truncated ${what}: need ${length} bytes, ${this.remaining} left`)
     }
   }

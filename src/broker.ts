@@ -65,7 +65,8 @@ function tcpPortOf (addresses: readonly string[], fallback: number): number {
 export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
   const node = config.node.name
   const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
-  const cluster = new ClusterBridge(config, log)
+  const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
+  const cluster = new ClusterBridge(config, log, deliveryBudget)
   const system = start()
   const shards: Array<Ref<ShardMsg>> = []
   const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, { node, log, shards, replicator: cluster })
@@ -74,7 +75,6 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   }
   const clock = options.clock ?? systemClock
   const retainer = spawnRetainer(system, log, clock, { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes })
-  const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
   const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget }
   const registry = spawnClientRegistry(context)
   const sys = spawnSysPublisher(context)

@@ -2,22 +2,28 @@
  * Connects the cluster network (network/) to the broker's actors: the route table's local route
  * changes are replicated, remote route events are applied through the route table actor, the
  * trie shards forward to remote nodes through it, and messages forwarded by peers are delivered
- * to local subscribers only (one hop, never forwarded again). It also serves `meshmq ctl`.
+ * to local subscribers only (one hop, never forwarded again); the node's delivery budget meters
+ * them (peers get no credit while it is under pressure), and every message the network drops is
+ * counted per reason in the metrics. It also serves `meshmq ctl`.
  */
 import { dispatch, query, type Ref } from 'nact'
 import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
+import type { InboundPressure } from '../network/forward-credit.js'
 import type { ClusterLogger } from '../network/logger.js'
 import { clusterTunablesOf, type BrokerConfig } from './core/config/config.js'
 import type { ClusterStatus } from './core/cluster-status.js'
 import type { Logger } from './core/log.js'
 import type { RouteReplicator } from '../actors/route-table.js'
-import type { RouteDump } from '../actors/messages.js'
+import type { RouteDump, ShardStats } from '../actors/messages.js'
 import type { RemoteForwarder } from '../actors/trie-shard.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import { PublishBatch } from '../actors/publish-batch.js'
 import { countDropped, metrics } from './core/metrics.js'
 import type { Message } from './core/mqtt/message.js'
 import type { ClusterAdmin } from './control-server.js'
+
+/** Bound on the shard queries of `settle` (the network proceeds after its own bound anyway). */
+const SETTLE_QUERY_TIMEOUT_MS = 1_000
 
 /**
  * The network layer names the peer of an event `node`, which is also this node's base log field:
@@ -43,7 +49,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   private inbound: PublishBatch | undefined
   private readonly log: Logger
 
-  constructor (config: BrokerConfig, log: Logger) {
+  /** `pressure`: the node's delivery budget; while it is pressured, peers hold their forwards back. */
+  constructor (config: BrokerConfig, log: Logger, pressure?: InboundPressure) {
     this.log = log.child({ actor: 'cluster' })
     this.network = createClusterNetwork({
       ...clusterTunablesOf(config.cluster),
@@ -52,8 +59,11 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
       listenHost: config.cluster.host,
       port: config.cluster.port,
       seeds: config.cluster.seeds,
-      logger: peerFieldLogger(this.log)
+      logger: peerFieldLogger(this.log),
+      settle: (done) => { this.settle(done) },
+      ...(pressure === undefined ? {} : { pressure })
     })
+    this.network.addEventListener('messages-dropped', e => { countDropped(e.detail.reason, e.detail.count) })
   }
 
   /** Wires network events to the actors; call once the actors exist, before `start()`. */
@@ -75,6 +85,17 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
     })
   }
 
+  /**
+   * Calls `done` once the broker has taken in what peers forwarded so far: every trie shard has
+   * routed it (a stats query is answered in mailbox order, after the batches sent before it) and
+   * the sessions have had their turn to queue it, so the delivery budget's pressure shows it.
+   */
+  private settle (done: () => void): void {
+    const shards = this.broker?.shards ?? []
+    void Promise.allSettled(shards.map(async shard => await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), SETTLE_QUERY_TIMEOUT_MS)))
+      .then(() => { setImmediate(done) })
+  }
+
   async start (): Promise<void> { await this.network.start() }
   async stop (): Promise<void> { await this.network.stop() }
 
@@ -82,10 +103,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   removeLocalRoute (filter: string): void { this.network.removeLocalRoute(filter) }
 
   forward (node: string, messages: Message[]): void {
-    const result = this.network.forward(node, messages)
-    metrics.messagesForwarded += result.queued
-    // The cluster network logs these with their own reasons (node_down, overflow, oversize).
-    if (result.dropped > 0) countDropped('not_forwarded', result.dropped)
+    // Drops are counted from the network's 'messages-dropped' events.
+    metrics.messagesForwarded += this.network.forward(node, messages).queued
   }
 
   async status (): Promise<ClusterStatus> { return await Promise.resolve(this.network.status()) }

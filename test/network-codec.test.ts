@@ -4,7 +4,7 @@ import { decodeControl, encodeControl, type ControlMessage } from '../network/co
 import { MalformedFrameError } from '../network/errors.js'
 import { decodeForwardFrame, ForwardFrameEncoder } from '../network/forward-frames.js'
 import { GossipEnvelope, openGossipEnvelope } from '../network/gossip-envelope.js'
-import { MessageBatchReader, MessageBatchWriter } from '../network/message-codec.js'
+import { MessageBatchReader, MessageBatchWriter, RefusedMessage } from '../network/message-codec.js'
 import { BinaryReader, BinaryWriter } from '../network/wire.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
@@ -17,7 +17,7 @@ function encodeBatch (messages: Message[], sender = 'n9@elsewhere'): Uint8Array 
   return writer.finish()
 }
 
-function decodeBatch (bytes: Uint8Array, count: number, sender = 'n9@elsewhere'): Message[] {
+function decodeBatch (bytes: Uint8Array, count: number, sender = 'n9@elsewhere'): Array<Message | RefusedMessage> {
   const reader = new BinaryReader(bytes)
   const batch = new MessageBatchReader(sender)
   const messages = Array.from({ length: count }, () => batch.read(reader))
@@ -25,7 +25,14 @@ function decodeBatch (bytes: Uint8Array, count: number, sender = 'n9@elsewhere')
   return messages
 }
 
-function roundTrip (message: Message, sender?: string): Message {
+/** The body of a length-prefixed frame. */
+function frameBody (frame: Uint8Array): Uint8Array {
+  const reader = new BinaryReader(frame)
+  const length = reader.varint()
+  return frame.subarray(frame.length - length)
+}
+
+function roundTrip (message: Message, sender?: string): Message | RefusedMessage {
   return decodeBatch(encodeBatch([message], sender), 1, sender)[0]!
 }
 
@@ -59,7 +66,7 @@ test('message codec round-trips every field, MQTT 5 properties included [MQTT-3.
 test('message codec keeps payloadFormatIndicator false distinct from absent', () => {
   const withFalse: Message = { ...minimal, qos: 1, properties: { payloadFormatIndicator: false } }
   assert.deepStrictEqual(roundTrip(withFalse), withFalse)
-  assert.equal(roundTrip(minimal).properties, undefined)
+  assert.equal((roundTrip(minimal) as Message).properties, undefined)
 })
 
 test('message codec round-trips an empty and a 1 MiB payload', () => {
@@ -69,17 +76,25 @@ test('message codec round-trips an empty and a 1 MiB payload', () => {
   assert.deepStrictEqual(roundTrip(big), big)
 })
 
-test('a truncated message fails with MalformedFrameError', () => {
+test('a truncated message (its length beyond the bytes) fails with MalformedFrameError', () => {
   const bytes = encodeBatch([minimal])
   for (const cut of [1, 3, bytes.length - 1]) {
     assert.throws(() => decodeBatch(bytes.subarray(0, cut), 1), { name: 'MalformedFrameError' })
   }
 })
 
-test('unknown flag bits are refused', () => {
-  const bytes = encodeBatch([minimal])
-  bytes[0] = 0x80
-  assert.throws(() => decodeBatch(bytes, 1), MalformedFrameError)
+test('a message with unknown flag bits, QoS 3 or an invalid topic is refused alone; the next ones read', () => {
+  const bytes = encodeBatch([minimal, minimal])
+  bytes[2] = bytes[2]! | 0x80 // an unknown bit in the first message's flags, after its two-byte length
+  const [first, second] = decodeBatch(bytes, 2)
+  assert.ok(first instanceof RefusedMessage)
+  assert.match(first.reason, /unknown message flags 0xa0/)
+  assert.deepStrictEqual(second, minimal)
+
+  const qos3 = { ...minimal, qos: 3 } as unknown as Message
+  const refused = decodeBatch(encodeBatch([qos3, minimal, { ...minimal, topic: 'a/#' }, { ...minimal, topic: '' }, minimal]), 5)
+  assert.deepStrictEqual(refused.map(m => m instanceof RefusedMessage ? m.reason : 'ok'), ['qos 3', 'ok', 'invalid topic name', 'invalid topic name', 'ok'])
+  assert.equal((refused[0] as RefusedMessage).qosBits, 3)
 })
 
 test('a batch sends a repeated topic or publisher once and restores every message', () => {
@@ -106,9 +121,25 @@ test('the origin is left out when it is the sending node and restored from it', 
   assert.deepStrictEqual(decodeBatch(fromElsewhere, 1, 'n2@10.0.0.2'), [minimal])
 })
 
-test('a string reference beyond the batch table is malformed', () => {
-  const bytes = new BinaryWriter().u8(0).varint(1).finish()
+test('a string reference beyond the batch table is malformed: the rest of the batch cannot be read', () => {
+  const bytes = new BinaryWriter().varint(2).u8(0).varint(1).finish()
   assert.throws(() => decodeBatch(bytes, 1), { name: 'MalformedFrameError' })
+})
+
+test('lengths reserved before a message are filled in, moving the message when 2 bytes do not hold its length', () => {
+  for (const size of [0, 127, 128, 16_383, 16_384, 2_097_152]) {
+    const writer = new BinaryWriter(4)
+    const mark = writer.reserveLength()
+    writer.raw(Buffer.alloc(size, 9))
+    assert.equal(writer.fillLength(mark), size)
+    writer.u8(42)
+    const reader = new BinaryReader(writer.finish())
+    const outer = reader.limit(reader.varint())
+    assert.equal(reader.remaining, size)
+    reader.unlimit(outer)
+    assert.equal(reader.u8(), 42)
+    reader.expectEnd()
+  }
 })
 
 test('non-ASCII and long strings round-trip through the writer', () => {
@@ -134,8 +165,10 @@ test('forward frames carry their length prefix and round-trip', () => {
   const second: Message = { ...minimal, topic: 'c/d', qos: 1, payload: Buffer.from('x') }
   const frames = [
     { bytes: encoder.open('n1@h', 1234, 'n2@h'), expected: { kind: 'open', sender: 'n1@h', senderIncarnation: 1234, receiver: 'n2@h' } },
-    { bytes: encoder.messages('n1@10.0.0.1', [42, 43, 47], [minimal, second, minimal]), expected: { kind: 'messages', seqs: [42, 43, 47], messages: [minimal, second, minimal] } },
-    { bytes: encoder.ack(2 ** 40), expected: { kind: 'ack', seq: 2 ** 40 } },
+    { bytes: encoder.messages('n1@10.0.0.1', [42, 43, 47], [minimal, second, minimal]), expected: { kind: 'messages', seqs: [42, 43, 47], messages: [minimal, second, minimal], reliable: 1 } },
+    { bytes: encoder.ack(2 ** 40, 128, 1 << 20), expected: { kind: 'ack', seq: 2 ** 40, creditMessages: 128, creditBytes: 1 << 20 } },
+    { bytes: encoder.ack(7), expected: { kind: 'ack', seq: 7, creditMessages: 0, creditBytes: 0 } },
+    { bytes: encoder.refused([{ seq: 9, reason: 'qos 3' }, { seq: 2 ** 40, reason: '' }]), expected: { kind: 'refused', refusals: [{ seq: 9, reason: 'qos 3' }, { seq: 2 ** 40, reason: '' }] } },
     { bytes: encoder.ping(), expected: { kind: 'ping' } }
   ]
   for (const { bytes, expected } of frames) {
@@ -148,15 +181,40 @@ test('forward frames carry their length prefix and round-trip', () => {
   assert.throws(() => encoder.messages('n1@h', [5, 5], [minimal, minimal]), RangeError, 'sequence numbers grow within a batch')
 })
 
-test('a messages frame before the open frame, or with a zero sequence step, is malformed', () => {
+test('a messages frame before the open frame, or with a header that cannot be read, is malformed', () => {
   const encoder = new ForwardFrameEncoder()
   const bytes = encoder.messages('n1@h', [1, 2], [minimal, minimal])
   const body = bytes.subarray(1)
   assert.throws(() => decodeForwardFrame(body), { name: 'MalformedFrameError' })
-  const zeroStep = new BinaryWriter().u8(2).varint(1).varint(2).finish()
-  const first = encodeBatch([minimal], 'n1@h')
-  const tampered = Uint8Array.of(...zeroStep, ...first, 0, ...first)
-  assert.throws(() => decodeForwardFrame(tampered, 'n1@h'), { name: 'MalformedFrameError' })
+  const message = encodeBatch([minimal], 'n1@h')
+  const zeroStep = new BinaryWriter().u8(2).varint(1).varint(2).varint(0).varint(0).finish()
+  assert.throws(() => decodeForwardFrame(Uint8Array.of(...zeroStep, ...message, ...message), 'n1@h'), { name: 'MalformedFrameError' })
+  const tooManyReliable = new BinaryWriter().u8(2).varint(1).varint(1).varint(2).finish()
+  assert.throws(() => decodeForwardFrame(Uint8Array.of(...tooManyReliable, ...message), 'n1@h'), { name: 'MalformedFrameError' })
+})
+
+test('a messages frame refuses each message it cannot accept alone, and the rest of a batch it cannot read', () => {
+  const encoder = new ForwardFrameEncoder()
+  const qos3 = { ...minimal, qos: 3 } as unknown as Message
+  const second: Message = { ...minimal, topic: 'c/d', qos: 1 }
+  const frame = decodeForwardFrame(frameBody(encoder.messages('n1@h', [10, 11, 12], [minimal, qos3, second])), 'n1@h')
+  assert.equal(frame.kind, 'messages')
+  assert.deepStrictEqual(frame.seqs, [10, 11, 12])
+  assert.equal(frame.reliable, 2, 'the sender counts QoS 3 as reliable: the credit it used')
+  assert.deepStrictEqual(frame.messages[0], minimal)
+  assert.ok(frame.messages[1] instanceof RefusedMessage)
+  assert.deepStrictEqual(frame.messages[2], second)
+
+  // The second message's topic ref points past the table: it and every later message are refused.
+  const header = new BinaryWriter().u8(2).varint(20).varint(3).varint(0).varint(1).varint(1).finish()
+  const good = encodeBatch([minimal], 'n1@h')
+  const badRef = new BinaryWriter().varint(3).u8(0).varint(9).varint(1).finish()
+  const broken = decodeForwardFrame(Uint8Array.of(...header, ...good, ...badRef, ...good), 'n1@h')
+  if (broken.kind !== 'messages') assert.fail('a messages frame')
+  assert.deepStrictEqual(broken.seqs, [20, 21, 22])
+  assert.deepStrictEqual(broken.messages[0], minimal)
+  assert.ok(broken.messages[1] instanceof RefusedMessage && broken.messages[2] instanceof RefusedMessage)
+  assert.match(broken.messages[2].reason, /unreadable batch/)
 })
 
 test('control messages round-trip', () => {

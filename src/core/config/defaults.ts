@@ -34,6 +34,9 @@ export const CLUSTER_DEFAULTS: Readonly<ClusterTunables> = Object.freeze({
   redialMinMs: 250,
   redialMaxMs: 5_000,
   maxQueuedBytesPerPeer: 64 * 1024 * 1024,
+  maxQueuedMessagesPerPeer: 250_000,
+  forwardWindowMessages: 256,
+  forwardWindowBytes: 2 * 1024 * 1024,
   inboundConnectionThreshold: 100,
   stopDrainMs: 2_000
 })

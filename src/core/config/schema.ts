@@ -60,6 +60,19 @@ export interface ClusterTunables {
    * dropped and counted. Default 64 MiB.
    */
   maxQueuedBytesPerPeer: number
+  /**
+   * Messages queued per peer (unsent plus unacknowledged) before new forwarded messages for it are
+   * dropped and counted. Default 250 000.
+   */
+  maxQueuedMessagesPerPeer: number
+  /**
+   * Flow control: QoS 1/2 messages all peers together may send this node beyond what it has taken
+   * in (each inbound forward stream gets an equal share, at least 8; none is granted while the
+   * node's session queues are under pressure). Default 256.
+   */
+  forwardWindowMessages: number
+  /** Flow control: bytes all peers together may send this node beyond what it has taken in (shared likewise, at least 64 KiB each). Default 2 MiB. */
+  forwardWindowBytes: number
   /** Inbound connections accepted per second from one host (libp2p rate limit). Default 100. */
   inboundConnectionThreshold: number
   /** On stop, how long connected peers get to acknowledge the messages forwarded to them, in milliseconds. Default 2000. */
@@ -325,6 +338,9 @@ export const SCHEMA: Schema<BrokerConfig> = {
     redialMinMs: integer(1, 3_600_000),
     redialMaxMs: integer(1, DAY_MS),
     maxQueuedBytesPerPeer: integer(64 * 1024, 2 ** 40),
+    maxQueuedMessagesPerPeer: integer(1, 100_000_000),
+    forwardWindowMessages: integer(1, 1_000_000),
+    forwardWindowBytes: integer(4 * 1024, 2 ** 30),
     inboundConnectionThreshold: integer(1, 1_000_000),
     stopDrainMs: integer(0, 3_600_000),
     control: { host: text(), port }
