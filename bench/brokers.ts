@@ -19,8 +19,10 @@ const START_TIMEOUT_MS = 20_000
 const LOOPBACK = '127.0.0.1'
 
 export interface BrokerHost {
-  /** Repository root: holds dist/src/main.js and dist/bench/aedes-server.js. */
+  /** Repository root: holds dist/bench/aedes-server.js (and node_modules for Aedes). */
   root: string
+  /** Checkout whose dist/src/main.js runs as meshmq: `--meshmq-root`, by default `root`. */
+  meshmqRoot: string
   /** CPU for broker processes, or null for no pinning. */
   cpu: number | null
   /** Absolute path of the mosquitto binary, or null when it is not installed. */
@@ -61,19 +63,26 @@ function profilerArgs (): string[] {
   return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]
 }
 
+/** The meshmq entry point of the checkout under test. */
+export function meshmqMain (host: { meshmqRoot: string }): string {
+  return join(host.meshmqRoot, 'dist', 'src', 'main.js')
+}
+
 /**
  * meshmq with `extraArgs` appended (cluster flags). Discovery is manual unless the flags say
  * otherwise; each process gets a fresh data directory, removed when it stops, and a free cluster
  * port when the flags give none, so runs never share state or collide with other brokers.
+ * The bench passes only flags that older builds know too (`--port`, `--log-level`, `--data-dir`,
+ * `--cluster-port`, `--name`, `--discovery`, `--seeds`), so `--meshmq-root` can run them.
  */
 export async function startMeshmq (host: BrokerHost, port: number, extraArgs: readonly string[], label: string): Promise<RunningBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-bench-data-'))
   const clusterPort = extraArgs.includes('--cluster-port') ? [] : ['--cluster-port', String(await freePort())]
   const child = new ChildProcess(label, {
     command: process.execPath,
-    args: [...profilerArgs(), join(host.root, 'dist', 'src', 'main.js'), 'start', '--port', String(port), '--log-level', 'warn', '--data-dir', dataDir, ...clusterPort, ...extraArgs],
+    args: [...profilerArgs(), meshmqMain(host), 'start', '--port', String(port), '--log-level', 'warn', '--data-dir', dataDir, ...clusterPort, ...extraArgs],
     cpu: host.cpu,
-    cwd: host.root,
+    cwd: host.meshmqRoot,
     env: { ...process.env, MESHMQ_DISCOVERY: 'manual' }
   })
   return await ready('meshmq', child, port, () => { rmSync(dataDir, { recursive: true, force: true }) })

@@ -1,8 +1,9 @@
 /**
  * Cluster scenarios on meshmq nodes on 127.0.0.1 with static seeds, all nodes on the broker CPU
- * except in cluster-pairs:
- * - cluster-pairs: 10 pairs QoS 0 publishing on node 1 (alone on the broker CPU) and subscribing on
- *   node 2 (on the generator's CPU), alternated with the same workload on a single node;
+ * except in the cross-node pairs:
+ * - cluster-pairs, cluster-pairs-qos1: 10 pairs QoS 0 (QoS 1) publishing on node 1 (alone on the
+ *   broker CPU) and subscribing on node 2 (on the generator's CPU), alternated with the same
+ *   workload on a single node;
  * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
  * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
  * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`).
@@ -20,8 +21,10 @@ import { ScenarioSkippedError } from './errors.js'
 import { mdnsLabUnavailable, runMdnsMesh } from './mdns-mesh.js'
 import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
 
-export type ClusterScenarioId = 'cluster-pairs' | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-mdns-mesh'
-export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-convergence', 'cluster-join-sync', 'cluster-mdns-mesh']
+/** The cross-node pairs scenarios, one per QoS. */
+type CrossNodePairsId = 'cluster-pairs' | 'cluster-pairs-qos1'
+export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-mdns-mesh'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-mdns-mesh']
 
 const NODES = 3
 const ROUTE_CHECK_TIMEOUT_MS = 20_000
@@ -49,11 +52,19 @@ export interface ClusterRow {
   target: string
 }
 
+/** The rows of a cross-node pairs scenario (either QoS); `target` goes on the busiest-node row. */
+function crossNodePairsRows (scenario: CrossNodePairsId, target: string): ClusterRow[] {
+  return [
+    { scenario, metric: { key: 'crossNodeMsgPerSecond', label: 'msg/s delivered, publish on node 1 (broker CPU), subscribe on node 2 (generator CPU)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodeMsgPerSecond', target: '' },
+    { scenario, metric: { key: 'node1CpuUsPerMessage', label: 'CPU per delivered message, node 1 (receives, forwards), µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'singleCpuUsPerMessage', target: '' },
+    { scenario, metric: { key: 'node2CpuUsPerMessage', label: 'CPU per delivered message, node 2 (receives forwards, delivers), µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'singleCpuUsPerMessage', target: '' },
+    { scenario, metric: { key: 'crossNodePerBusiestCore', label: 'msg/s per CPU second of the busiest node (the rate with a core per node)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodePerCore', target }
+  ]
+}
+
 export const CLUSTER_ROWS: readonly ClusterRow[] = [
-  { scenario: 'cluster-pairs', metric: { key: 'crossNodeMsgPerSecond', label: 'msg/s delivered, publish on node 1 (broker CPU), subscribe on node 2 (generator CPU)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodeMsgPerSecond', target: '' },
-  { scenario: 'cluster-pairs', metric: { key: 'node1CpuUsPerMessage', label: 'CPU per delivered message, node 1 (receives, forwards), µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'singleCpuUsPerMessage', target: '' },
-  { scenario: 'cluster-pairs', metric: { key: 'node2CpuUsPerMessage', label: 'CPU per delivered message, node 2 (receives forwards, delivers), µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'singleCpuUsPerMessage', target: '' },
-  { scenario: 'cluster-pairs', metric: { key: 'crossNodePerBusiestCore', label: 'msg/s per CPU second of the busiest node (the rate with a core per node)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodePerCore', target: '≥ 0.8× single node' },
+  ...crossNodePairsRows('cluster-pairs', '≥ 0.8× single node'),
+  ...crossNodePairsRows('cluster-pairs-qos1', ''),
   { scenario: 'cluster-convergence', metric: { key: 'p50', label: 'route convergence p50, ms', higherIsBetter: false, digits: 1, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-convergence', metric: { key: 'p99', label: 'route convergence p99, ms', higherIsBetter: false, digits: 1, generatorSensitive: true }, referenceKey: null, target: '≤ 50 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'heldMs', label: 'routes held: node 2 routes the samples, ms after the first SUBSCRIBE on node 1', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
@@ -65,6 +76,7 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
 
 export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
   'cluster-pairs': '10 pairs QoS 0 across nodes',
+  'cluster-pairs-qos1': '10 pairs QoS 1 across nodes',
   'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
   'cluster-join-sync': 'node 3 joins a cluster holding the routes',
   'cluster-mdns-mesh': '3 nodes in network namespaces, mDNS discovery, no seeds'
@@ -137,7 +149,8 @@ function crashed (brokers: readonly RunningBroker[]): string | null {
  */
 export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
   switch (id) {
-    case 'cluster-pairs': return await crossNodePairs(hosts, settings)
+    case 'cluster-pairs': return await crossNodePairs(hosts, settings, 0)
+    case 'cluster-pairs-qos1': return await crossNodePairs(hosts, settings, 1)
     case 'cluster-convergence': return await convergence(hosts, settings)
     case 'cluster-join-sync': return await joinSync(hosts, settings)
     case 'cluster-mdns-mesh': {
@@ -178,13 +191,15 @@ function perBusiestCoreSecond (run: MeasuredRun): number {
  * Node 1 (receives the publishes, forwards) runs alone on the broker CPU, as the single node
  * does; node 2 (receives the forwards, delivers) shares the generator's CPU. Node 1's CPU per
  * message is then measured as it runs on a core of its own, and the msg/s is a lower bound of a
- * cluster with a core per node (node 2 competes with the generator).
+ * cluster with a core per node (node 2 competes with the generator). At QoS 1 the publishers wait
+ * for PUBACKs within the in-flight window and the subscribers PUBACK every message, so the
+ * forwards run under node 2's flow control credit.
  */
-async function crossNodePairs (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+async function crossNodePairs (hosts: Hosts, settings: ClusterSettings, qos: 0 | 1): Promise<RunOutcome> {
   const nodes = await startNodes(hosts, await planCluster(), NODES, 'own-core')
   let crossNode: MeasuredRun
   try {
-    crossNode = await measureWithCpu(hosts, { ...pairs(settings, nodes[0]!.address, nodes[1]!.address, 0, null), routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS }, nodes)
+    crossNode = await measureWithCpu(hosts, { ...pairs(settings, nodes[0]!.address, nodes[1]!.address, qos, null), routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS }, nodes)
     const gone = crashed(nodes)
     if (gone !== null) return { ok: false, failure: gone }
   } catch (err) {
@@ -195,7 +210,7 @@ async function crossNodePairs (hosts: Hosts, settings: ClusterSettings): Promise
   try {
     const broker = await startBroker('meshmq', hosts.broker)
     try {
-      const single = await measureWithCpu(hosts, pairs(settings, broker.address, broker.address, 0, null), [broker])
+      const single = await measureWithCpu(hosts, pairs(settings, broker.address, broker.address, qos, null), [broker])
       const [node1CpuMs, node2CpuMs] = crossNode.cpuMs
       const perMessageUs = (cpuMs: number | undefined, run: MeasuredRun): number => (cpuMs ?? Number.NaN) * 1000 / run.result.measuredDeliveries
       return {

@@ -12,9 +12,11 @@ export interface MachineInfo {
   kernel: string
   aedes: string
   mosquitto: string | null
+  /** The meshmq under test: its checkout and commit. */
+  meshmq: string
 }
 
-export function describeMachine (root: string, mosquitto: string | null): MachineInfo {
+export function describeMachine (root: string, meshmqRoot: string, mosquitto: string | null): MachineInfo {
   return {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     nproc: os.availableParallelism(),
@@ -22,7 +24,20 @@ export function describeMachine (root: string, mosquitto: string | null): Machin
     node: process.version,
     kernel: `${os.type()} ${os.release()}`,
     aedes: packageVersion(root, 'aedes'),
-    mosquitto: mosquitto === null ? null : mosquittoVersion(mosquitto)
+    mosquitto: mosquitto === null ? null : mosquittoVersion(mosquitto),
+    meshmq: describeCheckout(meshmqRoot)
+  }
+}
+
+/** `DIR at <short hash> <subject>`, with a mark when tracked files differ from that commit. */
+function describeCheckout (dir: string): string {
+  const git = (...args: string[]): string => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  try {
+    const commit = git('log', '-1', '--format=%h %s')
+    const dirty = git('status', '--porcelain', '--untracked-files=no') !== ''
+    return `${dir} at ${commit}${dirty ? ' (with uncommitted changes)' : ''}`
+  } catch {
+    return `${dir} (not a git checkout)`
   }
 }
 

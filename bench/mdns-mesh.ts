@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { unavailableReason, up, type NetnsLab } from '../test/helpers/netns-lab.js'
 import { ChildProcess } from './child-process.js'
-import type { BrokerHost } from './brokers.js'
+import { meshmqMain, type BrokerHost } from './brokers.js'
 import { CLEAN, describeFailure, type RunOutcome } from './outcome.js'
 import { epochNow } from './workload.js'
 
@@ -38,10 +38,10 @@ function startLabNode (host: BrokerHost, lab: NetnsLab, i: number, dataDir: stri
   delete env.MESHMQ_DISCOVERY
   const child = new ChildProcess(`meshmq ${name}`, {
     command: 'ip',
-    args: ['netns', 'exec', lab.host(i), process.execPath, join(host.root, 'dist', 'src', 'main.js'), 'start',
+    args: ['netns', 'exec', lab.host(i), process.execPath, meshmqMain(host), 'start',
       '--name', name, '--discovery', 'mdns', '--log-level', 'info', '--data-dir', join(dataDir, String(i))],
     cpu: host.cpu,
-    cwd: host.root,
+    cwd: host.meshmqRoot,
     env
   })
   const node: LabNode = { name, process: child, peersUp: new Set(), startedAt: null }

@@ -24,6 +24,8 @@ export interface BenchOptions {
   convergenceTrials: number
   syncRoutes: number
   pin: boolean
+  /** `--meshmq-root`: checkout whose dist/src/main.js runs as meshmq, or null for this one. */
+  meshmqRoot: string | null
   /** Names the result file: `all`, `cluster`, or the --only list. */
   setName: string
 }
@@ -43,6 +45,7 @@ export const USAGE = `usage: npm run bench -- [flags]
   --trials N          route convergence trials per run (default 200)
   --routes N          routes held for the join-sync scenario (default 100000)
   --no-pin            do not pin the broker to CPU 0 and the generator to CPU 1
+  --meshmq-root DIR   run meshmq from DIR/dist/src/main.js, another built checkout (default: this one)
   --help              print this text
 `
 
@@ -64,6 +67,7 @@ export function parseOptions (argv: readonly string[]): BenchOptions | null {
       trials: { type: 'string', default: '200' },
       routes: { type: 'string', default: '100000' },
       'no-pin': { type: 'boolean', default: false },
+      'meshmq-root': { type: 'string' },
       help: { type: 'boolean', default: false }
     }
   })
@@ -94,12 +98,18 @@ export function parseOptions (argv: readonly string[]): BenchOptions | null {
     convergenceTrials: integer('trials', values.trials, 1),
     syncRoutes: integer('routes', values.routes, 1),
     pin: !values['no-pin'],
+    meshmqRoot: values['meshmq-root'] === undefined ? null : nonEmpty('meshmq-root', values['meshmq-root']),
     setName: only === null ? (values.cluster ? 'all+cluster' : 'all') : only.join('+')
   }
 }
 
 function list (text: string): string[] {
   return text.split(',').map(s => s.trim()).filter(s => s !== '')
+}
+
+function nonEmpty (flag: string, text: string): string {
+  if (text.trim() === '') throw new UsageError(`--${flag} needs a directory`)
+  return text
 }
 
 function integer (flag: string, text: string, min: number): number {

@@ -36,6 +36,8 @@ export function renderReport (input: ReportInput): string {
     '',
     `Machine: ${m.nproc} × ${m.cpuModel} (nproc ${m.nproc}), ${m.kernel}, Node ${m.node}; peers: aedes ${m.aedes}, mosquitto ${m.mosquitto ?? 'not installed'}.`,
     '',
+    `meshmq under test: ${m.meshmq}`,
+    '',
     input.settingsLine,
     ''
   ]

@@ -5,9 +5,9 @@
  */
 import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
-import { delimiter, dirname, join, relative } from 'node:path'
+import { basename, delimiter, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { findMosquitto, MOSQUITTO_MISSING, type BrokerName } from './brokers.js'
+import { findMosquitto, meshmqMain, MOSQUITTO_MISSING, type BrokerName } from './brokers.js'
 import { parseOptions, USAGE, type BenchOptions } from './options.js'
 import { SCENARIOS, type LoadSettings, type Scenario } from './scenarios.js'
 import { runIdleScenario, runThroughputScenario, type Hosts } from './single-node.js'
@@ -55,9 +55,10 @@ async function main (options: BenchOptions): Promise<void> {
     notes.push(`${MOSQUITTO_MISSING} (peer skipped)`)
     brokers = brokers.filter(b => b !== 'mosquitto')
   }
-  const meshmqBuilt = existsSync(join(root, 'dist', 'src', 'main.js'))
+  const meshmqRoot = options.meshmqRoot === null ? root : resolve(options.meshmqRoot)
+  const meshmqBuilt = existsSync(meshmqMain({ meshmqRoot }))
   if (!meshmqBuilt && (brokers.includes('meshmq') || options.clusterScenarios.length > 0)) {
-    const line = 'meshmq not built: dist/src/main.js is missing (npm run build); meshmq skipped'
+    const line = `meshmq not built: ${meshmqMain({ meshmqRoot })} is missing (npm run build in ${meshmqRoot}); meshmq skipped`
     process.stdout.write(`${line}\n`)
     notes.push(line)
     brokers = brokers.filter(b => b !== 'meshmq')
@@ -66,7 +67,7 @@ async function main (options: BenchOptions): Promise<void> {
   const pin = options.pin && os.availableParallelism() >= 2 && onPath('taskset')
   if (options.pin && !pin) notes.push('not pinned: needs 2 CPUs and taskset (util-linux)')
   const hosts: Hosts = {
-    broker: { root, cpu: pin ? BROKER_CPU : null, mosquitto, inflight: options.inflight },
+    broker: { root, meshmqRoot, cpu: pin ? BROKER_CPU : null, mosquitto, inflight: options.inflight },
     generator: { root, cpu: pin ? GENERATOR_CPU : null }
   }
   const settings: LoadSettings = {
@@ -126,7 +127,7 @@ async function main (options: BenchOptions): Promise<void> {
     }
   }
 
-  const machine = describeMachine(root, mosquitto)
+  const machine = describeMachine(root, meshmqRoot, mosquitto)
   const settingsLine = [
     `Settings: ${options.runs} run(s) × ${options.seconds} s per scenario and broker, payload ${options.payloadBytes} B`,
     pin ? `broker on CPU ${BROKER_CPU}, generator on CPU ${GENERATOR_CPU}` : 'no CPU pinning',
@@ -138,7 +139,8 @@ async function main (options: BenchOptions): Promise<void> {
   const report = renderReport({ machine, settingsLine, brokers, single, cluster, notes })
   const dir = join(root, 'bench', 'results')
   mkdirSync(dir, { recursive: true })
-  const file = join(dir, `${machine.date.slice(0, 10)}-${options.setName.replace(/[^a-z0-9+.-]/gi, '_')}.md`)
+  const build = meshmqRoot === root ? '' : `-meshmq-${basename(meshmqRoot)}`
+  const file = join(dir, `${machine.date.slice(0, 10)}-${`${options.setName}${build}`.replace(/[^a-z0-9+.-]/gi, '_')}.md`)
   writeFileSync(file, report)
   process.stdout.write(`${report}\n`)
   progress(`written to ${relative(process.cwd(), file)}`)
