@@ -21,7 +21,9 @@ function messageProperties (packet: PublishPacket): MessageProperties | undefine
 /** Resolves the topic through the topic alias, or returns a reason code to disconnect with. */
 function resolveTopic (ctx: SessionContext, packet: PublishPacket): string | number {
   const alias = packet.properties?.topicAlias
-  if (ctx.protocolVersion !== 5 || alias === undefined) return packet.topic
+  if (ctx.protocolVersion !== 5) return packet.topic
+  // An empty Topic Name without a Topic Alias is a Protocol Error (MQTT 5 §3.3.2.1).
+  if (alias === undefined) return packet.topic.length > 0 ? packet.topic : ReasonCode.ProtocolError
   // Alias 0 or above the server's Topic Alias Maximum is invalid [MQTT-3.3.2-8, MQTT-3.3.2-9].
   if (alias === 0 || alias > ctx.mqttConfig.topicAliasMaximum) return ReasonCode.TopicAliasInvalid
   if (packet.topic.length > 0) {
