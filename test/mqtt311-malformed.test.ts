@@ -97,6 +97,15 @@ test('[MQTT-3.1.2-1] a CONNECT with a protocol name other than MQTT is not accep
   await expectConnectsClosed(t, [['protocol name MQTX', connect({ protocolName: 'MQTX' })]])
 })
 
+test('[MQTT-3.1.2-2] protocol levels 131 and 132 (mosquitto bridges, not supported) get CONNACK 0x01 and the close', async t => {
+  for (const level of [0x83, 0x84]) {
+    const client = await opened(t, broker.port, 4)
+    client.sendBytes(encodeConnect(connect({ level })))
+    assert.equal((await client.expect('connack')).returnCode, 0x01, `level ${level}`)
+    await client.closed()
+  }
+})
+
 test('[MQTT-3.1.2-9] a CONNECT with the Will Flag but without Will Topic and Will Message is closed without CONNACK [MQTT-3.1.4-1]', async t => {
   await expectConnectsClosed(t, [['will flag, no will fields', connect({ flags: CLEAN | WILL })]])
 })
