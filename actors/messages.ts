@@ -21,6 +21,8 @@ export type SessionMsg =
   | { type: 'attach', connection: ClientLink, request: ConnectRequest, attachSeq: number }
   /** Messages matched by a trie shard or sent by the retainer. */
   | { type: 'deliver', deliveries: Delivery[] }
+  /** A trie shard routed the messages of a `publish` with a `report`: `matched[i]` for `tokens[i]`. */
+  | { type: 'routed', tokens: number[], matched: boolean[] }
   /** The session expiry timer of attach `attachSeq` fired. */
   | { type: 'session_expired', attachSeq: number }
   /** The will delay timer of attach `attachSeq` fired. */
@@ -58,6 +60,12 @@ export type SubscriptionChange =
 
 export interface ShardStats { filters: number, subscribers: number, matches: number, cacheHits: number }
 
+/**
+ * Who wants to know whether the messages of a publish batch matched: `tokens[i]` is the token of
+ * `messages[i]` (0 for a message nobody waits on). The shard replies with a `routed` message.
+ */
+export interface RoutingReport { session: Ref<SessionMsg>, tokens: number[] }
+
 /** filter → nodes having a route for it. */
 export type RouteDump = Array<{ filter: string, nodes: string[] }>
 
@@ -65,8 +73,11 @@ export type RouteDump = Array<{ filter: string, nodes: string[] }>
 export type ShardMsg =
   /** A session's subscription changes of one actor turn, applied in order. */
   | { type: 'subscriptions', changes: SubscriptionChange[] }
-  /** Route a batch of messages published on this node (or received from a peer, with `fromPeer`). */
-  | { type: 'publish', messages: Message[], fromPeer?: boolean }
+  /**
+   * Route a batch of messages published on this node (or received from a peer, with `fromPeer`).
+   * With `report`, the shard answers whether each message found a destination (see RoutingReport).
+   */
+  | { type: 'publish', messages: Message[], fromPeer?: boolean, report?: RoutingReport }
   /** A remote node gained routes for `added` and lost those for `removed`. */
   | { type: 'remote_routes_changed', node: string, added: string[], removed: string[] }
   /** A remote node's routes in this shard are now exactly `filters` (after a snapshot). */

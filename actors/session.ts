@@ -13,6 +13,7 @@ import type { ClientLink, CloseReason } from '../src/core/channel/client-link.js
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import type { RetainedRequest, SessionContext } from '../src/core/channel/channel-context.js'
 import { handlePacket } from '../src/core/channel/handle-packet.js'
+import { RoutedAcks, type InboundAck } from '../src/core/channel/routed-acks.js'
 import { acceptConnack } from '../src/core/channel/connack.js'
 import { keepaliveTimeoutMs } from '../src/core/channel/keepalive.js'
 import {
@@ -49,6 +50,8 @@ class Session implements SessionContext, SessionOutput {
   private cancelExpiryTimer: CancelTimer | undefined
   /** Publishes of this actor turn, sent at its end; created with the first publish (many clients only subscribe). */
   private outbox: PublishBatch | undefined
+  /** MQTT 5 acks waiting for their message's routing; created with the first. */
+  private routedAcks: RoutedAcks | undefined
   /** Subscription changes of this actor turn, per shard, sent at its end. */
   private subscriptionChanges: Array<SubscriptionChange[] | undefined> | undefined
   /** The throttled `message_dropped` lines, one per reason, created with the first drop of each. */
@@ -165,7 +168,35 @@ class Session implements SessionContext, SessionOutput {
 
   publish (message: Message): void {
     metrics.messagesReceived++
-    (this.outbox ??= new PublishBatch(this.broker)).add(message)
+    this.batch().add(message)
+  }
+
+  publishThenAck (message: Message, ack: InboundAck): void {
+    metrics.messagesReceived++
+    const token = (this.routedAcks ??= new RoutedAcks()).wait(ack)
+    this.batch().add(message, token)
+  }
+
+  acknowledge (ack: InboundAck): void {
+    if (this.routedAcks?.waiting === true) this.routedAcks.ready(ack)
+    else this.send(ack)
+  }
+
+  /** The trie shards routed messages whose acks wait (see routed-acks.ts): send those now due. */
+  private routed (tokens: number[], matched: boolean[]): void {
+    const acks = this.routedAcks
+    if (acks === undefined) return
+    for (let i = 0; i < tokens.length; i++) {
+      const token = tokens[i]!
+      if (token !== 0) acks.resolve(token, matched[i] ?? true)
+    }
+    for (const packet of acks.take()) this.send(packet)
+  }
+
+  /** This turn's publishes, created with the first one (many clients only subscribe). */
+  private batch (): PublishBatch {
+    this.outbox ??= new PublishBatch(this.broker, false, false, this.self)
+    return this.outbox
   }
 
   subscribe (filter: string, options: SubscriptionOptions): void {
@@ -258,6 +289,9 @@ class Session implements SessionContext, SessionOutput {
       case 'deliver':
         this.deliver(msg.deliveries)
         break
+      case 'routed':
+        if (lifecycle.kind === 'connected') this.routed(msg.tokens, msg.matched)
+        break
       case 'attach':
         this.attach(msg.connection, msg.request, msg.attachSeq)
         break
@@ -339,6 +373,8 @@ class Session implements SessionContext, SessionOutput {
    */
   private detach (reason: CloseReason, reasonCode?: number, disconnectWithWill?: boolean): void {
     metrics.clientsConnected--
+    // Acks still waiting are not sent, as for a connection lost before its acks went out.
+    this.routedAcks?.clear()
     this.info(reasonCode === undefined ? { reason } : { reason, reason_code: reasonCode }, 'client_disconnected')
     const will = this.state.will
     delete this.state.will

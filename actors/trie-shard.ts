@@ -215,17 +215,26 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     pruneIfEmpty(state, filter, entry)
   }
 
-  function route (state: ShardState, messages: Message[], fromPeer: boolean): void {
+  /**
+   * Routes a batch: deliveries to local sessions, one actor message each, and the messages for
+   * other nodes to the forwarder. With `found`, sets `found[i]` to false for each message that
+   * found no subscriber here and no node with a route (the publisher's PUBACK then says 0x10).
+   */
+  function route (state: ShardState, messages: Message[], fromPeer: boolean, found?: boolean[]): void {
     const perSession = new Map<string, { session: Ref<SessionMsg>, deliveries: Delivery[] }>()
     const perNode = fromPeer || deps.forwarder === undefined ? undefined : new PerNodeMessages()
+    let added = 0
     const add = (subscriber: Subscriber, delivery: Delivery): void => {
+      added++
       const batch = perSession.get(subscriber.clientId)
       if (batch === undefined) perSession.set(subscriber.clientId, { session: subscriber.session, deliveries: [delivery] })
       else batch.deliveries.push(delivery)
     }
     // Client id → its delivery of the current message, when several filters match it (overlap).
     let matched: Map<string, Delivery> | undefined
-    for (const message of messages) {
+    for (let m = 0; m < messages.length; m++) {
+      const message = messages[m]!
+      const addedBefore = added
       const entries = state.trie.match(message.topic)
       const overlap = entries.length > 1 ? (matched ??= new Map<string, Delivery>()) : undefined
       // Remote nodes to forward to: the node set of the one matching entry that has any (the usual
@@ -271,6 +280,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       if (targets !== undefined && perNode !== undefined) {
         for (const node of targets) perNode.add(node, message)
       }
+      if (found !== undefined && added === addedBefore && (targets === undefined || perNode === undefined)) found[m] = false
     }
     for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
     if (perNode !== undefined && deps.forwarder !== undefined) {
@@ -282,9 +292,21 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
 
   function handle (state: ShardState, msg: ShardMsg): ShardState {
     switch (msg.type) {
-      case 'publish':
-        route(state, msg.messages, msg.fromPeer === true)
+      case 'publish': {
+        const report = msg.report
+        if (report === undefined) {
+          route(state, msg.messages, msg.fromPeer === true)
+          break
+        }
+        // Reported even if routing fails part-way, so the publisher's acks never wait for nothing.
+        const found = new Array<boolean>(msg.messages.length).fill(true)
+        try {
+          route(state, msg.messages, false, found)
+        } finally {
+          dispatch(report.session, { type: 'routed', tokens: report.tokens, matched: found })
+        }
         break
+      }
       case 'subscriptions':
         state.trie.bulk(() => {
           for (const change of msg.changes) {

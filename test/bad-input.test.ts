@@ -11,7 +11,7 @@ import { startTestBroker } from './helpers/broker.js'
 import { RawClient, describePacket } from './helpers/raw-client.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { sleep, uniqueName, withTimeout } from './helpers/wait.js'
-import { encodeConnect, encodePublish, encodeSubscribe, encodeProperties, lengthPrefixed, PropertyId, varint } from './helpers/wire.js'
+import { encodeConnect, encodePublish, encodeSubscribe, encodeUnsubscribe, encodeProperties, lengthPrefixed, PropertyId, varint } from './helpers/wire.js'
 
 const MAX_PACKET = 2048
 const CONNECT_TIMEOUT_MS = 400
@@ -105,7 +105,7 @@ test('[MQTT-3.1.0-2] a second CONNECT is a protocol violation: MQTT 3.1.1 closes
   await expectDisconnect(v5, 0x82)
 })
 
-test('[MQTT-1.5.4-1] ill-formed UTF-8 in a PUBLISH topic: MQTT 3.1.1 closes, MQTT 5 sends DISCONNECT 0x81', async t => {
+test('[MQTT-1.5.4-1] [MQTT-1.5.3-1 (3.1.1)] ill-formed UTF-8 in a PUBLISH topic: MQTT 3.1.1 closes, MQTT 5 sends DISCONNECT 0x81', async t => {
   const watcher = await connectClient(t, broker.port)
   const inbox = new Inbox(watcher)
   await watcher.subscribeAsync('#', { qos: 0 })
@@ -120,7 +120,7 @@ test('[MQTT-1.5.4-1] ill-formed UTF-8 in a PUBLISH topic: MQTT 3.1.1 closes, MQT
   assert.deepEqual(inbox.messages.filter(m => m.topic.startsWith('bad/')).map(m => m.topic), [], 'nothing was published')
 })
 
-test('[MQTT-1.5.4-1] ill-formed UTF-8 in a SUBSCRIBE topic filter: MQTT 3.1.1 closes, MQTT 5 sends DISCONNECT 0x81', async t => {
+test('[MQTT-1.5.4-1] [MQTT-1.5.3-1 (3.1.1)] ill-formed UTF-8 in a SUBSCRIBE topic filter: MQTT 3.1.1 closes, MQTT 5 sends DISCONNECT 0x81', async t => {
   const filter = Buffer.concat([Buffer.from('bad/'), SURROGATE, Buffer.from('/#')])
   const v3 = await connected(t, 4)
   v3.sendBytes(encodeSubscribe(filter, 0, 1, false))
@@ -130,7 +130,7 @@ test('[MQTT-1.5.4-1] ill-formed UTF-8 in a SUBSCRIBE topic filter: MQTT 3.1.1 cl
   await expectDisconnect(v5, 0x81)
 })
 
-test('[MQTT-1.5.4-2] a topic containing U+0000 is rejected: MQTT 3.1.1 closes, MQTT 5 sends DISCONNECT 0x81', async t => {
+test('[MQTT-1.5.4-2] [MQTT-1.5.3-2 (3.1.1)] a PUBLISH topic containing U+0000 is rejected: MQTT 3.1.1 closes, MQTT 5 sends DISCONNECT 0x81', async t => {
   const topic = Buffer.from('nul/\u0000/x')
   const v3 = await connected(t, 4)
   v3.sendBytes(encodePublish({ topic, payload: 'x' }))
@@ -176,23 +176,34 @@ test('[MQTT-3.8.3-3] a SUBSCRIBE without any topic filter closes the connection'
   await expectClosedSilently(client)
 })
 
-test('[MQTT-3.8.3-4] a SUBSCRIBE requesting QoS 3 closes the connection', async t => {
-  const client = await connected(t, 4)
-  client.sendBytes(encodeSubscribe('a/b', 3, 1, false))
-  await expectClosedSilently(client)
+test('[MQTT-3.8.3-4] a SUBSCRIBE requesting QoS 3, or with reserved bits set in its requested QoS byte, closes the connection', async t => {
+  for (const options of [0x03, 0x04, 0x81]) {
+    const client = await connected(t, 4)
+    client.sendBytes(encodeSubscribe('a/b', options, 1, false))
+    await expectClosedSilently(client)
+  }
 })
 
-test('[MQTT-2.3.1-1] a QoS 1 PUBLISH with packet identifier 0 closes the connection', async t => {
-  const client = await connected(t, 4)
-  client.sendBytes(encodePublish({ topic: 'zero/id', qos: 1, packetId: 0, payload: 'x' }))
-  await expectClosedSilently(client)
+test('[MQTT-2.3.1-1] (3.1.1) a QoS 1/2 PUBLISH, SUBSCRIBE or UNSUBSCRIBE with packet identifier 0 closes the connection, unanswered', async t => {
+  for (const bytes of [
+    encodePublish({ topic: 'zero/id', qos: 1, packetId: 0, payload: 'x' }),
+    encodePublish({ topic: 'zero/id', qos: 2, packetId: 0, payload: 'x' }),
+    encodeSubscribe('zero/id', 1, 0, false),
+    encodeUnsubscribe(['zero/id'], 0, false)
+  ]) {
+    const client = await connected(t, 4)
+    client.sendBytes(bytes)
+    await expectClosedSilently(client)
+  }
 })
 
-test('[MQTT-3.1.2-22] a CONNECT with the password flag but no user name flag closes the connection without a successful CONNACK', async t => {
-  const client = await open(t)
-  // 3.1.1 flags: password (0x40) without user name (0x80), clean session (0x02); the payload has no password either.
-  client.sendBytes(encodeConnect({ level: 4, flags: 0x42, clientId: 'pw-no-user' }))
-  await expectClosedSilently(client, p => p.cmd === 'connack' && p.returnCode !== 0)
+test('[MQTT-3.1.2-22] a CONNECT with the password flag but no user name flag closes the connection without CONNACK, with or without a password', async t => {
+  // 3.1.1 flags: password (0x40) without user name (0x80), clean session (0x02).
+  for (const password of [undefined, 'secret']) {
+    const client = await open(t)
+    client.sendBytes(encodeConnect(password === undefined ? { level: 4, flags: 0x42, clientId: 'pw-no-user' } : { level: 4, flags: 0x42, clientId: 'pw-no-user', password }))
+    await expectClosedSilently(client)
+  }
 })
 
 test('MQTT 5: a property that may appear once, given twice, is a protocol error: DISCONNECT 0x82 (§2.2.2.2)', async t => {

@@ -119,7 +119,7 @@ test(`a Will Topic of exactly mqtt.maxTopicLevels (${MAX_TOPIC_LEVELS}) levels i
   }
 })
 
-test(`a client identifier longer than mqtt.maxClientIdLength (${MAX_CLIENT_ID_LENGTH} bytes) is rejected: MQTT 3.1.1 CONNACK 0x02, MQTT 5 CONNACK 0x85; one of exactly that length is accepted`, async t => {
+test(`[MQTT-3.1.3-9 (3.1.1), MQTT-3.1.3-8 (5)] a client identifier longer than mqtt.maxClientIdLength (${MAX_CLIENT_ID_LENGTH} bytes) is rejected: MQTT 3.1.1 CONNACK 0x02, MQTT 5 CONNACK 0x85, then the close; one of exactly that length is accepted`, async t => {
   const tooLong = 'c'.repeat(MAX_CLIENT_ID_LENGTH - 1) + 'é' // 64 characters, 65 UTF-8 bytes
   const v4 = await open(t, 4)
   const refused = await v4.handshake({ clientId: tooLong })

@@ -188,7 +188,7 @@ test('§4.12: an AUTH packet from a client that did not start enhanced authentic
   await other.expect('pingresp')
 })
 
-test('with mqtt.retainAvailable false, CONNACK says Retain Available 0 and a retained PUBLISH gets DISCONNECT 0x9A (§3.2.2.3.5)', async t => {
+test('with mqtt.retainAvailable false, CONNACK says Retain Available 0 and a retained PUBLISH gets DISCONNECT 0x9A (§3.2.2.3.5); a will with Will Retain gets CONNACK 0x9A and the close [MQTT-3.2.2-13]', async t => {
   const noRetain = await startTestBroker(t, { mqtt: { retainAvailable: false } })
   const { client, connack } = await RawClient.connected(noRetain.port, { clientId: uniqueName('no-retain') }, { protocolVersion: 5 })
   t.after(() => client.destroy())
@@ -196,5 +196,10 @@ test('with mqtt.retainAvailable false, CONNACK says Retain Available 0 and a ret
   client.send({ cmd: 'publish', topic: uniqueName('r'), payload: Buffer.from('x'), qos: 1, messageId: 1, retain: true, dup: false })
   assert.equal((await client.expect('disconnect')).reasonCode, 0x9a)
   await client.closed()
+  const willRetain = await RawClient.open(noRetain.port, { protocolVersion: 5 })
+  t.after(() => willRetain.destroy())
+  const refused = await willRetain.handshake({ clientId: uniqueName('will-retain'), will: { topic: 'w/r', payload: Buffer.from('x'), qos: 0, retain: true } })
+  assert.equal(refused.reasonCode, 0x9a)
+  await willRetain.closed()
 })
 

@@ -10,6 +10,7 @@ import { RawClient } from './helpers/raw-client.js'
 import { connectClient } from './helpers/mqtt-client.js'
 import { uniqueName } from './helpers/wait.js'
 import { ManualClock } from '../src/core/clock.js'
+import { shardForTopic } from '../src/core/routing/shard-index.js'
 import { encodePublish, PropertyId, publishPropertiesInOrder, type WireProperty } from './helpers/wire.js'
 
 const TOPIC_ALIAS_MAXIMUM = 8
@@ -254,19 +255,65 @@ test('[MQTT-3.3.2-11] the server sends no topic alias to a client that did not s
   }
 })
 
-test('PUBACK and PUBREC carry reason code 0x00 (Success) or 0x10 (No matching subscribers) (§3.4.2.1, §3.5.2.1)', async t => {
-  const topic = uniqueName('acks')
+test('PUBACK and PUBREC say 0x10 (No matching subscribers) for a message no subscription matched, 0x00 (Success) once one does (§3.4.2.1, §3.5.2.1)', async t => {
+  const prefix = uniqueName('acks')
+  const topic = `${prefix}/t`
   const pub = await connected(t)
   pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false })
-  const unmatched = await pub.expect('puback')
-  assert.ok([0x00, 0x10].includes(unmatched.reasonCode ?? 0), `PUBACK 0x${(unmatched.reasonCode ?? 0).toString(16)}`)
-  await subscribed(t, topic)
-  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId: 2, retain: false, dup: false })
-  assert.equal((await pub.expect('puback')).reasonCode ?? 0, 0x00, 'PUBACK with a matching subscriber')
-  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 2, messageId: 3, retain: false, dup: false })
-  assert.equal((await pub.expect('pubrec')).reasonCode ?? 0, 0x00)
-  pub.send({ cmd: 'pubrel', messageId: 3, reasonCode: 0 })
+  assert.equal((await pub.expect('puback')).reasonCode, 0x10, 'PUBACK without a matching subscriber')
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 2, messageId: 2, retain: false, dup: false })
+  assert.equal((await pub.expect('pubrec')).reasonCode, 0x10, 'PUBREC without a matching subscriber')
+  // 0x10 is a success code: the QoS 2 flow goes on [MQTT-4.3.3-4].
+  pub.send({ cmd: 'pubrel', messageId: 2, reasonCode: 0 })
   assert.equal((await pub.expect('pubcomp')).reasonCode ?? 0, 0x00)
+  // A wildcard filter that matches the topic.
+  const sub = await subscribed(t, `${prefix}/+`)
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId: 3, retain: false, dup: false })
+  assert.equal((await pub.expect('puback')).reasonCode ?? 0, 0x00, 'PUBACK with a matching subscriber')
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 2, messageId: 4, retain: false, dup: false })
+  assert.equal((await pub.expect('pubrec')).reasonCode ?? 0, 0x00, 'PUBREC with a matching subscriber')
+  assert.equal((await sub.expect('publish')).topic, topic)
+})
+
+test('PUBACK 0x10 counts deliveries: a message only the publisher\'s own No Local subscription matches gets 0x10; a retained one without subscribers too, and is still retained', async t => {
+  const topic = uniqueName('nolocal')
+  const pub = await connected(t)
+  pub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1, nl: true }] })
+  await pub.expect('suback')
+  pub.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId: 2, retain: false, dup: false })
+  assert.equal((await pub.expect('puback')).reasonCode, 0x10)
+  const retainedTopic = uniqueName('kept')
+  pub.send({ cmd: 'publish', topic: retainedTopic, payload: Buffer.from('kept'), qos: 1, messageId: 3, retain: true, dup: false })
+  assert.equal((await pub.expect('puback')).reasonCode, 0x10)
+  const late = await subscribed(t, retainedTopic)
+  assert.equal((await late.expect('publish')).payload.toString(), 'kept')
+})
+
+test('MQTT 5 acks leave in PUBLISH order while their routing is reported, a re-sent QoS 2 PUBLISH included; MQTT 3.1.1 acks carry no reason code', async t => {
+  // Topics in two different trie shards, each reporting its own routing.
+  const matched = uniqueName('order-m')
+  let unmatched = uniqueName('order-u')
+  while (shardForTopic(unmatched, broker.config.shards) === shardForTopic(matched, broker.config.shards)) unmatched = uniqueName('order-u')
+  await subscribed(t, matched)
+  const pub = await connected(t)
+  const publish = (topic: string, qos: 1 | 2, packetId: number, dup = false): Buffer =>
+    encodePublish({ topic, qos, packetId, dup, properties: [], payload: String(packetId) })
+  const sent = [publish(matched, 1, 10), publish(unmatched, 2, 11), publish(matched, 2, 12), publish(unmatched, 1, 13), publish(unmatched, 2, 11, true), publish(matched, 1, 14)]
+  // One write: the broker handles them in one turn, the topics in different trie shards.
+  pub.sendBytes(Buffer.concat(sent))
+  const acks: string[] = []
+  for (let i = 0; i < sent.length; i++) {
+    const ack = await pub.next()
+    assert.ok(ack.cmd === 'puback' || ack.cmd === 'pubrec', ack.cmd)
+    acks.push(`${ack.cmd} ${ack.messageId ?? 0} 0x${(ack.reasonCode ?? 0).toString(16)}`)
+  }
+  assert.deepEqual(acks, ['puback 10 0x0', 'pubrec 11 0x10', 'pubrec 12 0x0', 'puback 13 0x10', 'pubrec 11 0x0', 'puback 14 0x0'])
+
+  const { client: v3 } = await RawClient.connected(broker.port, { clientId: uniqueName('p3') }, { protocolVersion: 4 })
+  t.after(() => v3.destroy())
+  v3.send({ cmd: 'publish', topic: unmatched, payload: Buffer.from('x'), qos: 1, messageId: 7, retain: false, dup: false })
+  await v3.expect('puback')
+  assert.deepEqual([...v3.history.at(-1)!.bytes], [0x40, 0x02, 0x00, 0x07], 'a 3.1.1 PUBACK is the packet id only')
 })
 
 test('a PUBREL for an unknown packet identifier gets PUBCOMP 0x92 (Packet Identifier not found) (§3.7.2.1)', async t => {

@@ -132,6 +132,24 @@ describe('remote routes: the route table forwards, the shards index', () => {
     assert.deepEqual(await forwardedTo(routing, 'z'), [])
   })
 
+  it('a routing report (MQTT 5 PUBACK 0x10): a message forwarded to a node with a route or delivered here matched, one with no destination did not', async () => {
+    dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n2', filters: ['remote/#'] })
+    await dump(routing)
+    await subscribeLocally(routing, 'local/x', [routing.shards[shardForTopic('local/x', SHARDS)]!])
+    const report = async (topic: string): Promise<boolean[]> => {
+      const message: Message = { topic, payload: Buffer.from('x'), qos: 1, retain: false, publisher: 'c9', origin: NODE }
+      const reply = await query(routing.shards[shardForTopic(topic, SHARDS)]!,
+        (session: Ref<SessionMsg>) => ({ type: 'publish', messages: [message, message], report: { session, tokens: [5, 0] } }), TIMEOUT_MS)
+      assert.ok(reply.type === 'routed')
+      assert.deepEqual(reply.tokens, [5, 0])
+      return reply.matched
+    }
+    assert.deepEqual(await report('remote/a'), [true, true], 'forwarded to n2')
+    assert.deepEqual(routing.forwarded.get('n2'), ['remote/a', 'remote/a'])
+    assert.deepEqual(await report('local/x'), [true, true], 'delivered to a local subscriber')
+    assert.deepEqual(await report('nowhere/y'), [false, false], 'no destination')
+  })
+
   it('clearing forgets every remote route and keeps the local ones', async () => {
     await subscribeLocally(routing, 'a', [routing.shards[shardForTopic('a', SHARDS)]!])
     dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n2', filters: ['a', '#', 'b/+'] })

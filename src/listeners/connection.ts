@@ -6,11 +6,12 @@
 import type { Socket } from 'node:net'
 import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet'
 import { FrameSplitter, PacketTooLargeError } from '../core/mqtt/frame-splitter.js'
-import { topicsAreWellFormed } from '../core/mqtt/utf8-fields.js'
-import { decodePublish, PublishDecodeError } from '../core/mqtt/publish-codec.js'
+import { checkInboundFrame, connectProtocol, type PacketViolation } from '../core/mqtt/inbound-checks.js'
+import { decodePublish } from '../core/mqtt/publish-codec.js'
+import { PacketDecodeError } from '../core/mqtt/wire-reader.js'
 import type { InboundPacket } from '../core/channel/handle-packet.js'
 import type { ClientLink, CloseReason, ConnectionEvent, DisconnectNotice, LinkSettings } from '../core/channel/client-link.js'
-import { packetOrder, type ConnectionPhase } from '../core/channel/packet-order.js'
+import { packetOrder, type ConnectionPhase, type PacketOrder } from '../core/channel/packet-order.js'
 import type { IdleState } from '../core/channel/keepalive.js'
 import { ReasonCode } from '../core/mqtt/reason-codes.js'
 import { metrics } from '../core/metrics.js'
@@ -303,9 +304,8 @@ export class Connection implements ClientLink, IdleState {
       try {
         return decodePublish(frame, this.protocolVersion)
       } catch (err) {
-        const reasonCode = err instanceof PublishDecodeError ? err.reasonCode : ReasonCode.MalformedPacket
-        this.options.log.info({ remote: this.remoteAddress, err: (err as Error).message }, 'malformed_packet')
-        this.close(reasonCode === ReasonCode.ProtocolError ? 'protocol_error' : 'malformed_packet', { reasonCode })
+        const reasonCode = err instanceof PacketDecodeError ? err.reasonCode : ReasonCode.MalformedPacket
+        this.closeOnViolation(order, frame, { reasonCode, reason: (err as Error).message })
         return undefined
       }
     }
@@ -316,16 +316,18 @@ export class Connection implements ClientLink, IdleState {
       this.close('protocol_error', { reasonCode: ReasonCode.ProtocolError })
       return undefined
     }
+    if (order === 'connect' && this.refuseProtocolLevel(frame)) return undefined
+    if (order !== 'first_packet_not_connect') {
+      // What mqtt-packet lets through: ill-formed UTF-8, packet identifier 0, empty SUBSCRIBE, … (inbound-checks.ts).
+      const violation = checkInboundFrame(frame, this.protocolVersion)
+      if (violation !== undefined) {
+        this.closeOnViolation(order, frame, violation)
+        return undefined
+      }
+    }
     const packet = (order === 'packet' ? decoders[this.protocolVersion] : connectDecoder).decode(frame)
     if (packet instanceof Error) {
-      if (order === 'connect' && this.refuseProtocolLevel(frame)) return undefined
-      this.options.log.info({ remote: this.remoteAddress, err: packet.message }, 'malformed_packet')
-      this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
-      return undefined
-    }
-    if (!topicsAreWellFormed(packet, frame, this.protocolVersion)) {
-      this.options.log.info({ remote: this.remoteAddress, cmd: packet.cmd }, 'malformed_utf8')
-      this.close('malformed_packet', { reasonCode: ReasonCode.MalformedPacket })
+      this.closeOnViolation(order, frame, { reasonCode: ReasonCode.MalformedPacket, reason: packet.message })
       return undefined
     }
     if (order === 'first_packet_not_connect') {
@@ -345,19 +347,34 @@ export class Connection implements ClientLink, IdleState {
   }
 
   /**
+   * Closes the connection on a Malformed Packet or Protocol Error. A v5 client is told the reason
+   * code first: in a DISCONNECT [MQTT-4.13.1-1], or for its CONNECT in a CONNACK, which the server
+   * may send before closing [MQTT-3.1.4-1]. A 3.1.1 client sees the close [MQTT-4.8.0-1], without
+   * a CONNACK for its CONNECT [MQTT-3.1.4-1].
+   */
+  private closeOnViolation (order: PacketOrder, frame: Buffer, violation: PacketViolation): void {
+    const protocolError = violation.reasonCode === ReasonCode.ProtocolError
+    this.options.log.info({ remote: this.remoteAddress, err: violation.reason, reason_code: violation.reasonCode }, protocolError ? 'protocol_error' : 'malformed_packet')
+    const reason: CloseReason = protocolError ? 'protocol_error' : 'malformed_packet'
+    if (order === 'connect') {
+      const protocol = connectProtocol(frame)
+      if (protocol?.name === 'MQTT' && protocol.level === 5) this.sendBytes(Buffer.from([0x20, 0x03, 0x00, violation.reasonCode, 0x00]))
+      this.close(reason)
+      return
+    }
+    this.close(reason, { reasonCode: violation.reasonCode, reasonString: violation.reason })
+  }
+
+  /**
    * A CONNECT with a protocol name we know but a level we do not gets CONNACK 0x01 before the
-   * close [MQTT-3.1.2-2]; mqtt-packet only reports a parse error, so the level is read here.
+   * close [MQTT-3.1.2-2]. mqtt-packet would refuse it without a word, or take levels 131 and 132
+   * as a mosquitto bridge (not supported here), so the level is read first.
    */
   private refuseProtocolLevel (frame: Buffer): boolean {
-    if ((frame[0]! >> 4) !== 1) return false
-    let pos = 1
-    while (pos < frame.length && (frame[pos]! & 0x80) !== 0) pos++
-    pos++
-    if (pos + 2 > frame.length) return false
-    const nameLength = frame.readUInt16BE(pos)
-    const name = frame.toString('latin1', pos + 2, pos + 2 + nameLength)
-    const level = frame[pos + 2 + nameLength]
-    if ((name !== 'MQTT' && name !== 'MQIsdp') || level === undefined || level === 3 || level === 4 || level === 5) return false
+    const protocol = connectProtocol(frame)
+    if (protocol === undefined || (protocol.name !== 'MQTT' && protocol.name !== 'MQIsdp')) return false
+    const { level } = protocol
+    if (level === 3 || level === 4 || level === 5) return false
     this.options.log.info({ remote: this.remoteAddress, level }, 'unsupported_protocol_version')
     this.sendBytes(Buffer.from([0x20, 0x02, 0x00, 0x01]))
     this.close('connect_refused')

@@ -108,13 +108,40 @@ export function encodePublish (p: RawPublish): Buffer {
   return Buffer.concat([Buffer.from([first]), varint(body.length), body])
 }
 
-/** A SUBSCRIBE (§3.8) with one filter given as raw bytes; `v5` adds an empty property block. */
-export function encodeSubscribe (filter: Buffer | string, options: number, packetId: number, v5: boolean): Buffer {
+/** A control packet from its first byte and its body: the Remaining Length is computed (§2.1). */
+export function encodePacket (first: number, ...body: Buffer[]): Buffer {
+  const bytes = Buffer.concat(body)
+  return Buffer.concat([Buffer.from([first]), varint(bytes.length), bytes])
+}
+
+/** A property block (§2.2.2) of properties given as raw bytes (identifier included), preceded by its length. */
+export function propertyBlock (...properties: Buffer[]): Buffer {
+  const body = Buffer.concat(properties)
+  return Buffer.concat([varint(body.length), body])
+}
+
+/** A User Property (§3.1.2.11.8) whose name and value are raw bytes (possibly ill-formed UTF-8). */
+export function rawUserProperty (name: Buffer | string, value: Buffer | string): Buffer {
+  return Buffer.concat([Buffer.from([PropertyId.UserProperty]), lengthPrefixed(name), lengthPrefixed(value)])
+}
+
+/**
+ * A SUBSCRIBE (§3.8) with one filter given as raw bytes; `v5` adds a property block, `properties`
+ * (a whole block, see propertyBlock) or an empty one.
+ */
+export function encodeSubscribe (filter: Buffer | string, options: number, packetId: number, v5: boolean, properties?: Buffer): Buffer {
   const parts = [uint16(packetId)]
-  if (v5) parts.push(varint(0))
+  if (v5) parts.push(properties ?? varint(0))
   parts.push(lengthPrefixed(filter), Buffer.from([options]))
-  const body = Buffer.concat(parts)
-  return Buffer.concat([Buffer.from([0x82]), varint(body.length), body])
+  return encodePacket(0x82, ...parts)
+}
+
+/** An UNSUBSCRIBE (§3.10) of filters given as raw bytes; `v5` adds a property block, `properties` or an empty one. */
+export function encodeUnsubscribe (filters: Array<Buffer | string>, packetId: number, v5: boolean, properties?: Buffer): Buffer {
+  const parts = [uint16(packetId)]
+  if (v5) parts.push(properties ?? varint(0))
+  for (const filter of filters) parts.push(lengthPrefixed(filter))
+  return encodePacket(0xa2, ...parts)
 }
 
 function readVarint (buf: Buffer, offset: number): { value: number, end: number } {
@@ -190,16 +217,30 @@ export interface RawConnect {
   /** Connect flags byte as sent, reserved bit included. */
   flags: number
   keepalive?: number
-  clientId: string
+  clientId: Buffer | string
   /** When given, an MQTT 5 property block (possibly empty) follows the keepalive. */
   properties?: Buffer
+  /** Will fields, written whatever the flags say; `properties`: an MQTT 5 Will Properties block. */
+  will?: { properties?: Buffer, topic: Buffer | string, payload?: Buffer | string }
+  /** Written whatever the flags say. */
+  username?: Buffer | string
+  /** Written whatever the flags say. */
+  password?: Buffer | string
+  /** Bytes after the last field. */
+  trailing?: Buffer
 }
 
-/** A CONNECT (§3.1) with only a client id in its payload, built byte by byte (no validation). */
+/** A CONNECT (§3.1) built byte by byte from the fields given (no validation). */
 export function encodeConnect (c: RawConnect): Buffer {
   const parts = [lengthPrefixed(c.protocolName ?? 'MQTT'), Buffer.from([c.level, c.flags]), uint16(c.keepalive ?? 0)]
   if (c.properties !== undefined) parts.push(c.properties)
   parts.push(lengthPrefixed(c.clientId))
-  const body = Buffer.concat(parts)
-  return Buffer.concat([Buffer.from([0x10]), varint(body.length), body])
+  if (c.will !== undefined) {
+    if (c.will.properties !== undefined) parts.push(c.will.properties)
+    parts.push(lengthPrefixed(c.will.topic), lengthPrefixed(c.will.payload ?? ''))
+  }
+  if (c.username !== undefined) parts.push(lengthPrefixed(c.username))
+  if (c.password !== undefined) parts.push(lengthPrefixed(c.password))
+  if (c.trailing !== undefined) parts.push(c.trailing)
+  return encodePacket(0x10, ...parts)
 }

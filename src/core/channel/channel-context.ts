@@ -8,6 +8,7 @@ import type { BrokerConfig } from '../config/config.js'
 import type { Message } from '../mqtt/message.js'
 import type { SessionState, SubscriptionOptions } from '../session/session-state.js'
 import type { CloseReason } from './client-link.js'
+import type { InboundAck } from './routed-acks.js'
 import type { Logger } from '../log.js'
 
 /** A subscription whose retained messages are to be sent [MQTT-3.3.1-9 .. MQTT-3.3.1-11]. */
@@ -30,6 +31,13 @@ export interface SessionContext {
   send: (packet: Packet) => void
   /** Routes an application message published by this client. */
   publish: (message: Message) => void
+  /**
+   * MQTT 5: routes a QoS 1/2 message and sends its PUBACK/PUBREC once the trie shard has routed
+   * it, with 0x10 (No matching subscribers) when nothing matched; acks keep the PUBLISH order.
+   */
+  publishThenAck: (message: Message, ack: InboundAck) => void
+  /** Sends the ack of an inbound PUBLISH, behind any still waiting for their routing. */
+  acknowledge: (ack: InboundAck) => void
   /** Adds or replaces a subscription in the trie shards. */
   subscribe: (filter: string, options: SubscriptionOptions) => void
   /** Sends the retained messages matching each request's filter, one request per distinct filter of a SUBSCRIBE. */

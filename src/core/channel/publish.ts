@@ -2,6 +2,7 @@
 import type { SessionContext } from './channel-context.js'
 import type { Message, MessageProperties } from '../mqtt/message.js'
 import type { PublishPacket } from '../mqtt/publish-codec.js'
+import type { InboundAck } from './routed-acks.js'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 import { isValidTopicName, levelCount } from '../mqtt/topic.js'
 
@@ -20,7 +21,9 @@ function messageProperties (packet: PublishPacket): MessageProperties | undefine
 /** Resolves the topic through the topic alias, or returns a reason code to disconnect with. */
 function resolveTopic (ctx: SessionContext, packet: PublishPacket): string | number {
   const alias = packet.properties?.topicAlias
-  if (ctx.protocolVersion !== 5 || alias === undefined) return packet.topic
+  if (ctx.protocolVersion !== 5) return packet.topic
+  // An empty Topic Name without a Topic Alias is a Protocol Error (MQTT 5 §3.3.2.1).
+  if (alias === undefined) return packet.topic.length > 0 ? packet.topic : ReasonCode.ProtocolError
   // Alias 0 or above the server's Topic Alias Maximum is invalid [MQTT-3.3.2-8, MQTT-3.3.2-9].
   if (alias === 0 || alias > ctx.mqttConfig.topicAliasMaximum) return ReasonCode.TopicAliasInvalid
   if (packet.topic.length > 0) {
@@ -51,7 +54,7 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
   if (packet.qos === 2) {
     if (state.awaitingRel?.has(packetId) === true) {
       // A re-sent QoS 2 PUBLISH before PUBREL is not routed again [MQTT-4.3.3-9 v5 / MQTT-4.3.3-2 v3.1.1].
-      ctx.send({ cmd: 'pubrec', messageId: packetId })
+      ctx.acknowledge({ cmd: 'pubrec', messageId: packetId })
       return
     }
     // More unacknowledged QoS 2 than the server's Receive Maximum [MQTT-3.3.4-9].
@@ -61,7 +64,7 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
     }
   }
 
-    const message: Message = {
+  const message: Message = {
     topic,
     payload: packet.payload,
     qos: packet.qos,
@@ -73,11 +76,18 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
   if (properties !== undefined) message.properties = properties
   const expiry = packet.properties?.messageExpiryInterval
   if (expiry !== undefined) message.expiresAt = ctx.now() + expiry * 1000
-  ctx.publish(message)
-
-  if (packet.qos === 1) ctx.send({ cmd: 'puback', messageId: packetId })
-  else if (packet.qos === 2) {
-    (state.awaitingRel ??= new Set()).add(packetId)
-    ctx.send({ cmd: 'pubrec', messageId: packetId })
+  if (packet.qos === 0) {
+    ctx.publish(message)
+    return
+  }
+  if (packet.qos === 2) (state.awaitingRel ??= new Set()).add(packetId)
+  const ack: InboundAck = { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: packetId }
+  // MQTT 5 acks tell whether the message matched a subscription (0x10 when not): they wait for
+  // the routing. MQTT 3.1.1 acks have no reason code and go at once.
+  if (ctx.protocolVersion === 5) {
+    ctx.publishThenAck(message, ack)
+  } else {
+    ctx.publish(message)
+    ctx.send(ack)
   }
 }

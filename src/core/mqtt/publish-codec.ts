@@ -5,8 +5,7 @@
  * Other packet types go through mqtt-packet.
  */
 import type { QoS } from './message.js'
-import { ReasonCode } from './reason-codes.js'
-import { isWellFormedUtf8 } from './topic.js'
+import { WireReader, malformed, protocolError } from './wire-reader.js'
 
 export interface PublishProperties {
   payloadFormatIndicator?: boolean
@@ -31,15 +30,6 @@ export interface PublishPacket {
   properties?: PublishProperties
 }
 
-/** A PUBLISH that breaks the protocol; `reasonCode` is what a v5 client is told. */
-export class PublishDecodeError extends Error {
-  override name = 'PublishDecodeError'
-  constructor (message: string, readonly reasonCode: number) { super(message) }
-}
-
-const malformed = (why: string): PublishDecodeError => new PublishDecodeError(why, ReasonCode.MalformedPacket)
-const protocolError = (why: string): PublishDecodeError => new PublishDecodeError(why, ReasonCode.ProtocolError)
-
 const PROP_PAYLOAD_FORMAT = 0x01
 const PROP_MESSAGE_EXPIRY = 0x02
 const PROP_CONTENT_TYPE = 0x03
@@ -49,62 +39,7 @@ const PROP_SUBSCRIPTION_ID = 0x0b
 const PROP_TOPIC_ALIAS = 0x23
 const PROP_USER_PROPERTY = 0x26
 
-class Reader {
-  constructor (readonly buf: Buffer, public pos: number, readonly end: number) {}
-
-  u8 (): number {
-    if (this.pos >= this.end) throw malformed('truncated')
-    return this.buf[this.pos++]!
-  }
-
-  u16 (): number {
-    if (this.pos + 2 > this.end) throw malformed('truncated')
-    const v = this.buf.readUInt16BE(this.pos)
-    this.pos += 2
-    return v
-  }
-
-  u32 (): number {
-    if (this.pos + 4 > this.end) throw malformed('truncated')
-    const v = this.buf.readUInt32BE(this.pos)
-    this.pos += 4
-    return v
-  }
-
-  varint (): number {
-    let value = 0
-    let multiplier = 1
-    for (let i = 0; i < 4; i++) {
-      const byte = this.u8()
-      value += (byte & 0x7f) * multiplier
-      if ((byte & 0x80) === 0) return value
-      multiplier *= 128
-    }
-    throw malformed('variable byte integer longer than 4 bytes')
-  }
-
-  bytes (): Buffer {
-    const len = this.u16()
-    if (this.pos + len > this.end) throw malformed('truncated')
-    const out = this.buf.subarray(this.pos, this.pos + len)
-    this.pos += len
-    return out
-  }
-
-  /** A UTF-8 string: well-formed and without U+0000 [MQTT-1.5.4-1, MQTT-1.5.4-2]. */
-  string (): string {
-    const len = this.u16()
-    if (this.pos + len > this.end) throw malformed('truncated')
-    const s = this.buf.toString('utf8', this.pos, this.pos + len)
-    if ((s.includes('\uFFFD') && !isWellFormedUtf8(this.buf.subarray(this.pos, this.pos + len))) || s.includes('\u0000')) {
-      throw malformed('invalid UTF-8 string')
-    }
-    this.pos += len
-    return s
-  }
-}
-
-function readProperties (r: Reader): PublishProperties | undefined {
+function readProperties (r: WireReader): PublishProperties | undefined {
   const length = r.varint()
   const end = r.pos + length
   if (end > r.end) throw malformed('property length beyond packet')
@@ -166,13 +101,13 @@ export function decodePublish (frame: Buffer, protocolVersion: number): PublishP
   if (qos === 3) throw malformed('QoS 3')
   const dup = (first & 0x08) !== 0
   if (dup && qos === 0) throw malformed('DUP set on QoS 0')
-  const r = new Reader(frame, 1, frame.length)
+  const r = new WireReader(frame, 1, frame.length)
   r.varint()
   const topic = r.string()
   const packet: PublishPacket = { cmd: 'publish', qos: qos as QoS, dup, retain: (first & 1) !== 0, topic, payload: EMPTY }
   if (qos > 0) {
     const id = r.u16()
-    // A QoS 1/2 PUBLISH needs a non-zero packet identifier [MQTT-2.3.1-1].
+    // A QoS 1/2 PUBLISH needs a non-zero packet identifier [MQTT-2.2.1-3 (5), MQTT-2.3.1-1 (3.1.1)].
     if (id === 0) throw malformed('packet identifier 0')
     packet.messageId = id
   }
