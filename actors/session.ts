@@ -26,6 +26,7 @@ import type { DropReason, SessionOutput } from '../src/core/session/session-outp
 import { createOutbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
+import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import { resendInflight } from '../src/core/session/inflight.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
@@ -40,6 +41,22 @@ import { stopOnCrash } from './supervision.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { SessionBacklog } from './session-backlog.js'
 import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
+
+/** The node's budget as the queue functions of offline sessions use it (their bytes parked), one per node. */
+const parkedBudgets = new WeakMap<DeliveryBudget, QueueBudget>()
+
+function parkedBudgetOf (budget: DeliveryBudget): QueueBudget {
+  let parked = parkedBudgets.get(budget)
+  if (parked === undefined) {
+    parked = {
+      fits: bytes => budget.fits(bytes),
+      hold: bytes => { budget.hold(bytes, true) },
+      release: bytes => { budget.release(bytes, true) }
+    }
+    parkedBudgets.set(budget, parked)
+  }
+  return parked
+}
 
 /** The runtime side of one session: the actor's state object. */
 class Session implements SessionContext, SessionOutput {
@@ -59,28 +76,28 @@ class Session implements SessionContext, SessionOutput {
   /** The throttled `subscription_refused` line, created with the first refusal. */
   private refusalLog: ThrottledLogEvent | undefined
   private logger: Logger | undefined
-  /** Marks this session backlogged in the node's delivery budget (the node's pressure signal). */
-  readonly backlog: SessionBacklog
+  /**
+   * Marks this session backlogged in the node's delivery budget (the node's pressure signal);
+   * created when its queue first holds a message (an idle connection pays nothing for it).
+   */
+  private backlogTracker: SessionBacklog | undefined
   /** Whether the queue's bytes are parked in the node's budget: no client is connected. */
   private parked = true
-  /** The node's budget for the queue functions while parked. */
-  private readonly parkedBudget: QueueBudget
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
-    this.backlog = new SessionBacklog(clientId, broker.deliveryBudget, broker.clock, broker.config.mqtt.backlogStallTimeoutMs,
-      marking => { dispatch(self, { type: 'backlog_stalled', marking }) })
-    const budget = broker.deliveryBudget
-    this.parkedBudget = {
-      fits: bytes => budget.fits(bytes),
-      hold: bytes => { budget.hold(bytes, true) },
-      release: bytes => { budget.release(bytes, true) }
-    }
+  }
+
+  private get backlog (): SessionBacklog {
+    const self = this.self
+    this.backlogTracker ??= new SessionBacklog(this.state.clientId, this.broker.deliveryBudget, this.broker.clock,
+      this.broker.config.mqtt.backlogStallTimeoutMs, marking => { dispatch(self, { type: 'backlog_stalled', marking }) })
+    return this.backlogTracker
   }
 
   /** The node's budget as the queue functions use it: bytes of an offline client's queue are parked. */
   private get budget (): QueueBudget {
-    return this.parked ? this.parkedBudget : this.broker.deliveryBudget
+    return this.parked ? parkedBudgetOf(this.broker.deliveryBudget) : this.broker.deliveryBudget
   }
 
   /** Parks the queue's bytes when the client goes away, unparks them when it comes back. */
@@ -302,7 +319,7 @@ class Session implements SessionContext, SessionOutput {
         if (lifecycle.kind === 'connected' && lifecycle.link.id === msg.connectionId) this.drain()
         break
       case 'backlog_stalled':
-        if (this.backlog.stallDue(msg.marking)) this.reportStalled()
+        if (this.backlogTracker?.stallDue(msg.marking) === true) this.reportStalled()
         break
       case 'will_due':
         if (msg.attachSeq === this.attachSeq && lifecycle.kind === 'disconnected') this.publishPendingWill(lifecycle)
@@ -317,7 +334,7 @@ class Session implements SessionContext, SessionOutput {
         this.connection?.destroy('server_shutdown')
         this.clearTimers()
         this.flushLogs()
-        this.backlog.clear()
+        this.backlogTracker?.clear()
         this.lifecycle = { kind: 'shut_down' }
         break
     }
@@ -327,6 +344,8 @@ class Session implements SessionContext, SessionOutput {
 
   /** Marks or unmarks the session as backlogged after a turn (see session-backlog.ts). */
   private updateBacklog (): void {
+    // A session that never queued a message was never backlogged: nothing to mark or unmark.
+    if (this.backlogTracker === undefined && this.state.queue.length === 0) return
     const lifecycle = this.lifecycle
     this.backlog.update(this.state, this.broker.config.mqtt, lifecycle.kind === 'connected' && lifecycle.link.connected)
   }
@@ -418,7 +437,7 @@ class Session implements SessionContext, SessionOutput {
   private end (): void {
     this.clearTimers()
     this.flushLogs()
-    this.backlog.clear()
+    this.backlogTracker?.clear()
     if (this.lifecycle.kind === 'disconnected') this.publishPendingWill(this.lifecycle)
     this.discardState()
     this.lifecycle = { kind: 'no_session' }
@@ -441,7 +460,7 @@ class Session implements SessionContext, SessionOutput {
   /** The actor crashed: what it held leaves the node's budget with it. */
   releaseAfterCrash (): void {
     clearQueue(this.state, this.budget)
-    this.backlog.clear()
+    this.backlogTracker?.clear()
   }
 
   private clearTimers (): void {

@@ -139,10 +139,12 @@ export class ForwardLink {
         droppedOverflow++
       }
     }
-    drops.drop('node_down', droppedDown, { qos: 0 })
-    drops.drop('overflow', droppedOverflow, { queued: this.queue.count, bytes: this.queue.bytes })
-    drops.drop('oversize', droppedOversize)
     const dropped = droppedDown + droppedOverflow + droppedOversize
+    if (dropped > 0) {
+      drops.drop('node_down', droppedDown, { qos: 0 })
+      drops.drop('overflow', droppedOverflow, { queued: this.queue.count, bytes: this.queue.bytes })
+      drops.drop('oversize', droppedOversize)
+    }
     if (queued > 0) this.schedulePump()
     return { queued, dropped }
   }

@@ -131,7 +131,8 @@ export class MessageBatchWriter {
 /** Reads the messages of one batch written by a `MessageBatchWriter` of node `sender`. */
 export class MessageBatchReader {
   private readonly table: string[] = []
-  private validTopic: string | undefined
+  /** Topics of this batch already found valid: a topic is checked once per batch. */
+  private readonly validTopics = new Set<string>()
 
   constructor (private readonly sender: string) {}
 
@@ -149,9 +150,11 @@ export class MessageBatchReader {
     const topic = this.stringRef(reader)
     const publisher = this.stringRef(reader)
     const origin = (flags & FLAG_ORIGIN) !== 0 ? this.stringRef(reader) : this.sender
-    // Runs of one topic are checked once.
-    const topicValid = topic === this.validTopic || isValidTopicName(topic)
-    if (topicValid) this.validTopic = topic
+    let topicValid = this.validTopics.has(topic)
+    if (!topicValid && isValidTopicName(topic)) {
+      topicValid = true
+      if (this.validTopics.size < MAX_BATCH_STRINGS) this.validTopics.add(topic)
+    }
     let result: Message | RefusedMessage
     try {
       result = readFields(reader, flags, topic, topicValid, publisher, origin)

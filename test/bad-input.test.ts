@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { connect as netConnect } from 'node:net'
 import type { Packet } from 'mqtt-packet'
 import { startTestBroker } from './helpers/broker.js'
+import { startBystander } from './helpers/bystander.js'
 import { RawClient, describePacket } from './helpers/raw-client.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { sleep, uniqueName, withTimeout } from './helpers/wait.js'
@@ -19,21 +20,8 @@ const broker = await startTestBroker({ after }, { mqtt: { maxPacketSize: MAX_PAC
 
 type Cleanup = { after: (fn: () => void) => void }
 
-/** A pair of well-behaved clients that must keep exchanging messages after every test. */
-const bystanderTopic = uniqueName('bystander')
-const bystander = await connectClient({ after }, broker.port, { clientId: uniqueName('bystander'), keepalive: 0 })
-const bystanderInbox = new Inbox(bystander)
-await bystander.subscribeAsync(bystanderTopic, { qos: 1 })
-let bystanderRound = 0
-
-afterEach(async () => {
-  const payload = `round-${bystanderRound++}`
-  await withTimeout(bystander.publishAsync(bystanderTopic, payload, { qos: 1 }), 5000, 'the bystander to get its PUBACK')
-  const count = bystanderRound
-  const messages = await bystanderInbox.waitForCount(count)
-  assert.equal(messages[count - 1]?.payload.toString(), payload, 'the bystander still receives its own messages')
-  assert.equal(bystander.connected, true, 'the bystander is still connected')
-})
+const bystander = await startBystander({ after }, broker.port)
+afterEach(async () => { await bystander.check() })
 
 async function open (t: Cleanup, protocolVersion: 4 | 5 = 4): Promise<RawClient> {
   const client = await RawClient.open(broker.port, { protocolVersion })

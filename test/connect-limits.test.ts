@@ -9,9 +9,9 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import type { IConnectPacket, QoS } from 'mqtt-packet'
 import { startTestBroker } from './helpers/broker.js'
+import { startBystander } from './helpers/bystander.js'
 import { RawClient } from './helpers/raw-client.js'
-import { connectClient, Inbox } from './helpers/mqtt-client.js'
-import { sleep, uniqueName, withTimeout } from './helpers/wait.js'
+import { sleep, uniqueName } from './helpers/wait.js'
 
 const MAX_TOPIC_LEVELS = 8
 const MAX_CLIENT_ID_LENGTH = 64
@@ -22,19 +22,8 @@ const broker = await startTestBroker({ after }, {
 type Cleanup = { after: (fn: () => void) => void }
 type Will = NonNullable<IConnectPacket['will']>
 
-/** A well-behaved pair that must keep exchanging messages after every test. */
-const bystanderTopic = uniqueName('bystander')
-const bystander = await connectClient({ after }, broker.port, { clientId: uniqueName('bystander'), keepalive: 0 })
-const bystanderInbox = new Inbox(bystander)
-await bystander.subscribeAsync(bystanderTopic, { qos: 1 })
-let bystanderRound = 0
-
-afterEach(async () => {
-  const payload = `round-${bystanderRound++}`
-  await withTimeout(bystander.publishAsync(bystanderTopic, payload, { qos: 1 }), 5000, 'the bystander to get its PUBACK')
-  const messages = await bystanderInbox.waitForCount(bystanderRound)
-  assert.equal(messages[bystanderRound - 1]?.payload.toString(), payload, 'the bystander still receives its own messages')
-})
+const bystander = await startBystander({ after }, broker.port)
+afterEach(async () => { await bystander.check() })
 
 /** A raw client subscribed to `filter`, to see whether a will is published (keepalive 60 s: never idle-capped). */
 async function watcher (t: Cleanup, filter: string, port = broker.port): Promise<RawClient> {

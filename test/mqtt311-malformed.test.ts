@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { startTestBroker } from './helpers/broker.js'
 import { connected, expectClosedSilently, opened } from './helpers/violations.js'
 import { uniqueName } from './helpers/wait.js'
-import { encodeConnect, encodePacket, encodePublish, encodeSubscribe, encodeUnsubscribe, type RawConnect } from './helpers/wire.js'
+import { encodeConnect, encodePacket, encodePublish, encodeSubscribe, encodeUnsubscribe, type RawConnect, ConnectFlag } from './helpers/wire.js'
 
 const broker = await startTestBroker({ after })
 
@@ -19,12 +19,6 @@ const SURROGATE = Buffer.from([0xed, 0xa0, 0x80])
 const OVERLONG = Buffer.from([0xc0, 0xaf])
 const NUL = Buffer.from('a\u0000b')
 
-const CLEAN = 0x02
-const WILL = 0x04
-const WILL_QOS_1 = 0x08
-const WILL_RETAIN = 0x20
-const PASSWORD = 0x40
-const USERNAME = 0x80
 
 /** Each CONNECT is closed without a CONNACK. */
 async function expectConnectsClosed (t: { after: (fn: () => void) => void }, connects: Array<[string, RawConnect]>): Promise<void> {
@@ -44,7 +38,7 @@ async function expectPacketsClose (t: { after: (fn: () => void) => void }, packe
   }
 }
 
-const connect = (fields: Partial<RawConnect>): RawConnect => ({ level: 4, flags: CLEAN, clientId: uniqueName('m311'), ...fields })
+const connect = (fields: Partial<RawConnect>): RawConnect => ({ level: 4, flags: ConnectFlag.cleanStart, clientId: uniqueName('m311'), ...fields })
 
 test('[MQTT-1.5.3-1] ill-formed UTF-8 in an UNSUBSCRIBE topic filter [MQTT-3.10.3-1] or a CONNECT client id, will topic [MQTT-3.1.3-10] or user name [MQTT-3.1.3-11] closes the connection, without CONNACK for the CONNECT', async t => {
   await expectPacketsClose(t, [
@@ -53,8 +47,8 @@ test('[MQTT-1.5.3-1] ill-formed UTF-8 in an UNSUBSCRIBE topic filter [MQTT-3.10.
   ])
   await expectConnectsClosed(t, [
     ['client id', connect({ clientId: Buffer.concat([Buffer.from('id-'), SURROGATE]) })],
-    ['will topic', connect({ flags: CLEAN | WILL, will: { topic: Buffer.concat([Buffer.from('will/'), SURROGATE]), payload: 'x' } })],
-    ['user name', connect({ flags: CLEAN | USERNAME, username: Buffer.concat([Buffer.from('user-'), OVERLONG]) })]
+    ['will topic', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will, will: { topic: Buffer.concat([Buffer.from('will/'), SURROGATE]), payload: 'x' } })],
+    ['user name', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username, username: Buffer.concat([Buffer.from('user-'), OVERLONG]) })]
   ])
 })
 
@@ -65,8 +59,8 @@ test('[MQTT-1.5.3-2] U+0000 in a SUBSCRIBE or UNSUBSCRIBE topic filter or a CONN
   ])
   await expectConnectsClosed(t, [
     ['client id', connect({ clientId: NUL })],
-    ['will topic', connect({ flags: CLEAN | WILL, will: { topic: NUL, payload: 'x' } })],
-    ['user name', connect({ flags: CLEAN | USERNAME, username: NUL })]
+    ['will topic', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will, will: { topic: NUL, payload: 'x' } })],
+    ['user name', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username, username: NUL })]
   ])
 })
 
@@ -107,7 +101,7 @@ test('[MQTT-3.1.2-2] protocol levels 131 and 132 (mosquitto bridges, not support
 })
 
 test('[MQTT-3.1.2-9] a CONNECT with the Will Flag but without Will Topic and Will Message is closed without CONNACK [MQTT-3.1.4-1]', async t => {
-  await expectConnectsClosed(t, [['will flag, no will fields', connect({ flags: CLEAN | WILL })]])
+  await expectConnectsClosed(t, [['will flag, no will fields', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will })]])
 })
 
 test('[MQTT-3.1.2-11] a CONNECT without the Will Flag but with Will Topic and Will Message in its payload is closed without CONNACK', async t => {
@@ -115,11 +109,11 @@ test('[MQTT-3.1.2-11] a CONNECT without the Will Flag but with Will Topic and Wi
 })
 
 test('[MQTT-3.1.2-13] a CONNECT with Will QoS 1 but no Will Flag is closed without CONNACK', async t => {
-  await expectConnectsClosed(t, [['will QoS without will flag', connect({ flags: CLEAN | WILL_QOS_1 })]])
+  await expectConnectsClosed(t, [['will QoS without will flag', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.willQos1 })]])
 })
 
 test('[MQTT-3.1.2-15] a CONNECT with Will Retain but no Will Flag is closed without CONNACK', async t => {
-  await expectConnectsClosed(t, [['will retain without will flag', connect({ flags: CLEAN | WILL_RETAIN })]])
+  await expectConnectsClosed(t, [['will retain without will flag', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.willRetain })]])
 })
 
 test('[MQTT-3.1.2-18] a CONNECT with a user name in its payload but no User Name Flag is closed without CONNACK', async t => {
@@ -127,19 +121,19 @@ test('[MQTT-3.1.2-18] a CONNECT with a user name in its payload but no User Name
 })
 
 test('[MQTT-3.1.2-19] a CONNECT with the User Name Flag but no user name is closed without CONNACK', async t => {
-  await expectConnectsClosed(t, [['user name flag without user name', connect({ flags: CLEAN | USERNAME })]])
+  await expectConnectsClosed(t, [['user name flag without user name', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username })]])
 })
 
 test('[MQTT-3.1.2-20] a CONNECT with a password in its payload but no Password Flag is closed without CONNACK', async t => {
-  await expectConnectsClosed(t, [['password without flag', connect({ flags: CLEAN | USERNAME, username: 'someone', password: 'secret' })]])
+  await expectConnectsClosed(t, [['password without flag', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username, username: 'someone', password: 'secret' })]])
 })
 
 test('[MQTT-3.1.2-21] a CONNECT with the Password Flag but no password is closed without CONNACK', async t => {
-  await expectConnectsClosed(t, [['password flag without password', connect({ flags: CLEAN | USERNAME | PASSWORD, username: 'someone' })]])
+  await expectConnectsClosed(t, [['password flag without password', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username | ConnectFlag.password, username: 'someone' })]])
 })
 
 test('[MQTT-3.1.3-10] a Will Topic that is no valid topic name — empty [MQTT-4.7.3-1], with a wildcard [MQTT-4.7.1-1] — is closed without CONNACK [MQTT-3.2.2-6]', async t => {
-  await expectConnectsClosed(t, ['', 'will/+', 'will/#', '#'].map(topic => [`will topic '${topic}'`, connect({ flags: CLEAN | WILL, will: { topic, payload: 'x' } })]))
+  await expectConnectsClosed(t, ['', 'will/+', 'will/#', '#'].map(topic => [`will topic '${topic}'`, connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will, will: { topic, payload: 'x' } })]))
 })
 
 test('[MQTT-3.10.3-2] an UNSUBSCRIBE without a topic filter closes the connection, without UNSUBACK', async t => {
@@ -171,7 +165,7 @@ test('a well-formed client is not caught by these checks: non-ASCII filters, use
   assert.equal((await client.expect('unsuback')).messageId, 10)
   for (const [level, protocolName] of [[4, 'MQTT'], [3, 'MQIsdp']] as const) {
     const full = await opened(t, broker.port, level)
-    full.sendBytes(encodeConnect({ level, protocolName, flags: CLEAN | WILL | WILL_QOS_1 | USERNAME | PASSWORD, clientId: `f${level}${Math.random().toString(36).slice(2, 12)}`, will: { topic: 'will/ünïcode', payload: 'bye' }, username: 'ünïcode', password: Buffer.from([0, 1, 2, 0xff]) }))
+    full.sendBytes(encodeConnect({ level, protocolName, flags: ConnectFlag.cleanStart | ConnectFlag.will | ConnectFlag.willQos1 | ConnectFlag.username | ConnectFlag.password, clientId: `f${level}${Math.random().toString(36).slice(2, 12)}`, will: { topic: 'will/ünïcode', payload: 'bye' }, username: 'ünïcode', password: Buffer.from([0, 1, 2, 0xff]) }))
     assert.equal((await full.expect('connack')).returnCode, 0, `level ${level}`)
   }
 })

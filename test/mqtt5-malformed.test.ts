@@ -12,8 +12,7 @@ import { connected, expectConnackRefusal, expectDisconnect, opened } from './hel
 import { uniqueName } from './helpers/wait.js'
 import {
   encodeConnect, encodePacket, encodeProperties, encodePublish, encodeSubscribe, encodeUnsubscribe, lengthPrefixed,
-  propertyBlock, PropertyId, rawUserProperty, varint, type RawConnect
-} from './helpers/wire.js'
+  propertyBlock, PropertyId, rawUserProperty, varint, type RawConnect, ConnectFlag } from './helpers/wire.js'
 
 const broker = await startTestBroker({ after })
 
@@ -28,17 +27,10 @@ const TRUNCATED = Buffer.from([0x61, 0xe2, 0x82])
 const NUL = Buffer.from('a\u0000b')
 const EMPTY_PROPERTIES = varint(0)
 
-const CLEAN = 0x02
-const WILL = 0x04
-const WILL_QOS_1 = 0x08
-const WILL_RETAIN = 0x20
-const PASSWORD = 0x40
-const USERNAME = 0x80
-const RESERVED = 0x01
 
 type Cleanup = { after: (fn: () => void) => void }
 
-const connect = (fields: Partial<RawConnect>): RawConnect => ({ level: 5, flags: CLEAN, clientId: uniqueName('m5'), properties: EMPTY_PROPERTIES, ...fields })
+const connect = (fields: Partial<RawConnect>): RawConnect => ({ level: 5, flags: ConnectFlag.cleanStart, clientId: uniqueName('m5'), properties: EMPTY_PROPERTIES, ...fields })
 
 /** Each CONNECT gets CONNACK `reasonCode` and is closed. */
 async function expectConnectsRefused (t: Cleanup, reasonCode: number, connects: Array<[string, RawConnect]>): Promise<void> {
@@ -68,9 +60,9 @@ test('[MQTT-1.5.4-1] ill-formed UTF-8 — in an UNSUBSCRIBE topic filter [MQTT-3
   ])
   await expectConnectsRefused(t, MALFORMED, [
     ['client id', connect({ clientId: withSurrogate('id-') })],
-    ['will topic', connect({ flags: CLEAN | WILL, will: { properties: EMPTY_PROPERTIES, topic: withSurrogate('will/'), payload: 'x' } })],
-    ['user name', connect({ flags: CLEAN | USERNAME, username: TRUNCATED })],
-    ['will content type', connect({ flags: CLEAN | WILL, will: { properties: propertyBlock(Buffer.from([PropertyId.ContentType]), lengthPrefixed(SURROGATE)), topic: 'will/ok', payload: 'x' } })]
+    ['will topic', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will, will: { properties: EMPTY_PROPERTIES, topic: withSurrogate('will/'), payload: 'x' } })],
+    ['user name', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username, username: TRUNCATED })],
+    ['will content type', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will, will: { properties: propertyBlock(Buffer.from([PropertyId.ContentType]), lengthPrefixed(SURROGATE)), topic: 'will/ok', payload: 'x' } })]
   ])
 })
 
@@ -81,8 +73,8 @@ test('[MQTT-1.5.4-2] U+0000 in a SUBSCRIBE or UNSUBSCRIBE topic filter gets DISC
   ])
   await expectConnectsRefused(t, MALFORMED, [
     ['client id', connect({ clientId: NUL })],
-    ['will topic', connect({ flags: CLEAN | WILL, will: { properties: EMPTY_PROPERTIES, topic: NUL, payload: 'x' } })],
-    ['user name', connect({ flags: CLEAN | USERNAME, username: NUL })]
+    ['will topic', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will, will: { properties: EMPTY_PROPERTIES, topic: NUL, payload: 'x' } })],
+    ['user name', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username, username: NUL })]
   ])
 })
 
@@ -169,19 +161,19 @@ test('[MQTT-3.1.2-1] a CONNECT with a protocol name other than MQTT is not accep
 })
 
 test('[MQTT-3.1.2-3] a CONNECT with the reserved flag set is malformed: CONNACK 0x81', async t => {
-  await expectConnectsRefused(t, MALFORMED, [['reserved flag', connect({ flags: CLEAN | RESERVED })]])
+  await expectConnectsRefused(t, MALFORMED, [['reserved flag', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.reserved })]])
 })
 
 test('[MQTT-3.1.2-9] a CONNECT with the Will Flag but no Will Properties, Topic and Payload is malformed: CONNACK 0x81', async t => {
-  await expectConnectsRefused(t, MALFORMED, [['will flag, no will fields', connect({ flags: CLEAN | WILL })]])
+  await expectConnectsRefused(t, MALFORMED, [['will flag, no will fields', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will })]])
 })
 
 test('[MQTT-3.1.2-11] a CONNECT with Will QoS 1 but no Will Flag is malformed: CONNACK 0x81', async t => {
-  await expectConnectsRefused(t, MALFORMED, [['will QoS without will flag', connect({ flags: CLEAN | WILL_QOS_1 })]])
+  await expectConnectsRefused(t, MALFORMED, [['will QoS without will flag', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.willQos1 })]])
 })
 
 test('[MQTT-3.1.2-13] a CONNECT with Will Retain but no Will Flag is malformed: CONNACK 0x81', async t => {
-  await expectConnectsRefused(t, MALFORMED, [['will retain without will flag', connect({ flags: CLEAN | WILL_RETAIN })]])
+  await expectConnectsRefused(t, MALFORMED, [['will retain without will flag', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.willRetain })]])
 })
 
 test('[MQTT-3.1.2-16] a CONNECT with a User Name in its payload but no User Name Flag is malformed: CONNACK 0x81', async t => {
@@ -189,24 +181,24 @@ test('[MQTT-3.1.2-16] a CONNECT with a User Name in its payload but no User Name
 })
 
 test('[MQTT-3.1.2-17] a CONNECT with the User Name Flag but no User Name is malformed: CONNACK 0x81', async t => {
-  await expectConnectsRefused(t, MALFORMED, [['user name flag without user name', connect({ flags: CLEAN | USERNAME })]])
+  await expectConnectsRefused(t, MALFORMED, [['user name flag without user name', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username })]])
 })
 
 test('[MQTT-3.1.2-18] a CONNECT with a Password in its payload but no Password Flag is malformed: CONNACK 0x81', async t => {
-  await expectConnectsRefused(t, MALFORMED, [['password without flag', connect({ flags: CLEAN | USERNAME, username: 'someone', password: 'secret' })]])
+  await expectConnectsRefused(t, MALFORMED, [['password without flag', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.username, username: 'someone', password: 'secret' })]])
 })
 
 test('[MQTT-3.1.2-19] a CONNECT with the Password Flag but no Password is malformed: CONNACK 0x81; a Password without User Name is allowed in MQTT 5', async t => {
-  await expectConnectsRefused(t, MALFORMED, [['password flag without password', connect({ flags: CLEAN | PASSWORD })]])
+  await expectConnectsRefused(t, MALFORMED, [['password flag without password', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.password })]])
   const client = await opened(t, broker.port, 5)
-  client.sendBytes(encodeConnect(connect({ flags: CLEAN | PASSWORD, password: 'secret' })))
+  client.sendBytes(encodeConnect(connect({ flags: ConnectFlag.cleanStart | ConnectFlag.password, password: 'secret' })))
   assert.equal((await client.expect('connack')).reasonCode, 0)
 })
 
 test('[MQTT-3.1.3-11] a Will Topic that is no valid topic name: empty or with a wildcard gets CONNACK 0x90 (Topic Name invalid); ill-formed UTF-8 CONNACK 0x81', async t => {
   await expectConnectsRefused(t, TOPIC_NAME_INVALID, ['', 'will/+', 'will/#', '+'].map(topic =>
-    [`will topic '${topic}'`, connect({ flags: CLEAN | WILL, will: { properties: EMPTY_PROPERTIES, topic, payload: 'x' } })]))
-  await expectConnectsRefused(t, MALFORMED, [['will topic with a surrogate', connect({ flags: CLEAN | WILL, will: { properties: EMPTY_PROPERTIES, topic: withSurrogate('w/'), payload: 'x' } })]])
+    [`will topic '${topic}'`, connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will, will: { properties: EMPTY_PROPERTIES, topic, payload: 'x' } })]))
+  await expectConnectsRefused(t, MALFORMED, [['will topic with a surrogate', connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will, will: { properties: EMPTY_PROPERTIES, topic: withSurrogate('w/'), payload: 'x' } })]])
 })
 
 test('[MQTT-3.3.4-6] a PUBLISH from a client with a Subscription Identifier is a protocol error: DISCONNECT 0x82', async t => {
@@ -249,7 +241,7 @@ test('well-formed properties pass the checks: user properties repeated, reason s
   const userProperties = propertyBlock(rawUserProperty('k', 'v1'), rawUserProperty('k', 'v2'), rawUserProperty('ünï', 'cödé'))
   const client = await opened(t, broker.port, 5)
   const willProperties = propertyBlock(Buffer.from([PropertyId.ContentType]), lengthPrefixed('text/plain'), Buffer.from([0x18, 0, 0, 0, 0]), rawUserProperty('a', 'b'))
-  client.sendBytes(encodeConnect(connect({ flags: CLEAN | WILL | USERNAME, properties: userProperties, will: { properties: willProperties, topic: 'will/ünï', payload: 'x' }, username: 'ünï' })))
+  client.sendBytes(encodeConnect(connect({ flags: ConnectFlag.cleanStart | ConnectFlag.will | ConnectFlag.username, properties: userProperties, will: { properties: willProperties, topic: 'will/ünï', payload: 'x' }, username: 'ünï' })))
   assert.equal((await client.expect('connack')).reasonCode, 0)
   client.sendBytes(encodeSubscribe('ok/ünï', 1, 5, true, propertyBlock(Buffer.from([PropertyId.SubscriptionIdentifier, 7]), rawUserProperty('k', 'v'))))
   assert.deepEqual((await client.expect('suback')).granted, [1])

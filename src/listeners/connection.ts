@@ -134,7 +134,6 @@ export class Connection implements ClientLink, IdleState {
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
     socket.on('error', () => { this.closeReason ??= 'socket_error' })
     socket.on('close', () => this.onClose())
-    socket.on('drain', () => this.onDrain())
     metrics.connectionsAccepted++
   }
 
@@ -153,7 +152,11 @@ export class Connection implements ClientLink, IdleState {
    */
   get congested (): boolean {
     if (this.bufferedBytes <= this.options.writeHighWaterMark) return false
-    this.drainWanted = true
+    if (!this.drainWanted) {
+      // Listened for only while wanted: an idle connection carries no drain listener.
+      this.drainWanted = true
+      this.socket.once('drain', () => { this.onDrain() })
+    }
     return true
   }
 
@@ -223,8 +226,8 @@ export class Connection implements ClientLink, IdleState {
   }
 
   private onDrain (): void {
-    if (!this.drainWanted || this.phase !== 'connected' || this.session === undefined) return
     this.drainWanted = false
+    if (this.phase !== 'connected' || this.session === undefined) return
     this.session({ type: 'writable', connectionId: this.id })
   }
 

@@ -244,3 +244,14 @@ export function encodeConnect (c: RawConnect): Buffer {
   if (c.trailing !== undefined) parts.push(c.trailing)
   return encodePacket(0x10, ...parts)
 }
+
+/** CONNECT flag bits (§3.1.2.3), for hand-built CONNECT packets. */
+export const ConnectFlag = {
+  reserved: 0x01,
+  cleanStart: 0x02,
+  will: 0x04,
+  willQos1: 0x08,
+  willRetain: 0x20,
+  password: 0x40,
+  username: 0x80
+} as const
