@@ -32,6 +32,13 @@ async function publishRetained (client: RawClient, topic: string, payload: strin
   return puback.reasonCode
 }
 
+/** Publishes `count` retained messages `<base>/<i>` at QoS 0, then a QoS 1 one on `<base>/barrier`: all are stored once its PUBACK arrives. */
+async function publishRetainedSet (pub: RawClient, base: string, count: number): Promise<void> {
+  const topics = Array.from({ length: count }, (_, i) => `${base}/${i}`)
+  pub.sendBytes(Buffer.concat(topics.map(topic => encodePublish({ topic, retain: true, payload: 'r' }))))
+  await publishRetained(pub, `${base}/barrier`, 'b')
+}
+
 /** Subscribes a new raw client to `filters` (QoS 0, one SUBSCRIBE) and waits for the SUBACK. */
 async function subscriber (t: Cleanup, broker: Broker, filters: string[], protocolVersion: 4 | 5 = 4): Promise<RawClient> {
   const client = await connected(t, broker, protocolVersion)
@@ -114,9 +121,7 @@ test('[MQTT-3.8.4-4] a filter named 1000 times in one SUBSCRIBE is matched again
   const broker = await startTestBroker(t)
   const base = uniqueName('dup')
   const pub = await connected(t, broker)
-  const topics = Array.from({ length: 50 }, (_, i) => `${base}/${i}`)
-  pub.sendBytes(Buffer.concat(topics.map(topic => encodePublish({ topic, retain: true, payload: 'r' }))))
-  await publishRetained(pub, `${base}/barrier`, 'b')
+  await publishRetainedSet(pub, base, 50)
 
   const repeated = await subscriber(t, broker, Array.from({ length: 1000 }, () => `${base}/#`))
   const got = await receivedExactly(repeated, 51)
@@ -130,9 +135,7 @@ test('a SUBSCRIBE matching 5000 retained messages gets each exactly once (sent i
   const broker = await startTestBroker(t)
   const base = uniqueName('many')
   const pub = await connected(t, broker)
-  const topics = Array.from({ length: 5000 }, (_, i) => `${base}/${i}`)
-  pub.sendBytes(Buffer.concat(topics.map(topic => encodePublish({ topic, retain: true, payload: 'r' }))))
-  await publishRetained(pub, `${base}/barrier`, 'b')
+  await publishRetainedSet(pub, base, 5000)
 
   const other = await connected(t, broker)
   const many = await subscriber(t, broker, [`${base}/#`])
