@@ -50,6 +50,11 @@
  *          'partition-healed' {node, downForMs} (a node seen down is back with the same incarnation),
  *          'left' {reason} (this node left the cluster: 'leave', 'removed' by another node, or 'join')
  *
+ * ## Services (one request, one response; `service-channel.ts`)
+ *   net.serve(service, (from, payload, signal) => bytes)   answers members that are up
+ *   net.request(node, service, payload, {signal}) → bytes  asks one member that is up
+ *   net.runningMembers()                                    the other members up now
+ *
  * ## Trust
  *   A node name is pinned to the peer id of its first accepted hello, and every control message
  *   about a node (routes, hello, leave) is accepted only from that node's peer id; on gossip, only
@@ -94,6 +99,7 @@ import { parseDialAddress } from './node-name.js'
 import { requestResponse, responder } from './request-response.js'
 import type { RouteSnapshot } from './route-messages.js'
 import { RouteSync } from './route-sync.js'
+import { SERVICE_PROTOCOL, ServiceChannel, type ServiceHandler } from './service-channel.js'
 import { prologueFromSecret } from './secret-prologue.js'
 import { resolveSettings, type ClusterNetworkInit, type ClusterSettings } from './settings.js'
 import { emptyForwardStats, emptyRouteStats, emptyTrustStats, type ClusterStats } from './stats.js'
@@ -123,6 +129,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private readonly forwarder: Forwarder
   private readonly membership: ClusterMembership
   private readonly discovery: Discovery
+  private readonly services: ServiceChannel
   private readonly gossipEnvelope = new GossipEnvelope()
   private readonly dialProtocol = boundedDialProtocol(() => this.libp2p)
   private node: ClusterLibp2p | undefined
@@ -199,6 +206,16 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       refusals: this.refusals
     })
     this.discovery = new Discovery({ settings, libp2p, running, membership: this.membership })
+    this.services = new ServiceChannel({
+      memberOfPeer: (peerId) => {
+        const name = this.membership.nameOfPeer(peerId)
+        return name !== undefined && this.phase === 'running' && this.membership.isUp(name) ? name : undefined
+      },
+      peerOf: (node) => this.membership.isUp(node) ? this.membership.peerOf(node) : undefined,
+      dial: this.dialProtocol,
+      timeoutMs: settings.requestTimeoutMs,
+      logger: this.logger
+    })
   }
 
   /** Start time of this node's current membership; changes on `join()`. */
@@ -267,6 +284,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.discovery.start()
     await node.handle(ROUTES_PROTOCOL, responder(ROUTES_PROTOCOL, (request) => this.onSnapshotRequest(request), this.settings.requestTimeoutMs, this.logger))
     await node.handle(FORWARD_PROTOCOL, this.forwarder.handler, { maxInboundStreams: MAX_INBOUND_FORWARD_STREAMS })
+    await node.handle(SERVICE_PROTOCOL, this.services.handler)
     // The route topic is point to point (`control-trust.ts`): a message counts only from its author,
     // the direct peer it came from. The topic validator is where gossipsub names that peer (the
     // propagation source), so each message is consumed there and then "ignored" (no peer penalty),
@@ -327,6 +345,29 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   /** Resolves once every message forwarded to `node` so far has been acknowledged. */
   async whenDelivered (node: string, options: WaitOptions = {}): Promise<void> {
     await this.forwarder.whenDelivered(node, options.signal ?? AbortSignal.timeout(this.settings.requestTimeoutMs))
+  }
+
+  /**
+   * Serves an application service (see `service-channel.ts`): requests from members that are up
+   * reach `handler` with the asking member's name. Register before or after `start()`.
+   */
+  serve (service: string, handler: ServiceHandler): void {
+    this.services.serve(service, handler)
+  }
+
+  /**
+   * Asks the member `node` (which must be up) to serve a request; bounded by `signal`, or by the
+   * request timeout when none is given. Throws `ServiceError` (its handler failed) or
+   * `RequestFailedError`.
+   */
+  async request (node: string, service: string, payload: Uint8Array, options: WaitOptions = {}): Promise<Uint8Array> {
+    if (this.phase !== 'running') throw new NotStartedError()
+    return await this.services.request(node, service, payload, options.signal ?? AbortSignal.timeout(this.settings.requestTimeoutMs))
+  }
+
+  /** The other members that are up now, sorted. */
+  runningMembers (): string[] {
+    return [...this.membership.running()].sort()
   }
 
   isRunning (node: string): boolean {

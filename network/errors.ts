@@ -136,3 +136,19 @@ export class NodeRemovedError extends Error {
 function causeMessage (cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause)
 }
+
+/** A service request named a service this node does not serve. */
+export class UnknownServiceError extends Error {
+  override name = 'UnknownServiceError'
+  constructor (readonly service: string) {
+    super(`unknown cluster service "${service}"`)
+  }
+}
+
+/** A member's handler of a service request failed; `message` is what it answered. */
+export class ServiceError extends Error {
+  override name = 'ServiceError'
+  constructor (readonly node: string, readonly service: string, reason: string) {
+    super(`service ${service} on ${node} failed: ${reason}`)
+  }
+}
