@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** The `meshmq` command: `start` runs a node, `ctl` administers a running one. */
 import './core/polyfill.js'
+import { networkInterfaces } from 'node:os'
+import { readRecordedNodeName } from '../network/node-info-file.js'
 import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
 import { loadConfig, ConfigError } from './core/config/config.js'
 import { BROKER_VERSION } from './core/version.js'
@@ -19,7 +21,9 @@ async function main (argv: string[]): Promise<number> {
       return await runCtl(command)
     }
     case 'start': {
-      const config = loadConfig({ ...(command.configFile !== undefined ? { file: command.configFile } : {}), env: process.env, overrides: command.overrides })
+      // A node given no name takes the one its data directory records, or one from the host's address.
+      const host = { interfaces: networkInterfaces(), recordedNodeName: readRecordedNodeName }
+      const config = loadConfig({ ...(command.configFile !== undefined ? { file: command.configFile } : {}), env: process.env, overrides: command.overrides, host })
       // Signal handlers go in before the node starts, so a SIGTERM during start-up still stops it cleanly.
       let stopRequested: string | undefined
       const running: { stop?: (signal: string) => void } = {}
