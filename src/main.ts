@@ -4,7 +4,7 @@ import './core/polyfill.js'
 import { networkInterfaces } from 'node:os'
 import { readRecordedNodeName } from '../network/node-info-file.js'
 import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
-import { loadConfig, ConfigError } from './core/config/config.js'
+import { loadConfig, ConfigError, type ChosenNodeName } from './core/config/config.js'
 import { BROKER_VERSION } from './core/version.js'
 
 async function main (argv: string[]): Promise<number> {
@@ -22,7 +22,8 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'start': {
       // A node given no name takes the one its data directory records, or one from the host's address.
-      const host = { interfaces: networkInterfaces(), recordedNodeName: readRecordedNodeName }
+      let chosen: ChosenNodeName | undefined
+      const host = { interfaces: networkInterfaces(), recordedNodeName: readRecordedNodeName, onNameChosen: (name: ChosenNodeName) => { chosen = name } }
       const config = loadConfig({ ...(command.configFile !== undefined ? { file: command.configFile } : {}), env: process.env, overrides: command.overrides, host })
       // Signal handlers go in before the node starts, so a SIGTERM during start-up still stops it cleanly.
       let stopRequested: string | undefined
@@ -35,7 +36,10 @@ async function main (argv: string[]): Promise<number> {
       process.once('SIGTERM', () => onSignal('SIGTERM'))
       // Loaded here so `meshmq ctl` does not load the broker and libp2p.
       const { startBroker } = await import('./broker.js')
-      const broker = await startBroker(config)
+      const { createLogger } = await import('./core/log.js')
+      const log = createLogger({ level: config.log.level, format: config.log.format, node: config.node.name })
+      if (chosen !== undefined) log.info({ source: chosen.source, ...(chosen.interface !== undefined ? { interface: chosen.interface } : {}) }, 'node_name_chosen')
+      const broker = await startBroker(config, { log })
       running.stop = (signal: string): void => {
         broker.log.info({ signal }, 'shutdown_requested')
         broker.stop().then(() => process.exit(0), () => process.exit(1))

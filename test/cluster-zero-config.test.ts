@@ -78,6 +78,8 @@ test('three nodes started with no flag at all on three LAN hosts name themselves
     assert.ok((line.cluster_addresses as string[]).every(address => address.startsWith(`/ip4/${lab.addr(k + 1)}/tcp/4370/`)),
       `the cluster listener binds the node's address: ${JSON.stringify(line.cluster_addresses)}`)
     assert.equal(readRecordedNodeName(join(workDir, 'data', names[k]!)), names[k], 'the default data directory records the name')
+    const chosen = nodes[k]!.logs.find(logEvent('node_name_chosen'))
+    assert.deepEqual([chosen?.source, chosen?.interface], ['interface', 'eth0'], 'the start-up log says where the name came from')
   }
   const warning = await nodes[0]!.waitForLog(logEvent('cluster_default_secret'), { timeoutMs: 1000 })
   assert.match(String(warning.advice), /--secret .*MESHMQ_CLUSTER_SECRET/, 'the default-secret warning says what to set')

@@ -175,5 +175,7 @@ describe('a node restarted without --name', () => {
     const again = spawnBroker(t, { args: ['start', ...common], env })
     const restarted = await again.waitForLog(logEvent('broker_started'))
     assert.equal(restarted.node, 'remembered7@127.0.0.1', 'no --name: the recorded name, not meshmq@127.0.0.1')
+    assert.equal(again.logs.find(logEvent('node_name_chosen'))?.source, 'remembered')
+    assert.equal(first.logs.find(logEvent('node_name_chosen')), undefined, 'a node given --name logs no choice')
   })
 })

@@ -171,6 +171,8 @@ function readEnvironment (env: NodeJS.ProcessEnv): Tree {
 export interface HostFacts {
   interfaces: InterfaceMap
   recordedNodeName: (dataDir: string) => string | undefined
+  /** Told the name chosen for a node given none, and why (for the start-up log). */
+  onNameChosen?: (chosen: ChosenNodeName) => void
 }
 
 /** `node.dataDir` of a node that sets none. */
@@ -200,7 +202,12 @@ function unnamedNodeName (merged: FixedDefaults & DeepPartial<BrokerConfig>, hos
 /** Fill the defaults into a checked partial configuration, derived ones last. */
 function resolve (given: DeepPartial<BrokerConfig>, host?: HostFacts): BrokerConfig {
   const merged = merge(fixedDefaults(), given) as unknown as FixedDefaults & DeepPartial<BrokerConfig>
-  const nodeName = given.node?.name === undefined && host !== undefined ? unnamedNodeName(merged, host).name : merged.node.name
+  let nodeName = merged.node.name
+  if (given.node?.name === undefined && host !== undefined) {
+    const chosen = unnamedNodeName(merged, host)
+    host.onNameChosen?.(chosen)
+    nodeName = chosen.name
+  }
   const { host: nodeHost } = parseNodeName(nodeName)
 
   let clusterPort = merged.cluster.port
