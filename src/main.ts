@@ -7,6 +7,15 @@ import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
 import { loadConfig, ConfigError, type ChosenNodeName } from './core/config/config.js'
 import { BROKER_VERSION } from './core/version.js'
 
+/** The host's network interfaces; none when the system will not list them (the node is then `meshmq@127.0.0.1`). */
+function hostInterfaces (): ReturnType<typeof networkInterfaces> {
+  try {
+    return networkInterfaces()
+  } catch {
+    return {}
+  }
+}
+
 async function main (argv: string[]): Promise<number> {
   const command = parseCommandLine(argv)
   switch (command.kind) {
@@ -23,7 +32,7 @@ async function main (argv: string[]): Promise<number> {
     case 'start': {
       // A node given no name takes the one its data directory records, or one from the host's address.
       let chosen: ChosenNodeName | undefined
-      const host = { interfaces: networkInterfaces(), recordedNodeName: readRecordedNodeName, onNameChosen: (name: ChosenNodeName) => { chosen = name } }
+      const host = { interfaces: hostInterfaces(), recordedNodeName: readRecordedNodeName, onNameChosen: (name: ChosenNodeName) => { chosen = name } }
       const config = loadConfig({ ...(command.configFile !== undefined ? { file: command.configFile } : {}), env: process.env, overrides: command.overrides, host })
       // Signal handlers go in before the node starts, so a SIGTERM during start-up still stops it cleanly.
       let stopRequested: string | undefined

@@ -182,7 +182,7 @@ function defaultDataDir (nodeName: string): string {
 
 /**
  * The name of a node given none in any source: the name its data directory records, else by
- * its discovery and its host's addresses. Without host facts, `DEFAULT_NODE_NAME`.
+ * its discovery and its host's addresses.
  */
 function unnamedNodeName (merged: FixedDefaults & DeepPartial<BrokerConfig>, host: HostFacts): ChosenNodeName {
   const input = { discovery: merged.cluster.discovery, interfaces: host.interfaces }
