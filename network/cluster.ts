@@ -74,7 +74,7 @@
  */
 import '../src/core/polyfill.js'
 import type { ClusterStatus } from '../src/core/cluster-status.js'
-import { DEFAULT_CLUSTER_SECRET } from '../src/core/config/defaults.js'
+import { DEFAULT_CLUSTER_SECRET, DEFAULT_SECRET_ADVICE } from '../src/core/config/defaults.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { anySignal, raceSignal } from './abort.js'
@@ -251,7 +251,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   async start (): Promise<void> {
     if (this.node !== undefined || this.stoppedOnce) throw new AlreadyStartedError()
     const s = this.settings
-    if (this.usesDefaultSecret) this.logger.warn({ node: this.name }, 'cluster_default_secret')
+    if (this.usesDefaultSecret) this.logger.warn({ node: this.name, advice: DEFAULT_SECRET_ADVICE }, 'cluster_default_secret')
     const privateKey = await loadNodeIdentity(this.name, s.dataDir)
     const node = await createClusterLibp2p({
       privateKey,

@@ -6,15 +6,9 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { NODE_INFO_FILE, PRIVATE_KEY_FILE } from './constants.js'
+import { PRIVATE_KEY_FILE } from './constants.js'
 import { CorruptDataDirError, NodeNameMismatchError } from './errors.js'
-
-/** Content of `node.json`. */
-export interface NodeInfoFile {
-  name: string
-  /** Epoch ms when the data directory was first used. */
-  createdAt: number
-}
+import { nodeInfoPath, recordedNameOf, type NodeInfoFile } from './node-info-file.js'
 
 /**
  * Loads (or creates) the identity of node `name` in `dataDir`. Without a data directory the key is
@@ -28,23 +22,15 @@ export async function loadNodeIdentity (name: string, dataDir?: string): Promise
 }
 
 async function claimNodeName (name: string, dataDir: string): Promise<void> {
-  const path = join(dataDir, NODE_INFO_FILE)
+  const path = nodeInfoPath(dataDir)
   const text = await readIfExists(path)
   if (text === undefined) {
     const info: NodeInfoFile = { name, createdAt: Date.now() }
     await writeAtomically(path, JSON.stringify(info, null, 2) + '\n', 0o644)
     return
   }
-  let recorded: unknown
-  try {
-    recorded = JSON.parse(text)
-  } catch (err) {
-    throw new CorruptDataDirError(path, { cause: err })
-  }
-  if (typeof recorded !== 'object' || recorded === null || typeof (recorded as { name?: unknown }).name !== 'string') {
-    throw new CorruptDataDirError(path)
-  }
-  const recordedName = (recorded as NodeInfoFile).name
+  const recordedName = recordedNameOf(text)
+  if (recordedName === undefined) throw new CorruptDataDirError(path)
   if (recordedName !== name) throw new NodeNameMismatchError(dataDir, recordedName, name)
 }
 

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util'
 import {
-  CONTROL_PORT_OFFSET, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_CLUSTER_SECRET, DISCOVERY_STRATEGIES, InvalidNodeAddressError,
+  CONTROL_PORT_OFFSET, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_CLUSTER_SECRET, DEFAULT_NODE_BASE, DISCOVERY_STRATEGIES, InvalidNodeAddressError,
   InvalidNodeNameError, LOG_LEVELS, fixedDefaults, parseNodeAddress, parseNodeName,
   type BrokerConfig, type DeepPartial, type DiscoveryStrategy, type LogLevel
 } from './core/config/config.js'
@@ -31,7 +31,9 @@ export const USAGE = `Usage:
   meshmq --help | --version
 
 start options:
-  --name NAME@HOST        node name, unique in the cluster (default ${DEFAULTS.node.name})
+  --name NAME@HOST        node name, unique in the cluster (default: the one the data directory
+                          records, else ${DEFAULT_NODE_BASE}@<primary IPv4 of this host>; ${DEFAULTS.node.name}
+                          with --discovery manual or no other address)
   --port N                MQTT listener port (default ${DEFAULTS.listener.port})
   --config FILE           JSON config file, nested like the config keys
   --data-dir DIR          node data directory (default ./data/<node name>)

@@ -19,7 +19,7 @@ import net from 'node:net'
 import type { Logger } from './core/log.js'
 import type { ControlReply } from './ctl.js'
 import type { ClusterStatus } from './core/cluster-status.js'
-import { parseNodeAddress } from './core/config/config.js'
+import { DEFAULT_SECRET_ADVICE, parseNodeAddress } from './core/config/config.js'
 
 export type { ClusterStatus }
 
@@ -103,8 +103,8 @@ function statusResult (status: ClusterStatus): { running_nodes: string[], stoppe
 }
 
 /** The line `cluster status` adds on a node that runs on the public default secret. */
-export const DEFAULT_SECRET_WARNING = 'Warning: this node uses the public default cluster secret: anyone who can reach its cluster port can join. ' +
-  'Set cluster.secret (--secret, MESHMQ_CLUSTER_SECRET) on every node.'
+export const DEFAULT_SECRET_WARNING = 'Warning: this node uses the public default cluster secret: anyone who can reach its cluster port can join; ' +
+  `${DEFAULT_SECRET_ADVICE}.`
 
 /** One parsed command. */
 type ControlCommand =

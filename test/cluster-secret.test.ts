@@ -66,9 +66,10 @@ test('a node started without --secret runs on the public default, logs cluster_d
   const withDefault = await startNode(t, { name: 'defaultsecret1@127.0.0.1', clusterPort: defaultCluster, controlPort: defaultControl })
   const warning = await withDefault.waitForLog(logEvent('cluster_default_secret'), { timeoutMs: 1000, what: 'the default-secret warning' })
   assert.equal(warning.level, 'warn')
+  assert.match(String(warning.advice), /for production set cluster\.secret \(--secret S or MESHMQ_CLUSTER_SECRET\)/, 'the warning says what to set')
   const status = await sendControlRequest({ host: '127.0.0.1', port: withDefault.controlPort }, { args: ['cluster', 'status'] })
   assert.equal((status.result as { default_secret: boolean }).default_secret, true)
-  assert.match(status.text ?? '', /^Cluster status: .*\nWarning: this node uses the public default cluster secret/)
+  assert.match(status.text ?? '', /^Cluster status: .*\nWarning: this node uses the public default cluster secret.*--secret S or MESHMQ_CLUSTER_SECRET/)
 
   const withSecret = await startNode(t, { name: 'ownsecret1@127.0.0.1', clusterPort: ownCluster, controlPort: ownControl, secret: 'not-the-default' })
   await withSecret.waitForLog(logEvent('broker_started'), { timeoutMs: 1000 })

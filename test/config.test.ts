@@ -171,8 +171,8 @@ describe('README configuration table', () => {
     const key = /^`([A-Za-z.]+)`$/.exec(cells[0] ?? '')?.[1]
     if (key !== undefined && cells.length === 4) rows.set(key, cells)
   }
-  /** Keys whose default is computed from other keys; the table describes the rule. */
-  const derived = new Set(['node.dataDir', 'cluster.port', 'cluster.host', 'cluster.control.port'])
+  /** Keys whose default is computed from other keys or the host (`node.name`); the table describes the rule. */
+  const derived = new Set(['node.name', 'node.dataDir', 'cluster.port', 'cluster.host', 'cluster.control.port'])
   const config = defaultConfig() as unknown as Record<string, Record<string, unknown>>
 
   for (const key of configKeys()) {

@@ -75,9 +75,9 @@ export class MeshmqProcess {
   #dropped = 0
   readonly #lineListeners = new Set<() => void>()
 
-  /** Runs `command argv` with `env`; `label` names the process in errors. */
-  constructor (readonly label: string, command: string, argv: readonly string[], env: NodeJS.ProcessEnv) {
-    this.#child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  /** Runs `command argv` with `env` (in directory `options.cwd`, default this one); `label` names the process in errors. */
+  constructor (readonly label: string, command: string, argv: readonly string[], env: NodeJS.ProcessEnv, options: { cwd?: string } = {}) {
+    this.#child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], ...(options.cwd !== undefined ? { cwd: options.cwd } : {}) })
     if (this.#child.pid === undefined) throw new Error(`could not spawn ${label}`)
     this.pid = this.#child.pid
     track(this.#child)

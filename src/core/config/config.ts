@@ -6,10 +6,14 @@
  */
 export { ConfigError } from './config-error.js'
 export {
-  CLUSTER_DEFAULTS, CONTROL_PORT_OFFSET, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_CLUSTER_SECRET, DEFAULT_CONTROL_HOST,
+  CLUSTER_DEFAULTS, CONTROL_PORT_OFFSET, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_CLUSTER_SECRET, DEFAULT_CONTROL_HOST, DEFAULT_SECRET_ADVICE,
   DEFAULT_NODE_NAME, clusterTunablesOf, fixedDefaults
 } from './defaults.js'
-export { CONFIG_FILE_ENV, configKeys, controlEndpointFor, defaultConfig, environmentVariableOf, loadConfig } from './load.js'
+export { CONFIG_FILE_ENV, configKeys, controlEndpointFor, defaultConfig, environmentVariableOf, loadConfig, type HostFacts } from './load.js'
+export {
+  DEFAULT_NODE_BASE, chooseNodeName, primaryIPv4,
+  type ChosenNodeName, type InterfaceAddress, type InterfaceMap, type NodeNameSource
+} from './default-node-name.js'
 export {
   InvalidNodeAddressError, InvalidNodeNameError, clusterPortFor, parseNodeAddress, parseNodeName,
   type NodeAddress, type NodeName

@@ -17,6 +17,8 @@ export const DEFAULT_CONTROL_HOST = '127.0.0.1'
  * but is public, so a node running with it logs `cluster_default_secret`.
  */
 export const DEFAULT_CLUSTER_SECRET = 'meshmq'
+/** What to set instead of the public default secret; carried by the `cluster_default_secret` warning. */
+export const DEFAULT_SECRET_ADVICE = 'for production set cluster.secret (--secret S or MESHMQ_CLUSTER_SECRET) to the same private value on every node'
 
 /** Defaults of the cluster network's tunables (`cluster.*` keys, `createClusterNetwork()` init). */
 export const CLUSTER_DEFAULTS: Readonly<ClusterTunables> = Object.freeze({

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.js'
 import { CONTROL_PORT_OFFSET, DEFAULT_CONTROL_HOST, fixedDefaults, type FixedDefaults } from './defaults.js'
+import { chooseNodeName, type ChosenNodeName, type InterfaceMap } from './default-node-name.js'
 import { clusterPortFor, InvalidNodeNameError, parseNodeName } from './node-name.js'
 import { checkRelations, MAX_PORT, SCHEMA, type BrokerConfig, type DeepPartial, type Field } from './schema.js'
 
@@ -162,10 +163,51 @@ function readEnvironment (env: NodeJS.ProcessEnv): Tree {
   return tree
 }
 
+/**
+ * What an unnamed node needs to know about the host it runs on (`default-node-name.ts`): its
+ * network interfaces (`os.networkInterfaces()`) and the node name a data directory records
+ * (`node.json`; undefined when there is none). The entry point reads them; core does no such I/O.
+ */
+export interface HostFacts {
+  interfaces: InterfaceMap
+  recordedNodeName: (dataDir: string) => string | undefined
+  /** Told the name chosen for a node given none, and why (for the start-up log). */
+  onNameChosen?: (chosen: ChosenNodeName) => void
+}
+
+/** `node.dataDir` of a node that sets none. */
+function defaultDataDir (nodeName: string): string {
+  return `./data/${nodeName}`
+}
+
+/**
+ * The name of a node given none in any source: the name its data directory records, else by
+ * its discovery and its host's addresses.
+ */
+function unnamedNodeName (merged: FixedDefaults & DeepPartial<BrokerConfig>, host: HostFacts): ChosenNodeName {
+  const input = { discovery: merged.cluster.discovery, interfaces: host.interfaces }
+  const dataDir = merged.node.dataDir ?? defaultDataDir(chooseNodeName(input).name)
+  const remembered = host.recordedNodeName(dataDir)
+  if (remembered !== undefined) {
+    try {
+      parseNodeName(remembered)
+    } catch (err) {
+      if (!(err instanceof InvalidNodeNameError)) throw err
+      throw new ConfigError('node.name', `not set, and the name recorded in data directory ${dataDir} is invalid: ${err.detail}`)
+    }
+  }
+  return chooseNodeName({ ...input, remembered })
+}
+
 /** Fill the defaults into a checked partial configuration, derived ones last. */
-function resolve (given: DeepPartial<BrokerConfig>): BrokerConfig {
+function resolve (given: DeepPartial<BrokerConfig>, host?: HostFacts): BrokerConfig {
   const merged = merge(fixedDefaults(), given) as unknown as FixedDefaults & DeepPartial<BrokerConfig>
-  const nodeName = merged.node.name
+  let nodeName = merged.node.name
+  if (given.node?.name === undefined && host !== undefined) {
+    const chosen = unnamedNodeName(merged, host)
+    host.onNameChosen?.(chosen)
+    nodeName = chosen.name
+  }
   const { host: nodeHost } = parseNodeName(nodeName)
 
   let clusterPort = merged.cluster.port
@@ -186,7 +228,7 @@ function resolve (given: DeepPartial<BrokerConfig>): BrokerConfig {
   }
   const config: BrokerConfig = {
     ...merged,
-    node: { name: nodeName, dataDir: merged.node.dataDir ?? `./data/${nodeName}` },
+    node: { name: nodeName, dataDir: merged.node.dataDir ?? defaultDataDir(nodeName) },
     cluster: {
       ...merged.cluster,
       port: clusterPort,
@@ -207,14 +249,16 @@ function resolve (given: DeepPartial<BrokerConfig>): BrokerConfig {
  * keys in the file or overrides are errors too. Derived defaults (cluster.port, cluster.host,
  * node.dataDir, cluster.control.port) are computed after merging, unless set explicitly. The
  * file defaults to `$MESHMQ_CONFIG`. `overridesOrigin` names where the overrides came from in
- * messages (default `from the command line`).
+ * messages (default `from the command line`). With `host` (the `meshmq start` command), a node
+ * given no name takes the one its data directory records or one from the host's address
+ * (`default-node-name.ts`); without it, `DEFAULT_NODE_NAME`.
  */
-export function loadConfig (options: { file?: string | undefined, env?: NodeJS.ProcessEnv, overrides?: DeepPartial<BrokerConfig>, overridesOrigin?: string }): BrokerConfig {
+export function loadConfig (options: { file?: string | undefined, env?: NodeJS.ProcessEnv, overrides?: DeepPartial<BrokerConfig>, overridesOrigin?: string, host?: HostFacts }): BrokerConfig {
   const env = options.env ?? process.env
   const file = options.file ?? env[CONFIG_FILE_ENV]
   const fromFile = file === undefined || file === '' ? {} : readConfigFile(file)
   const fromEnv = readEnvironment(env)
   const overrides = options.overrides ?? {}
   checkPartial(overrides, SCHEMA, options.overridesOrigin ?? 'from the command line')
-  return resolve(merge(merge(fromFile, fromEnv), overrides))
+  return resolve(merge(merge(fromFile, fromEnv), overrides), options.host)
 }

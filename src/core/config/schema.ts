@@ -97,7 +97,11 @@ export interface ClusterConfig extends ClusterTunables {
 
 export interface BrokerConfig {
   node: {
-    /** Node name `name@host`, unique in the cluster. Default `meshmq@127.0.0.1`. */
+    /**
+     * Node name `name@host`, unique in the cluster. Default (`meshmq start`): the name the data
+     * directory records, else `meshmq@<primary IPv4>`, or `meshmq@127.0.0.1` with manual
+     * discovery or no other address (`default-node-name.ts`); elsewhere `meshmq@127.0.0.1`.
+     */
     name: string
     /** Directory for this node's persistent state. Default `./data/<node.name>`. */
     dataDir: string
