@@ -40,7 +40,12 @@ import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { SessionBacklog } from './session-backlog.js'
-import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
+import type { HandOver, RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
+import { snapshotOf, stateOf, type SessionSnapshot } from '../src/core/session/session-snapshot.js'
+import { HandoverDedupe } from '../src/core/session/handover-dedupe.js'
+
+/** Bound on the message contents a session taken over from another node matches duplicates by. */
+const MAX_HANDOVER_DEDUPE_ENTRIES = 10_000
 
 /** The node's budget as the queue functions of offline sessions use it (their bytes parked), one per node. */
 const parkedBudgets = new WeakMap<DeliveryBudget, QueueBudget>()
@@ -83,6 +88,11 @@ class Session implements SessionContext, SessionOutput {
   private backlogTracker: SessionBacklog | undefined
   /** Whether the queue's bytes are parked in the node's budget: no client is connected. */
   private parked = true
+  /** Set once the session was handed over to another node: what reaches it goes there until it ends. */
+  private forwardTo: ((deliveries: Delivery[]) => void) | undefined
+  /** Just taken over from another node: drops copies that arrive both directly and through it (until `dedupeUntil`). */
+  private dedupe: HandoverDedupe | undefined
+  private dedupeUntil = 0
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
@@ -304,7 +314,16 @@ class Session implements SessionContext, SessionOutput {
         }
         break
       case 'deliver':
-        this.deliver(msg.deliveries)
+        this.deliver(msg.deliveries, 'direct')
+        break
+      case 'handover_deliver':
+        this.deliver(msg.deliveries, 'forwarded')
+        break
+      case 'hand_over':
+        this.handOver(msg.handOver)
+        break
+      case 'import':
+        this.importSnapshot(msg.snapshot, msg.dedupeMs)
         break
       case 'routed':
         if (lifecycle.kind === 'connected') this.routed(msg.tokens, msg.matched)
@@ -326,7 +345,7 @@ class Session implements SessionContext, SessionOutput {
         break
       case 'session_expired':
         if (msg.attachSeq === this.attachSeq && lifecycle.kind === 'disconnected') {
-          this.info({}, 'session_expired')
+          this.info({}, this.forwardTo === undefined ? 'session_expired' : 'handover_ended')
           this.end()
         }
         break
@@ -457,6 +476,50 @@ class Session implements SessionContext, SessionOutput {
     this.state = createSessionState(this.state.clientId, this.now())
   }
 
+  // ---- Takeover across nodes (see client-registry.ts) --------------------------------------
+
+  /**
+   * The client connected on another node: close the connection here [MQTT-3.1.4-3] (v5 gets 0x8E
+   * Session taken over), then discard the session, or hand it over and keep its subscriptions for
+   * `handoverMs`, forwarding what they receive, until the routes have moved. A pending delayed will
+   * is cancelled, as by a reconnect on one node [MQTT-3.1.3-9]: the new connection brings its own.
+   */
+  private handOver (handOver: HandOver): void {
+    const link = this.connection
+    if (link !== undefined) {
+      this.info({ remote: link.remoteAddress, peer: handOver.to }, 'session_taken_over')
+      link.close('taken_over', { reasonCode: ReasonCode.SessionTakenOver })
+      this.detach('taken_over')
+    }
+    this.clearTimers()
+    this.lifecycle = { kind: 'no_session' }
+    if (handOver.discard) {
+      this.end()
+      handOver.reply({ kind: 'discarded' })
+      return
+    }
+    const snapshot = snapshotOf(this.state)
+    clearQueue(this.state, this.budget)
+    this.state = { ...createSessionState(this.state.clientId, this.state.createdAt), subscriptions: this.state.subscriptions }
+    this.forwardTo = handOver.forward
+    const now = this.now()
+    this.lifecycle = { kind: 'disconnected', expiresAt: now + handOver.handoverMs, pendingWill: undefined }
+    const seq = this.attachSeq
+    this.cancelExpiryTimer = this.broker.clock.schedule(handOver.handoverMs, () => { dispatch(this.self, { type: 'session_expired', attachSeq: seq }) })
+    handOver.reply({ kind: 'handed_over', snapshot })
+  }
+
+  /** Takes over a session another node handed over; the `attach` that follows resumes it (session present). */
+  private importSnapshot (snapshot: SessionSnapshot, dedupeMs: number): void {
+    const state = stateOf(snapshot)
+    this.budget.hold(state.queuedBytes)
+    this.state = state
+    for (const [filter, options] of snapshot.subscriptions) this.subscribe(filter, options)
+    this.lifecycle = { kind: 'disconnected', expiresAt: this.now(), pendingWill: undefined }
+    this.dedupe = new HandoverDedupe(MAX_HANDOVER_DEDUPE_ENTRIES)
+    this.dedupeUntil = this.now() + dedupeMs
+  }
+
   /** The actor crashed: what it held leaves the node's budget with it. */
   releaseAfterCrash (): void {
     clearQueue(this.state, this.budget)
@@ -470,9 +533,17 @@ class Session implements SessionContext, SessionOutput {
     this.cancelExpiryTimer = undefined
   }
 
-  private deliver (deliveries: Delivery[]): void {
+  private deliver (deliveries: Delivery[], source: 'direct' | 'forwarded'): void {
+    if (this.forwardTo !== undefined) {
+      this.forwardTo(deliveries)
+      return
+    }
     const lifecycle = this.lifecycle
     if (lifecycle.kind === 'no_session' || lifecycle.kind === 'shut_down') return
+    if (this.dedupe !== undefined) {
+      if (this.now() <= this.dedupeUntil) deliveries = this.dedupe.filter(source, deliveries)
+      else this.dedupe = undefined
+    }
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
     const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined
