@@ -118,7 +118,7 @@ describe('client ids and session takeover across nodes', () => {
       await Promise.all(clients.map(async client => await client.expect('connack')))
       await waitUntil(() => clients.filter(client => client.isClosed).length === 1 && holdersOf(nodes, clientId).length === 1, WAIT_MS,
         `one connection and one holder of ${clientId}`)
-      const winner = clients[0]!.isClosed ? b : a
+      const winner = clients[0].isClosed ? b : a
       assert.deepEqual(holdersOf(nodes, clientId), [winner.nodeName], `${clientId}: the open connection's node holds the session`)
       const loser = clients.find(client => client.isClosed)!
       const disconnect = loser.history.find(entry => entry.packet.cmd === 'disconnect')?.packet
