@@ -26,7 +26,6 @@ import type { DropReason, SessionOutput } from '../src/core/session/session-outp
 import { createOutbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
-import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import { resendInflight } from '../src/core/session/inflight.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
@@ -42,26 +41,8 @@ import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { SessionBacklog } from './session-backlog.js'
 import type { HandOver, RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
 import { snapshotOf, stateOf, type SessionSnapshot } from '../src/core/session/session-snapshot.js'
-import { HandoverDedupe } from '../src/core/session/handover-dedupe.js'
-
-/** Bound on the message contents a session taken over from another node matches duplicates by. */
-const MAX_HANDOVER_DEDUPE_ENTRIES = 10_000
-
-/** The node's budget as the queue functions of offline sessions use it (their bytes parked), one per node. */
-const parkedBudgets = new WeakMap<DeliveryBudget, QueueBudget>()
-
-function parkedBudgetOf (budget: DeliveryBudget): QueueBudget {
-  let parked = parkedBudgets.get(budget)
-  if (parked === undefined) {
-    parked = {
-      fits: bytes => budget.fits(bytes),
-      hold: bytes => { budget.hold(bytes, true) },
-      release: bytes => { budget.release(bytes, true) }
-    }
-    parkedBudgets.set(budget, parked)
-  }
-  return parked
-}
+import { SessionHandover } from './session-handover.js'
+import { parkedBudgetOf } from './parked-budget.js'
 
 /** The runtime side of one session: the actor's state object. */
 class Session implements SessionContext, SessionOutput {
@@ -88,11 +69,8 @@ class Session implements SessionContext, SessionOutput {
   private backlogTracker: SessionBacklog | undefined
   /** Whether the queue's bytes are parked in the node's budget: no client is connected. */
   private parked = true
-  /** Set once the session was handed over to another node: what reaches it goes there until it ends. */
-  private forwardTo: ((deliveries: Delivery[]) => void) | undefined
-  /** Just taken over from another node: drops copies that arrive both directly and through it (until `dedupeUntil`). */
-  private dedupe: HandoverDedupe | undefined
-  private dedupeUntil = 0
+  /** Set around a takeover across nodes: deliveries forwarded (handed over) or deduplicated (taken over). */
+  private handover: SessionHandover | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
@@ -345,7 +323,7 @@ class Session implements SessionContext, SessionOutput {
         break
       case 'session_expired':
         if (msg.attachSeq === this.attachSeq && lifecycle.kind === 'disconnected') {
-          this.info({}, this.forwardTo === undefined ? 'session_expired' : 'handover_ended')
+          this.info({}, this.handover?.handedOver === true ? 'handover_ended' : 'session_expired')
           this.end()
         }
         break
@@ -501,7 +479,7 @@ class Session implements SessionContext, SessionOutput {
     const snapshot = snapshotOf(this.state)
     clearQueue(this.state, this.budget)
     this.state = { ...createSessionState(this.state.clientId, this.state.createdAt), subscriptions: this.state.subscriptions }
-    this.forwardTo = handOver.forward
+    this.handover = SessionHandover.handedOver(handOver.forward)
     const now = this.now()
     this.lifecycle = { kind: 'disconnected', expiresAt: now + handOver.handoverMs, pendingWill: undefined }
     const seq = this.attachSeq
@@ -516,8 +494,7 @@ class Session implements SessionContext, SessionOutput {
     this.state = state
     for (const [filter, options] of snapshot.subscriptions) this.subscribe(filter, options)
     this.lifecycle = { kind: 'disconnected', expiresAt: this.now(), pendingWill: undefined }
-    this.dedupe = new HandoverDedupe(MAX_HANDOVER_DEDUPE_ENTRIES)
-    this.dedupeUntil = this.now() + dedupeMs
+    this.handover = SessionHandover.takenOver(this.now(), dedupeMs)
   }
 
   /** The actor crashed: what it held leaves the node's budget with it. */
@@ -534,16 +511,10 @@ class Session implements SessionContext, SessionOutput {
   }
 
   private deliver (deliveries: Delivery[], source: 'direct' | 'forwarded'): void {
-    if (this.forwardTo !== undefined) {
-      this.forwardTo(deliveries)
-      return
-    }
+    if (this.handover?.activeAt(this.now()) === false) this.handover = undefined
+    if (this.handover !== undefined) deliveries = this.handover.admit(deliveries, source)
     const lifecycle = this.lifecycle
     if (lifecycle.kind === 'no_session' || lifecycle.kind === 'shut_down') return
-    if (this.dedupe !== undefined) {
-      if (this.now() <= this.dedupeUntil) deliveries = this.dedupe.filter(source, deliveries)
-      else this.dedupe = undefined
-    }
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
     const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined
