@@ -43,6 +43,10 @@ export interface ClientDirectory {
   handoverMs: number
 }
 
+/** Asks of a client id conflict's connect time, and the pause between them. */
+const CONFLICT_CHECK_ATTEMPTS = 3
+const CONFLICT_RECHECK_MS = 1_000
+
 interface RegistryEntry { session: Ref<SessionMsg>, attachSeq: number, connectedAt: number }
 
 /** A CONNECT waiting for another node to hand its session over, with those queued behind it. */
@@ -105,13 +109,20 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
     }
   }
 
-  function checkConflict (state: RegistryState, node: string, clientId: string, ctx: ActorContext<RegistryMsg, ActorSystemRef>): void {
+  /**
+   * `node` holds `clientId` too (if this node does): ask its connect time. A failed ask is retried
+   * a few times; past that, the next snapshot of `node` (it comes back after a partition) asks again.
+   */
+  function checkConflict (state: RegistryState, node: string, clientId: string, ctx: ActorContext<RegistryMsg, ActorSystemRef>, attempt = 1): void {
     const entry = state.sessions.get(clientId)
-    if (entry === undefined || directory === undefined) return
+    if (entry === undefined || directory === undefined || !state.remote.holds(node, clientId)) return
     const session = entry.session
     directory.connectedAt(node, clientId).then(
       theirs => { dispatch(ctx.self, { type: 'conflict_checked', clientId, node, session, theirs }) },
-      (err: unknown) => { log.warn({ clientid: clientId, peer: node, err }, 'client_id_conflict_unresolved') }
+      (err: unknown) => {
+        log.warn({ clientid: clientId, peer: node, attempt, err }, 'client_id_conflict_unresolved')
+        if (attempt < CONFLICT_CHECK_ATTEMPTS) setTimeout(() => { dispatch(ctx.self, { type: 'conflict_recheck', clientId, node, attempt: attempt + 1 }) }, CONFLICT_RECHECK_MS)
+      }
     )
   }
 
@@ -193,6 +204,9 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         break
       case 'connected_at':
         msg.reply(state.sessions.get(msg.clientId)?.connectedAt)
+        break
+      case 'conflict_recheck':
+        checkConflict(state, msg.node, msg.clientId, ctx, msg.attempt)
         break
       case 'conflict_checked': {
         const entry = state.sessions.get(msg.clientId)

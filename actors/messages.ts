@@ -84,6 +84,8 @@ export type RegistryMsg =
   | { type: 'remote_clients_replaced', node: string, clientIds: string[] }
   /** Reply with when this node's session of `clientId` last took a connection (undefined: none here). */
   | { type: 'connected_at', clientId: string, reply: (connectedAt: number | undefined) => void }
+  /** Ask `node` again for its connect time of `clientId` (the last ask failed). */
+  | { type: 'conflict_recheck', clientId: string, node: string, attempt: number }
   /** The connect time `node` answered for its session of `clientId`, which this node holds too (`session`). */
   | { type: 'conflict_checked', clientId: string, node: string, session: Ref<SessionMsg>, theirs: number | undefined }
   /** Stop every session (node shutdown); replies when done. */

@@ -15,6 +15,10 @@ export class RemoteClients {
     return [...nodes].sort()[0]
   }
 
+  holds (node: string, clientId: string): boolean {
+    return this.byNode.get(node)?.has(clientId) === true
+  }
+
   change (node: string, added: readonly string[], removed: readonly string[]): void {
     for (const clientId of removed) this.remove(node, clientId)
     for (const clientId of added) this.add(node, clientId)

@@ -113,8 +113,11 @@ describe('client ids and session takeover across nodes', () => {
     for (let i = 0; i < 100; i++) {
       const clientId = `race-${i}`
       const clients = await Promise.all([RawClient.open(a.port, { protocolVersion: 5 }), RawClient.open(b.port, { protocolVersion: 5 })])
-      // Both CONNECTs leave in the same tick, in alternating order.
-      for (const client of i % 2 === 0 ? clients : [...clients].reverse()) client.send(client.connectPacket({ clientId, clean: true }))
+      // Both CONNECTs leave in the same tick, in alternating order; every third pair 3 ms apart.
+      const [first, second] = i % 2 === 0 ? clients : [clients[1], clients[0]]
+      first.send(first.connectPacket({ clientId, clean: true }))
+      if (i % 3 === 2) await sleep(3)
+      second.send(second.connectPacket({ clientId, clean: true }))
       await Promise.all(clients.map(async client => await client.expect('connack')))
       await waitUntil(() => clients.filter(client => client.isClosed).length === 1 && holdersOf(nodes, clientId).length === 1, WAIT_MS,
         `one connection and one holder of ${clientId}`)
