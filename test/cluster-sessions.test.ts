@@ -83,6 +83,41 @@ describe('client ids and session takeover across nodes', () => {
     await routeKnown(c, 'handover/t', a.nodeName, false)
   })
 
+  it('hands over QoS 2 in flight both ways, awaiting PUBREL and the queue: resent with DUP, PUBREL completed on the new node [MQTT-4.4.0-1] [MQTT-4.3.3-11]', async (t) => {
+    const [a, b] = nodes as [Broker, Broker]
+    const persistent = { clientId: 'inflight', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const { client: old } = await RawClient.connected(a.port, persistent, { protocolVersion: 5 })
+    t.after(() => { old.destroy() })
+    old.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'inflight/#', qos: 2 }] })
+    await old.expect('suback')
+    const { client: publisher } = await RawClient.connected(a.port, { clientId: 'inflight-pub' }, { protocolVersion: 5 })
+    t.after(() => { publisher.destroy() })
+    publisher.send({ cmd: 'publish', topic: 'inflight/a', payload: Buffer.from('q2'), qos: 2, retain: false, dup: false, messageId: 1 })
+    await publisher.expect('pubrec')
+    // The subscriber leaves the QoS 2 delivery unanswered, and its own QoS 2 publish without PUBREL.
+    const inflight = await old.waitFor('publish', packet => packet.topic === 'inflight/a')
+    old.send({ cmd: 'publish', topic: 'elsewhere', payload: Buffer.from('mine'), qos: 2, retain: false, dup: false, messageId: 7 })
+    await old.waitFor('pubrec', packet => packet.messageId === 7)
+    old.destroy()
+    await old.closed()
+    publisher.send({ cmd: 'publish', topic: 'inflight/b', payload: Buffer.from('queued'), qos: 1, retain: false, dup: false, messageId: 2 })
+    await publisher.expect('puback')
+
+    const { client: resumed, connack } = await RawClient.connected(b.port, persistent, { protocolVersion: 5 })
+    t.after(() => { resumed.destroy() })
+    assert.equal(connack.sessionPresent, true)
+    const resent = await resumed.waitFor('publish', packet => packet.topic === 'inflight/a')
+    assert.equal(resent.dup, true)
+    assert.equal(resent.qos, 2)
+    assert.equal(resent.messageId, inflight.messageId)
+    assert.equal((await resumed.waitFor('publish', packet => packet.topic === 'inflight/b')).payload.toString(), 'queued')
+    resumed.send({ cmd: 'pubrel', messageId: 7 })
+    const pubcomp = await resumed.waitFor('pubcomp', packet => packet.messageId === 7)
+    assert.equal(pubcomp.reasonCode ?? 0, 0, 'the new node knew the packet id awaiting PUBREL')
+    resumed.send({ cmd: 'pubrec', messageId: inflight.messageId! })
+    await resumed.waitFor('pubrel', packet => packet.messageId === inflight.messageId)
+  })
+
   it('clean start on another node discards the session there: v5 gets DISCONNECT 0x8E, v3.1.1 a close; sessionPresent=0 [MQTT-3.1.4-3] [MQTT-3.2.2-2]', async (t) => {
     const [a, b, c] = nodes as [Broker, Broker, Broker]
     for (const protocolVersion of [5, 4] as const) {
