@@ -71,7 +71,7 @@
  * not throw (Node reports a listener's exception as uncaught).
  *
  * Log events (pino-style `(fields, msg)`): cluster_default_secret, cluster_started, node_up,
- * node_down, route_sync, partition_detected, partition_healed, node_cleaned, node_left,
+ * node_down, route_sync, client_sync, partition_detected, partition_healed, node_cleaned, node_left,
  * message_dropped (reasons node_down, rejected_by_peer, malformed_from_peer, undeliverable),
  * forward_failed (overflow, oversize, removed), forward_frame_unreadable, route_push_dropped,
  * hello_rejected, control_refused (a message about a node not sent by it, or with a far-future
