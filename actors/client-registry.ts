@@ -47,10 +47,18 @@ export interface ClientDirectory {
 const CONFLICT_CHECK_ATTEMPTS = 3
 const CONFLICT_RECHECK_MS = 1_000
 
-interface RegistryEntry { session: Ref<SessionMsg>, attachSeq: number, connectedAt: number }
+interface RegistryEntry {
+  session: Ref<SessionMsg>
+  attachSeq: number
+  connectedAt: number
+  /** The node that handed this session over, the one node whose forwarded deliveries it takes. */
+  handedOverBy?: string
+}
 
 /** A CONNECT waiting for another node to hand its session over, with those queued behind it. */
 interface PendingTakeover {
+  /** The node asked for the session. */
+  node: string
   connects: Array<{ request: ConnectRequest, connection: ClientLink }>
   /** Deliveries the old node forwarded before its answer arrived. */
   early: Delivery[]
@@ -141,7 +149,10 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
       log.info({ ...fields, subscriptions: reply.snapshot.subscriptions.length, messages: snapshotMessages(reply.snapshot) }, 'session_taken_over_from_peer')
     }
     const entry = state.sessions.get(msg.clientId) ?? spawnEntry(state, msg.clientId, ctx)
-    if (reply?.kind === 'handed_over') dispatch(entry.session, { type: 'import', snapshot: reply.snapshot, dedupeMs: 2 * handoverMs })
+    if (reply?.kind === 'handed_over') {
+      entry.handedOverBy = msg.node
+      dispatch(entry.session, { type: 'import', snapshot: reply.snapshot, dedupeMs: 2 * handoverMs })
+    }
     if (pending.early.length > 0) dispatch(entry.session, { type: 'handover_deliver', deliveries: pending.early })
     for (const connect of pending.connects) attach(state, msg.clientId, connect.request, connect.connection, ctx)
   }
@@ -160,7 +171,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
           attach(state, clientId, msg.request, msg.connection, ctx)
           break
         }
-        state.pending.set(clientId, { connects: [{ request: msg.request, connection: msg.connection }], early: [] })
+        state.pending.set(clientId, { node: owner, connects: [{ request: msg.request, connection: msg.connection }], early: [] })
         directory.takeOver(owner, clientId, msg.request.cleanStart).then(
           reply => { dispatch(ctx.self, { type: 'takeover_resolved', clientId, node: owner, reply }) },
           (err: unknown) => { dispatch(ctx.self, { type: 'takeover_resolved', clientId, node: owner, reply: undefined, error: String(err) }) }
@@ -185,13 +196,13 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
       }
       case 'handover_deliver': {
         const pending = state.pending.get(msg.clientId)
-        if (pending !== undefined) {
-          pending.early.push(...msg.deliveries)
-          break
-        }
         const entry = state.sessions.get(msg.clientId)
-        if (entry !== undefined) dispatch(entry.session, { type: 'handover_deliver', deliveries: msg.deliveries })
-        else countDropped('handover_no_session', msg.deliveries.length)
+        if (pending?.node === msg.from) pending.early.push(...msg.deliveries)
+        else if (entry !== undefined && entry.handedOverBy === msg.from) dispatch(entry.session, { type: 'handover_deliver', deliveries: msg.deliveries })
+        else {
+          countDropped('handover_no_session', msg.deliveries.length)
+          log.warn({ clientid: msg.clientId, peer: msg.from, count: msg.deliveries.length, reason: 'handover_no_session' }, 'message_dropped')
+        }
         break
       }
       case 'remote_clients_changed':

@@ -76,8 +76,8 @@ export type RegistryMsg =
   | { type: 'hand_over', clientId: string, from: string, discard: boolean, reply: (reply: HandOverReply) => void }
   /** The takeover of `clientId` from `node` ended; `reply` undefined when the node did not answer. */
   | { type: 'takeover_resolved', clientId: string, node: string, reply: HandOverReply | undefined, error?: string }
-  /** Deliveries forwarded by the node that handed the session of `clientId` over to this one. */
-  | { type: 'handover_deliver', clientId: string, deliveries: Delivery[] }
+  /** Deliveries `from` forwarded for the session of `clientId` (taken only if `from` handed it over). */
+  | { type: 'handover_deliver', clientId: string, from: string, deliveries: Delivery[] }
   /** The client ids another node holds sessions for changed (from the cluster's replication). */
   | { type: 'remote_clients_changed', node: string, added: string[], removed: string[] }
   /** Another node holds sessions for exactly `clientIds` (after a snapshot; none when it is gone). */

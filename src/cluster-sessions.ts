@@ -58,9 +58,9 @@ export class ClusterSessions implements ClientDirectory {
       const connectedAt = await this.ask<number | undefined>(signal, resolve => ({ type: 'connected_at', clientId, reply: resolve }))
       return Buffer.from(JSON.stringify({ connectedAt: connectedAt ?? null }))
     })
-    net.serve(DELIVER, (_from, payload) => {
+    net.serve(DELIVER, (from, payload) => {
       const { clientId, deliveries } = decodeDeliveries(payload)
-      dispatch(registry, { type: 'handover_deliver', clientId, deliveries })
+      dispatch(registry, { type: 'handover_deliver', clientId, from, deliveries })
       return EMPTY
     })
   }
