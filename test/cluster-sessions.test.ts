@@ -168,6 +168,29 @@ describe('client ids and session takeover across nodes', () => {
     t.diagnostic(`winners ${JSON.stringify(Object.fromEntries(wins))}, resolved by the conflict rule ${metrics.clientIdConflictsLost - conflictsBefore} times, ${Date.now() - started} ms`)
   })
 
+  it('a client id connected on both sides of a split keeps one session when the sides meet again: the later connect', async (t) => {
+    const [a, b, c] = nodes as [Broker, Broker, Broker]
+    // A leave and a rejoin stand in for a partition and its heal: each side drops the other's
+    // replicas meanwhile, and the rejoin brings them back by snapshot, as a heal does.
+    await b.cluster.network.leave()
+    await waitUntil(() => !a.cluster.network.status().runningNodes.includes(b.nodeName), WAIT_MS, `${a.nodeName} to see ${b.nodeName} gone`)
+    const persistent = { clientId: 'split', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const { client: earlier } = await RawClient.connected(a.port, persistent, { protocolVersion: 5 })
+    t.after(() => { earlier.destroy() })
+    await sleep(20)
+    const { client: later, connack } = await RawClient.connected(b.port, persistent, { protocolVersion: 5 })
+    t.after(() => { later.destroy() })
+    assert.equal(connack.sessionPresent, false, 'the other side is out of reach: a fresh session')
+    assert.deepEqual(holdersOf(nodes, 'split').sort(), [a.nodeName, b.nodeName])
+
+    await b.cluster.network.join(a.cluster.network.addresses()[0]!, { signal: AbortSignal.timeout(WAIT_MS) })
+    assert.equal((await earlier.expect('disconnect', WAIT_MS)).reasonCode, SESSION_TAKEN_OVER)
+    await waitUntil(() => holdersOf(nodes, 'split').length === 1, WAIT_MS, 'one holder of split')
+    assert.deepEqual(holdersOf(nodes, 'split'), [b.nodeName])
+    assert.equal(later.isClosed, false)
+    await waitUntil(() => [a, b, c].every(node => node.cluster.network.status().runningNodes.length === 3), WAIT_MS, 'the full mesh again')
+  })
+
   it('a session on a node that is down starts fresh elsewhere, counted [MQTT-3.2.2-2]', async (t) => {
     const [a, , c] = nodes as [Broker, Broker, Broker]
     const { client: orphan } = await RawClient.connected(c.port, { clientId: 'orphan', clean: false, properties: { sessionExpiryInterval: 300 } }, { protocolVersion: 5 })
