@@ -478,6 +478,7 @@ class Session implements SessionContext, SessionOutput {
     }
     const snapshot = snapshotOf(this.state)
     clearQueue(this.state, this.budget)
+    this.setParked(true)
     this.state = { ...createSessionState(this.state.clientId, this.state.createdAt), subscriptions: this.state.subscriptions }
     this.handover = SessionHandover.handedOver(handOver.forward)
     const now = this.now()
