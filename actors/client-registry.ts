@@ -24,7 +24,6 @@ import { snapshotMessages } from '../src/core/session/session-snapshot.js'
 import type { BrokerContext } from './broker-context.js'
 import { spawnSession } from './session.js'
 import type { HandOverReply, RegistryMsg, SessionMsg } from './messages.js'
-import { RemoteClients } from './remote-clients.js'
 import { resumeOnCrash } from './supervision.js'
 
 /** How the registry reaches the other nodes; the cluster wiring implements it. */
@@ -33,6 +32,11 @@ export interface ClientDirectory {
   clientAdded: (clientId: string) => void
   /** This node no longer holds a session for `clientId`. */
   clientRemoved: (clientId: string) => void
+  /**
+   * The other nodes holding a session for `clientId`, by their replicated client ids (the network's
+   * replicas are the one copy: the registry keeps none), the nodes that are up first.
+   */
+  holdersOf: (clientId: string) => string[]
   /** Asks `node` to hand its session of `clientId` over, or to discard it; rejects when it does not answer in time. */
   takeOver: (node: string, clientId: string, discard: boolean) => Promise<HandOverReply>
   /** When `node`'s session of `clientId` last took a connection; undefined when it holds none. */
@@ -67,7 +71,6 @@ interface PendingTakeover {
 interface RegistryState {
   sessions: Map<string, RegistryEntry>
   pending: Map<string, PendingTakeover>
-  remote: RemoteClients
   spawned: number
 }
 
@@ -123,7 +126,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
    */
   function checkConflict (state: RegistryState, node: string, clientId: string, ctx: ActorContext<RegistryMsg, ActorSystemRef>, attempt = 1): void {
     const entry = state.sessions.get(clientId)
-    if (entry === undefined || directory === undefined || !state.remote.holds(node, clientId)) return
+    if (entry === undefined || directory?.holdersOf(clientId).includes(node) !== true) return
     const session = entry.session
     directory.connectedAt(node, clientId).then(
       theirs => { dispatch(ctx.self, { type: 'conflict_checked', clientId, node, session, theirs }) },
@@ -166,7 +169,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
           pending.connects.push({ request: msg.request, connection: msg.connection })
           break
         }
-        const owner = state.sessions.has(clientId) ? undefined : state.remote.ownerOf(clientId)
+        const owner = state.sessions.has(clientId) ? undefined : directory?.holdersOf(clientId)[0]
         if (owner === undefined || directory === undefined) {
           attach(state, clientId, msg.request, msg.connection, ctx)
           break
@@ -205,13 +208,8 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         }
         break
       }
-      case 'remote_clients_changed':
-        state.remote.change(msg.node, msg.added, msg.removed)
-        for (const clientId of msg.added) checkConflict(state, msg.node, clientId, ctx)
-        break
-      case 'remote_clients_replaced':
-        state.remote.replace(msg.node, msg.clientIds)
-        for (const clientId of msg.clientIds) checkConflict(state, msg.node, clientId, ctx)
+      case 'remote_clients_added':
+        for (const clientId of msg.clientIds) if (state.sessions.has(clientId)) checkConflict(state, msg.node, clientId, ctx)
         break
       case 'connected_at':
         msg.reply(state.sessions.get(msg.clientId)?.connectedAt)
@@ -255,7 +253,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
   }
 
   return spawn(broker.system, handle, 'client-registry', {
-    initialState: { sessions: new Map(), pending: new Map(), remote: new RemoteClients(), spawned: 0 },
+    initialState: { sessions: new Map(), pending: new Map(), spawned: 0 },
     onCrash: resumeOnCrash<RegistryMsg>(log)
   })
 }

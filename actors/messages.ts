@@ -78,10 +78,11 @@ export type RegistryMsg =
   | { type: 'takeover_resolved', clientId: string, node: string, reply: HandOverReply | undefined, error?: string }
   /** Deliveries `from` forwarded for the session of `clientId` (taken only if `from` handed it over). */
   | { type: 'handover_deliver', clientId: string, from: string, deliveries: Delivery[] }
-  /** The client ids another node holds sessions for changed (from the cluster's replication). */
-  | { type: 'remote_clients_changed', node: string, added: string[], removed: string[] }
-  /** Another node holds sessions for exactly `clientIds` (after a snapshot; none when it is gone). */
-  | { type: 'remote_clients_replaced', node: string, clientIds: string[] }
+  /**
+   * Another node now holds sessions for `clientIds` too (from the cluster's replication: a delta
+   * or a snapshot); those this node holds are conflicts to resolve.
+   */
+  | { type: 'remote_clients_added', node: string, clientIds: string[] }
   /** Reply with when this node's session of `clientId` last took a connection (undefined: none here). */
   | { type: 'connected_at', clientId: string, reply: (connectedAt: number | undefined) => void }
   /** Ask `node` again for its connect time of `clientId` (the last ask failed). */

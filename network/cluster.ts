@@ -27,7 +27,7 @@
  * ## Client ids (each node is the only writer of the client ids it holds sessions for)
  *   net.addLocalClient(clientId) / net.removeLocalClient(clientId)
  *   events 'clients-replaced' {node, clientIds}, 'clients-changed' {node, added, removed}
- *   net.clientsOf(node)
+ *   net.clientsOf(node), net.clientHolders(clientId)
  *   The same replication as the routes (a second `RouteSync`, its messages tagged `clients`).
  *
  * ## Forwarding
@@ -364,6 +364,15 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
 
   localClients (): string[] {
     return this.clients.localFilters()
+  }
+
+  /**
+   * The other nodes that hold a session for `clientId` by their replicated client ids: usually
+   * none or one; the members that are up first, each part sorted.
+   */
+  clientHolders (clientId: string): string[] {
+    const holders = this.clients.holdersOf(clientId)
+    return [...holders.filter(node => this.membership.isUp(node)), ...holders.filter(node => !this.membership.isUp(node))]
   }
 
   /** The replica of the client ids `node` holds, or undefined if none is held. */

@@ -97,6 +97,11 @@ export class RouteSync {
     return routes === undefined ? undefined : [...routes]
   }
 
+  /** The nodes whose replica holds `member`, sorted. */
+  holdersOf (member: string): string[] {
+    return this.replicas.nodes().filter(node => this.replicas.routesOf(node)?.has(member) === true).sort()
+  }
+
   onDelta (delta: RouteDelta): void {
     this.init.stats.deltasReceived++
     this.apply(delta.node, this.replicas.applyDelta(delta))

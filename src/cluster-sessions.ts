@@ -1,8 +1,9 @@
 /**
  * Client ids and sessions cluster-wide: connects the client registry actor to the cluster network.
  * The client ids this node holds sessions for are replicated like its routes (`addLocalClient`);
- * the other nodes' arrive as `clients-*` events for the registry's view; and three services of the
- * service channel carry a takeover between nodes:
+ * the registry asks the network's replicas where another node holds one, and hears of client ids
+ * another node took on (`clients-*` events) to resolve conflicts; and three services of the service
+ * channel carry a takeover between nodes:
  *
  * | service                  | request                  | response                                   |
  * | ------------------------ | ------------------------ | ------------------------------------------ |
@@ -44,8 +45,12 @@ export class ClusterSessions implements ClientDirectory {
   attach (registry: Ref<RegistryMsg>): void {
     this.registry = registry
     const net = this.network
-    net.addEventListener('clients-changed', e => { dispatch(registry, { type: 'remote_clients_changed', node: e.detail.node, added: e.detail.added, removed: e.detail.removed }) })
-    net.addEventListener('clients-replaced', e => { dispatch(registry, { type: 'remote_clients_replaced', node: e.detail.node, clientIds: e.detail.clientIds }) })
+    net.addEventListener('clients-changed', e => {
+      if (e.detail.added.length > 0) dispatch(registry, { type: 'remote_clients_added', node: e.detail.node, clientIds: e.detail.added })
+    })
+    net.addEventListener('clients-replaced', e => {
+      if (e.detail.clientIds.length > 0) dispatch(registry, { type: 'remote_clients_added', node: e.detail.node, clientIds: e.detail.clientIds })
+    })
     net.serve(TAKE_OVER, async (from, payload, signal) => {
       const discard = payload[0] === 1
       const clientId = Buffer.from(payload.subarray(1)).toString('utf8')
@@ -67,6 +72,7 @@ export class ClusterSessions implements ClientDirectory {
 
   clientAdded (clientId: string): void { this.network.addLocalClient(clientId) }
   clientRemoved (clientId: string): void { this.network.removeLocalClient(clientId) }
+  holdersOf (clientId: string): string[] { return this.network.clientHolders(clientId) }
 
   async takeOver (node: string, clientId: string, discard: boolean): Promise<HandOverReply> {
     const payload = Buffer.concat([Uint8Array.of(discard ? 1 : 0), Buffer.from(clientId, 'utf8')])

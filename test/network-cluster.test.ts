@@ -68,6 +68,10 @@ test('client ids replicate like routes, as a set of their own: deltas, and a sna
   const n3 = await startNode(t, { name: names[2]!, port: ports[2]!, discovery: 'static', seeds })
   await waitUntil(() => sorted(n3.clientsOf(names[0]!) ?? []).join() === 'client-a,client-b', NET_WAIT_MS, 'a late node to get the client ids by snapshot')
   assert.deepStrictEqual(n3.clientsOf(names[1]!), [])
+  n2.addLocalClient('client-a')
+  await waitUntil(() => n3.clientHolders('client-a').length === 2, NET_WAIT_MS, 'n3 to see client-a on two nodes')
+  assert.deepStrictEqual(n3.clientHolders('client-a'), [names[0], names[1]])
+  assert.deepStrictEqual(n1.clientHolders('client-a'), [names[1]], 'a node names only the others')
   assert.ok(n1.stats().clients.snapshotsServed >= 2)
 })
 

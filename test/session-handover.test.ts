@@ -1,7 +1,6 @@
 /**
  * The pure parts of a session takeover across nodes: the session snapshot codec, the duplicate
- * suppression of the handover window, the registry's view of remote client ids and the client id
- * conflict rule.
+ * suppression of the handover window and the client id conflict rule.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,7 +10,6 @@ import {
 import { createSessionState, type Delivery } from '../src/core/session/session-state.js'
 import { deliveryBytes } from '../src/core/session/queue.js'
 import { HandoverDedupe } from '../src/core/session/handover-dedupe.js'
-import { RemoteClients } from '../actors/remote-clients.js'
 import { losesConflict } from '../actors/client-registry.js'
 
 function delivery (payload: string, extra: Partial<Delivery['message']> = {}): Delivery {
@@ -82,20 +80,7 @@ describe('handover dedupe', () => {
   })
 })
 
-describe('remote client ids', () => {
-  it('tracks which nodes hold a client id through changes and snapshots', () => {
-    const remote = new RemoteClients()
-    remote.change('n2@h', ['c1', 'c2'], [])
-    remote.change('n3@h', ['c1'], [])
-    assert.equal(remote.ownerOf('c1'), 'n2@h')
-    remote.replace('n2@h', ['c2'])
-    assert.equal(remote.ownerOf('c1'), 'n3@h')
-    remote.change('n3@h', [], ['c1'])
-    assert.equal(remote.ownerOf('c1'), undefined)
-    remote.replace('n2@h', [])
-    assert.equal(remote.size, 0)
-  })
-
+describe('client id conflicts', () => {
   it('resolves a client id held on two nodes the same way on both: the later connect wins, then the greater name', () => {
     assert.equal(losesConflict(10, 'n1@h', 20, 'n2@h'), true)
     assert.equal(losesConflict(20, 'n2@h', 10, 'n1@h'), false)
