@@ -1,20 +1,76 @@
 /**
- * The client registry actor (like `emqx_cm`): client id → session actor. A CONNECT for a known
- * client id goes to its existing session, which takes the new connection over; otherwise a new
- * session actor is spawned. A session that ends asks to be removed, and is stopped only if no
- * newer connection was handed to it meanwhile (the attach sequence tells).
+ * The client registry actor (like `emqx_cm`): client id → session actor, cluster-wide.
+ *
+ * A CONNECT for a client id held here goes to its session, which takes the new connection over;
+ * one for a client id another node holds (its replicated client ids, `ClientDirectory`) first
+ * asks that node to hand the session over, or with clean start to discard it, and waits for the
+ * answer (bounded) with any later CONNECT of that id queued behind; otherwise a new session actor
+ * is spawned. A session that ends asks to be removed, and is stopped only if no newer connection
+ * was handed to it meanwhile (the attach sequence tells).
+ *
+ * Each node replicates the client ids it holds (`clientAdded`/`clientRemoved`). When it learns
+ * that another node holds one it holds too (a concurrent connect, or a partition that healed),
+ * the two compare connect times and the later connect wins, the node name breaking a tie: the
+ * loser closes its connection (0x8E Session taken over) and discards its session. Later wins
+ * because that is what MQTT does on one node [MQTT-3.1.4-3]: the newest connection of a client id
+ * is the one the client is using.
  */
 import { spawn, dispatch, stop, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
-import { metrics } from '../src/core/metrics.js'
+import { countDropped, metrics } from '../src/core/metrics.js'
+import type { ClientLink } from '../src/core/channel/client-link.js'
+import type { ConnectRequest } from '../src/core/channel/connect.js'
+import type { Delivery } from '../src/core/session/session-state.js'
+import { snapshotMessages } from '../src/core/session/session-snapshot.js'
 import type { BrokerContext } from './broker-context.js'
 import { spawnSession } from './session.js'
-import type { RegistryMsg, SessionMsg } from './messages.js'
+import type { HandOverReply, RegistryMsg, SessionMsg } from './messages.js'
 import { resumeOnCrash } from './supervision.js'
 
-interface RegistryEntry { session: Ref<SessionMsg>, attachSeq: number }
+/** How the registry reaches the other nodes; the cluster wiring implements it. */
+export interface ClientDirectory {
+  /** This node now holds a session for `clientId` (replicated to every node). */
+  clientAdded: (clientId: string) => void
+  /** This node no longer holds a session for `clientId`. */
+  clientRemoved: (clientId: string) => void
+  /**
+   * The other nodes holding a session for `clientId`, by their replicated client ids (the network's
+   * replicas are the one copy: the registry keeps none), the nodes that are up first.
+   */
+  holdersOf: (clientId: string) => string[]
+  /** Asks `node` to hand its session of `clientId` over, or to discard it; rejects when it does not answer in time. */
+  takeOver: (node: string, clientId: string, discard: boolean) => Promise<HandOverReply>
+  /** When `node`'s session of `clientId` last took a connection; undefined when it holds none. */
+  connectedAt: (node: string, clientId: string) => Promise<number | undefined>
+  /** Sends deliveries of a handed-over session to the node that took it over; rejects on failure. */
+  forwardDeliveries: (node: string, clientId: string, deliveries: Delivery[]) => Promise<void>
+  /** How long a handed-over session keeps forwarding (`cluster.takeover.handoverMs`). */
+  handoverMs: number
+}
+
+/** Asks of a client id conflict's connect time, and the pause between them. */
+const CONFLICT_CHECK_ATTEMPTS = 3
+const CONFLICT_RECHECK_MS = 1_000
+
+interface RegistryEntry {
+  session: Ref<SessionMsg>
+  attachSeq: number
+  connectedAt: number
+  /** The node that handed this session over, the one node whose forwarded deliveries it takes. */
+  handedOverBy?: string
+}
+
+/** A CONNECT waiting for another node to hand its session over, with those queued behind it. */
+interface PendingTakeover {
+  /** The node asked for the session. */
+  node: string
+  connects: Array<{ request: ConnectRequest, connection: ClientLink }>
+  /** Deliveries the old node forwarded before its answer arrived. */
+  early: Delivery[]
+}
 
 interface RegistryState {
   sessions: Map<string, RegistryEntry>
+  pending: Map<string, PendingTakeover>
   spawned: number
 }
 
@@ -23,21 +79,152 @@ function actorName (clientId: string, serial: number): string {
   return `session-${Buffer.from(clientId).toString('hex').slice(0, 200)}-${serial}`
 }
 
-export function spawnClientRegistry (broker: BrokerContext): Ref<RegistryMsg> {
+/** Whether this node's session loses a client id conflict: the later connect wins, then the greater node name. */
+export function losesConflict (mine: number, self: string, theirs: number, other: string): boolean {
+  return mine < theirs || (mine === theirs && self < other)
+}
+
+export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDirectory): Ref<RegistryMsg> {
   const log = broker.log.child({ actor: 'client_registry' })
+  const handoverMs = directory?.handoverMs ?? 0
+
+  function spawnEntry (state: RegistryState, clientId: string, ctx: ActorContext<RegistryMsg, ActorSystemRef>): RegistryEntry {
+    const entry = { session: spawnSession(broker, ctx.self, clientId, actorName(clientId, ++state.spawned)), attachSeq: 0, connectedAt: 0 }
+    state.sessions.set(clientId, entry)
+    metrics.sessions = state.sessions.size
+    directory?.clientAdded(clientId)
+    return entry
+  }
+
+  function removeEntry (state: RegistryState, clientId: string): void {
+    state.sessions.delete(clientId)
+    metrics.sessions = state.sessions.size
+    directory?.clientRemoved(clientId)
+  }
+
+  function attach (state: RegistryState, clientId: string, request: ConnectRequest, connection: ClientLink, ctx: ActorContext<RegistryMsg, ActorSystemRef>): void {
+    const entry = state.sessions.get(clientId) ?? spawnEntry(state, clientId, ctx)
+    entry.attachSeq++
+    entry.connectedAt = broker.clock.now()
+    dispatch(entry.session, { type: 'attach', connection, request, attachSeq: entry.attachSeq })
+  }
+
+  /** Forwards a handed-over session's deliveries to `node` one batch after the other; failures are counted drops. */
+  function forwarderTo (node: string, clientId: string): (deliveries: Delivery[]) => void {
+    let chain = Promise.resolve()
+    return deliveries => {
+      chain = chain.then(async () => { await directory?.forwardDeliveries(node, clientId, deliveries) }).catch((err: unknown) => {
+        countDropped('handover_failed', deliveries.length)
+        log.warn({ clientid: clientId, peer: node, count: deliveries.length, reason: 'handover_failed', err }, 'message_dropped')
+      })
+    }
+  }
+
+  /**
+   * `node` holds `clientId` too (if this node does): ask its connect time. A failed ask is retried
+   * a few times; past that, the next snapshot of `node` (it comes back after a partition) asks again.
+   */
+  function checkConflict (state: RegistryState, node: string, clientId: string, ctx: ActorContext<RegistryMsg, ActorSystemRef>, attempt = 1): void {
+    const entry = state.sessions.get(clientId)
+    if (entry === undefined || directory?.holdersOf(clientId).includes(node) !== true) return
+    const session = entry.session
+    directory.connectedAt(node, clientId).then(
+      theirs => { dispatch(ctx.self, { type: 'conflict_checked', clientId, node, session, theirs }) },
+      (err: unknown) => {
+        log.warn({ clientid: clientId, peer: node, attempt, err }, 'client_id_conflict_unresolved')
+        if (attempt < CONFLICT_CHECK_ATTEMPTS) setTimeout(() => { dispatch(ctx.self, { type: 'conflict_recheck', clientId, node, attempt: attempt + 1 }) }, CONFLICT_RECHECK_MS)
+      }
+    )
+  }
+
+  function resolved (state: RegistryState, msg: Extract<RegistryMsg, { type: 'takeover_resolved' }>, ctx: ActorContext<RegistryMsg, ActorSystemRef>): void {
+    const pending = state.pending.get(msg.clientId)
+    if (pending === undefined) return
+    state.pending.delete(msg.clientId)
+    const fields = { clientid: msg.clientId, peer: msg.node }
+    const reply = msg.reply
+    if (reply === undefined) {
+      // The node that holds the session did not answer: start fresh (README "Client ids and session takeover").
+      metrics.sessionsTakeoverFailed++
+      log.warn({ ...fields, err: msg.error }, 'session_takeover_failed')
+    } else if (reply.kind === 'handed_over') {
+      metrics.sessionsTakenOver++
+      log.info({ ...fields, subscriptions: reply.snapshot.subscriptions.length, messages: snapshotMessages(reply.snapshot) }, 'session_taken_over_from_peer')
+    }
+    const entry = state.sessions.get(msg.clientId) ?? spawnEntry(state, msg.clientId, ctx)
+    if (reply?.kind === 'handed_over') {
+      entry.handedOverBy = msg.node
+      dispatch(entry.session, { type: 'import', snapshot: reply.snapshot, dedupeMs: 2 * handoverMs })
+    }
+    if (pending.early.length > 0) dispatch(entry.session, { type: 'handover_deliver', deliveries: pending.early })
+    for (const connect of pending.connects) attach(state, msg.clientId, connect.request, connect.connection, ctx)
+  }
 
   function handle (state: RegistryState, msg: RegistryMsg, ctx: ActorContext<RegistryMsg, ActorSystemRef>): RegistryState {
     switch (msg.type) {
       case 'connect': {
         const { clientId } = msg.request
-        let entry = state.sessions.get(clientId)
-        if (entry === undefined) {
-          entry = { session: spawnSession(broker, ctx.self, clientId, actorName(clientId, ++state.spawned)), attachSeq: 0 }
-          state.sessions.set(clientId, entry)
-          metrics.sessions = state.sessions.size
+        const pending = state.pending.get(clientId)
+        if (pending !== undefined) {
+          pending.connects.push({ request: msg.request, connection: msg.connection })
+          break
         }
-        entry.attachSeq++
-        dispatch(entry.session, { type: 'attach', connection: msg.connection, request: msg.request, attachSeq: entry.attachSeq })
+        const owner = state.sessions.has(clientId) ? undefined : directory?.holdersOf(clientId)[0]
+        if (owner === undefined || directory === undefined) {
+          attach(state, clientId, msg.request, msg.connection, ctx)
+          break
+        }
+        state.pending.set(clientId, { node: owner, connects: [{ request: msg.request, connection: msg.connection }], early: [] })
+        directory.takeOver(owner, clientId, msg.request.cleanStart).then(
+          reply => { dispatch(ctx.self, { type: 'takeover_resolved', clientId, node: owner, reply }) },
+          (err: unknown) => { dispatch(ctx.self, { type: 'takeover_resolved', clientId, node: owner, reply: undefined, error: String(err) }) }
+        )
+        break
+      }
+      case 'takeover_resolved':
+        resolved(state, msg, ctx)
+        break
+      case 'hand_over': {
+        const entry = state.sessions.get(msg.clientId)
+        if (entry === undefined) {
+          msg.reply({ kind: 'not_found' })
+          break
+        }
+        removeEntry(state, msg.clientId)
+        if (msg.discard) metrics.sessionsDiscardedForPeer++
+        else metrics.sessionsHandedOver++
+        log.info({ clientid: msg.clientId, peer: msg.from, discard: msg.discard }, 'session_handed_over')
+        dispatch(entry.session, { type: 'hand_over', handOver: { to: msg.from, discard: msg.discard, reply: msg.reply, forward: forwarderTo(msg.from, msg.clientId), handoverMs } })
+        break
+      }
+      case 'handover_deliver': {
+        const pending = state.pending.get(msg.clientId)
+        const entry = state.sessions.get(msg.clientId)
+        if (pending?.node === msg.from) pending.early.push(...msg.deliveries)
+        else if (entry !== undefined && entry.handedOverBy === msg.from) dispatch(entry.session, { type: 'handover_deliver', deliveries: msg.deliveries })
+        else {
+          countDropped('handover_no_session', msg.deliveries.length)
+          log.warn({ clientid: msg.clientId, peer: msg.from, count: msg.deliveries.length, reason: 'handover_no_session' }, 'message_dropped')
+        }
+        break
+      }
+      case 'remote_clients_added':
+        for (const clientId of msg.clientIds) if (state.sessions.has(clientId)) checkConflict(state, msg.node, clientId, ctx)
+        break
+      case 'connected_at':
+        msg.reply(state.sessions.get(msg.clientId)?.connectedAt)
+        break
+      case 'conflict_recheck':
+        checkConflict(state, msg.node, msg.clientId, ctx, msg.attempt)
+        break
+      case 'conflict_checked': {
+        const entry = state.sessions.get(msg.clientId)
+        if (entry?.session !== msg.session || msg.theirs === undefined) break
+        if (!losesConflict(entry.connectedAt, broker.node, msg.theirs, msg.node)) break
+        metrics.clientIdConflictsLost++
+        log.warn({ clientid: msg.clientId, peer: msg.node, connected_at: entry.connectedAt, peer_connected_at: msg.theirs }, 'client_id_conflict_lost')
+        removeEntry(state, msg.clientId)
+        dispatch(entry.session, { type: 'hand_over', handOver: { to: msg.node, discard: true, reply: () => {}, forward: () => {}, handoverMs: 0 } })
         break
       }
       case 'session_ended': {
@@ -47,8 +234,7 @@ export function spawnClientRegistry (broker: BrokerContext): Ref<RegistryMsg> {
           break
         }
         if (entry.attachSeq !== msg.attachSeq) break
-        state.sessions.delete(msg.clientId)
-        metrics.sessions = state.sessions.size
+        removeEntry(state, msg.clientId)
         stop(msg.session)
         log.debug({ clientid: msg.clientId }, 'session_removed')
         break
@@ -67,7 +253,7 @@ export function spawnClientRegistry (broker: BrokerContext): Ref<RegistryMsg> {
   }
 
   return spawn(broker.system, handle, 'client-registry', {
-    initialState: { sessions: new Map(), spawned: 0 },
+    initialState: { sessions: new Map(), pending: new Map(), spawned: 0 },
     onCrash: resumeOnCrash<RegistryMsg>(log)
   })
 }

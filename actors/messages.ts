@@ -11,6 +11,7 @@ import type { Message } from '../src/core/mqtt/message.js'
 import type { RetainedRequest } from '../src/core/channel/channel-context.js'
 import type { RetainedCursor } from '../src/core/routing/retained-store.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
+import type { SessionSnapshot } from '../src/core/session/session-snapshot.js'
 import './nact-types.js'
 
 // ---- Session (session.ts) ----------------------------------------------------------------------
@@ -31,8 +32,38 @@ export type SessionMsg =
   | { type: 'backlog_stalled', marking: number }
   /** Node shutdown: close the connection, keep nothing. */
   | { type: 'shutdown' }
+  /**
+   * Another node takes the session over (see `HandOver`): close the connection (0x8E), then
+   * discard the session, or hand it over and forward what its subscriptions still receive.
+   */
+  | { type: 'hand_over', handOver: HandOver }
+  /** The session as another node handed it over; comes right before the `attach` that resumes it. */
+  | { type: 'import', snapshot: SessionSnapshot, dedupeMs: number }
+  /** Deliveries the old node's handed-over session forwarded here. */
+  | { type: 'handover_deliver', deliveries: Delivery[] }
 
 // ---- Client registry (client-registry.ts) ------------------------------------------------------
+
+/** What the node holding a session answers a node that takes it over. */
+export type HandOverReply =
+  /** The session, now this node's to resume. */
+  | { kind: 'handed_over', snapshot: SessionSnapshot }
+  /** Clean start: the session was discarded there. */
+  | { kind: 'discarded' }
+  /** That node holds no session for the client id (any more). */
+  | { kind: 'not_found' }
+
+/** A request to give up a session to node `to`. */
+export interface HandOver {
+  to: string
+  /** Discard the session rather than hand it over (clean start, or a lost client id conflict). */
+  discard: boolean
+  reply: (reply: HandOverReply) => void
+  /** Forwards deliveries that reach the handed-over session to `to` (in order). */
+  forward: (deliveries: Delivery[]) => void
+  /** How long the handed-over session keeps its subscriptions and forwards. */
+  handoverMs: number
+}
 
 export type RegistryMsg =
   /** A client's CONNECT was accepted by its connection: attach it to its (new or existing) session. */
@@ -41,6 +72,23 @@ export type RegistryMsg =
   | { type: 'session_ended', clientId: string, session: Ref<SessionMsg>, attachSeq: number }
   /** Reply with the number of sessions. */
   | { type: 'count', replyTo: Ref<number> }
+  /** The node `from` asks for this node's session of `clientId` (see `HandOver`). */
+  | { type: 'hand_over', clientId: string, from: string, discard: boolean, reply: (reply: HandOverReply) => void }
+  /** The takeover of `clientId` from `node` ended; `reply` undefined when the node did not answer. */
+  | { type: 'takeover_resolved', clientId: string, node: string, reply: HandOverReply | undefined, error?: string }
+  /** Deliveries `from` forwarded for the session of `clientId` (taken only if `from` handed it over). */
+  | { type: 'handover_deliver', clientId: string, from: string, deliveries: Delivery[] }
+  /**
+   * Another node now holds sessions for `clientIds` too (from the cluster's replication: a delta
+   * or a snapshot); those this node holds are conflicts to resolve.
+   */
+  | { type: 'remote_clients_added', node: string, clientIds: string[] }
+  /** Reply with when this node's session of `clientId` last took a connection (undefined: none here). */
+  | { type: 'connected_at', clientId: string, reply: (connectedAt: number | undefined) => void }
+  /** Ask `node` again for its connect time of `clientId` (the last ask failed). */
+  | { type: 'conflict_recheck', clientId: string, node: string, attempt: number }
+  /** The connect time `node` answered for its session of `clientId`, which this node holds too (`session`). */
+  | { type: 'conflict_checked', clientId: string, node: string, session: Ref<SessionMsg>, theirs: number | undefined }
   /** Stop every session (node shutdown); replies when done. */
   | { type: 'shutdown', replyTo: Ref<number> }
 

@@ -26,7 +26,6 @@ import type { DropReason, SessionOutput } from '../src/core/session/session-outp
 import { createOutbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
-import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import { resendInflight } from '../src/core/session/inflight.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
@@ -40,23 +39,10 @@ import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { SessionBacklog } from './session-backlog.js'
-import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
-
-/** The node's budget as the queue functions of offline sessions use it (their bytes parked), one per node. */
-const parkedBudgets = new WeakMap<DeliveryBudget, QueueBudget>()
-
-function parkedBudgetOf (budget: DeliveryBudget): QueueBudget {
-  let parked = parkedBudgets.get(budget)
-  if (parked === undefined) {
-    parked = {
-      fits: bytes => budget.fits(bytes),
-      hold: bytes => { budget.hold(bytes, true) },
-      release: bytes => { budget.release(bytes, true) }
-    }
-    parkedBudgets.set(budget, parked)
-  }
-  return parked
-}
+import type { HandOver, RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
+import { snapshotOf, stateOf, type SessionSnapshot } from '../src/core/session/session-snapshot.js'
+import { SessionHandover } from './session-handover.js'
+import { parkedBudgetOf } from './parked-budget.js'
 
 /** The runtime side of one session: the actor's state object. */
 class Session implements SessionContext, SessionOutput {
@@ -83,6 +69,8 @@ class Session implements SessionContext, SessionOutput {
   private backlogTracker: SessionBacklog | undefined
   /** Whether the queue's bytes are parked in the node's budget: no client is connected. */
   private parked = true
+  /** Set around a takeover across nodes: deliveries forwarded (handed over) or deduplicated (taken over). */
+  private handover: SessionHandover | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
@@ -304,7 +292,16 @@ class Session implements SessionContext, SessionOutput {
         }
         break
       case 'deliver':
-        this.deliver(msg.deliveries)
+        this.deliver(msg.deliveries, 'direct')
+        break
+      case 'handover_deliver':
+        this.deliver(msg.deliveries, 'forwarded')
+        break
+      case 'hand_over':
+        this.handOver(msg.handOver)
+        break
+      case 'import':
+        this.importSnapshot(msg.snapshot, msg.dedupeMs)
         break
       case 'routed':
         if (lifecycle.kind === 'connected') this.routed(msg.tokens, msg.matched)
@@ -326,7 +323,7 @@ class Session implements SessionContext, SessionOutput {
         break
       case 'session_expired':
         if (msg.attachSeq === this.attachSeq && lifecycle.kind === 'disconnected') {
-          this.info({}, 'session_expired')
+          this.info({}, this.handover?.handedOver === true ? 'handover_ended' : 'session_expired')
           this.end()
         }
         break
@@ -457,6 +454,50 @@ class Session implements SessionContext, SessionOutput {
     this.state = createSessionState(this.state.clientId, this.now())
   }
 
+  // ---- Takeover across nodes (see client-registry.ts) --------------------------------------
+
+  /**
+   * The client connected on another node: close the connection here [MQTT-3.1.4-3] (v5 gets 0x8E
+   * Session taken over), then discard the session, or hand it over and keep its subscriptions for
+   * `handoverMs`, forwarding what they receive, until the routes have moved. A pending delayed will
+   * is cancelled, as by a reconnect on one node [MQTT-3.1.3-9]: the new connection brings its own.
+   */
+  private handOver (handOver: HandOver): void {
+    const link = this.connection
+    if (link !== undefined) {
+      this.info({ remote: link.remoteAddress, peer: handOver.to }, 'session_taken_over')
+      link.close('taken_over', { reasonCode: ReasonCode.SessionTakenOver })
+      this.detach('taken_over')
+    }
+    this.clearTimers()
+    this.lifecycle = { kind: 'no_session' }
+    if (handOver.discard) {
+      this.end()
+      handOver.reply({ kind: 'discarded' })
+      return
+    }
+    const snapshot = snapshotOf(this.state)
+    clearQueue(this.state, this.budget)
+    this.setParked(true)
+    this.state = { ...createSessionState(this.state.clientId, this.state.createdAt), subscriptions: this.state.subscriptions }
+    this.handover = SessionHandover.handedOver(handOver.forward)
+    const now = this.now()
+    this.lifecycle = { kind: 'disconnected', expiresAt: now + handOver.handoverMs, pendingWill: undefined }
+    const seq = this.attachSeq
+    this.cancelExpiryTimer = this.broker.clock.schedule(handOver.handoverMs, () => { dispatch(this.self, { type: 'session_expired', attachSeq: seq }) })
+    handOver.reply({ kind: 'handed_over', snapshot })
+  }
+
+  /** Takes over a session another node handed over; the `attach` that follows resumes it (session present). */
+  private importSnapshot (snapshot: SessionSnapshot, dedupeMs: number): void {
+    const state = stateOf(snapshot)
+    this.budget.hold(state.queuedBytes)
+    this.state = state
+    for (const [filter, options] of snapshot.subscriptions) this.subscribe(filter, options)
+    this.lifecycle = { kind: 'disconnected', expiresAt: this.now(), pendingWill: undefined }
+    this.handover = SessionHandover.takenOver(this.now(), dedupeMs)
+  }
+
   /** The actor crashed: what it held leaves the node's budget with it. */
   releaseAfterCrash (): void {
     clearQueue(this.state, this.budget)
@@ -470,7 +511,9 @@ class Session implements SessionContext, SessionOutput {
     this.cancelExpiryTimer = undefined
   }
 
-  private deliver (deliveries: Delivery[]): void {
+  private deliver (deliveries: Delivery[], source: 'direct' | 'forwarded'): void {
+    if (this.handover?.activeAt(this.now()) === false) this.handover = undefined
+    if (this.handover !== undefined) deliveries = this.handover.admit(deliveries, source)
     const lifecycle = this.lifecycle
     if (lifecycle.kind === 'no_session' || lifecycle.kind === 'shut_down') return
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,

@@ -6,7 +6,9 @@
  *   workload on a single node;
  * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
  * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
- * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`).
+ * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`);
+ * - cluster-takeover: a persistent session taken over back and forth between node 1 and node 2
+ *   (`takeover-workload.ts`).
  * A cluster that does not start, or cannot route one message from node 1 to node 2, skips the rest.
  */
 import { startBroker, startMeshmq, type BrokerHost, type RunningBroker } from './brokers.js'
@@ -19,12 +21,13 @@ import { percentile } from './stats.js'
 import { CpuSampler } from './cpu-sampler.js'
 import { ScenarioSkippedError } from './errors.js'
 import { mdnsLabUnavailable, runMdnsMesh } from './mdns-mesh.js'
+import { runTakeoverWorkload } from './takeover-workload.js'
 import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
 
 /** The cross-node pairs scenarios, one per QoS. */
 type CrossNodePairsId = 'cluster-pairs' | 'cluster-pairs-qos1'
-export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-mdns-mesh'
-export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-mdns-mesh']
+export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-mdns-mesh' | 'cluster-takeover'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-mdns-mesh', 'cluster-takeover']
 
 const NODES = 3
 const ROUTE_CHECK_TIMEOUT_MS = 20_000
@@ -71,7 +74,9 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
   { scenario: 'cluster-join-sync', metric: { key: 'fromListenerMs', label: 'join: routes usable, ms after its MQTT port opened', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '≤ 1000 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromSpawnMs', label: 'full mesh, ms after the three processes started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
-  { scenario: 'cluster-mdns-mesh', metric: { key: 'fromStartedMs', label: 'full mesh, ms after the last node logged broker_started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' }
+  { scenario: 'cluster-mdns-mesh', metric: { key: 'fromStartedMs', label: 'full mesh, ms after the last node logged broker_started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
+  { scenario: 'cluster-takeover', metric: { key: 'p50', label: 'session takeover across nodes p50, ms from the new connection to CONNACK (session present)', higherIsBetter: false, digits: 1, generatorSensitive: false }, referenceKey: null, target: '' },
+  { scenario: 'cluster-takeover', metric: { key: 'p99', label: 'session takeover across nodes p99, ms', higherIsBetter: false, digits: 1, generatorSensitive: false }, referenceKey: null, target: '' }
 ]
 
 export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
@@ -79,7 +84,8 @@ export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
   'cluster-pairs-qos1': '10 pairs QoS 1 across nodes',
   'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
   'cluster-join-sync': 'node 3 joins a cluster holding the routes',
-  'cluster-mdns-mesh': '3 nodes in network namespaces, mDNS discovery, no seeds'
+  'cluster-mdns-mesh': '3 nodes in network namespaces, mDNS discovery, no seeds',
+  'cluster-takeover': 'a persistent session taken over between node 1 and node 2'
 }
 
 interface ClusterNodeAddress {
@@ -153,6 +159,7 @@ export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, s
     case 'cluster-pairs-qos1': return await crossNodePairs(hosts, settings, 1)
     case 'cluster-convergence': return await convergence(hosts, settings)
     case 'cluster-join-sync': return await joinSync(hosts, settings)
+    case 'cluster-takeover': return await takeover(hosts, settings)
     case 'cluster-mdns-mesh': {
       const unavailable = await mdnsLabUnavailable()
       if (unavailable !== undefined) throw new ScenarioSkippedError(`mDNS runs only inside network namespaces: ${unavailable}`)
@@ -298,6 +305,22 @@ async function joinSync (hosts: Hosts, settings: ClusterSettings): Promise<RunOu
     return { ok: false, failure: describeFailure(err) }
   } finally {
     await generator.stop()
+    await stopAll(nodes)
+  }
+}
+
+/** `--trials` takeovers, alternating between node 1 and node 2 (node 3 idle). */
+async function takeover (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+  const nodes = await startNodes(hosts, await planCluster(), NODES)
+  try {
+    const result = await whileAlive(runTakeoverWorkload([nodes[0]!.address, nodes[1]!.address], settings.convergenceTrials), nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+    if (result.samplesMs.length === 0) return { ok: false, failure: `no takeover with session present (${result.errors.join('; ')})` }
+    return { ok: true, figures: { p50: percentile(result.samplesMs, 0.5), p99: percentile(result.samplesMs, 0.99) }, integrity: { ...CLEAN, errors: result.errors }, generatorBusy: null }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
     await stopAll(nodes)
   }
 }

@@ -42,7 +42,7 @@ export const USAGE = `usage: npm run bench -- [flags]
   --window N          max messages a publisher runs ahead of its slowest subscriber (default 1000)
   --inflight N        QoS 1 PUBLISHes a publisher may have without PUBACK (default 100)
   --max-messages N    cap on messages published per run (default 50000000)
-  --trials N          route convergence trials per run (default 200)
+  --trials N          route convergence trials, and session takeovers, per run (default 200)
   --routes N          routes held for the join-sync scenario (default 100000)
   --no-pin            do not pin the broker to CPU 0 and the generator to CPU 1
   --meshmq-root DIR   run meshmq from DIR/dist/src/main.js, another built checkout (default: this one)

@@ -24,6 +24,12 @@
  *   sequence number); a digest on gossip and a snapshot over a direct stream repair whatever is
  *   missed (route-sync.ts).
  *
+ * ## Client ids (each node is the only writer of the client ids it holds sessions for)
+ *   net.addLocalClient(clientId) / net.removeLocalClient(clientId)
+ *   events 'clients-replaced' {node, clientIds}, 'clients-changed' {node, added, removed}
+ *   net.clientsOf(node), net.clientHolders(clientId)
+ *   The same replication as the routes (a second `RouteSync`, its messages tagged `clients`).
+ *
  * ## Forwarding
  *   net.forward(node, messages) → {queued, dropped}   one long-lived stream per peer; QoS 1/2 kept
  *                                                   until acked and resent after a link failure;
@@ -65,7 +71,7 @@
  * not throw (Node reports a listener's exception as uncaught).
  *
  * Log events (pino-style `(fields, msg)`): cluster_default_secret, cluster_started, node_up,
- * node_down, route_sync, partition_detected, partition_healed, node_cleaned, node_left,
+ * node_down, route_sync, client_sync, partition_detected, partition_healed, node_cleaned, node_left,
  * message_dropped (reasons node_down, rejected_by_peer, malformed_from_peer, undeliverable),
  * forward_failed (overflow, oversize, removed), forward_frame_unreadable, route_push_dropped,
  * hello_rejected, control_refused (a message about a node not sent by it, or with a far-future
@@ -79,7 +85,7 @@ import type { Message } from '../src/core/mqtt/message.js'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { anySignal, raceSignal } from './abort.js'
 import { FORWARD_PROTOCOL, MAX_INBOUND_FORWARD_STREAMS, ROUTES_PROTOCOL, ROUTES_TOPIC } from './constants.js'
-import { decodeControl, type ControlMessage } from './control-codec.js'
+import { decodeControl, type ControlMessage, type TableTag } from './control-codec.js'
 import { ControlRefusals } from './control-trust.js'
 import { Discovery } from './discovery.js'
 import {
@@ -97,12 +103,13 @@ import { ClusterMembership } from './membership.js'
 import { loadNodeIdentity } from './node-identity.js'
 import { parseDialAddress } from './node-name.js'
 import { requestResponse, responder } from './request-response.js'
-import type { RouteSnapshot } from './route-messages.js'
+import type { ReplicatedTable, RouteSnapshot } from './route-messages.js'
+import type { RouteEvent } from './route-replica.js'
 import { RouteSync } from './route-sync.js'
 import { SERVICE_PROTOCOL, ServiceChannel, type ServiceHandler } from './service-channel.js'
 import { prologueFromSecret } from './secret-prologue.js'
 import { resolveSettings, type ClusterNetworkInit, type ClusterSettings } from './settings.js'
-import { emptyForwardStats, emptyRouteStats, emptyTrustStats, type ClusterStats } from './stats.js'
+import { emptyForwardStats, emptyRouteStats, emptyTrustStats, type ClusterStats, type RouteStats } from './stats.js'
 import { TypedEventTarget } from './typed-event-target.js'
 
 export type { ClusterStatus } from '../src/core/cluster-status.js'
@@ -125,7 +132,10 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private readonly routeStats = emptyRouteStats()
   private readonly trustStats = emptyTrustStats()
   private readonly refusals: ControlRefusals
+  private readonly clientStats = emptyRouteStats()
   private readonly routes: RouteSync
+  private readonly clients: RouteSync
+  private readonly syncs: Record<ReplicatedTable, RouteSync>
   private readonly forwarder: Forwarder
   private readonly membership: ClusterMembership
   private readonly discovery: Discovery
@@ -147,24 +157,31 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     const running = (): boolean => this.phase === 'running'
     const libp2p = (): ClusterLibp2p => this.libp2p
     const emit: EmitClusterEvent = (type, detail) => { this.emit(type, detail) }
-    this.routes = new RouteSync({
+    const syncOf = (table: ReplicatedTable, stats: RouteStats, onEvent: (event: RouteEvent) => void): RouteSync => new RouteSync({
+      table,
       node: this.name,
       incarnation,
       announce: (bytes) => { this.announceRoutes(bytes) },
       publish: (bytes) => { this.publish(bytes) },
       canFetch: (node) => this.membership.isUp(node),
-      fetchSnapshot: async (node) => await this.fetchSnapshot(node),
+      fetchSnapshot: async (node) => await this.fetchSnapshot(node, table),
       isMember: (node) => this.membership.get(node) !== undefined,
       reachability: () => ({ peerId: this.peerId, addrs: this.addresses() }),
-      emit: (event) => {
-        if (event.type === 'routes-replaced') emit(event.type, { node: event.node, filters: event.filters })
-        else emit(event.type, { node: event.node, added: event.added, removed: event.removed })
-      },
+      emit: onEvent,
       flushMs: settings.routeFlushMs,
       digestIntervalMs: settings.digestIntervalMs,
-      stats: this.routeStats,
+      stats,
       logger: this.logger
     })
+    this.routes = syncOf('routes', this.routeStats, (event) => {
+      if (event.type === 'routes-replaced') emit(event.type, { node: event.node, filters: event.filters })
+      else emit(event.type, { node: event.node, added: event.added, removed: event.removed })
+    })
+    this.clients = syncOf('clients', this.clientStats, (event) => {
+      if (event.type === 'routes-replaced') emit('clients-replaced', { node: event.node, clientIds: event.filters })
+      else emit('clients-changed', { node: event.node, added: event.added, removed: event.removed })
+    })
+    this.syncs = { routes: this.routes, clients: this.clients }
     this.forwarder = new Forwarder({
       localName: this.name,
       incarnation: () => this.membership.incarnation,
@@ -194,7 +211,10 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       libp2p,
       running,
       forwarder: this.forwarder,
-      routes: this.routes,
+      routes: {
+        nodeUp: (node, nodeIncarnation) => { for (const sync of this.allSyncs()) sync.nodeUp(node, nodeIncarnation) },
+        removeNode: (node) => { for (const sync of this.allSyncs()) sync.removeNode(node) }
+      },
       dialer: {
         redialMember: (node, delayMs) => { this.discovery.redialMember(node, delayMs) },
         cancelRedial: (node) => { this.discovery.cancelRedial(node) },
@@ -273,7 +293,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       throw err
     }
     this.phase = 'running'
-    this.routes.start()
+    for (const sync of this.allSyncs()) sync.start()
     this.discovery.afterStart()
     this.logger.info({ node: this.name, peer_id: this.peerId, incarnation: this.incarnation, addrs: this.addresses(), discovery: s.discovery }, 'cluster_started')
   }
@@ -304,7 +324,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (node === undefined) return
     await this.forwarder.drain(AbortSignal.timeout(this.settings.stopDrainMs))
     this.phase = 'stopped'
-    this.routes.stop()
+    for (const sync of this.allSyncs()) sync.stop()
     this.discovery.stop()
     this.membership.stop()
     this.forwarder.closeAll('node stopping')
@@ -330,6 +350,38 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   /** The replica of `node`'s routes, or undefined if none is held. */
   routesOf (node: string): string[] | undefined {
     return this.routes.routesOf(node)
+  }
+
+  /** A client id this node now holds a session for (connected or persisted). */
+  addLocalClient (clientId: string): void {
+    this.clients.addLocal(clientId)
+  }
+
+  /** A client id this node no longer holds a session for. */
+  removeLocalClient (clientId: string): void {
+    this.clients.removeLocal(clientId)
+  }
+
+  localClients (): string[] {
+    return this.clients.localFilters()
+  }
+
+  /**
+   * The other nodes that hold a session for `clientId` by their replicated client ids: usually
+   * none or one; the members that are up first, each part sorted.
+   */
+  clientHolders (clientId: string): string[] {
+    const holders = this.clients.holdersOf(clientId)
+    return [...holders.filter(node => this.membership.isUp(node)), ...holders.filter(node => !this.membership.isUp(node))]
+  }
+
+  /** The replica of the client ids `node` holds, or undefined if none is held. */
+  clientsOf (node: string): string[] | undefined {
+    return this.clients.routesOf(node)
+  }
+
+  private allSyncs (): RouteSync[] {
+    return [this.routes, this.clients]
   }
 
   /** Sends messages to a member node; see the module comment for delivery guarantees. */
@@ -379,7 +431,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   }
 
   stats (): ClusterStats {
-    return { forward: { ...this.forwardStats }, routes: { ...this.routeStats }, links: this.forwarder.backlog(), trust: { refused: { ...this.trustStats.refused } } }
+    return { forward: { ...this.forwardStats }, routes: { ...this.routeStats }, clients: { ...this.clientStats }, links: this.forwarder.backlog(), trust: { refused: { ...this.trustStats.refused } } }
   }
 
   /**
@@ -394,10 +446,11 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (target.node !== undefined && this.phase === 'running' && this.membership.isUp(target.node)) return target.node
     if (this.phase === 'running' && this.membership.hasMembers()) await this.leave()
     else if (this.phase === 'running') this.dropCluster('join')
-    this.routes.renew(this.membership.renewIncarnation())
+    const incarnation = this.membership.renewIncarnation()
+    for (const sync of this.allSyncs()) sync.renew(incarnation)
     this.discovery.rejoin()
     this.phase = 'running'
-    this.routes.start()
+    for (const sync of this.allSyncs()) sync.start()
     this.logger.info({ node: this.name, target: address, incarnation: this.incarnation }, 'cluster_join')
     const signal = anySignal(options.signal, AbortSignal.timeout(this.settings.dialTimeoutMs + this.settings.requestTimeoutMs))
     try {
@@ -428,10 +481,10 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   /** This node is out of the cluster: drop every peer, their routes and queued messages. */
   private dropCluster (reason: 'leave' | 'removed' | 'join', by?: string): void {
     this.phase = 'left'
-    this.routes.stop()
+    for (const sync of this.allSyncs()) sync.stop()
     this.discovery.pause()
     this.forwarder.closeAll(`this node left (${reason})`)
-    this.routes.dropReplicas()
+    for (const sync of this.allSyncs()) sync.dropReplicas()
     this.membership.reset()
     this.logger.info({ node: this.name, reason, ...(by === undefined ? {} : { by }) }, 'cluster_left')
     this.emit('left', by === undefined ? { reason } : { reason, by })
@@ -461,7 +514,12 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (message.type !== 'delta') throw new MalformedFrameError(`${message.type} pushed by ${from} as routes`)
     const peerId = this.membership.peerOf(from)?.toString() ?? 'unknown'
     if (this.refusals.screen(message, from, peerId, 'pushed') !== undefined) return
-    if (this.membership.acceptsRoutesOf(message.node, message.incarnation)) this.routes.onDelta(message)
+    if (this.membership.acceptsRoutesOf(message.node, message.incarnation)) this.syncOf(message).onDelta(message)
+  }
+
+  /** The replication a delta, digest or snapshot request is about. */
+  private syncOf (message: TableTag): RouteSync {
+    return this.syncs[message.table ?? 'routes']
   }
 
   /** A message on the route gossip topic that arrived from the peer `source` (not necessarily its author). */
@@ -477,14 +535,14 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     switch (message.type) {
       case 'delta':
         if (this.refusals.screen(message, this.membership.nameOfPeer(source), source, 'gossip') !== undefined) break
-        if (this.membership.acceptsRoutesOf(message.node, message.incarnation)) this.routes.onDelta(message)
+        if (this.membership.acceptsRoutesOf(message.node, message.incarnation)) this.syncOf(message).onDelta(message)
         break
       case 'digest':
         if (this.refusals.screen(message, this.membership.nameOfPeer(source), source, 'gossip') !== undefined) break
         if (!this.membership.acceptsRoutesOf(message.node, message.incarnation)) break
         // Recorded under the peer id it came from (its author's), whatever peer id it names.
         this.membership.learn({ name: message.node, peerId: source, incarnation: message.incarnation, addrs: message.addrs })
-        this.routes.onDigest(message)
+        this.syncOf(message).onDigest(message)
         break
       case 'leave':
       case 'force-leave':
@@ -495,11 +553,12 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     }
   }
 
-  private async fetchSnapshot (node: string): Promise<RouteSnapshot> {
+  private async fetchSnapshot (node: string, table: ReplicatedTable): Promise<RouteSnapshot> {
     const peer = this.membership.peerOf(node)
     if (peer === undefined) throw new UnknownNodeError(node)
-    const response = await requestResponse(this.dialProtocol, peer, node, ROUTES_PROTOCOL, { type: 'snapshot-request', node }, this.settings.requestTimeoutMs)
-    if (response.type !== 'snapshot' || response.node !== node) throw new MalformedFrameError(`expected the snapshot of ${node}`)
+    const tag = table === 'routes' ? {} : { table }
+    const response = await requestResponse(this.dialProtocol, peer, node, ROUTES_PROTOCOL, { type: 'snapshot-request', ...tag, node }, this.settings.requestTimeoutMs)
+    if (response.type !== 'snapshot' || response.node !== node || (response.table ?? 'routes') !== table) throw new MalformedFrameError(`expected the ${table} snapshot of ${node}`)
     if (isFarAhead(response.incarnation, Date.now())) {
       this.refusals.refuse('future_incarnation', { type: 'snapshot', about: node, incarnation: response.incarnation, sender: node, peerId: peer.toString(), channel: 'snapshot' })
       throw new MalformedFrameError(`snapshot of ${node} with a future incarnation`)
@@ -510,8 +569,9 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private onSnapshotRequest (request: ControlMessage): ControlMessage {
     if (request.type !== 'snapshot-request') throw new MalformedFrameError(`${request.type} on ${ROUTES_PROTOCOL}`)
     if (request.node !== this.name) throw new UnknownNodeError(request.node)
-    this.routeStats.snapshotsServed++
-    return { type: 'snapshot', ...this.routes.localSnapshot() }
+    const table = request.table ?? 'routes'
+    ;(table === 'routes' ? this.routeStats : this.clientStats).snapshotsServed++
+    return { type: 'snapshot', ...(table === 'routes' ? {} : { table }), ...this.syncs[table].localSnapshot() }
   }
 
   private async openForwardStream (node: string, signal: AbortSignal) {

@@ -6,20 +6,21 @@
 
 /** Direct stream: each side sends its node name, incarnation and known members once per connection. */
 export const HELLO_PROTOCOL = '/meshmq/hello/1'
-/** Direct stream: request a node's full route snapshot. */
-export const ROUTES_PROTOCOL = '/meshmq/routes/1'
+/** Direct stream: request a node's full snapshot of one replicated set (routes or client ids). */
+export const ROUTES_PROTOCOL = '/meshmq/routes/2'
 /**
  * Direct stream, one long-lived per peer and direction: forwarded application messages, their acks
  * and refusals, the receiver's credit, and route deltas.
  */
-export const FORWARD_PROTOCOL = '/meshmq/forward/3'
+export const FORWARD_PROTOCOL = '/meshmq/forward/4'
 /** Direct stream: leave / force-leave notices. */
 export const MEMBERSHIP_PROTOCOL = '/meshmq/membership/1'
 /**
- * Gossipsub topic carrying route deltas of up to `MAX_GOSSIPED_DELTA_OPS` operations (every delta
- * is also pushed on the forward streams), route digests and membership notices.
+ * Gossipsub topic carrying the deltas of the replicated sets (routes, client ids) of up to
+ * `MAX_GOSSIPED_DELTA_OPS` operations (every delta is also pushed on the forward streams), their
+ * digests and membership notices.
  */
-export const ROUTES_TOPIC = 'meshmq/routes/2'
+export const ROUTES_TOPIC = 'meshmq/routes/3'
 
 /** Delay before the higher peer id dials an mDNS-discovered peer itself (the lower one dials at once). */
 export const DISCOVERY_TIE_BREAK_MS = 2_000

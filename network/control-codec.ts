@@ -1,12 +1,19 @@
 /**
- * Binary encoding of the control plane: hello exchange, route gossip (deltas, digests), snapshot
- * requests and responses, and membership notices. One tagged union, one type byte per message,
- * then its fields in declaration order (see `wire.ts` for the primitives).
+ * Binary encoding of the control plane: hello exchange, replicated-set gossip (deltas, digests of
+ * the routes and of the client ids), snapshot requests and responses, and membership notices. One
+ * tagged union, one type byte per message, then its fields in declaration order (see `wire.ts`
+ * for the primitives); the messages of a replicated set carry its table code right after the type
+ * byte.
  */
 import { MalformedFrameError, type HelloRejectReason } from './errors.js'
 import { BinaryReader, BinaryWriter } from './wire.js'
 import type { MemberInfo, Tombstone } from './member-table.js'
-import type { RouteDelta, RouteDigest, RouteOp, RouteSnapshot } from './route-messages.js'
+import { REPLICATED_TABLES, type ReplicatedTable, type RouteDelta, type RouteDigest, type RouteOp, type RouteSnapshot } from './route-messages.js'
+
+/** Which replicated set a message is about; absent means `routes` (see `route-messages.ts`). */
+export interface TableTag {
+  table?: ReplicatedTable
+}
 
 /** A node introducing itself, with what it knows of the cluster, so peers can complete the mesh. */
 export interface Hello extends MemberInfo {
@@ -23,22 +30,22 @@ export interface HelloReject {
   detail: string
 }
 
-export interface SnapshotRequest {
+export interface SnapshotRequest extends TableTag {
   type: 'snapshot-request'
-  /** The node whose routes are asked for: the responder itself. */
+  /** The node whose set is asked for: the responder itself. */
   node: string
 }
 
-export interface SnapshotResponse extends RouteSnapshot {
+export interface SnapshotResponse extends RouteSnapshot, TableTag {
   type: 'snapshot'
 }
 
-export interface DeltaAnnouncement extends RouteDelta {
+export interface DeltaAnnouncement extends RouteDelta, TableTag {
   type: 'delta'
 }
 
-/** A node's route digest, with where to reach it (gossip relays it to nodes not yet connected). */
-export interface DigestAnnouncement extends RouteDigest {
+/** A node's digest of one set, with where to reach it (gossip relays it to nodes not yet connected). */
+export interface DigestAnnouncement extends RouteDigest, TableTag {
   type: 'digest'
   peerId: string
   addrs: string[]
@@ -104,18 +111,18 @@ export function encodeControl (message: ControlMessage): Uint8Array {
       w.u8(REJECT_REASONS.indexOf(message.reason)).string(message.detail)
       break
     case 'snapshot-request':
-      w.string(message.node)
+      writeTable(w, message).string(message.node)
       break
     case 'snapshot':
-      w.string(message.node).varint(message.incarnation).varint(message.seq).varint(message.filters.length)
+      writeTable(w, message).string(message.node).varint(message.incarnation).varint(message.seq).varint(message.filters.length)
       for (const filter of message.filters) w.string(filter)
       break
     case 'delta':
-      w.string(message.node).varint(message.incarnation).varint(message.fromSeq).varint(message.ops.length)
+      writeTable(w, message).string(message.node).varint(message.incarnation).varint(message.fromSeq).varint(message.ops.length)
       for (const op of message.ops) w.bool(op.op === 'add').string(op.filter)
       break
     case 'digest':
-      w.string(message.node).varint(message.incarnation).varint(message.seq).string(message.checksum).string(message.peerId)
+      writeTable(w, message).string(message.node).varint(message.incarnation).varint(message.seq).string(message.checksum).string(message.peerId)
       writeStrings(w, message.addrs)
       break
     case 'leave':
@@ -151,29 +158,31 @@ export function decodeControl (bytes: Uint8Array): ControlMessage {
       break
     }
     case TYPE_CODES['snapshot-request']:
-      message = { type: 'snapshot-request', node: r.string() }
+      message = { type: 'snapshot-request', ...readTable(r), node: r.string() }
       break
     case TYPE_CODES.snapshot: {
+      const table = readTable(r)
       const node = r.string()
       const incarnation = r.varint()
       const seq = r.varint()
       const filters: string[] = []
       for (let i = r.count(); i > 0; i--) filters.push(r.string())
-      message = { type: 'snapshot', node, incarnation, seq, filters }
+      message = { type: 'snapshot', ...table, node, incarnation, seq, filters }
       break
     }
     case TYPE_CODES.delta: {
+      const table = readTable(r)
       const node = r.string()
       const incarnation = r.varint()
       const fromSeq = r.varint()
       if (fromSeq < 1) throw new MalformedFrameError('delta fromSeq 0')
       const ops: RouteOp[] = []
       for (let i = r.count(); i > 0; i--) ops.push({ op: r.bool() ? 'add' : 'remove', filter: r.string() })
-      message = { type: 'delta', node, incarnation, fromSeq, ops }
+      message = { type: 'delta', ...table, node, incarnation, fromSeq, ops }
       break
     }
     case TYPE_CODES.digest:
-      message = { type: 'digest', node: r.string(), incarnation: r.varint(), seq: r.varint(), checksum: r.string(), peerId: r.string(), addrs: readStrings(r) }
+      message = { type: 'digest', ...readTable(r), node: r.string(), incarnation: r.varint(), seq: r.varint(), checksum: r.string(), peerId: r.string(), addrs: readStrings(r) }
       break
     case TYPE_CODES.leave:
       message = { type: 'leave', node: r.string(), incarnation: r.varint() }
@@ -189,6 +198,17 @@ export function decodeControl (bytes: Uint8Array): ControlMessage {
   }
   r.expectEnd()
   return message
+}
+
+function writeTable (w: BinaryWriter, message: TableTag): BinaryWriter {
+  return w.u8(REPLICATED_TABLES.indexOf(message.table ?? 'routes'))
+}
+
+/** The table tag as decoded: `routes`, the default, is left out. */
+function readTable (r: BinaryReader): TableTag {
+  const table = REPLICATED_TABLES[r.u8()]
+  if (table === undefined) throw new MalformedFrameError('unknown replicated table')
+  return table === 'routes' ? {} : { table }
 }
 
 function writeMember (w: BinaryWriter, member: MemberInfo): void {

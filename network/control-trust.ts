@@ -6,7 +6,8 @@
  *
  * | message                        | author (who alone may send it)   |
  * | ------------------------------ | -------------------------------- |
- * | route delta, digest, snapshot  | the node whose routes they are   |
+ * | delta, digest, snapshot        | the node whose set they are      |
+ * | (routes or client ids)         |                                  |
  * | hello                          | the node it names                |
  * | leave                          | the node leaving                 |
  * | force-leave                    | the member named in `by`         |

@@ -12,6 +12,10 @@ export interface ClusterEvents {
   'partition-healed': { node: string, downForMs: number }
   'routes-replaced': { node: string, filters: string[] }
   'routes-changed': { node: string, added: string[], removed: string[] }
+  /** `node` holds sessions for exactly `clientIds` (after a snapshot; empty when it left or was removed). */
+  'clients-replaced': { node: string, clientIds: string[] }
+  /** The net change of the client ids `node` holds sessions for. */
+  'clients-changed': { node: string, added: string[], removed: string[] }
   message: { from: string, messages: Message[] }
   /** Messages to or from `node` were dropped (every drop, whenever it happens; see `forward-drops.ts`). */
   'messages-dropped': { node: string, reason: ForwardDropReason, count: number }

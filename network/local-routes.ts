@@ -1,6 +1,7 @@
 /**
- * This node's own route set, the only copy anyone may write: numbers every change within the
- * current incarnation and collects the changes not yet announced. Pure; no I/O.
+ * This node's own route set (or its set of client ids: one instance per replicated table, see
+ * `route-messages.ts`), the only copy anyone may write: numbers every change within the current
+ * incarnation and collects the changes not yet announced. Pure; no I/O.
  */
 import { MAX_ROUTE_DELTA_BYTES } from './constants.js'
 import { FilterSetChecksum } from './filter-checksum.js'

@@ -1,7 +1,16 @@
 /**
- * What nodes tell each other about their routes. Each node is the only writer of its own route
- * set; every change gets the next sequence number of the node's current incarnation.
+ * What nodes tell each other about their replicated sets: their routes (topic filters) and their
+ * client ids (the client registry). Each node is the only writer of its own sets; every change of
+ * a set gets the next sequence number of that set within the node's current incarnation. The
+ * messages below are the same for every set; the control messages carrying them name the set
+ * (`ReplicatedTable`). "Filter" below stands for a member of the set, whichever set it is.
  */
+
+/** The sets replicated this way; the control messages name one (absent: `routes`). */
+export type ReplicatedTable = 'routes' | 'clients'
+
+/** Wire order: a new table is appended, so the codes of the others never change. */
+export const REPLICATED_TABLES: readonly ReplicatedTable[] = ['routes', 'clients']
 
 export type RouteOpKind = 'add' | 'remove'
 

@@ -1,5 +1,6 @@
 /**
- * Replicas of the other nodes' route sets, kept from their deltas, snapshots and digests. Pure: it
+ * Replicas of the other nodes' route sets (or client id sets: one instance per replicated table),
+ * kept from their deltas, snapshots and digests. Pure: it
  * returns the route events to emit and whether a snapshot must be fetched; the caller does the I/O
  * and reports back with `applySnapshot()` or `snapshotFailed()`.
  *

@@ -1,5 +1,6 @@
 /**
- * Route replication: announces this node's route changes as ordered deltas on the gossip topic,
+ * Replication of one of this node's sets (`table`: its routes, or its client ids; one instance
+ * each, see `route-messages.ts`): announces this node's changes as ordered deltas on the gossip topic,
  * also pushed to every member that is up over its forward stream (the faster path), and a
  * periodic digest on the gossip topic; feeds
  * other nodes' deltas and digests to the replicas, and fetches a full snapshot over a direct
@@ -16,15 +17,20 @@ import { MAX_GOSSIPED_DELTA_OPS } from './constants.js'
 import { LocalRoutes } from './local-routes.js'
 import { RouteReplicas, type ReplicaUpdate, type RouteEvent } from './route-replica.js'
 import type { ClusterLogger } from './logger.js'
-import type { RouteDelta, RouteDigest, RouteSnapshot } from './route-messages.js'
+import type { ReplicatedTable, RouteDelta, RouteDigest, RouteSnapshot } from './route-messages.js'
 import type { RouteStats } from './stats.js'
 
+/** The log event of a snapshot applied (`<event>_failed` when its fetch failed), per table. */
+const SYNC_LOG_EVENT: Record<ReplicatedTable, string> = { routes: 'route_sync', clients: 'client_sync' }
+
 export interface RouteSyncInit {
+  /** The set this instance replicates; named by every message it sends. */
+  table: ReplicatedTable
   node: string
   incarnation: number
   /** Sends an encoded delta to every member that is up; must not throw. */
   announce: (bytes: Uint8Array) => void
-  /** Publishes on the route gossip topic (deltas and digests); must not throw. */
+  /** Publishes on the replication gossip topic (deltas and digests); must not throw. */
   publish: (bytes: Uint8Array) => void
   /** Whether `node` can be asked for a snapshot now (it is up). */
   canFetch: (node: string) => boolean
@@ -91,6 +97,11 @@ export class RouteSync {
     return routes === undefined ? undefined : [...routes]
   }
 
+  /** The nodes whose replica holds `member`, sorted. */
+  holdersOf (member: string): string[] {
+    return this.replicas.nodes().filter(node => this.replicas.routesOf(node)?.has(member) === true).sort()
+  }
+
   onDelta (delta: RouteDelta): void {
     this.init.stats.deltasReceived++
     this.apply(delta.node, this.replicas.applyDelta(delta))
@@ -136,7 +147,7 @@ export class RouteSync {
       // goes through gossipsub. Either copy counts only from this node itself, the direct
       // sender (`control-trust.ts`): gossip is never relayed. Bursts above
       // `MAX_GOSSIPED_DELTA_OPS` go by the push only.
-      const bytes = encodeControl({ type: 'delta', ...delta })
+      const bytes = encodeControl({ type: 'delta', table: this.init.table, ...delta })
       this.init.announce(bytes)
       if (delta.ops.length <= MAX_GOSSIPED_DELTA_OPS) this.init.publish(bytes)
       this.init.stats.deltasPublished++
@@ -145,7 +156,7 @@ export class RouteSync {
 
   private publishDigest (): void {
     this.flush()
-    this.init.publish(encodeControl({ type: 'digest', ...this.local.digest(), ...this.init.reachability() }))
+    this.init.publish(encodeControl({ type: 'digest', table: this.init.table, ...this.local.digest(), ...this.init.reachability() }))
     this.init.stats.digestsPublished++
   }
 
@@ -180,14 +191,14 @@ export class RouteSync {
     } catch (err) {
       this.init.stats.snapshotsFailed++
       this.replicas.snapshotFailed(node)
-      this.init.logger.warn({ node, err }, 'route_sync_failed')
+      this.init.logger.warn({ node, err }, `${SYNC_LOG_EVENT[this.init.table]}_failed`)
       return
     }
     if (!this.init.isMember(node)) {
       this.replicas.snapshotFailed(node)
       return
     }
-    this.init.logger.info({ node, incarnation: snapshot.incarnation, seq: snapshot.seq, routes: snapshot.filters.length }, 'route_sync')
+    this.init.logger.info({ node, incarnation: snapshot.incarnation, seq: snapshot.seq, [this.init.table]: snapshot.filters.length }, SYNC_LOG_EVENT[this.init.table])
     this.apply(node, this.replicas.applySnapshot(snapshot))
   }
 }

@@ -58,6 +58,8 @@ export interface TrustStats {
 export interface ClusterStats {
   forward: ForwardStats
   routes: RouteStats
+  /** The replication of the client ids (same machinery as the routes). */
+  clients: RouteStats
   links: Record<string, LinkBacklog>
   trust: TrustStats
 }

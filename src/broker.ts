@@ -18,6 +18,7 @@ import { spawnRetainer } from '../actors/retainer.js'
 import { spawnClientRegistry } from '../actors/client-registry.js'
 import { spawnSysPublisher } from '../actors/sys-publisher.js'
 import { ClusterBridge } from './cluster-bridge.js'
+import { ClusterSessions } from './cluster-sessions.js'
 import { ControlServer } from './control-server.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
 
@@ -76,7 +77,9 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   const clock = options.clock ?? systemClock
   const retainer = spawnRetainer(system, log, clock, { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes })
   const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget }
-  const registry = spawnClientRegistry(context)
+  const sessions = new ClusterSessions(cluster.network, config.cluster.takeover)
+  const registry = spawnClientRegistry(context, sessions)
+  sessions.attach(registry)
   const sys = spawnSysPublisher(context)
   dispatch(sys, { type: 'tick' })
   const sysTimer = setInterval(() => dispatch(sys, { type: 'tick' }), config.sys.intervalMs)

@@ -47,6 +47,34 @@ test('three nodes with static seeds find each other and converge their route tab
   assert.ok(logger.has('route_sync', { node: names[1] }))
 })
 
+test('client ids replicate like routes, as a set of their own: deltas, and a snapshot for a late node', async (t) => {
+  const ports = [await freePort(), await freePort(), await freePort()]
+  const names = ports.map((_, i) => `n${i + 1}@127.0.0.1`)
+  const seeds = names.map((name, i) => `${name}:${ports[i]}`)
+  const n1 = await startNode(t, { name: names[0]!, port: ports[0]!, discovery: 'static', seeds })
+  n1.addLocalClient('early-client')
+  const n2 = await startNode(t, { name: names[1]!, port: ports[1]!, discovery: 'static', seeds })
+  const changes = collect(n2, 'clients-changed')
+  await waitUntil(() => n2.clientsOf(names[0]!)?.includes('early-client') === true, NET_WAIT_MS, 'n2 to pull n1\'s client ids by snapshot')
+  n1.addLocalClient('client-a')
+  n1.addLocalClient('client-b')
+  n1.removeLocalClient('early-client')
+  n1.addLocalRoute('only/a/route')
+  await waitUntil(() => sorted(n2.clientsOf(names[0]!) ?? []).join() === 'client-a,client-b', NET_WAIT_MS, 'n2 to apply n1\'s client delta')
+  assert.ok(changes.some(c => c.node === names[0] && c.added.includes('client-a')))
+  await waitUntil(() => n2.routesOf(names[0]!)?.includes('only/a/route') === true, NET_WAIT_MS, 'the route to arrive too')
+  // The sets stay apart: a route is no client id and a client id no route.
+  assert.deepStrictEqual(n2.routesOf(names[0]!), ['only/a/route'])
+  const n3 = await startNode(t, { name: names[2]!, port: ports[2]!, discovery: 'static', seeds })
+  await waitUntil(() => sorted(n3.clientsOf(names[0]!) ?? []).join() === 'client-a,client-b', NET_WAIT_MS, 'a late node to get the client ids by snapshot')
+  assert.deepStrictEqual(n3.clientsOf(names[1]!), [])
+  n2.addLocalClient('client-a')
+  await waitUntil(() => n3.clientHolders('client-a').length === 2, NET_WAIT_MS, 'n3 to see client-a on two nodes')
+  assert.deepStrictEqual(n3.clientHolders('client-a'), [names[0], names[1]])
+  assert.deepStrictEqual(n1.clientHolders('client-a'), [names[1]], 'a node names only the others')
+  assert.ok(n1.stats().clients.snapshotsServed >= 2)
+})
+
 test('a node with another cluster secret cannot connect', async (t) => {
   const n1 = await startNode(t, { name: 'n1@127.0.0.1' })
   const outsider = await startNode(t, { name: 'x1@127.0.0.1', secret: 'another-secret', dialTimeoutMs: 1_000, requestTimeoutMs: 1_000 })

@@ -233,6 +233,10 @@ test('control messages round-trip', () => {
     { type: 'snapshot', node: 'n1@h', incarnation: 3, seq: 10, filters: ['a/#', 'b/+/c', ''] },
     { type: 'delta', node: 'n1@h', incarnation: 3, fromSeq: 11, ops: [{ op: 'add', filter: 'x' }, { op: 'remove', filter: 'a/#' }] },
     { type: 'digest', node: 'n1@h', incarnation: 3, seq: 12, checksum: '0123456789abcdef', peerId: 'p', addrs: ['/ip4/1.2.3.4/tcp/1'] },
+    { type: 'snapshot-request', table: 'clients', node: 'n1@h' },
+    { type: 'snapshot', table: 'clients', node: 'n1@h', incarnation: 3, seq: 2, filters: ['client-1', ''] },
+    { type: 'delta', table: 'clients', node: 'n1@h', incarnation: 3, fromSeq: 3, ops: [{ op: 'remove', filter: 'client-1' }] },
+    { type: 'digest', table: 'clients', node: 'n1@h', incarnation: 3, seq: 3, checksum: '0123456789abcdef', peerId: 'p', addrs: [] },
     { type: 'leave', node: 'n1@h', incarnation: 3 },
     { type: 'force-leave', node: 'n2@h', incarnation: 4, by: 'n1@h' },
     { type: 'notice-ack' }
@@ -244,8 +248,11 @@ test('control decoding refuses trailing bytes and absurd counts', () => {
   const bytes = encodeControl({ type: 'leave', node: 'n1@h', incarnation: 3 })
   assert.throws(() => decodeControl(Uint8Array.of(...bytes, 0)), { name: 'MalformedFrameError' })
   // a snapshot claiming 2^40 filters in a 10-byte frame
-  const lying = new BinaryWriter().u8(4).string('n').varint(1).varint(1).varint(2 ** 40).finish()
+  const lying = new BinaryWriter().u8(4).u8(0).string('n').varint(1).varint(1).varint(2 ** 40).finish()
   assert.throws(() => decodeControl(lying), { name: 'MalformedFrameError' })
+  // a delta of a replicated table no node knows
+  const unknownTable = new BinaryWriter().u8(5).u8(9).string('n').varint(1).varint(1).varint(0).finish()
+  assert.throws(() => decodeControl(unknownTable), { name: 'MalformedFrameError' })
 })
 
 test('gossip envelopes of the same control message differ, so gossipsub does not drop a repeated digest', () => {

@@ -23,6 +23,19 @@ export const metrics = {
   subscriptionsRefused: 0,
   /** Backlogged sessions that did not drain within `mqtt.backlogStallTimeoutMs`. */
   sessionsStalled: 0,
+  /** Sessions this node handed over to another node where their client connected (takeover across nodes). */
+  sessionsHandedOver: 0,
+  /** Sessions this node took over from another node (resumed with session present). */
+  sessionsTakenOver: 0,
+  /** Sessions discarded here because their client connected with clean start on another node. */
+  sessionsDiscardedForPeer: 0,
+  /**
+   * Connects whose session lived on a node that did not answer in time (down or partitioned): the
+   * session started fresh here (see README "Client ids and session takeover").
+   */
+  sessionsTakeoverFailed: 0,
+  /** Sessions closed because another node held the same client id with a later connect. */
+  clientIdConflictsLost: 0,
   /** Gauges. */
   clientsConnected: 0,
   sessions: 0,

@@ -49,7 +49,7 @@ export const CLUSTER_TUNABLE_KEYS = Object.keys(CLUSTER_DEFAULTS) as ReadonlyArr
 /** The defaults that do not depend on other keys (the rest are derived by `loadConfig`). */
 export type FixedDefaults = Omit<BrokerConfig, 'node' | 'cluster'> & {
   node: Pick<BrokerConfig['node'], 'name'>
-  cluster: ClusterTunables & { seeds: string[], control: Pick<BrokerConfig['cluster']['control'], 'host'> }
+  cluster: ClusterTunables & Pick<BrokerConfig['cluster'], 'seeds' | 'takeover'> & { control: Pick<BrokerConfig['cluster']['control'], 'host'> }
 }
 
 /** A fresh copy of the fixed defaults. */
@@ -86,6 +86,7 @@ export function fixedDefaults (): FixedDefaults {
     cluster: {
       ...CLUSTER_DEFAULTS,
       seeds: [],
+      takeover: { timeoutMs: 3_000, handoverMs: 2_000 },
       control: { host: DEFAULT_CONTROL_HOST }
     }
   }

@@ -86,6 +86,19 @@ export interface ClusterConfig extends ClusterTunables {
   host: string
   /** Seed nodes, `name@host:port` or `name@host` (port by the node-name rule). Default none. */
   seeds: string[]
+  /** A client id connecting on one node while another holds its session (issue 9). */
+  takeover: {
+    /**
+     * Bound on asking the node that holds the session to hand it over (or discard it), in
+     * milliseconds; past it (that node is down or unreachable) the session starts fresh. Default 3000.
+     */
+    timeoutMs: number
+    /**
+     * After handing a session over, the old node keeps its subscriptions this long and forwards
+     * what they still receive to the new node (routes take a moment to move), in milliseconds. Default 2000.
+     */
+    handoverMs: number
+  }
   /** Local endpoint `meshmq ctl` talks to. */
   control: {
     /** Default `127.0.0.1`. */
@@ -347,6 +360,7 @@ export const SCHEMA: Schema<BrokerConfig> = {
     forwardWindowBytes: integer(4 * 1024, 2 ** 30),
     inboundConnectionThreshold: integer(1, 1_000_000),
     stopDrainMs: integer(0, 3_600_000),
+    takeover: { timeoutMs: integer(100, 3_600_000), handoverMs: integer(0, 3_600_000) },
     control: { host: text(), port }
   }
 }
