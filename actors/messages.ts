@@ -7,7 +7,7 @@
 import type { Ref } from 'nact'
 import type { ClientLink, ConnectionEvent } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
-import type { Message } from '../src/core/mqtt/message.js'
+import type { Message, SharedTarget } from '../src/core/mqtt/message.js'
 import type { RetainedRequest } from '../src/core/channel/channel-context.js'
 import type { RetainedCursor } from '../src/core/routing/retained-store.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
@@ -66,6 +66,9 @@ export interface ShardStats { filters: number, subscribers: number, matches: num
  */
 export interface RoutingReport { session: Ref<SessionMsg>, tokens: number[] }
 
+/** A message a shared subscription's member left unacknowledged, to hand to another member. */
+export interface SharedRedelivery { message: Message, target: SharedTarget }
+
 /** filter → nodes having a route for it. */
 export type RouteDump = Array<{ filter: string, nodes: string[] }>
 
@@ -78,6 +81,11 @@ export type ShardMsg =
    * With `report`, the shard answers whether each message found a destination (see RoutingReport).
    */
   | { type: 'publish', messages: Message[], fromPeer?: boolean, report?: RoutingReport }
+  /**
+   * Messages member `departed` of their shared subscriptions took and left unacknowledged (its
+   * connection dropped): hand each to another member; `persists` when the departed session stays.
+   */
+  | { type: 'redispatch', items: SharedRedelivery[], departed: string, persists: boolean }
   /** A remote node gained routes for `added` and lost those for `removed`. */
   | { type: 'remote_routes_changed', node: string, added: string[], removed: string[] }
   /** A remote node's routes in this shard are now exactly `filters` (after a snapshot). */

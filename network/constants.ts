@@ -12,7 +12,7 @@ export const ROUTES_PROTOCOL = '/meshmq/routes/1'
  * Direct stream, one long-lived per peer and direction: forwarded application messages, their acks
  * and refusals, the receiver's credit, and route deltas.
  */
-export const FORWARD_PROTOCOL = '/meshmq/forward/3'
+export const FORWARD_PROTOCOL = '/meshmq/forward/4'
 /** Direct stream: leave / force-leave notices. */
 export const MEMBERSHIP_PROTOCOL = '/meshmq/membership/1'
 /**
