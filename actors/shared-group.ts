@@ -3,8 +3,10 @@
  * this node, the other nodes that have members (their `$share/<group>/<filter>` routes), and what
  * the configured strategy remembers for its picks (src/core/routing/shared-dispatch.ts).
  */
-import type { SharedTarget } from '../src/core/mqtt/message.js'
-import { createPickState, type GroupCounter, type PickState } from '../src/core/routing/shared-dispatch.js'
+import type { Message, SharedTarget } from '../src/core/mqtt/message.js'
+import {
+  createPickState, hashIndex, isHashStrategy, pickCandidate, type GroupCounter, type PickState, type SharedStrategy
+} from '../src/core/routing/shared-dispatch.js'
 import type { Subscriber } from './messages.js'
 
 /** A candidate of a pick at the publishing node: a local member, or another node (its name). */
@@ -12,6 +14,9 @@ export type SharedCandidate = Subscriber | string
 
 /** A `GroupCounter` with the number of groups of its name that use it (dropped at zero). */
 export interface CountedGroupCounter extends GroupCounter { users: number }
+
+/** What every pick of a shard uses: the strategy, this node's name and the random source. */
+export interface PickContext { strategy: SharedStrategy, self: string, random: () => number }
 
 export class SharedGroup {
   /** Local members, in subscription order. */
@@ -23,6 +28,7 @@ export class SharedGroup {
   /** Picks among members (at a node picked by another one). */
   readonly memberPick: PickState<Subscriber> = createPickState()
   private candidateList: SharedCandidate[] | undefined
+  private nodeList: string[] | undefined
 
   /** `target`: the group and filter, one object for every delivery and forward of this group. */
   constructor (readonly target: SharedTarget, readonly counter: CountedGroupCounter) {}
@@ -38,9 +44,18 @@ export class SharedGroup {
     return this.candidateList
   }
 
+  /**
+   * Every node with members, this one (`self`) included when it has any, in name order: what the
+   * hashing strategies pick from, so a hash lands on the same node whichever node picks.
+   */
+  nodesWithMembers (self: string): readonly string[] {
+    this.nodeList ??= (this.members.length > 0 ? [self, ...this.nodes] : [...this.nodes]).sort()
+    return this.nodeList
+  }
+
   /** Adds or replaces a member; returns whether it is new. */
   setMember (subscriber: Subscriber): boolean {
-    this.candidateList = undefined
+    this.changed()
     const at = this.members.findIndex(m => m.clientId === subscriber.clientId)
     if (at >= 0) {
       this.members[at] = subscriber
@@ -55,7 +70,7 @@ export class SharedGroup {
     const at = this.members.findIndex(m => m.clientId === clientId)
     if (at < 0) return false
     this.members.splice(at, 1)
-    this.candidateList = undefined
+    this.changed()
     return true
   }
 
@@ -63,7 +78,7 @@ export class SharedGroup {
   addNode (node: string): boolean {
     if (this.nodes.includes(node)) return false
     this.nodes.push(node)
-    this.candidateList = undefined
+    this.changed()
     return true
   }
 
@@ -72,8 +87,50 @@ export class SharedGroup {
     const at = this.nodes.indexOf(node)
     if (at < 0) return false
     this.nodes.splice(at, 1)
-    this.candidateList = undefined
+    this.changed()
     return true
+  }
+
+  private changed (): void {
+    this.candidateList = undefined
+    this.nodeList = undefined
+  }
+
+  /**
+   * The pick where `message` enters the cluster: a local member or another node (only when
+   * `forwarding`), undefined when there is none. A hashing strategy picks a node first (see
+   * `nodesWithMembers`), then, if it is this one, a member as a picked node would.
+   */
+  pickAtEntry (ctx: PickContext, message: Message, forwarding: boolean): SharedCandidate | undefined {
+    const { strategy, self } = ctx
+    if (forwarding && isHashStrategy(strategy) && this.nodes.length > 0) {
+      const nodes = this.nodesWithMembers(self)
+      const node = nodes[hashIndex(strategy, nodes.length, message, 'publisher')]!
+      return node === self ? this.pickMember(ctx, message) : node
+    }
+    const candidates = forwarding ? this.candidates : this.members
+    if (candidates.length === 0) return undefined
+    return pickCandidate(strategy, candidates, this.members.length, this.publisherPick, this.counter, message, 'publisher', ctx.random)
+  }
+
+  /** The pick of a node another node picked: one of its members, undefined when it has none. */
+  pickMember (ctx: PickContext, message: Message): Subscriber | undefined {
+    if (this.members.length === 0) return undefined
+    return pickCandidate(ctx.strategy, this.members, this.members.length, this.memberPick, this.counter, message, 'member', ctx.random)
+  }
+
+  /** Another node of the group, undefined when there is none. */
+  pickNode (ctx: PickContext, message: Message): string | undefined {
+    if (this.nodes.length === 0) return undefined
+    return pickCandidate(ctx.strategy, this.nodes, 0, createPickState<string>(), this.counter, message, 'publisher', ctx.random)
+  }
+
+  /** A pick without member `departed` (whose connection dropped); undefined when no one else is left. */
+  pickExcluding (ctx: PickContext, message: Message, departed: string, forwarding: boolean): SharedCandidate | undefined {
+    const members = this.members.filter(m => m.clientId !== departed)
+    const candidates: SharedCandidate[] = forwarding ? [...members, ...this.nodes] : members
+    if (candidates.length === 0) return undefined
+    return pickCandidate(ctx.strategy, candidates, members.length, this.publisherPick, this.counter, message, 'publisher', ctx.random)
   }
 
   /** Whether `targets` (a forwarded message's) name this group. */

@@ -24,11 +24,11 @@ import type { Message, SharedTarget } from '../src/core/mqtt/message.js'
 import type { Delivery } from '../src/core/session/session-state.js'
 import { addMatchingSubscription, deliveryFor } from '../src/core/session/matched-delivery.js'
 import { parseRoute, sharedRoute } from '../src/core/routing/shard-index.js'
-import { pickCandidate, type SharedStrategy } from '../src/core/routing/shared-dispatch.js'
+import type { SharedStrategy } from '../src/core/routing/shared-dispatch.js'
 import { countDropped } from '../src/core/metrics.js'
 import type { Logger } from '../src/core/log.js'
 import { resumeOnCrash } from './supervision.js'
-import { SharedGroup, type CountedGroupCounter, type SharedCandidate } from './shared-group.js'
+import { SharedGroup, type CountedGroupCounter, type PickContext } from './shared-group.js'
 import { PerNodeMessages, annotated } from './per-node-messages.js'
 import type { RouteDump, RouteTableMsg, SessionMsg, SharedRedelivery, ShardMsg, Subscriber } from './messages.js'
 
@@ -53,6 +53,8 @@ export interface RemoteForwarder {
 
 export interface TrieShardDeps {
   index: number
+  /** This node's name. */
+  node: string
   log: Logger
   routeTable: Ref<RouteTableMsg>
   forwarder?: RemoteForwarder
@@ -76,8 +78,8 @@ interface ShardState {
 }
 
 export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Ref<ShardMsg> {
-  const { log, routeTable, index, sharedStrategy: strategy } = deps
-  const random = deps.random ?? Math.random
+  const { log, routeTable, index } = deps
+  const picker: PickContext = { strategy: deps.sharedStrategy, self: deps.node, random: deps.random ?? Math.random }
   const shardLog = log.child({ actor: 'trie_shard', shard: index })
   const invalidLog = new ThrottledLogEvent(line => { shardLog.warn(line, 'invalid_route_dropped') })
   const noMemberLog = new ThrottledLogEvent(line => { shardLog.warn(line, 'message_dropped') })
@@ -333,22 +335,17 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
           // One member of each group gets the message, cluster-wide (MQTT 5 §4.8.2).
           for (const group of entry.groups.values()) {
             if (!fromPeer) {
-              const candidates: readonly SharedCandidate[] = perNode === undefined ? group.members : group.candidates
-              if (candidates.length === 0) continue
-              const picked = pickCandidate(strategy, candidates, group.members.length, group.publisherPick, group.counter, message, 'publisher', random)
+              const picked = group.pickAtEntry(picker, message, perNode !== undefined)
+              if (picked === undefined) continue
               if (typeof picked === 'string') pick(picked, group.target)
               else add(picked, sharedDelivery(message, picked, group.target))
             } else if (shared !== undefined && group.targetedBy(shared.targets)) {
-              if (group.members.length > 0) {
-                const member = pickCandidate(strategy, group.members, group.members.length, group.memberPick, group.counter, message, 'member', random)
-                add(member, sharedDelivery(message, member, group.target))
-              } else if (!shared.redispatched && perNode !== undefined && group.nodes.length > 0) {
-                // Members gone since the publishing node picked this one: another node of the group, once.
-                const node = pickCandidate(strategy, group.candidates, 0, group.publisherPick, group.counter, message, 'publisher', random)
-                if (typeof node === 'string') pick(node, group.target)
-              } else {
-                noSharedMember(message, group.target)
-              }
+              const member = group.pickMember(picker, message)
+              // Without members (gone since the publishing node picked this one): another node of the group, once.
+              const node = member !== undefined || shared.redispatched || perNode === undefined ? undefined : group.pickNode(picker, message)
+              if (member !== undefined) add(member, sharedDelivery(message, member, group.target))
+              else if (node !== undefined) pick(node, group.target)
+              else noSharedMember(message, group.target)
             }
           }
         }
@@ -397,18 +394,12 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     const perNode = new PerNodeMessages()
     for (const { message, target } of items) {
       const group = state.trie.get(target.filter)?.groups?.get(target.group)
-      const candidates = group === undefined ? [] : group.candidates.filter(c => typeof c === 'string' ? deps.forwarder !== undefined : c.clientId !== departed)
-      let picked: SharedCandidate | undefined
-      if (group !== undefined && candidates.length > 0) {
-        const localCount = candidates.findIndex(c => typeof c === 'string')
-        picked = pickCandidate(strategy, candidates, localCount < 0 ? candidates.length : localCount, group.publisherPick, group.counter, message, 'publisher', random)
-      } else if (persists) {
-        picked = group?.members.find(m => m.clientId === departed)
-      }
+      let picked = group?.pickExcluding(picker, message, departed, deps.forwarder !== undefined)
+      if (picked === undefined && persists) picked = group?.members.find(m => m.clientId === departed)
       if (picked === undefined) {
         noSharedMember(message, target)
       } else if (typeof picked === 'string') {
-        perNode.add(picked, { ...message, shared: { targets: [group!.target], redispatched: true } })
+        perNode.add(picked, annotated(message, [group!.target], true))
       } else {
         const list = perSession.get(picked.session)
         const delivery = sharedDelivery(message, picked, group!.target)

@@ -54,7 +54,7 @@ function startRouting (logLines?: Array<Record<string, unknown>>): Routing {
       forwarded.set(node, [...topics, ...messages.map(m => m.topic)])
     }
   }
-  for (let index = 0; index < SHARDS; index++) shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder, sharedStrategy: 'round_robin' }))
+  for (let index = 0; index < SHARDS; index++) shards.push(spawnTrieShard(system, { index, node: 'local@host', log, routeTable, forwarder, sharedStrategy: 'round_robin' }))
   return { system, routeTable, shards, forwarded, replicated }
 }
 

@@ -49,6 +49,18 @@ export function hashText (text: string, seed: number): number {
   return h >>> 0
 }
 
+export type HashStrategy = 'hash_clientid' | 'hash_topic'
+
+export function isHashStrategy (strategy: SharedStrategy): strategy is HashStrategy {
+  return strategy === 'hash_clientid' || strategy === 'hash_topic'
+}
+
+/** The index in [0, count) a hashing strategy gives a message at one level. */
+export function hashIndex (strategy: HashStrategy, count: number, message: PickedMessage, level: PickLevel): number {
+  const text = strategy === 'hash_clientid' ? message.publisher : message.topic
+  return hashText(text, level === 'publisher' ? PUBLISHER_SEED : MEMBER_SEED) % count
+}
+
 /**
  * Picks one of `candidates` (non-empty; the first `localCount` are members on this node, the rest
  * other nodes). `random` returns a number in [0, 1).
@@ -59,7 +71,9 @@ export function hashText (text: string, seed: number): number {
  *   the group's filters.
  * - sticky: the candidate picked last while it is still a candidate, else a random one.
  * - hash_clientid / hash_topic: by a hash of the publisher's client id / the topic, so one
- *   publisher / topic goes to one candidate while the candidates stay the same.
+ *   publisher / topic goes to one candidate while the candidates stay the same. (The trie shard
+ *   gives these the nodes with members in name order at the publisher level, so the pick is the
+ *   same whichever node the message enters by; see `hashIndex`.)
  * - local: a random local member when there is one, else a random other node.
  */
 export function pickCandidate<T> (strategy: SharedStrategy, candidates: readonly T[], localCount: number, state: PickState<T>,
@@ -88,10 +102,8 @@ export function pickCandidate<T> (strategy: SharedStrategy, candidates: readonly
       break
     }
     case 'hash_clientid':
-      at = hashText(message.publisher, level === 'publisher' ? PUBLISHER_SEED : MEMBER_SEED) % n
-      break
     case 'hash_topic':
-      at = hashText(message.topic, level === 'publisher' ? PUBLISHER_SEED : MEMBER_SEED) % n
+      at = hashIndex(strategy, n, message, level)
       break
     case 'local':
       at = localCount > 0 ? Math.floor(random() * localCount) : localCount + Math.floor(random() * (n - localCount))
