@@ -6,6 +6,9 @@
  *   workload on a single node;
  * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
  * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
+ * - cluster-shared: QoS 1 publishers on node 1 to a `$share` group with two members on each node,
+ *   then the same six subscribers with a plain subscription to a topic each (each message
+ *   delivered once either way);
  * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`).
  * A cluster that does not start, or cannot route one message from node 1 to node 2, skips the rest.
  */
@@ -19,12 +22,12 @@ import { percentile } from './stats.js'
 import { CpuSampler } from './cpu-sampler.js'
 import { ScenarioSkippedError } from './errors.js'
 import { mdnsLabUnavailable, runMdnsMesh } from './mdns-mesh.js'
-import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
+import { epochNow, type SharedResult, type SharedWorkload, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
 
 /** The cross-node pairs scenarios, one per QoS. */
 type CrossNodePairsId = 'cluster-pairs' | 'cluster-pairs-qos1'
-export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-mdns-mesh'
-export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-mdns-mesh']
+export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-shared' | 'cluster-mdns-mesh'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-shared', 'cluster-mdns-mesh']
 
 const NODES = 3
 const ROUTE_CHECK_TIMEOUT_MS = 20_000
@@ -32,6 +35,8 @@ const CONVERGENCE_TRIAL_TIMEOUT_MS = 5_000
 const SYNC_CONNECTIONS = 10
 const SYNC_SAMPLES = 10
 const SYNC_TIMEOUT_MS = 120_000
+const SHARED_PUBLISHERS = 4
+const SHARED_MEMBERS_PER_NODE = 2
 
 /** The cluster did not start or could not route a message between two nodes. */
 export class ClusterStartError extends Error {
@@ -70,6 +75,7 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
   { scenario: 'cluster-join-sync', metric: { key: 'heldMs', label: 'routes held: node 2 routes the samples, ms after the first SUBSCRIBE on node 1', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromListenerMs', label: 'join: routes usable, ms after its MQTT port opened', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '≤ 1000 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
+  { scenario: 'cluster-shared', metric: { key: 'sharedMsgPerSecond', label: 'msg/s delivered once, QoS 1, publish on node 1, $share group of 2 members per node (reference: the same 6 subscribers, plain, a topic each)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'plainMsgPerSecond', target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromSpawnMs', label: 'full mesh, ms after the three processes started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromStartedMs', label: 'full mesh, ms after the last node logged broker_started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' }
 ]
@@ -79,6 +85,7 @@ export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
   'cluster-pairs-qos1': '10 pairs QoS 1 across nodes',
   'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
   'cluster-join-sync': 'node 3 joins a cluster holding the routes',
+  'cluster-shared': 'shared subscription across 3 nodes vs a plain subscription',
   'cluster-mdns-mesh': '3 nodes in network namespaces, mDNS discovery, no seeds'
 }
 
@@ -153,6 +160,7 @@ export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, s
     case 'cluster-pairs-qos1': return await crossNodePairs(hosts, settings, 1)
     case 'cluster-convergence': return await convergence(hosts, settings)
     case 'cluster-join-sync': return await joinSync(hosts, settings)
+    case 'cluster-shared': return await sharedVsPlain(hosts, settings)
     case 'cluster-mdns-mesh': {
       const unavailable = await mdnsLabUnavailable()
       if (unavailable !== undefined) throw new ScenarioSkippedError(`mDNS runs only inside network namespaces: ${unavailable}`)
@@ -298,6 +306,58 @@ async function joinSync (hosts: Hosts, settings: ClusterSettings): Promise<RunOu
     return { ok: false, failure: describeFailure(err) }
   } finally {
     await generator.stop()
+    await stopAll(nodes)
+  }
+}
+
+async function runSharedWorkload (hosts: Hosts, workload: SharedWorkload, nodes: RunningBroker[]): Promise<SharedResult> {
+  const generator = new GeneratorProcess(hosts.generator, workload, 'shared generator')
+  try {
+    return await whileAlive(generator.expect<SharedResult>('RESULT', workload.seconds * 1000 + workload.routeTimeoutMs + 30_000), nodes)
+  } finally {
+    await generator.stop()
+  }
+}
+
+/**
+ * The same QoS 1 load from node 1, first to a `$share` group with two members on every node
+ * (node 1 picks a member or a node per message, a picked node one of its members), then to the
+ * same six connections each subscribed plainly to one of the six topics: what picking costs.
+ */
+async function sharedVsPlain (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+  const nodes = await startNodes(hosts, await planCluster(), NODES)
+  try {
+    const base = {
+      kind: 'shared' as const,
+      publishTo: nodes[0]!.address,
+      publishers: SHARED_PUBLISHERS,
+      payloadBytes: settings.payloadBytes,
+      seconds: settings.seconds,
+      maxMessages: settings.maxMessages,
+      inflight: settings.inflight,
+      window: settings.window,
+      routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS
+    }
+    const addresses = nodes.flatMap(node => Array.from({ length: SHARED_MEMBERS_PER_NODE }, () => node.address))
+    const topics = addresses.length
+    const shared = await runSharedWorkload(hosts, { ...base, topics, subscribers: addresses.map(address => ({ address, filter: '$share/bench/bench-shared/+' })) }, nodes)
+    const plain = await runSharedWorkload(hosts, { ...base, topics, subscribers: addresses.map((address, i) => ({ address, filter: `bench-shared/${i}` })) }, nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+    return {
+      ok: true,
+      figures: { sharedMsgPerSecond: shared.deliveredPerSecond, plainMsgPerSecond: plain.deliveredPerSecond },
+      integrity: {
+        ...CLEAN,
+        lost: shared.lost + plain.lost,
+        duplicated: shared.duplicated + plain.duplicated,
+        errors: [...shared.errors, ...plain.errors]
+      },
+      generatorBusy: null
+    }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
     await stopAll(nodes)
   }
 }
