@@ -7,11 +7,14 @@
 import type { Ref } from 'nact'
 import type { ClientLink, ConnectionEvent } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
-import type { Message, SharedTarget } from '../src/core/mqtt/message.js'
+import type { Message } from '../src/core/mqtt/message.js'
+import type { SharedRedelivery } from '../src/core/session/shared-redelivery.js'
 import type { RetainedRequest } from '../src/core/channel/channel-context.js'
 import type { RetainedCursor } from '../src/core/routing/retained-store.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import './nact-types.js'
+
+export type { SharedRedelivery }
 
 // ---- Session (session.ts) ----------------------------------------------------------------------
 
@@ -65,9 +68,6 @@ export interface ShardStats { filters: number, subscribers: number, matches: num
  * `messages[i]` (0 for a message nobody waits on). The shard replies with a `routed` message.
  */
 export interface RoutingReport { session: Ref<SessionMsg>, tokens: number[] }
-
-/** A message a shared subscription's member left unacknowledged, to hand to another member. */
-export interface SharedRedelivery { message: Message, target: SharedTarget }
 
 /** filter → nodes having a route for it. */
 export type RouteDump = Array<{ filter: string, nodes: string[] }>

@@ -28,7 +28,7 @@ import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import { resendInflight } from '../src/core/session/inflight.js'
-import { takeUnackedShared } from '../src/core/session/shared-redelivery.js'
+import { takeRedeliveriesByShard } from '../src/core/session/shared-redelivery.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { parseSharedFilter } from '../src/core/mqtt/topic.js'
@@ -36,12 +36,12 @@ import { ReasonCode } from '../src/core/mqtt/reason-codes.js'
 import type { Logger } from '../src/core/log.js'
 import { countDropped, metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
-import { shardForTopic, shardsForFilter } from '../src/core/routing/shard-index.js'
+import { shardsForFilter } from '../src/core/routing/shard-index.js'
 import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { SessionBacklog } from './session-backlog.js'
-import type { RegistryMsg, SessionMsg, SharedRedelivery, SubscriptionChange } from './messages.js'
+import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
 
 /** The node's budget as the queue functions of offline sessions use it (their bytes parked), one per node. */
 const parkedBudgets = new WeakMap<DeliveryBudget, QueueBudget>()
@@ -455,19 +455,11 @@ class Session implements SessionContext, SessionOutput {
    * session stays (it gets them back if it is the group's only member).
    */
   private redispatchShared (persists: boolean): void {
-    const taken = takeUnackedShared(this.state, this.budget)
-    if (taken.length === 0) return
-    const perShard = new Map<number, SharedRedelivery[]>()
-    for (const { message, shared } of taken) {
-      const shard = shardForTopic(message.topic, this.broker.shards.length)
-      const items = perShard.get(shard)
-      if (items === undefined) perShard.set(shard, [{ message, target: shared! }])
-      else items.push({ message, target: shared! })
-    }
+    const perShard = takeRedeliveriesByShard(this.state, this.budget, this.broker.shards.length)
     for (const [shard, items] of perShard) {
       dispatch(this.broker.shards[shard]!, { type: 'redispatch', items, departed: this.state.clientId, persists })
+      this.debug({ count: items.length }, 'shared_redispatched')
     }
-    this.debug({ count: taken.length }, 'shared_redispatched')
   }
 
   private discardState (): void {

@@ -3,8 +3,13 @@
  * 1/2 messages it got as a member and has not acknowledged go to another member of the group
  * (the spec allows it "as soon as it loses its connection"; EMQX does it when the session ends).
  */
+import type { Message, SharedTarget } from '../mqtt/message.js'
+import { shardForTopic } from '../routing/shard-index.js'
 import type { Delivery, SessionState } from './session-state.js'
 import { released, type QueueBudget } from './queue.js'
+
+/** A message a shared subscription's member left unacknowledged, to hand to another member. */
+export interface SharedRedelivery { message: Message, target: SharedTarget }
 
 /**
  * Takes out of the session, oldest first, the deliveries it got as a shared member that the client
@@ -34,4 +39,20 @@ export function takeUnackedShared (state: SessionState, budget: QueueBudget): De
     state.queue = kept
   }
   return taken
+}
+
+/**
+ * The unacknowledged shared deliveries of a session, taken out of it (see `takeUnackedShared`)
+ * and grouped by the trie shard of their topic (the shard that holds their group).
+ */
+export function takeRedeliveriesByShard (state: SessionState, budget: QueueBudget, shardCount: number): Map<number, SharedRedelivery[]> {
+  const perShard = new Map<number, SharedRedelivery[]>()
+  for (const { message, shared } of takeUnackedShared(state, budget)) {
+    if (shared === undefined) continue
+    const shard = shardForTopic(message.topic, shardCount)
+    const items = perShard.get(shard)
+    if (items === undefined) perShard.set(shard, [{ message, target: shared }])
+    else items.push({ message, target: shared })
+  }
+  return perShard
 }
