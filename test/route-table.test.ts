@@ -10,9 +10,11 @@ import { start, stop, dispatch, query, spawnStateless, type ActorSystemRef, type
 import { createLogger } from '../src/core/log.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { shardForTopic } from '../src/core/routing/shard-index.js'
+import { droppedByReason } from '../src/core/metrics.js'
 import type { RetainerMsg, RouteDump, RouteTableMsg, SessionMsg, ShardMsg, ShardStats } from '../actors/messages.js'
 import { spawnRouteTable } from '../actors/route-table.js'
 import { spawnTrieShard } from '../actors/trie-shard.js'
+import { waitUntil } from './helpers/wait.js'
 
 const NODE = 'n1@127.0.0.1'
 const SHARDS = 4
@@ -207,6 +209,43 @@ describe('shared subscription routes $share/<group>/<filter> (MQTT 5 §4.8.2)', 
     dispatch(routing.routeTable, { type: 'remote_node_removed', node: 'n2' })
     assert.deepEqual(await publishOnce('a'), {})
     assert.deepEqual(await dump(routing), [])
+  })
+
+  it('a copy forwarded here for a group with no member left goes on to another node of the group, once; a second time it is dropped and counted', async () => {
+    dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n3', filters: ['$share/g/q/+'] })
+    await dump(routing)
+    const shard = routing.shards[shardForTopic('q/1', SHARDS)]!
+    const copy = (redispatched: boolean): Message => ({
+      topic: 'q/1', payload: Buffer.from('x'), qos: 1, retain: false, publisher: 'c1', origin: 'n2', shared: { targets: [{ group: 'g', filter: 'q/+' }], redispatched }
+    })
+    const before = droppedByReason.get('no_shared_member') ?? 0
+    dispatch(shard, { type: 'publish', messages: [copy(false), copy(true)], fromPeer: true })
+    await shardStats(routing)
+    assert.deepEqual(routing.sent.map(({ node, message }) => [node, message.shared]), [['n3', { targets: [{ group: 'g', filter: 'q/+' }], redispatched: true }]])
+    assert.equal((droppedByReason.get('no_shared_member') ?? 0) - before, 1)
+  })
+
+  it('a departed member\'s unacknowledged messages go to another member; with none left, to itself only if its session stays', async () => {
+    const delivered: string[] = []
+    const recorder = (name: string): Ref<SessionMsg> => spawnStateless(routing.system, (msg: SessionMsg) => {
+      if (msg.type === 'deliver') for (const d of msg.deliveries) delivered.push(`${name} ${d.message.payload.toString()} ${d.shared?.group ?? ''}`)
+    })
+    const options = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const }
+    const shard = routing.shards[shardForTopic('w/1', SHARDS)]!
+    dispatch(shard, { type: 'subscriptions', changes: [
+      { op: 'subscribe', filter: 'w/1', group: 'g', subscriber: { clientId: 'a', session: recorder('a'), options } },
+      { op: 'subscribe', filter: 'w/1', group: 'g', subscriber: { clientId: 'b', session: recorder('b'), options } },
+      { op: 'subscribe', filter: 'w/1', group: 'solo', subscriber: { clientId: 'a', session: recorder('a'), options } }
+    ] })
+    const item = (payload: string, group: string): { message: Message, target: { group: string, filter: string } } =>
+      ({ message: { topic: 'w/1', payload: Buffer.from(payload), qos: 1, retain: false, publisher: 'p', origin: NODE }, target: { group, filter: 'w/1' } })
+    const before = droppedByReason.get('no_shared_member') ?? 0
+    dispatch(shard, { type: 'redispatch', items: [item('1', 'g'), item('2', 'solo')], departed: 'a', persists: false })
+    dispatch(shard, { type: 'redispatch', items: [item('3', 'solo')], departed: 'a', persists: true })
+    await shardStats(routing)
+    await waitUntil(() => delivered.length === 2, TIMEOUT_MS, 'two deliveries')
+    assert.deepEqual(delivered.sort(), ['a 3 solo', 'b 1 g'])
+    assert.equal((droppedByReason.get('no_shared_member') ?? 0) - before, 1)
   })
 
   it('this node announces $share/<group>/<filter> while it has members of the group, apart from the plain route', async () => {
