@@ -174,4 +174,54 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     for (const id of unacked) redelivered.set(byAcking.get(id)!, (redelivered.get(byAcking.get(id)!) ?? 0) + 1)
     t.diagnostic(`x left ${unacked.length} unacknowledged, redelivered to ${JSON.stringify(Object.fromEntries(redelivered))}`)
   })
+  it('a member with a persistent session: what it left unacknowledged goes to the others when it drops, what is picked for it while offline waits in its session for its return [MQTT 5 §4.8.2]', async (t) => {
+    const cluster = await startTestCluster(t, 3, { mqtt: { sharedSubscriptionStrategy: 'round_robin' } })
+    const filter = '$share/p/per/+'
+    const checker = new DeliveryChecker(['group'])
+    const atOthers = new Set<string>()
+    for (const [clientId, broker] of [['z', cluster[0]!], ['y', cluster[2]!]] as const) {
+      const client = await member(t, broker, clientId, 5, filter)
+      client.on('message', (_topic, payload, packet) => {
+        checker.received('group', payload.toString(), packet.dup)
+        atOthers.add(payload.toString())
+      })
+    }
+    const session = { clientId: 'p', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const { client: p } = await RawClient.connected(cluster[1]!.port, session, { protocolVersion: 5 })
+    t.after(() => { p.destroy() })
+    p.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 1 }] })
+    await p.expect('suback')
+    await waitForRoute(cluster, filter, cluster.map(b => b.name))
+
+    const publisher = await connectClient(t, cluster[0]!.port, { clientId: 'pub1', protocolVersion: 5 })
+    const publish = async (from: number, to: number): Promise<void> => {
+      for (let n = from; n < to; n++) {
+        await publisher.publishAsync('per/1', `pub1:${n}`, { qos: 1 })
+        checker.acked(`pub1:${n}`)
+      }
+    }
+    await publish(0, 9)
+    // Round robin from the first node over [z, node 2, node 3]: p, node 2's only member, gets a third.
+    const left: string[] = []
+    for (let n = 0; n < 3; n++) left.push((await p.expect('publish')).payload.toString())
+    p.destroy()
+    await waitUntil(() => left.every(id => atOthers.has(id)), DELIVERY_WAIT_MS, `p's unacknowledged ${left.join(', ')} at z or y`)
+    await publish(9, 18)
+
+    const { client: back, connack } = await RawClient.connected(cluster[1]!.port, session, { protocolVersion: 5 })
+    t.after(() => { back.destroy() })
+    assert.equal(connack.sessionPresent, true)
+    let queuedForP = 0
+    while (!checker.complete) {
+      const packet = await back.expect('publish', DELIVERY_WAIT_MS)
+      back.send({ cmd: 'puback', messageId: packet.messageId ?? 0 })
+      checker.received('group', packet.payload.toString(), packet.dup)
+      queuedForP++
+    }
+    await sleep(QUIET_MS)
+    const [report] = checker.reports()
+    assert.deepEqual({ lost: report!.lost, duplicates: report!.duplicates, dup: report!.dupRedeliveries }, { lost: 0, duplicates: 0, dup: 0 })
+    assert.ok(queuedForP > 0, 'p got its share while offline')
+    t.diagnostic(`p left ${left.length} unacknowledged (redelivered to z, y), then got ${queuedForP} queued while offline`)
+  })
 })
