@@ -2,18 +2,26 @@
  * One shared subscription group of one filter, as a trie shard holds it: the group's members on
  * this node, the other nodes that have members (their `$share/<group>/<filter>` routes), and what
  * the configured strategy remembers for its picks (src/core/routing/shared-dispatch.ts).
+ *
+ * The node where a message enters the cluster picks a node among those with members (itself
+ * included), and the picked node one of its members. A node is one candidate whatever its member
+ * count: this node does not know how many members the others have, and counting its own members
+ * one by one against the other nodes gave its members twice the share of the others' with two
+ * members per node (the bench's `cluster-shared` ran at half the rate of plain routing, bound by
+ * the busiest members). With as many members on each node, every member gets an equal share.
  */
 import type { Message, SharedTarget } from '../src/core/mqtt/message.js'
-import {
-  createPickState, hashIndex, isHashStrategy, pickCandidate, type GroupCounter, type PickState, type SharedStrategy
-} from '../src/core/routing/shared-dispatch.js'
+import { createPickState, pickCandidate, type GroupCounter, type PickState, type SharedStrategy } from '../src/core/routing/shared-dispatch.js'
 import type { Subscriber } from './messages.js'
 
-/** A candidate of a pick at the publishing node: a local member, or another node (its name). */
+/** The outcome of a pick at the publishing node: a local member, or another node (its name). */
 export type SharedCandidate = Subscriber | string
 
-/** A `GroupCounter` with the number of groups of its name that use it (dropped at zero). */
-export interface CountedGroupCounter extends GroupCounter { users: number }
+/**
+ * The `round_robin_per_group` counters of one group name, one per pick level, with the number of
+ * groups of that name (one per filter) that use them (dropped at zero).
+ */
+export interface CountedGroupCounter { publisher: GroupCounter, member: GroupCounter, users: number }
 
 /** What every pick of a shard uses: the strategy, this node's name and the random source. */
 export interface PickContext { strategy: SharedStrategy, self: string, random: () => number }
@@ -23,11 +31,10 @@ export class SharedGroup {
   readonly members: Subscriber[] = []
   /** Remote nodes that have members, in the order their routes came. */
   readonly nodes: string[] = []
-  /** Picks among members and nodes (at the node where a message enters the cluster). */
-  readonly publisherPick: PickState<SharedCandidate> = createPickState()
-  /** Picks among members (at a node picked by another one). */
+  /** Picks among nodes (at the node where a message enters the cluster). */
+  readonly publisherPick: PickState<string> = createPickState()
+  /** Picks among this node's members. */
   readonly memberPick: PickState<Subscriber> = createPickState()
-  private candidateList: SharedCandidate[] | undefined
   private nodeList: string[] | undefined
 
   /** `target`: the group and filter, one object for every delivery and forward of this group. */
@@ -37,16 +44,9 @@ export class SharedGroup {
     return this.members.length === 0 && this.nodes.length === 0
   }
 
-  /** Members, then nodes; rebuilt after a change (no copy while there are no remote nodes). */
-  get candidates (): readonly SharedCandidate[] {
-    if (this.nodes.length === 0) return this.members
-    this.candidateList ??= [...this.members, ...this.nodes]
-    return this.candidateList
-  }
-
   /**
-   * Every node with members, this one (`self`) included when it has any, in name order: what the
-   * hashing strategies pick from, so a hash lands on the same node whichever node picks.
+   * Every node with members, this one (`self`) included when it has any, in name order (so a hash
+   * lands on the same node whichever node picks).
    */
   nodesWithMembers (self: string): readonly string[] {
     this.nodeList ??= (this.members.length > 0 ? [self, ...this.nodes] : [...this.nodes]).sort()
@@ -92,45 +92,47 @@ export class SharedGroup {
   }
 
   private changed (): void {
-    this.candidateList = undefined
     this.nodeList = undefined
   }
 
   /**
    * The pick where `message` enters the cluster: a local member or another node (only when
-   * `forwarding`), undefined when there is none. A hashing strategy picks a node first (see
-   * `nodesWithMembers`), then, if it is this one, a member as a picked node would.
+   * `forwarding`), undefined when there is none. `local` takes a local member when there is one;
+   * every other strategy picks a node first, then, if it is this one, a member as a picked node would.
    */
   pickAtEntry (ctx: PickContext, message: Message, forwarding: boolean): SharedCandidate | undefined {
-    const { strategy, self } = ctx
-    if (forwarding && isHashStrategy(strategy) && this.nodes.length > 0) {
-      const nodes = this.nodesWithMembers(self)
-      const node = nodes[hashIndex(strategy, nodes.length, message, 'publisher')]!
-      return node === self ? this.pickMember(ctx, message) : node
-    }
-    const candidates = forwarding ? this.candidates : this.members
-    if (candidates.length === 0) return undefined
-    return pickCandidate(strategy, candidates, this.members.length, this.publisherPick, this.counter, message, 'publisher', ctx.random)
+    if (!forwarding || this.nodes.length === 0 || (ctx.strategy === 'local' && this.members.length > 0)) return this.pickMember(ctx, message)
+    const node = this.pickAmong(ctx, this.nodesWithMembers(ctx.self), this.publisherPick, message)
+    return node === ctx.self ? this.pickMember(ctx, message) : node
   }
 
   /** The pick of a node another node picked: one of its members, undefined when it has none. */
   pickMember (ctx: PickContext, message: Message): Subscriber | undefined {
     if (this.members.length === 0) return undefined
-    return pickCandidate(ctx.strategy, this.members, this.members.length, this.memberPick, this.counter, message, 'member', ctx.random)
+    return pickCandidate(ctx.strategy, this.members, this.members.length, this.memberPick, this.counter.member, message, 'member', ctx.random)
   }
 
   /** Another node of the group, undefined when there is none. */
   pickNode (ctx: PickContext, message: Message): string | undefined {
     if (this.nodes.length === 0) return undefined
-    return pickCandidate(ctx.strategy, this.nodes, 0, createPickState<string>(), this.counter, message, 'publisher', ctx.random)
+    return this.pickAmong(ctx, this.nodes, this.publisherPick, message)
   }
 
   /** A pick without member `departed` (whose connection dropped); undefined when no one else is left. */
   pickExcluding (ctx: PickContext, message: Message, departed: string, forwarding: boolean): SharedCandidate | undefined {
     const members = this.members.filter(m => m.clientId !== departed)
-    const candidates: SharedCandidate[] = forwarding ? [...members, ...this.nodes] : members
-    if (candidates.length === 0) return undefined
-    return pickCandidate(ctx.strategy, candidates, members.length, this.publisherPick, this.counter, message, 'publisher', ctx.random)
+    const nodes = forwarding ? this.nodes : []
+    if (members.length === 0) return nodes.length === 0 ? undefined : this.pickAmong(ctx, nodes, this.publisherPick, message)
+    if (nodes.length > 0 && ctx.strategy !== 'local') {
+      const node = this.pickAmong(ctx, [ctx.self, ...nodes].sort(), this.publisherPick, message)
+      if (node !== ctx.self) return node
+    }
+    return pickCandidate(ctx.strategy, members, members.length, createPickState<Subscriber>(), this.counter.member, message, 'member', ctx.random)
+  }
+
+  /** A node of `nodes` (none local to the pick: `local` picks at random among them). */
+  private pickAmong (ctx: PickContext, nodes: readonly string[], state: PickState<string>, message: Message): string {
+    return pickCandidate(ctx.strategy, nodes, 0, state, this.counter.publisher, message, 'publisher', ctx.random)
   }
 
   /** Whether `targets` (a forwarded message's) name this group. */

@@ -124,7 +124,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     let shared = groups.get(group)
     if (shared === undefined) {
       let counter = state.groupCounters.get(group)
-      if (counter === undefined) state.groupCounters.set(group, counter = { next: 0, users: 0 })
+      if (counter === undefined) state.groupCounters.set(group, counter = { publisher: { next: 0 }, member: { next: 0 }, users: 0 })
       counter.users++
       shared = new SharedGroup({ group, filter: entry.filter }, counter)
       groups.set(group, shared)

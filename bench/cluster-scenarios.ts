@@ -6,9 +6,8 @@
  *   workload on a single node;
  * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
  * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
- * - cluster-shared: QoS 1 publishers on node 1 to a `$share` group with two members on each node,
- *   then the same six subscribers with a plain subscription to a topic each (each message
- *   delivered once either way);
+ * - cluster-shared: QoS 1 publishers on node 1 to six subscribers, two on each node, with a plain
+ *   subscription to a topic each, then as one `$share` group (each message delivered once either way);
  * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`).
  * A cluster that does not start, or cannot route one message from node 1 to node 2, skips the rest.
  */
@@ -76,6 +75,7 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
   { scenario: 'cluster-join-sync', metric: { key: 'fromListenerMs', label: 'join: routes usable, ms after its MQTT port opened', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '≤ 1000 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-shared', metric: { key: 'sharedMsgPerSecond', label: 'msg/s delivered once, QoS 1, publish on node 1, $share group of 2 members per node (reference: the same 6 subscribers, plain, a topic each)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'plainMsgPerSecond', target: '' },
+  { scenario: 'cluster-shared', metric: { key: 'sharedCpuUsPerMessage', label: 'CPU per delivered message, 3 nodes together, µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'plainCpuUsPerMessage', target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromSpawnMs', label: 'full mesh, ms after the three processes started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromStartedMs', label: 'full mesh, ms after the last node logged broker_started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' }
 ]
@@ -310,19 +310,25 @@ async function joinSync (hosts: Hosts, settings: ClusterSettings): Promise<RunOu
   }
 }
 
-async function runSharedWorkload (hosts: Hosts, workload: SharedWorkload, nodes: RunningBroker[]): Promise<SharedResult> {
+/** A shared workload's result and the CPU microseconds the nodes together spent per message it delivered in its measuring window. */
+async function runSharedWorkload (hosts: Hosts, workload: SharedWorkload, nodes: RunningBroker[]): Promise<{ result: SharedResult, cpuUsPerMessage: number }> {
+  const sampler = new CpuSampler(nodes.map(b => b.process.pid))
   const generator = new GeneratorProcess(hosts.generator, workload, 'shared generator')
   try {
-    return await whileAlive(generator.expect<SharedResult>('RESULT', workload.seconds * 1000 + workload.routeTimeoutMs + 30_000), nodes)
+    const result = await whileAlive(generator.expect<SharedResult>('RESULT', workload.seconds * 1000 + workload.routeTimeoutMs + 30_000), nodes)
+    sampler.stop()
+    const cpuMs = nodes.reduce((sum, b) => sum + (sampler.cpuMsBetween(b.process.pid, result.measuredFromEpochMs, result.measuredToEpochMs) ?? Number.NaN), 0)
+    return { result, cpuUsPerMessage: cpuMs * 1000 / result.measuredDeliveries }
   } finally {
+    sampler.stop()
     await generator.stop()
   }
 }
 
 /**
- * The same QoS 1 load from node 1, first to a `$share` group with two members on every node
- * (node 1 picks a member or a node per message, a picked node one of its members), then to the
- * same six connections each subscribed plainly to one of the six topics: what picking costs.
+ * The same QoS 1 load from node 1, first to six connections, two on each node, each subscribed
+ * plainly to one of the six topics, then to the same six as one `$share` group (node 1 picks a
+ * node per message, the picked node one of its members): what picking and annotating cost.
  */
 async function sharedVsPlain (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
   const nodes = await startNodes(hosts, await planCluster(), NODES)
@@ -333,6 +339,7 @@ async function sharedVsPlain (hosts: Hosts, settings: ClusterSettings): Promise<
       publishers: SHARED_PUBLISHERS,
       payloadBytes: settings.payloadBytes,
       seconds: settings.seconds,
+      warmupSeconds: Math.min(1, settings.seconds / 5),
       maxMessages: settings.maxMessages,
       inflight: settings.inflight,
       window: settings.window,
@@ -340,18 +347,23 @@ async function sharedVsPlain (hosts: Hosts, settings: ClusterSettings): Promise<
     }
     const addresses = nodes.flatMap(node => Array.from({ length: SHARED_MEMBERS_PER_NODE }, () => node.address))
     const topics = addresses.length
-    const shared = await runSharedWorkload(hosts, { ...base, topics, subscribers: addresses.map(address => ({ address, filter: '$share/bench/bench-shared/+' })) }, nodes)
     const plain = await runSharedWorkload(hosts, { ...base, topics, subscribers: addresses.map((address, i) => ({ address, filter: `bench-shared/${i}` })) }, nodes)
+    const shared = await runSharedWorkload(hosts, { ...base, topics, subscribers: addresses.map(address => ({ address, filter: '$share/bench/bench-shared/+' })) }, nodes)
     const gone = crashed(nodes)
     if (gone !== null) return { ok: false, failure: gone }
     return {
       ok: true,
-      figures: { sharedMsgPerSecond: shared.deliveredPerSecond, plainMsgPerSecond: plain.deliveredPerSecond },
+      figures: {
+        sharedMsgPerSecond: shared.result.deliveredPerSecond,
+        plainMsgPerSecond: plain.result.deliveredPerSecond,
+        sharedCpuUsPerMessage: shared.cpuUsPerMessage,
+        plainCpuUsPerMessage: plain.cpuUsPerMessage
+      },
       integrity: {
         ...CLEAN,
-        lost: shared.lost + plain.lost,
-        duplicated: shared.duplicated + plain.duplicated,
-        errors: [...shared.errors, ...plain.errors]
+        lost: shared.result.lost + plain.result.lost,
+        duplicated: shared.result.duplicated + plain.result.duplicated,
+        errors: [...shared.result.errors, ...plain.result.errors]
       },
       generatorBusy: null
     }

@@ -9,7 +9,7 @@
 import mqtt from 'mqtt-packet'
 import { BenchConnection } from './bench-connection.js'
 import { RoutesNotReadyError } from './errors.js'
-import type { SharedResult, SharedWorkload } from './workload.js'
+import { epochNow, type SharedResult, type SharedWorkload } from './workload.js'
 
 const CONNECT_TIMEOUT_MS = 10_000
 /** After the last PUBACK, how long deliveries still in flight may take. */
@@ -35,6 +35,8 @@ export async function runShared (w: SharedWorkload): Promise<SharedResult> {
   let delivered = 0
   let duplicated = 0
   let lastDeliveryAt = 0
+  let warmedAt = Number.POSITIVE_INFINITY
+  let deliveredWarm = 0
   let published = 0
   /** Publishers waiting for deliveries to catch up with the window. */
   const held: Array<() => void> = []
@@ -57,6 +59,7 @@ export async function runShared (w: SharedWorkload): Promise<SharedResult> {
       marks[n] = 1
       delivered++
       lastDeliveryAt = performance.now()
+      if (lastDeliveryAt >= warmedAt) deliveredWarm++
       if (held.length > 0 && published - delivered < w.window) for (const resume of held.splice(0)) resume()
     }
   })
@@ -73,6 +76,7 @@ export async function runShared (w: SharedWorkload): Promise<SharedResult> {
     const templates = Array.from({ length: w.topics }, (_, k) =>
       mqtt.generate({ cmd: 'publish', topic: `${TOPIC_PREFIX}/${k}`, payload: Buffer.alloc(payloadBytes, 0x61), qos: 1, messageId: 1, dup: false, retain: false }))
     const startedAt = performance.now()
+    warmedAt = startedAt + w.warmupSeconds * 1000
     const deadline = startedAt + w.seconds * 1000
     let acked = 0
     // Publishers still held at the end (deliveries stopped coming) are let go then.
@@ -112,8 +116,21 @@ export async function runShared (w: SharedWorkload): Promise<SharedResult> {
     clearTimeout(stop)
     const drainUntil = performance.now() + DRAIN_TIMEOUT_MS
     while (delivered < acked && performance.now() < drainUntil && errors.length === 0) await new Promise(resolve => setTimeout(resolve, 10))
-    const seconds = Math.max(1e-3, (lastDeliveryAt - startedAt) / 1000)
-    return { kind: 'shared', published, delivered, duplicated, lost: acked - delivered, deliveredPerSecond: delivered / seconds, perSubscriber, errors }
+    const seconds = Math.max(1e-3, (lastDeliveryAt - warmedAt) / 1000)
+    const toEpoch = (at: number): number => epochNow() - (performance.now() - at)
+    return {
+      kind: 'shared',
+      published,
+      delivered,
+      duplicated,
+      lost: acked - delivered,
+      deliveredPerSecond: deliveredWarm / seconds,
+      measuredFromEpochMs: toEpoch(warmedAt),
+      measuredToEpochMs: toEpoch(lastDeliveryAt),
+      measuredDeliveries: deliveredWarm,
+      perSubscriber,
+      errors
+    }
   } finally {
     for (const conn of all) conn.disconnect()
   }

@@ -185,6 +185,8 @@ export interface SharedWorkload {
   publishers: number
   payloadBytes: number
   seconds: number
+  /** The first part of `seconds` the rate leaves out (JIT warm-up of the nodes' paths). */
+  warmupSeconds: number
   maxMessages: number
   /** QoS 1 PUBLISHes a publisher may have without PUBACK. */
   inflight: number
@@ -201,8 +203,12 @@ export interface SharedResult {
   /** Copies beyond the first (a group member and another, or one twice). */
   duplicated: number
   lost: number
-  /** Distinct messages per second, from the first publish to the last first delivery. */
+  /** Distinct messages per second, from the end of the warm-up to the last first delivery. */
   deliveredPerSecond: number
+  /** That window in epoch milliseconds, and the distinct messages delivered in it. */
+  measuredFromEpochMs: number
+  measuredToEpochMs: number
+  measuredDeliveries: number
   perSubscriber: number[]
   errors: string[]
 }

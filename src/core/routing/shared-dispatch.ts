@@ -1,9 +1,9 @@
 /**
  * How one member of a shared subscription group is picked (MQTT 5 §4.8.2), as EMQX's
  * `shared_subscription_strategy`. Picks happen at two levels: the node where a message enters the
- * cluster picks among its own members and the other nodes that have members (`publisher` level),
- * and a node picked that way picks one of its own members (`member` level). Pure: the caller keeps
- * the candidates (local members first, then remote nodes) and the per-subscription `PickState`.
+ * cluster picks one of the nodes that have members, itself included (`publisher` level), and the
+ * picked node one of its own members (`member` level). Pure: the caller keeps the candidates (the
+ * first `localCount` of them local, which only `local` looks at) and the per-subscription `PickState`.
  */
 
 export type SharedStrategy = 'random' | 'round_robin' | 'round_robin_per_group' | 'sticky' | 'hash_clientid' | 'hash_topic' | 'local'
@@ -71,9 +71,8 @@ export function hashIndex (strategy: HashStrategy, count: number, message: Picke
  *   the group's filters.
  * - sticky: the candidate picked last while it is still a candidate, else a random one.
  * - hash_clientid / hash_topic: by a hash of the publisher's client id / the topic, so one
- *   publisher / topic goes to one candidate while the candidates stay the same. (The trie shard
- *   gives these the nodes with members in name order at the publisher level, so the pick is the
- *   same whichever node the message enters by; see `hashIndex`.)
+ *   publisher / topic goes to one candidate while the candidates stay the same (the trie shard
+ *   gives the nodes in name order, so the pick is the same whichever node the message enters by).
  * - local: a random local member when there is one, else a random other node.
  */
 export function pickCandidate<T> (strategy: SharedStrategy, candidates: readonly T[], localCount: number, state: PickState<T>,
