@@ -13,7 +13,7 @@
  *
  * Shared subscriptions (MQTT 5 §4.8.2) are exactly-once per group cluster-wide: a node announces
  * the route `$share/<group>/<filter>` while it has members of the group, and only the node where a
- * message enters the cluster picks, among its own members and the nodes with such a route; a node
+ * message enters the cluster picks one of the nodes with members (itself included); a node
  * it picks gets the message annotated with the (group, filter) pairs it was picked for and hands it
  * to one of its members of those groups only (see shared-group.ts and README "Shared subscriptions").
  */
