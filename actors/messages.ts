@@ -54,6 +54,8 @@ export interface Subscriber {
   clientId: string
   session: Ref<SessionMsg>
   options: SubscriptionOptions
+  /** A shared subscription's member whose persistent session has no connection now: picked only when no member is online. */
+  offline?: true
 }
 
 /** Add or replace a client's subscription to `filter` (in `group` when shared), or remove it. */

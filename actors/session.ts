@@ -41,6 +41,7 @@ import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { SessionBacklog } from './session-backlog.js'
+import { presenceChanges } from './shared-presence.js'
 import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
 
 /** The node's budget as the queue functions of offline sessions use it (their bytes parked), one per node. */
@@ -384,6 +385,7 @@ class Session implements SessionContext, SessionOutput {
     this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
     resendInflight(this.state, outbound, this.now(), this)
     this.drain()
+    this.sharedPresence(true)
   }
 
   /**
@@ -411,6 +413,7 @@ class Session implements SessionContext, SessionOutput {
         return
       case 'disconnected': {
         this.redispatchShared(true)
+        this.sharedPresence(false)
         this.lifecycle = next
         this.setParked(true)
         const seq = this.attachSeq
@@ -460,6 +463,11 @@ class Session implements SessionContext, SessionOutput {
       dispatch(this.broker.shards[shard]!, { type: 'redispatch', items, departed: this.state.clientId, persists })
       this.debug({ count: items.length }, 'shared_redispatched')
     }
+  }
+
+  /** Tells the shards whether this session's shared subscriptions have a connected client (members online are picked first). */
+  private sharedPresence (online: boolean): void {
+    for (const change of presenceChanges(this.state.subscriptions, { clientId: this.state.clientId, session: this.self }, online)) this.changeSubscription(change.filter, change)
   }
 
   private discardState (): void {

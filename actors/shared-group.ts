@@ -36,6 +36,8 @@ export class SharedGroup {
   /** Picks among this node's members. */
   readonly memberPick: PickState<Subscriber> = createPickState()
   private nodeList: string[] | undefined
+  /** The members whose client is connected, when some are not (undefined: all are, or none). */
+  private onlineList: Subscriber[] | undefined
 
   /** `target`: the group and filter, one object for every delivery and forward of this group. */
   constructor (readonly target: SharedTarget, readonly counter: CountedGroupCounter) {}
@@ -55,14 +57,11 @@ export class SharedGroup {
 
   /** Adds or replaces a member; returns whether it is new. */
   setMember (subscriber: Subscriber): boolean {
-    this.changed()
     const at = this.members.findIndex(m => m.clientId === subscriber.clientId)
-    if (at >= 0) {
-      this.members[at] = subscriber
-      return false
-    }
-    this.members.push(subscriber)
-    return true
+    if (at >= 0) this.members[at] = subscriber
+    else this.members.push(subscriber)
+    this.changed()
+    return at < 0
   }
 
   /** Removes a member; returns whether it was one. */
@@ -93,6 +92,13 @@ export class SharedGroup {
 
   private changed (): void {
     this.nodeList = undefined
+    const online = this.members.filter(m => m.offline !== true)
+    this.onlineList = online.length > 0 && online.length < this.members.length ? online : undefined
+  }
+
+  /** Who a member pick chooses from: the connected members, or every member when none (or all) are connected. */
+  private get pickable (): readonly Subscriber[] {
+    return this.onlineList ?? this.members
   }
 
   /**
@@ -106,10 +112,11 @@ export class SharedGroup {
     return node === ctx.self ? this.pickMember(ctx, message) : node
   }
 
-  /** The pick of a node another node picked: one of its members, undefined when it has none. */
+  /** The pick of a node another node picked: one of its members (a connected one if any), undefined when it has none. */
   pickMember (ctx: PickContext, message: Message): Subscriber | undefined {
-    if (this.members.length === 0) return undefined
-    return pickCandidate(ctx.strategy, this.members, this.members.length, this.memberPick, this.counter.member, message, 'member', ctx.random)
+    const members = this.pickable
+    if (members.length === 0) return undefined
+    return pickCandidate(ctx.strategy, members, members.length, this.memberPick, this.counter.member, message, 'member', ctx.random)
   }
 
   /** Another node of the group, undefined when there is none. */
@@ -120,7 +127,9 @@ export class SharedGroup {
 
   /** A pick without member `departed` (whose connection dropped); undefined when no one else is left. */
   pickExcluding (ctx: PickContext, message: Message, departed: string, forwarding: boolean): SharedCandidate | undefined {
-    const members = this.members.filter(m => m.clientId !== departed)
+    const others = this.members.filter(m => m.clientId !== departed)
+    const online = others.filter(m => m.offline !== true)
+    const members = online.length > 0 ? online : others
     const nodes = forwarding ? this.nodes : []
     if (members.length === 0) return nodes.length === 0 ? undefined : this.pickAmong(ctx, nodes, this.publisherPick, message)
     if (nodes.length > 0 && ctx.strategy !== 'local') {

@@ -12,7 +12,7 @@ import type { MqttClient } from 'mqtt'
 import { SHARED_STRATEGIES, type SharedStrategy } from '../src/core/routing/shared-dispatch.js'
 import { startTestCluster, waitForRoute, type ClusterBroker } from './helpers/broker-cluster.js'
 import { DeliveryChecker } from './helpers/delivery-checker.js'
-import { connectClient } from './helpers/mqtt-client.js'
+import { connectClient, endClient } from './helpers/mqtt-client.js'
 import { RawClient } from './helpers/raw-client.js'
 import { sleep, waitUntil } from './helpers/wait.js'
 
@@ -174,17 +174,19 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     for (const id of unacked) redelivered.set(byAcking.get(id)!, (redelivered.get(byAcking.get(id)!) ?? 0) + 1)
     t.diagnostic(`x left ${unacked.length} unacknowledged, redelivered to ${JSON.stringify(Object.fromEntries(redelivered))}`)
   })
-  it('a member with a persistent session: what it left unacknowledged goes to the others when it drops, what is picked for it while offline waits in its session for its return [MQTT 5 §4.8.2]', async (t) => {
+  it('a member with a persistent session: what it left unacknowledged goes to the others when it drops; offline, it gets messages only while its node has no connected member, and they wait for its return [MQTT 5 §4.8.2]', async (t) => {
     const cluster = await startTestCluster(t, 3, { mqtt: { sharedSubscriptionStrategy: 'round_robin' } })
     const filter = '$share/p/per/+'
     const checker = new DeliveryChecker(['group'])
     const atOthers = new Set<string>()
-    for (const [clientId, broker] of [['z', cluster[0]!], ['y', cluster[2]!]] as const) {
+    const others: MqttClient[] = []
+    for (const [clientId, broker] of [['z', cluster[0]!], ['q', cluster[1]!], ['y', cluster[2]!]] as const) {
       const client = await member(t, broker, clientId, 5, filter)
       client.on('message', (_topic, payload, packet) => {
         checker.received('group', payload.toString(), packet.dup)
         atOthers.add(payload.toString())
       })
+      others.push(client)
     }
     const session = { clientId: 'p', clean: false, properties: { sessionExpiryInterval: 300 } }
     const { client: p } = await RawClient.connected(cluster[1]!.port, session, { protocolVersion: 5 })
@@ -194,34 +196,46 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     await waitForRoute(cluster, filter, cluster.map(b => b.name))
 
     const publisher = await connectClient(t, cluster[0]!.port, { clientId: 'pub1', protocolVersion: 5 })
-    const publish = async (from: number, to: number): Promise<void> => {
-      for (let n = from; n < to; n++) {
-        await publisher.publishAsync('per/1', `pub1:${n}`, { qos: 1 })
-        checker.acked(`pub1:${n}`)
+    let published = 0
+    const publish = async (count: number): Promise<string[]> => {
+      const ids: string[] = []
+      for (let n = 0; n < count; n++) {
+        const id = `pub1:${published++}`
+        await publisher.publishAsync('per/1', id, { qos: 1 })
+        checker.acked(id)
+        ids.push(id)
       }
+      return ids
     }
-    await publish(0, 9)
-    // Round robin from the first node over [z, node 2, node 3]: p, node 2's only member, gets a third.
+    // Round robin from the first node over the 3 nodes, then over node 2's members q and p: p gets a sixth.
+    await publish(12)
     const left: string[] = []
-    for (let n = 0; n < 3; n++) left.push((await p.expect('publish')).payload.toString())
+    for (let n = 0; n < 2; n++) left.push((await p.expect('publish')).payload.toString())
     p.destroy()
-    await waitUntil(() => left.every(id => atOthers.has(id)), DELIVERY_WAIT_MS, `p's unacknowledged ${left.join(', ')} at z or y`)
-    await publish(9, 18)
+    await waitUntil(() => left.every(id => atOthers.has(id)), DELIVERY_WAIT_MS, `p's unacknowledged ${left.join(', ')} at z, q or y`)
+    // p is offline: node 2's share goes to q.
+    await publish(12)
+    await waitUntil(() => checker.reports()[0]!.received === 24, DELIVERY_WAIT_MS, 'the 24 messages at z, q and y')
+    // q leaves: node 2 has only p, offline; its share waits in p's session.
+    await endClient(others[1]!)
+    await sleep(QUIET_MS)
+    const whileAlone = await publish(6)
 
     const { client: back, connack } = await RawClient.connected(cluster[1]!.port, session, { protocolVersion: 5 })
     t.after(() => { back.destroy() })
     assert.equal(connack.sessionPresent, true)
-    let queuedForP = 0
+    const queuedForP: string[] = []
     while (!checker.complete) {
       const packet = await back.expect('publish', DELIVERY_WAIT_MS)
       back.send({ cmd: 'puback', messageId: packet.messageId ?? 0 })
       checker.received('group', packet.payload.toString(), packet.dup)
-      queuedForP++
+      queuedForP.push(packet.payload.toString())
     }
     await sleep(QUIET_MS)
     const [report] = checker.reports()
     assert.deepEqual({ lost: report!.lost, duplicates: report!.duplicates, dup: report!.dupRedeliveries }, { lost: 0, duplicates: 0, dup: 0 })
-    assert.ok(queuedForP > 0, 'p got its share while offline')
-    t.diagnostic(`p left ${left.length} unacknowledged (redelivered to z, y), then got ${queuedForP} queued while offline`)
+    assert.ok(queuedForP.length > 0, 'p got node 2\'s share while it was the only member there')
+    assert.ok(queuedForP.every(id => whileAlone.includes(id)), `p got only messages published while it was node 2's only member: ${queuedForP.join(', ')}`)
+    t.diagnostic(`p left ${left.length} unacknowledged (redelivered), then got ${queuedForP.length} of the ${whileAlone.length} published while it was node 2's only member`)
   })
 })
