@@ -297,6 +297,13 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     }
     // Client id → its delivery of the current message, when several filters match it (overlap).
     let matched: Map<string, Delivery> | undefined
+    // Remote nodes picked for shared subscriptions of the current message, and for which.
+    let picks: Map<string, SharedTarget[]> | undefined
+    const pick = (node: string, target: SharedTarget): void => {
+      const list = (picks ??= new Map<string, SharedTarget[]>()).get(node)
+      if (list === undefined) picks.set(node, [target])
+      else list.push(target)
+    }
     for (let m = 0; m < messages.length; m++) {
       const message = messages[m]!
       const addedBefore = added
@@ -306,13 +313,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       // case, no copy), or the union when several matching filters have remote routes.
       let nodes: ReadonlySet<string> | undefined
       let union: Set<string> | undefined
-      // Remote nodes picked for shared subscriptions of this message, and for which.
-      let picks: Map<string, SharedTarget[]> | undefined
-      const pick = (node: string, target: SharedTarget): void => {
-        const list = (picks ??= new Map<string, SharedTarget[]>()).get(node)
-        if (list === undefined) picks.set(node, [target])
-        else list.push(target)
-      }
+      picks?.clear()
       const shared = message.shared
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!
@@ -360,21 +361,23 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       }
       overlap?.clear()
       const targets = union ?? nodes
+      const picked = picks !== undefined && picks.size > 0 ? picks : undefined
       if (perNode !== undefined) {
         if (targets !== undefined) {
           for (const node of targets) {
-            const chosen = picks?.get(node)
+            const chosen = picked?.get(node)
             if (chosen === undefined) {
               perNode.add(node, message)
             } else {
+              // One copy per node: a node picked for groups gets them listed on the copy its routes get.
               perNode.add(node, annotated(message, chosen, fromPeer))
-              picks!.delete(node)
+              picked!.delete(node)
             }
           }
         }
-        if (picks !== undefined) for (const [node, chosen] of picks) perNode.add(node, annotated(message, chosen, fromPeer))
+        if (picked !== undefined) for (const [node, chosen] of picked) perNode.add(node, annotated(message, chosen, fromPeer))
       }
-      if (found !== undefined && added === addedBefore && targets === undefined && picks === undefined) found[m] = false
+      if (found !== undefined && added === addedBefore && targets === undefined && picked === undefined) found[m] = false
     }
     for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
     if (perNode !== undefined && forwarder !== undefined) {
