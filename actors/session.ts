@@ -28,7 +28,7 @@ import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import { resendInflight } from '../src/core/session/inflight.js'
-import { takeRedeliveriesByShard } from '../src/core/session/shared-redelivery.js'
+import { redeliveriesByShard, takeRedeliveriesByShard } from '../src/core/session/shared-redelivery.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { parseSharedFilter } from '../src/core/mqtt/topic.js'
@@ -453,12 +453,14 @@ class Session implements SessionContext, SessionOutput {
   }
 
   /**
-   * The client left: what it got as a shared member and did not acknowledge goes back to the trie
-   * shards, for another member of each group (see shared-redelivery.ts); `persists` when this
-   * session stays (it gets them back if it is the group's only member).
+   * The client left: what it got as a shared member and did not acknowledge (or, given, the
+   * `deliveries` that came after the session ended) goes back to the trie shards, for another
+   * member of each group (see shared-redelivery.ts); `persists` when this session stays (it gets
+   * them back if it is the group's only member).
    */
-  private redispatchShared (persists: boolean): void {
-    const perShard = takeRedeliveriesByShard(this.state, this.budget, this.broker.shards.length)
+  private redispatchShared (persists: boolean, deliveries?: Delivery[]): void {
+    const shardCount = this.broker.shards.length
+    const perShard = deliveries === undefined ? takeRedeliveriesByShard(this.state, this.budget, shardCount) : redeliveriesByShard(deliveries, shardCount)
     for (const [shard, items] of perShard) {
       dispatch(this.broker.shards[shard]!, { type: 'redispatch', items, departed: this.state.clientId, persists })
       this.debug({ count: items.length }, 'shared_redispatched')
@@ -496,7 +498,12 @@ class Session implements SessionContext, SessionOutput {
 
   private deliver (deliveries: Delivery[]): void {
     const lifecycle = this.lifecycle
-    if (lifecycle.kind === 'no_session' || lifecycle.kind === 'shut_down') return
+    if (lifecycle.kind === 'shut_down') return
+    // Picked for a shared subscription as this session ended: another member takes it.
+    if (lifecycle.kind === 'no_session') {
+      this.redispatchShared(false, deliveries)
+      return
+    }
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
     const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined

@@ -14,7 +14,7 @@ import { startTestCluster, waitForRoute, type ClusterBroker } from './helpers/br
 import { DeliveryChecker } from './helpers/delivery-checker.js'
 import { connectClient, endClient } from './helpers/mqtt-client.js'
 import { RawClient } from './helpers/raw-client.js'
-import { sleep, waitUntil } from './helpers/wait.js'
+import { pollUntil, sleep, waitUntil } from './helpers/wait.js'
 
 const MESSAGES_PER_PUBLISHER = 40
 const TOPICS = 5
@@ -218,7 +218,7 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     await waitUntil(() => checker.reports()[0]!.received === 24, DELIVERY_WAIT_MS, 'the 24 messages at z, q and y')
     // q leaves: node 2 has only p, offline; its share waits in p's session.
     await endClient(others[1]!)
-    await sleep(QUIET_MS)
+    await pollUntil(async () => (await cluster[1]!.node.status()).sessions, sessions => sessions === 1, DELIVERY_WAIT_MS, 'q\'s session to end')
     const whileAlone = await publish(6)
 
     const { client: back, connack } = await RawClient.connected(cluster[1]!.port, session, { protocolVersion: 5 })

@@ -41,13 +41,10 @@ export function takeUnackedShared (state: SessionState, budget: QueueBudget): De
   return taken
 }
 
-/**
- * The unacknowledged shared deliveries of a session, taken out of it (see `takeUnackedShared`)
- * and grouped by the trie shard of their topic (the shard that holds their group).
- */
-export function takeRedeliveriesByShard (state: SessionState, budget: QueueBudget, shardCount: number): Map<number, SharedRedelivery[]> {
+/** Shared deliveries grouped by the trie shard of their topic (the shard that holds their group); others are left out. */
+export function redeliveriesByShard (deliveries: readonly Delivery[], shardCount: number): Map<number, SharedRedelivery[]> {
   const perShard = new Map<number, SharedRedelivery[]>()
-  for (const { message, shared } of takeUnackedShared(state, budget)) {
+  for (const { message, shared } of deliveries) {
     if (shared === undefined) continue
     const shard = shardForTopic(message.topic, shardCount)
     const items = perShard.get(shard)
@@ -55,4 +52,9 @@ export function takeRedeliveriesByShard (state: SessionState, budget: QueueBudge
     else items.push({ message, target: shared })
   }
   return perShard
+}
+
+/** The unacknowledged shared deliveries of a session, taken out of it (see `takeUnackedShared`), by shard. */
+export function takeRedeliveriesByShard (state: SessionState, budget: QueueBudget, shardCount: number): Map<number, SharedRedelivery[]> {
+  return redeliveriesByShard(takeUnackedShared(state, budget), shardCount)
 }
