@@ -38,6 +38,8 @@ export class SharedGroup {
   private nodeList: string[] | undefined
   /** The members whose client is connected, when some are not (undefined: all are, or none). */
   private onlineList: Subscriber[] | undefined
+  /** How many members have their client connected. */
+  private online = 0
 
   /** `target`: the group and filter, one object for every delivery and forward of this group. */
   constructor (readonly target: SharedTarget, readonly counter: CountedGroupCounter) {}
@@ -93,6 +95,7 @@ export class SharedGroup {
   private changed (): void {
     this.nodeList = undefined
     const online = this.members.filter(m => m.offline !== true)
+    this.online = online.length
     this.onlineList = online.length > 0 && online.length < this.members.length ? online : undefined
   }
 
@@ -103,11 +106,12 @@ export class SharedGroup {
 
   /**
    * The pick where `message` enters the cluster: a local member or another node (only when
-   * `forwarding`), undefined when there is none. `local` takes a local member when there is one;
-   * every other strategy picks a node first, then, if it is this one, a member as a picked node would.
+   * `forwarding`), undefined when there is none. `local` takes a connected local member when there
+   * is one; every other strategy picks a node first, then, if it is this one, a member as a picked
+   * node would.
    */
   pickAtEntry (ctx: PickContext, message: Message, forwarding: boolean): SharedCandidate | undefined {
-    if (!forwarding || this.nodes.length === 0 || (ctx.strategy === 'local' && this.members.length > 0)) return this.pickMember(ctx, message)
+    if (!forwarding || this.nodes.length === 0 || (ctx.strategy === 'local' && this.online > 0)) return this.pickMember(ctx, message)
     const node = this.pickAmong(ctx, this.nodesWithMembers(ctx.self), this.publisherPick, message)
     return node === ctx.self ? this.pickMember(ctx, message) : node
   }
