@@ -8,11 +8,14 @@ import type { Ref } from 'nact'
 import type { ClientLink, ConnectionEvent } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import type { Message } from '../src/core/mqtt/message.js'
+import type { SharedRedelivery } from '../src/core/session/shared-redelivery.js'
 import type { RetainedRequest } from '../src/core/channel/channel-context.js'
 import type { RetainedCursor } from '../src/core/routing/retained-store.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { SessionSnapshot } from '../src/core/session/session-snapshot.js'
 import './nact-types.js'
+
+export type { SharedRedelivery }
 
 // ---- Session (session.ts) ----------------------------------------------------------------------
 
@@ -99,6 +102,8 @@ export interface Subscriber {
   clientId: string
   session: Ref<SessionMsg>
   options: SubscriptionOptions
+  /** A shared subscription's member whose persistent session has no connection now: picked only when no member is online. */
+  offline?: true
 }
 
 /** Add or replace a client's subscription to `filter` (in `group` when shared), or remove it. */
@@ -126,6 +131,11 @@ export type ShardMsg =
    * With `report`, the shard answers whether each message found a destination (see RoutingReport).
    */
   | { type: 'publish', messages: Message[], fromPeer?: boolean, report?: RoutingReport }
+  /**
+   * Messages member `departed` of their shared subscriptions took and left unacknowledged (its
+   * connection dropped): hand each to another member; `persists` when the departed session stays.
+   */
+  | { type: 'redispatch', items: SharedRedelivery[], departed: string, persists: boolean }
   /** A remote node gained routes for `added` and lost those for `removed`. */
   | { type: 'remote_routes_changed', node: string, added: string[], removed: string[] }
   /** A remote node's routes in this shard are now exactly `filters` (after a snapshot). */

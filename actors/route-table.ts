@@ -14,9 +14,8 @@
 import { spawn, dispatch, query, type Ref, type ActorSystemRef } from 'nact'
 import type { Logger } from '../src/core/log.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
-import { isValidTopicFilter } from '../src/core/mqtt/topic.js'
 import { resumeOnCrash } from './supervision.js'
-import { shardsForFilter } from '../src/core/routing/shard-index.js'
+import { parseRoute, shardsForFilter } from '../src/core/routing/shard-index.js'
 import type { RouteDump, RouteTableMsg, ShardMsg } from './messages.js'
 
 /** How long a dump waits for each shard's remote routes. */
@@ -63,40 +62,47 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
   const invalidLog = new ThrottledLogEvent(line => { log.warn(line, 'invalid_route_dropped') })
 
   /**
-   * The filters of a remote node's routes that are valid Topic Filters [MQTT-4.7.1-2, MQTT-4.7.1-3];
-   * each invalid one is dropped alone and counted in a throttled log line.
+   * The routes of a remote node that are valid Topic Filters [MQTT-4.7.1-2, MQTT-4.7.1-3] or
+   * shared subscriptions (MQTT 5 §4.8.2), with the shards each belongs to (a shared subscription's
+   * route lives with its filter); each invalid one is dropped alone and, if `logInvalid`, counted
+   * in a throttled log line.
    */
-  function validFilters (node: string, filters: string[]): string[] {
-    if (filters.every(filter => isValidTopicFilter(filter))) return filters
-    const valid = filters.filter(filter => isValidTopicFilter(filter))
-    const example = filters.find(filter => !isValidTopicFilter(filter)) ?? ''
-    invalidLog.add({ count: filters.length - valid.length }, { node, filter: example.slice(0, 200) })
-    return valid
+  function routesByShard (node: string, routes: string[], logInvalid = true): Array<string[] | undefined> {
+    const shardCount = deps.shards.length
+    const perShard = new Array<string[] | undefined>(shardCount)
+    let invalid = 0
+    let example = ''
+    for (const route of routes) {
+      const parsed = parseRoute(route)
+      if (parsed === undefined) {
+        if (invalid++ === 0) example = route
+        continue
+      }
+      for (const i of shardsForFilter(parsed.filter, shardCount)) (perShard[i] ??= []).push(route)
+    }
+    if (invalid > 0 && logInvalid) invalidLog.add({ count: invalid }, { node, filter: example.slice(0, 200) })
+    return perShard
   }
 
-  /** Tells each shard concerned about one node's route change, in one actor message per shard. */
-  function routesChanged (node: string, added: string[], removed: string[]): void {
-    const shardCount = deps.shards.length
-    const perShard = deps.shards.map(() => ({ added: [] as string[], removed: [] as string[] }))
-    for (const filter of removed) {
-      for (const i of shardsForFilter(filter, shardCount)) perShard[i]!.removed.push(filter)
-    }
-    for (const filter of added) {
-      for (const i of shardsForFilter(filter, shardCount)) perShard[i]!.added.push(filter)
-    }
-    perShard.forEach((change, i) => {
-      if (change.added.length > 0 || change.removed.length > 0) dispatch(deps.shards[i]!, { type: 'remote_routes_changed', node, ...change })
+  /** Tells each shard concerned about one node's route change, in one actor message per shard; returns whether any route was added. */
+  function routesChanged (node: string, added: string[], removed: string[]): boolean {
+    const addedPerShard = routesByShard(node, added)
+    const removedPerShard = routesByShard(node, removed, false)
+    let any = false
+    deps.shards.forEach((shard, i) => {
+      const add = addedPerShard[i] ?? []
+      const remove = removedPerShard[i] ?? []
+      if (add.length > 0) any = true
+      if (add.length > 0 || remove.length > 0) dispatch(shard, { type: 'remote_routes_changed', node, added: add, removed: remove })
     })
+    return any
   }
 
-  /** Gives every shard its part of a node's new route set (an empty part drops what it held). */
-  function routesReplaced (node: string, filters: string[]): void {
-    const shardCount = deps.shards.length
-    const perShard = deps.shards.map((): string[] => [])
-    for (const filter of filters) {
-      for (const i of shardsForFilter(filter, shardCount)) perShard[i]!.push(filter)
-    }
-    perShard.forEach((part, i) => { dispatch(deps.shards[i]!, { type: 'remote_routes_replaced', node, filters: part }) })
+  /** Gives every shard its part of a node's new route set (an empty part drops what it held); returns whether any route is valid. */
+  function routesReplaced (node: string, filters: string[]): boolean {
+    const perShard = routesByShard(node, filters)
+    deps.shards.forEach((shard, i) => { dispatch(shard, { type: 'remote_routes_replaced', node, filters: perShard[i] ?? [] }) })
+    return perShard.some(part => part !== undefined)
   }
 
   /** Replies with the merged dump once every shard answered; the actor goes on meanwhile. */
@@ -129,19 +135,13 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         } else state.local.set(msg.filter, count - 1)
         break
       }
-      case 'remote_routes_changed': {
-        const added = validFilters(msg.node, msg.added)
-        if (added.length > 0) state.remoteNodes.add(msg.node)
-        routesChanged(msg.node, added, msg.removed)
+      case 'remote_routes_changed':
+        if (routesChanged(msg.node, msg.added, msg.removed)) state.remoteNodes.add(msg.node)
         break
-      }
-      case 'remote_routes_replaced': {
-        const filters = validFilters(msg.node, msg.filters)
-        if (filters.length > 0) state.remoteNodes.add(msg.node)
+      case 'remote_routes_replaced':
+        if (routesReplaced(msg.node, msg.filters)) state.remoteNodes.add(msg.node)
         else state.remoteNodes.delete(msg.node)
-        routesReplaced(msg.node, filters)
         break
-      }
       case 'remote_node_removed':
         if (state.remoteNodes.delete(msg.node)) log.info({ node: msg.node }, 'remote_routes_removed')
         for (const shard of deps.shards) dispatch(shard, { type: 'remote_node_removed', node: msg.node })

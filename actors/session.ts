@@ -27,6 +27,7 @@ import { createOutbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import { resendInflight } from '../src/core/session/inflight.js'
+import { redeliveriesByShard, takeRedeliveriesByShard } from '../src/core/session/shared-redelivery.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { parseSharedFilter } from '../src/core/mqtt/topic.js'
@@ -43,6 +44,7 @@ import type { HandOver, RegistryMsg, SessionMsg, SubscriptionChange } from './me
 import { snapshotOf, stateOf, type SessionSnapshot } from '../src/core/session/session-snapshot.js'
 import { SessionHandover } from './session-handover.js'
 import { parkedBudgetOf } from './parked-budget.js'
+import { presenceChanges } from './shared-presence.js'
 
 /** The runtime side of one session: the actor's state object. */
 class Session implements SessionContext, SessionOutput {
@@ -380,6 +382,7 @@ class Session implements SessionContext, SessionOutput {
     this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
     resendInflight(this.state, outbound, this.now(), this)
     this.drain()
+    this.sharedPresence(true)
   }
 
   /**
@@ -406,6 +409,8 @@ class Session implements SessionContext, SessionOutput {
         this.end()
         return
       case 'disconnected': {
+        this.redispatchShared(true)
+        this.sharedPresence(false)
         this.lifecycle = next
         this.setParked(true)
         const seq = this.attachSeq
@@ -436,11 +441,32 @@ class Session implements SessionContext, SessionOutput {
     this.flushLogs()
     this.backlogTracker?.clear()
     if (this.lifecycle.kind === 'disconnected') this.publishPendingWill(this.lifecycle)
+    this.redispatchShared(false)
     this.discardState()
     this.lifecycle = { kind: 'no_session' }
     this.setParked(true)
     this.flushTurn()
     dispatch(this.registry, { type: 'session_ended', clientId: this.state.clientId, session: this.self, attachSeq: this.attachSeq })
+  }
+
+  /**
+   * The client left: what it got as a shared member and did not acknowledge (or, given, the
+   * `deliveries` that came after the session ended) goes back to the trie shards, for another
+   * member of each group (see shared-redelivery.ts); `persists` when this session stays (it gets
+   * them back if it is the group's only member).
+   */
+  private redispatchShared (persists: boolean, deliveries?: Delivery[]): void {
+    const shardCount = this.broker.shards.length
+    const perShard = deliveries === undefined ? takeRedeliveriesByShard(this.state, this.budget, shardCount) : redeliveriesByShard(deliveries, shardCount)
+    for (const [shard, items] of perShard) {
+      dispatch(this.broker.shards[shard]!, { type: 'redispatch', items, departed: this.state.clientId, persists })
+      this.debug({ count: items.length }, 'shared_redispatched')
+    }
+  }
+
+  /** Tells the shards whether this session's shared subscriptions have a connected client (members online are picked first). */
+  private sharedPresence (online: boolean): void {
+    for (const change of presenceChanges(this.state.subscriptions, { clientId: this.state.clientId, session: this.self }, online)) this.changeSubscription(change.filter, change)
   }
 
   private discardState (): void {
@@ -515,7 +541,12 @@ class Session implements SessionContext, SessionOutput {
     if (this.handover?.activeAt(this.now()) === false) this.handover = undefined
     if (this.handover !== undefined) deliveries = this.handover.admit(deliveries, source)
     const lifecycle = this.lifecycle
-    if (lifecycle.kind === 'no_session' || lifecycle.kind === 'shut_down') return
+    if (lifecycle.kind === 'shut_down') return
+    // Picked for a shared subscription as this session ended: another member takes it.
+    if (lifecycle.kind === 'no_session') {
+      this.redispatchShared(false, deliveries)
+      return
+    }
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
     const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined

@@ -10,18 +10,27 @@
  *
  * The shards are the broker's only index of remote routes: the route table passes the cluster's
  * route events on to the shards concerned and keeps no copy, and a route dump reads them from here.
+ *
+ * Shared subscriptions (MQTT 5 §4.8.2) are exactly-once per group cluster-wide: a node announces
+ * the route `$share/<group>/<filter>` while it has members of the group, and only the node where a
+ * message enters the cluster picks one of the nodes with members (itself included); a node
+ * it picks gets the message annotated with the (group, filter) pairs it was picked for and hands it
+ * to one of its members of those groups only (see shared-group.ts and README "Shared subscriptions").
  */
 import { spawn, dispatch, type ActorSystemRef, type Ref } from 'nact'
 import { InvalidTopicFilterError, TopicTrie } from '../src/core/routing/trie.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
-import type { Message } from '../src/core/mqtt/message.js'
+import type { Message, SharedTarget } from '../src/core/mqtt/message.js'
 import type { Delivery } from '../src/core/session/session-state.js'
 import { addMatchingSubscription, deliveryFor } from '../src/core/session/matched-delivery.js'
+import { parseRoute, sharedRoute } from '../src/core/routing/shard-index.js'
+import type { SharedStrategy } from '../src/core/routing/shared-dispatch.js'
+import { countDropped } from '../src/core/metrics.js'
 import type { Logger } from '../src/core/log.js'
 import { resumeOnCrash } from './supervision.js'
-import type { RouteDump, RouteTableMsg, SessionMsg, ShardMsg, Subscriber } from './messages.js'
-
-interface SharedGroup { members: Subscriber[], next: number }
+import { SharedGroup, type CountedGroupCounter, type PickContext } from './shared-group.js'
+import { PerNodeMessages, annotated } from './per-node-messages.js'
+import type { RouteDump, RouteTableMsg, SessionMsg, SharedRedelivery, ShardMsg, Subscriber } from './messages.js'
 
 /**
  * What one filter holds. Each collection is created on first use and dropped when emptied: most
@@ -30,8 +39,11 @@ interface SharedGroup { members: Subscriber[], next: number }
  */
 class FilterEntry {
   subscribers: Map<string, Subscriber> | undefined = undefined
+  /** Shared subscription groups with members here or on other nodes. */
   groups: Map<string, SharedGroup> | undefined = undefined
+  /** Remote nodes with a (non-shared) route for the filter. */
   nodes: Set<string> | undefined = undefined
+  constructor (readonly filter: string) {}
 }
 
 /** Sends messages to remote nodes; provided by the cluster layer. */
@@ -41,9 +53,15 @@ export interface RemoteForwarder {
 
 export interface TrieShardDeps {
   index: number
+  /** This node's name. */
+  node: string
   log: Logger
   routeTable: Ref<RouteTableMsg>
   forwarder?: RemoteForwarder
+  /** How a shared subscription's member is picked (`mqtt.sharedSubscriptionStrategy`). */
+  sharedStrategy: SharedStrategy
+  /** Random numbers in [0, 1) for the random picks; `Math.random` unless a test sets it. */
+  random?: () => number
 }
 
 interface ShardState {
@@ -55,48 +73,35 @@ interface ShardState {
    * takes, and end that walk once all its routes were seen.
    */
   remoteRouteCounts: Map<string, number>
-}
-
-function localCount (entry: FilterEntry): number {
-  return (entry.subscribers?.size ?? 0) + (entry.groups?.size ?? 0)
-}
-
-/** Messages of one publish batch grouped by remote node, in order; consecutive adds for one node skip the map. */
-class PerNodeMessages {
-  readonly lists = new Map<string, Message[]>()
-  private lastNode: string | undefined
-  private lastList: Message[] = []
-
-  add (node: string, message: Message): void {
-    if (node === this.lastNode) {
-      this.lastList.push(message)
-      return
-    }
-    let list = this.lists.get(node)
-    if (list === undefined) this.lists.set(node, list = [])
-    list.push(message)
-    this.lastNode = node
-    this.lastList = list
-  }
+  /** Group name → the counter `round_robin_per_group` shares between the group's filters. */
+  groupCounters: Map<string, CountedGroupCounter>
 }
 
 export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Ref<ShardMsg> {
   const { log, routeTable, index } = deps
+  const picker: PickContext = { strategy: deps.sharedStrategy, self: deps.node, random: deps.random ?? Math.random }
   const shardLog = log.child({ actor: 'trie_shard', shard: index })
   const invalidLog = new ThrottledLogEvent(line => { shardLog.warn(line, 'invalid_route_dropped') })
+  const noMemberLog = new ThrottledLogEvent(line => { shardLog.warn(line, 'message_dropped') })
+
+  /** A message picked for a shared subscription that has no member left to take it: counted and logged. */
+  function noSharedMember (message: Message, target: SharedTarget): void {
+    countDropped('no_shared_member')
+    noMemberLog.add({ count: 1 }, { reason: 'no_shared_member', group: target.group, filter: target.filter, topic: message.topic })
+  }
 
   /**
-   * Adds each filter of a remote node's routes; a filter the trie refuses is dropped alone (counted
-   * in a throttled log line) and the others are applied. The route table validates filters first:
-   * this keeps one bad item from cutting a batch short whatever sends it.
+   * Adds each route of a remote node; a route the trie refuses is dropped alone (counted in a
+   * throttled log line) and the others are applied. The route table validates routes first: this
+   * keeps one bad item from cutting a batch short whatever sends it.
    */
-  function addRemoteRoutes (state: ShardState, filters: string[], node: string): void {
-    for (const filter of filters) {
+  function addRemoteRoutes (state: ShardState, routes: string[], node: string): void {
+    for (const route of routes) {
       try {
-        addRemoteRoute(state, filter, node)
+        addRemoteRoute(state, route, node)
       } catch (err) {
         if (!(err instanceof InvalidTopicFilterError)) throw err
-        invalidLog.add({ count: 1 }, { node, filter: filter.slice(0, 200) })
+        invalidLog.add({ count: 1 }, { node, filter: route.slice(0, 200) })
       }
     }
   }
@@ -104,51 +109,101 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
   function entryFor (state: ShardState, filter: string): FilterEntry {
     let entry = state.trie.get(filter)
     if (entry === undefined) {
-      entry = new FilterEntry()
+      entry = new FilterEntry(filter)
       state.trie.set(filter, entry)
     }
     return entry
   }
 
   function pruneIfEmpty (state: ShardState, filter: string, entry: FilterEntry): void {
-    if (localCount(entry) === 0 && entry.nodes === undefined) state.trie.delete(filter)
+    if (entry.subscribers === undefined && entry.groups === undefined && entry.nodes === undefined) state.trie.delete(filter)
   }
 
-  function addRemoteRoute (state: ShardState, filter: string, node: string): void {
-    const nodes = entryFor(state, filter).nodes ??= new Set()
-    if (nodes.has(node)) return
-    nodes.add(node)
-    state.remoteRouteCounts.set(node, (state.remoteRouteCounts.get(node) ?? 0) + 1)
+  function groupFor (state: ShardState, entry: FilterEntry, group: string): SharedGroup {
+    const groups = entry.groups ??= new Map<string, SharedGroup>()
+    let shared = groups.get(group)
+    if (shared === undefined) {
+      let counter = state.groupCounters.get(group)
+      if (counter === undefined) state.groupCounters.set(group, counter = { publisher: { next: 0 }, member: { next: 0 }, users: 0 })
+      counter.users++
+      shared = new SharedGroup({ group, filter: entry.filter }, counter)
+      groups.set(group, shared)
+    }
+    return shared
   }
 
-  function removeRemoteRoute (state: ShardState, filter: string, entry: FilterEntry, node: string): void {
-    if (entry.nodes?.delete(node) !== true) return
-    if (entry.nodes.size === 0) entry.nodes = undefined
-    const count = (state.remoteRouteCounts.get(node) ?? 0) - 1
+  function dropGroupIfEmpty (state: ShardState, entry: FilterEntry, shared: SharedGroup): void {
+    if (!shared.empty || entry.groups === undefined) return
+    entry.groups.delete(shared.target.group)
+    if (entry.groups.size === 0) entry.groups = undefined
+    if (--shared.counter.users === 0) state.groupCounters.delete(shared.target.group)
+  }
+
+  function countRemoteRoute (state: ShardState, node: string, delta: 1 | -1): void {
+    const count = (state.remoteRouteCounts.get(node) ?? 0) + delta
     if (count > 0) state.remoteRouteCounts.set(node, count)
     else state.remoteRouteCounts.delete(node)
-    pruneIfEmpty(state, filter, entry)
+  }
+
+  function addRemoteRoute (state: ShardState, route: string, node: string): void {
+    const parsed = parseRoute(route)
+    if (parsed === undefined) throw new InvalidTopicFilterError(`invalid route '${route.slice(0, 200)}'`)
+    const entry = entryFor(state, parsed.filter)
+    if (parsed.group !== undefined) {
+      if (groupFor(state, entry, parsed.group).addNode(node)) countRemoteRoute(state, node, 1)
+      return
+    }
+    const nodes = entry.nodes ??= new Set()
+    if (nodes.has(node)) return
+    nodes.add(node)
+    countRemoteRoute(state, node, 1)
+  }
+
+  /** Removes a remote node's route: the filter's plain route, or with `group` its route for that group. */
+  function removeRemoteRoute (state: ShardState, entry: FilterEntry, group: string | undefined, node: string): void {
+    if (group !== undefined) {
+      const shared = entry.groups?.get(group)
+      if (shared?.removeNode(node) !== true) return
+      dropGroupIfEmpty(state, entry, shared)
+    } else {
+      if (entry.nodes?.delete(node) !== true) return
+      if (entry.nodes.size === 0) entry.nodes = undefined
+    }
+    countRemoteRoute(state, node, -1)
+    pruneIfEmpty(state, entry.filter, entry)
   }
 
   /**
-   * Removes `node`'s routes whose filter `keep` rejects. Walks the trie's filters (deleting the
-   * current one while iterating a Map is safe) and stops once every route of the node was seen.
+   * Removes `node`'s routes that `keep` rejects. Walks the trie's filters (deleting the current one
+   * while iterating a Map is safe) and stops once every route of the node was seen.
    */
-  function removeRemoteRoutesOf (state: ShardState, node: string, keep: (filter: string) => boolean): void {
+  function removeRemoteRoutesOf (state: ShardState, node: string, keep: (route: string) => boolean): void {
     let unseen = state.remoteRouteCounts.get(node) ?? 0
     if (unseen === 0) return
     for (const [filter, entry] of state.trie.entries()) {
-      if (entry.nodes?.has(node) !== true) continue
-      if (!keep(filter)) removeRemoteRoute(state, filter, entry, node)
-      if (--unseen === 0) break
+      if (entry.groups !== undefined) {
+        for (const shared of [...entry.groups.values()]) {
+          if (!shared.nodes.includes(node)) continue
+          unseen--
+          if (!keep(sharedRoute(shared.target.group, filter))) removeRemoteRoute(state, entry, shared.target.group, node)
+        }
+      }
+      if (entry.nodes?.has(node) === true) {
+        unseen--
+        if (!keep(filter)) removeRemoteRoute(state, entry, undefined, node)
+      }
+      if (unseen <= 0) break
     }
   }
 
   function clearRemoteRoutes (state: ShardState): void {
     if (state.remoteRouteCounts.size === 0) return
     for (const [filter, entry] of state.trie.entries()) {
-      if (entry.nodes === undefined) continue
       entry.nodes = undefined
+      for (const shared of [...entry.groups?.values() ?? []]) {
+        for (const node of [...shared.nodes]) shared.removeNode(node)
+        dropGroupIfEmpty(state, entry, shared)
+      }
       pruneIfEmpty(state, filter, entry)
     }
     state.remoteRouteCounts.clear()
@@ -159,70 +214,80 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     if (state.remoteRouteCounts.size === 0) return routes
     for (const [filter, entry] of state.trie.entries()) {
       if (entry.nodes !== undefined) routes.push({ filter, nodes: [...entry.nodes] })
+      for (const shared of entry.groups?.values() ?? []) {
+        if (shared.nodes.length > 0) routes.push({ filter: sharedRoute(shared.target.group, filter), nodes: [...shared.nodes] })
+      }
     }
     return routes
   }
 
+  /** This node's route for a filter (plain, or with `group` the group's) came or went. */
+  function localRouteChanged (filter: string, group: string | undefined, added: boolean): void {
+    const route = group === undefined ? filter : sharedRoute(group, filter)
+    dispatch(routeTable, { type: added ? 'local_route_added' : 'local_route_removed', filter: route, shard: index })
+  }
+
   function subscribe (state: ShardState, filter: string, group: string | undefined, subscriber: Subscriber): void {
     const entry = entryFor(state, filter)
-    const before = localCount(entry)
     if (group === undefined) {
       const subscribers = entry.subscribers ??= new Map<string, Subscriber>()
-      if (!subscribers.has(subscriber.clientId)) state.subscriberCount++
+      if (subscribers.has(subscriber.clientId)) {
+        subscribers.set(subscriber.clientId, subscriber)
+        return
+      }
       subscribers.set(subscriber.clientId, subscriber)
-    } else {
-      const groups = entry.groups ??= new Map<string, SharedGroup>()
-      let shared = groups.get(group)
-      if (shared === undefined) {
-        shared = { members: [], next: 0 }
-        groups.set(group, shared)
-      }
-      const at = shared.members.findIndex(m => m.clientId === subscriber.clientId)
-      if (at >= 0) shared.members[at] = subscriber
-      else {
-        shared.members.push(subscriber)
-        state.subscriberCount++
-      }
+      state.subscriberCount++
+      if (subscribers.size === 1) localRouteChanged(filter, undefined, true)
+      return
     }
-    if (before === 0) dispatch(routeTable, { type: 'local_route_added', filter, shard: index })
+    const shared = groupFor(state, entry, group)
+    if (!shared.setMember(subscriber)) return
+    state.subscriberCount++
+    if (shared.members.length === 1) localRouteChanged(filter, group, true)
   }
 
   function unsubscribe (state: ShardState, filter: string, group: string | undefined, clientId: string): void {
     const entry = state.trie.get(filter)
     if (entry === undefined) return
-    const before = localCount(entry)
     if (group === undefined) {
       if (entry.subscribers?.delete(clientId) === true) {
         state.subscriberCount--
-        if (entry.subscribers.size === 0) entry.subscribers = undefined
+        if (entry.subscribers.size === 0) {
+          entry.subscribers = undefined
+          localRouteChanged(filter, undefined, false)
+        }
       }
     } else {
-      const groups = entry.groups
-      const shared = groups?.get(group)
-      if (groups !== undefined && shared !== undefined) {
-        const at = shared.members.findIndex(m => m.clientId === clientId)
-        if (at >= 0) {
-          shared.members.splice(at, 1)
-          state.subscriberCount--
-        }
-        if (shared.members.length === 0) {
-          groups.delete(group)
-          if (groups.size === 0) entry.groups = undefined
-        }
+      const shared = entry.groups?.get(group)
+      if (shared?.removeMember(clientId) === true) {
+        state.subscriberCount--
+        if (shared.members.length === 0) localRouteChanged(filter, group, false)
+        dropGroupIfEmpty(state, entry, shared)
       }
     }
-    if (before > 0 && localCount(entry) === 0) dispatch(routeTable, { type: 'local_route_removed', filter, shard: index })
     pruneIfEmpty(state, filter, entry)
+  }
+
+  /** The delivery of a message to the member picked for a shared subscription; it remembers the subscription (for redelivery). */
+  function sharedDelivery (message: Message, member: Subscriber, target: SharedTarget): Delivery {
+    const delivery = deliveryFor(message, member.options)
+    delivery.shared = target
+    return delivery
   }
 
   /**
    * Routes a batch: deliveries to local sessions, one actor message each, and the messages for
    * other nodes to the forwarder. With `found`, sets `found[i]` to false for each message that
    * found no subscriber here and no node with a route (the publisher's PUBACK then says 0x10).
+   *
+   * A message from a peer goes to local subscribers and, for shared subscriptions, only to the
+   * groups it is annotated with (see the file's comment); it is never forwarded again, except to
+   * another node of such a group when this one has no member left (once: `redispatched`).
    */
   function route (state: ShardState, messages: Message[], fromPeer: boolean, found?: boolean[]): void {
     const perSession = new Map<string, { session: Ref<SessionMsg>, deliveries: Delivery[] }>()
-    const perNode = fromPeer || deps.forwarder === undefined ? undefined : new PerNodeMessages()
+    const forwarder = deps.forwarder
+    const perNode = forwarder === undefined ? undefined : new PerNodeMessages()
     let added = 0
     const add = (subscriber: Subscriber, delivery: Delivery): void => {
       added++
@@ -232,6 +297,13 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     }
     // Client id → its delivery of the current message, when several filters match it (overlap).
     let matched: Map<string, Delivery> | undefined
+    // Remote nodes picked for shared subscriptions of the current message, and for which.
+    let picks: Map<string, SharedTarget[]> | undefined
+    const pick = (node: string, target: SharedTarget): void => {
+      const list = (picks ??= new Map<string, SharedTarget[]>()).get(node)
+      if (list === undefined) picks.set(node, [target])
+      else list.push(target)
+    }
     for (let m = 0; m < messages.length; m++) {
       const message = messages[m]!
       const addedBefore = added
@@ -241,6 +313,8 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       // case, no copy), or the union when several matching filters have remote routes.
       let nodes: ReadonlySet<string> | undefined
       let union: Set<string> | undefined
+      picks?.clear()
+      const shared = message.shared
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]!
         if (entry.subscribers !== undefined) {
@@ -259,14 +333,24 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
           }
         }
         if (entry.groups !== undefined) {
-          for (const shared of entry.groups.values()) {
-            // One member of each group gets the message, round robin (MQTT 5 §4.8.2).
-            const member = shared.members[shared.next % shared.members.length]!
-            shared.next = (shared.next + 1) % shared.members.length
-            add(member, deliveryFor(message, member.options))
+          // One member of each group gets the message, cluster-wide (MQTT 5 §4.8.2).
+          for (const group of entry.groups.values()) {
+            if (!fromPeer) {
+              const picked = group.pickAtEntry(picker, message, perNode !== undefined)
+              if (picked === undefined) continue
+              if (typeof picked === 'string') pick(picked, group.target)
+              else add(picked, sharedDelivery(message, picked, group.target))
+            } else if (shared !== undefined && group.targetedBy(shared.targets)) {
+              const member = group.pickMember(picker, message)
+              // Without members (gone since the publishing node picked this one): another node of the group, once.
+              const node = member !== undefined || shared.redispatched || perNode === undefined ? undefined : group.pickNode(picker, message)
+              if (member !== undefined) add(member, sharedDelivery(message, member, group.target))
+              else if (node !== undefined) pick(node, group.target)
+              else noSharedMember(message, group.target)
+            }
           }
         }
-        if (perNode !== undefined && entry.nodes !== undefined) {
+        if (!fromPeer && perNode !== undefined && entry.nodes !== undefined) {
           if (nodes === undefined) {
             nodes = entry.nodes
           } else {
@@ -277,17 +361,57 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       }
       overlap?.clear()
       const targets = union ?? nodes
-      if (targets !== undefined && perNode !== undefined) {
-        for (const node of targets) perNode.add(node, message)
+      const picked = picks !== undefined && picks.size > 0 ? picks : undefined
+      if (perNode !== undefined) {
+        if (targets !== undefined) {
+          for (const node of targets) {
+            const chosen = picked?.get(node)
+            if (chosen === undefined) {
+              perNode.add(node, message)
+            } else {
+              // One copy per node: a node picked for groups gets them listed on the copy its routes get.
+              perNode.add(node, annotated(message, chosen, fromPeer))
+              picked!.delete(node)
+            }
+          }
+        }
+        if (picked !== undefined) for (const [node, chosen] of picked) perNode.add(node, annotated(message, chosen, fromPeer))
       }
-      if (found !== undefined && added === addedBefore && (targets === undefined || perNode === undefined)) found[m] = false
+      if (found !== undefined && added === addedBefore && targets === undefined && picked === undefined) found[m] = false
     }
     for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
-    if (perNode !== undefined && deps.forwarder !== undefined) {
+    if (perNode !== undefined && forwarder !== undefined) {
       // The cluster network decides what a down node gets: QoS 1/2 wait in its link until it is
       // back (or cleaned), QoS 0 is dropped, counted and logged there.
-      for (const [node, list] of perNode.lists) deps.forwarder.forward(node, list)
+      for (const [node, list] of perNode.lists) forwarder.forward(node, list)
     }
+  }
+
+  /**
+   * Hands messages a shared member took and left unacknowledged (its connection dropped) to another
+   * member of the same shared subscription, here or on another node; the departed member gets them
+   * back only when it is the only one left and its session `persists`.
+   */
+  function redispatch (state: ShardState, items: SharedRedelivery[], departed: string, persists: boolean): void {
+    const perSession = new Map<Ref<SessionMsg>, Delivery[]>()
+    const perNode = new PerNodeMessages()
+    for (const { message, target } of items) {
+      const group = state.trie.get(target.filter)?.groups?.get(target.group)
+      let picked = group?.pickExcluding(picker, message, departed, deps.forwarder !== undefined)
+      if (picked === undefined && persists) picked = group?.members.find(m => m.clientId === departed)
+      if (picked === undefined) {
+        noSharedMember(message, target)
+      } else if (typeof picked === 'string') {
+        perNode.add(picked, annotated(message, [group!.target], true))
+      } else {
+        const list = perSession.get(picked.session)
+        const delivery = sharedDelivery(message, picked, group!.target)
+        if (list === undefined) perSession.set(picked.session, [delivery])
+        else list.push(delivery)
+      }
+    }
+    for (const [session, deliveries] of perSession) dispatch(session, { type: 'deliver', deliveries })
+    for (const [node, list] of perNode.lists) deps.forwarder?.forward(node, list)
   }
 
   function handle (state: ShardState, msg: ShardMsg): ShardState {
@@ -317,9 +441,10 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
         break
       case 'remote_routes_changed':
         state.trie.bulk(() => {
-          for (const filter of msg.removed) {
-            const entry = state.trie.get(filter)
-            if (entry !== undefined) removeRemoteRoute(state, filter, entry, msg.node)
+          for (const route of msg.removed) {
+            const parsed = parseRoute(route)
+            const entry = parsed === undefined ? undefined : state.trie.get(parsed.filter)
+            if (entry !== undefined) removeRemoteRoute(state, entry, parsed!.group, msg.node)
           }
           addRemoteRoutes(state, msg.added, msg.node)
         })
@@ -340,6 +465,9 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       case 'remote_nodes_cleared':
         state.trie.bulk(() => { clearRemoteRoutes(state) })
         break
+      case 'redispatch':
+        redispatch(state, msg.items, msg.departed, msg.persists)
+        break
       case 'remote_routes_dump':
         dispatch(msg.replyTo, remoteRoutes(state))
         break
@@ -356,7 +484,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
   }
 
   return spawn(system, handle, `trie-shard-${index}`, {
-    initialState: { trie: new TopicTrie<FilterEntry>(), subscriberCount: 0, remoteRouteCounts: new Map() },
+    initialState: { trie: new TopicTrie<FilterEntry>(), subscriberCount: 0, remoteRouteCounts: new Map(), groupCounters: new Map() },
     onCrash: resumeOnCrash<ShardMsg>(shardLog)
   })
 }

@@ -6,6 +6,8 @@
  *   workload on a single node;
  * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
  * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
+ * - cluster-shared: QoS 1 publishers on node 1 to six subscribers, two on each node, with a plain
+ *   subscription to a topic each, then as one `$share` group (each message delivered once either way);
  * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`);
  * - cluster-takeover: a persistent session taken over back and forth between node 1 and node 2
  *   (`takeover-workload.ts`).
@@ -22,12 +24,12 @@ import { CpuSampler } from './cpu-sampler.js'
 import { ScenarioSkippedError } from './errors.js'
 import { mdnsLabUnavailable, runMdnsMesh } from './mdns-mesh.js'
 import { runTakeoverWorkload } from './takeover-workload.js'
-import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
+import { epochNow, type SharedResult, type SharedWorkload, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
 
 /** The cross-node pairs scenarios, one per QoS. */
 type CrossNodePairsId = 'cluster-pairs' | 'cluster-pairs-qos1'
-export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-mdns-mesh' | 'cluster-takeover'
-export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-mdns-mesh', 'cluster-takeover']
+export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-shared' | 'cluster-mdns-mesh' | 'cluster-takeover'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-shared', 'cluster-mdns-mesh', 'cluster-takeover']
 
 const NODES = 3
 const ROUTE_CHECK_TIMEOUT_MS = 20_000
@@ -35,6 +37,8 @@ const CONVERGENCE_TRIAL_TIMEOUT_MS = 5_000
 const SYNC_CONNECTIONS = 10
 const SYNC_SAMPLES = 10
 const SYNC_TIMEOUT_MS = 120_000
+const SHARED_PUBLISHERS = 4
+const SHARED_MEMBERS_PER_NODE = 2
 
 /** The cluster did not start or could not route a message between two nodes. */
 export class ClusterStartError extends Error {
@@ -73,6 +77,8 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
   { scenario: 'cluster-join-sync', metric: { key: 'heldMs', label: 'routes held: node 2 routes the samples, ms after the first SUBSCRIBE on node 1', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromListenerMs', label: 'join: routes usable, ms after its MQTT port opened', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '≤ 1000 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
+  { scenario: 'cluster-shared', metric: { key: 'sharedMsgPerSecond', label: 'msg/s delivered once, QoS 1, publish on node 1, $share group of 2 members per node (reference: the same 6 subscribers, plain, a topic each)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'plainMsgPerSecond', target: '' },
+  { scenario: 'cluster-shared', metric: { key: 'sharedCpuUsPerMessage', label: 'CPU per delivered message, 3 nodes together, µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'plainCpuUsPerMessage', target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromSpawnMs', label: 'full mesh, ms after the three processes started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromStartedMs', label: 'full mesh, ms after the last node logged broker_started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-takeover', metric: { key: 'p50', label: 'session takeover across nodes p50, ms from the new connection to CONNACK (session present)', higherIsBetter: false, digits: 1, generatorSensitive: false }, referenceKey: null, target: '' },
@@ -84,6 +90,7 @@ export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
   'cluster-pairs-qos1': '10 pairs QoS 1 across nodes',
   'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
   'cluster-join-sync': 'node 3 joins a cluster holding the routes',
+  'cluster-shared': 'shared subscription across 3 nodes vs a plain subscription',
   'cluster-mdns-mesh': '3 nodes in network namespaces, mDNS discovery, no seeds',
   'cluster-takeover': 'a persistent session taken over between node 1 and node 2'
 }
@@ -160,6 +167,7 @@ export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, s
     case 'cluster-convergence': return await convergence(hosts, settings)
     case 'cluster-join-sync': return await joinSync(hosts, settings)
     case 'cluster-takeover': return await takeover(hosts, settings)
+    case 'cluster-shared': return await sharedVsPlain(hosts, settings)
     case 'cluster-mdns-mesh': {
       const unavailable = await mdnsLabUnavailable()
       if (unavailable !== undefined) throw new ScenarioSkippedError(`mDNS runs only inside network namespaces: ${unavailable}`)
@@ -318,6 +326,70 @@ async function takeover (hosts: Hosts, settings: ClusterSettings): Promise<RunOu
     if (gone !== null) return { ok: false, failure: gone }
     if (result.samplesMs.length === 0) return { ok: false, failure: `no takeover with session present (${result.errors.join('; ')})` }
     return { ok: true, figures: { p50: percentile(result.samplesMs, 0.5), p99: percentile(result.samplesMs, 0.99) }, integrity: { ...CLEAN, errors: result.errors }, generatorBusy: null }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
+    await stopAll(nodes)
+  }
+}
+
+/** A shared workload's result and the CPU microseconds the nodes together spent per message it delivered in its measuring window. */
+async function runSharedWorkload (hosts: Hosts, workload: SharedWorkload, nodes: RunningBroker[]): Promise<{ result: SharedResult, cpuUsPerMessage: number }> {
+  const sampler = new CpuSampler(nodes.map(b => b.process.pid))
+  const generator = new GeneratorProcess(hosts.generator, workload, 'shared generator')
+  try {
+    const result = await whileAlive(generator.expect<SharedResult>('RESULT', workload.seconds * 1000 + workload.routeTimeoutMs + 30_000), nodes)
+    sampler.stop()
+    const cpuMs = nodes.reduce((sum, b) => sum + (sampler.cpuMsBetween(b.process.pid, result.measuredFromEpochMs, result.measuredToEpochMs) ?? Number.NaN), 0)
+    return { result, cpuUsPerMessage: cpuMs * 1000 / result.measuredDeliveries }
+  } finally {
+    sampler.stop()
+    await generator.stop()
+  }
+}
+
+/**
+ * The same QoS 1 load from node 1, first to six connections, two on each node, each subscribed
+ * plainly to one of the six topics, then to the same six as one `$share` group (node 1 picks a
+ * node per message, the picked node one of its members): what picking and annotating cost.
+ */
+async function sharedVsPlain (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+  const nodes = await startNodes(hosts, await planCluster(), NODES)
+  try {
+    const base = {
+      kind: 'shared' as const,
+      publishTo: nodes[0]!.address,
+      publishers: SHARED_PUBLISHERS,
+      payloadBytes: settings.payloadBytes,
+      seconds: settings.seconds,
+      warmupSeconds: Math.min(1, settings.seconds / 5),
+      maxMessages: settings.maxMessages,
+      inflight: settings.inflight,
+      window: settings.window,
+      routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS
+    }
+    const addresses = nodes.flatMap(node => Array.from({ length: SHARED_MEMBERS_PER_NODE }, () => node.address))
+    const topics = addresses.length
+    const plain = await runSharedWorkload(hosts, { ...base, topics, subscribers: addresses.map((address, i) => ({ address, filter: `bench-shared/${i}` })) }, nodes)
+    const shared = await runSharedWorkload(hosts, { ...base, topics, subscribers: addresses.map(address => ({ address, filter: '$share/bench/bench-shared/+' })) }, nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+    return {
+      ok: true,
+      figures: {
+        sharedMsgPerSecond: shared.result.deliveredPerSecond,
+        plainMsgPerSecond: plain.result.deliveredPerSecond,
+        sharedCpuUsPerMessage: shared.cpuUsPerMessage,
+        plainCpuUsPerMessage: plain.cpuUsPerMessage
+      },
+      integrity: {
+        ...CLEAN,
+        lost: shared.result.lost + plain.result.lost,
+        duplicated: shared.result.duplicated + plain.result.duplicated,
+        errors: [...shared.result.errors, ...plain.result.errors]
+      },
+      generatorBusy: null
+    }
   } catch (err) {
     return { ok: false, failure: describeFailure(err) }
   } finally {

@@ -10,6 +10,7 @@ import { runThroughput } from './throughput-workload.js'
 import { openIdleConnections } from './idle-workload.js'
 import { runConvergence } from './convergence-workload.js'
 import { holdRoutes } from './route-sync-workload.js'
+import { runShared } from './shared-workload.js'
 import { BenchTimeoutError, UsageError } from './errors.js'
 import type { Workload } from './workload.js'
 
@@ -57,6 +58,9 @@ async function main (): Promise<void> {
       return
     case 'convergence':
       emit('RESULT', await runConvergence(workload))
+      return
+    case 'shared':
+      emit('RESULT', await runShared(workload))
       return
     case 'idle': {
       const idle = await openIdleConnections(workload)

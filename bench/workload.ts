@@ -171,7 +171,49 @@ export interface RouteSyncResult {
   errors: string[]
 }
 
-export type Workload = ThroughputWorkload | IdleWorkload | ConvergenceWorkload | RouteSyncWorkload
+/**
+ * Delivered-once throughput: QoS 1 publishers on one node publish on the topics
+ * `bench-shared/<0 .. topics-1>` in turn, and subscribers (each on its own node and filter) of
+ * which exactly one must get each message: the members of one shared subscription group, or plain
+ * subscribers of one topic each. Bounded by `seconds` and `maxMessages`.
+ */
+export interface SharedWorkload {
+  kind: 'shared'
+  publishTo: BrokerAddress
+  subscribers: Array<{ address: BrokerAddress, filter: string }>
+  topics: number
+  publishers: number
+  payloadBytes: number
+  seconds: number
+  /** The first part of `seconds` the rate leaves out (JIT warm-up of the nodes' paths). */
+  warmupSeconds: number
+  maxMessages: number
+  /** QoS 1 PUBLISHes a publisher may have without PUBACK. */
+  inflight: number
+  /** Most messages all publishers together may be ahead of the deliveries (so no session queue overflows). */
+  window: number
+  routeTimeoutMs: number
+}
+
+export interface SharedResult {
+  kind: 'shared'
+  published: number
+  /** Distinct messages received by some subscriber. */
+  delivered: number
+  /** Copies beyond the first (a group member and another, or one twice). */
+  duplicated: number
+  lost: number
+  /** Distinct messages per second, from the end of the warm-up to the last first delivery. */
+  deliveredPerSecond: number
+  /** That window in epoch milliseconds, and the distinct messages delivered in it. */
+  measuredFromEpochMs: number
+  measuredToEpochMs: number
+  measuredDeliveries: number
+  perSubscriber: number[]
+  errors: string[]
+}
+
+export type Workload = ThroughputWorkload | IdleWorkload | ConvergenceWorkload | RouteSyncWorkload | SharedWorkload
 
 /** CPU time (user + system) this process has used, in milliseconds. */
 export function cpuMs (): number {

@@ -7,10 +7,12 @@
  *
  *   length            varint: bytes of the rest of the message
  *   flags u8          bits 0-1 qos, bit 2 retain, bit 3 has expiresAt, bit 4 has properties,
- *                     bit 5 has origin (absent: the origin is the sending node)
+ *                     bit 5 has origin (absent: the origin is the sending node), bit 6 has shared
  *   topic             string ref
  *   publisher         string ref
  *   [origin]          string ref
+ *   [shared]          varint (targets << 1 | redispatched), then per target: group string ref,
+ *                     filter string ref (the shared subscriptions this node was picked for)
  *   [expiresAt]       varint (epoch ms)
  *   [properties]      u8 presence bits, then each present field (see `writeProperties`)
  *   payload           byte string
@@ -25,14 +27,15 @@
  */
 import { MalformedFrameError } from './errors.js'
 import type { BinaryReader, BinaryWriter } from './wire.js'
-import type { Message, MessageProperties, QoS } from '../src/core/mqtt/message.js'
+import type { Message, MessageProperties, QoS, SharedForward, SharedTarget } from '../src/core/mqtt/message.js'
 import { isValidTopicName } from '../src/core/mqtt/topic.js'
 
 const FLAG_RETAIN = 0x04
 const FLAG_EXPIRY = 0x08
 const FLAG_PROPERTIES = 0x10
 const FLAG_ORIGIN = 0x20
-const KNOWN_FLAGS = 0x3f
+const FLAG_SHARED = 0x40
+const KNOWN_FLAGS = 0x7f
 
 const PROP_PAYLOAD_FORMAT = 0x01
 const PROP_PAYLOAD_FORMAT_UTF8 = 0x02
@@ -54,6 +57,9 @@ const MESSAGE_OVERHEAD_BYTES = 40
  */
 export function encodedSizeBound (message: Message): number {
   let size = MESSAGE_OVERHEAD_BYTES + message.payload.byteLength + 3 * (message.topic.length + message.publisher.length + message.origin.length)
+  if (message.shared !== undefined) {
+    for (const { group, filter } of message.shared.targets) size += 3 * (group.length + filter.length) + 10
+  }
   const p = message.properties
   if (p !== undefined) {
     if (p.contentType !== undefined) size += 3 * p.contentType.length + 5
@@ -94,6 +100,8 @@ export class MessageBatchWriter {
     if (message.expiresAt !== undefined) flags |= FLAG_EXPIRY
     if (hasProperties) flags |= FLAG_PROPERTIES
     if (hasOrigin) flags |= FLAG_ORIGIN
+    const shared = message.shared
+    if (shared !== undefined) flags |= FLAG_SHARED
     writer.u8(flags)
     if (this.lastTopicRef > 0 && message.topic === this.lastTopic) {
       writer.varint(this.lastTopicRef)
@@ -108,6 +116,13 @@ export class MessageBatchWriter {
       this.lastPublisherRef = this.stringRef(writer, message.publisher)
     }
     if (hasOrigin) this.stringRef(writer, message.origin)
+    if (shared !== undefined) {
+      writer.varint(shared.targets.length * 2 + (shared.redispatched ? 1 : 0))
+      for (const { group, filter } of shared.targets) {
+        this.stringRef(writer, group)
+        this.stringRef(writer, filter)
+      }
+    }
     if (message.expiresAt !== undefined) writer.varint(message.expiresAt)
     if (hasProperties) writeProperties(writer, properties)
     writer.bytes(message.payload)
@@ -150,6 +165,7 @@ export class MessageBatchReader {
     const topic = this.stringRef(reader)
     const publisher = this.stringRef(reader)
     const origin = (flags & FLAG_ORIGIN) !== 0 ? this.stringRef(reader) : this.sender
+    const shared = (flags & FLAG_SHARED) !== 0 ? this.sharedForward(reader) : undefined
     let topicValid = this.validTopics.has(topic)
     if (!topicValid && isValidTopicName(topic)) {
       topicValid = true
@@ -158,12 +174,23 @@ export class MessageBatchReader {
     let result: Message | RefusedMessage
     try {
       result = readFields(reader, flags, topic, topicValid, publisher, origin)
+      if (shared !== undefined && !(result instanceof RefusedMessage)) result.shared = shared
     } catch (err) {
       if (!(err instanceof MalformedFrameError)) throw err
       result = new RefusedMessage(err.message, flags & 0x03)
     }
     reader.unlimit(outer)
     return result
+  }
+
+  /** The shared targets; their count is bounded by the message's length (each takes two bytes at least). */
+  private sharedForward (reader: BinaryReader): SharedForward {
+    const head = reader.varint()
+    const count = Math.floor(head / 2)
+    if (count > reader.remaining) throw new MalformedFrameError(`${count} shared targets in ${reader.remaining} bytes`)
+    const targets: SharedTarget[] = []
+    for (let i = 0; i < count; i++) targets.push({ group: this.stringRef(reader), filter: this.stringRef(reader) })
+    return { targets, redispatched: (head & 1) === 1 }
   }
 
   private stringRef (reader: BinaryReader): string {

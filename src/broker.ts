@@ -72,7 +72,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   const shards: Array<Ref<ShardMsg>> = []
   const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, { node, log, shards, replicator: cluster })
   for (let index = 0; index < config.shards; index++) {
-    shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder: cluster }))
+    shards.push(spawnTrieShard(system, { index, node, log, routeTable, forwarder: cluster, sharedStrategy: config.mqtt.sharedSubscriptionStrategy }))
   }
   const clock = options.clock ?? systemClock
   const retainer = spawnRetainer(system, log, clock, { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes })

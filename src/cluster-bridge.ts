@@ -2,7 +2,8 @@
  * Connects the cluster network (network/) to the broker's actors: the route table's local route
  * changes are replicated, remote route events are applied through the route table actor, the
  * trie shards forward to remote nodes through it, and messages forwarded by peers are delivered
- * to local subscribers only (one hop, never forwarded again); the node's delivery budget meters
+ * to local subscribers only (one hop, never forwarded again, except a shared-subscription copy
+ * whose members here are gone: see trie-shard.ts); the node's delivery budget meters
  * them (peers get no credit while it is under pressure), and every message the network drops is
  * counted per reason in the metrics. It also serves `meshmq ctl`.
  */

@@ -69,6 +69,18 @@ test('message codec keeps payloadFormatIndicator false distinct from absent', ()
   assert.equal((roundTrip(minimal) as Message).properties, undefined)
 })
 
+test('message codec carries the shared subscriptions a node was picked for, and a message without them costs no byte more (MQTT 5 §4.8.2)', () => {
+  const picked: Message = { ...minimal, qos: 1, shared: { targets: [{ group: 'g1', filter: 'a/+' }, { group: 'g2', filter: 'a/b' }], redispatched: false }, origin: 'n9@elsewhere' }
+  const again: Message = { ...picked, shared: { targets: [{ group: 'g1', filter: 'a/+' }], redispatched: true } }
+  const plain: Message = { ...minimal, qos: 1, origin: 'n9@elsewhere' }
+  assert.deepStrictEqual(decodeBatch(encodeBatch([picked, again, plain]), 3), [picked, again, plain])
+  const withoutShared = { ...picked }
+  delete withoutShared.shared
+  assert.equal(encodeBatch([plain]).length, encodeBatch([withoutShared]).length)
+  // The second message's group and filter are refs to the first's: two bytes each target, plus the count.
+  assert.equal(encodeBatch([picked, again]).length - encodeBatch([picked]).length, encodeBatch([plain, plain]).length - encodeBatch([plain]).length + 3)
+})
+
 test('message codec round-trips an empty and a 1 MiB payload', () => {
   const empty: Message = { ...minimal, payload: Buffer.alloc(0) }
   assert.deepStrictEqual(roundTrip(empty), empty)

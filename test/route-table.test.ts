@@ -10,9 +10,11 @@ import { start, stop, dispatch, query, spawnStateless, type ActorSystemRef, type
 import { createLogger } from '../src/core/log.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { shardForTopic } from '../src/core/routing/shard-index.js'
+import { droppedByReason } from '../src/core/metrics.js'
 import type { RetainerMsg, RouteDump, RouteTableMsg, SessionMsg, ShardMsg, ShardStats } from '../actors/messages.js'
 import { spawnRouteTable } from '../actors/route-table.js'
 import { spawnTrieShard } from '../actors/trie-shard.js'
+import { waitUntil } from './helpers/wait.js'
 
 const NODE = 'n1@127.0.0.1'
 const SHARDS = 4
@@ -24,6 +26,8 @@ interface Routing {
   shards: Array<Ref<ShardMsg>>
   /** Node → topics forwarded to it, in order. */
   forwarded: Map<string, string[]>
+  /** Every message forwarded, with the node it went to. */
+  sent: Array<{ node: string, message: Message }>
   /** This node's route changes as replicated: '+filter' or '-filter'. */
   replicated: string[]
 }
@@ -39,6 +43,7 @@ function startRouting (logLines?: Array<Record<string, unknown>>): Routing {
   })
   const log = createLogger({ level: logLines === undefined ? 'silent' : 'warn', format: 'json', node: NODE, destination })
   const forwarded = new Map<string, string[]>()
+  const sent: Routing['sent'] = []
   const replicated: string[] = []
   const shards: Array<Ref<ShardMsg>> = []
   const routeTable = spawnRouteTable(system, {
@@ -52,10 +57,11 @@ function startRouting (logLines?: Array<Record<string, unknown>>): Routing {
     forward: (node: string, messages: Message[]) => {
       const topics = forwarded.get(node) ?? []
       forwarded.set(node, [...topics, ...messages.map(m => m.topic)])
+      for (const message of messages) sent.push({ node, message })
     }
   }
-  for (let index = 0; index < SHARDS; index++) shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder }))
-  return { system, routeTable, shards, forwarded, replicated }
+  for (let index = 0; index < SHARDS; index++) shards.push(spawnTrieShard(system, { index, node: 'local@host', log, routeTable, forwarder, sharedStrategy: 'round_robin' }))
+  return { system, routeTable, shards, forwarded, sent, replicated }
 }
 
 async function shardStats (routing: Routing): Promise<ShardStats[]> {
@@ -162,6 +168,103 @@ describe('remote routes: the route table forwards, the shards index', () => {
   })
 })
 
+describe('shared subscription routes $share/<group>/<filter> (MQTT 5 §4.8.2)', () => {
+  let routing: Routing
+  beforeEach(() => { routing = startRouting() })
+  afterEach(() => { stop(routing.system) })
+
+  /** Publishes `topic` once; returns where it went: node → the (group, filter) pairs it was annotated with. */
+  async function publishOnce (topic: string): Promise<Record<string, string[]>> {
+    await forwardedTo(routing, topic)
+    const where: Record<string, string[]> = {}
+    for (const { node, message } of routing.sent.splice(0)) {
+      assert.equal(where[node], undefined, `${topic} forwarded to ${node} once`)
+      where[node] = (message.shared?.targets ?? []).map(target => `${target.group} ${target.filter}`).sort()
+    }
+    return where
+  }
+
+  it('a remote group route is held with its filter, dumped, and gets one message in turn; a node chosen for several groups gets one copy listing them', async () => {
+    dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n2', filters: ['$share/g/a/#', 'a/1'] })
+    dispatch(routing.routeTable, { type: 'remote_routes_changed', node: 'n3', added: ['$share/g/a/#', '$share/h/+/1'], removed: [] })
+    assert.deepEqual(await dump(routing), [
+      { filter: '$share/g/a/#', nodes: ['n2', 'n3'] },
+      { filter: '$share/h/+/1', nodes: ['n3'] },
+      { filter: 'a/1', nodes: ['n2'] }
+    ])
+    // Round robin over [n2, n3] for g; h only on n3; n2's plain route a/1 gets the message unannotated unless picked.
+    assert.deepEqual(await publishOnce('a/1'), { n2: ['g a/#'], n3: ['h +/1'] })
+    assert.deepEqual(await publishOnce('a/1'), { n2: [], n3: ['g a/#', 'h +/1'] })
+    assert.deepEqual(await publishOnce('a/2'), { n2: ['g a/#'] })
+    assert.deepEqual(await publishOnce('b/1'), { n3: ['h +/1'] })
+  })
+
+  it('removing a group route, a snapshot without it and a removed node all take the node out of the group', async () => {
+    dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n2', filters: ['$share/g/a'] })
+    dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n3', filters: ['$share/g/a', '$share/k/a'] })
+    dispatch(routing.routeTable, { type: 'remote_routes_changed', node: 'n3', added: [], removed: ['$share/g/a'] })
+    for (let i = 0; i < 3; i++) assert.deepEqual(await publishOnce('a'), { n2: ['g a'], n3: ['k a'] })
+    dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n3', filters: [] })
+    assert.deepEqual(await publishOnce('a'), { n2: ['g a'] })
+    dispatch(routing.routeTable, { type: 'remote_node_removed', node: 'n2' })
+    assert.deepEqual(await publishOnce('a'), {})
+    assert.deepEqual(await dump(routing), [])
+  })
+
+  it('a copy forwarded here for a group with no member left goes on to another node of the group, once; a second time it is dropped and counted', async () => {
+    dispatch(routing.routeTable, { type: 'remote_routes_replaced', node: 'n3', filters: ['$share/g/q/+'] })
+    await dump(routing)
+    const shard = routing.shards[shardForTopic('q/1', SHARDS)]!
+    const copy = (redispatched: boolean): Message => ({
+      topic: 'q/1', payload: Buffer.from('x'), qos: 1, retain: false, publisher: 'c1', origin: 'n2', shared: { targets: [{ group: 'g', filter: 'q/+' }], redispatched }
+    })
+    const before = droppedByReason.get('no_shared_member') ?? 0
+    dispatch(shard, { type: 'publish', messages: [copy(false), copy(true)], fromPeer: true })
+    await shardStats(routing)
+    assert.deepEqual(routing.sent.map(({ node, message }) => [node, message.shared]), [['n3', { targets: [{ group: 'g', filter: 'q/+' }], redispatched: true }]])
+    assert.equal((droppedByReason.get('no_shared_member') ?? 0) - before, 1)
+  })
+
+  it('a departed member\'s unacknowledged messages go to another member; with none left, to itself only if its session stays', async () => {
+    const delivered: string[] = []
+    const recorder = (name: string): Ref<SessionMsg> => spawnStateless(routing.system, (msg: SessionMsg) => {
+      if (msg.type === 'deliver') for (const d of msg.deliveries) delivered.push(`${name} ${d.message.payload.toString()} ${d.shared?.group ?? ''}`)
+    })
+    const options = { qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const }
+    const shard = routing.shards[shardForTopic('w/1', SHARDS)]!
+    dispatch(shard, { type: 'subscriptions', changes: [
+      { op: 'subscribe', filter: 'w/1', group: 'g', subscriber: { clientId: 'a', session: recorder('a'), options } },
+      { op: 'subscribe', filter: 'w/1', group: 'g', subscriber: { clientId: 'b', session: recorder('b'), options } },
+      { op: 'subscribe', filter: 'w/1', group: 'solo', subscriber: { clientId: 'a', session: recorder('a'), options } }
+    ] })
+    const item = (payload: string, group: string): { message: Message, target: { group: string, filter: string } } =>
+      ({ message: { topic: 'w/1', payload: Buffer.from(payload), qos: 1, retain: false, publisher: 'p', origin: NODE }, target: { group, filter: 'w/1' } })
+    const before = droppedByReason.get('no_shared_member') ?? 0
+    dispatch(shard, { type: 'redispatch', items: [item('1', 'g'), item('2', 'solo')], departed: 'a', persists: false })
+    dispatch(shard, { type: 'redispatch', items: [item('3', 'solo')], departed: 'a', persists: true })
+    await shardStats(routing)
+    await waitUntil(() => delivered.length === 2, TIMEOUT_MS, 'two deliveries')
+    assert.deepEqual(delivered.sort(), ['a 3 solo', 'b 1 g'])
+    assert.equal((droppedByReason.get('no_shared_member') ?? 0) - before, 1)
+  })
+
+  it('this node announces $share/<group>/<filter> while it has members of the group, apart from the plain route', async () => {
+    const member = (clientId: string): { clientId: string, session: Ref<SessionMsg>, options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } } =>
+      ({ clientId, session: sessionRef(routing.system), options: { qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 } })
+    const shard = routing.shards[shardForTopic('s/1', SHARDS)]!
+    dispatch(shard, { type: 'subscriptions', changes: [
+      { op: 'subscribe', filter: 's/1', group: 'g', subscriber: member('c1') },
+      { op: 'subscribe', filter: 's/1', group: 'g', subscriber: member('c2') },
+      { op: 'subscribe', filter: 's/1', subscriber: member('c3') },
+      { op: 'unsubscribe', filter: 's/1', group: 'g', clientId: 'c1' },
+      { op: 'unsubscribe', filter: 's/1', group: 'g', clientId: 'c2' }
+    ] })
+    await shardStats(routing)
+    await dump(routing)
+    assert.deepEqual(routing.replicated, ['+$share/g/s/1', '+s/1', '-$share/g/s/1'])
+  })
+})
+
 describe('invalid routes from a peer', () => {
   let routing: Routing
   let lines: Array<Record<string, unknown>>
@@ -171,7 +274,7 @@ describe('invalid routes from a peer', () => {
   })
   afterEach(() => { stop(routing.system) })
 
-  const invalid = ['bad/#/x', 'a+b', '', 'nul\u0000']
+  const invalid = ['bad/#/x', 'a+b', '', 'nul\u0000', '$share//x', '$share/g', '$share/g+/x', '$share/g/x/#/y']
 
   it('[MQTT-4.7.1-2] [MQTT-4.7.1-3] invalid filters in a route delta are dropped alone, in one log line with their exact count; the rest of the batch is applied', async () => {
     dispatch(routing.routeTable, { type: 'remote_routes_changed', node: 'n2', added: ['good/1', ...invalid, 'good/2', '+/ok'], removed: [] })

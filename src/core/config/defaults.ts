@@ -66,6 +66,7 @@ export function fixedDefaults (): FixedDefaults {
       maxInflight: 32,
       maxQueuedMessages: 1000,
       queueDropPolicy: 'drop_oldest',
+      sharedSubscriptionStrategy: 'round_robin',
       maxQueuedBytes: 16 * 1024 * 1024,
       maxNodeQueuedBytes: 256 * 1024 * 1024,
       backlogStallTimeoutMs: 10_000,

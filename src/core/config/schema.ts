@@ -3,6 +3,7 @@
  * the values themselves are in `defaults.ts`) and the rules that check a value of each key.
  */
 import { ConfigError } from './config-error.js'
+import { SHARED_STRATEGIES, type SharedStrategy } from '../routing/shared-dispatch.js'
 import { InvalidNodeAddressError, InvalidNodeNameError, parseNodeAddress, parseNodeName } from './node-name.js'
 
 /** Which message a full session queue discards. */
@@ -151,6 +152,12 @@ export interface BrokerConfig {
     maxQueuedMessages: number
     /** Which message a full session queue discards. Default `drop_oldest`. */
     queueDropPolicy: QueueDropPolicy
+    /**
+     * How a shared subscription's member is picked, cluster-wide (see README "Shared
+     * subscriptions"): `random`, `round_robin`, `round_robin_per_group`, `sticky`,
+     * `hash_clientid`, `hash_topic` or `local`. Default `round_robin`.
+     */
+    sharedSubscriptionStrategy: SharedStrategy
     /** Bytes queued per session beyond the in-flight window; the drop policy applies past it. Default 16 MiB. */
     maxQueuedBytes: number
     /**
@@ -319,6 +326,7 @@ export const SCHEMA: Schema<BrokerConfig> = {
     maxInflight: integer(1, 65535),
     maxQueuedMessages: integer(1, 10_000_000),
     queueDropPolicy: oneOf(QUEUE_DROP_POLICIES),
+    sharedSubscriptionStrategy: oneOf(SHARED_STRATEGIES),
     maxQueuedBytes: integer(1024, 2 ** 40),
     maxNodeQueuedBytes: integer(1024, 2 ** 42),
     backlogStallTimeoutMs: integer(100, 3_600_000),

@@ -14,6 +14,22 @@ export interface MessageProperties {
   userProperties?: Array<[string, string]>
 }
 
+/** One shared subscription: its Share Name and the Topic Filter inside it (MQTT 5 §4.8.2). */
+export interface SharedTarget { group: string, filter: string }
+
+/**
+ * What a copy forwarded to another node carries when that node was picked for shared
+ * subscriptions: it delivers to one of its members of each target, and to no other group.
+ */
+export interface SharedForward {
+  targets: readonly SharedTarget[]
+  /**
+   * Sent on by a node other than the one that picked first (its chosen member left, see
+   * README "Shared subscriptions"): the receiver delivers or drops, it never sends it on again.
+   */
+  redispatched: boolean
+}
+
 export interface Message {
   topic: string
   payload: Buffer
@@ -26,6 +42,8 @@ export interface Message {
   publisher: string
   /** Node name where the message entered the cluster. */
   origin: string
+  /** Only on a copy forwarded to a node picked for shared subscriptions. */
+  shared?: SharedForward
 }
 
 /** Seconds left before a message expires, rounded up; undefined when it never expires. */

@@ -4,7 +4,7 @@
  * therefore consults exactly one shard, the one of its topic's first level, which holds every
  * filter that can match it.
  */
-import { firstLevel, startsWithWildcard } from '../mqtt/topic.js'
+import { InvalidSharedFilterError, firstLevel, isValidTopicFilter, parseSharedFilter, startsWithWildcard } from '../mqtt/topic.js'
 
 /** FNV-1a over the UTF-16 code units of a first level. */
 function hashLevel (level: string): number {
@@ -25,4 +25,29 @@ export function shardForTopic (topic: string, shardCount: number): number {
 export function shardsForFilter (filter: string, shardCount: number): number[] {
   if (startsWithWildcard(filter)) return Array.from({ length: shardCount }, (_, i) => i)
   return [shardForTopic(filter, shardCount)]
+}
+
+/**
+ * A route as nodes announce it: a filter (a node has local subscribers of it) or a shared
+ * subscription `$share/<group>/<filter>` (a node has members of the group, see trie-shard.ts).
+ */
+export interface ParsedRoute { filter: string, group?: string }
+
+/** The filter and group of a route; undefined for a route that is not a valid filter or shared subscription. */
+export function parseRoute (route: string): ParsedRoute | undefined {
+  if (route.startsWith('$share/')) {
+    try {
+      const shared = parseSharedFilter(route)
+      return shared === undefined ? undefined : { filter: shared.filter, group: shared.group }
+    } catch (err) {
+      if (err instanceof InvalidSharedFilterError) return undefined
+      throw err
+    }
+  }
+  return isValidTopicFilter(route) ? { filter: route } : undefined
+}
+
+/** The route of a shared subscription's group on a node. */
+export function sharedRoute (group: string, filter: string): string {
+  return `$share/${group}/${filter}`
 }

@@ -8,7 +8,7 @@
  * matched-delivery.ts (one delivery from overlapping subscriptions) and packet-id.ts; their
  * effects go to a SessionOutput.
  */
-import type { Message, QoS } from '../mqtt/message.js'
+import type { Message, QoS, SharedTarget } from '../mqtt/message.js'
 
 /** Options of one subscription, as granted [MQTT-3.8.3-*]. */
 export interface SubscriptionOptions {
@@ -28,6 +28,8 @@ export interface Delivery {
   qos: QoS
   retain: boolean
   subscriptionIds?: number[]
+  /** Set when delivered to this session as a member of a shared subscription (for redelivery, see shared-redelivery.ts). */
+  shared?: SharedTarget
 }
 
 /** An outgoing QoS 1/2 PUBLISH not yet completed by the client. */
