@@ -18,6 +18,7 @@ import { spawnRetainer } from '../actors/retainer.js'
 import { spawnClientRegistry } from '../actors/client-registry.js'
 import { spawnSysPublisher } from '../actors/sys-publisher.js'
 import { ClusterBridge } from './cluster-bridge.js'
+import { ClusterRetained } from './cluster-retained.js'
 import { ControlServer } from './control-server.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
 
@@ -74,7 +75,17 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     shards.push(spawnTrieShard(system, { index, log, routeTable, forwarder: cluster }))
   }
   const clock = options.clock ?? systemClock
-  const retainer = spawnRetainer(system, log, clock, { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes })
+  const retainedSync = new ClusterRetained(cluster.network, log, config.cluster.digestIntervalMs)
+  const retainer = spawnRetainer(system, {
+    node,
+    log,
+    clock,
+    limits: { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes },
+    tombstones: { maxTombstones: config.cluster.maxRetainedTombstones, tombstoneMs: config.cluster.retainedTombstoneMs },
+    replicator: retainedSync
+  })
+  retainedSync.attach(retainer)
+  cluster.beforeJoin.push(async () => { await retainedSync.dropForJoin() })
   const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget }
   const registry = spawnClientRegistry(context)
   const sys = spawnSysPublisher(context)
@@ -94,6 +105,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     await control.listen()
   } catch (err) {
     clearInterval(sysTimer)
+    retainedSync.stop()
     await listener.close().catch(() => {})
     await cluster.stop().catch(() => {})
     stop(system)
@@ -124,6 +136,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
       await control.close()
       await listener.close()
       await query(registry, (replyTo: Ref<number>) => ({ type: 'shutdown', replyTo }), QUERY_TIMEOUT_MS).catch(() => 0)
+      retainedSync.stop()
       await cluster.stop()
       stop(system)
       log.info({}, 'broker_stopped')
