@@ -83,6 +83,8 @@ class Session implements SessionContext, SessionOutput {
   private backlogTracker: SessionBacklog | undefined
   /** Whether the queue's bytes are parked in the node's budget: no client is connected. */
   private parked = true
+  /** The will last reported to `broker.wills`. */
+  private reportedWill: WillMessage | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
@@ -340,6 +342,21 @@ class Session implements SessionContext, SessionOutput {
     }
     this.flushTurn()
     this.updateBacklog()
+    this.reportWill()
+  }
+
+  /**
+   * Tells the cluster the will a death of this node would have to publish (see WillReplicator).
+   * Not on shutdown: the clients of a stopped node lose their connection, and the other nodes
+   * publish their wills after `cluster.willGraceMs`.
+   */
+  private reportWill (): void {
+    const lifecycle = this.lifecycle
+    if (lifecycle.kind === 'shut_down') return
+    const will = lifecycle.kind === 'connected' ? this.state.will : lifecycle.kind === 'disconnected' ? lifecycle.pendingWill?.will : undefined
+    if (will === this.reportedWill) return
+    this.reportedWill = will
+    this.broker.wills?.willChanged(this.state.clientId, will)
   }
 
   /** Marks or unmarks the session as backlogged after a turn (see session-backlog.ts). */

@@ -19,6 +19,7 @@ import { spawnClientRegistry } from '../actors/client-registry.js'
 import { spawnSysPublisher } from '../actors/sys-publisher.js'
 import { ClusterBridge } from './cluster-bridge.js'
 import { ClusterRetained } from './cluster-retained.js'
+import { ClusterWills } from './cluster-wills.js'
 import { ControlServer } from './control-server.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
 
@@ -86,7 +87,9 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   })
   retainedSync.attach(retainer)
   cluster.beforeJoin.push(async () => { await retainedSync.dropForJoin() })
-  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget }
+  const wills = new ClusterWills(cluster.network, log, clock, config.cluster)
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, wills }
+  wills.attach(context)
   const registry = spawnClientRegistry(context)
   const sys = spawnSysPublisher(context)
   dispatch(sys, { type: 'tick' })
@@ -106,6 +109,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   } catch (err) {
     clearInterval(sysTimer)
     retainedSync.stop()
+    wills.stop()
     await listener.close().catch(() => {})
     await cluster.stop().catch(() => {})
     stop(system)
@@ -137,6 +141,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
       await listener.close()
       await query(registry, (replyTo: Ref<number>) => ({ type: 'shutdown', replyTo }), QUERY_TIMEOUT_MS).catch(() => 0)
       retainedSync.stop()
+      wills.stop()
       await cluster.stop()
       stop(system)
       log.info({}, 'broker_stopped')

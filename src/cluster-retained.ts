@@ -4,7 +4,7 @@
  *
  * - Push: each local retained write (set or clear) goes to every running member
  *   (`retained.push`, batched, `cluster-push.ts`).
- * - Pull: when a member comes up (first contact, restart or rejoin) or a partition with it heals,
+ * - Pull: when a member comes up (first contact, restart, rejoin, or back after a partition),
  *   this node pulls the member's whole set in pages (`retained.pull`, `cluster-paged-sync.ts`) and
  *   merges it; the member does the same the other way, so both hold the union, newest write per
  *   topic.
@@ -73,7 +73,6 @@ export class ClusterRetained implements RetainedReplicator {
     net.serve(RETAINED_PULL_SERVICE, async (_from, payload) => await this.pages.serve(payload))
     net.serve(RETAINED_DIGEST_SERVICE, async () => encodeDigest(await this.digest()))
     net.addEventListener('node-up', e => { this.pull(e.detail.node) })
-    net.addEventListener('partition-healed', e => { this.pull(e.detail.node) })
     net.addEventListener('left', () => {
       this.pusher.clear()
       this.pulledAt.clear()

@@ -23,6 +23,8 @@ export const metrics = {
   subscriptionsRefused: 0,
   /** Backlogged sessions that did not drain within `mqtt.backlogStallTimeoutMs`. */
   sessionsStalled: 0,
+  /** Wills of the clients of a node that died (or stayed unreachable) published by this node. */
+  willsPublishedForDownNodes: 0,
   /** Gauges. */
   clientsConnected: 0,
   sessions: 0,

@@ -1,0 +1,76 @@
+/**
+ * Acceptance of issue 9, wills cluster-wide, over meshmq processes and real MQTT clients: a will is
+ * published when its client's connection drops, to subscribers on every node [MQTT-3.1.2-8]; when
+ * a whole node is killed (kill -9), the surviving nodes publish the wills of its clients after
+ * `cluster.willGraceMs`, each exactly once cluster-wide (one copy per subscriber on each survivor),
+ * a retained will stays retained on every survivor, and a will its client discarded by a normal
+ * DISCONNECT is not published [MQTT-3.1.2-10].
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startCluster, waitForMembership, waitForRoutesEverywhere } from './helpers/cluster.js'
+import { connectClient, Inbox } from './helpers/mqtt-client.js'
+import { sleep, uniqueName } from './helpers/wait.js'
+
+const DELIVERY_TIMEOUT_MS = 10_000
+/** After the expected messages arrived, no further copy may arrive within this window. */
+const QUIET_MS = 1_500
+const WILL_GRACE_MS = 1_000
+
+test('wills across 3 nodes: on a client drop, and for every client of a killed node, each published once cluster-wide [MQTT-3.1.2-8, MQTT-3.1.2-10]', async t => {
+  const { nodes } = await startCluster(t, { prefix: 'wl', size: 3, env: { MESHMQ_CLUSTER_WILL_GRACE_MS: String(WILL_GRACE_MS) } })
+  const [n1, n2, n3] = nodes
+  assert.ok(n1 !== undefined && n2 !== undefined && n3 !== undefined)
+  const run = uniqueName('wl').replace(/[^a-z0-9]/gi, '')
+  const filter = `will/${run}/#`
+  const inboxes: Inbox[] = []
+  for (const [i, node] of [n1, n2].entries()) {
+    const subscriber = await connectClient(t, node.mqttPort, { clientId: `${run}-sub${i + 1}` })
+    await subscriber.subscribeAsync(filter, { qos: 1 })
+    inboxes.push(new Inbox(subscriber))
+  }
+  await waitForRoutesEverywhere(nodes, { [filter]: [n1.name, n2.name] }, 10_000)
+
+  await t.test('a client dropped on node 3: its will reaches the subscribers on nodes 1 and 2 once', async () => {
+    const client = await connectClient(t, n3.mqttPort, { clientId: `${run}-drop`, will: { topic: `will/${run}/drop`, payload: Buffer.from('dropped'), qos: 1, retain: false } })
+    client.stream.destroy()
+    for (const inbox of inboxes) {
+      const got = await inbox.waitForTopic(`will/${run}/drop`, DELIVERY_TIMEOUT_MS)
+      assert.equal(got.payload.toString(), 'dropped')
+    }
+    await Promise.all(inboxes.map(async inbox => { await inbox.expectNoMoreThan(1, QUIET_MS) }))
+  })
+
+  await t.test('node 3 killed: the wills of its clients are published once each by the survivors, a discarded will is not', async () => {
+    const before = inboxes.map(inbox => inbox.messages.length)
+    const names = ['a', 'b', 'c']
+    for (const name of names) {
+      await connectClient(t, n3.mqttPort, { clientId: `${run}-${name}`, will: { topic: `will/${run}/${name}`, payload: Buffer.from(`will of ${name}`), qos: 1, retain: name === 'c' } })
+    }
+    const polite = await connectClient(t, n3.mqttPort, { clientId: `${run}-polite`, will: { topic: `will/${run}/polite`, payload: Buffer.from('never'), qos: 1, retain: false } })
+    await polite.endAsync()
+    // The wills are pushed to the other nodes within milliseconds of the CONNECT (and the polite one's cleared).
+    await sleep(300)
+    n3.kill('SIGKILL')
+    await n3.waitForExit()
+    await Promise.all([n1, n2].map(async node => await waitForMembership(node, { running: [n1.name, n2.name], stopped: [n3.name] }, 10_000)))
+
+    for (const [i, inbox] of inboxes.entries()) {
+      const all = await inbox.waitForCount(before[i]! + names.length, DELIVERY_TIMEOUT_MS + WILL_GRACE_MS)
+      await inbox.expectNoMoreThan(before[i]! + names.length, QUIET_MS)
+      const wills = all.slice(before[i]).map(m => `${m.topic}=${m.payload.toString()}`).sort()
+      assert.deepEqual(wills, names.map(name => `will/${run}/${name}=will of ${name}`), `subscriber on node ${i + 1}: each will of node 3's clients once`)
+    }
+    const published = await Promise.all([n1, n2].map(async node => (await node.waitForLog(line => line.msg === 'wills_publishing' || line.msg === 'wills_left_to_peer', { timeoutMs: 1000 })).msg))
+    assert.deepEqual(published, ['wills_publishing', 'wills_left_to_peer'], 'the survivor with the lowest name publishes, the other leaves them to it')
+
+    for (const [i, node] of [n1, n2].entries()) {
+      const late = await connectClient(t, node.mqttPort, { clientId: `${run}-late${i + 1}` })
+      const lateInbox = new Inbox(late)
+      await late.subscribeAsync(filter, { qos: 1 })
+      const kept = await lateInbox.waitForTopic(`will/${run}/c`, DELIVERY_TIMEOUT_MS)
+      assert.equal(kept.packet.retain, true, `node ${i + 1} holds the retained will of a client of the killed node`)
+      await lateInbox.expectNoMoreThan(1, 500)
+    }
+  })
+})
