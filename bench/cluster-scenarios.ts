@@ -6,6 +6,8 @@
  *   workload on a single node;
  * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
  * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
+ * - cluster-retained-sync: node 3 joins a cluster that holds 100k retained messages; time until
+ *   it delivers them on subscribe (`retained-sync-workload.ts`);
  * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`).
  * A cluster that does not start, or cannot route one message from node 1 to node 2, skips the rest.
  */
@@ -19,12 +21,13 @@ import { percentile } from './stats.js'
 import { CpuSampler } from './cpu-sampler.js'
 import { ScenarioSkippedError } from './errors.js'
 import { mdnsLabUnavailable, runMdnsMesh } from './mdns-mesh.js'
+import { probeRetained, publishRetained, sampleTopics } from './retained-sync-workload.js'
 import { epochNow, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
 
 /** The cross-node pairs scenarios, one per QoS. */
 type CrossNodePairsId = 'cluster-pairs' | 'cluster-pairs-qos1'
-export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-mdns-mesh'
-export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-mdns-mesh']
+export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-retained-sync' | 'cluster-mdns-mesh'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-retained-sync', 'cluster-mdns-mesh']
 
 const NODES = 3
 const ROUTE_CHECK_TIMEOUT_MS = 20_000
@@ -32,6 +35,9 @@ const CONVERGENCE_TRIAL_TIMEOUT_MS = 5_000
 const SYNC_CONNECTIONS = 10
 const SYNC_SAMPLES = 10
 const SYNC_TIMEOUT_MS = 120_000
+/** Retained messages the cluster holds when node 3 joins (the default `mqtt.maxRetainedMessages`). */
+const SYNC_RETAINED = 100_000
+const RETAINED_PROBE_INTERVAL_MS = 20
 
 /** The cluster did not start or could not route a message between two nodes. */
 export class ClusterStartError extends Error {
@@ -70,6 +76,9 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
   { scenario: 'cluster-join-sync', metric: { key: 'heldMs', label: 'routes held: node 2 routes the samples, ms after the first SUBSCRIBE on node 1', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromListenerMs', label: 'join: routes usable, ms after its MQTT port opened', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '≤ 1000 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
+  { scenario: 'cluster-retained-sync', metric: { key: 'heldMs', label: 'retained held: node 2 delivers the samples, ms after the last publish on node 1', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
+  { scenario: 'cluster-retained-sync', metric: { key: 'fromListenerMs', label: 'join: 100k retained delivered on subscribe, ms after its MQTT port opened', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
+  { scenario: 'cluster-retained-sync', metric: { key: 'fromSpawnMs', label: 'join: 100k retained delivered on subscribe, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromSpawnMs', label: 'full mesh, ms after the three processes started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromStartedMs', label: 'full mesh, ms after the last node logged broker_started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' }
 ]
@@ -79,6 +88,7 @@ export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
   'cluster-pairs-qos1': '10 pairs QoS 1 across nodes',
   'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
   'cluster-join-sync': 'node 3 joins a cluster holding the routes',
+  'cluster-retained-sync': 'node 3 joins a cluster holding 100k retained messages',
   'cluster-mdns-mesh': '3 nodes in network namespaces, mDNS discovery, no seeds'
 }
 
@@ -153,11 +163,48 @@ export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, s
     case 'cluster-pairs-qos1': return await crossNodePairs(hosts, settings, 1)
     case 'cluster-convergence': return await convergence(hosts, settings)
     case 'cluster-join-sync': return await joinSync(hosts, settings)
+    case 'cluster-retained-sync': return await retainedSync(hosts)
     case 'cluster-mdns-mesh': {
       const unavailable = await mdnsLabUnavailable()
       if (unavailable !== undefined) throw new ScenarioSkippedError(`mDNS runs only inside network namespaces: ${unavailable}`)
       return await runMdnsMesh(hosts.broker)
     }
+  }
+}
+
+/**
+ * Node 1 gets 100k retained messages; once node 2 delivers a sample of them (the cluster holds
+ * the set), node 3 starts and joins (static seeds): the time until it delivers every sample on
+ * subscribe is its pull of the whole set.
+ */
+async function retainedSync (hosts: Hosts): Promise<RunOutcome> {
+  const plan = await planCluster()
+  const nodes = await startNodes(hosts, plan, NODES - 1)
+  const prefix = 'rsync'
+  const samples = sampleTopics(prefix, SYNC_RETAINED, SYNC_SAMPLES)
+  try {
+    await whileAlive(publishRetained(nodes[0]!.address, prefix, SYNC_RETAINED, AbortSignal.timeout(SYNC_TIMEOUT_MS)), nodes)
+    const publishedAt = epochNow()
+    const held = await whileAlive(probeRetained(nodes[1]!.address, samples, RETAINED_PROBE_INTERVAL_MS, SYNC_TIMEOUT_MS), nodes)
+    if (held.allDeliveredAt === null) return { ok: false, failure: `node 2 delivered ${held.delivered} of ${held.samples} sampled retained messages within ${SYNC_TIMEOUT_MS} ms` }
+    const spawnedAt = epochNow()
+    const joining = await startNode(hosts.broker, plan[NODES - 1]!, plan)
+    nodes.push(joining)
+    const listeningAt = epochNow()
+    const result = await whileAlive(probeRetained(joining.address, samples, RETAINED_PROBE_INTERVAL_MS, SYNC_TIMEOUT_MS), nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+    if (result.allDeliveredAt === null) return { ok: false, failure: `the joining node delivered ${result.delivered} of ${result.samples} sampled retained messages within ${SYNC_TIMEOUT_MS} ms` }
+    return {
+      ok: true,
+      figures: { fromListenerMs: result.allDeliveredAt - listeningAt, fromSpawnMs: result.allDeliveredAt - spawnedAt, heldMs: held.allDeliveredAt - publishedAt },
+      integrity: { ...CLEAN, errors: [] },
+      generatorBusy: null
+    }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
+    await stopAll(nodes)
   }
 }
 

@@ -2,7 +2,7 @@
  * Pushes this node's changes of a replicated set to every running member: changes made within
  * `PUSH_DELAY_MS` go out together, in chunks of bounded size, one service request per member and
  * chunk, one at a time per member, in order (a will set then cleared must arrive in that order).
- * Chunks waiting for a member are bounded (`MAX_QUEUED_CHUNKS`): past it the chunk is not queued,
+ * Chunks waiting for a member are bounded (`MAX_QUEUED_BYTES`): past it the chunk is not queued,
  * and a push that fails is not retried; both are reported (`missed`) so that the member is
  * repaired by a pull instead. Pending changes are bounded (`MAX_PENDING`): past it they are pushed
  * at once.
@@ -13,14 +13,14 @@ import type { ClusterNetwork } from '../network/cluster.js'
 const PUSH_DELAY_MS = 5
 /** Changes pending at most before a push goes out at once. */
 const MAX_PENDING = 4096
-/** Chunks waiting for one member (behind the one in flight) before further ones are skipped. */
-const MAX_QUEUED_CHUNKS = 16
+/** Bytes of chunks waiting for one member (behind the one in flight) before further ones are skipped. */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024
 
 export class ClusterPusher<T> {
   private pending: T[] = []
   private timer: NodeJS.Timeout | undefined
-  /** Per member with a push in flight, the chunks waiting behind it. */
-  private readonly queues = new Map<string, Uint8Array[]>()
+  /** Per member with a push in flight, the chunks waiting behind it and their bytes. */
+  private readonly queues = new Map<string, { chunks: Uint8Array[], bytes: number }>()
 
   /**
    * `encode` writes items from an index into one bounded chunk (see `cluster-sync-codec.ts`);
@@ -63,10 +63,11 @@ export class ClusterPusher<T> {
   private send (node: string, bytes: Uint8Array): void {
     const queue = this.queues.get(node)
     if (queue === undefined) {
-      this.queues.set(node, [])
+      this.queues.set(node, { chunks: [], bytes: 0 })
       this.sendNext(node, bytes)
-    } else if (queue.length < MAX_QUEUED_CHUNKS) {
-      queue.push(bytes)
+    } else if (queue.bytes + bytes.length <= MAX_QUEUED_BYTES) {
+      queue.chunks.push(bytes)
+      queue.bytes += bytes.length
     } else {
       this.missed(node)
     }
@@ -77,9 +78,13 @@ export class ClusterPusher<T> {
       .catch((err: unknown) => { this.missed(node, err) })
       .finally(() => {
         const queue = this.queues.get(node)
-        const next = queue?.shift()
-        if (next === undefined) this.queues.delete(node)
-        else this.sendNext(node, next)
+        const next = queue?.chunks.shift()
+        if (queue === undefined || next === undefined) {
+          this.queues.delete(node)
+          return
+        }
+        queue.bytes -= next.length
+        this.sendNext(node, next)
       })
   }
 }

@@ -6,8 +6,9 @@
  *   (`retained.push`, batched, `cluster-push.ts`).
  * - Pull: when a member comes up (first contact, restart, rejoin, or back after a partition),
  *   this node pulls the member's whole set in pages (`retained.pull`, `cluster-paged-sync.ts`) and
- *   merges it; the member does the same the other way, so both hold the union, newest write per
- *   topic.
+ *   merges it, unless their digests already match; the member does the same the other way, so
+ *   both hold the union, newest write per topic. Members are synced one at a time: a node that
+ *   joins a cluster pulls the set from one member, the others' digests then match.
  * - Digest: every `cluster.digestIntervalMs` this node asks each member for the digest of its set
  *   (`retained.digest`) and pulls from a member whose digest differs, unless neither digest
  *   changed since the last pull from it (a set that differs for good, say one node at its bound,
@@ -42,8 +43,9 @@ export class ClusterRetained implements RetainedReplicator {
   private retainer: Ref<RetainerMsg> | undefined
   private readonly pusher: ClusterPusher<RetainedEntry>
   private readonly pages: PagedSnapshots<RetainedEntry>
-  /** Members being pulled from, and those to pull from again once that pull ends. */
-  private readonly pulling = new Set<string>()
+  /** Members to sync with, in order; the one being synced; those to sync with again after it. */
+  private readonly queue = new Set<string>()
+  private syncing: string | undefined
   private readonly pullAgain = new Set<string>()
   /** Per member, the (theirs, ours) digests after the last pull from it. */
   private readonly pulledAt = new Map<string, string>()
@@ -103,36 +105,55 @@ export class ClusterRetained implements RetainedReplicator {
     this.log.info({ dropped }, 'retained_dropped_for_join')
   }
 
-  /** Pulls `member`'s whole set and merges it (one pull per member at a time; a request during one runs after it). */
+  /**
+   * Syncs with `member`: queued, one member at a time, so that a node that comes up among many
+   * pulls the set once; the others' digests then match and they are skipped.
+   */
   private pull (member: string): void {
-    if (this.pulling.has(member)) {
-      this.pullAgain.add(member)
-      return
-    }
-    this.pulling.add(member)
-    const startedAt = Date.now()
-    void this.pullFrom(member)
-      .then(entries => {
-        this.log.info({ peer: member, entries, ms: Date.now() - startedAt }, 'retained_sync')
-      }, (err: unknown) => {
-        this.log.warn({ peer: member, err }, 'retained_sync_failed')
-      })
-      .finally(() => {
-        this.pulling.delete(member)
-        if (this.pullAgain.delete(member) && this.network.isRunning(member)) this.pull(member)
-      })
+    if (this.syncing === member) this.pullAgain.add(member)
+    else this.queue.add(member)
+    if (this.syncing === undefined) void this.drain()
   }
 
-  private async pullFrom (member: string): Promise<number> {
+  private async drain (): Promise<void> {
+    for (let member = this.next(); member !== undefined; member = this.next()) {
+      this.syncing = member
+      if (this.network.isRunning(member)) {
+        const startedAt = Date.now()
+        try {
+          const entries = await this.syncWith(member)
+          if (entries !== undefined) this.log.info({ peer: member, entries, ms: Date.now() - startedAt }, 'retained_sync')
+        } catch (err) {
+          this.log.warn({ peer: member, err }, 'retained_sync_failed')
+        }
+      }
+      if (this.pullAgain.delete(member)) this.queue.add(member)
+    }
+    this.syncing = undefined
+  }
+
+  private next (): string | undefined {
+    const member = this.queue.values().next().value
+    if (member !== undefined) this.queue.delete(member)
+    return member
+  }
+
+  /** Pulls `member`'s set unless its digest equals this node's; the number of entries pulled, or undefined when skipped. */
+  private async syncWith (member: string): Promise<number | undefined> {
     const retainer = this.retainer
-    if (retainer === undefined) return 0
+    if (retainer === undefined) return undefined
+    const [before, ours] = await Promise.all([this.digestOf(member), this.digest()])
+    if (digestsEqual(before, ours)) {
+      this.pulledAt.set(member, digestKey(before, ours))
+      return undefined
+    }
     const entries = await pullPages(this.network, member, RETAINED_PULL_SERVICE, async (items) => {
       dispatch(retainer, { type: 'retain_replicated', from: member, entries: decodeRetainedEntries(items, member) })
       // Paces the pull by the retainer: the next page is asked for once this one is applied.
       await this.digest()
     })
-    const [theirs, ours] = await Promise.all([this.digestOf(member), this.digest()])
-    this.pulledAt.set(member, digestKey(theirs, ours))
+    const [theirs, after] = await Promise.all([this.digestOf(member), this.digest()])
+    this.pulledAt.set(member, digestKey(theirs, after))
     return entries
   }
 
@@ -140,7 +161,7 @@ export class ClusterRetained implements RetainedReplicator {
   private checkDigests (): void {
     if (!this.network.started) return
     for (const member of this.network.runningMembers()) {
-      if (this.pulling.has(member)) continue
+      if (this.syncing === member || this.queue.has(member)) continue
       void Promise.all([this.digestOf(member), this.digest()]).then(([theirs, ours]) => {
         if (digestsEqual(theirs, ours) || this.pulledAt.get(member) === digestKey(theirs, ours)) return
         this.log.debug({ peer: member, theirs: theirs.count, ours: ours.count }, 'retained_digest_differs')

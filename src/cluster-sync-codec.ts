@@ -22,7 +22,7 @@ import type { WillMessage } from './core/session/session-state.js'
 /** A page or push is cut once it holds this many bytes (a single larger item still goes alone). */
 export const SYNC_CHUNK_BYTES = 1024 * 1024
 /** Items per page or push at most. */
-export const SYNC_CHUNK_ITEMS = 4096
+export const SYNC_CHUNK_ITEMS = 16_384
 /** An item whose message is larger than this is not replicated (a frame is at most 64 MiB). */
 export const MAX_SYNC_ITEM_BYTES = 48 * 1024 * 1024
 
