@@ -4,12 +4,19 @@
  * a whole node is killed (kill -9), the surviving nodes publish the wills of its clients after
  * `cluster.willGraceMs`, each exactly once cluster-wide (one copy per subscriber on each survivor),
  * a retained will stays retained on every survivor, and a will its client discarded by a normal
- * DISCONNECT is not published [MQTT-3.1.2-10].
+ * DISCONNECT is not published [MQTT-3.1.2-10]; a killed node restarted within the grace has the
+ * wills of its former clients published at once; a partition shorter than the grace publishes
+ * nothing, a longer one publishes the other side's wills (the documented trade-off).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startCluster, waitForMembership, waitForRoutesEverywhere } from './helpers/cluster.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { forwardIntoLab, LAB_MQTT_PORT, planLabCluster, startCluster, startPlanned, waitForFullMesh, waitForMembership, waitForRoutesEverywhere } from './helpers/cluster.js'
+import { startLab, unavailableReason } from './helpers/netns-lab.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
+import { startNode } from './helpers/node-process.js'
 import { sleep, uniqueName } from './helpers/wait.js'
 
 const DELIVERY_TIMEOUT_MS = 10_000
@@ -74,3 +81,65 @@ test('wills across 3 nodes: on a client drop, and for every client of a killed n
     }
   })
 })
+
+test('a killed node restarted within the grace: the wills of its former clients are published at once, once [MQTT-3.1.2-8]', async t => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-wills-'))
+  t.after(() => { rmSync(dataDir, { recursive: true, force: true }) })
+  // A grace far longer than the test: only the restart can publish the wills.
+  const { nodes, plan } = await startCluster(t, { prefix: 'wr', size: 2, env: { MESHMQ_CLUSTER_WILL_GRACE_MS: '600000' }, perNode: i => i === 1 ? { dataDir } : {} })
+  const [n1, n2] = nodes
+  assert.ok(n1 !== undefined && n2 !== undefined)
+  const run = uniqueName('wr').replace(/[^a-z0-9]/gi, '')
+  const subscriber = await connectClient(t, n1.mqttPort, { clientId: `${run}-sub` })
+  await subscriber.subscribeAsync(`will/${run}/#`, { qos: 1 })
+  const inbox = new Inbox(subscriber)
+  await connectClient(t, n2.mqttPort, { clientId: `${run}-gone`, will: { topic: `will/${run}/gone`, payload: Buffer.from('gone'), qos: 1, retain: false } })
+  await sleep(300)
+  n2.kill('SIGKILL')
+  await n2.waitForExit()
+  await waitForMembership(n1, { running: [n1.name], stopped: [n2.name] }, 10_000)
+  await inbox.expectNoMoreThan(0, 500)
+  const restarted = await startNode(t, plan.options[1]!)
+  await waitForFullMesh([n1, restarted], 20_000)
+  const got = await inbox.waitForTopic(`will/${run}/gone`, DELIVERY_TIMEOUT_MS)
+  assert.equal(got.payload.toString(), 'gone')
+  await inbox.expectNoMoreThan(1, QUIET_MS)
+})
+
+const labUnavailable = await unavailableReason()
+
+test('wills over a partition: none published when it heals within cluster.willGraceMs; past the grace the other side publishes a live client\'s will (trade-off)',
+  { skip: labUnavailable ?? false }, async t => {
+    const grace = 3_000
+    const lab = await startLab(t, 2)
+    const plan = planLabCluster(lab, {
+      prefix: 'wp',
+      size: 2,
+      env: { MESHMQ_CLUSTER_PEER_TIMEOUT_MS: '1500', MESHMQ_CLUSTER_HEARTBEAT_INTERVAL_MS: '300', MESHMQ_CLUSTER_WILL_GRACE_MS: String(grace) }
+    })
+    const nodes = await startPlanned(t, plan)
+    await waitForFullMesh(nodes, 20_000)
+    const [port1, port2] = await Promise.all(nodes.map(async (_node, i) => await forwardIntoLab(t, lab.execArgs(i + 1), lab.addr(i + 1), LAB_MQTT_PORT)))
+    assert.ok(port1 !== undefined && port2 !== undefined)
+    const run = uniqueName('wp').replace(/[^a-z0-9]/gi, '')
+    const subscriber = await connectClient(t, port1, { clientId: `${run}-sub` })
+    await subscriber.subscribeAsync(`will/${run}/#`, { qos: 1 })
+    const inbox = new Inbox(subscriber)
+    await connectClient(t, port2, { clientId: `${run}-live`, keepalive: 0, will: { topic: `will/${run}/live`, payload: Buffer.from('live'), qos: 1, retain: false } })
+    await sleep(300)
+    const split = async (): Promise<void> => {
+      await lab.partition([1], [2])
+      await Promise.all(nodes.map(async node => await waitForMembership(node, { running: [node.name], stopped: plan.names.filter(name => name !== node.name) }, 15_000)))
+    }
+
+    await split()
+    await sleep(grace / 3)
+    await lab.heal()
+    await waitForFullMesh(nodes, 30_000)
+    await inbox.expectNoMoreThan(0, grace + 500)
+
+    await split()
+    const got = await inbox.waitForTopic(`will/${run}/live`, grace + DELIVERY_TIMEOUT_MS)
+    assert.equal(got.payload.toString(), 'live', 'node 1 publishes the will of node 2\'s client once node 2 was down past the grace')
+    await inbox.expectNoMoreThan(1, QUIET_MS)
+  })
