@@ -11,8 +11,12 @@ import type { ClusterNetwork } from '../network/cluster.js'
 
 /** A snapshot unread for this long is dropped. */
 const SNAPSHOT_IDLE_MS = 30_000
-/** Snapshots held at once (the oldest goes first). */
-const MAX_SNAPSHOTS = 16
+/**
+ * Snapshots held at once (the oldest goes first). A peer pulls one set at a time, so this covers
+ * 8 peers pulling at once; a snapshot holds references to the set's messages, which stay in memory
+ * with it even once replaced in the store.
+ */
+const MAX_SNAPSHOTS = 8
 /** A pull whose snapshot was dropped starts over at most this many times. */
 const MAX_PULL_RESTARTS = 3
 

@@ -24,6 +24,7 @@ import { ClusterPusher } from './cluster-push.js'
 import { PagedSnapshots, pullPages } from './cluster-paged-sync.js'
 import { decodeDigest, decodeRetainedEntries, encodeDigest, encodeRetainedChunk, fitsSyncFrame } from './cluster-sync-codec.js'
 import type { Logger } from './core/log.js'
+import { ThrottledLogEvent } from './core/log-throttle.js'
 import { countDropped } from './core/metrics.js'
 import type { RetainedEntry } from './core/routing/retained-replica.js'
 import { digestsEqual, type RetainedDigest } from './core/routing/retained-versions.js'
@@ -51,9 +52,11 @@ export class ClusterRetained implements RetainedReplicator {
   private readonly pulledAt = new Map<string, string>()
   private timer: NodeJS.Timeout | undefined
   private readonly log: Logger
+  private readonly refusedLog: ThrottledLogEvent
 
   constructor (private readonly network: ClusterNetwork, log: Logger, private readonly digestIntervalMs: number) {
     this.log = log.child({ actor: 'cluster_retained' })
+    this.refusedLog = new ThrottledLogEvent(line => { this.log.warn(line, 'retained_refused') })
     const node = network.name
     this.pusher = new ClusterPusher(network, RETAINED_PUSH_SERVICE, (items, from) => encodeRetainedChunk(items, from, node),
       (member, err) => {
@@ -69,7 +72,7 @@ export class ClusterRetained implements RetainedReplicator {
     this.retainer = retainer
     const net = this.network
     net.serve(RETAINED_PUSH_SERVICE, (from, payload) => {
-      dispatch(retainer, { type: 'retain_replicated', from, entries: decodeRetainedEntries(payload, from) })
+      dispatch(retainer, { type: 'retain_replicated', from, entries: this.decode(payload, from) })
       return new Uint8Array(0)
     })
     net.serve(RETAINED_PULL_SERVICE, async (_from, payload) => await this.pages.serve(payload))
@@ -86,6 +89,15 @@ export class ClusterRetained implements RetainedReplicator {
   stop (): void {
     clearInterval(this.timer)
     this.pusher.clear()
+    this.refusedLog.flush()
+  }
+
+  /** A peer's entries; one whose message this node cannot accept is dropped alone (counted, logged). */
+  private decode (bytes: Uint8Array, from: string): RetainedEntry[] {
+    return decodeRetainedEntries(bytes, from, (topic, reason) => {
+      countDropped('retained_refused')
+      this.refusedLog.add({ count: 1 }, { reason: 'malformed', detail: reason, from, topic: topic.slice(0, 256) })
+    })
   }
 
   retainedWritten (entries: RetainedEntry[]): void {
@@ -148,7 +160,7 @@ export class ClusterRetained implements RetainedReplicator {
       return undefined
     }
     const entries = await pullPages(this.network, member, RETAINED_PULL_SERVICE, async (items) => {
-      dispatch(retainer, { type: 'retain_replicated', from: member, entries: decodeRetainedEntries(items, member) })
+      dispatch(retainer, { type: 'retain_replicated', from: member, entries: this.decode(items, member) })
       // Paces the pull by the retainer: the next page is asked for once this one is applied.
       await this.digest()
     })

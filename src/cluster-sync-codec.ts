@@ -37,9 +37,15 @@ export function fitsSyncFrame (message: Message): boolean {
   return encodedSizeBound(message) <= MAX_SYNC_ITEM_BYTES
 }
 
-function readMessage (reader: BinaryReader, messages: MessageBatchReader, what: string): Message {
+/** Told of an item whose message this node cannot accept (see `RefusedMessage`); the item is skipped, the rest read on. */
+export type OnRefused = (item: string, reason: string) => void
+
+function readMessage (reader: BinaryReader, messages: MessageBatchReader, item: string, onRefused: OnRefused): Message | undefined {
   const message = messages.read(reader)
-  if (message instanceof RefusedMessage) throw new MalformedFrameError(`${what}: ${message.reason}`)
+  if (message instanceof RefusedMessage) {
+    onRefused(item, message.reason)
+    return undefined
+  }
   // Kept for long (the retained store, a will replica): never a view into the frame.
   if (message.qos === 0) message.payload = Buffer.from(message.payload)
   return message
@@ -69,7 +75,8 @@ export function encodeRetainedChunk (entries: readonly RetainedEntry[], from: nu
   })
 }
 
-export function decodeRetainedEntries (bytes: Uint8Array, sender: string): RetainedEntry[] {
+/** Throws MalformedFrameError when the frame cannot be read; an entry whose message is refused is skipped. */
+export function decodeRetainedEntries (bytes: Uint8Array, sender: string, onRefused: OnRefused): RetainedEntry[] {
   const reader = new BinaryReader(bytes)
   const messages = new MessageBatchReader(sender)
   const count = reader.count()
@@ -79,7 +86,8 @@ export function decodeRetainedEntries (bytes: Uint8Array, sender: string): Retai
     const stamp = { wall: reader.varint(), logical: reader.varint(), node: reader.string() }
     const entry: RetainedEntry = { topic, stamp }
     if (reader.bool()) {
-      const message = readMessage(reader, messages, `retained entry ${topic}`)
+      const message = readMessage(reader, messages, topic, onRefused)
+      if (message === undefined) continue
       if (message.topic !== topic) throw new MalformedFrameError(`retained entry ${topic} carries a message of ${message.topic}`)
       entry.message = message
     }
@@ -99,7 +107,8 @@ export function encodeWillChunk (changes: readonly WillChange[], from: number, s
   })
 }
 
-export function decodeWillChanges (bytes: Uint8Array, sender: string): WillChange[] {
+/** Throws MalformedFrameError when the frame cannot be read; a will whose message is refused is skipped. */
+export function decodeWillChanges (bytes: Uint8Array, sender: string, onRefused: OnRefused): WillChange[] {
   const reader = new BinaryReader(bytes)
   const messages = new MessageBatchReader(sender)
   const count = reader.count()
@@ -112,7 +121,9 @@ export function decodeWillChanges (bytes: Uint8Array, sender: string): WillChang
     }
     const delay = reader.varint()
     const expiryInterval = reader.bool() ? reader.varint() : undefined
-    const will: WillMessage = { message: readMessage(reader, messages, `will of ${clientId}`), delay }
+    const message = readMessage(reader, messages, clientId, onRefused)
+    if (message === undefined) continue
+    const will: WillMessage = { message, delay }
     if (expiryInterval !== undefined) will.expiryInterval = expiryInterval
     changes.push({ clientId, will })
   }

@@ -15,8 +15,10 @@
  * - Trade-off: a node cut off by a partition for longer than the grace is alive, but its clients'
  *   wills are published on the other side, and it publishes the other side's (each side sees the
  *   other down). Over a kill, each will is published exactly once cluster-wide.
- * - Bound: `cluster.maxReplicatedWills` wills of other nodes held in all; past it a new one is not
- *   held, and counted (`will_replica_full`) and logged (`will_not_held`, throttled).
+ * - Bound: `cluster.maxReplicatedWills` wills of other nodes held in all, and
+ *   `cluster.maxReplicatedWillBytes` of them; past either a new one is not held, and counted
+ *   (`will_replica_full`) and logged (`will_not_held`, throttled). A will a peer sends that cannot
+ *   be read is dropped alone (`will_refused`).
  */
 import type { ClusterNetwork } from '../network/cluster.js'
 import type { BrokerContext, WillReplicator } from '../actors/broker-context.js'
@@ -24,6 +26,7 @@ import { PublishBatch } from '../actors/publish-batch.js'
 import { ClusterPusher } from './cluster-push.js'
 import { PagedSnapshots, pullPages } from './cluster-paged-sync.js'
 import { decodeWillChanges, encodeWillChunk, fitsSyncFrame, type WillChange } from './cluster-sync-codec.js'
+import { encodedSizeBound } from '../network/message-codec.js'
 import type { CancelTimer, Clock } from './core/clock.js'
 import type { Logger } from './core/log.js'
 import { ThrottledLogEvent } from './core/log-throttle.js'
@@ -37,11 +40,40 @@ export const WILLS_PULL_SERVICE = 'wills.pull'
 export interface ClusterWillsSettings {
   willGraceMs: number
   maxReplicatedWills: number
+  maxReplicatedWillBytes: number
+}
+
+/** Bytes a held will is counted for: its message's encoded size bound and its client id. */
+function willBytes (clientId: string, will: WillMessage): number {
+  return encodedSizeBound(will.message) + 3 * clientId.length
+}
+
+/** Wills by client id and the bytes they are counted for. */
+class WillSet {
+  readonly wills = new Map<string, WillMessage>()
+  bytes = 0
+
+  get size (): number { return this.wills.size }
+
+  set (clientId: string, will: WillMessage): void {
+    this.delete(clientId)
+    this.wills.set(clientId, will)
+    this.bytes += willBytes(clientId, will)
+  }
+
+  delete (clientId: string): void {
+    const old = this.wills.get(clientId)
+    if (old === undefined) return
+    this.wills.delete(clientId)
+    this.bytes -= willBytes(clientId, old)
+  }
 }
 
 /** The wills of one other node's clients, as this node holds them. */
 interface MemberWills {
-  wills: Map<string, WillMessage>
+  wills: WillSet
+  /** The set a pull is filling, counted against the bounds too. */
+  pulled: WillSet | undefined
   /** When the member was seen down (undefined while up). */
   downAt: number | undefined
   cancelGrace: CancelTimer | undefined
@@ -79,7 +111,7 @@ export class ClusterWills implements WillReplicator {
     this.broker = broker
     const net = this.network
     net.serve(WILLS_PUSH_SERVICE, (from, payload) => {
-      this.applyPush(from, decodeWillChanges(payload, from))
+      this.applyPush(from, this.decode(payload, from))
       return new Uint8Array(0)
     })
     net.serve(WILLS_PULL_SERVICE, async (_from, payload) => await this.pages.serve(payload))
@@ -110,31 +142,45 @@ export class ClusterWills implements WillReplicator {
     this.pusher.add([{ clientId, will: replicated }])
   }
 
-  /** Wills of other nodes held, in all. */
-  private held (): number {
+  /** A peer's wills; one whose message this node cannot accept is dropped alone (counted, logged). */
+  private decode (bytes: Uint8Array, from: string): WillChange[] {
+    return decodeWillChanges(bytes, from, (clientId, reason) => {
+      countDropped('will_refused')
+      this.notHeldLog.add({ count: 1 }, { reason: 'malformed', detail: reason, peer: from, clientid: clientId.slice(0, 256) })
+    })
+  }
+
+  /** Wills of other nodes held, in all, and their bytes. */
+  private held (): { count: number, bytes: number } {
     let count = 0
-    for (const member of this.members.values()) count += member.wills.size
-    return count
+    let bytes = 0
+    for (const member of this.members.values()) {
+      for (const set of [member.wills, member.pulled]) {
+        count += set?.size ?? 0
+        bytes += set?.bytes ?? 0
+      }
+    }
+    return { count, bytes }
   }
 
   private member (node: string): MemberWills {
     let member = this.members.get(node)
     if (member === undefined) {
-      member = { wills: new Map(), downAt: undefined, cancelGrace: undefined, touched: undefined, pullAgain: false }
+      member = { wills: new WillSet(), pulled: undefined, downAt: undefined, cancelGrace: undefined, touched: undefined, pullAgain: false }
       this.members.set(node, member)
     }
     return member
   }
 
   /** Sets or clears a client's will in `wills`; a new one past the bound is not held (counted, logged). */
-  private hold (node: string, wills: Map<string, WillMessage>, change: WillChange): void {
-    if (change.will === undefined) {
-      wills.delete(change.clientId)
-      return
-    }
-    if (!wills.has(change.clientId) && this.held() >= this.settings.maxReplicatedWills) {
+  private hold (node: string, wills: WillSet, change: WillChange): void {
+    wills.delete(change.clientId)
+    if (change.will === undefined) return
+    const { maxReplicatedWills, maxReplicatedWillBytes } = this.settings
+    const held = this.held()
+    if (held.count >= maxReplicatedWills || held.bytes + willBytes(change.clientId, change.will) > maxReplicatedWillBytes) {
       countDropped('will_replica_full')
-      this.notHeldLog.add({ count: 1 }, { peer: node, max_replicated_wills: this.settings.maxReplicatedWills })
+      this.notHeldLog.add({ count: 1 }, { reason: 'full', peer: node, max_replicated_wills: maxReplicatedWills, max_replicated_will_bytes: maxReplicatedWillBytes })
       return
     }
     wills.set(change.clientId, change.will)
@@ -185,15 +231,15 @@ export class ClusterWills implements WillReplicator {
       return
     }
     const touched = member.touched = new Set<string>()
-    const pulled = new Map<string, WillMessage>()
+    const pulled = member.pulled = new WillSet()
     void pullPages(this.network, node, WILLS_PULL_SERVICE, async (items) => {
-      for (const change of decodeWillChanges(items, node)) {
+      for (const change of this.decode(items, node)) {
         if (!touched.has(change.clientId)) this.hold(node, pulled, change)
       }
       await Promise.resolve()
     }).then(count => {
       for (const clientId of touched) {
-        const will = member.wills.get(clientId)
+        const will = member.wills.wills.get(clientId)
         if (will === undefined) pulled.delete(clientId)
         else pulled.set(clientId, will)
       }
@@ -203,6 +249,7 @@ export class ClusterWills implements WillReplicator {
       this.log.warn({ peer: node, err }, 'wills_sync_failed')
     }).finally(() => {
       member.touched = undefined
+      member.pulled = undefined
       if (member.pullAgain && this.network.isRunning(node) && this.members.get(node) === member) {
         member.pullAgain = false
         this.pull(node)
@@ -215,8 +262,8 @@ export class ClusterWills implements WillReplicator {
    * after what is left of its delay since `node` was seen down); every other node discards them.
    */
   private publishFor (node: string, member: MemberWills, reason: 'down' | 'restarted' | 'removed'): void {
-    const wills = member.wills
-    member.wills = new Map()
+    const wills = member.wills.wills
+    member.wills = new WillSet()
     if (wills.size === 0) return
     // `node` itself may be up again (restarted): it is not a candidate, it no longer has them.
     const publisher = [this.network.name, ...this.network.runningMembers()].filter(name => name !== node).sort()[0]

@@ -136,7 +136,7 @@ describe('retained sync codec', () => {
     for (let from = 0; from < entries.length;) {
       const { bytes, next } = encodeRetainedChunk(entries, from, 'n2@h')
       assert.ok(next > from && next - from <= SYNC_CHUNK_ITEMS)
-      decoded.push(...decodeRetainedEntries(bytes, 'n2@h'))
+      decoded.push(...decodeRetainedEntries(bytes, 'n2@h', () => { assert.fail('refused') }))
       from = next
     }
     assert.deepEqual(decoded, entries)

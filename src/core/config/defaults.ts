@@ -87,6 +87,7 @@ export function fixedDefaults (): FixedDefaults {
       maxRetainedTombstones: 100_000,
       willGraceMs: 10_000,
       maxReplicatedWills: 1_000_000,
+      maxReplicatedWillBytes: 256 * 1024 * 1024,
       seeds: [],
       control: { host: DEFAULT_CONTROL_HOST }
     }

@@ -95,6 +95,8 @@ export interface ClusterRetainedWillsConfig {
   willGraceMs: number
   /** Wills of other nodes' clients this node holds, in all (past it new ones are not held, counted). Default 1 000 000. */
   maxReplicatedWills: number
+  /** Bytes of those wills (message and client id) this node holds, in all; likewise. Default 256 MiB. */
+  maxReplicatedWillBytes: number
 }
 
 export interface ClusterConfig extends ClusterTunables, ClusterRetainedWillsConfig {
@@ -365,6 +367,7 @@ export const SCHEMA: Schema<BrokerConfig> = {
     maxRetainedTombstones: integer(0, 100_000_000),
     willGraceMs: integer(0, DAY_MS),
     maxReplicatedWills: integer(0, 100_000_000),
+    maxReplicatedWillBytes: integer(0, 2 ** 40),
     control: { host: text(), port }
   }
 }
