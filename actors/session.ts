@@ -17,7 +17,7 @@ import { RoutedAcks, type InboundAck } from '../src/core/channel/routed-acks.js'
 import { acceptConnack } from '../src/core/channel/connack.js'
 import { keepaliveTimeoutMs } from '../src/core/channel/keepalive.js'
 import {
-  decideAttach, decideClose, willMessage, type SessionLifecycle, type ConnectedSession
+  decideAttach, decideClose, outstandingWill, willMessage, type SessionLifecycle, type ConnectedSession
 } from '../src/core/channel/session-lifecycle.js'
 import {
   createSessionState, heldMessages, type SessionState, type SubscriptionOptions, type Delivery, type WillMessage
@@ -345,16 +345,10 @@ class Session implements SessionContext, SessionOutput {
     this.reportWill()
   }
 
-  /**
-   * Tells the cluster the will a death of this node would have to publish (see WillReplicator).
-   * Not on shutdown: the clients of a stopped node lose their connection, and the other nodes
-   * publish their wills after `cluster.willGraceMs`.
-   */
+  /** Tells the cluster the will this node's death would publish; not on shutdown (the others publish it after the grace). */
   private reportWill (): void {
-    const lifecycle = this.lifecycle
-    if (lifecycle.kind === 'shut_down') return
-    const will = lifecycle.kind === 'connected' ? this.state.will : lifecycle.kind === 'disconnected' ? lifecycle.pendingWill?.will : undefined
-    if (will === this.reportedWill) return
+    const will = outstandingWill(this.lifecycle, this.state.will)
+    if (this.lifecycle.kind === 'shut_down' || will === this.reportedWill) return
     this.reportedWill = will
     this.broker.wills?.willChanged(this.state.clientId, will)
   }
