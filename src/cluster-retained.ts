@@ -71,8 +71,11 @@ export class ClusterRetained implements RetainedReplicator {
   attach (retainer: Ref<RetainerMsg>): void {
     this.retainer = retainer
     const net = this.network
-    net.serve(RETAINED_PUSH_SERVICE, (from, payload) => {
+    net.serve(RETAINED_PUSH_SERVICE, async (from, payload) => {
       dispatch(retainer, { type: 'retain_replicated', from, entries: this.decode(payload, from) })
+      // Answered once applied: a member's next push waits for it, so the retainer's mailbox holds
+      // at most one push per member.
+      await this.digest()
       return new Uint8Array(0)
     })
     net.serve(RETAINED_PULL_SERVICE, async (_from, payload) => await this.pages.serve(payload))
