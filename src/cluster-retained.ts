@@ -48,7 +48,7 @@ export class ClusterRetained implements RetainedReplicator {
   private readonly queue = new Set<string>()
   private syncing: string | undefined
   private readonly pullAgain = new Set<string>()
-  /** Per member, the (theirs, ours) digests after the last pull from it. */
+  /** Per member, their digest before the last pull from it and ours after it. */
   private readonly pulledAt = new Map<string, string>()
   private timer: NodeJS.Timeout | undefined
   private readonly log: Logger
@@ -167,8 +167,9 @@ export class ClusterRetained implements RetainedReplicator {
       // Paces the pull by the retainer: the next page is asked for once this one is applied.
       await this.digest()
     })
-    const [theirs, after] = await Promise.all([this.digestOf(member), this.digest()])
-    this.pulledAt.set(member, digestKey(theirs, after))
+    // Their digest from before the snapshot: a write of theirs since then changes it, so the next
+    // check pulls again rather than taking the pair for one already pulled.
+    this.pulledAt.set(member, digestKey(before, await this.digest()))
     return entries
   }
 
