@@ -7,6 +7,7 @@
  */
 import { HybridLogicalClock, type Stamp } from '../hlc.js'
 import type { Message } from '../mqtt/message.js'
+import { isValidTopicName } from '../mqtt/topic.js'
 import { RetainedStore, type PutOutcome, type RetainedLimits } from './retained-store.js'
 import { RetainedVersions, type RetainedDigest, type TombstoneLimits } from './retained-versions.js'
 
@@ -21,7 +22,7 @@ export interface RetainedEntry {
  * What became of a peer's entry: applied, older than what is held (`stale`), refused at the
  * store's bound (`full`: the topic then holds nothing here), or refused for a stamp this node
  * cannot take (`bad_stamp`: invalid or far in the future) or a topic that is never replicated
- * (`bad_topic`: `$SYS`).
+ * (`bad_topic`: `$SYS`, or not a valid topic name).
  */
 export type ApplyOutcome = 'applied' | 'stale' | 'full' | 'bad_stamp' | 'bad_topic'
 
@@ -66,7 +67,7 @@ export class RetainedReplica {
   /** An entry written on another node: applied if its stamp wins over what this node holds. */
   applyRemote (entry: RetainedEntry, now: number): ApplyOutcome {
     const { topic, stamp, message } = entry
-    if (!isReplicatedTopic(topic)) return 'bad_topic'
+    if (!isReplicatedTopic(topic) || !isValidTopicName(topic)) return 'bad_topic'
     if (!this.clock.observe(stamp)) return 'bad_stamp'
     if (!this.versions.wins(topic, stamp)) return 'stale'
     if (message === undefined || message.payload.length === 0 || (message.expiresAt !== undefined && message.expiresAt <= now)) {
