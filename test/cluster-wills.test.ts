@@ -17,15 +17,26 @@ import { forwardIntoLab, LAB_MQTT_PORT, planLabCluster, startCluster, startPlann
 import { startLab, unavailableReason } from './helpers/netns-lab.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { startNode } from './helpers/node-process.js'
-import { sleep, uniqueName } from './helpers/wait.js'
+import { pollUntil, sleep, uniqueName } from './helpers/wait.js'
+import type { Cleanup } from './helpers/mqtt-client.js'
 
 const DELIVERY_TIMEOUT_MS = 10_000
 /** After the expected messages arrived, no further copy may arrive within this window. */
 const QUIET_MS = 1_500
 const WILL_GRACE_MS = 1_000
 
+/** The retained value of a `$SYS` topic, as a new subscriber gets it. */
+async function sysValue (t: Cleanup, port: number, topic: string): Promise<string> {
+  const client = await connectClient(t, port, { clientId: uniqueName('sys') })
+  const inbox = new Inbox(client)
+  await client.subscribeAsync(topic, { qos: 0 })
+  const got = await inbox.waitForTopic(topic, DELIVERY_TIMEOUT_MS)
+  await client.endAsync()
+  return got.payload.toString()
+}
+
 test('wills across 3 nodes: on a client drop, and for every client of a killed node, each published once cluster-wide [MQTT-3.1.2-8, MQTT-3.1.2-10]', async t => {
-  const { nodes } = await startCluster(t, { prefix: 'wl', size: 3, env: { MESHMQ_CLUSTER_WILL_GRACE_MS: String(WILL_GRACE_MS) } })
+  const { nodes } = await startCluster(t, { prefix: 'wl', size: 3, env: { MESHMQ_CLUSTER_WILL_GRACE_MS: String(WILL_GRACE_MS), MESHMQ_SYS_INTERVAL_MS: '200' } })
   const [n1, n2, n3] = nodes
   assert.ok(n1 !== undefined && n2 !== undefined && n3 !== undefined)
   const run = uniqueName('wl').replace(/[^a-z0-9]/gi, '')
@@ -70,6 +81,9 @@ test('wills across 3 nodes: on a client drop, and for every client of a killed n
     }
     const published = await Promise.all([n1, n2].map(async node => (await node.waitForLog(line => line.msg === 'wills_publishing' || line.msg === 'wills_left_to_peer', { timeoutMs: 1000 })).msg))
     assert.deepEqual(published, ['wills_publishing', 'wills_left_to_peer'], 'the survivor with the lowest name publishes, the other leaves them to it')
+    const counted = await Promise.all([n1, n2].map(async node => await pollUntil(async () => await sysValue(t, node.mqttPort, `$SYS/brokers/${node.name}/wills/published_for_down_nodes`),
+      value => value === (node === n1 ? String(names.length) : '0'), DELIVERY_TIMEOUT_MS, `${node.name}'s wills/published_for_down_nodes`)))
+    assert.deepEqual(counted, [String(names.length), '0'])
 
     for (const [i, node] of [n1, n2].entries()) {
       const late = await connectClient(t, node.mqttPort, { clientId: `${run}-late${i + 1}` })
