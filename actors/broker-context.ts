@@ -4,6 +4,7 @@ import type { BrokerConfig } from '../src/core/config/config.js'
 import type { Logger } from '../src/core/log.js'
 import type { Clock } from '../src/core/clock.js'
 import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
+import type { WillMessage } from '../src/core/session/session-state.js'
 import type { RetainerMsg, RouteTableMsg, ShardMsg } from './messages.js'
 
 export interface BrokerContext {
@@ -22,4 +23,14 @@ export interface BrokerContext {
    * signal (backlogged sessions), which meters what other nodes forward here.
    */
   deliveryBudget: DeliveryBudget
+  /** Told the will each client has (the cluster replicates it, so a node death publishes it); none when standalone. */
+  wills?: WillReplicator
+}
+
+/**
+ * Where sessions report the will the node's death would have to publish: the connected client's,
+ * or one waiting for its delay; undefined once it was published or discarded.
+ */
+export interface WillReplicator {
+  willChanged: (clientId: string, will: WillMessage | undefined) => void
 }

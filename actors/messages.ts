@@ -11,6 +11,8 @@ import type { Message } from '../src/core/mqtt/message.js'
 import type { SharedRedelivery } from '../src/core/session/shared-redelivery.js'
 import type { RetainedRequest } from '../src/core/channel/channel-context.js'
 import type { RetainedCursor } from '../src/core/routing/retained-store.js'
+import type { RetainedEntry } from '../src/core/routing/retained-replica.js'
+import type { RetainedDigest } from '../src/core/routing/retained-versions.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { SessionSnapshot } from '../src/core/session/session-snapshot.js'
 import './nact-types.js'
@@ -184,6 +186,14 @@ export type RetainerMsg =
   | { type: 'send_retained_rest', requests: RetainedRequest[], from: number, cursor?: RetainedCursor, session: Ref<SessionMsg> }
   /** Reply with the number of retained messages. */
   | { type: 'count', replyTo: Ref<number> }
+  /** Apply entries written on another node (cluster-wide retained set; last writer wins). */
+  | { type: 'retain_replicated', from: string, entries: RetainedEntry[] }
+  /** Reply with every replicated entry held (messages and tombstones), for a peer's pull. */
+  | { type: 'replicated_snapshot', replyTo: Ref<RetainedEntry[]> }
+  /** Reply with the digest of the replicated set. */
+  | { type: 'replicated_digest', replyTo: Ref<RetainedDigest> }
+  /** Drop every replicated message (this node joins another cluster); replies with how many. */
+  | { type: 'replicated_clear', replyTo: Ref<number> }
 
 // ---- $SYS publisher (sys-publisher.ts) ---------------------------------------------------------
 

@@ -7,16 +7,25 @@
  * that does not fit is still routed, only not stored; it is counted (`retainedFull`) and logged
  * (`retained_full`, throttled, with exact counts). A SUBSCRIBE's retained messages go out a slice
  * per actor turn, so one SUBSCRIBE matching many messages does not hold up the node.
+ *
+ * Cluster-wide (`src/core/routing/retained-replica.ts`): each local retained write (but the node's
+ * own `$SYS` topics) is stamped and handed to the `RetainedReplicator`, which pushes it to the other
+ * nodes; their writes come back as `retain_replicated` and are applied last-writer-wins. One refused
+ * at the bound is counted as dropped (`retained_full`) and logged like a local one; one with a
+ * stamp this node cannot take, or a `$SYS` topic, is counted (`retained_refused`) and logged
+ * (`retained_refused`, throttled).
  */
 import { spawn, dispatch, type Ref, type ActorSystemRef, type ActorContext } from 'nact'
-import { RetainedStore, type RetainedCursor, type RetainedLimits } from '../src/core/routing/retained-store.js'
+import type { RetainedCursor, RetainedLimits } from '../src/core/routing/retained-store.js'
+import { RetainedReplica, type RetainedEntry } from '../src/core/routing/retained-replica.js'
+import type { TombstoneLimits } from '../src/core/routing/retained-versions.js'
 import type { RetainedRequest } from '../src/core/channel/channel-context.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import type { Delivery } from '../src/core/session/session-state.js'
 import type { Logger } from '../src/core/log.js'
 import type { Clock } from '../src/core/clock.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
-import { metrics } from '../src/core/metrics.js'
+import { countDropped, metrics } from '../src/core/metrics.js'
 import { resumeOnCrash } from './supervision.js'
 import type { RetainerMsg, SessionMsg } from './messages.js'
 
@@ -25,31 +34,72 @@ export const RETAINED_SLICE_MESSAGES = 1000
 /** Filters matched per actor turn (a SUBSCRIBE may name thousands that match nothing). */
 export const RETAINED_SLICE_FILTERS = 256
 
-export function spawnRetainer (system: ActorSystemRef, log: Logger, clock: Clock, limits: RetainedLimits): Ref<RetainerMsg> {
-  const retainerLog = log.child({ actor: 'retainer' })
-  const fullLog = new ThrottledLogEvent(line => { retainerLog.warn(line, 'retained_full') })
+/** Where the retainer hands this node's replicated writes (the cluster wiring pushes them to the peers). */
+export interface RetainedReplicator {
+  retainedWritten: (entries: RetainedEntry[]) => void
+}
 
-  function retain (store: RetainedStore, messages: Message[], bounded: boolean): void {
+export interface RetainerOptions {
+  /** This node's name: the tie-break of its writes' stamps. */
+  node: string
+  log: Logger
+  clock: Clock
+  limits: RetainedLimits
+  tombstones: TombstoneLimits
+  replicator?: RetainedReplicator
+}
+
+export function spawnRetainer (system: ActorSystemRef, options: RetainerOptions): Ref<RetainerMsg> {
+  const { clock, limits, replicator } = options
+  const retainerLog = options.log.child({ actor: 'retainer' })
+  const fullLog = new ThrottledLogEvent(line => { retainerLog.warn(line, 'retained_full') })
+  const refusedLog = new ThrottledLogEvent(line => { retainerLog.warn(line, 'retained_refused') })
+
+  function full (replica: RetainedReplica, topic: string, from: string | undefined): void {
+    metrics.retainedFull++
+    const { store } = replica
+    fullLog.add({ count: 1 }, {
+      topic: topic.slice(0, 256),
+      ...(from === undefined ? {} : { from }),
+      retained: store.size,
+      retained_bytes: store.bytes,
+      max_retained_messages: limits.maxMessages,
+      max_retained_bytes: limits.maxBytes
+    })
+  }
+
+  function retain (replica: RetainedReplica, messages: Message[], bounded: boolean): void {
     const now = clock.now()
+    const written: RetainedEntry[] = []
     for (const message of messages) {
-      if (store.put(message, now, bounded) !== 'full') continue
-      metrics.retainedFull++
-      fullLog.add({ count: 1 }, {
-        topic: message.topic.slice(0, 256),
-        retained: store.size,
-        retained_bytes: store.bytes,
-        max_retained_messages: limits.maxMessages,
-        max_retained_bytes: limits.maxBytes
-      })
+      const { outcome, entry } = replica.writeLocal(message, now, bounded)
+      if (entry !== undefined) written.push(entry)
+      if (outcome === 'full') full(replica, message.topic, undefined)
     }
-    metrics.messagesRetained = store.size
+    metrics.messagesRetained = replica.store.size
+    if (written.length > 0) replicator?.retainedWritten(written)
+  }
+
+  function retainReplicated (replica: RetainedReplica, from: string, entries: RetainedEntry[]): void {
+    const now = clock.now()
+    for (const entry of entries) {
+      const outcome = replica.applyRemote(entry, now)
+      if (outcome === 'full') {
+        countDropped('retained_full')
+        full(replica, entry.topic, from)
+      } else if (outcome === 'bad_stamp' || outcome === 'bad_topic') {
+        countDropped('retained_refused')
+        refusedLog.add({ count: 1 }, { reason: outcome, from, topic: entry.topic.slice(0, 256), wall: entry.stamp.wall })
+      }
+    }
+    metrics.messagesRetained = replica.store.size
   }
 
   /**
    * Sends one slice of the retained messages of `requests`, from index `from` (with `cursor`
    * part-way through it when set), and hands the rest to a later turn of this actor.
    */
-  function sendSlice (store: RetainedStore, self: Ref<RetainerMsg>, session: Ref<SessionMsg>, requests: RetainedRequest[], from: number, first: RetainedCursor | undefined): void {
+  function sendSlice (replica: RetainedReplica, self: Ref<RetainerMsg>, session: Ref<SessionMsg>, requests: RetainedRequest[], from: number, first: RetainedCursor | undefined): void {
     const now = clock.now()
     const deliveries: Delivery[] = []
     let index = from
@@ -60,7 +110,7 @@ export function spawnRetainer (system: ActorSystemRef, log: Logger, clock: Clock
       if (cursor === undefined) {
         if (filters === RETAINED_SLICE_FILTERS) break
         filters++
-        cursor = store.cursor(filter)
+        cursor = replica.store.cursor(filter)
       }
       for (const message of cursor.next(now, RETAINED_SLICE_MESSAGES - deliveries.length)) {
         // Retained messages sent on subscribe carry RETAIN=1 [MQTT-3.3.1-8].
@@ -79,26 +129,40 @@ export function spawnRetainer (system: ActorSystemRef, log: Logger, clock: Clock
       : { type: 'send_retained_rest', requests, from: index, cursor, session })
   }
 
-  function handle (store: RetainedStore, msg: RetainerMsg, ctx: ActorContext<RetainerMsg, ActorSystemRef>): RetainedStore {
+  function handle (replica: RetainedReplica, msg: RetainerMsg, ctx: ActorContext<RetainerMsg, ActorSystemRef>): RetainedReplica {
     switch (msg.type) {
       case 'retain':
-        retain(store, msg.messages, msg.unbounded !== true)
+        retain(replica, msg.messages, msg.unbounded !== true)
         break
       case 'send_retained':
-        sendSlice(store, ctx.self, msg.session, msg.requests, 0, undefined)
+        sendSlice(replica, ctx.self, msg.session, msg.requests, 0, undefined)
         break
       case 'send_retained_rest':
-        sendSlice(store, ctx.self, msg.session, msg.requests, msg.from, msg.cursor)
+        sendSlice(replica, ctx.self, msg.session, msg.requests, msg.from, msg.cursor)
         break
       case 'count':
-        dispatch(msg.replyTo, store.size)
+        dispatch(msg.replyTo, replica.store.size)
+        break
+      case 'retain_replicated':
+        retainReplicated(replica, msg.from, msg.entries)
+        break
+      case 'replicated_snapshot':
+        dispatch(msg.replyTo, replica.snapshot(clock.now()))
+        metrics.messagesRetained = replica.store.size
+        break
+      case 'replicated_digest':
+        dispatch(msg.replyTo, replica.digest(clock.now()))
+        break
+      case 'replicated_clear':
+        dispatch(msg.replyTo, replica.clearReplicated(clock.now()))
+        metrics.messagesRetained = replica.store.size
         break
     }
-    return store
+    return replica
   }
 
   return spawn(system, handle, 'retainer', {
-    initialState: new RetainedStore(limits),
+    initialState: new RetainedReplica(options.node, limits, options.tombstones, () => clock.now()),
     onCrash: resumeOnCrash<RetainerMsg>(retainerLog)
   })
 }

@@ -17,7 +17,7 @@ import { RoutedAcks, type InboundAck } from '../src/core/channel/routed-acks.js'
 import { acceptConnack } from '../src/core/channel/connack.js'
 import { keepaliveTimeoutMs } from '../src/core/channel/keepalive.js'
 import {
-  decideAttach, decideClose, willMessage, type SessionLifecycle, type ConnectedSession
+  decideAttach, decideClose, outstandingWill, willMessage, type SessionLifecycle, type ConnectedSession
 } from '../src/core/channel/session-lifecycle.js'
 import {
   createSessionState, heldMessages, type SessionState, type SubscriptionOptions, type Delivery, type WillMessage
@@ -73,6 +73,8 @@ class Session implements SessionContext, SessionOutput {
   private parked = true
   /** Set around a takeover across nodes: deliveries forwarded (handed over) or deduplicated (taken over). */
   private handover: SessionHandover | undefined
+  /** The will last reported to `broker.wills`. */
+  private reportedWill: WillMessage | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
@@ -339,6 +341,15 @@ class Session implements SessionContext, SessionOutput {
     }
     this.flushTurn()
     this.updateBacklog()
+    this.reportWill()
+  }
+
+  /** Tells the cluster the will this node's death would publish; not on shutdown (the others publish it after the grace). */
+  private reportWill (): void {
+    const will = outstandingWill(this.lifecycle, this.state.will)
+    if (this.lifecycle.kind === 'shut_down' || will === this.reportedWill) return
+    this.reportedWill = will
+    this.broker.wills?.willChanged(this.state.clientId, will)
   }
 
   /** Marks or unmarks the session as backlogged after a turn (see session-backlog.ts). */

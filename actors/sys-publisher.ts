@@ -34,6 +34,7 @@ export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> 
   ['messages/retained', () => String(metrics.messagesRetained)],
   ['messages/retained/full', () => String(metrics.retainedFull)],
   ['messages/forwarded', () => String(metrics.messagesForwarded)],
+  ['wills/published_for_down_nodes', () => String(metrics.willsPublishedForDownNodes)],
   ['bytes/received', () => String(metrics.bytesReceived)],
   ['bytes/sent', () => String(metrics.bytesSent)]
 ]

@@ -8,6 +8,8 @@
  * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
  * - cluster-shared: QoS 1 publishers on node 1 to six subscribers, two on each node, with a plain
  *   subscription to a topic each, then as one `$share` group (each message delivered once either way);
+ * - cluster-retained-sync: node 3 joins a cluster that holds 100k retained messages; time until
+ *   it delivers them on subscribe (`retained-sync-workload.ts`);
  * - cluster-mdns-mesh: three nodes in the netns lab find each other by mDNS (`mdns-mesh.ts`);
  * - cluster-takeover: a persistent session taken over back and forth between node 1 and node 2
  *   (`takeover-workload.ts`).
@@ -24,12 +26,13 @@ import { CpuSampler } from './cpu-sampler.js'
 import { ScenarioSkippedError } from './errors.js'
 import { mdnsLabUnavailable, runMdnsMesh } from './mdns-mesh.js'
 import { runTakeoverWorkload } from './takeover-workload.js'
+import { probeRetained, publishRetained, sampleTopics } from './retained-sync-workload.js'
 import { epochNow, type SharedResult, type SharedWorkload, type ConvergenceResult, type RouteSyncReady, type RouteSyncResult, type ThroughputResult, type ThroughputWorkload } from './workload.js'
 
 /** The cross-node pairs scenarios, one per QoS. */
 type CrossNodePairsId = 'cluster-pairs' | 'cluster-pairs-qos1'
-export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-shared' | 'cluster-mdns-mesh' | 'cluster-takeover'
-export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-shared', 'cluster-mdns-mesh', 'cluster-takeover']
+export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-retained-sync' | 'cluster-shared' | 'cluster-mdns-mesh' | 'cluster-takeover'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-retained-sync', 'cluster-shared', 'cluster-mdns-mesh', 'cluster-takeover']
 
 const NODES = 3
 const ROUTE_CHECK_TIMEOUT_MS = 20_000
@@ -39,6 +42,9 @@ const SYNC_SAMPLES = 10
 const SYNC_TIMEOUT_MS = 120_000
 const SHARED_PUBLISHERS = 4
 const SHARED_MEMBERS_PER_NODE = 2
+/** Retained messages the cluster holds when node 3 joins (the default `mqtt.maxRetainedMessages`). */
+const SYNC_RETAINED = 100_000
+const RETAINED_PROBE_INTERVAL_MS = 20
 
 /** The cluster did not start or could not route a message between two nodes. */
 export class ClusterStartError extends Error {
@@ -79,6 +85,9 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
   { scenario: 'cluster-join-sync', metric: { key: 'fromSpawnMs', label: 'join: routes usable, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-shared', metric: { key: 'sharedMsgPerSecond', label: 'msg/s delivered once, QoS 1, publish on node 1, $share group of 2 members per node (reference: the same 6 subscribers, plain, a topic each)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'plainMsgPerSecond', target: '' },
   { scenario: 'cluster-shared', metric: { key: 'sharedCpuUsPerMessage', label: 'CPU per delivered message, 3 nodes together, µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'plainCpuUsPerMessage', target: '' },
+  { scenario: 'cluster-retained-sync', metric: { key: 'heldMs', label: 'retained held: node 2 delivers the samples, ms after the last publish on node 1', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
+  { scenario: 'cluster-retained-sync', metric: { key: 'fromListenerMs', label: 'join: 100k retained delivered on subscribe, ms after its MQTT port opened', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
+  { scenario: 'cluster-retained-sync', metric: { key: 'fromSpawnMs', label: 'join: 100k retained delivered on subscribe, ms after process start', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromSpawnMs', label: 'full mesh, ms after the three processes started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-mdns-mesh', metric: { key: 'fromStartedMs', label: 'full mesh, ms after the last node logged broker_started', higherIsBetter: false, digits: 0, generatorSensitive: false }, referenceKey: null, target: '' },
   { scenario: 'cluster-takeover', metric: { key: 'p50', label: 'session takeover across nodes p50, ms from the new connection to CONNACK (session present)', higherIsBetter: false, digits: 1, generatorSensitive: false }, referenceKey: null, target: '' },
@@ -90,6 +99,7 @@ export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
   'cluster-pairs-qos1': '10 pairs QoS 1 across nodes',
   'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
   'cluster-join-sync': 'node 3 joins a cluster holding the routes',
+  'cluster-retained-sync': 'node 3 joins a cluster holding 100k retained messages',
   'cluster-shared': 'shared subscription across 3 nodes vs a plain subscription',
   'cluster-mdns-mesh': '3 nodes in network namespaces, mDNS discovery, no seeds',
   'cluster-takeover': 'a persistent session taken over between node 1 and node 2'
@@ -168,11 +178,48 @@ export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, s
     case 'cluster-join-sync': return await joinSync(hosts, settings)
     case 'cluster-takeover': return await takeover(hosts, settings)
     case 'cluster-shared': return await sharedVsPlain(hosts, settings)
+    case 'cluster-retained-sync': return await retainedSync(hosts)
     case 'cluster-mdns-mesh': {
       const unavailable = await mdnsLabUnavailable()
       if (unavailable !== undefined) throw new ScenarioSkippedError(`mDNS runs only inside network namespaces: ${unavailable}`)
       return await runMdnsMesh(hosts.broker)
     }
+  }
+}
+
+/**
+ * Node 1 gets 100k retained messages; once node 2 delivers a sample of them (the cluster holds
+ * the set), node 3 starts and joins (static seeds): the time until it delivers every sample on
+ * subscribe is its pull of the whole set.
+ */
+async function retainedSync (hosts: Hosts): Promise<RunOutcome> {
+  const plan = await planCluster()
+  const nodes = await startNodes(hosts, plan, NODES - 1)
+  const prefix = 'rsync'
+  const samples = sampleTopics(prefix, SYNC_RETAINED, SYNC_SAMPLES)
+  try {
+    await whileAlive(publishRetained(nodes[0]!.address, prefix, SYNC_RETAINED, AbortSignal.timeout(SYNC_TIMEOUT_MS)), nodes)
+    const publishedAt = epochNow()
+    const held = await whileAlive(probeRetained(nodes[1]!.address, samples, RETAINED_PROBE_INTERVAL_MS, SYNC_TIMEOUT_MS), nodes)
+    if (held.allDeliveredAt === null) return { ok: false, failure: `node 2 delivered ${held.delivered} of ${held.samples} sampled retained messages within ${SYNC_TIMEOUT_MS} ms` }
+    const spawnedAt = epochNow()
+    const joining = await startNode(hosts.broker, plan[NODES - 1]!, plan)
+    nodes.push(joining)
+    const listeningAt = epochNow()
+    const result = await whileAlive(probeRetained(joining.address, samples, RETAINED_PROBE_INTERVAL_MS, SYNC_TIMEOUT_MS), nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+    if (result.allDeliveredAt === null) return { ok: false, failure: `the joining node delivered ${result.delivered} of ${result.samples} sampled retained messages within ${SYNC_TIMEOUT_MS} ms` }
+    return {
+      ok: true,
+      figures: { fromListenerMs: result.allDeliveredAt - listeningAt, fromSpawnMs: result.allDeliveredAt - spawnedAt, heldMs: held.allDeliveredAt - publishedAt },
+      integrity: { ...CLEAN, errors: [] },
+      generatorBusy: null
+    }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
+    await stopAll(nodes)
   }
 }
 

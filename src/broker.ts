@@ -19,6 +19,8 @@ import { spawnClientRegistry } from '../actors/client-registry.js'
 import { spawnSysPublisher } from '../actors/sys-publisher.js'
 import { ClusterBridge } from './cluster-bridge.js'
 import { ClusterSessions } from './cluster-sessions.js'
+import { ClusterRetained } from './cluster-retained.js'
+import { ClusterWills } from './cluster-wills.js'
 import { ControlServer } from './control-server.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
 
@@ -75,8 +77,20 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     shards.push(spawnTrieShard(system, { index, node, log, routeTable, forwarder: cluster, sharedStrategy: config.mqtt.sharedSubscriptionStrategy }))
   }
   const clock = options.clock ?? systemClock
-  const retainer = spawnRetainer(system, log, clock, { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes })
-  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget }
+  const retainedSync = new ClusterRetained(cluster.network, log, config.cluster.digestIntervalMs)
+  const retainer = spawnRetainer(system, {
+    node,
+    log,
+    clock,
+    limits: { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes },
+    tombstones: { maxTombstones: config.cluster.maxRetainedTombstones, tombstoneMs: config.cluster.retainedTombstoneMs },
+    replicator: retainedSync
+  })
+  retainedSync.attach(retainer)
+  cluster.beforeJoin.push(async () => { await retainedSync.dropForJoin() })
+  const wills = new ClusterWills(cluster.network, log, clock, config.cluster)
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, wills }
+  wills.attach(context)
   const sessions = new ClusterSessions(cluster.network, config.cluster.takeover)
   const registry = spawnClientRegistry(context, sessions)
   sessions.attach(registry)
@@ -97,6 +111,8 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     await control.listen()
   } catch (err) {
     clearInterval(sysTimer)
+    retainedSync.stop()
+    wills.stop()
     await listener.close().catch(() => {})
     await cluster.stop().catch(() => {})
     stop(system)
@@ -127,6 +143,8 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
       await control.close()
       await listener.close()
       await query(registry, (replyTo: Ref<number>) => ({ type: 'shutdown', replyTo }), QUERY_TIMEOUT_MS).catch(() => 0)
+      retainedSync.stop()
+      wills.stop()
       await cluster.stop()
       stop(system)
       log.info({}, 'broker_stopped')

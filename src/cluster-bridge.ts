@@ -49,6 +49,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   private broker: BrokerContext | undefined
   private inbound: PublishBatch | undefined
   private readonly log: Logger
+  /** Run by `join` before this node leaves its cluster (each cluster-wide feature drops its data). */
+  readonly beforeJoin: Array<() => Promise<void>> = []
 
   /** `pressure`: the node's delivery budget; while it is pressured, peers hold their forwards back. */
   constructor (config: BrokerConfig, log: Logger, pressure?: InboundPressure) {
@@ -113,6 +115,7 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   /** `cluster join`: this node drops its view of its current cluster and syncs from the new one. */
   async join (node: string): Promise<void> {
     if (this.broker !== undefined) dispatch(this.broker.routeTable, { type: 'remote_nodes_cleared' })
+    for (const drop of this.beforeJoin) await drop()
     await this.network.join(node, { signal: AbortSignal.timeout(30_000) })
   }
 

@@ -1,8 +1,8 @@
 /**
  * Acceptance: three meshmq processes on 127.0.0.1 that know each other by static seeds route
  * pub/sub across every ordered pair of nodes, at every QoS, through `+` and `#` filters, each
- * message reaching each matching subscriber exactly once. Retained messages stay on the node
- * they were published on (current behaviour, issue 3).
+ * message reaching each matching subscriber exactly once. Retained messages across nodes:
+ * cluster-retained.test.ts.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -72,26 +72,4 @@ test('3 static-seed nodes: pub/sub across all ordered pairs at QoS 0/1/2 with + 
       `plus:from${j + 1}-to${k + 1}-qos${qos}@qos${Math.min(qos, 1)}`))).sort()
     assert.deepEqual(got, want, `subscriber B on node ${i + 1} (mesh/#, QoS 1): all ${all} messages once, QoS capped at 1`)
   }
-})
-
-test('3 static-seed nodes: a retained message stays on its node (not delivered on subscribe elsewhere; current behaviour)', async t => {
-  const { nodes } = await startCluster(t, { prefix: 'rt', size: 3 })
-  const [n1, n2] = nodes
-  assert.ok(n1 !== undefined && n2 !== undefined)
-  const topic = `retained/${uniqueName('t')}`
-  const publisher = await connectClient(t, n1.mqttPort, { clientId: uniqueName('ret-pub') })
-  await publisher.publishAsync(topic, 'kept', { qos: 1, retain: true })
-
-  const remote = await connectClient(t, n2.mqttPort, { clientId: uniqueName('ret-remote') })
-  const remoteInbox = new Inbox(remote)
-  await remote.subscribeAsync(topic, { qos: 1 })
-  const local = await connectClient(t, n1.mqttPort, { clientId: uniqueName('ret-local') })
-  const localInbox = new Inbox(local)
-  await local.subscribeAsync(topic, { qos: 1 })
-
-  const kept = await localInbox.waitForTopic(topic, DELIVERY_TIMEOUT_MS)
-  assert.equal(kept.payload.toString(), 'kept')
-  assert.equal(kept.packet.retain, true, 'node 1 delivers its retained message on subscribe [MQTT-3.3.1-6]')
-  await remoteInbox.expectNoMoreThan(0, 1500)
-  assert.equal(remoteInbox.messages.length, 0, 'node 2 has no copy of node 1\'s retained message')
 })

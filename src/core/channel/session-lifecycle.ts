@@ -104,3 +104,12 @@ export function willMessage (will: WillMessage, now: number): Message {
   if (will.expiryInterval !== undefined) message.expiresAt = now + will.expiryInterval * 1000
   return message
 }
+
+/**
+ * The will the node's death would have to publish (replicated to the other nodes): the connected
+ * client's `will`, or one waiting for its delay; none otherwise.
+ */
+export function outstandingWill (lifecycle: SessionLifecycle, will: WillMessage | undefined): WillMessage | undefined {
+  if (lifecycle.kind === 'connected') return will
+  return lifecycle.kind === 'disconnected' ? lifecycle.pendingWill?.will : undefined
+}

@@ -3,7 +3,7 @@
  * `constants.ts`). The config (`loadConfig`) and `createClusterNetwork()` both fall back to these;
  * `schema.ts` documents each key.
  */
-import type { BrokerConfig, ClusterTunables } from './schema.js'
+import type { BrokerConfig, ClusterRetainedWillsConfig, ClusterTunables } from './schema.js'
 
 /** Node name used when none is given. */
 export const DEFAULT_NODE_NAME = 'meshmq@127.0.0.1'
@@ -49,7 +49,7 @@ export const CLUSTER_TUNABLE_KEYS = Object.keys(CLUSTER_DEFAULTS) as ReadonlyArr
 /** The defaults that do not depend on other keys (the rest are derived by `loadConfig`). */
 export type FixedDefaults = Omit<BrokerConfig, 'node' | 'cluster'> & {
   node: Pick<BrokerConfig['node'], 'name'>
-  cluster: ClusterTunables & Pick<BrokerConfig['cluster'], 'seeds' | 'takeover'> & { control: Pick<BrokerConfig['cluster']['control'], 'host'> }
+  cluster: ClusterTunables & ClusterRetainedWillsConfig & Pick<BrokerConfig['cluster'], 'seeds' | 'takeover'> & { control: Pick<BrokerConfig['cluster']['control'], 'host'> }
 }
 
 /** A fresh copy of the fixed defaults. */
@@ -86,6 +86,11 @@ export function fixedDefaults (): FixedDefaults {
     sys: { intervalMs: 10_000 },
     cluster: {
       ...CLUSTER_DEFAULTS,
+      retainedTombstoneMs: 24 * 3_600_000,
+      maxRetainedTombstones: 100_000,
+      willGraceMs: 10_000,
+      maxReplicatedWills: 1_000_000,
+      maxReplicatedWillBytes: 256 * 1024 * 1024,
       seeds: [],
       takeover: { timeoutMs: 3_000, handoverMs: 2_000 },
       control: { host: DEFAULT_CONTROL_HOST }

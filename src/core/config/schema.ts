@@ -80,7 +80,27 @@ export interface ClusterTunables {
   stopDrainMs: number
 }
 
-export interface ClusterConfig extends ClusterTunables {
+/** Cluster-wide retained messages and wills (the broker's, not the network's, keys of `cluster.*`). */
+export interface ClusterRetainedWillsConfig {
+  /**
+   * A retained-message clear (tombstone) is kept this long, in milliseconds, so it wins against an
+   * older copy of the message arriving after a partition heals. Default 24 hours.
+   */
+  retainedTombstoneMs: number
+  /** Tombstones kept at most (the oldest go first past it). Default 100 000. */
+  maxRetainedTombstones: number
+  /**
+   * A node down for this long (killed, or unreachable) has the wills of its clients published by
+   * the running node with the lowest name, in milliseconds. Default 10 000.
+   */
+  willGraceMs: number
+  /** Wills of other nodes' clients this node holds, in all (past it new ones are not held, counted). Default 1 000 000. */
+  maxReplicatedWills: number
+  /** Bytes of those wills (message and client id) this node holds, in all; likewise. Default 256 MiB. */
+  maxReplicatedWillBytes: number
+}
+
+export interface ClusterConfig extends ClusterTunables, ClusterRetainedWillsConfig {
   /** Cluster port. Default 4370 + the numeric suffix of the node name (`meshmq2@h` → 4372). */
   port: number
   /** Address the cluster port binds. Default the host part of the node name. */
@@ -369,6 +389,11 @@ export const SCHEMA: Schema<BrokerConfig> = {
     inboundConnectionThreshold: integer(1, 1_000_000),
     stopDrainMs: integer(0, 3_600_000),
     takeover: { timeoutMs: integer(100, 3_600_000), handoverMs: integer(0, 3_600_000) },
+    retainedTombstoneMs: integer(1000, 365 * DAY_MS),
+    maxRetainedTombstones: integer(0, 100_000_000),
+    willGraceMs: integer(0, DAY_MS),
+    maxReplicatedWills: integer(0, 100_000_000),
+    maxReplicatedWillBytes: integer(0, 2 ** 40),
     control: { host: text(), port }
   }
 }
