@@ -71,6 +71,8 @@ interface PendingTakeover {
 interface RegistryState {
   sessions: Map<string, RegistryEntry>
   pending: Map<string, PendingTakeover>
+  /** Sessions handed over to another node, forwarding until their window ends (shut down with the node). */
+  handedOver: Set<Ref<SessionMsg>>
   spawned: number
 }
 
@@ -192,7 +194,10 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         }
         removeEntry(state, msg.clientId)
         if (msg.discard) metrics.sessionsDiscardedForPeer++
-        else metrics.sessionsHandedOver++
+        else {
+          metrics.sessionsHandedOver++
+          state.handedOver.add(entry.session)
+        }
         log.info({ clientid: msg.clientId, peer: msg.from, discard: msg.discard }, 'session_handed_over')
         dispatch(entry.session, { type: 'hand_over', handOver: { to: msg.from, discard: msg.discard, reply: msg.reply, forward: forwarderTo(msg.from, msg.clientId), handoverMs } })
         break
@@ -228,6 +233,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         break
       }
       case 'session_ended': {
+        state.handedOver.delete(msg.session)
         const entry = state.sessions.get(msg.clientId)
         if (entry === undefined || entry.session !== msg.session) {
           stop(msg.session)
@@ -244,6 +250,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         break
       case 'shutdown': {
         for (const entry of state.sessions.values()) dispatch(entry.session, { type: 'shutdown' })
+        for (const session of state.handedOver) dispatch(session, { type: 'shutdown' })
         const count = state.sessions.size
         dispatch(msg.replyTo, count)
         break
@@ -253,7 +260,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
   }
 
   return spawn(broker.system, handle, 'client-registry', {
-    initialState: { sessions: new Map(), pending: new Map(), spawned: 0 },
+    initialState: { sessions: new Map(), pending: new Map(), handedOver: new Set<Ref<SessionMsg>>(), spawned: 0 },
     onCrash: resumeOnCrash<RegistryMsg>(log)
   })
 }

@@ -513,6 +513,8 @@ class Session implements SessionContext, SessionOutput {
       handOver.reply({ kind: 'discarded' })
       return
     }
+    // The client is gone from this node: its shared memberships here count as offline (the new node's are online).
+    this.sharedPresence(false)
     const snapshot = snapshotOf(this.state)
     clearQueue(this.state, this.budget)
     this.setParked(true)

@@ -28,6 +28,7 @@ export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> 
   ['subscriptions/refused', () => String(metrics.subscriptionsRefused)],
   ['sessions/handed_over', () => String(metrics.sessionsHandedOver)],
   ['sessions/taken_over', () => String(metrics.sessionsTakenOver)],
+  ['sessions/discarded_for_peer', () => String(metrics.sessionsDiscardedForPeer)],
   ['sessions/takeover_failed', () => String(metrics.sessionsTakeoverFailed)],
   ['sessions/client_id_conflicts', () => String(metrics.clientIdConflictsLost)],
   ['clients/closed/outgoing_buffer_full', () => String(metrics.connectionsClosedOutgoingFull)],

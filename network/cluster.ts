@@ -436,16 +436,20 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
 
   /**
    * Joins the cluster of the node at `address` (`name@host[:port]` or a multiaddr). If this node
-   * is in a cluster it leaves it first; it starts a new incarnation, so every peer pulls its routes
-   * afresh. Static seeds are not dialed after a join. Resolves with the joined node's name.
+   * is in a cluster it leaves it first (telling its peers, then 'left' with reason `join`); it
+   * starts a new incarnation, so every peer pulls its routes afresh. Static seeds are not dialed
+   * after a join. Resolves with the joined node's name; at once, changing nothing, when that node
+   * is a member up already.
    */
   async join (address: string, options: WaitOptions = {}): Promise<string> {
     if (this.node === undefined) throw new NotStartedError()
     const target = parseDialAddress(address, this.settings.portBase)
     if (target.node === this.name) throw new JoinFailedError(address, { cause: new InvalidNodeAddressError(address, 'it names this node itself') })
     if (target.node !== undefined && this.phase === 'running' && this.membership.isUp(target.node)) return target.node
-    if (this.phase === 'running' && this.membership.hasMembers()) await this.leave()
-    else if (this.phase === 'running') this.dropCluster('join')
+    if (this.phase === 'running') {
+      if (this.membership.hasMembers()) await this.membership.leave()
+      this.dropCluster('join')
+    }
     const incarnation = this.membership.renewIncarnation()
     for (const sync of this.allSyncs()) sync.renew(incarnation)
     this.discovery.rejoin()

@@ -87,7 +87,6 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     replicator: retainedSync
   })
   retainedSync.attach(retainer)
-  cluster.beforeJoin.push(async () => { await retainedSync.dropForJoin() })
   const wills = new ClusterWills(cluster.network, log, clock, config.cluster)
   const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, wills }
   wills.attach(context)

@@ -49,8 +49,6 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   private broker: BrokerContext | undefined
   private inbound: PublishBatch | undefined
   private readonly log: Logger
-  /** Run by `join` before this node leaves its cluster (each cluster-wide feature drops its data). */
-  readonly beforeJoin: Array<() => Promise<void>> = []
 
   /** `pressure`: the node's delivery budget; while it is pressured, peers hold their forwards back. */
   constructor (config: BrokerConfig, log: Logger, pressure?: InboundPressure) {
@@ -112,10 +110,13 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
 
   async status (): Promise<ClusterStatus> { return await Promise.resolve(this.network.status()) }
 
-  /** `cluster join`: this node drops its view of its current cluster and syncs from the new one. */
+  /**
+   * `cluster join`: when this node leaves its cluster for another, each cluster-wide part drops
+   * what it holds of the old one on the network's 'left' event (routes here, retained messages and
+   * wills in their own wiring) and syncs from the new one; a join that leaves nothing (the node is
+   * a member already, or the address names this node) changes nothing.
+   */
   async join (node: string): Promise<void> {
-    if (this.broker !== undefined) dispatch(this.broker.routeTable, { type: 'remote_nodes_cleared' })
-    for (const drop of this.beforeJoin) await drop()
     await this.network.join(node, { signal: AbortSignal.timeout(30_000) })
   }
 

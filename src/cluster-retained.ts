@@ -13,8 +13,9 @@
  *   (`retained.digest`) and pulls from a member whose digest differs, unless neither digest
  *   changed since the last pull from it (a set that differs for good, say one node at its bound,
  *   is not pulled over and over). A lost push is repaired this way.
- * - Join: `cluster join` drops this node's replicated retained messages before joining; it then
- *   pulls the new cluster's set (`dropForJoin`).
+ * - Join: when `cluster join` takes this node out of its cluster (the network's 'left' event,
+ *   reason `join`), it drops its replicated retained messages, then pulls the new cluster's set
+ *   (`dropForJoin`); a join that leaves nothing drops nothing.
  */
 import { dispatch, query, type Ref } from 'nact'
 import type { ClusterNetwork } from '../network/cluster.js'
@@ -81,9 +82,10 @@ export class ClusterRetained implements RetainedReplicator {
     net.serve(RETAINED_PULL_SERVICE, async (_from, payload) => await this.pages.serve(payload))
     net.serve(RETAINED_DIGEST_SERVICE, async () => encodeDigest(await this.digest()))
     net.addEventListener('node-up', e => { this.pull(e.detail.node) })
-    net.addEventListener('left', () => {
+    net.addEventListener('left', e => {
       this.pusher.clear()
       this.pulledAt.clear()
+      if (e.detail.reason === 'join') void this.dropForJoin()
     })
     this.timer = setInterval(() => { this.checkDigests() }, this.digestIntervalMs)
     this.timer.unref()
@@ -112,12 +114,17 @@ export class ClusterRetained implements RetainedReplicator {
     this.pusher.add(replicable)
   }
 
-  /** `cluster join`: drops every replicated retained message; the joined cluster's set is pulled on node-up. */
-  async dropForJoin (): Promise<void> {
-    this.pusher.clear()
-    this.pulledAt.clear()
-    const dropped = await this.ask<number>(replyTo => ({ type: 'replicated_clear', replyTo }))
-    this.log.info({ dropped }, 'retained_dropped_for_join')
+  /**
+   * This node left its cluster for another (`cluster join`): drops every replicated retained
+   * message (the retainer has the clear before any pull of the new cluster's set, on node-up).
+   */
+  private async dropForJoin (): Promise<void> {
+    try {
+      const dropped = await this.ask<number>(replyTo => ({ type: 'replicated_clear', replyTo }))
+      this.log.info({ dropped }, 'retained_dropped_for_join')
+    } catch (err) {
+      this.log.warn({ err }, 'retained_drop_for_join_failed')
+    }
   }
 
   /**

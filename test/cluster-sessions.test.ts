@@ -9,8 +9,10 @@ import assert from 'node:assert/strict'
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt'
 import type { Broker } from '../src/broker.js'
 import { metrics } from '../src/core/metrics.js'
+import { SYS_TOPICS } from '../actors/sys-publisher.js'
 import { DeliveryChecker } from './helpers/delivery-checker.js'
-import { holdersOf, startInProcessCluster } from './helpers/in-process-cluster.js'
+import { holdersOf, startClusterNode, startInProcessCluster, waitForRouteOf } from './helpers/in-process-cluster.js'
+import { ManualClock } from '../src/core/clock.js'
 import { connectClient, type Cleanup } from './helpers/mqtt-client.js'
 import { PacedPublisher } from './helpers/paced-publisher.js'
 import { RawClient } from './helpers/raw-client.js'
@@ -18,17 +20,6 @@ import { sleep, waitFor, waitUntil } from './helpers/wait.js'
 
 const WAIT_MS = 10_000
 const SESSION_TAKEN_OVER = 0x8e
-
-/** Waits until `node`'s route table has `filter` from `owner`. */
-async function routeKnown (node: Broker, filter: string, owner: string, present = true): Promise<void> {
-  const deadline = Date.now() + WAIT_MS
-  for (;;) {
-    const entry = (await node.routes()).find(route => route.filter === filter)
-    if ((entry?.nodes.includes(owner) ?? false) === present) return
-    if (Date.now() > deadline) throw new Error(`${node.nodeName}: route ${filter} of ${owner} ${present ? 'never appeared' : 'never went'}`)
-    await sleep(10)
-  }
-}
 
 /** An MQTT.js client whose message handler is attached before CONNECT; resolves with its CONNACK. */
 async function subscriberClient (t: Cleanup, port: number, options: IClientOptions, onMessage: (payload: string, dup: boolean) => void): Promise<{ client: MqttClient, connack: IConnackPacket }> {
@@ -57,7 +48,7 @@ describe('client ids and session takeover across nodes', () => {
       return undefined
     }, { timeoutMs: WAIT_MS })
     await first.client.subscribeAsync('handover/t', { qos: 1 })
-    await routeKnown(c, 'handover/t', a.nodeName)
+    await waitForRouteOf(c, 'handover/t', a.nodeName)
 
     const publisher = new PacedPublisher(await connectClient(t, c.port, { clientId: 'handover-pub' }), 'handover/t', id => { checker.acked(id) })
     publisher.start(400, 'm')
@@ -79,8 +70,8 @@ describe('client ids and session takeover across nodes', () => {
     assert.equal(metrics.sessionsTakenOver, before.takenOver + 1)
     assert.equal(metrics.sessionsHandedOver, before.handedOver + 1)
     // The route moves with the session: the old node's goes once its handover window ends.
-    await routeKnown(c, 'handover/t', b.nodeName)
-    await routeKnown(c, 'handover/t', a.nodeName, false)
+    await waitForRouteOf(c, 'handover/t', b.nodeName)
+    await waitForRouteOf(c, 'handover/t', a.nodeName, false)
   })
 
   it('hands over QoS 2 in flight both ways, awaiting PUBREL and the queue: resent with DUP, PUBREL completed on the new node [MQTT-4.4.0-1] [MQTT-4.3.3-11]', async (t) => {
@@ -120,6 +111,7 @@ describe('client ids and session takeover across nodes', () => {
 
   it('clean start on another node discards the session there: v5 gets DISCONNECT 0x8E, v3.1.1 a close; sessionPresent=0 [MQTT-3.1.4-3] [MQTT-3.2.2-2]', async (t) => {
     const [a, b, c] = nodes as [Broker, Broker, Broker]
+    const discardedBefore = metrics.sessionsDiscardedForPeer
     for (const protocolVersion of [5, 4] as const) {
       const clientId = `cleaner-v${protocolVersion}`
       const persistent = protocolVersion === 5 ? { clean: false, properties: { sessionExpiryInterval: 300 } } : { clean: false }
@@ -136,7 +128,19 @@ describe('client ids and session takeover across nodes', () => {
       await old.closed()
       assert.deepEqual(holdersOf(nodes, clientId), [b.nodeName])
       // The discarded session's subscription is gone with it, everywhere.
-      await routeKnown(c, `clean/${protocolVersion}`, a.nodeName, false)
+      await waitForRouteOf(c, `clean/${protocolVersion}`, a.nodeName, false)
+    }
+    assert.equal(metrics.sessionsDiscardedForPeer, discardedBefore + 2, 'each discarded session counted once')
+  })
+
+  it('publishes every takeover counter on $SYS/brokers/<node>/sessions/', () => {
+    const published = new Map(SYS_TOPICS)
+    for (const [topic, value] of [
+      ['sessions/handed_over', metrics.sessionsHandedOver], ['sessions/taken_over', metrics.sessionsTakenOver],
+      ['sessions/discarded_for_peer', metrics.sessionsDiscardedForPeer], ['sessions/takeover_failed', metrics.sessionsTakeoverFailed],
+      ['sessions/client_id_conflicts', metrics.clientIdConflictsLost]
+    ] as const) {
+      assert.equal(published.get(topic)?.(0), String(value), `$SYS ${topic}`)
     }
   })
 
@@ -204,5 +208,23 @@ describe('client ids and session takeover across nodes', () => {
     assert.equal(connack.sessionPresent, false)
     assert.equal(metrics.sessionsTakeoverFailed, failedBefore + 1)
     assert.deepEqual(holdersOf(nodes.filter(node => node !== c), 'orphan'), [a.nodeName])
+  })
+
+  it('a node that stops shuts down the sessions it handed over too: none of their timers outlives it', async (t) => {
+    const clock = new ManualClock()
+    const old = await startClusterNode(t, 'closing1@127.0.0.1', { clock })
+    const taker = await startClusterNode(t, 'closing2@127.0.0.1')
+    await taker.cluster.network.join(old.cluster.network.addresses()[0]!, { signal: AbortSignal.timeout(WAIT_MS) })
+    const persistent = { clientId: 'closing', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const { client: first } = await RawClient.connected(old.port, persistent, { protocolVersion: 5 })
+    t.after(() => { first.destroy() })
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'closing/t', qos: 1 }] })
+    await first.expect('suback')
+    await waitUntil(() => taker.cluster.network.clientsOf(old.nodeName)?.includes('closing') === true, WAIT_MS, `${taker.nodeName} to learn where closing lives`)
+    const { client: second, connack } = await RawClient.connected(taker.port, persistent, { protocolVersion: 5 })
+    t.after(() => { second.destroy() })
+    assert.equal(connack.sessionPresent, true)
+    await old.stop()
+    await waitUntil(() => clock.pending === 0, WAIT_MS, 'no timer left on the stopped node\'s clock')
   })
 })

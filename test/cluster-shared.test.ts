@@ -10,7 +10,8 @@ import { describe, it, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import type { MqttClient } from 'mqtt'
 import { SHARED_STRATEGIES, type SharedStrategy } from '../src/core/routing/shared-dispatch.js'
-import { startTestCluster, waitForRoute, type ClusterBroker } from './helpers/broker-cluster.js'
+import type { Broker } from '../src/broker.js'
+import { startInProcessCluster, waitForRoute } from './helpers/in-process-cluster.js'
 import { DeliveryChecker } from './helpers/delivery-checker.js'
 import { connectClient, endClient } from './helpers/mqtt-client.js'
 import { RawClient } from './helpers/raw-client.js'
@@ -31,7 +32,7 @@ function publisherOf (id: string): { publisher: string, publisherNode: number } 
   return { publisher, publisherNode: Number(publisher.slice(3)) }
 }
 
-async function member (t: TestContext, broker: ClusterBroker, clientId: string, protocolVersion: 4 | 5, filter: string): Promise<MqttClient> {
+async function member (t: TestContext, broker: Broker, clientId: string, protocolVersion: 4 | 5, filter: string): Promise<MqttClient> {
   const client = await connectClient(t, broker.port, { clientId, protocolVersion, clean: true })
   await client.subscribeAsync(filter, { qos: 1 })
   return client
@@ -87,8 +88,8 @@ function checkStrategy (strategy: SharedStrategy, receipts: Receipt[], perMember
 describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
   for (const strategy of SHARED_STRATEGIES) {
     it(`${strategy}: each message reaches exactly one member of the group cluster-wide, and a plain subscriber beside it gets all [MQTT 5 §4.8.2]`, async (t) => {
-      const cluster = await startTestCluster(t, 3, { mqtt: { sharedSubscriptionStrategy: strategy } })
-      const names = cluster.map(b => b.name)
+      const cluster = await startInProcessCluster(t, 3, { mqtt: { sharedSubscriptionStrategy: strategy } })
+      const names = cluster.map(b => b.nodeName)
       const checker = new DeliveryChecker(['group', 'plain'])
       const receipts: Receipt[] = []
       const members: string[] = []
@@ -134,8 +135,8 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
   }
 
   it('a member whose connection drops with unacknowledged QoS 1 messages: they go to the other members, on other nodes [MQTT 5 §4.8.2]', async (t) => {
-    const cluster = await startTestCluster(t, 3, { mqtt: { sharedSubscriptionStrategy: 'round_robin' } })
-    const names = cluster.map(b => b.name)
+    const cluster = await startInProcessCluster(t, 3, { mqtt: { sharedSubscriptionStrategy: 'round_robin' } })
+    const names = cluster.map(b => b.nodeName)
     const filter = '$share/r/red/+'
     const checker = new DeliveryChecker(['acking'])
     const byAcking = new Map<string, string>()
@@ -175,7 +176,7 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     t.diagnostic(`x left ${unacked.length} unacknowledged, redelivered to ${JSON.stringify(Object.fromEntries(redelivered))}`)
   })
   it('a member with a persistent session: what it left unacknowledged goes to the others when it drops; offline, it gets messages only while its node has no connected member, and they wait for its return [MQTT 5 §4.8.2]', async (t) => {
-    const cluster = await startTestCluster(t, 3, { mqtt: { sharedSubscriptionStrategy: 'round_robin' } })
+    const cluster = await startInProcessCluster(t, 3, { mqtt: { sharedSubscriptionStrategy: 'round_robin' } })
     const filter = '$share/p/per/+'
     const checker = new DeliveryChecker(['group'])
     const atOthers = new Set<string>()
@@ -193,7 +194,7 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     t.after(() => { p.destroy() })
     p.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 1 }] })
     await p.expect('suback')
-    await waitForRoute(cluster, filter, cluster.map(b => b.name))
+    await waitForRoute(cluster, filter, cluster.map(b => b.nodeName))
 
     const publisher = await connectClient(t, cluster[0]!.port, { clientId: 'pub1', protocolVersion: 5 })
     let published = 0
@@ -218,7 +219,7 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     await waitUntil(() => checker.reports()[0]!.received === 24, DELIVERY_WAIT_MS, 'the 24 messages at z, q and y')
     // q leaves: node 2 has only p, offline; its share waits in p's session.
     await endClient(others[1]!)
-    await pollUntil(async () => (await cluster[1]!.node.status()).sessions, sessions => sessions === 1, DELIVERY_WAIT_MS, 'q\'s session to end')
+    await pollUntil(async () => await cluster[1]!.sessionCount(), sessions => sessions === 1, DELIVERY_WAIT_MS, 'q\'s session to end')
     const whileAlone = await publish(6)
 
     const { client: back, connack } = await RawClient.connected(cluster[1]!.port, session, { protocolVersion: 5 })
@@ -237,5 +238,28 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     assert.ok(queuedForP.length > 0, 'p got node 2\'s share while it was the only member there')
     assert.ok(queuedForP.every(id => whileAlone.includes(id)), `p got only messages published while it was node 2's only member: ${queuedForP.join(', ')}`)
     t.diagnostic(`p left ${left.length} unacknowledged (redelivered), then got ${queuedForP.length} of the ${whileAlone.length} published while it was node 2's only member`)
+  })
+
+  it('a member whose session moves to another node stops counting as connected on the old node at once: the old node\'s share goes to its connected member [MQTT 5 §4.8.2]', async (t) => {
+    // A long handover window: the old node keeps the moved session's subscriptions throughout the test.
+    const cluster = await startInProcessCluster(t, 2, { prefix: 'move', mqtt: { sharedSubscriptionStrategy: 'round_robin' }, cluster: { takeover: { handoverMs: 60_000 } } })
+    const [a, b] = cluster as [Broker, Broker]
+    const filter = '$share/m/move/+'
+    const got = new Map<string, string[]>([['k', []], ['p', []]])
+    const k = await member(t, a, 'k', 5, filter)
+    k.on('message', (_topic, payload) => { got.get('k')!.push(payload.toString()) })
+    const session = { clientId: 'p', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } } as const
+    const before = await connectClient(t, a.port, session)
+    await before.subscribeAsync(filter, { qos: 1 })
+    const moved = await connectClient(t, b.port, session)
+    moved.on('message', (_topic, payload) => { got.get('p')!.push(payload.toString()) })
+    await waitForRoute([a], filter, [a.nodeName, b.nodeName])
+
+    // Round robin at a over [a, b]; a's share goes to its connected member k only, b's to p.
+    const publisher = await connectClient(t, a.port, { clientId: 'pub1', protocolVersion: 5 })
+    for (let n = 0; n < 8; n++) await publisher.publishAsync('move/1', `pub1:${n}`, { qos: 1 })
+    await waitUntil(() => got.get('k')!.length + got.get('p')!.length === 8, DELIVERY_WAIT_MS, `the 8 messages at k and p (${JSON.stringify(Object.fromEntries(got))})`)
+    await sleep(QUIET_MS)
+    assert.deepEqual({ k: got.get('k')!.length, p: got.get('p')!.length }, { k: 4, p: 4 })
   })
 })

@@ -17,7 +17,7 @@ function delivery (payload: string, extra: Partial<Delivery['message']> = {}): D
 }
 
 describe('session snapshot', () => {
-  it('round-trips subscriptions, in-flight both phases, the queue, awaiting PUBREL and every message field', () => {
+  it('round-trips subscriptions, in-flight both phases, the queue, awaiting PUBREL, every message field and the shared subscription a delivery was picked for', () => {
     const state = createSessionState('c1', 1234)
     state.subscriptions = new Map([
       ['a/+', { qos: 1, noLocal: true, retainAsPublished: false, retainHandling: 2, subscriptionId: 7 }],
@@ -27,8 +27,9 @@ describe('session snapshot', () => {
       expiresAt: 99_000,
       properties: { payloadFormatIndicator: true, contentType: 'text/plain', responseTopic: 'r', correlationData: Buffer.from([0, 255]), userProperties: [['k', 'v'], ['k', 'w']] }
     })
-    state.inflight = new Map([[3, { packetId: 3, delivery: full, phase: 'publish' }], [4, { packetId: 4, delivery: delivery('rel'), phase: 'pubrel' }]])
-    state.queue = [delivery('q1'), { ...delivery(''), subscriptionIds: [1, 2] }]
+    state.inflight = new Map([[3, { packetId: 3, delivery: full, phase: 'publish' }], [4, { packetId: 4, delivery: delivery('rel'), phase: 'pubrel' }],
+      [5, { packetId: 5, delivery: { ...delivery('shared'), shared: { group: 'g', filter: 'b/#' } }, phase: 'publish' }]])
+    state.queue = [delivery('q1'), { ...delivery(''), subscriptionIds: [1, 2] }, { ...delivery('member'), shared: { group: 'g', filter: 'b/#' } }]
     state.awaitingRel = new Set([9, 10])
     state.nextPacketId = 11
     const snapshot = decodeSessionSnapshot(encodeSessionSnapshot(snapshotOf(state)))
@@ -45,13 +46,14 @@ describe('session snapshot', () => {
     const good: SessionSnapshot = snapshotOf(createSessionState('c1', 1))
     const bad = (patch: Record<string, unknown>): Uint8Array => Buffer.from(JSON.stringify({ ...good, ...patch }))
     for (const bytes of [Buffer.from('{'), bad({ clientId: 5 }), bad({ nextPacketId: 0 }), bad({ awaitingRel: [70000] }),
-      bad({ queue: [{ message: { topic: 't' }, qos: 1, retain: false }] }), bad({ subscriptions: [['a', { qos: 3 }]] })]) {
+      bad({ queue: [{ message: { topic: 't' }, qos: 1, retain: false }] }), bad({ subscriptions: [['a', { qos: 3 }]] }),
+      bad({ queue: [{ ...delivery('s'), message: { ...delivery('s').message, payload: { $b64: '' } }, shared: { group: 1, filter: 't' } }] })]) {
       assert.throws(() => decodeSessionSnapshot(bytes), { name: 'InvalidSessionSnapshotError' })
     }
   })
 
-  it('forwarded deliveries round-trip', () => {
-    const deliveries = [delivery('x'), delivery('y', { retain: true })]
+  it('forwarded deliveries round-trip, a shared member\'s with its shared subscription (for redelivery on the new node)', () => {
+    const deliveries = [delivery('x'), delivery('y', { retain: true }), { ...delivery('z'), shared: { group: 'g', filter: 't/+' } }]
     assert.deepStrictEqual(decodeDeliveries(encodeDeliveries('c1', deliveries)), { clientId: 'c1', deliveries })
   })
 })

@@ -1,7 +1,9 @@
 /**
  * A session as one node hands it to another when its client connects there (takeover across
  * nodes): subscriptions with their options, messages in flight to the client (QoS 1/2, either
- * phase), the queue, incoming QoS 2 awaiting PUBREL and the packet id counter. The will is not
+ * phase), the queue, incoming QoS 2 awaiting PUBREL and the packet id counter. A delivery keeps
+ * the shared subscription it was picked for (`Delivery.shared`), so the new node hands it to
+ * another member if the client leaves it unacknowledged (shared-redelivery.ts). The will is not
  * part of it: the CONNECT that takes the session over brings its own will and cancels a pending
  * delayed one [MQTT-3.1.3-9], as on one node. Pure: plain data and its encoding.
  *
@@ -172,6 +174,10 @@ function delivery (value: unknown): Delivery {
   const d = record(value, 'delivery')
   const result: Delivery = { message: message(d.message), qos: qos(d.qos), retain: bool(d.retain, 'retain') }
   if (d.subscriptionIds !== undefined) result.subscriptionIds = arr(d.subscriptionIds, 'subscriptionIds').map(id => num(id, 'subscription id'))
+  if (d.shared !== undefined) {
+    const target = record(d.shared, 'shared')
+    result.shared = { group: str(target.group, 'shared group'), filter: str(target.filter, 'shared filter') }
+  }
   return result
 }
 
