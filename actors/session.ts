@@ -6,6 +6,11 @@
  * (in-flight window, queue, resend, topic aliases), and carries out their effects: writes to the
  * connection, dispatches to the trie shards and the retainer, timers on the broker's clock,
  * metrics and logs. A session outlives its connection when its expiry interval is above zero.
+ *
+ * Its parts: session-turn.ts (what a turn sends the node: subscription changes, publishes, acks
+ * waiting for routing), session-warnings.ts (drops and refusals, counted and logged),
+ * session-backlog.ts (its mark in the node's delivery budget), shared-member.ts (as a member of
+ * shared subscriptions), session-takeover.ts and session-handover.ts (a takeover across nodes).
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import type { Packet } from 'mqtt-packet'
@@ -13,7 +18,7 @@ import type { ClientLink, CloseReason } from '../src/core/channel/client-link.js
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import type { RetainedRequest, SessionContext } from '../src/core/channel/channel-context.js'
 import { handlePacket } from '../src/core/channel/handle-packet.js'
-import { RoutedAcks, type InboundAck } from '../src/core/channel/routed-acks.js'
+import type { InboundAck } from '../src/core/channel/routed-acks.js'
 import { acceptConnack } from '../src/core/channel/connack.js'
 import { keepaliveTimeoutMs } from '../src/core/channel/keepalive.js'
 import {
@@ -35,34 +40,25 @@ import { ReasonCode } from '../src/core/mqtt/reason-codes.js'
 import type { Logger } from '../src/core/log.js'
 import { countDropped, metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
-import { shardsForFilter } from '../src/core/routing/shard-index.js'
-import { PublishBatch } from './publish-batch.js'
 import { stopOnCrash } from './supervision.js'
-import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { SessionBacklog } from './session-backlog.js'
-import type { HandOver, RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
-import { snapshotOf, stateOf, type SessionSnapshot } from '../src/core/session/session-snapshot.js'
-import { SessionHandover } from './session-handover.js'
+import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
+import type { SessionHandover } from './session-handover.js'
+import { handOver, importHandedOver, type TakeoverSession } from './session-takeover.js'
+import { SessionTurn } from './session-turn.js'
+import { SessionWarnings } from './session-warnings.js'
 import { parkedBudgetOf } from './parked-budget.js'
-import { presenceChanges } from './shared-presence.js'
+import { handBack, presenceChanges } from './shared-member.js'
 
 /** The runtime side of one session: the actor's state object. */
-class Session implements SessionContext, SessionOutput {
+class Session implements SessionContext, SessionOutput, TakeoverSession {
   state: SessionState
   lifecycle: SessionLifecycle = { kind: 'no_session' }
   attachSeq = 0
   private cancelWillTimer: CancelTimer | undefined
   private cancelExpiryTimer: CancelTimer | undefined
-  /** Publishes of this actor turn, sent at its end; created with the first publish (many clients only subscribe). */
-  private outbox: PublishBatch | undefined
-  /** MQTT 5 acks waiting for their message's routing; created with the first. */
-  private routedAcks: RoutedAcks | undefined
-  /** Subscription changes of this actor turn, per shard, sent at its end. */
-  private subscriptionChanges: Array<SubscriptionChange[] | undefined> | undefined
-  /** The throttled `message_dropped` lines, one per reason, created with the first drop of each. */
-  private dropLogs: Map<DropReason, ThrottledLogEvent> | undefined
-  /** The throttled `subscription_refused` line, created with the first refusal. */
-  private refusalLog: ThrottledLogEvent | undefined
+  private readonly turn: SessionTurn
+  private readonly warnings: SessionWarnings
   private logger: Logger | undefined
   /**
    * Marks this session backlogged in the node's delivery budget (the node's pressure signal);
@@ -72,12 +68,14 @@ class Session implements SessionContext, SessionOutput {
   /** Whether the queue's bytes are parked in the node's budget: no client is connected. */
   private parked = true
   /** Set around a takeover across nodes: deliveries forwarded (handed over) or deduplicated (taken over). */
-  private handover: SessionHandover | undefined
+  handover: SessionHandover | undefined
   /** The will last reported to `broker.wills`. */
   private reportedWill: WillMessage | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
+    this.turn = new SessionTurn(broker, self)
+    this.warnings = new SessionWarnings(() => this.log, broker.config.mqtt.queueDropPolicy)
   }
 
   private get backlog (): SessionBacklog {
@@ -88,12 +86,12 @@ class Session implements SessionContext, SessionOutput {
   }
 
   /** The node's budget as the queue functions use it: bytes of an offline client's queue are parked. */
-  private get budget (): QueueBudget {
+  get budget (): QueueBudget {
     return this.parked ? parkedBudgetOf(this.broker.deliveryBudget) : this.broker.deliveryBudget
   }
 
   /** Parks the queue's bytes when the client goes away, unparks them when it comes back. */
-  private setParked (parked: boolean): void {
+  setParked (parked: boolean): void {
     if (parked === this.parked) return
     this.broker.deliveryBudget.park(this.state.queuedBytes, parked)
     this.parked = parked
@@ -151,61 +149,28 @@ class Session implements SessionContext, SessionOutput {
     metrics.packetsSent++
   }
 
-  /**
-   * Counts a dropped message and logs it: per reason, the first drop of a burst at once, then at
-   * most one line per second carrying the exact count, and a trailing line for the last second's.
-   */
+  /** Counts a dropped message and logs it (throttled, exact counts per reason). */
   dropped (reason: DropReason, topic: string): void {
-    countDropped(reason)
-    const logs = this.dropLogs ??= new Map<DropReason, ThrottledLogEvent>()
-    let log = logs.get(reason)
-    if (log === undefined) logs.set(reason, log = new ThrottledLogEvent(line => { this.log.warn(line, 'message_dropped') }))
-    log.add({ count: 1 }, { reason, topic, policy: this.broker.config.mqtt.queueDropPolicy })
-  }
-
-  private flushLogs (): void {
-    for (const log of this.dropLogs?.values() ?? []) log.flush()
-    this.refusalLog?.flush()
+    this.warnings.dropped(reason, topic)
   }
 
   /** Filters refused past `mqtt.maxSubscriptionsPerClient`: counted and logged, throttled with exact counts. */
   subscriptionsRefused (count: number, limit: number): void {
-    metrics.subscriptionsRefused += count
-    this.refusalLog ??= new ThrottledLogEvent(line => { this.log.warn(line, 'subscription_refused') })
-    this.refusalLog.add({ count }, { reason: 'quota_exceeded', limit })
+    this.warnings.subscriptionsRefused(count, limit)
   }
 
   publish (message: Message): void {
     metrics.messagesReceived++
-    this.batch().add(message)
+    this.turn.publish(message)
   }
 
   publishThenAck (message: Message, ack: InboundAck): void {
     metrics.messagesReceived++
-    const token = (this.routedAcks ??= new RoutedAcks()).wait(ack)
-    this.batch().add(message, token)
+    this.turn.publishThenAck(message, ack)
   }
 
   acknowledge (ack: InboundAck): void {
-    if (this.routedAcks?.waiting === true) this.routedAcks.ready(ack)
-    else this.send(ack)
-  }
-
-  /** The trie shards routed messages whose acks wait (see routed-acks.ts): send those now due. */
-  private routed (tokens: number[], matched: boolean[]): void {
-    const acks = this.routedAcks
-    if (acks === undefined) return
-    for (let i = 0; i < tokens.length; i++) {
-      const token = tokens[i]!
-      if (token !== 0) acks.resolve(token, matched[i] ?? true)
-    }
-    for (const packet of acks.take()) this.send(packet)
-  }
-
-  /** This turn's publishes, created with the first one (many clients only subscribe). */
-  private batch (): PublishBatch {
-    this.outbox ??= new PublishBatch(this.broker, false, false, this.self)
-    return this.outbox
+    if (!this.turn.queuesAck(ack)) this.send(ack)
   }
 
   subscribe (filter: string, options: SubscriptionOptions): void {
@@ -240,21 +205,7 @@ class Session implements SessionContext, SessionOutput {
 
   /** Queues a subscription change for the shards that index `filter`, sent at the end of the turn. */
   private changeSubscription (filter: string, change: SubscriptionChange): void {
-    this.subscriptionChanges ??= new Array(this.broker.shards.length)
-    for (const i of shardsForFilter(filter, this.broker.shards.length)) (this.subscriptionChanges[i] ??= []).push(change)
-  }
-
-  /**
-   * Sends what this turn produced: subscription changes first (one message per shard), so a
-   * client that subscribes and then publishes in one read gets its own message, then publishes.
-   */
-  private flushTurn (): void {
-    const changes = this.subscriptionChanges
-    if (changes !== undefined) {
-      this.subscriptionChanges = undefined
-      changes.forEach((list, i) => { if (list !== undefined) dispatch(this.broker.shards[i]!, { type: 'subscriptions', changes: list }) })
-    }
-    this.outbox?.flush()
+    this.turn.changeSubscription(filter, change)
   }
 
   disconnect (reason: CloseReason, reasonCode: number, reasonString?: string): void {
@@ -302,13 +253,13 @@ class Session implements SessionContext, SessionOutput {
         this.deliver(msg.deliveries, 'forwarded')
         break
       case 'hand_over':
-        this.handOver(msg.handOver)
+        handOver(this, msg.handOver)
         break
       case 'import':
-        this.importSnapshot(msg.snapshot, msg.dedupeMs)
+        importHandedOver(this, msg.snapshot, msg.dedupeMs)
         break
       case 'routed':
-        if (lifecycle.kind === 'connected') this.routed(msg.tokens, msg.matched)
+        if (lifecycle.kind === 'connected') for (const packet of this.turn.routed(msg.tokens, msg.matched)) this.send(packet)
         break
       case 'attach':
         this.attach(msg.connection, msg.request, msg.attachSeq)
@@ -334,12 +285,12 @@ class Session implements SessionContext, SessionOutput {
       case 'shutdown':
         this.connection?.destroy('server_shutdown')
         this.clearTimers()
-        this.flushLogs()
+        this.warnings.flush()
         this.backlogTracker?.clear()
         this.lifecycle = { kind: 'shut_down' }
         break
     }
-    this.flushTurn()
+    this.turn.flush()
     this.updateBacklog()
     this.reportWill()
   }
@@ -368,13 +319,8 @@ class Session implements SessionContext, SessionOutput {
 
   private attach (link: ClientLink, request: ConnectRequest, attachSeq: number): void {
     const decision = decideAttach(this.lifecycle, request.cleanStart)
-    const previous = decision.takenOver
-    if (previous !== undefined) {
-      // A second connection with the same client id takes over [MQTT-3.1.4-3]; v5 gets 0x8E first.
-      this.info({ remote: previous.remoteAddress, new_remote: link.remoteAddress }, 'session_taken_over')
-      previous.close('taken_over', { reasonCode: ReasonCode.SessionTakenOver })
-      this.detach('taken_over')
-    }
+    // A second connection with the same client id takes over [MQTT-3.1.4-3].
+    if (decision.takenOver !== undefined) this.closeTakenOver({ new_remote: link.remoteAddress })
     // A reconnect before the will delay has passed cancels the will [MQTT-3.1.3-9].
     this.clearTimers()
     if (decision.discardSession) this.discardState()
@@ -403,8 +349,7 @@ class Session implements SessionContext, SessionOutput {
    */
   private detach (reason: CloseReason, reasonCode?: number, disconnectWithWill?: boolean): void {
     metrics.clientsConnected--
-    // Acks still waiting are not sent, as for a connection lost before its acks went out.
-    this.routedAcks?.clear()
+    this.turn.dropAcks()
     this.info(reasonCode === undefined ? { reason } : { reason, reason_code: reasonCode }, 'client_disconnected')
     const will = this.state.will
     delete this.state.will
@@ -424,12 +369,11 @@ class Session implements SessionContext, SessionOutput {
         this.sharedPresence(false)
         this.lifecycle = next
         this.setParked(true)
-        const seq = this.attachSeq
-        const { clock } = this.broker
         if (next.pendingWill !== undefined) {
-          this.cancelWillTimer = clock.schedule(next.pendingWill.dueAt - now, () => { dispatch(this.self, { type: 'will_due', attachSeq: seq }) })
+          const seq = this.attachSeq
+          this.cancelWillTimer = this.broker.clock.schedule(next.pendingWill.dueAt - now, () => { dispatch(this.self, { type: 'will_due', attachSeq: seq }) })
         }
-        this.cancelExpiryTimer = clock.schedule(next.expiresAt - now, () => { dispatch(this.self, { type: 'session_expired', attachSeq: seq }) })
+        this.expireIn(next.expiresAt - now)
       }
     }
   }
@@ -447,16 +391,16 @@ class Session implements SessionContext, SessionOutput {
   }
 
   /** The session is over: publish a pending will, remove its subscriptions and leave the registry. */
-  private end (): void {
+  end (): void {
     this.clearTimers()
-    this.flushLogs()
+    this.warnings.flush()
     this.backlogTracker?.clear()
     if (this.lifecycle.kind === 'disconnected') this.publishPendingWill(this.lifecycle)
     this.redispatchShared(false)
     this.discardState()
     this.lifecycle = { kind: 'no_session' }
     this.setParked(true)
-    this.flushTurn()
+    this.turn.flush()
     dispatch(this.registry, { type: 'session_ended', clientId: this.state.clientId, session: this.self, attachSeq: this.attachSeq })
   }
 
@@ -469,14 +413,12 @@ class Session implements SessionContext, SessionOutput {
   private redispatchShared (persists: boolean, deliveries?: Delivery[]): void {
     const shardCount = this.broker.shards.length
     const perShard = deliveries === undefined ? takeRedeliveriesByShard(this.state, this.budget, shardCount) : redeliveriesByShard(deliveries, shardCount)
-    for (const [shard, items] of perShard) {
-      dispatch(this.broker.shards[shard]!, { type: 'redispatch', items, departed: this.state.clientId, persists })
-      this.debug({ count: items.length }, 'shared_redispatched')
-    }
+    const count = handBack(this.broker.shards, perShard, this.state.clientId, persists)
+    if (count > 0) this.debug({ count }, 'shared_redispatched')
   }
 
   /** Tells the shards whether this session's shared subscriptions have a connected client (members online are picked first). */
-  private sharedPresence (online: boolean): void {
+  sharedPresence (online: boolean): void {
     for (const change of presenceChanges(this.state.subscriptions, { clientId: this.state.clientId, session: this.self }, online)) this.changeSubscription(change.filter, change)
   }
 
@@ -491,50 +433,21 @@ class Session implements SessionContext, SessionOutput {
     this.state = createSessionState(this.state.clientId, this.now())
   }
 
-  // ---- Takeover across nodes (see client-registry.ts) --------------------------------------
+  // ---- Takeover across nodes (session-takeover.ts) ---------------------------------------
 
-  /**
-   * The client connected on another node: close the connection here [MQTT-3.1.4-3] (v5 gets 0x8E
-   * Session taken over), then discard the session, or hand it over and keep its subscriptions for
-   * `handoverMs`, forwarding what they receive, until the routes have moved. A pending delayed will
-   * is cancelled, as by a reconnect on one node [MQTT-3.1.3-9]: the new connection brings its own.
-   */
-  private handOver (handOver: HandOver): void {
+  /** Closes the client's connection, if any, taken over by a new one [MQTT-3.1.4-3] (v5 gets 0x8E first). */
+  closeTakenOver (by: Record<string, unknown>): void {
     const link = this.connection
-    if (link !== undefined) {
-      this.info({ remote: link.remoteAddress, peer: handOver.to }, 'session_taken_over')
-      link.close('taken_over', { reasonCode: ReasonCode.SessionTakenOver })
-      this.detach('taken_over')
-    }
-    this.clearTimers()
-    this.lifecycle = { kind: 'no_session' }
-    if (handOver.discard) {
-      this.end()
-      handOver.reply({ kind: 'discarded' })
-      return
-    }
-    // The client is gone from this node: its shared memberships here count as offline (the new node's are online).
-    this.sharedPresence(false)
-    const snapshot = snapshotOf(this.state)
-    clearQueue(this.state, this.budget)
-    this.setParked(true)
-    this.state = { ...createSessionState(this.state.clientId, this.state.createdAt), subscriptions: this.state.subscriptions }
-    this.handover = SessionHandover.handedOver(handOver.forward)
-    const now = this.now()
-    this.lifecycle = { kind: 'disconnected', expiresAt: now + handOver.handoverMs, pendingWill: undefined }
-    const seq = this.attachSeq
-    this.cancelExpiryTimer = this.broker.clock.schedule(handOver.handoverMs, () => { dispatch(this.self, { type: 'session_expired', attachSeq: seq }) })
-    handOver.reply({ kind: 'handed_over', snapshot })
+    if (link === undefined) return
+    this.info({ remote: link.remoteAddress, ...by }, 'session_taken_over')
+    link.close('taken_over', { reasonCode: ReasonCode.SessionTakenOver })
+    this.detach('taken_over')
   }
 
-  /** Takes over a session another node handed over; the `attach` that follows resumes it (session present). */
-  private importSnapshot (snapshot: SessionSnapshot, dedupeMs: number): void {
-    const state = stateOf(snapshot)
-    this.budget.hold(state.queuedBytes)
-    this.state = state
-    for (const [filter, options] of snapshot.subscriptions) this.subscribe(filter, options)
-    this.lifecycle = { kind: 'disconnected', expiresAt: this.now(), pendingWill: undefined }
-    this.handover = SessionHandover.takenOver(this.now(), dedupeMs)
+  /** Ends the disconnected session after `ms` (unless a connection comes back first). */
+  expireIn (ms: number): void {
+    const seq = this.attachSeq
+    this.cancelExpiryTimer = this.broker.clock.schedule(ms, () => { dispatch(this.self, { type: 'session_expired', attachSeq: seq }) })
   }
 
   /** The actor crashed: what it held leaves the node's budget with it. */
@@ -543,7 +456,7 @@ class Session implements SessionContext, SessionOutput {
     this.backlogTracker?.clear()
   }
 
-  private clearTimers (): void {
+  clearTimers (): void {
     this.cancelWillTimer?.()
     this.cancelExpiryTimer?.()
     this.cancelWillTimer = undefined
