@@ -3,8 +3,9 @@
  * replicates route tables and forwards messages. It knows nothing about actors; the route table
  * drives it through the API below and applies its events. It composes start/stop components, in
  * the js-libp2p manner: membership (`membership.ts`), discovery and redial (`discovery.ts`),
- * route replication (`route-sync.ts`) and forwarding (`forwarder.ts`); its settings and their
- * defaults are `settings.ts`.
+ * replication of the routes and client ids (`table-replication.ts`) and its gossip topic
+ * (`control-gossip.ts`), forwarding (`forwarder.ts`) and the service channel (`service-channel.ts`);
+ * its settings and their defaults are `settings.ts`.
  *
  * ## Lifecycle
  *   const net = createClusterNetwork({ name: 'meshmq1@10.0.0.1', dataDir, secret, discovery: 'static', seeds: ['meshmq2@10.0.0.2'] })
@@ -82,34 +83,27 @@ import '../src/core/polyfill.js'
 import type { ClusterStatus } from '../src/core/cluster-status.js'
 import { DEFAULT_CLUSTER_SECRET, DEFAULT_SECRET_ADVICE } from '../src/core/config/defaults.js'
 import type { Message } from '../src/core/mqtt/message.js'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { anySignal, raceSignal } from './abort.js'
-import { FORWARD_PROTOCOL, MAX_INBOUND_FORWARD_STREAMS, ROUTES_PROTOCOL, ROUTES_TOPIC } from './constants.js'
-import { decodeControl, type ControlMessage, type TableTag } from './control-codec.js'
+import { FORWARD_PROTOCOL, MAX_INBOUND_FORWARD_STREAMS, ROUTES_PROTOCOL } from './constants.js'
+import type { ControlMessage } from './control-codec.js'
+import { ControlGossip } from './control-gossip.js'
 import { ControlRefusals } from './control-trust.js'
 import { Discovery } from './discovery.js'
-import {
-  AlreadyStartedError, CannotRemoveSelfError, InvalidNodeAddressError, JoinFailedError, MalformedFrameError, NotStartedError,
-  UnknownNodeError
-} from './errors.js'
+import { AlreadyStartedError, CannotRemoveSelfError, InvalidNodeAddressError, JoinFailedError, NotStartedError, UnknownNodeError } from './errors.js'
 import type { ClusterEvents, EmitClusterEvent } from './events.js'
 import type { ForwardResult } from './forward-link.js'
 import { Forwarder } from './forwarder.js'
-import { GossipEnvelope, openGossipEnvelope } from './gossip-envelope.js'
-import { isFarAhead } from './incarnation.js'
 import { boundedDialProtocol, createClusterLibp2p, type ClusterLibp2p } from './libp2p-node.js'
 import { guarded, type ClusterLogger } from './logger.js'
 import { ClusterMembership } from './membership.js'
 import { loadNodeIdentity } from './node-identity.js'
 import { parseDialAddress } from './node-name.js'
-import { requestResponse, responder } from './request-response.js'
-import type { ReplicatedTable, RouteSnapshot } from './route-messages.js'
-import type { RouteEvent } from './route-replica.js'
-import { RouteSync } from './route-sync.js'
+import { responder } from './request-response.js'
 import { SERVICE_PROTOCOL, ServiceChannel, type ServiceHandler } from './service-channel.js'
 import { prologueFromSecret } from './secret-prologue.js'
 import { resolveSettings, type ClusterNetworkInit, type ClusterSettings } from './settings.js'
-import { emptyForwardStats, emptyRouteStats, emptyTrustStats, type ClusterStats, type RouteStats } from './stats.js'
+import { emptyForwardStats, emptyTrustStats, type ClusterStats } from './stats.js'
+import { TableReplication } from './table-replication.js'
 import { TypedEventTarget } from './typed-event-target.js'
 
 export type { ClusterStatus } from '../src/core/cluster-status.js'
@@ -129,18 +123,14 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   readonly settings: Readonly<ClusterSettings>
   private readonly logger: ClusterLogger
   private readonly forwardStats = emptyForwardStats()
-  private readonly routeStats = emptyRouteStats()
   private readonly trustStats = emptyTrustStats()
   private readonly refusals: ControlRefusals
-  private readonly clientStats = emptyRouteStats()
-  private readonly routes: RouteSync
-  private readonly clients: RouteSync
-  private readonly syncs: Record<ReplicatedTable, RouteSync>
+  private readonly tables: TableReplication
   private readonly forwarder: Forwarder
   private readonly membership: ClusterMembership
   private readonly discovery: Discovery
   private readonly services: ServiceChannel
-  private readonly gossipEnvelope = new GossipEnvelope()
+  private readonly gossip: ControlGossip
   private readonly dialProtocol = boundedDialProtocol(() => this.libp2p)
   private node: ClusterLibp2p | undefined
   private phase: Phase = 'stopped'
@@ -157,31 +147,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     const running = (): boolean => this.phase === 'running'
     const libp2p = (): ClusterLibp2p => this.libp2p
     const emit: EmitClusterEvent = (type, detail) => { this.emit(type, detail) }
-    const syncOf = (table: ReplicatedTable, stats: RouteStats, onEvent: (event: RouteEvent) => void): RouteSync => new RouteSync({
-      table,
-      node: this.name,
-      incarnation,
-      announce: (bytes) => { this.announceRoutes(bytes) },
-      publish: (bytes) => { this.publish(bytes) },
-      canFetch: (node) => this.membership.isUp(node),
-      fetchSnapshot: async (node) => await this.fetchSnapshot(node, table),
-      isMember: (node) => this.membership.get(node) !== undefined,
-      reachability: () => ({ peerId: this.peerId, addrs: this.addresses() }),
-      emit: onEvent,
-      flushMs: settings.routeFlushMs,
-      digestIntervalMs: settings.digestIntervalMs,
-      stats,
-      logger: this.logger
-    })
-    this.routes = syncOf('routes', this.routeStats, (event) => {
-      if (event.type === 'routes-replaced') emit(event.type, { node: event.node, filters: event.filters })
-      else emit(event.type, { node: event.node, added: event.added, removed: event.removed })
-    })
-    this.clients = syncOf('clients', this.clientStats, (event) => {
-      if (event.type === 'routes-replaced') emit('clients-replaced', { node: event.node, clientIds: event.filters })
-      else emit('clients-changed', { node: event.node, added: event.added, removed: event.removed })
-    })
-    this.syncs = { routes: this.routes, clients: this.clients }
+    this.gossip = new ControlGossip({ running, received: (message, source) => { this.onGossip(message, source) }, logger: this.logger })
     this.forwarder = new Forwarder({
       localName: this.name,
       incarnation: () => this.membership.incarnation,
@@ -191,7 +157,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
         return name !== undefined && this.membership.isUp(name) ? name : undefined
       },
       deliver: (from, messages) => { emit('message', { from, messages }) },
-      onRoutes: (from, control) => { guarded(this.logger, 'routes', () => { this.onPushedRoutes(from, control) }) },
+      onRoutes: (from, control) => { guarded(this.logger, 'routes', () => { if (this.phase === 'running') this.tables.onPushed(from, control) }) },
       onUnresponsive: (node, silentMs) => { this.membership.markUnresponsive(node, silentMs) },
       onDropped: (node, reason, count) => { emit('messages-dropped', { node, reason, count }) },
       window: { messages: settings.forwardWindowMessages, bytes: settings.forwardWindowBytes },
@@ -212,18 +178,29 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       running,
       forwarder: this.forwarder,
       routes: {
-        nodeUp: (node, nodeIncarnation) => { for (const sync of this.allSyncs()) sync.nodeUp(node, nodeIncarnation) },
-        removeNode: (node) => { for (const sync of this.allSyncs()) sync.removeNode(node) }
+        nodeUp: (node, nodeIncarnation) => { this.tables.nodeUp(node, nodeIncarnation) },
+        removeNode: (node) => { this.tables.removeNode(node) }
       },
       dialer: {
         redialMember: (node, delayMs) => { this.discovery.redialMember(node, delayMs) },
         cancelRedial: (node) => { this.discovery.cancelRedial(node) },
         memberCleaned: (node) => { this.discovery.memberCleaned(node) }
       },
-      publish: (bytes) => { this.publish(bytes) },
+      publish: (bytes) => { this.gossip.publish(bytes) },
       emit,
       removed: (by) => { this.dropCluster('removed', by) },
       refusals: this.refusals
+    })
+    this.tables = new TableReplication({
+      settings,
+      incarnation,
+      membership: this.membership,
+      refusals: this.refusals,
+      dial: this.dialProtocol,
+      announce: (bytes) => { this.announceRoutes(bytes) },
+      publish: (bytes) => { this.gossip.publish(bytes) },
+      reachability: () => ({ peerId: this.peerId, addrs: this.addresses() }),
+      emit
     })
     this.discovery = new Discovery({ settings, libp2p, running, membership: this.membership })
     this.services = new ServiceChannel({
@@ -288,12 +265,13 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     } catch (err) {
       this.membership.stop()
       this.discovery.stop()
+      this.gossip.stop()
       this.node = undefined
       await node.stop()
       throw err
     }
     this.phase = 'running'
-    for (const sync of this.allSyncs()) sync.start()
+    this.tables.start()
     this.discovery.afterStart()
     this.logger.info({ node: this.name, peer_id: this.peerId, incarnation: this.incarnation, addrs: this.addresses(), discovery: s.discovery }, 'cluster_started')
   }
@@ -302,20 +280,12 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private async startComponents (node: ClusterLibp2p): Promise<void> {
     await this.membership.start()
     this.discovery.start()
-    await node.handle(ROUTES_PROTOCOL, responder(ROUTES_PROTOCOL, (request) => this.onSnapshotRequest(request), this.settings.requestTimeoutMs, this.logger))
+    await node.handle(ROUTES_PROTOCOL, responder(ROUTES_PROTOCOL, (request) => this.tables.serveSnapshot(request), this.settings.requestTimeoutMs, this.logger))
     await node.handle(FORWARD_PROTOCOL, this.forwarder.handler, { maxInboundStreams: MAX_INBOUND_FORWARD_STREAMS })
     await node.handle(SERVICE_PROTOCOL, this.services.handler)
-    // The route topic is point to point (`control-trust.ts`): a message counts only from its author,
-    // the direct peer it came from. The topic validator is where gossipsub names that peer (the
-    // propagation source), so each message is consumed there and then "ignored" (no peer penalty),
-    // which keeps gossipsub from relaying it: a relayed copy would be refused anyway, and a forged
-    // message about a node relayed by that node would look authored by it.
-    node.services.pubsub.topicValidators.set(ROUTES_TOPIC, (source, message) => {
-      guarded(this.logger, 'gossip', () => { this.onGossip(message.data, source.toString()) })
-      return TopicValidatorResult.Ignore
-    })
+    this.gossip.start(node)
     await node.start()
-    node.services.pubsub.subscribe(ROUTES_TOPIC)
+    this.gossip.subscribe()
   }
 
   /** Stops the node without leaving: peers see it down and keep its routes until autoclean. */
@@ -324,46 +294,47 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (node === undefined) return
     await this.forwarder.drain(AbortSignal.timeout(this.settings.stopDrainMs))
     this.phase = 'stopped'
-    for (const sync of this.allSyncs()) sync.stop()
+    this.tables.stop()
     this.discovery.stop()
     this.membership.stop()
     this.forwarder.closeAll('node stopping')
     this.refusals.flush()
     await node.stop()
+    this.gossip.stop()
     this.node = undefined
     this.stoppedOnce = true
     this.logger.info({ node: this.name }, 'cluster_stopped')
   }
 
   addLocalRoute (filter: string): void {
-    this.routes.addLocal(filter)
+    this.tables.routes.addLocal(filter)
   }
 
   removeLocalRoute (filter: string): void {
-    this.routes.removeLocal(filter)
+    this.tables.routes.removeLocal(filter)
   }
 
   localRoutes (): string[] {
-    return this.routes.localFilters()
+    return this.tables.routes.localFilters()
   }
 
   /** The replica of `node`'s routes, or undefined if none is held. */
   routesOf (node: string): string[] | undefined {
-    return this.routes.routesOf(node)
+    return this.tables.routes.routesOf(node)
   }
 
   /** A client id this node now holds a session for (connected or persisted). */
   addLocalClient (clientId: string): void {
-    this.clients.addLocal(clientId)
+    this.tables.clients.addLocal(clientId)
   }
 
   /** A client id this node no longer holds a session for. */
   removeLocalClient (clientId: string): void {
-    this.clients.removeLocal(clientId)
+    this.tables.clients.removeLocal(clientId)
   }
 
   localClients (): string[] {
-    return this.clients.localFilters()
+    return this.tables.clients.localFilters()
   }
 
   /**
@@ -371,17 +342,13 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
    * none or one; the members that are up first, each part sorted.
    */
   clientHolders (clientId: string): string[] {
-    const holders = this.clients.holdersOf(clientId)
+    const holders = this.tables.clients.holdersOf(clientId)
     return [...holders.filter(node => this.membership.isUp(node)), ...holders.filter(node => !this.membership.isUp(node))]
   }
 
   /** The replica of the client ids `node` holds, or undefined if none is held. */
   clientsOf (node: string): string[] | undefined {
-    return this.clients.routesOf(node)
-  }
-
-  private allSyncs (): RouteSync[] {
-    return [this.routes, this.clients]
+    return this.tables.clients.routesOf(node)
   }
 
   /** Sends messages to a member node; see the module comment for delivery guarantees. */
@@ -431,7 +398,7 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   }
 
   stats (): ClusterStats {
-    return { forward: { ...this.forwardStats }, routes: { ...this.routeStats }, clients: { ...this.clientStats }, links: this.forwarder.backlog(), trust: { refused: { ...this.trustStats.refused } } }
+    return { forward: { ...this.forwardStats }, ...this.tables.statsCopy(), links: this.forwarder.backlog(), trust: { refused: { ...this.trustStats.refused } } }
   }
 
   /**
@@ -451,10 +418,10 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       this.dropCluster('join')
     }
     const incarnation = this.membership.renewIncarnation()
-    for (const sync of this.allSyncs()) sync.renew(incarnation)
+    this.tables.renew(incarnation)
     this.discovery.rejoin()
     this.phase = 'running'
-    for (const sync of this.allSyncs()) sync.start()
+    this.tables.start()
     this.logger.info({ node: this.name, target: address, incarnation: this.incarnation }, 'cluster_join')
     const signal = anySignal(options.signal, AbortSignal.timeout(this.settings.dialTimeoutMs + this.settings.requestTimeoutMs))
     try {
@@ -485,68 +452,28 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   /** This node is out of the cluster: drop every peer, their routes and queued messages. */
   private dropCluster (reason: 'leave' | 'removed' | 'join', by?: string): void {
     this.phase = 'left'
-    for (const sync of this.allSyncs()) sync.stop()
+    this.tables.stop()
     this.discovery.pause()
     this.forwarder.closeAll(`this node left (${reason})`)
-    for (const sync of this.allSyncs()) sync.dropReplicas()
+    this.tables.dropReplicas()
     this.membership.reset()
     this.logger.info({ node: this.name, reason, ...(by === undefined ? {} : { by }) }, 'cluster_left')
     this.emit('left', by === undefined ? { reason } : { reason, by })
   }
 
-  // ---- routes ----------------------------------------------------------------------------
-
-  private publish (bytes: Uint8Array): void {
-    if (this.node === undefined || this.phase !== 'running') return
-    this.node.services.pubsub.publish(ROUTES_TOPIC, this.gossipEnvelope.wrap(bytes)).catch((err: unknown) => {
-      this.logger.debug({ err }, 'gossip_publish_failed')
-    })
-  }
+  // ---- replication (table-replication.ts) and gossip (control-gossip.ts) -------------------
 
   private announceRoutes (bytes: Uint8Array): void {
     if (this.phase !== 'running') return
     for (const node of this.membership.running()) this.forwarder.sendRoutes(node, bytes)
   }
 
-  /**
-   * A route delta pushed over the forward stream of `from` (the member its connection's peer id
-   * is pinned to): applied only if it is `from`'s own.
-   */
-  private onPushedRoutes (from: string, control: Uint8Array): void {
-    if (this.phase !== 'running') return
-    const message = decodeControl(control)
-    if (message.type !== 'delta') throw new MalformedFrameError(`${message.type} pushed by ${from} as routes`)
-    const peerId = this.membership.peerOf(from)?.toString() ?? 'unknown'
-    if (this.refusals.screen(message, from, peerId, 'pushed') !== undefined) return
-    if (this.membership.acceptsRoutesOf(message.node, message.incarnation)) this.syncOf(message).onDelta(message)
-  }
-
-  /** The replication a delta, digest or snapshot request is about. */
-  private syncOf (message: TableTag): RouteSync {
-    return this.syncs[message.table ?? 'routes']
-  }
-
-  /** A message on the route gossip topic that arrived from the peer `source` (not necessarily its author). */
-  private onGossip (data: Uint8Array, source: string): void {
-    if (this.phase !== 'running') return
-    let message: ControlMessage
-    try {
-      message = decodeControl(openGossipEnvelope(data))
-    } catch (err) {
-      this.logger.debug({ err }, 'gossip_malformed')
-      return
-    }
+  /** A message on the gossip topic that arrived from the peer `source` (not necessarily its author). */
+  private onGossip (message: ControlMessage, source: string): void {
     switch (message.type) {
       case 'delta':
-        if (this.refusals.screen(message, this.membership.nameOfPeer(source), source, 'gossip') !== undefined) break
-        if (this.membership.acceptsRoutesOf(message.node, message.incarnation)) this.syncOf(message).onDelta(message)
-        break
       case 'digest':
-        if (this.refusals.screen(message, this.membership.nameOfPeer(source), source, 'gossip') !== undefined) break
-        if (!this.membership.acceptsRoutesOf(message.node, message.incarnation)) break
-        // Recorded under the peer id it came from (its author's), whatever peer id it names.
-        this.membership.learn({ name: message.node, peerId: source, incarnation: message.incarnation, addrs: message.addrs })
-        this.syncOf(message).onDigest(message)
+        this.tables.onGossip(message, source)
         break
       case 'leave':
       case 'force-leave':
@@ -555,27 +482,6 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       default:
         this.logger.debug({ type: message.type }, 'gossip_unexpected')
     }
-  }
-
-  private async fetchSnapshot (node: string, table: ReplicatedTable): Promise<RouteSnapshot> {
-    const peer = this.membership.peerOf(node)
-    if (peer === undefined) throw new UnknownNodeError(node)
-    const tag = table === 'routes' ? {} : { table }
-    const response = await requestResponse(this.dialProtocol, peer, node, ROUTES_PROTOCOL, { type: 'snapshot-request', ...tag, node }, this.settings.requestTimeoutMs)
-    if (response.type !== 'snapshot' || response.node !== node || (response.table ?? 'routes') !== table) throw new MalformedFrameError(`expected the ${table} snapshot of ${node}`)
-    if (isFarAhead(response.incarnation, Date.now())) {
-      this.refusals.refuse('future_incarnation', { type: 'snapshot', about: node, incarnation: response.incarnation, sender: node, peerId: peer.toString(), channel: 'snapshot' })
-      throw new MalformedFrameError(`snapshot of ${node} with a future incarnation`)
-    }
-    return response
-  }
-
-  private onSnapshotRequest (request: ControlMessage): ControlMessage {
-    if (request.type !== 'snapshot-request') throw new MalformedFrameError(`${request.type} on ${ROUTES_PROTOCOL}`)
-    if (request.node !== this.name) throw new UnknownNodeError(request.node)
-    const table = request.table ?? 'routes'
-    ;(table === 'routes' ? this.routeStats : this.clientStats).snapshotsServed++
-    return { type: 'snapshot', ...(table === 'routes' ? {} : { table }), ...this.syncs[table].localSnapshot() }
   }
 
   private async openForwardStream (node: string, signal: AbortSignal) {
