@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { forwardIntoLab, LAB_MQTT_PORT, planLabCluster, routeTable, startCluster, startPlanned, waitForFullMesh, waitForMembership, waitForRoutesEverywhere, type RouteView } from './helpers/cluster.js'
+import { routeTable, type RouteView, startCluster, startLabCluster, waitForFullMesh, waitForMembership, waitForRoutesEverywhere } from './helpers/cluster.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { startLab, unavailableReason } from './helpers/netns-lab.js'
 import { logEvent, type LogLine, type NodeProcess } from './helpers/node-process.js'
@@ -67,11 +67,8 @@ const labUnavailable = await unavailableReason()
 test('partition [1] | [2,3] and heal (namespaces): routes reconcile and no QoS 1 message published during or after the split is lost',
   { skip: labUnavailable ?? false }, async t => {
     const lab = await startLab(t, 3)
-    const plan = planLabCluster(lab, { prefix: 'pt', size: 3, env: { MESHMQ_CLUSTER_AUTOCLEAN_MS: '600000' } })
-    const nodes = await startPlanned(t, plan)
+    const { nodes, ports } = await startLabCluster(t, lab, { prefix: 'pt', size: 3, env: { MESHMQ_CLUSTER_AUTOCLEAN_MS: '600000' } })
     const [n1, n2, n3] = nodes as [NodeProcess, NodeProcess, NodeProcess]
-    await waitForFullMesh(nodes, 20_000)
-    const ports = await Promise.all(nodes.map(async (_node, i) => await forwardIntoLab(t, lab.execArgs(i + 1), lab.addr(i + 1), LAB_MQTT_PORT)))
 
     const run = uniqueName('p')
     const topic = `part/${run}/q1`

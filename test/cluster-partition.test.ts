@@ -14,7 +14,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { MqttClient } from 'mqtt'
-import { forwardIntoLab, LAB_MQTT_PORT, planLabCluster, startPlanned, waitForFullMesh, waitForRoutesEverywhere } from './helpers/cluster.js'
+import { startLabCluster, waitForFullMesh, waitForRoutesEverywhere } from './helpers/cluster.js'
 import { DeliveryChecker, type SubscriberReport } from './helpers/delivery-checker.js'
 import { connectClient } from './helpers/mqtt-client.js'
 import { startLab, unavailableReason } from './helpers/netns-lab.js'
@@ -66,14 +66,11 @@ test('partitions lose no acknowledged QoS 1 message: every PUBACKed message reac
     const lab = await startLab(t, 3)
     // A peer silent for 2 s is down: every cut below is seen as a partition, so the backlog builds
     // up at the senders and arrives as a burst after the heal.
-    const plan = planLabCluster(lab, {
+    const { nodes, ports } = await startLabCluster(t, lab, {
       prefix: 'fc',
       size: 3,
       env: { MESHMQ_CLUSTER_AUTOCLEAN_MS: '600000', MESHMQ_CLUSTER_PEER_TIMEOUT_MS: '2000', MESHMQ_CLUSTER_HEARTBEAT_INTERVAL_MS: '500' }
     })
-    const nodes = await startPlanned(t, plan)
-    await waitForFullMesh(nodes, 20_000)
-    const ports = await Promise.all(nodes.map(async (_node, i) => await forwardIntoLab(t, lab.execArgs(i + 1), lab.addr(i + 1), LAB_MQTT_PORT)))
 
     const run = uniqueName('fc')
     const filter = `fc/${run}/#`

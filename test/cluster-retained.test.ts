@@ -9,7 +9,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Cleanup } from './helpers/mqtt-client.js'
 import { connectClient, endClient } from './helpers/mqtt-client.js'
-import { forwardIntoLab, LAB_MQTT_PORT, planCluster, planLabCluster, startPlanned, waitForFullMesh, waitForMembership } from './helpers/cluster.js'
+import { planCluster, startLabCluster, startPlanned, waitForFullMesh, waitForMembership } from './helpers/cluster.js'
 import { startLab, unavailableReason } from './helpers/netns-lab.js'
 import { pollUntil, sleep, uniqueName } from './helpers/wait.js'
 
@@ -79,14 +79,11 @@ const labUnavailable = await unavailableReason()
 test('retained after a partition: writes to one topic on both sides converge to the later one on every node, a clear on one side holds, one side\'s new topic reaches the other',
   { skip: labUnavailable ?? false }, async t => {
     const lab = await startLab(t, 2)
-    const plan = planLabCluster(lab, {
+    const { plan, nodes, ports } = await startLabCluster(t, lab, {
       prefix: 'rp',
       size: 2,
       env: { MESHMQ_CLUSTER_PEER_TIMEOUT_MS: '1500', MESHMQ_CLUSTER_HEARTBEAT_INTERVAL_MS: '300', MESHMQ_CLUSTER_DIGEST_INTERVAL_MS: '1000' }
     })
-    const nodes = await startPlanned(t, plan)
-    await waitForFullMesh(nodes, 20_000)
-    const ports = await Promise.all(nodes.map(async (_node, i) => await forwardIntoLab(t, lab.execArgs(i + 1), lab.addr(i + 1), LAB_MQTT_PORT)))
     const run = uniqueName('rp').replace(/[^a-z0-9]/gi, '')
     const filter = `part/${run}/#`
     const [p1, p2] = await Promise.all(ports.map(async (port, i) => await connectClient(t, port, { clientId: `${run}-p${i + 1}` })))

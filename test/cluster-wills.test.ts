@@ -13,7 +13,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { forwardIntoLab, LAB_MQTT_PORT, planLabCluster, startCluster, startPlanned, waitForFullMesh, waitForMembership, waitForRoutesEverywhere } from './helpers/cluster.js'
+import { startCluster, startLabCluster, waitForFullMesh, waitForMembership, waitForRoutesEverywhere } from './helpers/cluster.js'
 import { startLab, unavailableReason } from './helpers/netns-lab.js'
 import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { startNode } from './helpers/node-process.js'
@@ -126,14 +126,11 @@ test('wills over a partition: none published when it heals within cluster.willGr
   { skip: labUnavailable ?? false }, async t => {
     const grace = 3_000
     const lab = await startLab(t, 2)
-    const plan = planLabCluster(lab, {
+    const { plan, nodes, ports: [port1, port2] } = await startLabCluster(t, lab, {
       prefix: 'wp',
       size: 2,
       env: { MESHMQ_CLUSTER_PEER_TIMEOUT_MS: '1500', MESHMQ_CLUSTER_HEARTBEAT_INTERVAL_MS: '300', MESHMQ_CLUSTER_WILL_GRACE_MS: String(grace) }
     })
-    const nodes = await startPlanned(t, plan)
-    await waitForFullMesh(nodes, 20_000)
-    const [port1, port2] = await Promise.all(nodes.map(async (_node, i) => await forwardIntoLab(t, lab.execArgs(i + 1), lab.addr(i + 1), LAB_MQTT_PORT)))
     assert.ok(port1 !== undefined && port2 !== undefined)
     const run = uniqueName('wp').replace(/[^a-z0-9]/gi, '')
     const subscriber = await connectClient(t, port1, { clientId: `${run}-sub` })

@@ -3,18 +3,7 @@ import assert from 'node:assert/strict'
 import {
   SHARED_STRATEGIES, createPickState, hashText, pickCandidate, type GroupCounter, type PickLevel, type PickState, type SharedStrategy
 } from '../src/core/routing/shared-dispatch.js'
-
-/** Deterministic PRNG (mulberry32). */
-function prng (seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from './helpers/prng.js'
 
 interface Picker {
   pick: (candidates: readonly string[], localCount: number, message?: { topic: string, publisher: string }, level?: PickLevel) => string

@@ -2,21 +2,10 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { InvalidTopicFilterError, TopicTrie } from '../src/core/routing/trie.js'
 import { topicMatches } from '../src/core/mqtt/topic.js'
+import { prng } from './helpers/prng.js'
 
 function sorted<T> (values: readonly T[]): T[] {
   return [...values].sort()
-}
-
-/** Deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-function prng (seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 describe('TopicTrie matching', () => {

@@ -202,6 +202,19 @@ export async function startPlanned (t: Cleanup, plan: ClusterPlan): Promise<Node
   }))
 }
 
+/**
+ * Starts a static cluster on lab hosts 1..`options.size` (`planLabCluster`), waits for the full
+ * mesh, and forwards a loopback port of this namespace to each node's MQTT listener (`ports[i]`
+ * reaches node i + 1).
+ */
+export async function startLabCluster (t: Cleanup, lab: NetnsLab, options: Omit<ClusterOptions, 'host' | 'perNode'>, meshTimeoutMs = 20_000): Promise<{ plan: ClusterPlan, nodes: NodeProcess[], ports: number[] }> {
+  const plan = planLabCluster(lab, options)
+  const nodes = await startPlanned(t, plan)
+  await waitForFullMesh(nodes, meshTimeoutMs)
+  const ports = await Promise.all(nodes.map(async (_node, i) => await forwardIntoLab(t, lab.execArgs(i + 1), lab.addr(i + 1), LAB_MQTT_PORT)))
+  return { plan, nodes, ports }
+}
+
 /** Plans and starts a cluster; with static discovery, also waits until every node sees all of them running. */
 export async function startCluster (t: Cleanup, options: ClusterOptions, meshTimeoutMs = 20_000): Promise<{ nodes: NodeProcess[], plan: ClusterPlan }> {
   const plan = await planCluster(options)
