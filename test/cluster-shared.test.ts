@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import type { MqttClient } from 'mqtt'
 import { SHARED_STRATEGIES, type SharedStrategy } from '../src/core/routing/shared-dispatch.js'
 import type { Broker } from '../src/broker.js'
+import { metrics } from '../src/core/metrics.js'
 import { startInProcessCluster, waitForRoute } from './helpers/in-process-cluster.js'
 import { DeliveryChecker } from './helpers/delivery-checker.js'
 import { connectClient, endClient } from './helpers/mqtt-client.js'
@@ -251,7 +252,10 @@ describe('shared subscriptions across three nodes (MQTT 5 §4.8.2)', () => {
     const session = { clientId: 'p', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } } as const
     const before = await connectClient(t, a.port, session)
     await before.subscribeAsync(filter, { qos: 1 })
+    await waitUntil(() => b.cluster.network.clientsOf(a.nodeName)?.includes('p') === true, DELIVERY_WAIT_MS, `${b.nodeName} to learn where p lives`)
+    const takenOverBefore = metrics.sessionsTakenOver
     const moved = await connectClient(t, b.port, session)
+    assert.equal(metrics.sessionsTakenOver, takenOverBefore + 1, 'p\'s session was taken over, not started fresh')
     moved.on('message', (_topic, payload) => { got.get('p')!.push(payload.toString()) })
     await waitForRoute([a], filter, [a.nodeName, b.nodeName])
 
