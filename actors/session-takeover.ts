@@ -5,10 +5,10 @@
  * `TakeoverSession`; where its deliveries go meanwhile is session-handover.ts, the snapshot and
  * its codec src/core/session/session-snapshot.ts.
  */
-import type { SessionLifecycle } from '../src/core/channel/session-lifecycle.js'
+import { willDueOnSessionEnd, type SessionLifecycle } from '../src/core/channel/session-lifecycle.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import { snapshotOf, stateOf, type SessionSnapshot } from '../src/core/session/session-snapshot.js'
-import { createSessionState, type SessionState, type SubscriptionOptions } from '../src/core/session/session-state.js'
+import { createSessionState, type SessionState, type SubscriptionOptions, type WillMessage } from '../src/core/session/session-state.js'
 import type { HandOver } from './messages.js'
 import { SessionHandover } from './session-handover.js'
 
@@ -26,6 +26,8 @@ export interface TakeoverSession {
   clearTimers: () => void
   /** Ends the session now (see the session actor). */
   end: () => void
+  /** Publishes a will now. */
+  publishWill: (will: WillMessage, now: number) => void
   /** Whether the queue's bytes are parked in the node's budget (no client connected). */
   setParked: (parked: boolean) => void
   /** Ends the (disconnected) session after `ms`. */
@@ -39,13 +41,17 @@ export interface TakeoverSession {
  * The client connected on another node: close the connection here [MQTT-3.1.4-3] (v5 gets 0x8E
  * Session taken over), then discard the session, or hand it over and keep its subscriptions for
  * `handoverMs`, forwarding what they receive, until the routes have moved. A pending delayed will
- * is cancelled, as by a reconnect on one node [MQTT-3.1.3-9]: the new connection brings its own.
+ * is cancelled by a hand-over, as by a reconnect on one node [MQTT-3.1.3-9] (the new connection
+ * brings its own), and published by a discard, as the session ends (§3.1.3.2.2).
  */
 export function handOver (session: TakeoverSession, request: HandOver): void {
+  // A clean start on the other node ends this session: a will waiting for its delay is due (§3.1.3.2.2).
+  const dueWill = request.discard ? willDueOnSessionEnd(session.lifecycle, session.state.will) : undefined
   session.closeTakenOver({ peer: request.to })
   session.clearTimers()
   session.lifecycle = { kind: 'no_session' }
   if (request.discard) {
+    if (dueWill !== undefined) session.publishWill(dueWill, session.now())
     session.end()
     request.reply({ kind: 'discarded' })
     return

@@ -22,7 +22,7 @@ import type { InboundAck } from '../src/core/channel/routed-acks.js'
 import { acceptConnack } from '../src/core/channel/connack.js'
 import { keepaliveTimeoutMs } from '../src/core/channel/keepalive.js'
 import {
-  decideAttach, decideClose, outstandingWill, willMessage, type SessionLifecycle, type ConnectedSession
+  decideAttach, decideClose, outstandingWill, willDueOnSessionEnd, willMessage, type SessionLifecycle, type ConnectedSession
 } from '../src/core/channel/session-lifecycle.js'
 import {
   createSessionState, heldMessages, type SessionState, type SubscriptionOptions, type Delivery, type WillMessage
@@ -319,10 +319,13 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
 
   private attach (link: ClientLink, request: ConnectRequest, attachSeq: number): void {
     const decision = decideAttach(this.lifecycle, request.cleanStart)
+    const dueWill = decision.discardSession ? willDueOnSessionEnd(this.lifecycle, this.state.will) : undefined
     // A second connection with the same client id takes over [MQTT-3.1.4-3].
     if (decision.takenOver !== undefined) this.closeTakenOver({ new_remote: link.remoteAddress })
-    // A reconnect before the will delay has passed cancels the will [MQTT-3.1.3-9].
+    // A reconnect before the will delay has passed cancels the will [MQTT-3.1.3-9]; a Clean Start
+    // ends the old session, which makes its delayed will due (§3.1.3.2.2).
     this.clearTimers()
+    if (dueWill !== undefined) this.publishWill(dueWill, this.now())
     if (decision.discardSession) this.discardState()
     this.attachSeq = attachSeq
     const outbound = createOutbound(request, this.broker.config.mqtt.maxInflight)
@@ -384,7 +387,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     if (pending !== undefined) this.publishWill(pending.will, this.now())
   }
 
-  private publishWill (will: WillMessage, now: number): void {
+  publishWill (will: WillMessage, now: number): void {
     const message = willMessage(will, now)
     this.info({ topic: message.topic }, 'will_published')
     this.publish(message)

@@ -58,6 +58,16 @@ export function decideAttach (lifecycle: SessionLifecycle, cleanStart: boolean):
   }
 }
 
+/**
+ * The will still waiting for its Will Delay that a Clean Start connection makes due: the old
+ * session ends, and a delayed will is published when its delay passes or its session ends,
+ * whichever comes first (§3.1.3.2.2); a will without delay is published by the close itself.
+ */
+export function willDueOnSessionEnd (lifecycle: SessionLifecycle, will: WillMessage | undefined): WillMessage | undefined {
+  if (lifecycle.kind === 'connected') return will !== undefined && will.delay > 0 ? will : undefined
+  return lifecycle.kind === 'disconnected' ? lifecycle.pendingWill?.will : undefined
+}
+
 /** What becomes of the session when its connection ends. */
 export type AfterClose =
   /** A new connection of the same client continues it. */
