@@ -5,6 +5,7 @@
  * (`HandoverDedupe`).
  */
 import { HandoverDedupe } from '../src/core/session/handover-dedupe.js'
+import { metrics } from '../src/core/metrics.js'
 import type { Delivery } from '../src/core/session/session-state.js'
 
 /** Bound on the message contents a session taken over from another node matches duplicates by. */
@@ -42,6 +43,11 @@ export class SessionHandover {
       this.forwardTo(deliveries)
       return []
     }
-    return this.dedupe?.filter(source, deliveries) ?? deliveries
+    const dedupe = this.dedupe
+    if (dedupe === undefined) return deliveries
+    const before = dedupe.suppressed
+    const admitted = dedupe.filter(source, deliveries)
+    metrics.handoverDuplicatesSuppressed += dedupe.suppressed - before
+    return admitted
   }
 }

@@ -125,7 +125,7 @@ test('$SYS/brokers/<node>/ publishes version, uptime, clients, subscriptions, me
   for (let i = 0; i < 5; i++) await client.publishAsync('sys-load/x', 'load', { qos: 1 })
   const prefix = `$SYS/brokers/${node}/`
   const latest = (name: string): string | undefined => inbox.messages.filter(m => m.topic === prefix + name).at(-1)?.payload.toString()
-  const names = ['version', 'uptime', 'clients/connected', 'subscriptions/count', 'messages/received', 'messages/sent', 'bytes/received', 'bytes/sent']
+  const names = ['version', 'uptime', 'clients/connected', 'subscriptions/count', 'messages/received', 'messages/sent', 'bytes/received', 'bytes/sent', 'clients/accepted', 'packets/received', 'packets/sent', 'messages/from_peers', 'messages/duplicates_suppressed']
   await waitUntil(() => names.every(n => latest(n) !== undefined), 5000, `all of ${names.join(', ')} under ${prefix}`)
   assert.match(latest('version')!, /^\d+\.\d+\.\d+/)
   await waitUntil(() => Number(latest('messages/received')) >= 5 && Number(latest('subscriptions/count')) >= 2, 5000, 'the counters to reflect the traffic')
@@ -135,6 +135,14 @@ test('$SYS/brokers/<node>/ publishes version, uptime, clients, subscriptions, me
   }
   assert.ok(Number(latest('bytes/received')) > 0)
   assert.ok(Number(latest('messages/sent')) >= 5)
+  // This client's CONNECT, SUBSCRIBEs and PUBLISHes; its CONNACK, SUBACKs and PUBACKs.
+  await waitUntil(() => Number(latest('packets/received')) >= 8 && Number(latest('packets/sent')) >= 8, 5000, 'the packet counters to reflect the traffic').catch((err: unknown) => {
+    t.diagnostic(`packets/received ${latest('packets/received')}, packets/sent ${latest('packets/sent')}`)
+    throw err
+  })
+  assert.ok(Number(latest('clients/accepted')) >= 1)
+  assert.equal(latest('messages/from_peers'), '0', 'a node alone gets nothing from peers')
+  assert.equal(latest('messages/duplicates_suppressed'), '0')
 })
 
 test('notable events are logged: session_taken_over, client_disconnected, message_dropped with a reason, subscription_added at debug', async t => {

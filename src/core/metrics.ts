@@ -15,8 +15,15 @@ export const metrics = {
   /** Retained publishes not stored because the retained store was at its bound. */
   retainedFull: 0,
   messagesForwarded: 0,
+  /** Messages other nodes forwarded to this one. */
   messagesFromPeers: 0,
+  /** TCP connections the MQTT listener accepted. */
   connectionsAccepted: 0,
+  /**
+   * Copies dropped as duplicates by a session just taken over from another node: a message that
+   * reached it both directly and through the old node (not a lost message: its first copy was delivered).
+   */
+  handoverDuplicatesSuppressed: 0,
   /** Connections closed because they did not read what was sent to them (`mqtt.maxOutgoingBytes`). */
   connectionsClosedOutgoingFull: 0,
   /** Filters refused with Quota exceeded by `mqtt.maxSubscriptionsPerClient`. */

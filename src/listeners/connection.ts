@@ -340,6 +340,7 @@ export class Connection implements ClientLink, IdleState {
       return undefined
     }
     if (packet.cmd === 'connect') {
+      metrics.packetsReceived++
       this.phase = 'connecting'
       this.setProtocolVersion(packet.protocolVersion ?? 4)
       this.options.onConnect(this, packet)
