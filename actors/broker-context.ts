@@ -6,6 +6,7 @@ import type { Clock } from '../src/core/clock.js'
 import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import type { WillMessage } from '../src/core/session/session-state.js'
 import type { RetainerMsg, RouteTableMsg, ShardMsg } from './messages.js'
+import type { Authorization } from '../src/core/auth/identity.js'
 
 export interface BrokerContext {
   config: BrokerConfig
@@ -23,6 +24,8 @@ export interface BrokerContext {
    * signal (backlogged sessions), which meters what other nodes forward here.
    */
   deliveryBudget: DeliveryBudget
+  /** What each client may publish, subscribe and read (the ACL); sessions take their client's authorizer at attach. */
+  authorization: Authorization
   /** Told the will each client has (the cluster replicates it, so a node death publishes it); none when standalone. */
   wills?: WillReplicator
 }

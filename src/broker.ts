@@ -23,6 +23,7 @@ import { ClusterRetained } from './cluster-retained.js'
 import { ClusterWills } from './cluster-wills.js'
 import { ControlServer } from './control-server.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
+import { ALLOW_EVERYTHING } from './core/auth/identity.js'
 
 const QUERY_TIMEOUT_MS = 5000
 
@@ -88,7 +89,8 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   })
   retainedSync.attach(retainer)
   const wills = new ClusterWills(cluster.network, log, clock, config.cluster)
-  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, wills }
+  const authorization = { forClient: () => ALLOW_EVERYTHING }
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, authorization, wills }
   wills.attach(context)
   const sessions = new ClusterSessions(cluster.network, config.cluster.takeover)
   const registry = spawnClientRegistry(context, sessions)

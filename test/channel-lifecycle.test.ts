@@ -23,7 +23,8 @@ const request: ConnectRequest = {
   receiveMaximum: 10,
   maximumPacketSize: 1000,
   topicAliasMaximum: 0,
-  requestProblemInformation: true
+  requestProblemInformation: true,
+  identity: { clientId: 'c' }
 }
 
 /** A link that only has to be told apart from another one. */

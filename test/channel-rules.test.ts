@@ -81,7 +81,8 @@ describe('CONNACK', () => {
     receiveMaximum: 65535,
     maximumPacketSize: 268435460,
     topicAliasMaximum: 0,
-    requestProblemInformation: true
+    requestProblemInformation: true,
+    identity: { clientId: 'c' }
   }
 
   it('[MQTT-3.2.2-3] carries Session Present; v3 gets return code 0 and no properties', () => {

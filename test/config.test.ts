@@ -42,7 +42,9 @@ describe('defaults', () => {
     const config = defaultConfig()
     assert.equal(config.node.name, DEFAULT_NODE_NAME)
     assert.equal(config.node.dataDir, './data/meshmq@127.0.0.1')
-    assert.deepEqual(config.listener, { host: '0.0.0.0', port: 1883, tcpKeepAliveMs: 60_000 })
+    assert.deepEqual(config.listener, { enabled: true, host: '0.0.0.0', port: 1883, tcpKeepAliveMs: 60_000 })
+    assert.deepEqual(config.listeners, [])
+    assert.deepEqual(config.auth, { allowAnonymous: true, useIdentityAsUsername: false, allowSysPublish: false, aclCacheSize: 256 })
     assert.deepEqual(config.log, { level: 'info', format: 'auto' })
     assert.equal(config.mqtt.maxPacketSize, 1024 * 1024)
     assert.equal(config.mqtt.maxSessionExpiry, 7200)
@@ -182,8 +184,10 @@ describe('README configuration table', () => {
       assert.equal(row[1], `\`${environmentVariableOf(key)}\``)
       if (derived.has(key)) return
       let value: unknown = config
-      for (const part of key.split('.')) value = (value as Record<string, unknown>)[part]
-      assert.equal(row[2], `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``)
+      for (const part of key.split('.')) value = (value as Record<string, unknown> | undefined)?.[part]
+      // Keys set only when configured (a file path, the JWT section) have no default.
+      if (value === undefined) assert.equal(row[2], 'none')
+      else assert.equal(row[2], `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``)
     })
   }
 
@@ -346,7 +350,7 @@ describe('environment variables', () => {
 describe('config file', () => {
   it('rejects unknown keys at any depth', (t) => {
     assertConfigError(() => loadConfig({ file: configFile(t, { mqtt: { maxPacketSise: 10 } }), env: {} }), 'mqtt.maxPacketSise', 'unknown key')
-    assertConfigError(() => loadConfig({ file: configFile(t, { listeners: {} }), env: {} }), 'listeners', 'unknown key')
+    assertConfigError(() => loadConfig({ file: configFile(t, { auth: { passwd: 'x' } }), env: {} }), 'auth.passwd', 'unknown key')
     assertConfigError(() => loadConfig({ file: configFile(t, { cluster: { control: { bind: 'x' } } }), env: {} }), 'cluster.control.bind', 'unknown key')
   })
 

@@ -16,6 +16,7 @@ import type { IdleState } from '../core/channel/keepalive.js'
 import { ReasonCode } from '../core/mqtt/reason-codes.js'
 import { metrics } from '../core/metrics.js'
 import type { Logger } from '../core/log.js'
+import type { TransportInfo } from '../core/auth/identity.js'
 
 export interface ConnectionOptions {
   maxPacketSize: number
@@ -30,6 +31,8 @@ export interface ConnectionOptions {
    */
   maxOutgoingBytes: number
   onConnect: (connection: Connection, packet: IConnectPacket) => void
+  /** The listener's transport (its certificate, on TLS, is added per connection). */
+  transport: TransportInfo
   log: Logger
 }
 
@@ -115,6 +118,7 @@ export class Connection implements ClientLink, IdleState {
   readonly openedAt = Date.now()
   closeReason: CloseReason | undefined
   readonly remoteAddress: string
+  readonly transport: TransportInfo
   private session: ((event: ConnectionEvent) => void) | undefined
   private pendingPackets: InboundPacket[] = []
   private readonly splitter: FrameSplitter
@@ -129,6 +133,7 @@ export class Connection implements ClientLink, IdleState {
 
   constructor (readonly socket: Socket, private readonly options: ConnectionOptions) {
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    this.transport = options.transport
     this.splitter = new FrameSplitter(options.maxPacketSize)
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.onData(chunk))

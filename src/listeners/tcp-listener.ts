@@ -14,6 +14,7 @@ import type { BrokerConfig } from '../core/config/config.js'
 import type { Logger } from '../core/log.js'
 import type { ConnectRequest } from '../core/channel/connect.js'
 import type { ClientLink } from '../core/channel/client-link.js'
+import { ALLOW_ALL, plainTransport, type Authenticator, type Credentials } from '../core/auth/identity.js'
 
 const SWEEP_INTERVAL_MS = 500
 
@@ -23,6 +24,8 @@ export interface ListenerOptions {
   log: Logger
   /** Takes a client whose CONNECT was accepted (the client registry, in the broker). */
   onClient: (request: ConnectRequest, connection: ClientLink) => void
+  /** Checks each accepted CONNECT's credentials. Default: everyone is let in. */
+  authenticator?: Authenticator
 }
 
 export class MqttListener {
@@ -39,7 +42,8 @@ export class MqttListener {
       maxPacketSize: options.config.mqtt.maxPacketSize,
       writeHighWaterMark: options.config.mqtt.outgoingHighWaterBytes,
       maxOutgoingBytes: options.config.mqtt.maxOutgoingBytes,
-      onConnect: (conn, packet) => this.onConnect(conn, packet),
+      onConnect: (conn, packet) => { void this.onConnect(conn, packet) },
+      transport: plainTransport(`tcp:${options.config.listener.port}`),
       log: this.log
     }
     this.server = net.createServer({ noDelay: true }, socket => this.accept(socket))
@@ -83,7 +87,7 @@ export class MqttListener {
     socket.once('close', () => this.connections.delete(connection))
   }
 
-  private onConnect (connection: Connection, packet: IConnectPacket): void {
+  private async onConnect (connection: Connection, packet: IConnectPacket): Promise<void> {
     const decision = validateConnect(packet, this.options.config, this.options.node)
     if (!decision.ok) {
       this.log.info({ remote: connection.remoteAddress, clientid: packet.clientId.slice(0, 256), reason: decision.reason, reason_code: decision.reasonCode }, 'connect_refused')
@@ -93,7 +97,23 @@ export class MqttListener {
       connection.close('connect_refused')
       return
     }
-    this.options.onClient(decision.request, connection)
+    const { request } = decision
+    const credentials: Credentials = { clientId: request.clientId, protocolVersion: request.protocolVersion, transport: connection.transport }
+    if (request.username !== undefined) credentials.username = request.username
+    if (packet.password !== undefined) credentials.password = packet.password
+    const verdict = await (this.options.authenticator ?? ALLOW_ALL).authenticate(credentials)
+    if (connection.phase === 'closed') return
+    if (!verdict.ok) {
+      const reasonCode = verdict.refusal === 'bad_credentials' ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized
+      this.log.info({ remote: connection.remoteAddress, clientid: request.clientId.slice(0, 256), username: request.username?.slice(0, 256), reason: verdict.reason, reason_code: reasonCode }, 'connect_refused')
+      // Bad credentials: CONNACK 0x86 (v5) / 0x04 (v3.1.1); not authorized: 0x87 / 0x05 [MQTT-3.2.2-5].
+      connection.send(refuseConnack(connection.protocolVersion, reasonCode))
+      connection.close('not_authorized')
+      return
+    }
+    request.identity = verdict.identity
+    if (verdict.expiresAt !== undefined) request.authExpiresAt = verdict.expiresAt
+    this.options.onClient(request, connection)
   }
 
   /**

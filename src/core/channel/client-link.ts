@@ -5,13 +5,14 @@
  */
 import type { Packet } from 'mqtt-packet'
 import type { InboundPacket } from './handle-packet.js'
+import type { TransportInfo } from '../auth/identity.js'
 
 /** Why a connection ended; 'client_disconnect' is the only graceful one. */
 export type CloseReason =
   | 'client_disconnect' | 'peer_closed' | 'socket_error' | 'keepalive_timeout' | 'idle_timeout' | 'connect_timeout'
   | 'malformed_packet' | 'protocol_error' | 'packet_too_large' | 'taken_over' | 'server_shutdown'
   | 'connect_refused' | 'receive_maximum_exceeded' | 'topic_alias_invalid' | 'session_ended'
-  | 'outgoing_buffer_full'
+  | 'outgoing_buffer_full' | 'not_authorized' | 'auth_expired'
 
 /** Events a connection sends to the session that owns it. */
 export type ConnectionEvent =
@@ -34,6 +35,8 @@ export interface LinkSettings {
 export interface ClientLink {
   readonly id: number
   readonly remoteAddress: string
+  /** The listener the client came through and, on TLS, its verified certificate. */
+  readonly transport: TransportInfo
   /** True from the session's attach until the connection closes. */
   readonly connected: boolean
   /**

@@ -9,6 +9,7 @@ import type { Message, MessageProperties } from '../mqtt/message.js'
 import type { WillMessage } from '../session/session-state.js'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 import { isValidTopicName, levelCount } from '../mqtt/topic.js'
+import type { ClientIdentity } from '../auth/identity.js'
 
 export interface ConnectRequest {
   clientId: string
@@ -35,7 +36,12 @@ export interface ConnectRequest {
   topicAliasMaximum: number
   /** Whether reason strings and user properties may be sent on acks [MQTT-3.1.2-29]. */
   requestProblemInformation: boolean
+  /** The username the CONNECT carried. */
   username?: string
+  /** Who the client is once authenticated (before that: its client id and username as sent). */
+  identity: ClientIdentity
+  /** When the client's credentials expire (a JWT's `exp`), ms since the epoch: the connection is closed then. */
+  authExpiresAt?: number
   will?: WillMessage
 }
 
@@ -166,7 +172,8 @@ export function validateConnect (packet: IConnectPacket, config: BrokerConfig, n
     maximumPacketSize: props.maximumPacketSize ?? 268435460,
     // The server keeps a table of the aliases it uses towards the client: at most its own maximum.
     topicAliasMaximum: version === 5 ? Math.min(props.topicAliasMaximum ?? 0, config.mqtt.topicAliasMaximum) : 0,
-    requestProblemInformation: props.requestProblemInformation !== false
+    requestProblemInformation: props.requestProblemInformation !== false,
+    identity: packet.username === undefined ? { clientId } : { clientId, username: packet.username }
   }
   if (serverKeepAlive !== undefined) request.serverKeepAlive = serverKeepAlive
   if (packet.username !== undefined) request.username = packet.username

@@ -49,14 +49,27 @@ export const CLUSTER_TUNABLE_KEYS = Object.keys(CLUSTER_DEFAULTS) as ReadonlyArr
 /** The defaults that do not depend on other keys (the rest are derived by `loadConfig`). */
 export type FixedDefaults = Omit<BrokerConfig, 'node' | 'cluster'> & {
   node: Pick<BrokerConfig['node'], 'name'>
-  cluster: ClusterTunables & ClusterRetainedWillsConfig & Pick<BrokerConfig['cluster'], 'seeds' | 'takeover'> & { control: Pick<BrokerConfig['cluster']['control'], 'host'> }
+  cluster: ClusterTunables & ClusterRetainedWillsConfig & Pick<BrokerConfig['cluster'], 'seeds' | 'takeover' | 'requireSecret'> & { control: Pick<BrokerConfig['cluster']['control'], 'host'> }
 }
+
+/** Defaults of `auth.jwt` keys a `jwt` section leaves out. */
+export const JWT_DEFAULTS = Object.freeze({ algorithms: ['HS256', 'RS256', 'ES256', 'EdDSA'] as readonly string[], usernameClaim: 'sub' })
+
+/** Path of a WebSocket listener that sets none. */
+export const DEFAULT_WEBSOCKET_PATH = '/mqtt'
 
 /** A fresh copy of the fixed defaults. */
 export function fixedDefaults (): FixedDefaults {
   return {
     node: { name: DEFAULT_NODE_NAME },
-    listener: { host: '0.0.0.0', port: 1883, tcpKeepAliveMs: 60_000 },
+    listener: { enabled: true, host: '0.0.0.0', port: 1883, tcpKeepAliveMs: 60_000 },
+    listeners: [],
+    auth: {
+      allowAnonymous: true,
+      useIdentityAsUsername: false,
+      allowSysPublish: false,
+      aclCacheSize: 256
+    },
     log: { level: 'info', format: 'auto' },
     mqtt: {
       maxPacketSize: 1024 * 1024,
@@ -86,6 +99,7 @@ export function fixedDefaults (): FixedDefaults {
     sys: { intervalMs: 10_000 },
     cluster: {
       ...CLUSTER_DEFAULTS,
+      requireSecret: false,
       retainedTombstoneMs: 24 * 3_600_000,
       maxRetainedTombstones: 100_000,
       willGraceMs: 10_000,

@@ -4,10 +4,10 @@
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.js'
-import { CONTROL_PORT_OFFSET, DEFAULT_CONTROL_HOST, fixedDefaults, type FixedDefaults } from './defaults.js'
+import { CONTROL_PORT_OFFSET, DEFAULT_CONTROL_HOST, JWT_DEFAULTS, fixedDefaults, type FixedDefaults } from './defaults.js'
 import { chooseNodeName, type ChosenNodeName, type InterfaceMap } from './default-node-name.js'
 import { clusterPortFor, InvalidNodeNameError, parseNodeName } from './node-name.js'
-import { checkRelations, MAX_PORT, SCHEMA, type BrokerConfig, type DeepPartial, type Field } from './schema.js'
+import { checkRelations, MAX_PORT, SCHEMA, type BrokerConfig, type DeepPartial, type Field, type JwtAuthConfig } from './schema.js'
 
 /** Environment variable holding the config file path when none is passed. */
 export const CONFIG_FILE_ENV = 'MESHMQ_CONFIG'
@@ -226,8 +226,14 @@ function resolve (given: DeepPartial<BrokerConfig>, host?: HostFacts): BrokerCon
       throw new ConfigError('cluster.control.port', `derived as cluster port + ${CONTROL_PORT_OFFSET} = ${controlPort}, above ${MAX_PORT}; set it explicitly`)
     }
   }
+  // A config's jwt section may leave out the keys with defaults.
+  const jwt = merged.auth.jwt as DeepPartial<JwtAuthConfig> | undefined
   const config: BrokerConfig = {
     ...merged,
+    listeners: merged.listeners.map(listener => ({ ...listener })),
+    auth: jwt === undefined
+      ? { ...merged.auth }
+      : { ...merged.auth, jwt: { ...jwt as JwtAuthConfig, algorithms: [...(jwt.algorithms ?? JWT_DEFAULTS.algorithms)], usernameClaim: jwt.usernameClaim ?? JWT_DEFAULTS.usernameClaim } },
     node: { name: nodeName, dataDir: merged.node.dataDir ?? defaultDataDir(nodeName) },
     cluster: {
       ...merged.cluster,

@@ -3,6 +3,7 @@
  * the values themselves are in `defaults.ts`) and the rules that check a value of each key.
  */
 import { ConfigError } from './config-error.js'
+import { DEFAULT_CLUSTER_SECRET } from './defaults.js'
 import { SHARED_STRATEGIES, type SharedStrategy } from '../routing/shared-dispatch.js'
 import { InvalidNodeAddressError, InvalidNodeNameError, parseNodeAddress, parseNodeName } from './node-name.js'
 
@@ -18,6 +19,68 @@ export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn'
 
 export type LogFormat = 'json' | 'pretty' | 'auto'
 export const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty', 'auto']
+
+/** Transport of an MQTT listener: plain TCP, TLS, WebSocket or WebSocket over TLS. */
+export type ListenerType = 'tcp' | 'tls' | 'ws' | 'wss'
+export const LISTENER_TYPES: readonly ListenerType[] = ['tcp', 'tls', 'ws', 'wss']
+
+/** One entry of `listeners`: an MQTT listener beside the default TCP one (`listener.*`). */
+export interface ListenerConfig {
+  type: ListenerType
+  /** Address to bind. Default `0.0.0.0`. */
+  host?: string
+  /** Port; 0 lets the OS choose one. */
+  port: number
+  /** PEM certificate chain of the server (`tls`, `wss`: required). */
+  certFile?: string
+  /** PEM private key of the server (`tls`, `wss`: required). */
+  keyFile?: string
+  /** PEM CA bundle client certificates are verified against (`tls`, `wss`). */
+  caFile?: string
+  /** Refuse TLS clients without a certificate signed by `caFile`. Default false. */
+  requireClientCert?: boolean
+  /** HTTP path of a WebSocket listener (`ws`, `wss`). Default `/mqtt`. */
+  path?: string
+}
+
+/** JWT authentication: a client's password is a JWT (`auth.jwt`). */
+export interface JwtAuthConfig {
+  /** Shared secret of HMAC-signed tokens (HS256/384/512). */
+  secret?: string
+  /** File holding that shared secret (read at start and on reload). */
+  secretFile?: string
+  /** PEM public key (SPKI) or certificate of RSA / EC / EdDSA-signed tokens. */
+  publicKeyFile?: string
+  /** Algorithms accepted. Default HS256, RS256, ES256, EdDSA. */
+  algorithms: string[]
+  /** Claim that is the client's username. Default `sub`. */
+  usernameClaim: string
+  /** Required `iss`, when set. */
+  issuer?: string
+  /** Required `aud`, when set. */
+  audience?: string
+}
+
+/** Authentication and authorization (`auth.*`). */
+export interface AuthConfig {
+  /**
+   * Clients without a username (and without a certificate identity when that is the username)
+   * may connect. Default true, so `npm start` needs no setup; a node warns at start when a
+   * non-loopback listener allows them.
+   */
+  allowAnonymous: boolean
+  /** A `mosquitto_passwd` file (`user:$7$…` PBKDF2-SHA512 or `$6$` SHA512 lines). Reloaded when it changes and on SIGHUP. */
+  passwordFile?: string
+  /** A mosquitto `acl_file`: `user`, `topic [read|write|readwrite|deny] FILTER`, `pattern`. Reloaded likewise. */
+  aclFile?: string
+  /** TLS listeners: the verified client certificate's CN is the username (mosquitto `use_identity_as_username`). Default false. */
+  useIdentityAsUsername: boolean
+  /** Whether clients may publish under `$SYS/`. Default false: `$SYS/#` is read-only for clients. */
+  allowSysPublish: boolean
+  /** ACL decisions cached per client (cleared when the ACL file is reloaded). Default 256. */
+  aclCacheSize: number
+  jwt?: JwtAuthConfig
+}
 
 /**
  * The cluster network's tunables: the `cluster.*` keys of the broker config and, with the same
@@ -101,6 +164,10 @@ export interface ClusterRetainedWillsConfig {
 }
 
 export interface ClusterConfig extends ClusterTunables, ClusterRetainedWillsConfig {
+  /** Refuse to start on the public default secret (set it in production). Default false. */
+  requireSecret: boolean
+  /** File holding the cluster secret (trailing newline ignored); instead of `secret`. */
+  secretFile?: string
   /** Cluster port. Default 4370 + the numeric suffix of the node name (`meshmq2@h` → 4372). */
   port: number
   /** Address the cluster port binds. Default the host part of the node name. */
@@ -141,6 +208,8 @@ export interface BrokerConfig {
     dataDir: string
   }
   listener: {
+    /** Whether the default MQTT TCP listener runs (set false to serve only `listeners`). Default true. */
+    enabled: boolean
     /** Address the MQTT TCP listener binds. Default `0.0.0.0`. */
     host: string
     /** MQTT TCP port; 0 lets the OS choose one. Default 1883. */
@@ -151,6 +220,9 @@ export interface BrokerConfig {
      */
     tcpKeepAliveMs: number
   }
+  /** MQTT listeners beside the default TCP one: TLS, WebSocket, secure WebSocket, more TCP. Default none. */
+  listeners: ListenerConfig[]
+  auth: AuthConfig
   log: {
     /** Lowest level written. Default `info`. */
     level: LogLevel
@@ -244,6 +316,9 @@ export type DeepPartial<T> = T extends readonly unknown[]
     ? { [K in keyof T]?: DeepPartial<T[K]> }
     : T
 
+/** JWT signature algorithms `auth.jwt.algorithms` may name. */
+export const JWT_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
+
 /** Largest Remaining Length an MQTT packet can encode (MQTT 5 §1.5.5). */
 const MAX_REMAINING_LENGTH = 268_435_455
 export const MAX_PORT = 65535
@@ -258,7 +333,7 @@ export interface Field {
 }
 
 export type Schema<T> = {
-  [K in keyof T]-?: T[K] extends readonly unknown[] | string | number | boolean ? Field : Schema<T[K]>
+  [K in keyof T]-?: NonNullable<T[K]> extends readonly unknown[] | string | number | boolean ? Field : Schema<NonNullable<T[K]>>
 }
 
 function integer (min: number, max: number): Field {
@@ -321,6 +396,50 @@ function namingProblem (parse: () => unknown): string | undefined {
 
 const port = integer(0, MAX_PORT)
 
+const LISTENER_KEYS = new Set(['type', 'host', 'port', 'certFile', 'keyFile', 'caFile', 'requireClientCert', 'path'])
+
+/** Why one `listeners` entry is not acceptable, or undefined. */
+function listenerProblem (entry: unknown, index: number): string | undefined {
+  const at = `entry ${index}`
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return `${at} must be an object`
+  const listener = entry as Record<string, unknown>
+  for (const key of Object.keys(listener)) if (!LISTENER_KEYS.has(key)) return `${at}: unknown key ${key}`
+  if (typeof listener.type !== 'string' || !LISTENER_TYPES.includes(listener.type as ListenerType)) return `${at}: type must be one of ${LISTENER_TYPES.join(', ')}`
+  const portProblem = port.problem(listener.port)
+  if (portProblem !== undefined) return `${at}: port ${portProblem}`
+  for (const key of ['host', 'certFile', 'keyFile', 'caFile', 'path']) {
+    const value = listener[key]
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) return `${at}: ${key} must be a non-empty string`
+  }
+  if (listener.requireClientCert !== undefined && typeof listener.requireClientCert !== 'boolean') return `${at}: requireClientCert must be true or false`
+  const secure = listener.type === 'tls' || listener.type === 'wss'
+  if (secure && (listener.certFile === undefined || listener.keyFile === undefined)) return `${at}: a ${listener.type} listener needs certFile and keyFile`
+  if (!secure && (listener.certFile !== undefined || listener.keyFile !== undefined || listener.caFile !== undefined || listener.requireClientCert !== undefined)) return `${at}: certFile, keyFile, caFile and requireClientCert are for tls and wss listeners`
+  if (listener.requireClientCert === true && listener.caFile === undefined) return `${at}: requireClientCert needs caFile`
+  if (listener.path !== undefined && (listener.type === 'tcp' || listener.type === 'tls')) return `${at}: path is for ws and wss listeners`
+  if (typeof listener.path === 'string' && !listener.path.startsWith('/')) return `${at}: path must start with /`
+  return undefined
+}
+
+/** The `listeners` list (a JSON array in its environment variable). */
+const listenerList: Field = {
+  problem: value => {
+    if (!Array.isArray(value)) return 'must be a list of listeners'
+    for (const [index, entry] of value.entries()) {
+      const problem = listenerProblem(entry, index)
+      if (problem !== undefined) return problem
+    }
+    return undefined
+  },
+  fromText: text => {
+    try {
+      return JSON.parse(text) as unknown
+    } catch {
+      return text
+    }
+  }
+}
+
 /** 0 (off) or an integer between min and max. */
 function offOr (min: number, max: number): Field {
   const range = integer(min, max)
@@ -336,7 +455,25 @@ export const SCHEMA: Schema<BrokerConfig> = {
     dataDir: text()
   },
   // TCP keepalive delays are whole seconds to the OS: below 1000 ms the OS default would stay.
-  listener: { host: text(), port, tcpKeepAliveMs: offOr(1000, DAY_MS) },
+  listener: { enabled: boolean, host: text(), port, tcpKeepAliveMs: offOr(1000, DAY_MS) },
+  listeners: listenerList,
+  auth: {
+    allowAnonymous: boolean,
+    passwordFile: text(),
+    aclFile: text(),
+    useIdentityAsUsername: boolean,
+    allowSysPublish: boolean,
+    aclCacheSize: integer(0, 1_000_000),
+    jwt: {
+      secret: text(),
+      secretFile: text(),
+      publicKeyFile: text(),
+      algorithms: list(item => JWT_ALGORITHMS.includes(item) ? undefined : `unknown algorithm ${item} (one of ${JWT_ALGORITHMS.join(', ')})`),
+      usernameClaim: text(),
+      issuer: text(),
+      audience: text()
+    }
+  },
   log: { level: oneOf(LOG_LEVELS), format: oneOf(LOG_FORMATS) },
   mqtt: {
     maxPacketSize: integer(1, MAX_REMAINING_LENGTH),
@@ -371,6 +508,8 @@ export const SCHEMA: Schema<BrokerConfig> = {
     host: text(),
     seeds: list(item => namingProblem(() => parseNodeAddress(item))),
     secret: text(),
+    requireSecret: boolean,
+    secretFile: text(),
     autocleanMs: integer(1000, 30 * DAY_MS),
     mdnsServiceTag: text(),
     mdnsIntervalMs: integer(100, DAY_MS),
@@ -400,7 +539,14 @@ export const SCHEMA: Schema<BrokerConfig> = {
 
 /** Rules between keys, checked once every source is merged. */
 export function checkRelations (config: BrokerConfig): void {
-  const { cluster } = config
+  const { cluster, auth } = config
+  const jwt = auth.jwt
+  if (jwt !== undefined && jwt.secret === undefined && jwt.secretFile === undefined && jwt.publicKeyFile === undefined) {
+    throw new ConfigError('auth.jwt', 'needs secret, secretFile or publicKeyFile')
+  }
+  if (cluster.secretFile !== undefined && cluster.secret !== DEFAULT_CLUSTER_SECRET) {
+    throw new ConfigError('cluster.secretFile', 'set either cluster.secret or cluster.secretFile, not both')
+  }
   if (cluster.peerTimeoutMs <= cluster.heartbeatIntervalMs) {
     throw new ConfigError('cluster.peerTimeoutMs', `must be above cluster.heartbeatIntervalMs (${cluster.heartbeatIntervalMs}), got ${cluster.peerTimeoutMs}`)
   }
