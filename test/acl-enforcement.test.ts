@@ -195,3 +195,27 @@ test('the refusals are counted in $SYS: messages/dropped/not_authorized, subscri
     assert.ok(Number(value.payload.toString()) > 0, name)
   }
 })
+
+test('v5: a client resuming its session under another username gets none of the queued messages that username may not read', async t => {
+  const clientId = uniqueName('resume')
+  const persistent = { clientId, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const first = await connected(t, 5, { ...persistent, username: 'alice' })
+  assert.deepEqual(await subscribe(first, ['shared/#']), [1])
+  first.send({ cmd: 'disconnect' })
+  await first.closed()
+  const admin = await connected(t, 5, { username: 'admin' })
+  const queued = `shared/${uniqueName('q')}`
+  await publishQos1(admin, queued, 1)
+  const { client: other, connack } = await RawClient.connected(broker.port, { ...persistent, username: 'bob' }, { protocolVersion: 5 })
+  t.after(() => { other.destroy() })
+  assert.equal(connack.sessionPresent, true)
+  await other.expectSilence(300, isPublishOn(queued))
+  // Back as alice: the message was taken out of the session, not kept for later.
+  other.send({ cmd: 'disconnect' })
+  await other.closed()
+  const again = await connected(t, 5, { ...persistent, username: 'alice' })
+  await again.expectSilence(200, isPublishOn(queued))
+  const next = `shared/${uniqueName('n')}`
+  await publishQos1(admin, next, 2)
+  await again.waitFor('publish', p => p.topic === next)
+})
