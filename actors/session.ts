@@ -9,8 +9,9 @@
  *
  * Its parts: session-turn.ts (what a turn sends the node: subscription changes, publishes, acks
  * waiting for routing), session-warnings.ts (drops and refusals, counted and logged),
- * session-backlog.ts (its mark in the node's delivery budget), session-acl.ts (its client's ACL), shared-member.ts (as a member of
- * shared subscriptions), session-takeover.ts and session-handover.ts (a takeover across nodes).
+ * session-backlog.ts (its mark in the node's delivery budget), session-acl.ts (its client's
+ * authorizer: reads, wills), shared-member.ts (as a member of shared subscriptions),
+ * session-takeover.ts and session-handover.ts (a takeover across nodes).
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import type { Packet } from 'mqtt-packet'
