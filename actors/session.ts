@@ -9,8 +9,9 @@
  *
  * Its parts: session-turn.ts (what a turn sends the node: subscription changes, publishes, acks
  * waiting for routing), session-warnings.ts (drops and refusals, counted and logged),
- * session-backlog.ts (its mark in the node's delivery budget), shared-member.ts (as a member of
- * shared subscriptions), session-takeover.ts and session-handover.ts (a takeover across nodes).
+ * session-backlog.ts (its mark in the node's delivery budget), session-acl.ts (its client's
+ * authorizer: reads, wills), shared-member.ts (as a member of shared subscriptions),
+ * session-takeover.ts and session-handover.ts (a takeover across nodes).
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import type { Packet } from 'mqtt-packet'
@@ -47,6 +48,8 @@ import type { SessionHandover } from './session-handover.js'
 import { handOver, importHandedOver, type TakeoverSession } from './session-takeover.js'
 import { SessionTurn } from './session-turn.js'
 import { SessionWarnings } from './session-warnings.js'
+import { SessionAcl } from './session-acl.js'
+import type { ClientAuthorizer, TopicAccess } from '../src/core/auth/identity.js'
 import { parkedBudgetOf } from './parked-budget.js'
 import { handBack, presenceChanges } from './shared-member.js'
 
@@ -59,6 +62,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   private cancelExpiryTimer: CancelTimer | undefined
   private readonly turn: SessionTurn
   private readonly warnings: SessionWarnings
+  private readonly acl: SessionAcl
   private logger: Logger | undefined
   /**
    * Marks this session backlogged in the node's delivery budget (the node's pressure signal);
@@ -76,6 +80,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     this.state = createSessionState(clientId, broker.clock.now())
     this.turn = new SessionTurn(broker, self)
     this.warnings = new SessionWarnings(() => this.log, broker.config.mqtt.queueDropPolicy)
+    this.acl = new SessionAcl(broker.authorization, this.warnings)
   }
 
   private get backlog (): SessionBacklog {
@@ -134,6 +139,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   get connectSessionExpiry (): number { return this.connected?.request.sessionExpiryInterval ?? 0 }
   get problemInformation (): boolean { return this.connected?.request.requestProblemInformation ?? true }
   readonly now = (): number => this.broker.clock.now()
+  get authorizer (): ClientAuthorizer { return this.acl.authorizer }
 
   // ---- SessionContext and SessionOutput: effects ------------------------------------------
 
@@ -157,6 +163,10 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   /** Filters refused past `mqtt.maxSubscriptionsPerClient`: counted and logged, throttled with exact counts. */
   subscriptionsRefused (count: number, limit: number): void {
     this.warnings.subscriptionsRefused(count, limit)
+  }
+
+  notAuthorized (access: Exclude<TopicAccess, 'read'>, topic: string): void {
+    this.warnings.notAuthorized(access, topic)
   }
 
   publish (message: Message): void {
@@ -300,7 +310,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     const will = outstandingWill(this.lifecycle, this.state.will)
     if (this.lifecycle.kind === 'shut_down' || will === this.reportedWill) return
     this.reportedWill = will
-    this.broker.wills?.willChanged(this.state.clientId, will)
+    this.broker.wills?.willChanged(this.state.clientId, this.acl.replicable(will))
   }
 
   /** Marks or unmarks the session as backlogged after a turn (see session-backlog.ts). */
@@ -327,6 +337,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     this.clearTimers()
     if (dueWill !== undefined) this.publishWill(dueWill, this.now())
     if (decision.discardSession) this.discardState()
+    // The new connection's identity decides from now on, also over what the session holds for it.
+    this.acl.attach(request.identity, this.state, this.budget)
     this.attachSeq = attachSeq
     const outbound = createOutbound(request, this.broker.config.mqtt.maxInflight)
     this.lifecycle = { kind: 'connected', link, request, outbound, inboundAliases: undefined }
@@ -387,7 +399,9 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     if (pending !== undefined) this.publishWill(pending.will, this.now())
   }
 
+  /** Publishes a will, if the ACL lets its client publish to its topic. */
   publishWill (will: WillMessage, now: number): void {
+    if (!this.acl.willAllowed(will)) return
     const message = willMessage(will, now)
     this.info({ topic: message.topic }, 'will_published')
     this.publish(message)
@@ -479,7 +493,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
     const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined
-    deliver(this.state, outbound, deliveries, this.broker.config.mqtt, this.budget, this.now(), this)
+    deliver(this.state, outbound, this.acl.readable(deliveries), this.broker.config.mqtt, this.budget, this.now(), this)
   }
 }
 

@@ -23,7 +23,7 @@ import { ClusterRetained } from './cluster-retained.js'
 import { ClusterWills } from './cluster-wills.js'
 import { ControlServer } from './control-server.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
-import { ALLOW_EVERYTHING } from './core/auth/identity.js'
+import { setupAcl } from './acl-setup.js'
 
 const QUERY_TIMEOUT_MS = 5000
 
@@ -69,6 +69,10 @@ function tcpPortOf (addresses: readonly string[], fallback: number): number {
 export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
   const node = config.node.name
   const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
+  // The ACL file is read first: one that does not parse stops the node before anything starts.
+  const acl = setupAcl(config.auth, log)
+  /** The auth files the node watches (reloaded on SIGHUP, closed at stop). */
+  const authFiles: Array<{ reload: () => void, close: () => void }> = [...acl.files]
   const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
   const cluster = new ClusterBridge(config, log, deliveryBudget)
   const system = start()
@@ -89,7 +93,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   })
   retainedSync.attach(retainer)
   const wills = new ClusterWills(cluster.network, log, clock, config.cluster)
-  const authorization = { forClient: () => ALLOW_EVERYTHING }
+  const authorization = acl.authorization
   const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, authorization, wills }
   wills.attach(context)
   const sessions = new ClusterSessions(cluster.network, config.cluster.takeover)
@@ -111,6 +115,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     await cluster.start()
     await control.listen()
   } catch (err) {
+    for (const file of authFiles) file.close()
     clearInterval(sysTimer)
     retainedSync.stop()
     wills.stop()
@@ -141,6 +146,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
       if (stopped) return
       stopped = true
       clearInterval(sysTimer)
+      for (const file of authFiles) file.close()
       await control.close()
       await listener.close()
       await query(registry, (replyTo: Ref<number>) => ({ type: 'shutdown', replyTo }), QUERY_TIMEOUT_MS).catch(() => 0)

@@ -28,6 +28,14 @@ export const metrics = {
   connectionsClosedOutgoingFull: 0,
   /** Filters refused with Quota exceeded by `mqtt.maxSubscriptionsPerClient`. */
   subscriptionsRefused: 0,
+  /** Filters refused by the ACL (SUBACK 0x80 / 0x87 Not authorized). */
+  subscriptionsNotAuthorized: 0,
+  /**
+   * Copies of messages not sent to a subscriber the ACL gives no `read` on their topic (a `#`
+   * subscriber under an ACL counts each message it may not see). PUBLISH and wills the ACL refuses
+   * are drops: `droppedByReason` `not_authorized`.
+   */
+  deliveriesNotAuthorized: 0,
   /** Backlogged sessions that did not drain within `mqtt.backlogStallTimeoutMs`. */
   sessionsStalled: 0,
   /** Sessions this node handed over to another node where their client connected (takeover across nodes). */

@@ -28,6 +28,8 @@ export interface TestBrokerOptions {
   /** Listener settings other than host and port (which the fixture sets). */
   listener?: Omit<DeepPartial<BrokerConfig['listener']>, 'host' | 'port'>
   sys?: DeepPartial<BrokerConfig['sys']>
+  /** Authentication and authorization (`auth.*`). */
+  auth?: DeepPartial<BrokerConfig['auth']>
   /** Node name; default `test@127.0.0.1`. */
   nodeName?: string
   /** The broker's clock (a ManualClock to move time forward instead of sleeping); default the system clock. */
@@ -45,7 +47,8 @@ export function testNodeConfig (dataDir: string, options: TestBrokerOptions = {}
     log: { level: 'silent' },
     cluster: { discovery: 'manual', port: 0 },
     mqtt: options.mqtt ?? {},
-    sys: options.sys ?? {}
+    sys: options.sys ?? {},
+    ...(options.auth === undefined ? {} : { auth: options.auth })
   }
 }
 

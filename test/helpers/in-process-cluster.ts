@@ -18,6 +18,8 @@ export interface InProcessClusterOptions {
   /** Cluster settings besides the fixture's (ports, discovery, fast timers). */
   cluster?: DeepPartial<BrokerConfig['cluster']>
   mqtt?: DeepPartial<BrokerConfig['mqtt']>
+  /** Authentication and authorization (`auth.*`). */
+  auth?: DeepPartial<BrokerConfig['auth']>
   /** Name prefix of the nodes (`<prefix>1@127.0.0.1`, …); default `n`. */
   prefix?: string
   /** The node's clock (session expiry, will delay, will grace); default the system clock. */
@@ -39,6 +41,7 @@ export async function startClusterNode (t: Cleanup, name: string, options: InPro
       listener: { host: '127.0.0.1', port: 0 },
       log: { level: 'silent' },
       mqtt: options.mqtt ?? {},
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
       cluster: { heartbeatIntervalMs: 200, peerTimeoutMs: 1_000, redialMinMs: 50, redialMaxMs: 500, ...options.cluster, discovery: 'manual', host: '127.0.0.1', port: 0 }
     }
   })

@@ -10,6 +10,7 @@ import type { SessionState, SubscriptionOptions } from '../session/session-state
 import type { CloseReason } from './client-link.js'
 import type { InboundAck } from './routed-acks.js'
 import type { Logger } from '../log.js'
+import type { ClientAuthorizer, TopicAccess } from '../auth/identity.js'
 
 /** A subscription whose retained messages are to be sent [MQTT-3.3.1-9 .. MQTT-3.3.1-11]. */
 export interface RetainedRequest { filter: string, options: SubscriptionOptions }
@@ -26,6 +27,10 @@ export interface SessionContext {
   readonly connectSessionExpiry: number
   /** Whether reason strings / user properties may be sent on acks [MQTT-3.1.2-29]. */
   readonly problemInformation: boolean
+  /** What the connected client may publish, subscribe and read (the ACL, for its identity). */
+  readonly authorizer: ClientAuthorizer
+  /** The ACL refused the client `access` to `topic` (a PUBLISH dropped, a filter refused): counted and logged. */
+  notAuthorized: (access: Exclude<TopicAccess, 'read'>, topic: string) => void
   /** Clock time in ms (message expiry is counted from it). */
   now: () => number
   send: (packet: Packet) => void

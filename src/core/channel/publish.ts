@@ -34,6 +34,25 @@ function resolveTopic (ctx: SessionContext, packet: PublishPacket): string | num
   return topic ?? ReasonCode.ProtocolError
 }
 
+/**
+ * A PUBLISH the ACL refused is dropped. MQTT 5 acks QoS 1/2 with 0x87 Not authorized (§3.4.2.1,
+ * §3.5.2.1; a PUBREC error ends the QoS 2 flow); MQTT 3.1.1 has no way to say it, so it acks as
+ * usual (as mosquitto does: the client would otherwise resend forever) and a QoS 2 flow goes on to
+ * PUBREL/PUBCOMP.
+ */
+function refusePublish (ctx: SessionContext, packet: PublishPacket, topic: string): void {
+  ctx.notAuthorized('publish', topic)
+  if (packet.qos === 0) return
+  const messageId = packet.messageId ?? 0
+  const cmd = packet.qos === 1 ? 'puback' : 'pubrec'
+  if (ctx.protocolVersion === 5) {
+    ctx.acknowledge({ cmd, messageId, reasonCode: ReasonCode.NotAuthorized })
+    return
+  }
+  if (packet.qos === 2) (ctx.state.awaitingRel ??= new Set()).add(messageId)
+  ctx.acknowledge({ cmd, messageId })
+}
+
 export function handlePublish (ctx: SessionContext, packet: PublishPacket): void {
   const topic = resolveTopic(ctx, packet)
   if (typeof topic === 'number') {
@@ -62,6 +81,12 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
       ctx.disconnect('receive_maximum_exceeded', ReasonCode.ReceiveMaximumExceeded)
       return
     }
+  }
+
+  // The ACL may refuse the client this topic (and `$SYS/` is read-only unless auth.allowSysPublish).
+  if (!ctx.authorizer.allows('publish', topic)) {
+    refusePublish(ctx, packet, topic)
+    return
   }
 
   const message: Message = {

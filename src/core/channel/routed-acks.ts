@@ -8,8 +8,8 @@
 import type { IPubackPacket, IPubrecPacket } from 'mqtt-packet'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 
-/** The acknowledgement an inbound QoS 1 (PUBACK) or QoS 2 (PUBREC) PUBLISH gets. */
-export interface InboundAck { cmd: 'puback' | 'pubrec', messageId: number }
+/** The acknowledgement an inbound QoS 1 (PUBACK) or QoS 2 (PUBREC) PUBLISH gets; a reason code when one is decided before routing (0x87 Not authorized). */
+export interface InboundAck { cmd: 'puback' | 'pubrec', messageId: number, reasonCode?: number }
 
 const WAITING = 0
 const MATCHED = 1
@@ -52,9 +52,9 @@ export class RoutedAcks {
     while (this.head < this.entries.length) {
       const entry = this.entries[this.head]!
       if (entry.state === WAITING) break
-      out.push(entry.state === MATCHED
-        ? { cmd: entry.ack.cmd, messageId: entry.ack.messageId }
-        : { cmd: entry.ack.cmd, messageId: entry.ack.messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
+      const { cmd, messageId, reasonCode } = entry.ack
+      if (entry.state === UNMATCHED) out.push({ cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
+      else out.push(reasonCode === undefined ? { cmd, messageId } : { cmd, messageId, reasonCode })
       this.head++
       this.firstToken++
     }

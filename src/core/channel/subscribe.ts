@@ -1,5 +1,6 @@
 /**
- * SUBSCRIBE (§3.8): validates each filter, records the subscription within the client's quota
+ * SUBSCRIBE (§3.8): validates each filter, asks the ACL (for a shared subscription, about its
+ * topic filter), records the subscription within the client's quota
  * (`mqtt.maxSubscriptionsPerClient`; replacing a subscription it holds is always allowed),
  * answers SUBACK and asks for the retained messages of the new subscriptions.
  */
@@ -9,8 +10,11 @@ import type { SubscriptionOptions } from '../session/session-state.js'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 import { isValidTopicFilter, parseSharedFilter, InvalidSharedFilterError, levelCount } from '../mqtt/topic.js'
 
-/** Whether the filter is shared, or undefined when it is invalid [MQTT-4.7.1-*] or too deep. */
-function checkFilter (filter: string, maxLevels: number): { shared: boolean } | undefined {
+/**
+ * Whether the filter is shared and the topic filter it subscribes to (the one after
+ * `$share/<group>/`), or undefined when it is invalid [MQTT-4.7.1-*] or too deep.
+ */
+function checkFilter (filter: string, maxLevels: number): { shared: boolean, inner: string } | undefined {
   let shared
   try {
     shared = parseSharedFilter(filter)
@@ -21,7 +25,7 @@ function checkFilter (filter: string, maxLevels: number): { shared: boolean } | 
   const inner = shared?.filter ?? filter
   if (levelCount(inner) > maxLevels) return undefined
   if (shared === undefined && !isValidTopicFilter(filter)) return undefined
-  return { shared: shared !== undefined }
+  return { shared: shared !== undefined, inner }
 }
 
 export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket): void {
@@ -47,6 +51,12 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
     if (check === undefined) {
       // Refused filter: 0x80 in v3.1.1 [MQTT-3.9.3-2], Topic Filter invalid in v5.
       granted.push(v5 ? ReasonCode.TopicFilterInvalid : 0x80)
+      continue
+    }
+    if (!ctx.authorizer.allows('subscribe', check.inner)) {
+      // The ACL refuses the filter: 0x80 Failure in v3.1.1 [MQTT-3.9.3-2], 0x87 Not authorized in v5 (§3.9.3).
+      granted.push(v5 ? ReasonCode.NotAuthorized : 0x80)
+      ctx.notAuthorized('subscribe', sub.topic)
       continue
     }
     const isNew = held?.has(sub.topic) !== true && !subscriptions.has(sub.topic)

@@ -77,7 +77,7 @@ export interface AuthConfig {
   useIdentityAsUsername: boolean
   /** Whether clients may publish under `$SYS/`. Default false: `$SYS/#` is read-only for clients. */
   allowSysPublish: boolean
-  /** ACL decisions cached per client (cleared when the ACL file is reloaded). Default 256. */
+  /** Topics whose ACL decisions each client caches (the oldest evicted first; cleared when the ACL file is reloaded; 0: none). Default 256. */
   aclCacheSize: number
   jwt?: JwtAuthConfig
 }
