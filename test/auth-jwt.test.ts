@@ -122,6 +122,16 @@ describe('JWT with public keys', () => {
     assert.deepEqual(logs().filter(line => line.msg === 'connect_refused').map(line => line.reason), ['jwt_bad_issuer', 'jwt_bad_audience'])
   })
 
+  it('both auth.jwt.secret and auth.jwt.secretFile stop the start', async t => {
+    const dir = tempDir(t)
+    writeFileSync(join(dir, 'secret'), 'file secret\n')
+    await assert.rejects(startBroker(authTestConfig(join(dir, 'data'), { jwt: { secret: SECRET, secretFile: join(dir, 'secret') } })), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, String(err))
+      assert.equal(err.key, 'auth.jwt.secretFile')
+      return true
+    })
+  })
+
   it('a private key given as publicKeyFile, or a key no configured algorithm fits, stops the start', async t => {
     const dir = tempDir(t)
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
