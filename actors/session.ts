@@ -15,7 +15,7 @@
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import type { Packet } from 'mqtt-packet'
-import type { ClientLink, CloseReason } from '../src/core/channel/client-link.js'
+import type { ClientLink, CloseReason, LinkSettings } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import type { RetainedRequest, SessionContext } from '../src/core/channel/channel-context.js'
 import { handlePacket } from '../src/core/channel/handle-packet.js'
@@ -348,7 +348,10 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     else delete this.state.will
 
     // The link takes the client's limits first: the CONNACK too respects its Maximum Packet Size.
-    link.attach({ maxPacketSize: request.maximumPacketSize, keepaliveTimeoutMs: keepaliveTimeoutMs(request.keepalive) }, event => { dispatch(this.self, event) })
+    const settings: LinkSettings = { maxPacketSize: request.maximumPacketSize, keepaliveTimeoutMs: keepaliveTimeoutMs(request.keepalive) }
+    // Credentials that expire (a JWT's exp) close the connection then, even an idle one.
+    if (request.authExpiresAt !== undefined) settings.authExpiresAt = request.authExpiresAt
+    link.attach(settings, event => { dispatch(this.self, event) })
     this.send(acceptConnack(request, decision.sessionPresent, this.broker.config.mqtt))
     metrics.clientsConnected++
     this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')

@@ -18,7 +18,7 @@ export interface AclSetup {
 }
 
 /** Throws WatchedFileError when the file cannot be read, AclFileError (naming the file and line) when it does not parse. */
-export function setupAcl (auth: AuthConfig, log: Logger): AclSetup {
+export function setUpAcl (auth: AuthConfig, log: Logger): AclSetup {
   const settings = { allowSysPublish: auth.allowSysPublish, cacheSize: auth.aclCacheSize }
   const path = auth.aclFile
   if (path === undefined) return { authorization: withoutAclFile(auth.allowSysPublish), files: [] }

@@ -23,7 +23,9 @@ import { ClusterRetained } from './cluster-retained.js'
 import { ClusterWills } from './cluster-wills.js'
 import { ControlServer } from './control-server.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
-import { setupAcl } from './acl-setup.js'
+import type { Authenticator } from './core/auth/identity.js'
+import { setUpAcl } from './acl-setup.js'
+import { setUpAuth, type ReloadableFile } from './auth-setup.js'
 
 const QUERY_TIMEOUT_MS = 5000
 
@@ -46,6 +48,8 @@ export interface Broker {
   sessionCount: () => Promise<number>
   routes: () => Promise<RouteDump>
   shardStats: () => Promise<ShardStats[]>
+  /** Reads every auth file again now (password file, JWT secret / key); SIGHUP calls it. A broken file keeps its last good contents. */
+  reloadAuth: () => void
   stop: () => Promise<void>
 }
 
@@ -55,6 +59,8 @@ export interface BrokerOptions {
   log?: Logger
   /** Time for session expiry, will delay and message expiry; the system clock by default (tests pass a ManualClock). */
   clock?: Clock
+  /** Checks each CONNECT's credentials; default the one `config.auth` describes. */
+  authenticator?: Authenticator
 }
 
 /** The TCP port of the first listen address that has one, or `fallback`. */
@@ -69,10 +75,11 @@ function tcpPortOf (addresses: readonly string[], fallback: number): number {
 export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
   const node = config.node.name
   const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
-  // The ACL file is read first: one that does not parse stops the node before anything starts.
-  const acl = setupAcl(config.auth, log)
+  // Read first: an ACL file, password file or JWT key that cannot be read stops the node before anything starts.
+  const acl = setUpAcl(config.auth, log)
+  const auth = options.authenticator === undefined ? setUpAuth(config, log) : { authenticator: options.authenticator, files: [] }
   /** The auth files the node watches (reloaded on SIGHUP, closed at stop). */
-  const authFiles: Array<{ reload: () => void, close: () => void }> = [...acl.files]
+  const authFiles: ReloadableFile[] = [...acl.files, ...auth.files]
   const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
   const cluster = new ClusterBridge(config, log, deliveryBudget)
   const system = start()
@@ -106,7 +113,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
 
   cluster.attach(context)
 
-  const listener = new MqttListener({ config, node, log, onClient: (request, connection) => dispatch(registry, { type: 'connect', request, connection }) })
+  const listener = new MqttListener({ config, node, log, authenticator: auth.authenticator, onClient: (request, connection) => dispatch(registry, { type: 'connect', request, connection }) })
   const control = new ControlServer({ host: config.cluster.control.host, port: config.cluster.control.port, admin: cluster, log: log.child({ actor: 'control' }) })
   try {
     // The MQTT port is bound first: it is usually a fixed port, and binding it after the cluster's
@@ -142,6 +149,9 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     routes: async () => await query(routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
     shardStats: async () => await Promise.all(shards.map(async shard =>
       await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), QUERY_TIMEOUT_MS))),
+    reloadAuth: () => {
+      for (const file of authFiles) file.reload()
+    },
     stop: async () => {
       if (stopped) return
       stopped = true

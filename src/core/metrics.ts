@@ -53,6 +53,10 @@ export const metrics = {
   clientIdConflictsLost: 0,
   /** Wills of the clients of a node that died (or stayed unreachable) published by this node. */
   willsPublishedForDownNodes: 0,
+  /** CONNECTs the authenticator refused (bad credentials or not authorized). */
+  authFailed: 0,
+  /** Connections closed because their credentials expired (a JWT's `exp`). */
+  connectionsAuthExpired: 0,
   /** Gauges. */
   clientsConnected: 0,
   sessions: 0,

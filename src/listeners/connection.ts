@@ -114,6 +114,8 @@ export class Connection implements ClientLink, IdleState {
   private maxPacketSize = 268435460
   /** Keepalive timeout in ms, set by the session at attach; 0 = none. */
   private keepaliveMs = 0
+  /** When the client's credentials expire, set by the session at attach; the listener's sweep closes the connection then. */
+  authExpiresAt: number | undefined
   lastActivity = Date.now()
   readonly openedAt = Date.now()
   closeReason: CloseReason | undefined
@@ -169,6 +171,7 @@ export class Connection implements ClientLink, IdleState {
   attach (settings: LinkSettings, session: (event: ConnectionEvent) => void): void {
     this.maxPacketSize = settings.maxPacketSize
     this.keepaliveMs = settings.keepaliveTimeoutMs
+    this.authExpiresAt = settings.authExpiresAt
     if (this.phase === 'closed') {
       session({ type: 'closed', connectionId: this.id, reason: this.closeReason ?? 'peer_closed' })
       return

@@ -14,6 +14,8 @@ import type { BrokerConfig } from '../core/config/config.js'
 import type { Logger } from '../core/log.js'
 import type { ConnectRequest } from '../core/channel/connect.js'
 import type { ClientLink } from '../core/channel/client-link.js'
+import { AuthRefusals } from './auth-refusals.js'
+import { metrics } from '../core/metrics.js'
 import { ALLOW_ALL, plainTransport, type Authenticator, type Credentials } from '../core/auth/identity.js'
 
 const SWEEP_INTERVAL_MS = 500
@@ -33,11 +35,13 @@ export class MqttListener {
   private readonly connections = new Set<Connection>()
   private sweeper: NodeJS.Timeout | undefined
   private readonly log: Logger
+  private readonly authRefusals: AuthRefusals
   /** Shared by every connection. */
   private readonly connectionOptions: ConnectionOptions
 
   constructor (private readonly options: ListenerOptions) {
     this.log = options.log.child({ actor: 'listener' })
+    this.authRefusals = new AuthRefusals(this.log)
     this.connectionOptions = {
       maxPacketSize: options.config.mqtt.maxPacketSize,
       writeHighWaterMark: options.config.mqtt.outgoingHighWaterBytes,
@@ -73,6 +77,7 @@ export class MqttListener {
 
   async close (): Promise<void> {
     if (this.sweeper !== undefined) clearInterval(this.sweeper)
+    this.authRefusals.flush()
     for (const connection of this.connections) connection.destroy('server_shutdown')
     await new Promise<void>(resolve => this.server.close(() => resolve()))
   }
@@ -105,7 +110,7 @@ export class MqttListener {
     if (connection.phase === 'closed') return
     if (!verdict.ok) {
       const reasonCode = verdict.refusal === 'bad_credentials' ? ReasonCode.BadUserNameOrPassword : ReasonCode.NotAuthorized
-      this.log.info({ remote: connection.remoteAddress, clientid: request.clientId.slice(0, 256), username: request.username?.slice(0, 256), reason: verdict.reason, reason_code: reasonCode }, 'connect_refused')
+      this.authRefusals.record({ remote: connection.remoteAddress, clientid: request.clientId.slice(0, 256), username: request.username?.slice(0, 256), reason: verdict.reason, reason_code: reasonCode })
       // Bad credentials: CONNACK 0x86 (v5) / 0x04 (v3.1.1); not authorized: 0x87 / 0x05 [MQTT-3.2.2-5].
       connection.send(refuseConnack(connection.protocolVersion, reasonCode))
       connection.close('not_authorized')
@@ -118,7 +123,8 @@ export class MqttListener {
 
   /**
    * Closes connections past their keepalive (1.5 × keepalive) [MQTT-3.1.2-24], idle past
-   * `mqtt.maxIdleWithoutKeepaliveMs` with keepalive 0, or past the connect timeout.
+   * `mqtt.maxIdleWithoutKeepaliveMs` with keepalive 0, past the connect timeout, or past the
+   * expiry of their credentials (logged `auth_expired`).
    */
   private sweep (): void {
     const now = Date.now()
@@ -127,8 +133,16 @@ export class MqttListener {
       const verdict = idleVerdict(connection, limits, now)
       if (verdict === undefined) continue
       this.log.info({ remote: connection.remoteAddress }, verdict)
-      if (verdict === 'connect_timeout') connection.close('connect_timeout')
-      else connection.close(verdict, { reasonCode: ReasonCode.KeepAliveTimeout })
+      if (verdict === 'connect_timeout') {
+        connection.close('connect_timeout')
+      } else if (verdict === 'auth_expired') {
+        // As EMQX when a client's credentials expire (emqx_channel.erl, `connection_auth_expire`
+        // timeout: DISCONNECT ?RC_NOT_AUTHORIZED): v5 gets DISCONNECT 0x87, v3.1.1 the close.
+        metrics.connectionsAuthExpired++
+        connection.close('auth_expired', { reasonCode: ReasonCode.NotAuthorized })
+      } else {
+        connection.close(verdict, { reasonCode: ReasonCode.KeepAliveTimeout })
+      }
     }
   }
 }

@@ -30,6 +30,8 @@ export interface LinkSettings {
   maxPacketSize: number
   /** Keepalive timeout in ms (see keepalive.ts); 0 = none. */
   keepaliveTimeoutMs: number
+  /** When the client's credentials expire (a JWT's `exp`, ms since the epoch): the connection is closed then. */
+  authExpiresAt?: number
 }
 
 export interface ClientLink {
