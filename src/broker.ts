@@ -13,7 +13,6 @@ import { createDefaultListener, createListener } from './listeners/listener-fact
 import type { MqttListener } from './listeners/listener.js'
 import type { ListenerOptions } from './listeners/client-admission.js'
 import type { ListenerType } from './core/config/schema.js'
-import { isLoopbackHost } from './core/config/loopback.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import type { RegistryMsg, RouteDump, RouteTableMsg, ShardMsg, ShardStats } from '../actors/messages.js'
 import { spawnTrieShard } from '../actors/trie-shard.js'
@@ -26,6 +25,7 @@ import { ClusterSessions } from './cluster-sessions.js'
 import { ClusterRetained } from './cluster-retained.js'
 import { ClusterWills } from './cluster-wills.js'
 import { ControlServer } from './control-server.js'
+import { anonymousExposure } from './listener-exposure.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
 import { ALLOW_EVERYTHING, type Authenticator } from './core/auth/identity.js'
 
@@ -95,13 +95,8 @@ async function startListeners (listeners: readonly MqttListener[], config: Broke
     addresses.push(address)
     log.info({ listener: listener.name, type: listener.type, host: listener.host, port: listener.port }, 'listener_started')
   }
-  const exposed = addresses.filter(address => !isLoopbackHost(address.host))
-  if (config.auth.allowAnonymous && exposed.length > 0) {
-    log.warn({
-      listeners: exposed.map(address => `${address.name}@${address.host}`),
-      advice: 'clients without credentials can connect from the network: set auth.passwordFile (or auth.jwt) and auth.allowAnonymous false'
-    }, 'anonymous_clients_allowed')
-  }
+  const exposure = anonymousExposure(addresses, config.auth.allowAnonymous)
+  if (exposure !== undefined) log.warn(exposure, 'anonymous_clients_allowed')
   return addresses
 }
 
