@@ -11,6 +11,7 @@ import { connectClient, ClientConnectError, Inbox } from './helpers/mqtt-client.
 import { createTestCertificates, type TestCertificates } from './helpers/test-certificates.js'
 import { RecordingAuthenticator } from './helpers/recording-authenticator.js'
 import { uniqueName } from './helpers/wait.js'
+import { LogRecorder } from './helpers/log-recorder.js'
 import type { ListenerType } from '../src/core/config/schema.js'
 
 let certs: TestCertificates
@@ -86,8 +87,9 @@ describe('tls listener', () => {
     await connectClient(t, portOf(broker, 'tls'), { protocol: 'mqtts', ca: certs.ca.cert, clientId: uniqueName('only-tls') })
   })
 
-  it('a failed TLS handshake (plain MQTT bytes on the TLS port) disturbs no other client', async t => {
-    const broker = await startTestBroker(t, { listeners: [tlsListener()] })
+  it('failed TLS handshakes (plain MQTT bytes on the TLS port) are logged, throttled, and disturb no other client', async t => {
+    const logs = new LogRecorder()
+    const broker = await startTestBroker(t, { listeners: [tlsListener()], log: logs.log })
     const port = portOf(broker, 'tls')
     const client = await connectClient(t, port, { protocol: 'mqtts', ca: certs.ca.cert, clientId: uniqueName('bystander') })
     const inbox = new Inbox(client)
@@ -101,6 +103,17 @@ describe('tls listener', () => {
     await client.publishAsync('still/here', 'ok')
     assert.equal((await inbox.waitForTopic('still/here')).payload.toString(), 'ok')
     assert.equal(client.connected, true)
+    const first = await logs.waitForEvent('tls_handshake_failed')
+    assert.equal(first.count, 1)
+    assert.ok(logs.events('tls_handshake_failed').length < 20, 'a flood of bad handshakes is summarised')
+  })
+
+  it('logs listener_started per listener; a loopback-only node logs no anonymous_clients_allowed warning', async t => {
+    const logs = new LogRecorder()
+    const broker = await startTestBroker(t, { listeners: [tlsListener()], log: logs.log })
+    const started = logs.events('listener_started').map(line => ({ type: line.type, host: line.host, port: line.port }))
+    assert.deepEqual(started, [{ type: 'tcp', host: '127.0.0.1', port: broker.port }, { type: 'tls', host: '127.0.0.1', port: portOf(broker, 'tls') }])
+    assert.deepEqual(logs.events('anonymous_clients_allowed'), [])
   })
 })
 
