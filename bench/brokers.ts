@@ -144,7 +144,10 @@ async function startMosquitto (host: BrokerHost, sockets: PeerSockets, tls: (Ben
  * asked, and a second, TLS listener with `tls` (its certificate settings follow its `listener` line).
  */
 export function mosquittoConfig (port: number, inflight: number, sockets: PeerSockets, tls?: BenchTls & { port: number }): string {
-  const tlsListener = tls === undefined ? [] : [`listener ${tls.port} ${LOOPBACK}`, 'max_connections -1', `cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`]
+  // Started as root, mosquitto switches to the `mosquitto` user before it reads the certificates,
+  // which the bench keeps in a directory only its own user reads: `user root` keeps it as it started
+  // (without effect when the bench does not run as root).
+  const tlsListener = tls === undefined ? [] : ['user root', `listener ${tls.port} ${LOOPBACK}`, 'max_connections -1', `cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`]
   return [
     `listener ${port} ${LOOPBACK}`,
     'allow_anonymous true',

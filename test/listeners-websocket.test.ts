@@ -13,7 +13,7 @@ import { createTestCertificates, type TestCertificates } from './helpers/test-ce
 import { RecordingAuthenticator } from './helpers/recording-authenticator.js'
 import { RawWebSocketClient, UpgradeRefusedError } from './helpers/websocket-client.js'
 import { LogRecorder } from './helpers/log-recorder.js'
-import { uniqueName } from './helpers/wait.js'
+import { pollUntil, sleep, uniqueName } from './helpers/wait.js'
 import type { ListenerConfig, ListenerType } from '../src/core/config/schema.js'
 
 let certs: TestCertificates
@@ -132,6 +132,41 @@ describe('ws listener', () => {
     await bystander.waitForPacket('pingresp')
     assert.equal(bystander.isClosed, false)
     assert.equal((await broker.node.status()).connections, 1)
+  })
+
+  it('a WebSocket client that does not read is a slow consumer (QoS 0 dropped, QoS 1 held back) and gets the held-back QoS 1 once it reads', async t => {
+    const broker = await startTestBroker(t, { listeners: [WS], mqtt: { outgoingHighWaterBytes: 64 * 1024 }, sys: { intervalMs: 100 } })
+    let slowConsumerDrops = 0
+    const sys = await connectClient(t, broker.port, { clientId: uniqueName('sys') })
+    sys.on('message', (_topic, payload) => { slowConsumerDrops = Number(payload.toString()) })
+    await sys.subscribeAsync(`$SYS/brokers/${broker.nodeName}/messages/dropped/slow_consumer`)
+    const base = uniqueName('ws/slow')
+    const slow = await RawWebSocketClient.open(t, wsUrl(broker), ['mqtt'], {}, 5)
+    slow.sendBinary(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: uniqueName('ws-slow'), clean: true, keepalive: 0 }))
+    await slow.waitForPacket('connack')
+    slow.sendBinary(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${base}/qos0`, qos: 0 }, { topic: `${base}/qos1`, qos: 1 }] }, { protocolVersion: 5 }))
+    await slow.waitForPacket('suback')
+    slow.ws.pause()
+    const publisher = await connectClient(t, broker.port, { clientId: uniqueName('pub') })
+    // QoS 0 until the broker finds the WebSocket's buffer past the high-water mark: its bufferedAmount counts.
+    for (let i = 0; i < 200 && slowConsumerDrops === 0; i++) {
+      await publisher.publishAsync(`${base}/qos0`, Buffer.alloc(256 * 1024), { qos: 0 })
+      if (i % 8 === 7) await sleep(100)
+    }
+    await pollUntil(() => slowConsumerDrops, n => n > 0, 5000, 'QoS 0 dropped for the WebSocket client that does not read')
+    // QoS 1 now waits in the session (fewer than the in-flight window: only the congestion holds it back)
+    // and goes out when the socket drains, without the client acknowledging anything.
+    const count = 16
+    for (let i = 0; i < count; i++) {
+      const payload = Buffer.alloc(64 * 1024)
+      payload.write(String(i).padStart(8, '0'))
+      await publisher.publishAsync(`${base}/qos1`, payload, { qos: 1 })
+    }
+    slow.ws.resume()
+    const qos1 = (): mqttPacket.IPublishPacket[] => slow.packets.filter((packet): packet is mqttPacket.IPublishPacket => packet.cmd === 'publish' && packet.qos === 1)
+    await pollUntil(qos1, list => list.length >= count, 10_000, `${count} QoS 1 messages, unacknowledged`)
+    const received = qos1().map(packet => Number(Buffer.from(packet.payload).subarray(0, 8).toString()))
+    assert.deepEqual(received, Array.from({ length: count }, (_, i) => i), 'every QoS 1 message once, in order')
   })
 
   it('answers a plain HTTP request with 426 on the path and 404 elsewhere', async t => {

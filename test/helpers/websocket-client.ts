@@ -68,7 +68,7 @@ export class RawWebSocketClient {
 
   close (): void { this.ws.terminate() }
 
-  private async waitUntil<T> (what: string, found: () => T | undefined): Promise<T> {
+  private async waitUntil<T> (what: string | (() => string), found: () => T | undefined, timeoutMs = WAIT_MS): Promise<T> {
     return await waitFor<T>(what, ({ resolve }) => {
       const check = (): void => {
         const value = found()
@@ -77,7 +77,7 @@ export class RawWebSocketClient {
       this.listeners.add(check)
       check()
       return () => { this.listeners.delete(check) }
-    }, { timeoutMs: WAIT_MS })
+    }, { timeoutMs })
   }
 
   private notify (): void {
