@@ -63,7 +63,7 @@ export interface TlsScenario {
 export type Scenario = ThroughputScenario | IdleScenario | TlsScenario
 
 /** Connections each TLS connect run opens (a full handshake each), plain and TLS. */
-export const TLS_CONNECTIONS = 2_000
+export const TLS_CONNECTIONS = 5_000
 
 const PAIRS = 10
 const WILDCARD_FILTERS = 10_000
