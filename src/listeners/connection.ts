@@ -1,8 +1,8 @@
 /**
  * One client's connection (like `emqx_connection`) over a byte stream (TCP, TLS or WebSocket):
- * frames and decodes incoming bytes, hands
- * packets to the connect handler and then to the client's session actor, and writes outgoing
- * packets coalesced into one stream write per event-loop turn. It holds no session state.
+ * frames and decodes incoming bytes, hands packets to the connect handler and then to the
+ * client's session actor, and writes outgoing packets coalesced into one stream write per
+ * event-loop turn. It holds no session state.
  */
 import type { ByteStream } from './byte-stream.js'
 import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet'
