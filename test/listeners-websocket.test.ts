@@ -71,7 +71,7 @@ describe('ws listener', () => {
     assert.equal((await plainInbox.waitForTopic('cross/to-tcp')).payload.toString(), 'from ws')
   })
 
-  it('selects the mqtt subprotocol; accepts mqttv3.1; refuses an upgrade that offers neither (HTTP 400)', async t => {
+  it('[MQTT-6.0.0-3] [MQTT-6.0.0-4] selects the mqtt subprotocol; accepts mqttv3.1; refuses an upgrade that offers neither (HTTP 400)', async t => {
     const logs = new LogRecorder()
     const broker = await startTestBroker(t, { listeners: [WS], log: logs.log })
     const url = wsUrl(broker)
