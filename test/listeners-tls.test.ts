@@ -10,7 +10,7 @@ import { startTestBroker, type Broker } from './helpers/broker.js'
 import { connectClient, ClientConnectError, Inbox } from './helpers/mqtt-client.js'
 import { createTestCertificates, type TestCertificates } from './helpers/test-certificates.js'
 import { RecordingAuthenticator } from './helpers/recording-authenticator.js'
-import { uniqueName } from './helpers/wait.js'
+import { uniqueName, withTimeout } from './helpers/wait.js'
 import { LogRecorder } from './helpers/log-recorder.js'
 import type { ListenerType } from '../src/core/config/schema.js'
 
@@ -114,6 +114,23 @@ describe('tls listener', () => {
     const started = logs.events('listener_started').map(line => ({ type: line.type, host: line.host, port: line.port }))
     assert.deepEqual(started, [{ type: 'tcp', host: '127.0.0.1', port: broker.port }, { type: 'tls', host: '127.0.0.1', port: portOf(broker, 'tls') }])
     assert.deepEqual(logs.events('anonymous_clients_allowed'), [])
+  })
+})
+
+describe('stopping a node with listeners', () => {
+  it('closes sockets still in a TLS handshake or before their WebSocket upgrade, and their clients', async t => {
+    const broker = await startTestBroker(t, { listeners: [tlsListener(), { type: 'ws', host: '127.0.0.1', port: 0 }] })
+    const client = await connectClient(t, portOf(broker, 'tls'), { protocol: 'mqtts', ca: certs.ca.cert, clientId: uniqueName('connected') })
+    const clientClosed = new Promise<void>(resolve => client.once('close', () => { resolve() }))
+    const silent = (['tls', 'ws'] as const).map(type => {
+      const socket = net.connect({ host: '127.0.0.1', port: portOf(broker, type) })
+      socket.on('error', () => {})
+      return new Promise<void>(resolve => socket.once('close', () => { resolve() }))
+    })
+    await new Promise(resolve => setTimeout(resolve, 200))
+    // Well before the handshake and header timeouts (mqtt.connectTimeoutMs, 10 s).
+    await withTimeout(broker.stop(), 3000, 'the node to stop')
+    await withTimeout(Promise.all([clientClosed, ...silent]), 1000, 'every socket to close')
   })
 })
 
