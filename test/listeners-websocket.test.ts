@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import net from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import { startTestBroker, type Broker } from './helpers/broker.js'
 import { connectClient, ClientConnectError, Inbox } from './helpers/mqtt-client.js'
@@ -90,6 +91,22 @@ describe('ws listener', () => {
     for (const path of ['/', '/mqtt/x', '/other']) {
       await assert.rejects(RawWebSocketClient.open(t, `ws://127.0.0.1:${port}${path}`, ['mqtt']), (err: unknown) => err instanceof UpgradeRefusedError && err.statusCode === 404, path)
     }
+  })
+
+  it('answers an upgrade ws itself refuses (an unknown WebSocket version) with 400 and logs it', async t => {
+    const logs = new LogRecorder()
+    const broker = await startTestBroker(t, { listeners: [WS], log: logs.log })
+    const { port } = listenerOf(broker, 'ws')
+    const socket = net.connect({ host: '127.0.0.1', port })
+    socket.on('error', () => {})
+    let answer = ''
+    socket.setEncoding('utf8').on('data', (chunk: string) => { answer += chunk })
+    socket.write(['GET /mqtt HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 7', 'Sec-WebSocket-Protocol: mqtt', '', ''].join('\r\n'))
+    await new Promise<void>(resolve => socket.once('close', () => { resolve() }))
+    assert.match(answer, /^HTTP\/1\.1 400 /)
+    const refused = await logs.waitForEvent('websocket_upgrade_refused')
+    assert.equal(refused.status, 400)
   })
 
   it('serves the configured path', async t => {
