@@ -1,10 +1,12 @@
 /**
- * One MQTT 3.1.1 client connection on a raw TCP socket, built for load generation: control packets
+ * One MQTT 3.1.1 client connection on a raw TCP socket (or a TLS socket when the address asks), built for load generation: control packets
  * are generated and parsed with mqtt-packet, while PUBLISH and PUBACK are handed to callbacks as raw
  * bytes so the hot path allocates nothing per message. Writes queued with `queue()` leave as one
  * `socket.write` per event-loop turn.
  */
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
+import tls from 'node:tls'
 import mqtt from 'mqtt-packet'
 import type { BrokerAddress, QoS } from './workload.js'
 import { FrameReader } from './frame-reader.js'
@@ -28,6 +30,18 @@ const FILTERS_PER_SUBSCRIBE = 100
 /** Size of the buffer the socket reads into; reused for every read. */
 const READ_BUFFER_BYTES = 64 * 1024
 
+const caCache = new Map<string, Buffer>()
+
+/** The CA file's PEM, read once per generator process. */
+function readCa (file: string): Buffer {
+  let ca = caCache.get(file)
+  if (ca === undefined) {
+    ca = readFileSync(file)
+    caCache.set(file, ca)
+  }
+  return ca
+}
+
 export class BenchConnection {
   onPublish: PublishHandler = () => {}
   onPuback: PubackHandler = () => {}
@@ -46,32 +60,12 @@ export class BenchConnection {
 
   readonly socket: net.Socket
 
-  /**
-   * Reads go into one reused buffer (`onread`) instead of a new Buffer and a stream event per read:
-   * brokers that write each packet separately cause one read per packet.
-   */
   private constructor (address: BrokerAddress) {
     this.reader = new FrameReader((first, buf, frameStart, bodyStart, end) => { this.dispatch(first, buf, frameStart, bodyStart, end) })
     this.controlParser.on('packet', (packet) => { this.onControlPacket(packet) })
-    const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES)
-    const socket = net.connect({
-      host: address.host,
-      port: address.port,
-      noDelay: true,
-      onread: {
-        buffer: readBuffer,
-        callback: (bytes) => {
-          try {
-            this.reader.push(readBuffer.subarray(0, bytes))
-          } catch (err) {
-            socket.destroy(err as Error)
-          }
-          return true
-        }
-      }
-    })
+    const socket = address.tls === undefined ? this.connectPlain(address) : this.connectTls(address, address.tls.caFile)
     this.socket = socket
-    socket.on('error', (err) => { this.lastError = err.message })
+    socket.on('error', (err: Error) => { this.lastError = err.message })
     socket.on('close', () => {
       for (const [key, waiter] of [...this.pendingControl]) {
         waiter.fail(new ConnectRefusedError(`connection closed while waiting for ${key.split(':')[0] ?? key}${this.lastError === '' ? '' : `: ${this.lastError}`}`))
@@ -80,6 +74,43 @@ export class BenchConnection {
       this.closed = true
       this.onClose(this.lastError === '' ? 'socket closed by broker' : this.lastError)
     })
+  }
+
+  /**
+   * Reads go into one reused buffer (`onread`) instead of a new Buffer and a stream event per read:
+   * brokers that write each packet separately cause one read per packet.
+   */
+  private connectPlain (address: BrokerAddress): net.Socket {
+    const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES)
+    const socket = net.connect({
+      host: address.host,
+      port: address.port,
+      noDelay: true,
+      onread: {
+        buffer: readBuffer,
+        callback: (bytes) => {
+          this.read(socket, readBuffer.subarray(0, bytes))
+          return true
+        }
+      }
+    })
+    return socket
+  }
+
+  /** TLS trusting `caFile`; reads arrive as decrypted chunks (TLS sockets have no `onread`). */
+  private connectTls (address: BrokerAddress, caFile: string): tls.TLSSocket {
+    const socket = tls.connect({ host: address.host, port: address.port, ca: readCa(caFile) })
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => { this.read(socket, chunk) })
+    return socket
+  }
+
+  private read (socket: net.Socket, bytes: Buffer): void {
+    try {
+      this.reader.push(bytes)
+    } catch (err) {
+      socket.destroy(err as Error)
+    }
   }
 
   /** Connects, sends CONNECT (clean session) and resolves after a successful CONNACK. */

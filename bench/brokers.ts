@@ -34,8 +34,17 @@ export interface BrokerHost {
 export interface RunningBroker {
   name: BrokerName
   address: BrokerAddress
+  /** The TLS listener, when the broker was started with one. */
+  tlsAddress?: BrokerAddress
   process: ChildProcess
   stop: () => Promise<void>
+}
+
+/** A TLS listener for the TLS scenarios: the server's certificate and key, and the CA clients trust. */
+export interface BenchTls {
+  certFile: string
+  keyFile: string
+  caFile: string
 }
 
 /**
@@ -46,12 +55,31 @@ export interface RunningBroker {
  */
 export type PeerSockets = 'default' | 'nodelay'
 
-export async function startBroker (name: BrokerName, host: BrokerHost, sockets: PeerSockets = 'default'): Promise<RunningBroker> {
-  switch (name) {
-    case 'meshmq': return await startMeshmq(host, await freePort(), [], 'meshmq')
-    case 'aedes': return await startAedes(host, sockets)
-    case 'mosquitto': return await startMosquitto(host, sockets)
+/** Starts `name` with its plain listener and, with `tls`, a TLS listener on another port. */
+export async function startBroker (name: BrokerName, host: BrokerHost, sockets: PeerSockets = 'default', tls?: BenchTls): Promise<RunningBroker> {
+  const tlsPort = tls === undefined ? undefined : await freePort()
+  const broker = await startPlainBroker(name, host, sockets, tls === undefined || tlsPort === undefined ? undefined : { ...tls, port: tlsPort })
+  if (tls === undefined || tlsPort === undefined) return broker
+  try {
+    await waitForPort(LOOPBACK, tlsPort, broker.process, START_TIMEOUT_MS)
+  } catch (err) {
+    await broker.stop()
+    throw err
   }
+  return { ...broker, tlsAddress: { host: LOOPBACK, port: tlsPort, tls: { caFile: tls.caFile } } }
+}
+
+async function startPlainBroker (name: BrokerName, host: BrokerHost, sockets: PeerSockets, tls: (BenchTls & { port: number }) | undefined): Promise<RunningBroker> {
+  switch (name) {
+    case 'meshmq': return await startMeshmq(host, await freePort(), [], 'meshmq', tls === undefined ? {} : { MESHMQ_LISTENERS: JSON.stringify([meshmqTlsListener(tls)]) })
+    case 'aedes': return await startAedes(host, sockets, tls)
+    case 'mosquitto': return await startMosquitto(host, sockets, tls)
+  }
+}
+
+/** meshmq's `listeners` entry for the TLS listener (passed in `MESHMQ_LISTENERS`). */
+function meshmqTlsListener (tls: BenchTls & { port: number }): Record<string, unknown> {
+  return { type: 'tls', host: LOOPBACK, port: tls.port, certFile: tls.certFile, keyFile: tls.keyFile }
 }
 
 /**
@@ -75,7 +103,7 @@ export function meshmqMain (host: { meshmqRoot: string }): string {
  * The bench passes only flags that older builds know too (`--port`, `--log-level`, `--data-dir`,
  * `--cluster-port`, `--name`, `--discovery`, `--seeds`), so `--meshmq-root` can run them.
  */
-export async function startMeshmq (host: BrokerHost, port: number, extraArgs: readonly string[], label: string): Promise<RunningBroker> {
+export async function startMeshmq (host: BrokerHost, port: number, extraArgs: readonly string[], label: string, extraEnv: Record<string, string> = {}): Promise<RunningBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-bench-data-'))
   const clusterPort = extraArgs.includes('--cluster-port') ? [] : ['--cluster-port', String(await freePort())]
   const child = new ChildProcess(label, {
@@ -83,37 +111,43 @@ export async function startMeshmq (host: BrokerHost, port: number, extraArgs: re
     args: [...profilerArgs(), meshmqMain(host), 'start', '--port', String(port), '--log-level', 'warn', '--data-dir', dataDir, ...clusterPort, ...extraArgs],
     cpu: host.cpu,
     cwd: host.meshmqRoot,
-    env: { ...process.env, MESHMQ_DISCOVERY: 'manual' }
+    env: { ...process.env, MESHMQ_DISCOVERY: 'manual', ...extraEnv }
   })
   return await ready('meshmq', child, port, () => { rmSync(dataDir, { recursive: true, force: true }) })
 }
 
-async function startAedes (host: BrokerHost, sockets: PeerSockets): Promise<RunningBroker> {
+async function startAedes (host: BrokerHost, sockets: PeerSockets, tls: (BenchTls & { port: number }) | undefined): Promise<RunningBroker> {
   const port = await freePort()
+  const tlsArgs = tls === undefined ? [] : ['--tls', String(tls.port), tls.certFile, tls.keyFile]
   const child = new ChildProcess('aedes', {
     command: process.execPath,
-    args: [join(host.root, 'dist', 'bench', 'aedes-server.js'), String(port), ...(sockets === 'nodelay' ? ['--no-delay'] : [])],
+    args: [join(host.root, 'dist', 'bench', 'aedes-server.js'), String(port), ...(sockets === 'nodelay' ? ['--no-delay'] : []), ...tlsArgs],
     cpu: host.cpu,
     cwd: host.root
   })
   return await ready('aedes', child, port, () => {})
 }
 
-async function startMosquitto (host: BrokerHost, sockets: PeerSockets): Promise<RunningBroker> {
+async function startMosquitto (host: BrokerHost, sockets: PeerSockets, tls: (BenchTls & { port: number }) | undefined): Promise<RunningBroker> {
   if (host.mosquitto === null) throw new BrokerStartError(MOSQUITTO_MISSING)
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'meshmq-bench-mosquitto-'))
   const config = join(dir, 'mosquitto.conf')
-  writeFileSync(config, mosquittoConfig(port, host.inflight, sockets))
+  writeFileSync(config, mosquittoConfig(port, host.inflight, sockets, tls))
   const child = new ChildProcess('mosquitto', { command: host.mosquitto, args: ['-c', config], cpu: host.cpu })
   return await ready('mosquitto', child, port, () => { rmSync(dir, { recursive: true, force: true }) })
 }
 
 /**
  * Loopback listener, anonymous access, no persistence, unlimited queues (so QoS 0 is not dropped
- * under load), the generator's QoS 1 window as the outgoing in-flight limit, and TCP_NODELAY when asked.
+ * under load), the generator's QoS 1 window as the outgoing in-flight limit, TCP_NODELAY when
+ * asked, and a second, TLS listener with `tls` (its certificate settings follow its `listener` line).
  */
-export function mosquittoConfig (port: number, inflight: number, sockets: PeerSockets): string {
+export function mosquittoConfig (port: number, inflight: number, sockets: PeerSockets, tls?: BenchTls & { port: number }): string {
+  // Started as root, mosquitto switches to the `mosquitto` user before it reads the certificates,
+  // which the bench keeps in a directory only its own user reads: `user root` keeps it as it started
+  // (without effect when the bench does not run as root).
+  const tlsListener = tls === undefined ? [] : ['user root', `listener ${tls.port} ${LOOPBACK}`, 'max_connections -1', `cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`]
   return [
     `listener ${port} ${LOOPBACK}`,
     'allow_anonymous true',
@@ -126,6 +160,7 @@ export function mosquittoConfig (port: number, inflight: number, sockets: PeerSo
     'log_dest stderr',
     'log_type error',
     'log_type warning',
+    ...tlsListener,
     ''
   ].join('\n')
 }

@@ -4,7 +4,9 @@
  * that sends CONNECT and checks the 4-byte CONNACK itself, so the generator spends as little as
  * possible per connection and the connect rate is the broker's.
  */
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
+import tls from 'node:tls'
 import mqtt from 'mqtt-packet'
 import { BenchTimeoutError, ConnectRefusedError } from './errors.js'
 import { cpuMs, epochNow, type BrokerAddress, type IdleReady, type IdleWorkload } from './workload.js'
@@ -26,6 +28,7 @@ export interface IdleConnections {
 export async function openIdleConnections (w: IdleWorkload): Promise<IdleConnections> {
   const deadline = performance.now() + w.timeoutMs
   const open: net.Socket[] = []
+  const ca = w.connectTo.tls === undefined ? undefined : readFileSync(w.connectTo.tls.caFile)
   let next = 0
   let failed = 0
   let firstError: string | null = null
@@ -38,7 +41,7 @@ export async function openIdleConnections (w: IdleWorkload): Promise<IdleConnect
     while (next < w.connections && performance.now() < deadline) {
       const i = next++
       try {
-        open.push(await connectIdle(w.connectTo, `${w.clientIdPrefix}-${i}`, sourceAddress(w.connectTo, i)))
+        open.push(await connectIdle(w.connectTo, `${w.clientIdPrefix}-${i}`, sourceAddress(w.connectTo, i), ca))
         finishedAt = epochNow()
         cpuAtFinish = cpuMs()
       } catch (err) {
@@ -61,17 +64,18 @@ function sourceAddress (broker: BrokerAddress, i: number): string | undefined {
   return broker.host.startsWith('127.') ? `127.0.0.${2 + (i % SOURCE_ADDRESSES)}` : undefined
 }
 
-/** One connection with keep-alive off, resolved after an accepting CONNACK. */
-async function connectIdle (address: BrokerAddress, clientId: string, localAddress: string | undefined): Promise<net.Socket> {
+/** One connection with keep-alive off, resolved after an accepting CONNACK; over TLS when `ca` is given (a full handshake each). */
+async function connectIdle (address: BrokerAddress, clientId: string, localAddress: string | undefined, ca: Buffer | undefined): Promise<net.Socket> {
   return await new Promise<net.Socket>((resolve, reject) => {
-    const socket = net.connect({ host: address.host, port: address.port, localAddress })
+    const options = { host: address.host, port: address.port, localAddress }
+    const socket = ca === undefined ? net.connect(options) : tls.connect({ ...options, ca })
     let lastError = ''
     const fail = (err: Error): void => {
       socket.destroy()
       reject(err)
     }
     socket.setTimeout(CONNECT_TIMEOUT_MS, () => { fail(new BenchTimeoutError(`no CONNACK within ${CONNECT_TIMEOUT_MS} ms`)) })
-    socket.on('error', (err) => { lastError = err.message })
+    socket.on('error', (err: Error) => { lastError = err.message })
     socket.once('close', () => { reject(new ConnectRefusedError(`closed before CONNACK${lastError === '' ? '' : `: ${lastError}`}`)) })
     socket.once('data', (chunk: Buffer) => {
       socket.setTimeout(0)

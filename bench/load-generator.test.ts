@@ -5,6 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
+import tls from 'node:tls'
 import mqtt from 'mqtt-packet'
 import { Aedes } from 'aedes'
 import { PublishBatcher, packetIdFor } from './publish-batcher.js'
@@ -15,6 +16,8 @@ import { runThroughput } from './throughput-workload.js'
 import { pairs } from './scenarios.js'
 import { KIND_DATA, PAYLOAD_KIND_OFFSET, PAYLOAD_PUBLISHER_OFFSET, PAYLOAD_SEQ_OFFSET, PAYLOAD_TIME_OFFSET } from './payload.js'
 import type { BrokerAddress } from './workload.js'
+import { openIdleConnections } from './idle-workload.js'
+import { createTestCertificates } from '../test/helpers/test-certificates.js'
 
 function parseAll (bytes: Buffer): mqtt.IPublishPacket[] {
   const parser = mqtt.parser({ protocolVersion: 4 })
@@ -83,6 +86,21 @@ async function startAedes (t: { after: (fn: () => Promise<void>) => void }): Pro
   return { host: '127.0.0.1', port: address.port }
 }
 
+/** Aedes on a TLS server with the test PKI's server certificate; the address tells clients to trust its CA. */
+async function startAedesTls (t: { after: (fn: () => Promise<void>) => void }): Promise<BrokerAddress> {
+  const certs = await createTestCertificates()
+  const broker = await Aedes.createBroker()
+  const server = tls.createServer({ cert: certs.server.cert, key: certs.server.key }, broker.handle)
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.after(async () => {
+    await new Promise<void>(resolve => { broker.close(() => { resolve() }) })
+    await new Promise<void>(resolve => server.close(() => { resolve() }))
+    certs.remove()
+  })
+  const address = server.address() as net.AddressInfo
+  return { host: '127.0.0.1', port: address.port, tls: { caFile: certs.ca.certFile } }
+}
+
 const settings = { seconds: 0.5, payloadBytes: 64, maxMessages: 20_000, window: 200, inflight: 50, pacedRate: 2_000 }
 
 test('a flat-out QoS 1 run against a correct broker delivers every message once and in order', async (t) => {
@@ -103,6 +121,19 @@ test('a paced run publishes at the asked rate and measures latency', async (t) =
   assert.equal(result.lost, 0)
   assert.ok(result.latency.count > 0)
   assert.ok(result.latency.p50Ms > 0 && result.latency.p50Ms <= result.latency.p99Ms)
+})
+
+test('the generator speaks TLS: a flat-out QoS 1 run and idle connects over TLS, trusting the CA', async (t) => {
+  const address = await startAedesTls(t)
+  const result = await runThroughput(pairs(settings, address, address, 1, null))
+  assert.ok(result.published > 0)
+  assert.equal(result.delivered, result.published)
+  assert.deepEqual([result.lost, result.duplicated, result.outOfOrder, result.unexpected, result.unacked], [0, 0, 0, 0, 0])
+  assert.deepEqual(result.errors, [])
+  const idle = await openIdleConnections({ kind: 'idle', connectTo: address, connections: 20, concurrency: 5, clientIdPrefix: 'tls-idle', timeoutMs: 10_000 })
+  idle.close()
+  assert.equal(idle.ready.connected, 20)
+  assert.equal(idle.ready.failed, 0, idle.ready.firstError ?? '')
 })
 
 test('the CPU sampler attributes a busy child process about one CPU second per second of its window', async () => {

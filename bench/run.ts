@@ -7,7 +7,9 @@ import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'nod
 import os from 'node:os'
 import { basename, delimiter, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { findMosquitto, meshmqMain, MOSQUITTO_MISSING, type BrokerName } from './brokers.js'
+import { findMosquitto, meshmqMain, MOSQUITTO_MISSING, type BenchTls, type BrokerName } from './brokers.js'
+import { runTlsScenario } from './tls-runs.js'
+import { createTestCertificates, type TestCertificates } from '../test/helpers/test-certificates.js'
 import { parseOptions, USAGE, type BenchOptions } from './options.js'
 import { SCENARIOS, type LoadSettings, type Scenario } from './scenarios.js'
 import { runIdleScenario, runThroughputScenario, type Hosts } from './single-node.js'
@@ -79,6 +81,13 @@ async function main (options: BenchOptions): Promise<void> {
     pacedRate: options.pacedRate
   }
 
+  // The TLS scenarios' certificates: made on first use with openssl, removed at the end.
+  let certificates: TestCertificates | undefined
+  const benchTls = async (): Promise<BenchTls> => {
+    certificates ??= await createTestCertificates()
+    return { certFile: certificates.server.certFile, keyFile: certificates.server.keyFile, caFile: certificates.ca.certFile }
+  }
+
   const single: ScenarioRuns[] = []
   const selected: Scenario[] = SCENARIOS.filter(s => options.scenarios.includes(s.id))
   if (brokers.length > 0) {
@@ -89,13 +98,17 @@ async function main (options: BenchOptions): Promise<void> {
         for (const broker of brokers) {
           const outcome = scenario.kind === 'throughput'
             ? await runThroughputScenario(scenario, broker, hosts, settings)
-            : await runIdleScenario(scenario, broker, hosts)
+            : scenario.kind === 'tls'
+              ? await runTlsScenario(scenario, broker, hosts, settings, await benchTls())
+              : await runIdleScenario(scenario, broker, hosts)
           runs.get(broker)?.push(outcome)
           progress(`[${scenario.id}] run ${run}/${options.runs} ${broker}: ${summarize(scenario, outcome)}`)
         }
       }
     }
   }
+
+  certificates?.remove()
 
   const cluster: ClusterRuns[] = []
   if (options.clusterScenarios.length > 0 && meshmqBuilt) {

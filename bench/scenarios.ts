@@ -4,7 +4,7 @@
 import type { PeerSockets } from './brokers.js'
 import type { BrokerAddress, PublisherSpec, SubscriberSpec, ThroughputResult, ThroughputWorkload, TopicRotation } from './workload.js'
 
-export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'fan-out' | 'wildcard' | 'idle-5k' | 'idle-19k'
+export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'fan-out' | 'wildcard' | 'idle-5k' | 'idle-19k' | 'tls-connects' | 'tls-qos0'
 
 /** One figure of a scenario, shown as one table row. */
 export interface Metric {
@@ -46,7 +46,24 @@ export interface IdleScenario {
   connections: number
 }
 
-export type Scenario = ThroughputScenario | IdleScenario
+/**
+ * The same load once over plain TCP and once over TLS on one broker process (its plain and its TLS
+ * listener): the figures of both and their ratio.
+ */
+export interface TlsScenario {
+  kind: 'tls'
+  id: ScenarioId
+  title: string
+  metrics: Metric[]
+  load:
+  | { kind: 'connects', connections: number }
+  | { kind: 'throughput', build: (settings: LoadSettings, address: BrokerAddress) => ThroughputWorkload }
+}
+
+export type Scenario = ThroughputScenario | IdleScenario | TlsScenario
+
+/** Connections each TLS connect run opens (a full handshake each), plain and TLS. */
+export const TLS_CONNECTIONS = 5_000
 
 const PAIRS = 10
 const WILDCARD_FILTERS = 10_000
@@ -56,6 +73,15 @@ const WARMUP_SECONDS = 1
 
 const MSG_PER_SECOND: Metric = { key: 'msgPerSecond', label: 'msg/s delivered', higherIsBetter: true, digits: 0, generatorSensitive: true }
 const throughputFigures = (result: ThroughputResult): Record<string, number> => ({ msgPerSecond: result.deliveredPerSecond })
+
+/** The rows of a TLS scenario: the figure over plain TCP, over TLS, and TLS ÷ plain. */
+function transportMetrics (label: string): Metric[] {
+  return [
+    { key: 'plain', label: `plain TCP: ${label}`, higherIsBetter: true, digits: 0, generatorSensitive: true },
+    { key: 'tls', label: `TLS: ${label}`, higherIsBetter: true, digits: 0, generatorSensitive: true },
+    { key: 'tlsToPlain', label: 'TLS ÷ plain', higherIsBetter: true, digits: 2, generatorSensitive: true }
+  ]
+}
 
 const fixedTopic = (topic: string): TopicRotation => ({ prefix: topic, first: 0, count: 1, digits: 0, suffix: '' })
 
@@ -144,6 +170,20 @@ export const SCENARIOS: readonly Scenario[] = [
     metrics: [MSG_PER_SECOND, { key: 'subscribeMs', label: 'subscribe 10k filters, ms', higherIsBetter: false, digits: 0, generatorSensitive: true }],
     build: wildcard,
     figures: result => ({ msgPerSecond: result.deliveredPerSecond, subscribeMs: result.subscribeMs })
+  },
+  {
+    kind: 'tls',
+    id: 'tls-connects',
+    title: `${TLS_CONNECTIONS.toLocaleString('en-US')} connects (CONNECT→CONNACK, 100 at a time), plain TCP vs TLS`,
+    metrics: transportMetrics('connects/s'),
+    load: { kind: 'connects', connections: TLS_CONNECTIONS }
+  },
+  {
+    kind: 'tls',
+    id: 'tls-qos0',
+    title: '10 one-to-one pairs, QoS 0, plain TCP vs TLS',
+    metrics: transportMetrics('msg/s delivered'),
+    load: { kind: 'throughput', build: (s, address) => pairs(s, address, address, 0, null) }
   },
   ...[5_000, 19_000].map((connections): IdleScenario => ({
     kind: 'idle',

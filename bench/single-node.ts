@@ -2,7 +2,7 @@
  * Runs single-node scenarios: a fresh broker process per run, the generator in its own process,
  * a broker exit during the run reported as a crash.
  */
-import { startBroker, type BrokerHost, type BrokerName, type PeerSockets, type RunningBroker } from './brokers.js'
+import { startBroker, type BenchTls, type BrokerHost, type BrokerName, type PeerSockets, type RunningBroker } from './brokers.js'
 import { GeneratorProcess, type GeneratorHost } from './generator-process.js'
 import { BrokerCrashedError } from './errors.js'
 import { CLEAN, describeFailure, type Integrity, type RunOutcome } from './outcome.js'
@@ -75,10 +75,11 @@ export async function runIdleScenario (scenario: IdleScenario, brokerName: Broke
   })
 }
 
-async function withBroker (name: BrokerName, hosts: Hosts, sockets: PeerSockets, body: (broker: RunningBroker) => Promise<RunOutcome>): Promise<RunOutcome> {
+/** Runs `body` against a fresh broker (with a TLS listener when `tls` is given), reporting a crash or failure as the outcome. */
+export async function withBroker (name: BrokerName, hosts: Hosts, sockets: PeerSockets, body: (broker: RunningBroker) => Promise<RunOutcome>, tls?: BenchTls): Promise<RunOutcome> {
   let broker: RunningBroker
   try {
-    broker = await startBroker(name, hosts.broker, sockets)
+    broker = await startBroker(name, hosts.broker, sockets, tls)
   } catch (err) {
     return { ok: false, failure: describeFailure(err) }
   }

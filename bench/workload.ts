@@ -9,6 +9,8 @@ export type QoS = 0 | 1
 export interface BrokerAddress {
   host: string
   port: number
+  /** Connect with TLS, trusting this CA (a PEM file); plain TCP when absent. */
+  tls?: { caFile: string }
 }
 
 /**

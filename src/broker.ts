@@ -1,6 +1,6 @@
 /**
  * A broker node: starts the actor system (trie shards, route table, retainer, client registry,
- * $SYS publisher), the cluster network, the MQTT listener and the control endpoint, and stops
+ * $SYS publisher), the cluster network, the MQTT listeners and the control endpoint, and stops
  * them in reverse order.
  */
 import './core/polyfill.js'
@@ -9,7 +9,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { BrokerConfig } from './core/config/config.js'
 import { createLogger, type Logger } from './core/log.js'
 import { systemClock, type Clock } from './core/clock.js'
-import { MqttListener } from './listeners/tcp-listener.js'
+import { createDefaultListener, createListener } from './listeners/listener-factory.js'
+import type { MqttListener } from './listeners/listener.js'
+import type { ListenerOptions } from './listeners/client-admission.js'
+import type { ListenerType } from './core/config/schema.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import type { RegistryMsg, RouteDump, RouteTableMsg, ShardMsg, ShardStats } from '../actors/messages.js'
 import { spawnTrieShard } from '../actors/trie-shard.js'
@@ -22,6 +25,7 @@ import { ClusterSessions } from './cluster-sessions.js'
 import { ClusterRetained } from './cluster-retained.js'
 import { ClusterWills } from './cluster-wills.js'
 import { ControlServer } from './control-server.js'
+import { anonymousExposure } from './listener-exposure.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
 import type { Authenticator } from './core/auth/identity.js'
 import { setUpAcl } from './acl-setup.js'
@@ -32,8 +36,10 @@ const QUERY_TIMEOUT_MS = 5000
 export interface Broker {
   readonly config: BrokerConfig
   readonly nodeName: string
-  /** The MQTT listener's port (the OS-chosen one when configured as 0). */
+  /** The default TCP listener's port (the OS-chosen one when configured as 0); 0 when `listener.enabled` is false. */
   readonly port: number
+  /** Every MQTT listener running: the default TCP one first (when enabled), then `listeners` in order. */
+  readonly listeners: readonly ListenerAddress[]
   readonly log: Logger
   readonly context: BrokerContext
   readonly registry: Ref<RegistryMsg>
@@ -42,7 +48,7 @@ export interface Broker {
   readonly clusterPort: number
   /** The `meshmq ctl` endpoint's port. */
   readonly controlPort: number
-  /** Open MQTT client sockets. */
+  /** Open MQTT client connections, on all listeners. */
   connectionCount: () => number
   /** Sessions held by this node, connected or not. */
   sessionCount: () => Promise<number>
@@ -59,8 +65,43 @@ export interface BrokerOptions {
   log?: Logger
   /** Time for session expiry, will delay and message expiry; the system clock by default (tests pass a ManualClock). */
   clock?: Clock
-  /** Checks each CONNECT's credentials; default the one `config.auth` describes. */
+  /** Checks each CONNECT's credentials on every listener, instead of the one `auth` configures. */
   authenticator?: Authenticator
+}
+
+/** Where one MQTT listener is reachable. */
+export interface ListenerAddress {
+  type: ListenerType
+  /** `tcp:1883`, `tls:8883`, `ws:8083/mqtt`, …: what a client's `TransportInfo.listener` says. */
+  name: string
+  host: string
+  /** The port bound (the OS-chosen one when configured as 0). */
+  port: number
+  /** WebSocket path (`ws`, `wss`). */
+  path?: string
+}
+
+/** The configured MQTT listeners, the default TCP one first. */
+function createListeners (config: BrokerConfig, options: ListenerOptions): { defaultListener: MqttListener | undefined, all: MqttListener[] } {
+  const defaultListener = config.listener.enabled ? createDefaultListener(options) : undefined
+  const all = config.listeners.map(entry => createListener(entry, options))
+  if (defaultListener !== undefined) all.unshift(defaultListener)
+  return { defaultListener, all }
+}
+
+/** Binds every listener and logs `listener_started` for each; logs the anonymous-access warning. */
+async function startListeners (listeners: readonly MqttListener[], config: BrokerConfig, log: Logger): Promise<ListenerAddress[]> {
+  const addresses: ListenerAddress[] = []
+  for (const listener of listeners) {
+    await listener.listen()
+    const address: ListenerAddress = { type: listener.type, name: listener.name, host: listener.host, port: listener.port }
+    if (listener.path !== undefined) address.path = listener.path
+    addresses.push(address)
+    log.info({ listener: listener.name, type: listener.type, host: listener.host, port: listener.port }, 'listener_started')
+  }
+  const exposure = anonymousExposure(addresses, config.auth.allowAnonymous)
+  if (exposure !== undefined) log.warn(exposure, 'anonymous_clients_allowed')
+  return addresses
 }
 
 /** The TCP port of the first listen address that has one, or `fallback`. */
@@ -113,12 +154,15 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
 
   cluster.attach(context)
 
-  const listener = new MqttListener({ config, node, log, authenticator: auth.authenticator, onClient: (request, connection) => dispatch(registry, { type: 'connect', request, connection }) })
+  const listenerOptions: ListenerOptions = { config, node, log, authenticator: auth.authenticator, onClient: (request, connection) => { dispatch(registry, { type: 'connect', request, connection }) } }
+  const { defaultListener, all: listeners } = createListeners(config, listenerOptions)
+  const closeListeners = async (): Promise<void> => { await Promise.all(listeners.map(async listener => { await listener.close() })) }
+  let listenerAddresses: ListenerAddress[]
   const control = new ControlServer({ host: config.cluster.control.host, port: config.cluster.control.port, admin: cluster, log: log.child({ actor: 'control' }) })
   try {
-    // The MQTT port is bound first: it is usually a fixed port, and binding it after the cluster's
-    // (possibly OS-chosen) port could find that port handed to the cluster.
-    await listener.listen()
+    // The MQTT ports are bound first: they are usually fixed ports, and binding them after the
+    // cluster's (possibly OS-chosen) port could find one handed to the cluster.
+    listenerAddresses = await startListeners(listeners, config, log)
     await cluster.start()
     await control.listen()
   } catch (err) {
@@ -126,25 +170,27 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     clearInterval(sysTimer)
     retainedSync.stop()
     wills.stop()
-    await listener.close().catch(() => {})
+    await closeListeners().catch(() => {})
     await cluster.stop().catch(() => {})
     stop(system)
     throw err
   }
-  log.info({ port: listener.port, cluster_addresses: cluster.network.addresses(), control_port: control.port, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
+  const port = defaultListener?.port ?? 0
+  log.info({ port, listeners: listenerAddresses.map(address => address.name), cluster_addresses: cluster.network.addresses(), control_port: control.port, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
 
   let stopped = false
   return {
     config,
     nodeName: node,
-    port: listener.port,
+    port,
+    listeners: listenerAddresses,
     log,
     context,
     registry,
     cluster,
     clusterPort: tcpPortOf(cluster.network.addresses(), config.cluster.port),
     controlPort: control.port,
-    connectionCount: () => listener.connectionCount,
+    connectionCount: () => listeners.reduce((sum, listener) => sum + listener.connectionCount, 0),
     sessionCount: async () => await query(registry, (replyTo: Ref<number>) => ({ type: 'count', replyTo }), QUERY_TIMEOUT_MS),
     routes: async () => await query(routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
     shardStats: async () => await Promise.all(shards.map(async shard =>
@@ -158,7 +204,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
       clearInterval(sysTimer)
       for (const file of authFiles) file.close()
       await control.close()
-      await listener.close()
+      await closeListeners()
       await query(registry, (replyTo: Ref<number>) => ({ type: 'shutdown', replyTo }), QUERY_TIMEOUT_MS).catch(() => 0)
       retainedSync.stop()
       wills.stop()

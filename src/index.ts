@@ -15,12 +15,14 @@
  * `loadConfig({ env: process.env })` (which also keeps the mDNS default).
  */
 import { loadConfig, type BrokerConfig, type DeepPartial, type DiscoveryStrategy } from './core/config/config.js'
-import { startBroker, type Broker, type BrokerOptions } from './broker.js'
+import { startBroker, type Broker, type BrokerOptions, type ListenerAddress } from './broker.js'
 import type { Logger } from './core/log.js'
 
 export { ConfigError, loadConfig, defaultConfig } from './core/config/config.js'
 export type { BrokerConfig, DeepPartial, DiscoveryStrategy, LogFormat, LogLevel, QueueDropPolicy } from './core/config/config.js'
 export type { Logger } from './core/log.js'
+export type { ListenerAddress } from './broker.js'
+export type { Authenticator, AuthDecision, Credentials, ClientIdentity, TransportInfo } from './core/auth/identity.js'
 
 /** A node's configuration for `startNode`: any subset of the broker configuration. */
 export type NodeConfig = DeepPartial<BrokerConfig>
@@ -37,8 +39,10 @@ export interface NodeAddress {
   node: string
   /** The address the MQTT listener is bound to. */
   host: string
-  /** The MQTT listener's port (the OS-chosen one when configured as 0). */
+  /** The default TCP listener's port (the OS-chosen one when configured as 0); 0 when `listener.enabled` is false. */
   port: number
+  /** Every MQTT listener (the default TCP one first), with the port it bound. */
+  listeners: readonly ListenerAddress[]
   /** The cluster port peers dial; another node seeds this one as `${node}:${cluster.port}`. */
   cluster: { host: string, port: number }
   /** The endpoint `meshmq ctl --control HOST:PORT` talks to. */
@@ -93,6 +97,7 @@ function handleOf (broker: Broker): NodeHandle {
       node: nodeName,
       host: config.listener.host,
       port: broker.port,
+      listeners: broker.listeners,
       cluster: { host: config.cluster.host, port: broker.clusterPort },
       control: { host: config.cluster.control.host, port: broker.controlPort }
     },

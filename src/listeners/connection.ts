@@ -1,9 +1,10 @@
 /**
- * One client's TCP connection (like `emqx_connection`): frames and decodes incoming bytes, hands
- * packets to the connect handler and then to the client's session actor, and writes outgoing
- * packets coalesced into one socket write per event-loop turn. It holds no session state.
+ * One client's connection (like `emqx_connection`) over a byte stream (TCP, TLS or WebSocket):
+ * frames and decodes incoming bytes, hands packets to the connect handler and then to the
+ * client's session actor, and writes outgoing packets coalesced into one stream write per
+ * event-loop turn. It holds no session state.
  */
-import type { Socket } from 'node:net'
+import type { ByteStream } from './byte-stream.js'
 import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet'
 import { FrameSplitter, PacketTooLargeError } from '../core/mqtt/frame-splitter.js'
 import { checkInboundFrame, connectProtocol, type PacketViolation } from '../core/mqtt/inbound-checks.js'
@@ -133,14 +134,14 @@ export class Connection implements ClientLink, IdleState {
   private drainWanted = false
   private generateOpts: { protocolVersion: number } = { protocolVersion: 4 }
 
-  constructor (readonly socket: Socket, private readonly options: ConnectionOptions) {
-    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
-    this.transport = options.transport
+  /** `transport`: the listener's, or this client's own (with its TLS certificate). */
+  constructor (readonly stream: ByteStream, private readonly options: ConnectionOptions, transport: TransportInfo = options.transport) {
+    this.remoteAddress = `${stream.remoteAddress ?? '?'}:${stream.remotePort ?? 0}`
+    this.transport = transport
     this.splitter = new FrameSplitter(options.maxPacketSize)
-    socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
-    socket.on('error', () => { this.closeReason ??= 'socket_error' })
-    socket.on('close', () => this.onClose())
+    stream.on('data', (chunk: Buffer) => this.onData(chunk))
+    stream.on('error', () => { this.closeReason ??= 'socket_error' })
+    stream.on('close', () => this.onClose())
     metrics.connectionsAccepted++
   }
 
@@ -150,7 +151,7 @@ export class Connection implements ClientLink, IdleState {
 
   /** Bytes waiting to be written: those of this turn and those in the socket's buffer. */
   private get bufferedBytes (): number {
-    return this.socket.writableLength + this.outBytes
+    return this.stream.writableLength + this.outBytes
   }
 
   /**
@@ -162,7 +163,7 @@ export class Connection implements ClientLink, IdleState {
     if (!this.drainWanted) {
       // Listened for only while wanted: an idle connection carries no drain listener.
       this.drainWanted = true
-      this.socket.once('drain', () => { this.onDrain() })
+      this.stream.once('drain', () => { this.onDrain() })
     }
     return true
   }
@@ -246,7 +247,7 @@ export class Connection implements ClientLink, IdleState {
     this.out = []
     metrics.bytesSent += this.outBytes
     this.outBytes = 0
-    if (!this.socket.destroyed) this.socket.write(data)
+    if (!this.stream.destroyed) this.stream.write(data)
   }
 
   /**
@@ -265,17 +266,17 @@ export class Connection implements ClientLink, IdleState {
     }
     this.phase = 'closed'
     this.flush()
-    this.socket.end()
-    const timer = setTimeout(() => this.socket.destroy(), 2000)
+    this.stream.end()
+    const timer = setTimeout(() => this.stream.destroy(), 2000)
     timer.unref()
-    this.socket.once('close', () => clearTimeout(timer))
+    this.stream.once('close', () => clearTimeout(timer))
   }
 
   /** Closes with an abrupt socket destroy (no flush), e.g. on server shutdown. */
   destroy (reason: CloseReason): void {
     this.closeReason ??= reason
     this.phase = 'closed'
-    this.socket.destroy()
+    this.stream.destroy()
   }
 
   private onData (chunk: Buffer): void {

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startNode, type BrokerConfig, type DeepPartial, type NodeConfig, type NodeHandle } from 'meshmq'
 import type { Clock } from '../../src/core/clock.js'
+import type { ListenerConfig } from '../../src/core/config/schema.js'
+import type { Authenticator } from '../../src/core/auth/identity.js'
+import type { Logger } from '../../src/core/log.js'
 import type { Cleanup } from './mqtt-client.js'
 import { withTimeout } from './wait.js'
 
@@ -34,6 +37,12 @@ export interface TestBrokerOptions {
   nodeName?: string
   /** The broker's clock (a ManualClock to move time forward instead of sleeping); default the system clock. */
   clock?: Clock
+  /** More MQTT listeners (`listeners`); give them host 127.0.0.1 and port 0. */
+  listeners?: ListenerConfig[]
+  /** Replaces the configured authenticator. */
+  authenticator?: Authenticator
+  /** Root logger; default silent. */
+  log?: Logger
 }
 
 const START_TIMEOUT_MS = 10_000
@@ -48,7 +57,8 @@ export function testNodeConfig (dataDir: string, options: TestBrokerOptions = {}
     cluster: { discovery: 'manual', port: 0 },
     mqtt: options.mqtt ?? {},
     sys: options.sys ?? {},
-    ...(options.auth === undefined ? {} : { auth: options.auth })
+    listeners: options.listeners ?? [],
+    auth: options.auth ?? {}
   }
 }
 
@@ -57,7 +67,12 @@ export async function startTestBroker (t: Cleanup, options: TestBrokerOptions = 
   const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-test-'))
   let node: NodeHandle
   try {
-    node = await withTimeout(startNode(testNodeConfig(dataDir, options), options.clock === undefined ? {} : { clock: options.clock }), START_TIMEOUT_MS, 'the broker to start')
+    const { clock, authenticator, log } = options
+    node = await withTimeout(startNode(testNodeConfig(dataDir, options), {
+      ...(clock === undefined ? {} : { clock }),
+      ...(authenticator === undefined ? {} : { authenticator }),
+      ...(log === undefined ? {} : { log })
+    }), START_TIMEOUT_MS, 'the broker to start')
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true })
     throw err
