@@ -29,7 +29,7 @@ export type PasswordCheck = 'ok' | 'unknown_user' | 'bad_password'
 /** Length of the SHA-512 / PBKDF2-SHA512 hash mosquitto stores. */
 const HASH_BYTES = 64
 /** Iterations of the `$7$` hashes mosquitto_passwd writes by default. */
-const DEFAULT_ITERATIONS = 101
+export const MOSQUITTO_ITERATIONS = 101
 /** PBKDF2 takes a 32-bit signed iteration count. */
 const MAX_ITERATIONS = 2 ** 31 - 1
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
@@ -103,7 +103,7 @@ export class PasswordFile {
 
   constructor (private readonly users: ReadonlyMap<string, PasswordHash>) {
     const first = users.values().next()
-    const model: PasswordHash = first.done === true ? { kind: 'pbkdf2-sha512', iterations: DEFAULT_ITERATIONS, salt: Buffer.alloc(12), hash: Buffer.alloc(HASH_BYTES) } : first.value
+    const model: PasswordHash = first.done === true ? { kind: 'pbkdf2-sha512', iterations: MOSQUITTO_ITERATIONS, salt: Buffer.alloc(12), hash: Buffer.alloc(HASH_BYTES) } : first.value
     this.dummy = { ...model, salt: randomBytes(model.salt.length), hash: randomBytes(HASH_BYTES) }
   }
 
