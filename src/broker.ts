@@ -21,9 +21,11 @@ import { ClusterBridge } from './cluster-bridge.js'
 import { ClusterSessions } from './cluster-sessions.js'
 import { ClusterRetained } from './cluster-retained.js'
 import { ClusterWills } from './cluster-wills.js'
-import { ControlServer } from './control-server.js'
+import { checkControlConfig, openControlEndpoint, type ControlEndpoint } from './control-endpoint.js'
+import type { ControlAddress } from './control-endpoint-file.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
 import { ALLOW_EVERYTHING } from './core/auth/identity.js'
+import { settleClusterSecret } from './cluster-secret.js'
 
 const QUERY_TIMEOUT_MS = 5000
 
@@ -38,8 +40,8 @@ export interface Broker {
   readonly cluster: ClusterBridge
   /** The cluster port peers dial (the OS-chosen one when configured as 0). */
   readonly clusterPort: number
-  /** The `meshmq ctl` endpoint's port. */
-  readonly controlPort: number
+  /** Where the `meshmq ctl` endpoint listens: a Unix socket path, or a loopback TCP address. */
+  readonly control: ControlAddress
   /** Open MQTT client sockets. */
   connectionCount: () => number
   /** Sessions held by this node, connected or not. */
@@ -66,7 +68,9 @@ function tcpPortOf (addresses: readonly string[], fallback: number): number {
   return fallback
 }
 
-export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
+export async function startBroker (given: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
+  const config = settleClusterSecret(given)
+  checkControlConfig(config)
   const node = config.node.name
   const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
   const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
@@ -103,13 +107,13 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   cluster.attach(context)
 
   const listener = new MqttListener({ config, node, log, onClient: (request, connection) => dispatch(registry, { type: 'connect', request, connection }) })
-  const control = new ControlServer({ host: config.cluster.control.host, port: config.cluster.control.port, admin: cluster, log: log.child({ actor: 'control' }) })
+  let control: ControlEndpoint | undefined
   try {
     // The MQTT port is bound first: it is usually a fixed port, and binding it after the cluster's
     // (possibly OS-chosen) port could find that port handed to the cluster.
     await listener.listen()
     await cluster.start()
-    await control.listen()
+    control = await openControlEndpoint(config, cluster, log.child({ actor: 'control' }))
   } catch (err) {
     clearInterval(sysTimer)
     retainedSync.stop()
@@ -119,7 +123,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     stop(system)
     throw err
   }
-  log.info({ port: listener.port, cluster_addresses: cluster.network.addresses(), control_port: control.port, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
+  log.info({ port: listener.port, cluster_addresses: cluster.network.addresses(), control: control.address, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
 
   let stopped = false
   return {
@@ -131,7 +135,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     registry,
     cluster,
     clusterPort: tcpPortOf(cluster.network.addresses(), config.cluster.port),
-    controlPort: control.port,
+    control: control.address,
     connectionCount: () => listener.connectionCount,
     sessionCount: async () => await query(registry, (replyTo: Ref<number>) => ({ type: 'count', replyTo }), QUERY_TIMEOUT_MS),
     routes: async () => await query(routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),

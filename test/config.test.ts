@@ -401,7 +401,8 @@ describe('parseCommandLine', () => {
         log: { level: 'debug' },
         cluster: { port: 4400, discovery: 'static', seeds: ['meshmq1@10.0.0.1:4371', 'meshmq3@10.0.0.3'], secret: 's' },
         shards: 8
-      }
+      },
+      secretOnCommandLine: true
     })
   })
 

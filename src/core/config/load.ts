@@ -240,7 +240,7 @@ function resolve (given: DeepPartial<BrokerConfig>, host?: HostFacts): BrokerCon
       port: clusterPort,
       host: merged.cluster.host ?? nodeHost,
       seeds: [...merged.cluster.seeds],
-      control: { host: merged.cluster.control.host, port: controlPort }
+      control: { ...merged.cluster.control, port: controlPort }
     }
   }
   checkRelations(config)
