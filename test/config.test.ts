@@ -56,7 +56,7 @@ describe('defaults', () => {
     assert.deepEqual(config.cluster.seeds, [])
     assert.equal(config.cluster.secret, 'meshmq')
     assert.equal(config.cluster.autocleanMs, 5 * 60_000)
-    assert.deepEqual(config.cluster.control, { host: '127.0.0.1', port: 5370 })
+    assert.deepEqual(config.cluster.control, { transport: 'unix', host: '127.0.0.1', port: 5370 })
   })
 
   it('are a fresh object on every call', () => {
@@ -216,7 +216,7 @@ describe('derived defaults', () => {
     assert.equal(config.cluster.port, 4372)
     assert.equal(config.cluster.host, '10.1.2.3')
     assert.equal(config.node.dataDir, './data/emqx2@10.1.2.3')
-    assert.deepEqual(config.cluster.control, { host: '127.0.0.1', port: 5372 })
+    assert.deepEqual(config.cluster.control, { transport: 'unix', host: '127.0.0.1', port: 5372 })
   })
 
   it('use 4370 for a name without a numeric suffix', () => {
@@ -308,7 +308,9 @@ describe('environment variables', () => {
     assert.equal(config.sys.intervalMs, 1000)
     assert.equal(config.cluster.autocleanMs, 60_000)
     assert.equal(config.cluster.secret, 's3cret')
-    assert.deepEqual(config.cluster.control, { host: '127.0.0.2', port: 5373 })
+    assert.deepEqual(config.cluster.control, { transport: 'unix', host: '127.0.0.2', port: 5373 })
+    assert.equal(loadConfig({ env: { MESHMQ_CLUSTER_CONTROL_TRANSPORT: 'tcp' } }).cluster.control.transport, 'tcp')
+    assertConfigError(() => loadConfig({ env: { MESHMQ_CLUSTER_CONTROL_TRANSPORT: 'udp' } }), 'cluster.control.transport', 'unix, tcp')
   })
 
   it('accept the short aliases MESHMQ_DISCOVERY and MESHMQ_SEEDS', () => {
@@ -418,6 +420,14 @@ describe('parseCommandLine', () => {
     const config = loadConfig({ file: command.configFile, env: { MESHMQ_LISTENER_PORT: '1892', MESHMQ_SHARDS: '3' }, overrides: command.overrides })
     assert.equal(config.listener.port, 1891)
     assert.equal(config.shards, 3)
+  })
+
+  it('parses ctl with --data-dir, alone or with --control (its token)', () => {
+    assert.deepEqual(parseCommandLine(['ctl', '--data-dir', '/var/lib/meshmq', 'cluster', 'status']),
+      { kind: 'ctl', dataDir: '/var/lib/meshmq', json: false, args: ['cluster', 'status'] })
+    assert.deepEqual(parseCommandLine(['ctl', '--control', '127.0.0.1:5372', '--data-dir', 'd', 'cluster', 'leave']),
+      { kind: 'ctl', dataDir: 'd', control: { host: '127.0.0.1', port: 5372 }, json: false, args: ['cluster', 'leave'] })
+    assert.throws(() => parseCommandLine(['ctl', '--node', 'a@h', '--data-dir', 'd', 'cluster', 'status']), /either --node or --data-dir/)
   })
 
   it('parses ctl with --node, --control and --json', () => {
