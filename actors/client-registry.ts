@@ -14,6 +14,11 @@
  * loser closes its connection (0x8E Session taken over) and discards its session. Later wins
  * because that is what MQTT does on one node [MQTT-3.1.4-3]: the newest connection of a client id
  * is the one the client is using.
+ *
+ * A session belongs to the username that created it (`client-id-owner.ts`): a CONNECT under
+ * another username is refused (CONNACK Not authorized) instead of taking it over, on this node, and
+ * on another (the holder refuses to hand it over or discard it, and this node then refuses the
+ * CONNECT rather than start a fresh session under the same client id).
  */
 import { spawn, dispatch, stop, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import { countDropped, metrics } from '../src/core/metrics.js'
@@ -25,6 +30,7 @@ import type { BrokerContext } from './broker-context.js'
 import { spawnSession } from './session.js'
 import type { HandOverReply, RegistryMsg, SessionMsg } from './messages.js'
 import { resumeOnCrash } from './supervision.js'
+import { mayTakeOver, ownerOf, refuseOwnedByOther } from './client-id-owner.js'
 
 /** How the registry reaches the other nodes; the cluster wiring implements it. */
 export interface ClientDirectory {
@@ -37,8 +43,11 @@ export interface ClientDirectory {
    * replicas are the one copy: the registry keeps none), the nodes that are up first.
    */
   holdersOf: (clientId: string) => string[]
-  /** Asks `node` to hand its session of `clientId` over, or to discard it; rejects when it does not answer in time. */
-  takeOver: (node: string, clientId: string, discard: boolean) => Promise<HandOverReply>
+  /**
+   * Asks `node` to hand its session of `clientId` over, or to discard it, for a client connecting as
+   * `username` (undefined: anonymous); rejects when it does not answer in time.
+   */
+  takeOver: (node: string, clientId: string, discard: boolean, username: string | undefined) => Promise<HandOverReply>
   /** When `node`'s session of `clientId` last took a connection; undefined when it holds none. */
   connectedAt: (node: string, clientId: string) => Promise<number | undefined>
   /** Sends deliveries of a handed-over session to the node that took it over; rejects on failure. */
@@ -53,6 +62,8 @@ const CONFLICT_RECHECK_MS = 1_000
 
 interface RegistryEntry {
   session: Ref<SessionMsg>
+  /** The username that created the session (undefined: anonymous); only it may take the session over. */
+  owner: string | undefined
   attachSeq: number
   connectedAt: number
   /** The node that handed this session over, the one node whose forwarded deliveries it takes. */
@@ -63,6 +74,8 @@ interface RegistryEntry {
 interface PendingTakeover {
   /** The node asked for the session. */
   node: string
+  /** The username the session was asked for. */
+  username: string | undefined
   connects: Array<{ request: ConnectRequest, connection: ClientLink }>
   /** Deliveries the old node forwarded before its answer arrived. */
   early: Delivery[]
@@ -90,8 +103,8 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
   const log = broker.log.child({ actor: 'client_registry' })
   const handoverMs = directory?.handoverMs ?? 0
 
-  function spawnEntry (state: RegistryState, clientId: string, ctx: ActorContext<RegistryMsg, ActorSystemRef>): RegistryEntry {
-    const entry = { session: spawnSession(broker, ctx.self, clientId, actorName(clientId, ++state.spawned)), attachSeq: 0, connectedAt: 0 }
+  function spawnEntry (state: RegistryState, clientId: string, owner: string | undefined, ctx: ActorContext<RegistryMsg, ActorSystemRef>): RegistryEntry {
+    const entry = { session: spawnSession(broker, ctx.self, clientId, actorName(clientId, ++state.spawned)), owner, attachSeq: 0, connectedAt: 0 }
     state.sessions.set(clientId, entry)
     metrics.sessions = state.sessions.size
     directory?.clientAdded(clientId)
@@ -105,7 +118,11 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
   }
 
   function attach (state: RegistryState, clientId: string, request: ConnectRequest, connection: ClientLink, ctx: ActorContext<RegistryMsg, ActorSystemRef>): void {
-    const entry = state.sessions.get(clientId) ?? spawnEntry(state, clientId, ctx)
+    const entry = state.sessions.get(clientId) ?? spawnEntry(state, clientId, ownerOf(request), ctx)
+    if (!mayTakeOver(entry.owner, request)) {
+      refuseOwnedByOther(log, request, connection)
+      return
+    }
     entry.attachSeq++
     entry.connectedAt = broker.clock.now()
     dispatch(entry.session, { type: 'attach', connection, request, attachSeq: entry.attachSeq })
@@ -145,6 +162,15 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
     state.pending.delete(msg.clientId)
     const fields = { clientid: msg.clientId, peer: msg.node }
     const reply = msg.reply
+    if (reply?.kind === 'not_authorized') {
+      // The session there belongs to another user: no fresh session here under its client id.
+      // A queued CONNECT of yet another username asks again.
+      for (const connect of pending.connects) {
+        if (ownerOf(connect.request) === pending.username) refuseOwnedByOther(log, connect.request, connect.connection, msg.node)
+        else dispatch(ctx.self, { type: 'connect', request: connect.request, connection: connect.connection })
+      }
+      return
+    }
     if (reply === undefined) {
       // The node that holds the session did not answer: start fresh (README "Client ids and session takeover").
       metrics.sessionsTakeoverFailed++
@@ -153,7 +179,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
       metrics.sessionsTakenOver++
       log.info({ ...fields, subscriptions: reply.snapshot.subscriptions.length, messages: snapshotMessages(reply.snapshot) }, 'session_taken_over_from_peer')
     }
-    const entry = state.sessions.get(msg.clientId) ?? spawnEntry(state, msg.clientId, ctx)
+    const entry = state.sessions.get(msg.clientId) ?? spawnEntry(state, msg.clientId, pending.username, ctx)
     if (reply?.kind === 'handed_over') {
       entry.handedOverBy = msg.node
       dispatch(entry.session, { type: 'import', snapshot: reply.snapshot, dedupeMs: 2 * handoverMs })
@@ -176,8 +202,9 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
           attach(state, clientId, msg.request, msg.connection, ctx)
           break
         }
-        state.pending.set(clientId, { node: owner, connects: [{ request: msg.request, connection: msg.connection }], early: [] })
-        directory.takeOver(owner, clientId, msg.request.cleanStart).then(
+        const username = ownerOf(msg.request)
+        state.pending.set(clientId, { node: owner, username, connects: [{ request: msg.request, connection: msg.connection }], early: [] })
+        directory.takeOver(owner, clientId, msg.request.cleanStart, username).then(
           reply => { dispatch(ctx.self, { type: 'takeover_resolved', clientId, node: owner, reply }) },
           (err: unknown) => { dispatch(ctx.self, { type: 'takeover_resolved', clientId, node: owner, reply: undefined, error: String(err) }) }
         )
@@ -190,6 +217,11 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         const entry = state.sessions.get(msg.clientId)
         if (entry === undefined) {
           msg.reply({ kind: 'not_found' })
+          break
+        }
+        if (entry.owner !== msg.username) {
+          log.warn({ clientid: msg.clientId, peer: msg.from, username: msg.username?.slice(0, 256) }, 'session_hand_over_refused')
+          msg.reply({ kind: 'not_authorized' })
           break
         }
         removeEntry(state, msg.clientId)

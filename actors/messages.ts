@@ -57,6 +57,8 @@ export type HandOverReply =
   | { kind: 'discarded' }
   /** That node holds no session for the client id (any more). */
   | { kind: 'not_found' }
+  /** The session belongs to another username than the connecting client's: it stays there. */
+  | { kind: 'not_authorized' }
 
 /** A request to give up a session to node `to`. */
 export interface HandOver {
@@ -78,7 +80,7 @@ export type RegistryMsg =
   /** Reply with the number of sessions. */
   | { type: 'count', replyTo: Ref<number> }
   /** The node `from` asks for this node's session of `clientId` (see `HandOver`). */
-  | { type: 'hand_over', clientId: string, from: string, discard: boolean, reply: (reply: HandOverReply) => void }
+  | { type: 'hand_over', clientId: string, from: string, discard: boolean, username: string | undefined, reply: (reply: HandOverReply) => void }
   /** The takeover of `clientId` from `node` ended; `reply` undefined when the node did not answer. */
   | { type: 'takeover_resolved', clientId: string, node: string, reply: HandOverReply | undefined, error?: string }
   /** Deliveries `from` forwarded for the session of `clientId` (taken only if `from` handed it over). */

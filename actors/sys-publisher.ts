@@ -33,6 +33,7 @@ export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> 
   ['sessions/discarded_for_peer', () => String(metrics.sessionsDiscardedForPeer)],
   ['sessions/takeover_failed', () => String(metrics.sessionsTakeoverFailed)],
   ['sessions/client_id_conflicts', () => String(metrics.clientIdConflictsLost)],
+  ['clients/client_id_owned_by_other_user', () => String(metrics.clientIdOwnedByOtherUser)],
   ['clients/closed/outgoing_buffer_full', () => String(metrics.connectionsClosedOutgoingFull)],
   ['messages/retained', () => String(metrics.messagesRetained)],
   ['messages/retained/full', () => String(metrics.retainedFull)],
