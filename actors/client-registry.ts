@@ -13,7 +13,8 @@
  * the two compare connect times and the later connect wins, the node name breaking a tie: the
  * loser closes its connection (0x8E Session taken over) and discards its session. Later wins
  * because that is what MQTT does on one node [MQTT-3.1.4-3]: the newest connection of a client id
- * is the one the client is using.
+ * is the one the client is using; but between sessions of two usernames the earlier wins, the later
+ * having slipped past the ownership check below.
  *
  * A session belongs to the username that created it (`client-id-owner.ts`): a CONNECT under
  * another username is refused (CONNACK Not authorized) instead of taking it over, on this node, and
@@ -28,7 +29,7 @@ import type { Delivery } from '../src/core/session/session-state.js'
 import { snapshotMessages } from '../src/core/session/session-snapshot.js'
 import type { BrokerContext } from './broker-context.js'
 import { spawnSession } from './session.js'
-import type { HandOverReply, RegistryMsg, SessionMsg } from './messages.js'
+import type { HandOverReply, RegistryMsg, SessionClaim, SessionMsg } from './messages.js'
 import { resumeOnCrash } from './supervision.js'
 import { mayTakeOver, ownerOf, refuseOwnedByOther } from './client-id-owner.js'
 
@@ -48,8 +49,8 @@ export interface ClientDirectory {
    * `username` (undefined: anonymous); rejects when it does not answer in time.
    */
   takeOver: (node: string, clientId: string, discard: boolean, username: string | undefined) => Promise<HandOverReply>
-  /** When `node`'s session of `clientId` last took a connection; undefined when it holds none. */
-  connectedAt: (node: string, clientId: string) => Promise<number | undefined>
+  /** When `node`'s session of `clientId` last took a connection, and whose it is; undefined when it holds none. */
+  sessionClaim: (node: string, clientId: string) => Promise<SessionClaim | undefined>
   /** Sends deliveries of a handed-over session to the node that took it over; rejects on failure. */
   forwardDeliveries: (node: string, clientId: string, deliveries: Delivery[]) => Promise<void>
   /** How long a handed-over session keeps forwarding (`cluster.takeover.handoverMs`). */
@@ -97,6 +98,11 @@ function actorName (clientId: string, serial: number): string {
 /** Whether this node's session loses a client id conflict: the later connect wins, then the greater node name. */
 export function losesConflict (mine: number, self: string, theirs: number, other: string): boolean {
   return mine < theirs || (mine === theirs && self < other)
+}
+
+/** What this node answers another that holds the same client id. */
+function claimOf (entry: RegistryEntry | undefined): SessionClaim | undefined {
+  return entry === undefined ? undefined : { connectedAt: entry.connectedAt, owner: entry.owner }
 }
 
 export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDirectory): Ref<RegistryMsg> {
@@ -147,7 +153,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
     const entry = state.sessions.get(clientId)
     if (entry === undefined || directory?.holdersOf(clientId).includes(node) !== true) return
     const session = entry.session
-    directory.connectedAt(node, clientId).then(
+    directory.sessionClaim(node, clientId).then(
       theirs => { dispatch(ctx.self, { type: 'conflict_checked', clientId, node, session, theirs }) },
       (err: unknown) => {
         log.warn({ clientid: clientId, peer: node, attempt, err }, 'client_id_conflict_unresolved')
@@ -249,17 +255,30 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         for (const clientId of msg.clientIds) if (state.sessions.has(clientId)) checkConflict(state, msg.node, clientId, ctx)
         break
       case 'connected_at':
-        msg.reply(state.sessions.get(msg.clientId)?.connectedAt)
+        msg.reply(claimOf(state.sessions.get(msg.clientId)))
         break
       case 'conflict_recheck':
         checkConflict(state, msg.node, msg.clientId, ctx, msg.attempt)
         break
       case 'conflict_checked': {
         const entry = state.sessions.get(msg.clientId)
-        if (entry?.session !== msg.session || msg.theirs === undefined) break
-        if (!losesConflict(entry.connectedAt, broker.node, msg.theirs, msg.node)) break
-        metrics.clientIdConflictsLost++
-        log.warn({ clientid: msg.clientId, peer: msg.node, connected_at: entry.connectedAt, peer_connected_at: msg.theirs }, 'client_id_conflict_lost')
+        const theirs = msg.theirs
+        if (entry?.session !== msg.session || theirs === undefined) break
+        // Between two users the earlier session keeps the client id: the later one was never checked
+        // against it (its node did not know of it yet, or could not reach its holder).
+        const ownersDiffer = theirs.owner !== entry.owner
+        const lost = ownersDiffer
+          ? losesConflict(theirs.connectedAt, msg.node, entry.connectedAt, broker.node)
+          : losesConflict(entry.connectedAt, broker.node, theirs.connectedAt, msg.node)
+        if (!lost) break
+        const fields = { clientid: msg.clientId, peer: msg.node, connected_at: entry.connectedAt, peer_connected_at: theirs.connectedAt }
+        if (ownersDiffer) {
+          metrics.clientIdOwnedByOtherUser++
+          log.warn({ ...fields, username: entry.owner?.slice(0, 256), reason: 'conflict' }, 'client_id_owned_by_other_user')
+        } else {
+          metrics.clientIdConflictsLost++
+          log.warn(fields, 'client_id_conflict_lost')
+        }
         removeEntry(state, msg.clientId)
         dispatch(entry.session, { type: 'hand_over', handOver: { to: msg.node, discard: true, reply: () => {}, forward: () => {}, handoverMs: 0 } })
         break

@@ -8,7 +8,7 @@
  * | service                  | request                  | response                                   |
  * | ------------------------ | ------------------------ | ------------------------------------------ |
  * | `session.take-over`      | flags, username?, client id | kind byte, then the session snapshot     |
- * | `session.connected-at`   | client id                | its last connect time (JSON), for conflicts |
+ * | `session.connected-at`   | client id                | its last connect time and owner (JSON), for conflicts |
  * | `session.deliver`        | client id, deliveries    | empty, once the registry has them          |
  *
  * A request is answered by the registry actor; the session snapshot codec is pure
@@ -17,7 +17,7 @@
 import { dispatch, type Ref } from 'nact'
 import type { ClusterNetwork } from '../network/cluster.js'
 import type { ClientDirectory } from '../actors/client-registry.js'
-import type { HandOverReply, RegistryMsg } from '../actors/messages.js'
+import type { HandOverReply, RegistryMsg, SessionClaim } from '../actors/messages.js'
 import type { BrokerConfig } from './core/config/config.js'
 import type { Delivery } from './core/session/session-state.js'
 import { decodeDeliveries, decodeSessionSnapshot, encodeDeliveries, encodeSessionSnapshot } from './core/session/session-snapshot.js'
@@ -87,8 +87,8 @@ export class ClusterSessions implements ClientDirectory {
     })
     net.serve(CONNECTED_AT, async (_from, payload, signal) => {
       const clientId = Buffer.from(payload).toString('utf8')
-      const connectedAt = await this.ask<number | undefined>(signal, resolve => ({ type: 'connected_at', clientId, reply: resolve }))
-      return Buffer.from(JSON.stringify({ connectedAt: connectedAt ?? null }))
+      const claim = await this.ask<SessionClaim | undefined>(signal, resolve => ({ type: 'connected_at', clientId, reply: resolve }))
+      return Buffer.from(JSON.stringify({ connectedAt: claim?.connectedAt ?? null, owner: claim?.owner ?? null }))
     })
     net.serve(DELIVER, (from, payload) => {
       const { clientId, deliveries } = decodeDeliveries(payload)
@@ -112,10 +112,10 @@ export class ClusterSessions implements ClientDirectory {
     return { kind, snapshot }
   }
 
-  async connectedAt (node: string, clientId: string): Promise<number | undefined> {
+  async sessionClaim (node: string, clientId: string): Promise<SessionClaim | undefined> {
     const response = await this.network.request(node, CONNECTED_AT, Buffer.from(clientId, 'utf8'), { signal: AbortSignal.timeout(this.timeoutMs) })
-    const { connectedAt } = JSON.parse(Buffer.from(response).toString('utf8')) as { connectedAt: unknown }
-    return typeof connectedAt === 'number' ? connectedAt : undefined
+    const { connectedAt, owner } = JSON.parse(Buffer.from(response).toString('utf8')) as { connectedAt: unknown, owner?: unknown }
+    return typeof connectedAt === 'number' ? { connectedAt, owner: typeof owner === 'string' ? owner : undefined } : undefined
   }
 
   async forwardDeliveries (node: string, clientId: string, deliveries: Delivery[]): Promise<void> {

@@ -125,4 +125,31 @@ describe('client id ownership across nodes', () => {
       assert.deepEqual(holdersOf([a, b], clientId), [b.nodeName])
     })
   }
+
+})
+
+describe('client id ownership when a node does not know yet where a client id lives', () => {
+  // Client ids replicate at most every 2 s here (the first change after a pause at once): a CONNECT
+  // on the other node within that window finds no holder and starts a session of its own.
+  const nodesReady = startInProcessCluster({ after }, 2, { prefix: 'slowids', cluster: { routeFlushMs: 2_000 } })
+
+  it('the session of another username started meanwhile loses the conflict to the earlier one, whose connection stays', async t => {
+    const [a, b] = await nodesReady as [ClusterBroker, ClusterBroker]
+    const conflictsBefore = metrics.clientIdConflictsLost
+    const refusedBefore = metrics.clientIdOwnedByOtherUser
+    // A first change goes at once; alice's, right after it, waits for the next flush.
+    const { client: primer } = await RawClient.connected(a.port, { clientId: 'slow-primer', clean: true }, { protocolVersion: 5 })
+    t.after(() => { primer.destroy() })
+    const { client: alice } = await RawClient.connected(a.port, persistent(5, 'slow-owned', 'alice'), { protocolVersion: 5 })
+    t.after(() => { alice.destroy() })
+    assert.deepEqual(b.cluster.network.clientHolders('slow-owned'), [], `${b.nodeName} does not know yet`)
+    const { client: mallory, connack } = await RawClient.connected(b.port, persistent(5, 'slow-owned', 'mallory'), { protocolVersion: 5 })
+    t.after(() => { mallory.destroy() })
+    assert.equal(connack.sessionPresent, false, 'a fresh session on the node that did not know')
+    await mallory.closed(WAIT_MS)
+    await waitUntil(() => holdersOf([a, b], 'slow-owned').join() === a.nodeName, WAIT_MS, 'the client id to stay with alice\'s session')
+    await stillConnected(alice)
+    assert.equal(metrics.clientIdOwnedByOtherUser, refusedBefore + 1, 'the lost conflict counts as a refusal')
+    assert.equal(metrics.clientIdConflictsLost, conflictsBefore, 'not as an ordinary conflict')
+  })
 })

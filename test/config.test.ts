@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import {
-  ConfigError, DEFAULT_NODE_NAME, clusterPortFor, controlEndpointFor, defaultConfig, loadConfig,
+  ConfigError, DEFAULT_NODE_NAME, clusterPortFor, defaultConfig, loadConfig,
   parseNodeAddress, parseNodeName
 } from '../src/core/config/config.js'
 import { readFileSync } from 'node:fs'
@@ -100,10 +100,6 @@ describe('node names and the cluster port rule', () => {
     assert.equal(clusterPortFor('n1@host9'), 4371, 'digits in the host do not count')
     assert.equal(clusterPortFor('node3@h', 5000), 5003, 'from another base')
     assert.throws(() => clusterPortFor('n99999@h'), { name: 'InvalidNodeNameError', message: /104369/ })
-  })
-
-  it('gives the default control endpoint of a node', () => {
-    assert.deepEqual(controlEndpointFor('meshmq3@10.0.0.3'), { host: '127.0.0.1', port: 5373 })
   })
 
   it('parses node addresses (seeds, join targets) with and without a port', () => {

@@ -8,7 +8,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sendControlRequest } from '../src/ctl.js'
@@ -76,6 +76,19 @@ test('a socket left by a killed node is replaced at restart; a running node\'s s
     return true
   })
   assert.deepEqual(await ctlJson(restarted, 'cluster', 'status'), { running_nodes: ['stale1@127.0.0.1'], stopped_nodes: [], default_secret: true }, 'the running node keeps its socket')
+})
+
+test('a node refuses to put its socket in a directory every user may write to', async t => {
+  const dataDir = tempDir(t, 'meshmq-ctlopen-')
+  chmodSync(dataDir, 0o777)
+  const [clusterPort] = await freePorts(1)
+  const node = launchNode(t, { name: 'open1@127.0.0.1', clusterPort, dataDir })
+  await assert.rejects(node.waitForLog(logEvent('broker_started'), { timeoutMs: 10_000 }), (err: unknown) => {
+    assert.ok(err instanceof NodeExitedError, String(err))
+    assert.match(err.stderr, /the control socket's directory .* is writable by every user/)
+    return true
+  })
+  assert.equal(existsSync(join(dataDir, 'ctl.sock')), false)
 })
 
 test('a data directory too long for a Unix socket path stops the node with exit code 78 naming cluster.control.socketPath', async t => {
