@@ -47,9 +47,10 @@ start options:
   --shards N              subscription trie shards (default ${DEFAULTS.shards})
 
 ctl options:
-  --node NAME@HOST        node to control: the endpoint its data directory ./data/NAME@HOST records
-                          (default $MESHMQ_NODE_NAME, else ${DEFAULTS.node.name})
-  --data-dir DIR          the node's data directory instead (default $MESHMQ_NODE_DATA_DIR)
+  --node NAME@HOST        node to control: the endpoint its data directory (./data/NAME@HOST unless
+                          configured) records; default the node \`meshmq start\` would run here
+                          (same environment and config file: MESHMQ_NODE_NAME, MESHMQ_NODE_DATA_DIR…)
+  --data-dir DIR          the node's data directory instead
   --control HOST:PORT     a TCP control endpoint (cluster.control.transport tcp; e.g.
                           ${DEFAULTS.cluster.control.host}:<cluster port + ${CONTROL_PORT_OFFSET}>), its token read from --data-dir DIR
   --json                  print the reply as JSON

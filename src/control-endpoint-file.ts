@@ -80,7 +80,8 @@ export function readControlTarget (dataDir: string): ControlTarget {
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new ControlEndpointNotFoundError(`no control endpoint recorded in ${file} (is the node running with this data directory? give --data-dir or --node): ${(err as Error).message}`)
+    const detail = (err as NodeJS.ErrnoException).code === 'ENOENT' ? '' : `: ${(err as Error).message}`
+    throw new ControlEndpointNotFoundError(`no control endpoint recorded in ${file} (is the node running with this data directory? give --data-dir or --node)${detail}`)
   }
   let recorded: unknown
   try {

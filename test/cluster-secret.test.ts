@@ -1,5 +1,5 @@
 /**
- * Acceptance: the cluster secret keeps a node out. A node started with another `--secret`, even
+ * Acceptance: the cluster secret keeps a node out. A node started with another secret, even
  * with every member as a seed and every member listing it as a seed, never appears in any
  * member's status, sees only itself, cannot `cluster join`, and no message crosses either way.
  * A node left on the public default secret says so in its log.
@@ -16,7 +16,7 @@ import { sleep, uniqueName } from './helpers/wait.js'
 const OBSERVE_MS = 4_000
 const OBSERVE_INTERVAL_MS = 250
 
-test('a node with the wrong --secret cannot join: never listed by the members, sees only itself, no message crosses', async t => {
+test('a node with the wrong secret cannot join: never listed by the members, sees only itself, no message crosses', async t => {
   const plan = await planCluster({
     prefix: 'sc',
     size: 3,
