@@ -13,7 +13,13 @@
  * the two compare connect times and the later connect wins, the node name breaking a tie: the
  * loser closes its connection (0x8E Session taken over) and discards its session. Later wins
  * because that is what MQTT does on one node [MQTT-3.1.4-3]: the newest connection of a client id
- * is the one the client is using.
+ * is the one the client is using; but between sessions of two usernames the earlier wins, the later
+ * having slipped past the ownership check below.
+ *
+ * A session belongs to the username that created it (`client-id-owner.ts`): a CONNECT under
+ * another username is refused (CONNACK Not authorized) instead of taking it over, on this node, and
+ * on another (the holder refuses to hand it over or discard it, and this node then refuses the
+ * CONNECT rather than start a fresh session under the same client id).
  */
 import { spawn, dispatch, stop, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import { countDropped, metrics } from '../src/core/metrics.js'
@@ -23,8 +29,9 @@ import type { Delivery } from '../src/core/session/session-state.js'
 import { snapshotMessages } from '../src/core/session/session-snapshot.js'
 import type { BrokerContext } from './broker-context.js'
 import { spawnSession } from './session.js'
-import type { HandOverReply, RegistryMsg, SessionMsg } from './messages.js'
+import type { HandOverReply, RegistryMsg, SessionClaim, SessionMsg } from './messages.js'
 import { resumeOnCrash } from './supervision.js'
+import { mayTakeOver, ownerOf, refuseOwnedByOther } from './client-id-owner.js'
 
 /** How the registry reaches the other nodes; the cluster wiring implements it. */
 export interface ClientDirectory {
@@ -37,10 +44,13 @@ export interface ClientDirectory {
    * replicas are the one copy: the registry keeps none), the nodes that are up first.
    */
   holdersOf: (clientId: string) => string[]
-  /** Asks `node` to hand its session of `clientId` over, or to discard it; rejects when it does not answer in time. */
-  takeOver: (node: string, clientId: string, discard: boolean) => Promise<HandOverReply>
-  /** When `node`'s session of `clientId` last took a connection; undefined when it holds none. */
-  connectedAt: (node: string, clientId: string) => Promise<number | undefined>
+  /**
+   * Asks `node` to hand its session of `clientId` over, or to discard it, for a client connecting as
+   * `username` (undefined: anonymous); rejects when it does not answer in time.
+   */
+  takeOver: (node: string, clientId: string, discard: boolean, username: string | undefined) => Promise<HandOverReply>
+  /** When `node`'s session of `clientId` last took a connection, and whose it is; undefined when it holds none. */
+  sessionClaim: (node: string, clientId: string) => Promise<SessionClaim | undefined>
   /** Sends deliveries of a handed-over session to the node that took it over; rejects on failure. */
   forwardDeliveries: (node: string, clientId: string, deliveries: Delivery[]) => Promise<void>
   /** How long a handed-over session keeps forwarding (`cluster.takeover.handoverMs`). */
@@ -53,6 +63,8 @@ const CONFLICT_RECHECK_MS = 1_000
 
 interface RegistryEntry {
   session: Ref<SessionMsg>
+  /** The username that created the session (undefined: anonymous); only it may take the session over. */
+  owner: string | undefined
   attachSeq: number
   connectedAt: number
   /** The node that handed this session over, the one node whose forwarded deliveries it takes. */
@@ -63,6 +75,8 @@ interface RegistryEntry {
 interface PendingTakeover {
   /** The node asked for the session. */
   node: string
+  /** The username the session was asked for. */
+  username: string | undefined
   connects: Array<{ request: ConnectRequest, connection: ClientLink }>
   /** Deliveries the old node forwarded before its answer arrived. */
   early: Delivery[]
@@ -86,12 +100,17 @@ export function losesConflict (mine: number, self: string, theirs: number, other
   return mine < theirs || (mine === theirs && self < other)
 }
 
+/** What this node answers another that holds the same client id. */
+function claimOf (entry: RegistryEntry | undefined): SessionClaim | undefined {
+  return entry === undefined ? undefined : { connectedAt: entry.connectedAt, owner: entry.owner }
+}
+
 export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDirectory): Ref<RegistryMsg> {
   const log = broker.log.child({ actor: 'client_registry' })
   const handoverMs = directory?.handoverMs ?? 0
 
-  function spawnEntry (state: RegistryState, clientId: string, ctx: ActorContext<RegistryMsg, ActorSystemRef>): RegistryEntry {
-    const entry = { session: spawnSession(broker, ctx.self, clientId, actorName(clientId, ++state.spawned)), attachSeq: 0, connectedAt: 0 }
+  function spawnEntry (state: RegistryState, clientId: string, owner: string | undefined, ctx: ActorContext<RegistryMsg, ActorSystemRef>): RegistryEntry {
+    const entry = { session: spawnSession(broker, ctx.self, clientId, actorName(clientId, ++state.spawned)), owner, attachSeq: 0, connectedAt: 0 }
     state.sessions.set(clientId, entry)
     metrics.sessions = state.sessions.size
     directory?.clientAdded(clientId)
@@ -105,7 +124,11 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
   }
 
   function attach (state: RegistryState, clientId: string, request: ConnectRequest, connection: ClientLink, ctx: ActorContext<RegistryMsg, ActorSystemRef>): void {
-    const entry = state.sessions.get(clientId) ?? spawnEntry(state, clientId, ctx)
+    const entry = state.sessions.get(clientId) ?? spawnEntry(state, clientId, ownerOf(request), ctx)
+    if (!mayTakeOver(entry.owner, request)) {
+      refuseOwnedByOther(log, request, connection)
+      return
+    }
     entry.attachSeq++
     entry.connectedAt = broker.clock.now()
     dispatch(entry.session, { type: 'attach', connection, request, attachSeq: entry.attachSeq })
@@ -130,7 +153,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
     const entry = state.sessions.get(clientId)
     if (entry === undefined || directory?.holdersOf(clientId).includes(node) !== true) return
     const session = entry.session
-    directory.connectedAt(node, clientId).then(
+    directory.sessionClaim(node, clientId).then(
       theirs => { dispatch(ctx.self, { type: 'conflict_checked', clientId, node, session, theirs }) },
       (err: unknown) => {
         log.warn({ clientid: clientId, peer: node, attempt, err }, 'client_id_conflict_unresolved')
@@ -145,6 +168,15 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
     state.pending.delete(msg.clientId)
     const fields = { clientid: msg.clientId, peer: msg.node }
     const reply = msg.reply
+    if (reply?.kind === 'not_authorized') {
+      // The session there belongs to another user: no fresh session here under its client id.
+      // A queued CONNECT of yet another username asks again.
+      for (const connect of pending.connects) {
+        if (ownerOf(connect.request) === pending.username) refuseOwnedByOther(log, connect.request, connect.connection, msg.node)
+        else dispatch(ctx.self, { type: 'connect', request: connect.request, connection: connect.connection })
+      }
+      return
+    }
     if (reply === undefined) {
       // The node that holds the session did not answer: start fresh (README "Client ids and session takeover").
       metrics.sessionsTakeoverFailed++
@@ -153,7 +185,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
       metrics.sessionsTakenOver++
       log.info({ ...fields, subscriptions: reply.snapshot.subscriptions.length, messages: snapshotMessages(reply.snapshot) }, 'session_taken_over_from_peer')
     }
-    const entry = state.sessions.get(msg.clientId) ?? spawnEntry(state, msg.clientId, ctx)
+    const entry = state.sessions.get(msg.clientId) ?? spawnEntry(state, msg.clientId, pending.username, ctx)
     if (reply?.kind === 'handed_over') {
       entry.handedOverBy = msg.node
       dispatch(entry.session, { type: 'import', snapshot: reply.snapshot, dedupeMs: 2 * handoverMs })
@@ -176,8 +208,9 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
           attach(state, clientId, msg.request, msg.connection, ctx)
           break
         }
-        state.pending.set(clientId, { node: owner, connects: [{ request: msg.request, connection: msg.connection }], early: [] })
-        directory.takeOver(owner, clientId, msg.request.cleanStart).then(
+        const username = ownerOf(msg.request)
+        state.pending.set(clientId, { node: owner, username, connects: [{ request: msg.request, connection: msg.connection }], early: [] })
+        directory.takeOver(owner, clientId, msg.request.cleanStart, username).then(
           reply => { dispatch(ctx.self, { type: 'takeover_resolved', clientId, node: owner, reply }) },
           (err: unknown) => { dispatch(ctx.self, { type: 'takeover_resolved', clientId, node: owner, reply: undefined, error: String(err) }) }
         )
@@ -190,6 +223,11 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         const entry = state.sessions.get(msg.clientId)
         if (entry === undefined) {
           msg.reply({ kind: 'not_found' })
+          break
+        }
+        if (entry.owner !== msg.username) {
+          log.warn({ clientid: msg.clientId, peer: msg.from, username: msg.username?.slice(0, 256) }, 'session_hand_over_refused')
+          msg.reply({ kind: 'not_authorized' })
           break
         }
         removeEntry(state, msg.clientId)
@@ -217,17 +255,30 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         for (const clientId of msg.clientIds) if (state.sessions.has(clientId)) checkConflict(state, msg.node, clientId, ctx)
         break
       case 'connected_at':
-        msg.reply(state.sessions.get(msg.clientId)?.connectedAt)
+        msg.reply(claimOf(state.sessions.get(msg.clientId)))
         break
       case 'conflict_recheck':
         checkConflict(state, msg.node, msg.clientId, ctx, msg.attempt)
         break
       case 'conflict_checked': {
         const entry = state.sessions.get(msg.clientId)
-        if (entry?.session !== msg.session || msg.theirs === undefined) break
-        if (!losesConflict(entry.connectedAt, broker.node, msg.theirs, msg.node)) break
-        metrics.clientIdConflictsLost++
-        log.warn({ clientid: msg.clientId, peer: msg.node, connected_at: entry.connectedAt, peer_connected_at: msg.theirs }, 'client_id_conflict_lost')
+        const theirs = msg.theirs
+        if (entry?.session !== msg.session || theirs === undefined) break
+        // Between two users the earlier session keeps the client id: the later one was never checked
+        // against it (its node did not know of it yet, or could not reach its holder).
+        const ownersDiffer = theirs.owner !== entry.owner
+        const lost = ownersDiffer
+          ? losesConflict(theirs.connectedAt, msg.node, entry.connectedAt, broker.node)
+          : losesConflict(entry.connectedAt, broker.node, theirs.connectedAt, msg.node)
+        if (!lost) break
+        const fields = { clientid: msg.clientId, peer: msg.node, connected_at: entry.connectedAt, peer_connected_at: theirs.connectedAt }
+        if (ownersDiffer) {
+          metrics.clientIdOwnedByOtherUser++
+          log.warn({ ...fields, username: entry.owner?.slice(0, 256), reason: 'conflict' }, 'client_id_owned_by_other_user')
+        } else {
+          metrics.clientIdConflictsLost++
+          log.warn(fields, 'client_id_conflict_lost')
+        }
         removeEntry(state, msg.clientId)
         dispatch(entry.session, { type: 'hand_over', handOver: { to: msg.node, discard: true, reply: () => {}, forward: () => {}, handoverMs: 0 } })
         break

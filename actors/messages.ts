@@ -49,6 +49,13 @@ export type SessionMsg =
 
 // ---- Client registry (client-registry.ts) ------------------------------------------------------
 
+/** A node's hold on a client id, compared when two nodes hold it: when its session last took a connection, and for whom. */
+export interface SessionClaim {
+  connectedAt: number
+  /** The username that created the session; undefined: anonymous. */
+  owner: string | undefined
+}
+
 /** What the node holding a session answers a node that takes it over. */
 export type HandOverReply =
   /** The session, now this node's to resume. */
@@ -57,6 +64,8 @@ export type HandOverReply =
   | { kind: 'discarded' }
   /** That node holds no session for the client id (any more). */
   | { kind: 'not_found' }
+  /** The session belongs to another username than the connecting client's: it stays there. */
+  | { kind: 'not_authorized' }
 
 /** A request to give up a session to node `to`. */
 export interface HandOver {
@@ -78,7 +87,7 @@ export type RegistryMsg =
   /** Reply with the number of sessions. */
   | { type: 'count', replyTo: Ref<number> }
   /** The node `from` asks for this node's session of `clientId` (see `HandOver`). */
-  | { type: 'hand_over', clientId: string, from: string, discard: boolean, reply: (reply: HandOverReply) => void }
+  | { type: 'hand_over', clientId: string, from: string, discard: boolean, username: string | undefined, reply: (reply: HandOverReply) => void }
   /** The takeover of `clientId` from `node` ended; `reply` undefined when the node did not answer. */
   | { type: 'takeover_resolved', clientId: string, node: string, reply: HandOverReply | undefined, error?: string }
   /** Deliveries `from` forwarded for the session of `clientId` (taken only if `from` handed it over). */
@@ -89,11 +98,11 @@ export type RegistryMsg =
    */
   | { type: 'remote_clients_added', node: string, clientIds: string[] }
   /** Reply with when this node's session of `clientId` last took a connection (undefined: none here). */
-  | { type: 'connected_at', clientId: string, reply: (connectedAt: number | undefined) => void }
+  | { type: 'connected_at', clientId: string, reply: (claim: SessionClaim | undefined) => void }
   /** Ask `node` again for its connect time of `clientId` (the last ask failed). */
   | { type: 'conflict_recheck', clientId: string, node: string, attempt: number }
   /** The connect time `node` answered for its session of `clientId`, which this node holds too (`session`). */
-  | { type: 'conflict_checked', clientId: string, node: string, session: Ref<SessionMsg>, theirs: number | undefined }
+  | { type: 'conflict_checked', clientId: string, node: string, session: Ref<SessionMsg>, theirs: SessionClaim | undefined }
   /** Stop every session (node shutdown); replies when done. */
   | { type: 'shutdown', replyTo: Ref<number> }
 

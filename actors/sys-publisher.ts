@@ -3,7 +3,8 @@
  * `$SYS/brokers/<node>/…` (as EMQX and mosquitto do), so a subscriber gets current values at once.
  * Dropped messages are also split by reason (`messages/dropped/<reason>`, each reason once it
  * occurred), and the node's delivery budget is shown (`messages/queued`, `messages/queued/bytes`,
- * `sessions/backlogged`).
+ * `sessions/backlogged`), and `cluster/default_secret` (`true` while the node runs on the public
+ * default cluster secret).
  */
 import { spawn, type ActorFunc, type ActorSystemRef, type Ref } from 'nact'
 import type { Message } from '../src/core/mqtt/message.js'
@@ -13,6 +14,7 @@ import type { SysMsg } from './messages.js'
 import { PublishBatch } from './publish-batch.js'
 import { resumeOnCrash } from './supervision.js'
 import { BROKER_VERSION } from '../src/core/version.js'
+import { DEFAULT_CLUSTER_SECRET } from '../src/core/config/config.js'
 
 /** The $SYS topics (relative to `$SYS/brokers/<node>/`) and how each value is read. */
 export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> = [
@@ -33,6 +35,7 @@ export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> 
   ['sessions/discarded_for_peer', () => String(metrics.sessionsDiscardedForPeer)],
   ['sessions/takeover_failed', () => String(metrics.sessionsTakeoverFailed)],
   ['sessions/client_id_conflicts', () => String(metrics.clientIdConflictsLost)],
+  ['clients/client_id_owned_by_other_user', () => String(metrics.clientIdOwnedByOtherUser)],
   ['clients/closed/outgoing_buffer_full', () => String(metrics.connectionsClosedOutgoingFull)],
   ['messages/retained', () => String(metrics.messagesRetained)],
   ['messages/retained/full', () => String(metrics.retainedFull)],
@@ -75,6 +78,8 @@ export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
     add('messages/queued', String(budget.heldMessages))
     add('messages/queued/bytes', String(budget.heldBytes))
     add('sessions/backlogged', String(budget.backlogged))
+    // Whether anyone who can reach the cluster port could join (the public default secret).
+    add('cluster/default_secret', String(broker.config.cluster.secret === DEFAULT_CLUSTER_SECRET))
     batch.flush()
     return undefined
   }

@@ -162,8 +162,8 @@ case "$cmd" in
   status)
     need_root; i=1; json=()
     for arg in "$@"; do if [[ $arg == --json ]]; then json=(--json); else i=$arg; fi; done
-    check_host "$i"; in_host "$i" node "$(main_js)" ctl --node "$(node_name "$i")" "${json[@]}" cluster status ;;
-  ctl) need_root; i=${1:?ctl I ARGS...}; shift; check_host "$i"; in_host "$i" node "$(main_js)" ctl --node "$(node_name "$i")" "$@" ;;
+    check_host "$i"; in_host "$i" node "$(main_js)" ctl --data-dir "$dir/data/$i" "${json[@]}" cluster status ;;
+  ctl) need_root; i=${1:?ctl I ARGS...}; shift; check_host "$i"; in_host "$i" node "$(main_js)" ctl --data-dir "$dir/data/$i" "$@" ;;
   sub) need_root; i=${1:?sub I TOPIC [QOS]}; check_host "$i"
     mqtt_cli "$i" sub -h "$(addr "$i")" -p "$mqtt_port" -t "${2:?sub I TOPIC [QOS]}" -q "${3:-0}" -v ;;
   pub) need_root; i=${1:?pub I TOPIC MESSAGE [QOS]}; check_host "$i"

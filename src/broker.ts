@@ -24,12 +24,14 @@ import { ClusterBridge } from './cluster-bridge.js'
 import { ClusterSessions } from './cluster-sessions.js'
 import { ClusterRetained } from './cluster-retained.js'
 import { ClusterWills } from './cluster-wills.js'
-import { ControlServer } from './control-server.js'
+import { checkControlConfig, openControlEndpoint, type ControlEndpoint } from './control-endpoint.js'
+import type { ControlAddress } from './control-endpoint-file.js'
 import { anonymousExposure } from './listener-exposure.js'
 import { DeliveryBudget } from './core/session/delivery-budget.js'
 import type { Authenticator } from './core/auth/identity.js'
 import { setUpAcl } from './acl-setup.js'
 import { setUpAuth, type ReloadableFile } from './auth-setup.js'
+import { settleClusterSecret } from './cluster-secret.js'
 
 const QUERY_TIMEOUT_MS = 5000
 
@@ -46,8 +48,8 @@ export interface Broker {
   readonly cluster: ClusterBridge
   /** The cluster port peers dial (the OS-chosen one when configured as 0). */
   readonly clusterPort: number
-  /** The `meshmq ctl` endpoint's port. */
-  readonly controlPort: number
+  /** Where the `meshmq ctl` endpoint listens: a Unix socket path, or a loopback TCP address. */
+  readonly control: ControlAddress
   /** Open MQTT client connections, on all listeners. */
   connectionCount: () => number
   /** Sessions held by this node, connected or not. */
@@ -113,7 +115,9 @@ function tcpPortOf (addresses: readonly string[], fallback: number): number {
   return fallback
 }
 
-export async function startBroker (config: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
+export async function startBroker (given: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
+  const config = settleClusterSecret(given)
+  checkControlConfig(config)
   const node = config.node.name
   const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
   // Read first: an ACL file, password file or JWT key that cannot be read stops the node before anything starts.
@@ -158,13 +162,13 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
   const { defaultListener, all: listeners } = createListeners(config, listenerOptions)
   const closeListeners = async (): Promise<void> => { await Promise.all(listeners.map(async listener => { await listener.close() })) }
   let listenerAddresses: ListenerAddress[]
-  const control = new ControlServer({ host: config.cluster.control.host, port: config.cluster.control.port, admin: cluster, log: log.child({ actor: 'control' }) })
+  let control: ControlEndpoint | undefined
   try {
     // The MQTT ports are bound first: they are usually fixed ports, and binding them after the
     // cluster's (possibly OS-chosen) port could find one handed to the cluster.
     listenerAddresses = await startListeners(listeners, config, log)
     await cluster.start()
-    await control.listen()
+    control = await openControlEndpoint(config, cluster, log.child({ actor: 'control' }))
   } catch (err) {
     for (const file of authFiles) file.close()
     clearInterval(sysTimer)
@@ -176,7 +180,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     throw err
   }
   const port = defaultListener?.port ?? 0
-  log.info({ port, listeners: listenerAddresses.map(address => address.name), cluster_addresses: cluster.network.addresses(), control_port: control.port, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
+  log.info({ port, listeners: listenerAddresses.map(address => address.name), cluster_addresses: cluster.network.addresses(), control: control.address, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
 
   let stopped = false
   return {
@@ -189,7 +193,7 @@ export async function startBroker (config: BrokerConfig, options: BrokerOptions 
     registry,
     cluster,
     clusterPort: tcpPortOf(cluster.network.addresses(), config.cluster.port),
-    controlPort: control.port,
+    control: control.address,
     connectionCount: () => listeners.reduce((sum, listener) => sum + listener.connectionCount, 0),
     sessionCount: async () => await query(registry, (replyTo: Ref<number>) => ({ type: 'count', replyTo }), QUERY_TIMEOUT_MS),
     routes: async () => await query(routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),

@@ -11,9 +11,9 @@ import {
 
 export type Command =
   /** Run a broker node. */
-  | { kind: 'start', configFile?: string, overrides: DeepPartial<BrokerConfig> }
+  | { kind: 'start', configFile?: string, overrides: DeepPartial<BrokerConfig>, secretOnCommandLine?: true }
   /** Send one administration command to a running node's control endpoint. */
-  | { kind: 'ctl', node?: string, control?: { host: string, port: number }, json: boolean, args: string[] }
+  | { kind: 'ctl', node?: string, dataDir?: string, control?: { host: string, port: number }, json: boolean, args: string[] }
   | { kind: 'help', text: string }
   | { kind: 'version' }
 
@@ -41,12 +41,18 @@ start options:
   --cluster-port N        cluster port (default ${DEFAULT_CLUSTER_PORT_BASE} + numeric suffix of the name)
   --discovery STRATEGY    ${DISCOVERY_STRATEGIES.join('|')} (default ${DEFAULTS.cluster.discovery})
   --seeds LIST            comma list of seed nodes name@host[:port]
-  --secret S              pre-shared cluster secret (default '${DEFAULT_CLUSTER_SECRET}': change it in production)
+  --secret-file FILE      file holding the pre-shared cluster secret (default secret '${DEFAULT_CLUSTER_SECRET}' is
+                          public: set your own in production; MESHMQ_CLUSTER_SECRET works too)
+  --secret S              the secret itself: visible to every user in \`ps\`, prefer --secret-file
   --shards N              subscription trie shards (default ${DEFAULTS.shards})
 
 ctl options:
-  --node NAME@HOST        node to control, at ${DEFAULTS.cluster.control.host}:(its default cluster port + ${CONTROL_PORT_OFFSET})
-  --control HOST:PORT     control endpoint to talk to instead
+  --node NAME@HOST        node to control: the endpoint its data directory (./data/NAME@HOST unless
+                          configured) records; default the node \`meshmq start\` would run here
+                          (same environment and config file: MESHMQ_NODE_NAME, MESHMQ_NODE_DATA_DIR…)
+  --data-dir DIR          the node's data directory instead
+  --control HOST:PORT     a TCP control endpoint (cluster.control.transport tcp; e.g.
+                          ${DEFAULTS.cluster.control.host}:<cluster port + ${CONTROL_PORT_OFFSET}>), its token read from --data-dir DIR
   --json                  print the reply as JSON
 
 Precedence: defaults < config file < environment < flags. Every config key can be set by
@@ -66,12 +72,14 @@ const START_OPTIONS = {
   discovery: { type: 'string' },
   seeds: { type: 'string' },
   secret: { type: 'string' },
+  'secret-file': { type: 'string' },
   shards: { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 } as const
 
 const CTL_OPTIONS = {
   node: { type: 'string' },
+  'data-dir': { type: 'string' },
   control: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' }
@@ -127,13 +135,17 @@ function parseStart (args: string[]): Command {
   if (values.discovery !== undefined) cluster.discovery = discoveryFlag(values.discovery)
   if (values.seeds !== undefined) cluster.seeds = values.seeds.split(',').map(seed => seed.trim()).filter(seed => seed !== '')
   if (values.secret !== undefined) cluster.secret = values.secret
+  if (values['secret-file'] !== undefined) cluster.secretFile = values['secret-file']
   if (values.shards !== undefined) overrides.shards = integerFlag('--shards', values.shards)
   if (Object.keys(node).length > 0) overrides.node = node
   if (Object.keys(cluster).length > 0) overrides.cluster = cluster
 
-  return values.config === undefined
+  const command: Command = values.config === undefined
     ? { kind: 'start', overrides }
     : { kind: 'start', configFile: values.config, overrides }
+  // Other users see the command line (`ps`): the entry point warns `cluster_secret_on_command_line`.
+  if (values.secret !== undefined) command.secretOnCommandLine = true
+  return command
 }
 
 function parseCtl (args: string[]): Command {
@@ -143,12 +155,16 @@ function parseCtl (args: string[]): Command {
   if (values.node !== undefined && values.control !== undefined) {
     throw new UsageError('ctl: give either --node or --control, not both')
   }
+  if (values.node !== undefined && values['data-dir'] !== undefined) {
+    throw new UsageError('ctl: give either --node or --data-dir, not both')
+  }
   checkCtlArguments(positionals)
   const command: Command = { kind: 'ctl', json: values.json === true, args: positionals }
   if (values.node !== undefined) {
     checkedBy('--node', () => parseNodeName(values.node ?? ''))
     command.node = values.node
   }
+  if (values['data-dir'] !== undefined) command.dataDir = values['data-dir']
   if (values.control !== undefined) command.control = hostPortFlag('--control', values.control)
   return command
 }

@@ -1,5 +1,5 @@
 /**
- * The node side of `meshmq ctl`: a TCP endpoint on loopback that takes one JSON request line
+ * The node side of `meshmq ctl`: an endpoint that takes one JSON request line
  * `{"args":["cluster","join","n2@10.0.0.2"]}` per connection, runs it against the cluster, and
  * answers with one JSON reply line `{ok, result?, error?, text?}` (see `src/ctl.ts`), like
  * `emqx ctl cluster …`:
@@ -11,17 +11,33 @@
  *   cluster force-leave <node> ditto, `Remove the node <node> from the cluster successfully.`
  *   any failure                { ok: false, error: <message> }
  *
+ * It listens either on a Unix socket (mode 0600: only the node's user, and root, can connect) or
+ * on a loopback TCP port, where every request must carry the node's token
+ * (`{"args":[…],"token":"…"}`, compared in constant time); a request without it, or with another,
+ * is refused and logged as `ctl_refused` with the client's address.
+ *
  * Requests are bounded in size and time, membership changes run one at a time, and every
  * command is logged as a `ctl_request` debug event on arrival and a `ctl_command` event when done,
- * with the `client` (address:port) that asked; a force-leave is also logged by the cluster with it.
+ * with the `client` (address:port, or `unix`) that asked; a force-leave is also logged by the cluster with it.
  */
 import net from 'node:net'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { chmodSync } from 'node:fs'
 import type { Logger } from './core/log.js'
 import type { ControlReply } from './ctl.js'
 import type { ClusterStatus } from './core/cluster-status.js'
-import { DEFAULT_SECRET_ADVICE, parseNodeAddress } from './core/config/config.js'
+import {
+  commandOf, formatClusterStatus, isLoopbackHost, parseRequestLine, statusResult, DEFAULT_SECRET_WARNING, type ControlCommand
+} from './control-commands.js'
+import type { ControlAddress } from './control-endpoint-file.js'
 
 export type { ClusterStatus }
+export { ControlRequestError, DEFAULT_SECRET_WARNING, formatClusterStatus, isLoopbackHost } from './control-commands.js'
+
+/** Where the endpoint listens: a Unix socket, or a loopback TCP port whose requests carry `token`. */
+export type ControlBinding =
+  | { transport: 'unix', path: string }
+  | { transport: 'tcp', host: string, port: number, token: string }
 
 /** What the control endpoint needs from the cluster. */
 export interface ClusterAdmin {
@@ -38,10 +54,11 @@ export interface ClusterAdmin {
 }
 
 export interface ControlServerOptions {
-  /** Address to bind; must be a loopback address unless `allowNonLoopback` is set. */
-  host: string
-  /** Port to bind; 0 lets the OS choose (read it from `port` after `listen`). */
-  port: number
+  /**
+   * A socket path, or a TCP address (a loopback host unless `allowNonLoopback` is set; port 0 lets
+   * the OS choose: read it from `address` after `listen`) and the token its requests must carry.
+   */
+  bind: ControlBinding
   admin: ClusterAdmin
   log: Logger
   /** Bind `host` even when it is not a loopback address: anyone who can reach it administers the node. */
@@ -63,89 +80,34 @@ export class ControlHostNotLoopbackError extends Error {
   }
 }
 
-/** A request line that is not `{"args":[string, ...]}` or names no known command. */
-export class ControlRequestError extends Error {
-  override name = 'ControlRequestError'
-}
-
 /** A command that did not finish within the request timeout. */
 export class ControlTimeoutError extends Error {
   override name = 'ControlTimeoutError'
 }
 
-const USAGE = 'expected cluster status | cluster join <node> | cluster leave | cluster force-leave <node> | routes list'
+/** What a refused TCP request is told. */
+export const TOKEN_REFUSAL = 'refused: this control endpoint requires the token the node writes to <dataDir>/ctl.token (meshmq ctl reads it with --data-dir DIR or --node NAME)'
 
-/** True for 127.0.0.0/8, ::1, ::ffff:127.x.y.z and `localhost`. */
-export function isLoopbackHost (host: string): boolean {
-  if (host === 'localhost') return true
-  if (net.isIPv4(host)) return host.startsWith('127.')
-  if (net.isIPv6(host)) {
-    const lower = host.toLowerCase()
-    return lower === '::1' || /^::ffff:127\.\d+\.\d+\.\d+$/.test(lower)
-  }
-  return false
+/** Whether `given` is `expected`, in time independent of where they differ. */
+function sameToken (given: string, expected: string): boolean {
+  const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
+  return timingSafeEqual(digest(given), digest(expected))
 }
 
-/** An Erlang quoted atom, as EMQX prints node names: `'n1@127.0.0.1'`. */
-function erlangAtom (name: string): string {
-  return `'${name.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
-}
+/** File permission bits of the socket, and the umask in force while it is bound (no window with wider ones). */
+const SOCKET_MODE = 0o600
+const SOCKET_UMASK = 0o177
 
-/** `Cluster status: [{running_nodes,['n1@h','n2@h']},{stopped_nodes,[]}]`, as `emqx ctl cluster status` prints it. */
-export function formatClusterStatus (status: ClusterStatus): string {
-  const list = (nodes: string[]): string => `[${nodes.map(erlangAtom).join(',')}]`
-  return `Cluster status: [{running_nodes,${list(status.runningNodes)}},{stopped_nodes,${list(status.stoppedNodes)}}]`
-}
-
-/** The node lists of `cluster status` (`meshmq ctl --json cluster status`), also the reply of a membership change. */
-function statusResult (status: ClusterStatus): { running_nodes: string[], stopped_nodes: string[] } {
-  return { running_nodes: [...status.runningNodes], stopped_nodes: [...status.stoppedNodes] }
-}
-
-/** The line `cluster status` adds on a node that runs on the public default secret. */
-export const DEFAULT_SECRET_WARNING = 'Warning: this node uses the public default cluster secret: anyone who can reach its cluster port can join; ' +
-  `${DEFAULT_SECRET_ADVICE}.`
-
-/** One parsed command. */
-type ControlCommand =
-  | { kind: 'status' }
-  | { kind: 'join', node: string }
-  | { kind: 'leave' }
-  | { kind: 'force-leave', node: string }
-  | { kind: 'routes' }
-
-function parseRequest (line: string): { args: string[], command: ControlCommand } {
-  let request: unknown
+/** Sets the socket umask and returns the previous one; undefined in a worker thread, which may not (the chmod after binding remains). */
+function narrowUmask (): number | undefined {
   try {
-    request = JSON.parse(line)
+    return process.umask(SOCKET_UMASK)
   } catch {
-    throw new ControlRequestError('request is not valid JSON')
+    return undefined
   }
-  const args = (request as { args?: unknown } | null)?.args
-  if (!Array.isArray(args) || !args.every((arg): arg is string => typeof arg === 'string')) {
-    throw new ControlRequestError('request must be {"args":[string, ...]}')
-  }
-  const [group, subcommand, target, ...extra] = args
-  if (group === 'routes' && subcommand === 'list' && target === undefined) return { args, command: { kind: 'routes' } }
-  if (group !== 'cluster') throw new ControlRequestError(`unknown command '${args.join(' ')}': ${USAGE}`)
-  const takesNode = subcommand === 'join' || subcommand === 'force-leave'
-  if (subcommand === 'status' || subcommand === 'leave') {
-    if (target !== undefined) throw new ControlRequestError(`cluster ${subcommand} takes no argument`)
-    return { args, command: { kind: subcommand } }
-  }
-  if (!takesNode) throw new ControlRequestError(`unknown command '${args.join(' ')}': ${USAGE}`)
-  if (target === undefined || extra.length > 0) {
-    throw new ControlRequestError(`cluster ${subcommand} expects one node name@host[:port]`)
-  }
-  try {
-    parseNodeAddress(target)
-  } catch (err) {
-    throw new ControlRequestError(`cluster ${subcommand}: ${(err as Error).message}`)
-  }
-  return { args, command: { kind: subcommand, node: target } }
 }
 
-/** Loopback TCP endpoint serving `meshmq ctl` requests. */
+/** The endpoint serving `meshmq ctl` requests. */
 export class ControlServer {
   readonly #options: Required<Omit<ControlServerOptions, 'admin' | 'log'>>
   readonly #admin: ClusterAdmin
@@ -157,41 +119,59 @@ export class ControlServer {
 
   constructor (options: ControlServerOptions) {
     this.#options = {
-      host: options.host,
-      port: options.port,
+      bind: options.bind,
       allowNonLoopback: options.allowNonLoopback ?? false,
       maxRequestBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     }
-    if (!this.#options.allowNonLoopback && !isLoopbackHost(options.host)) {
-      throw new ControlHostNotLoopbackError(options.host)
+    const { bind } = options
+    if (bind.transport === 'tcp' && !this.#options.allowNonLoopback && !isLoopbackHost(bind.host)) {
+      throw new ControlHostNotLoopbackError(bind.host)
     }
     this.#admin = options.admin
     this.#log = options.log
     this.#server = net.createServer({ allowHalfOpen: true }, socket => { this.#serve(socket) })
   }
 
-  /** Binds the endpoint; rejects with the bind error (e.g. EADDRINUSE). */
+  /**
+   * Binds the endpoint; rejects with the bind error (e.g. EADDRINUSE). A socket is bound under a
+   * umask that leaves it mode 0600 from the start (and chmodded to that again).
+   */
   async listen (): Promise<void> {
+    const { bind } = this.#options
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => { reject(err) }
       this.#server.once('error', onError)
-      this.#server.listen({ host: this.#options.host, port: this.#options.port, exclusive: true }, () => {
+      const onListening = (): void => {
         this.#server.off('error', onError)
         resolve()
-      })
+      }
+      if (bind.transport === 'tcp') {
+        this.#server.listen({ host: bind.host, port: bind.port, exclusive: true }, onListening)
+        return
+      }
+      // The bind happens within listen(), synchronously: the umask applies to the socket file only.
+      const umask = narrowUmask()
+      try {
+        this.#server.listen({ path: bind.path, exclusive: true }, onListening)
+      } finally {
+        if (umask !== undefined) process.umask(umask)
+      }
     })
+    if (bind.transport === 'unix') chmodSync(bind.path, SOCKET_MODE)
     this.#server.on('error', err => { this.#log.error({ err }, 'control_server_error') })
-    this.#log.info({ host: this.#options.host, port: this.port }, 'control_listening')
+    this.#log.info({ ...this.address }, 'control_listening')
   }
 
-  /** The bound port (the configured one until `listen` resolves). */
-  get port (): number {
+  /** Where the endpoint listens (for TCP, the OS-chosen port once `listen` resolves). */
+  get address (): ControlAddress {
+    const { bind } = this.#options
+    if (bind.transport === 'unix') return { transport: 'unix', path: bind.path }
     const address = this.#server.address()
-    return typeof address === 'object' && address !== null ? address.port : this.#options.port
+    return { transport: 'tcp', host: bind.host, port: typeof address === 'object' && address !== null ? address.port : bind.port }
   }
 
-  /** Stops accepting, drops open control connections and resolves once the socket is closed. */
+  /** Stops accepting, drops open control connections and resolves once the socket is closed (a socket file is removed). */
   async close (): Promise<void> {
     if (!this.#server.listening) return
     const closed = new Promise<void>(resolve => { this.#server.close(() => { resolve() }) })
@@ -211,7 +191,7 @@ export class ControlServer {
       clearTimeout(timer)
       if (!socket.destroyed) socket.end(JSON.stringify(reply) + '\n')
     }
-    const client = `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`
+    const client = this.#options.bind.transport === 'unix' ? 'unix' : `${socket.remoteAddress ?? 'unknown'}:${socket.remotePort ?? 0}`
     const run = (line: string): void => {
       state = 'running'
       clearTimeout(timer)
@@ -251,7 +231,13 @@ export class ControlServer {
     const started = Date.now()
     let args: string[] | undefined
     try {
-      const request = parseRequest(line)
+      const { request: parsed, token } = parseRequestLine(line)
+      const refusal = this.#refusal(token)
+      if (refusal !== undefined) {
+        this.#log.warn({ client, reason: refusal }, 'ctl_refused')
+        return { ok: false, error: TOKEN_REFUSAL }
+      }
+      const request = commandOf(parsed)
       args = request.args
       this.#log.debug({ args, client }, 'ctl_request')
       const reply = await this.#withTimeout(request.command, client)
@@ -262,6 +248,14 @@ export class ControlServer {
       this.#log.warn({ args, client, ok: false, error, durationMs: Date.now() - started }, 'ctl_command')
       return { ok: false, error }
     }
+  }
+
+  /** Why a request with `token` is refused (`missing_token`, `wrong_token`), or undefined when it may run. */
+  #refusal (token: string | undefined): string | undefined {
+    const { bind } = this.#options
+    if (bind.transport === 'unix') return undefined
+    if (token === undefined) return 'missing_token'
+    return sameToken(token, bind.token) ? undefined : 'wrong_token'
   }
 
   /** Runs a command, status at once and membership changes in turn; the reply is due within the request timeout of arrival. */

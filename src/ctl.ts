@@ -1,10 +1,17 @@
 /**
- * `meshmq ctl`: sends one administration command to a running node's control endpoint (a
- * loopback TCP port speaking one JSON request line and one JSON reply line) and prints the reply.
+ * `meshmq ctl`: sends one administration command to a running node's control endpoint (one JSON
+ * request line, one JSON reply line) and prints the reply. The endpoint is the one the node's data
+ * directory records (`ctl.json`: a Unix socket, or a loopback TCP port whose token is in
+ * `ctl.token`). The directory is `--data-dir`, else the one `meshmq start` would use with the same
+ * environment and config file and `--node` as its `--name` (`./data/<node>` unless configured; a
+ * node given no name is named as start names it). `--control HOST:PORT` names a TCP endpoint
+ * directly (its token read from `--data-dir` when given).
  */
 import net from 'node:net'
 import type { Command } from './cli-args.js'
-import { controlEndpointFor, DEFAULT_NODE_NAME } from './core/config/config.js'
+import { loadConfig } from './core/config/config.js'
+import { hostFacts } from './host-facts.js'
+import { describeControlAddress, readControlTarget, readControlToken, type ControlTarget } from './control-endpoint-file.js'
 
 const CTL_TIMEOUT_MS = 15_000
 
@@ -15,16 +22,18 @@ export class ControlUnreachableError extends Error {
   override name = 'ControlUnreachableError'
 }
 
-/** Sends a request to a control endpoint and resolves with its reply. */
-export async function sendControlRequest (endpoint: { host: string, port: number }, request: ControlRequest, signal = AbortSignal.timeout(CTL_TIMEOUT_MS)): Promise<ControlReply> {
+/** Sends a request (with the target's token, if any) to a control endpoint and resolves with its reply. */
+export async function sendControlRequest (target: ControlTarget, request: ControlRequest, signal = AbortSignal.timeout(CTL_TIMEOUT_MS)): Promise<ControlReply> {
+  const where = describeControlAddress(target)
+  const line = JSON.stringify(target.token === undefined ? request : { ...request, token: target.token }) + '\n'
   return await new Promise<ControlReply>((resolve, reject) => {
-    const socket = net.connect(endpoint)
+    const socket = target.transport === 'unix' ? net.connect({ path: target.path }) : net.connect({ host: target.host, port: target.port })
     let data = ''
     const fail = (err: Error): void => { socket.destroy(); reject(err) }
-    const onAbort = (): void => fail(new ControlUnreachableError(`no reply from ${endpoint.host}:${endpoint.port} in time`))
+    const onAbort = (): void => fail(new ControlUnreachableError(`no reply from ${where} in time`))
     signal.addEventListener('abort', onAbort, { once: true })
     socket.setEncoding('utf8')
-    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'))
+    socket.on('connect', () => socket.write(line))
     socket.on('data', (chunk: string) => {
       data += chunk
       const end = data.indexOf('\n')
@@ -39,15 +48,24 @@ export async function sendControlRequest (endpoint: { host: string, port: number
     })
     socket.on('error', err => {
       signal.removeEventListener('abort', onAbort)
-      fail(new ControlUnreachableError(`cannot reach the node's control endpoint ${endpoint.host}:${endpoint.port}: ${err.message}`))
+      fail(new ControlUnreachableError(`cannot reach the node's control endpoint ${where}: ${err.message}`))
     })
   })
 }
 
+/** The endpoint a `ctl` command names; throws ControlEndpointNotFoundError when the data directory records none. */
+export function targetOf (command: Extract<Command, { kind: 'ctl' }>, env: NodeJS.ProcessEnv): ControlTarget {
+  if (command.control !== undefined) {
+    return { transport: 'tcp', ...command.control, ...(command.dataDir !== undefined ? { token: readControlToken(command.dataDir) } : {}) }
+  }
+  if (command.dataDir !== undefined) return readControlTarget(command.dataDir)
+  const config = loadConfig({ env, overrides: command.node === undefined ? {} : { node: { name: command.node } }, host: hostFacts() })
+  return readControlTarget(config.node.dataDir)
+}
+
 export async function runCtl (command: Extract<Command, { kind: 'ctl' }>): Promise<number> {
-  const endpoint = command.control ?? controlEndpointFor(command.node ?? process.env.MESHMQ_NODE_NAME ?? DEFAULT_NODE_NAME)
   try {
-    const reply = await sendControlRequest(endpoint, { args: command.args })
+    const reply = await sendControlRequest(targetOf(command, process.env), { args: command.args })
     if (command.json) process.stdout.write(JSON.stringify(reply.ok ? reply.result : { error: reply.error }) + '\n')
     else if (reply.ok) process.stdout.write((reply.text ?? JSON.stringify(reply.result, null, 2)) + '\n')
     else process.stderr.write(`meshmq ctl: ${reply.error ?? 'failed'}\n`)

@@ -17,12 +17,14 @@
 import { loadConfig, type BrokerConfig, type DeepPartial, type DiscoveryStrategy } from './core/config/config.js'
 import { startBroker, type Broker, type BrokerOptions, type ListenerAddress } from './broker.js'
 import type { Logger } from './core/log.js'
+import type { ControlAddress } from './control-endpoint-file.js'
 
 export { ConfigError, loadConfig, defaultConfig } from './core/config/config.js'
 export type { BrokerConfig, DeepPartial, DiscoveryStrategy, LogFormat, LogLevel, QueueDropPolicy } from './core/config/config.js'
 export type { Logger } from './core/log.js'
 export type { ListenerAddress } from './broker.js'
 export type { Authenticator, AuthDecision, Credentials, ClientIdentity, TransportInfo } from './core/auth/identity.js'
+export type { ControlAddress, ControlTarget } from './control-endpoint-file.js'
 
 /** A node's configuration for `startNode`: any subset of the broker configuration. */
 export type NodeConfig = DeepPartial<BrokerConfig>
@@ -45,8 +47,8 @@ export interface NodeAddress {
   listeners: readonly ListenerAddress[]
   /** The cluster port peers dial; another node seeds this one as `${node}:${cluster.port}`. */
   cluster: { host: string, port: number }
-  /** The endpoint `meshmq ctl --control HOST:PORT` talks to. */
-  control: { host: string, port: number }
+  /** The endpoint `meshmq ctl` talks to: a Unix socket (default), or a loopback TCP port (`meshmq ctl --control HOST:PORT`, with the token in the data directory). */
+  control: ControlAddress
 }
 
 export type NodeState = 'running' | 'closing' | 'closed'
@@ -99,7 +101,7 @@ function handleOf (broker: Broker): NodeHandle {
       port: broker.port,
       listeners: broker.listeners,
       cluster: { host: config.cluster.host, port: broker.clusterPort },
-      control: { host: config.cluster.control.host, port: broker.controlPort }
+      control: broker.control
     },
     config,
     log: broker.log,

@@ -1,20 +1,10 @@
 #!/usr/bin/env node
 /** The `meshmq` command: `start` runs a node, `ctl` administers a running one. */
 import './core/polyfill.js'
-import { networkInterfaces } from 'node:os'
-import { readRecordedNodeName } from '../network/node-info-file.js'
+import { hostFacts } from './host-facts.js'
 import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
 import { loadConfig, ConfigError, type ChosenNodeName } from './core/config/config.js'
 import { BROKER_VERSION } from './core/version.js'
-
-/** The host's network interfaces; none when the system will not list them (the node is then `meshmq@127.0.0.1`). */
-function hostInterfaces (): ReturnType<typeof networkInterfaces> {
-  try {
-    return networkInterfaces()
-  } catch {
-    return {}
-  }
-}
 
 async function main (argv: string[]): Promise<number> {
   const command = parseCommandLine(argv)
@@ -32,7 +22,7 @@ async function main (argv: string[]): Promise<number> {
     case 'start': {
       // A node given no name takes the one its data directory records, or one from the host's address.
       let chosen: ChosenNodeName | undefined
-      const host = { interfaces: hostInterfaces(), recordedNodeName: readRecordedNodeName, onNameChosen: (name: ChosenNodeName) => { chosen = name } }
+      const host = hostFacts((name: ChosenNodeName) => { chosen = name })
       const config = loadConfig({ ...(command.configFile !== undefined ? { file: command.configFile } : {}), env: process.env, overrides: command.overrides, host })
       // Signal handlers go in before the node starts, so a SIGTERM during start-up still stops it cleanly.
       let stopRequested: string | undefined
@@ -47,6 +37,9 @@ async function main (argv: string[]): Promise<number> {
       const { startBroker } = await import('./broker.js')
       const { createLogger } = await import('./core/log.js')
       const log = createLogger({ level: config.log.level, format: config.log.format, node: config.node.name })
+      if (command.secretOnCommandLine === true) {
+        log.warn({ advice: 'pass the secret in a file (--secret-file FILE, cluster.secretFile) or in MESHMQ_CLUSTER_SECRET' }, 'cluster_secret_on_command_line')
+      }
       if (chosen !== undefined) log.info({ source: chosen.source, ...(chosen.interface !== undefined ? { interface: chosen.interface } : {}) }, 'node_name_chosen')
       const broker = await startBroker(config, { log })
       running.stop = (signal: string): void => {

@@ -1,5 +1,5 @@
 /**
- * Acceptance: the cluster secret keeps a node out. A node started with another `--secret`, even
+ * Acceptance: the cluster secret keeps a node out. A node started with another secret, even
  * with every member as a seed and every member listing it as a seed, never appears in any
  * member's status, sees only itself, cannot `cluster join`, and no message crosses either way.
  * A node left on the public default secret says so in its log.
@@ -16,7 +16,7 @@ import { sleep, uniqueName } from './helpers/wait.js'
 const OBSERVE_MS = 4_000
 const OBSERVE_INTERVAL_MS = 250
 
-test('a node with the wrong --secret cannot join: never listed by the members, sees only itself, no message crosses', async t => {
+test('a node with the wrong secret cannot join: never listed by the members, sees only itself, no message crosses', async t => {
   const plan = await planCluster({
     prefix: 'sc',
     size: 3,
@@ -66,15 +66,15 @@ test('a node started without --secret runs on the public default, logs cluster_d
   const withDefault = await startNode(t, { name: 'defaultsecret1@127.0.0.1', clusterPort: defaultCluster, controlPort: defaultControl })
   const warning = await withDefault.waitForLog(logEvent('cluster_default_secret'), { timeoutMs: 1000, what: 'the default-secret warning' })
   assert.equal(warning.level, 'warn')
-  assert.match(String(warning.advice), /for production set cluster\.secret \(--secret S or MESHMQ_CLUSTER_SECRET\)/, 'the warning says what to set')
-  const status = await sendControlRequest({ host: '127.0.0.1', port: withDefault.controlPort }, { args: ['cluster', 'status'] })
+  assert.match(String(warning.advice), /for production set the cluster secret \(MESHMQ_CLUSTER_SECRET, or --secret-file FILE/, 'the warning says what to set')
+  const status = await sendControlRequest(withDefault.controlTarget(), { args: ['cluster', 'status'] })
   assert.equal((status.result as { default_secret: boolean }).default_secret, true)
-  assert.match(status.text ?? '', /^Cluster status: .*\nWarning: this node uses the public default cluster secret.*--secret S or MESHMQ_CLUSTER_SECRET/)
+  assert.match(status.text ?? '', /^Cluster status: .*\nWarning: this node uses the public default cluster secret.*MESHMQ_CLUSTER_SECRET, or --secret-file FILE/)
 
   const withSecret = await startNode(t, { name: 'ownsecret1@127.0.0.1', clusterPort: ownCluster, controlPort: ownControl, secret: 'not-the-default' })
   await withSecret.waitForLog(logEvent('broker_started'), { timeoutMs: 1000 })
   assert.equal(withSecret.logs.find(line => line.msg === 'cluster_default_secret'), undefined, 'the warning is logged before broker_started, or not at all')
-  const ownStatus = await sendControlRequest({ host: '127.0.0.1', port: withSecret.controlPort }, { args: ['cluster', 'status'] })
+  const ownStatus = await sendControlRequest(withSecret.controlTarget(), { args: ['cluster', 'status'] })
   assert.equal((ownStatus.result as { default_secret: boolean }).default_secret, false)
   assert.doesNotMatch(ownStatus.text ?? '', /Warning/)
 })

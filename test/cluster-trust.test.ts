@@ -262,6 +262,6 @@ test('issue 8 processes: a rogue member with the secret cannot remove, reroute o
   const publisher = await connectClient(t, p1.mqttPort, { clientId: `${run}-pub` })
   await publisher.publishAsync(`trust/${run}/x`, 'still delivered', { qos: 1 })
   assert.equal((await inbox.waitForTopic(`trust/${run}/x`, NET_WAIT_MS)).payload.toString(), 'still delivered')
-  const status = await sendControlRequest({ host: '127.0.0.1', port: p1.controlPort }, { args: ['cluster', 'status'] })
+  const status = await sendControlRequest(p1.controlTarget(), { args: ['cluster', 'status'] })
   assert.equal((status.result as { default_secret: boolean }).default_secret, false, 'a node with its own secret does not warn')
 })

@@ -35,11 +35,14 @@ function meshmqOnHost (lab: NetnsLab, i: number, args: string[]): { command: str
   return { command, argv: [...prefixArgs, process.execPath, ...mainCommand(), ...args] }
 }
 
-/** `meshmq ctl --json <args>` run on lab host `i` with no other flag (the control endpoint of an unnamed node). */
-async function ctlOnHost (lab: NetnsLab, i: number, ...args: string[]): Promise<unknown> {
+/**
+ * `meshmq ctl --json <args>` run on lab host `i` in the nodes' working directory with no other flag
+ * (the control endpoint of an unnamed node: the socket in the data directory it names itself after).
+ */
+async function ctlOnHost (lab: NetnsLab, i: number, workDir: string, ...args: string[]): Promise<unknown> {
   const { command, argv } = meshmqOnHost(lab, i, ['ctl', '--json', ...args])
   const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(command, argv, { env: childEnvironment({}), timeout: CTL_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, out, stderr) => {
+    execFile(command, argv, { cwd: workDir, env: childEnvironment({}), timeout: CTL_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, out, stderr) => {
       if (err === null) resolve(out)
       else reject(new Error(`meshmq ctl ${args.join(' ')} on lab host ${i} failed: ${stderr}${out}`, { cause: err }))
     })
@@ -47,13 +50,13 @@ async function ctlOnHost (lab: NetnsLab, i: number, ...args: string[]): Promise<
   return JSON.parse(stdout) as unknown
 }
 
-async function runningNodes (lab: NetnsLab, i: number): Promise<string[]> {
-  const status = await ctlOnHost(lab, i, 'cluster', 'status') as { running_nodes: string[] }
+async function runningNodes (lab: NetnsLab, i: number, workDir: string): Promise<string[]> {
+  const status = await ctlOnHost(lab, i, workDir, 'cluster', 'status') as { running_nodes: string[] }
   return [...status.running_nodes].sort()
 }
 
-async function routesOn (lab: NetnsLab, i: number): Promise<RouteView> {
-  const routes = await ctlOnHost(lab, i, 'routes', 'list') as Array<{ filter: string, nodes: string[] }>
+async function routesOn (lab: NetnsLab, i: number, workDir: string): Promise<RouteView> {
+  const routes = await ctlOnHost(lab, i, workDir, 'routes', 'list') as Array<{ filter: string, nodes: string[] }>
   return normaliseRoutes(routes.map(entry => [entry.filter, entry.nodes]))
 }
 
@@ -82,9 +85,9 @@ test('three nodes started with no flag at all on three LAN hosts name themselves
     assert.deepEqual([chosen?.source, chosen?.interface], ['interface', 'eth0'], 'the start-up log says where the name came from')
   }
   const warning = await nodes[0]!.waitForLog(logEvent('cluster_default_secret'), { timeoutMs: 1000 })
-  assert.match(String(warning.advice), /--secret .*MESHMQ_CLUSTER_SECRET/, 'the default-secret warning says what to set')
+  assert.match(String(warning.advice), /MESHMQ_CLUSTER_SECRET, or --secret-file FILE/, 'the default-secret warning says what to set')
 
-  const running = await pollUntil(async () => await runningNodes(lab, 1), view => sameJson(view, names), MESH_TIMEOUT_MS,
+  const running = await pollUntil(async () => await runningNodes(lab, 1, workDir), view => sameJson(view, names), MESH_TIMEOUT_MS,
     `lab host 1 to report ${JSON.stringify(names)} running`, { intervalMs: POLL_INTERVAL_MS })
   assert.deepEqual(running, names)
   t.diagnostic(`one cluster of three ${Date.now() - startedAt} ms after start`)
@@ -96,7 +99,7 @@ test('three nodes started with no flag at all on three LAN hosts name themselves
   const inbox = new Inbox(subscriber)
   const wantRoutes = { [`zeroconf/${run}/#`]: [names[2]!] }
   for (const i of [1, 2]) {
-    await pollUntil(async () => await routesOn(lab, i), view => sameJson(view, wantRoutes), ROUTE_TIMEOUT_MS,
+    await pollUntil(async () => await routesOn(lab, i, workDir), view => sameJson(view, wantRoutes), ROUTE_TIMEOUT_MS,
       `lab host ${i} to route zeroconf/${run}/# to ${names[2]!}`, { intervalMs: POLL_INTERVAL_MS })
   }
   for (const i of [1, 2]) {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import {
-  ConfigError, DEFAULT_NODE_NAME, clusterPortFor, controlEndpointFor, defaultConfig, loadConfig,
+  ConfigError, DEFAULT_NODE_NAME, clusterPortFor, defaultConfig, loadConfig,
   parseNodeAddress, parseNodeName
 } from '../src/core/config/config.js'
 import { readFileSync } from 'node:fs'
@@ -56,7 +56,7 @@ describe('defaults', () => {
     assert.deepEqual(config.cluster.seeds, [])
     assert.equal(config.cluster.secret, 'meshmq')
     assert.equal(config.cluster.autocleanMs, 5 * 60_000)
-    assert.deepEqual(config.cluster.control, { host: '127.0.0.1', port: 5370 })
+    assert.deepEqual(config.cluster.control, { transport: 'unix', host: '127.0.0.1', port: 5370 })
   })
 
   it('are a fresh object on every call', () => {
@@ -100,10 +100,6 @@ describe('node names and the cluster port rule', () => {
     assert.equal(clusterPortFor('n1@host9'), 4371, 'digits in the host do not count')
     assert.equal(clusterPortFor('node3@h', 5000), 5003, 'from another base')
     assert.throws(() => clusterPortFor('n99999@h'), { name: 'InvalidNodeNameError', message: /104369/ })
-  })
-
-  it('gives the default control endpoint of a node', () => {
-    assert.deepEqual(controlEndpointFor('meshmq3@10.0.0.3'), { host: '127.0.0.1', port: 5373 })
   })
 
   it('parses node addresses (seeds, join targets) with and without a port', () => {
@@ -216,7 +212,7 @@ describe('derived defaults', () => {
     assert.equal(config.cluster.port, 4372)
     assert.equal(config.cluster.host, '10.1.2.3')
     assert.equal(config.node.dataDir, './data/emqx2@10.1.2.3')
-    assert.deepEqual(config.cluster.control, { host: '127.0.0.1', port: 5372 })
+    assert.deepEqual(config.cluster.control, { transport: 'unix', host: '127.0.0.1', port: 5372 })
   })
 
   it('use 4370 for a name without a numeric suffix', () => {
@@ -308,7 +304,9 @@ describe('environment variables', () => {
     assert.equal(config.sys.intervalMs, 1000)
     assert.equal(config.cluster.autocleanMs, 60_000)
     assert.equal(config.cluster.secret, 's3cret')
-    assert.deepEqual(config.cluster.control, { host: '127.0.0.2', port: 5373 })
+    assert.deepEqual(config.cluster.control, { transport: 'unix', host: '127.0.0.2', port: 5373 })
+    assert.equal(loadConfig({ env: { MESHMQ_CLUSTER_CONTROL_TRANSPORT: 'tcp' } }).cluster.control.transport, 'tcp')
+    assertConfigError(() => loadConfig({ env: { MESHMQ_CLUSTER_CONTROL_TRANSPORT: 'udp' } }), 'cluster.control.transport', 'unix, tcp')
   })
 
   it('accept the short aliases MESHMQ_DISCOVERY and MESHMQ_SEEDS', () => {
@@ -401,7 +399,8 @@ describe('parseCommandLine', () => {
         log: { level: 'debug' },
         cluster: { port: 4400, discovery: 'static', seeds: ['meshmq1@10.0.0.1:4371', 'meshmq3@10.0.0.3'], secret: 's' },
         shards: 8
-      }
+      },
+      secretOnCommandLine: true
     })
   })
 
@@ -417,6 +416,14 @@ describe('parseCommandLine', () => {
     const config = loadConfig({ file: command.configFile, env: { MESHMQ_LISTENER_PORT: '1892', MESHMQ_SHARDS: '3' }, overrides: command.overrides })
     assert.equal(config.listener.port, 1891)
     assert.equal(config.shards, 3)
+  })
+
+  it('parses ctl with --data-dir, alone or with --control (its token)', () => {
+    assert.deepEqual(parseCommandLine(['ctl', '--data-dir', '/var/lib/meshmq', 'cluster', 'status']),
+      { kind: 'ctl', dataDir: '/var/lib/meshmq', json: false, args: ['cluster', 'status'] })
+    assert.deepEqual(parseCommandLine(['ctl', '--control', '127.0.0.1:5372', '--data-dir', 'd', 'cluster', 'leave']),
+      { kind: 'ctl', dataDir: 'd', control: { host: '127.0.0.1', port: 5372 }, json: false, args: ['cluster', 'leave'] })
+    assert.throws(() => parseCommandLine(['ctl', '--node', 'a@h', '--data-dir', 'd', 'cluster', 'status']), /either --node or --data-dir/)
   })
 
   it('parses ctl with --node, --control and --json', () => {

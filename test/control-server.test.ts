@@ -6,14 +6,19 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { execFile } from 'node:child_process'
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { sendControlRequest } from '../src/ctl.js'
 import { createLogger } from '../src/core/log.js'
 import {
-  ControlServer, ControlHostNotLoopbackError, DEFAULT_SECRET_WARNING, formatClusterStatus, isLoopbackHost,
-  type ClusterAdmin, type ClusterStatus
+  ControlServer, ControlHostNotLoopbackError, DEFAULT_SECRET_WARNING, TOKEN_REFUSAL, formatClusterStatus, isLoopbackHost,
+  type ClusterAdmin, type ClusterStatus, type ControlBinding
 } from '../src/control-server.js'
+import { recordControlAddress, writeControlToken, type ControlTarget } from '../src/control-endpoint-file.js'
+import type { ControlTransport } from '../src/core/config/config.js'
 import { waitFor } from './helpers/wait.js'
 
 interface Cleanup { after: (fn: () => unknown) => void }
@@ -117,21 +122,33 @@ class LogRecorder {
   }
 }
 
-interface Fixture { server: ControlServer, cluster: FakeCluster, logs: LogRecorder, endpoint: { host: string, port: number } }
+interface Fixture { server: ControlServer, cluster: FakeCluster, logs: LogRecorder, endpoint: ControlTarget, dataDir: string }
 
-async function startControl (t: Cleanup, options: { requestTimeoutMs?: number, maxRequestBytes?: number } = {}): Promise<Fixture> {
+/**
+ * A control server over a fake cluster, on a Unix socket (default) or a loopback TCP port with a
+ * token, recorded in a temporary data directory as a node records it (`ctl.json`, `ctl.token`).
+ */
+async function startControl (t: Cleanup, options: { requestTimeoutMs?: number, maxRequestBytes?: number, transport?: ControlTransport } = {}): Promise<Fixture> {
+  const { transport = 'unix', ...limits } = options
+  const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-ctl-'))
+  t.after(() => { rmSync(dataDir, { recursive: true, force: true }) })
   const logs = new LogRecorder()
   const log = createLogger({ level: 'debug', format: 'json', node: 'n1@127.0.0.1', destination: logs.destination })
   const cluster = new FakeCluster()
-  const server = new ControlServer({ host: '127.0.0.1', port: 0, admin: cluster, log, ...options })
+  const bind: ControlBinding = transport === 'unix'
+    ? { transport, path: join(dataDir, 'ctl.sock') }
+    : { transport, host: '127.0.0.1', port: 0, token: writeControlToken(dataDir) }
+  const server = new ControlServer({ bind, admin: cluster, log, ...limits })
   await server.listen()
   t.after(async () => { await server.close() })
-  return { server, cluster, logs, endpoint: { host: '127.0.0.1', port: server.port } }
+  recordControlAddress(dataDir, server.address)
+  const endpoint: ControlTarget = bind.transport === 'tcp' ? { ...server.address, token: bind.token } : server.address
+  return { server, cluster, logs, endpoint, dataDir }
 }
 
 /** Sends raw bytes, optionally half-closing, and resolves with everything the server sent back before closing. */
-async function rawExchange (port: number, bytes: string, halfClose: boolean): Promise<string> {
-  const socket = net.connect({ host: '127.0.0.1', port })
+async function rawExchange (endpoint: ControlTarget, bytes: string, halfClose: boolean): Promise<string> {
+  const socket = endpoint.transport === 'unix' ? net.connect({ path: endpoint.path }) : net.connect({ host: endpoint.host, port: endpoint.port })
   let received = ''
   socket.setEncoding('utf8')
   socket.on('connect', () => {
@@ -170,7 +187,7 @@ test('cluster status of a node on the public default secret says so, in the JSON
   const reply = await sendControlRequest(endpoint, { args: ['cluster', 'status'] })
   assert.deepEqual(reply.result, { running_nodes: ['n1@127.0.0.1'], stopped_nodes: [], default_secret: true })
   assert.equal(reply.text, `Cluster status: [{running_nodes,['n1@127.0.0.1']},{stopped_nodes,[]}]\n${DEFAULT_SECRET_WARNING}`)
-  assert.match(DEFAULT_SECRET_WARNING, /default cluster secret.*--secret/)
+  assert.match(DEFAULT_SECRET_WARNING, /default cluster secret.*MESHMQ_CLUSTER_SECRET, or --secret-file FILE/)
 })
 
 test('routes list replies with every filter and its nodes', async t => {
@@ -198,7 +215,7 @@ test('cluster join passes the node (with or without a port) to the cluster and a
 })
 
 test('cluster leave and force-leave reach the cluster', async t => {
-  const { cluster, endpoint } = await startControl(t)
+  const { cluster, endpoint } = await startControl(t, { transport: 'tcp' })
   cluster.running = ['n1@127.0.0.1', 'n2@127.0.0.1', 'n3@127.0.0.1']
   const forced = await sendControlRequest(endpoint, { args: ['cluster', 'force-leave', 'n3@127.0.0.1'] })
   assert.equal(forced.ok, true)
@@ -241,22 +258,22 @@ test('malformed and unknown commands are rejected without calling the cluster', 
 
 test('a request line that is not {"args":[string...]} JSON is rejected', async t => {
   const { endpoint } = await startControl(t)
-  const notJson = JSON.parse(await rawExchange(endpoint.port, 'cluster status\n', false)) as { ok: boolean, error: string }
+  const notJson = JSON.parse(await rawExchange(endpoint, 'cluster status\n', false)) as { ok: boolean, error: string }
   assert.deepEqual(notJson, { ok: false, error: 'request is not valid JSON' })
-  const wrongShape = JSON.parse(await rawExchange(endpoint.port, '{"args":["cluster",7]}\n', false)) as { ok: boolean, error: string }
+  const wrongShape = JSON.parse(await rawExchange(endpoint, '{"args":["cluster",7]}\n', false)) as { ok: boolean, error: string }
   assert.deepEqual(wrongShape, { ok: false, error: 'request must be {"args":[string, ...]}' })
 })
 
 test('a client that half-closes after its request without a newline still gets its reply', async t => {
   const { endpoint } = await startControl(t)
-  const reply = JSON.parse(await rawExchange(endpoint.port, '{"args":["cluster","status"]}', true)) as { ok: boolean }
+  const reply = JSON.parse(await rawExchange(endpoint, '{"args":["cluster","status"]}', true)) as { ok: boolean }
   assert.equal(reply.ok, true)
 })
 
 test('a request longer than the size limit is refused and the connection closed', async t => {
   const { endpoint, cluster } = await startControl(t, { maxRequestBytes: 1024 })
   const huge = JSON.stringify({ args: ['cluster', 'join', `${'x'.repeat(4096)}@h`] })
-  const reply = await rawExchange(endpoint.port, huge, false)
+  const reply = await rawExchange(endpoint, huge, false)
   assert.deepEqual(JSON.parse(reply), { ok: false, error: 'request larger than 1024 bytes' })
   assert.deepEqual(cluster.calls, [])
 })
@@ -272,7 +289,7 @@ test('a cluster operation that does not finish in time is answered with a timeou
 
 test('a connection that sends no complete request is answered and closed after the timeout', async t => {
   const { endpoint } = await startControl(t, { requestTimeoutMs: 200 })
-  const reply = await rawExchange(endpoint.port, '{"args":', false)
+  const reply = await rawExchange(endpoint, '{"args":', false)
   assert.deepEqual(JSON.parse(reply), { ok: false, error: 'no complete request within 200 ms' })
 })
 
@@ -324,32 +341,96 @@ test('the endpoint refuses to bind a non-loopback address unless told to', () =>
   const admin = new FakeCluster()
   const log = createLogger({ level: 'silent', format: 'json', node: 'n1@127.0.0.1' })
   for (const host of ['0.0.0.0', '10.77.0.1', '::', 'example.com']) {
-    assert.throws(() => new ControlServer({ host, port: 0, admin, log }), ControlHostNotLoopbackError, host)
+    assert.throws(() => new ControlServer({ bind: { transport: 'tcp', host, port: 0, token: 't' }, admin, log }), ControlHostNotLoopbackError, host)
   }
-  assert.doesNotThrow(() => new ControlServer({ host: '10.77.0.1', port: 0, admin, log, allowNonLoopback: true }))
+  assert.doesNotThrow(() => new ControlServer({ bind: { transport: 'tcp', host: '10.77.0.1', port: 0, token: 't' }, admin, log, allowNonLoopback: true }))
   for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost', '::ffff:127.0.0.1']) assert.equal(isLoopbackHost(host), true, host)
 })
 
 test('listen rejects when the port is taken', async t => {
-  const { endpoint } = await startControl(t)
+  const { endpoint } = await startControl(t, { transport: 'tcp' })
+  assert.equal(endpoint.transport, 'tcp')
   const log = createLogger({ level: 'silent', format: 'json', node: 'n2@127.0.0.1' })
-  const second = new ControlServer({ host: '127.0.0.1', port: endpoint.port, admin: new FakeCluster(), log })
+  const second = new ControlServer({ bind: { transport: 'tcp', host: '127.0.0.1', port: endpoint.port, token: 't' }, admin: new FakeCluster(), log })
   await assert.rejects(second.listen(), { code: 'EADDRINUSE' })
 })
 
-test('`meshmq ctl cluster status` prints the EMQX text and `--json` prints the result', async t => {
-  const { cluster, endpoint } = await startControl(t)
-  cluster.running = ['n1@127.0.0.1', 'n2@127.0.0.1']
-  const ctl = async (...args: string[]): Promise<{ stdout: string, code: number }> => await new Promise(resolve => {
-    execFile(process.execPath, [...meshmqArgs, 'ctl', '--control', `127.0.0.1:${endpoint.port}`, ...args], { timeout: 20_000 }, (err, stdout) => {
-      resolve({ stdout, code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1 })
+/** Runs `meshmq ctl <args>` and resolves with its exit code and output. */
+async function meshmqCtl (...args: string[]): Promise<{ stdout: string, stderr: string, code: number }> {
+  return await new Promise(resolve => {
+    execFile(process.execPath, [...meshmqArgs, 'ctl', ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ stdout, stderr, code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1 })
     })
   })
-  const text = await ctl('cluster', 'status')
-  assert.deepEqual(text, { stdout: "Cluster status: [{running_nodes,['n1@127.0.0.1','n2@127.0.0.1']},{stopped_nodes,[]}]\n", code: 0 })
-  const json = await ctl('--json', 'cluster', 'status')
-  assert.equal(json.code, 0)
-  assert.deepEqual(JSON.parse(json.stdout), { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: [], default_secret: false })
-  cluster.failure = new Error('not in a cluster')
-  assert.equal((await ctl('cluster', 'leave')).code, 1)
+}
+
+for (const transport of ['unix', 'tcp'] as const) {
+  test(`\`meshmq ctl --data-dir DIR cluster status\` finds the ${transport} endpoint the directory records, prints the EMQX text and \`--json\` the result`, async t => {
+    const { cluster, dataDir } = await startControl(t, { transport })
+    cluster.running = ['n1@127.0.0.1', 'n2@127.0.0.1']
+    const text = await meshmqCtl('--data-dir', dataDir, 'cluster', 'status')
+    assert.deepEqual(text, { stdout: "Cluster status: [{running_nodes,['n1@127.0.0.1','n2@127.0.0.1']},{stopped_nodes,[]}]\n", stderr: '', code: 0 })
+    const json = await meshmqCtl('--json', '--data-dir', dataDir, 'cluster', 'status')
+    assert.equal(json.code, 0)
+    assert.deepEqual(JSON.parse(json.stdout), { running_nodes: ['n1@127.0.0.1', 'n2@127.0.0.1'], stopped_nodes: [], default_secret: false })
+    cluster.failure = new Error('not in a cluster')
+    assert.equal((await meshmqCtl('--data-dir', dataDir, 'cluster', 'leave')).code, 1)
+  })
+}
+
+test('`meshmq ctl --control HOST:PORT` reaches a TCP endpoint with the token of --data-dir, and is refused without it', async t => {
+  const { endpoint, dataDir, cluster } = await startControl(t, { transport: 'tcp' })
+  assert.equal(endpoint.transport, 'tcp')
+  const control = `127.0.0.1:${endpoint.port}`
+  const withToken = await meshmqCtl('--control', control, '--data-dir', dataDir, 'cluster', 'status')
+  assert.equal(withToken.code, 0, withToken.stderr)
+  const without = await meshmqCtl('--control', control, 'cluster', 'leave')
+  assert.equal(without.code, 1)
+  assert.match(without.stderr, /refused: this control endpoint requires the token .*ctl\.token/)
+  assert.deepEqual(cluster.calls, ['status'], 'the refused leave never reached the cluster')
+})
+
+test('the TCP endpoint refuses a request without the token or with a wrong one, logs ctl_refused with the client, and runs one with the right token', async t => {
+  const { endpoint, cluster, logs } = await startControl(t, { transport: 'tcp' })
+  assert.equal(endpoint.transport, 'tcp')
+  const { token, ...address } = endpoint
+  assert.match(token ?? '', /^[0-9a-f]{64}$/, '32 random bytes, hex')
+  const missing = await sendControlRequest(address, { args: ['cluster', 'leave'] })
+  assert.deepEqual(missing, { ok: false, error: TOKEN_REFUSAL })
+  const wrong = await sendControlRequest({ ...address, token: '0'.repeat(64) }, { args: ['cluster', 'force-leave', 'n2@127.0.0.1'] })
+  assert.deepEqual(wrong, { ok: false, error: TOKEN_REFUSAL })
+  const short = await sendControlRequest({ ...address, token: 'x' }, { args: ['cluster', 'status'] })
+  assert.deepEqual(short, { ok: false, error: TOKEN_REFUSAL })
+  assert.deepEqual(cluster.calls, [], 'no refused request reached the cluster')
+  const refused = logs.lines.filter(line => line.msg === 'ctl_refused')
+  assert.deepEqual(refused.map(line => line.reason), ['missing_token', 'wrong_token', 'wrong_token'])
+  for (const line of refused) {
+    assert.equal(line.level, 'warn')
+    assert.match(String(line.client), /^127\.0\.0\.1:\d+$/, 'the refusal names the client address')
+  }
+  const right = await sendControlRequest(endpoint, { args: ['cluster', 'leave'] })
+  assert.equal(right.ok, true)
+  assert.deepEqual(cluster.calls.filter(c => c !== 'status'), ['leave'])
+})
+
+test('the Unix socket is mode 0600, and another OS user (nobody) cannot connect to it: EACCES', { skip: process.getuid?.() === 0 ? false : 'switching to user nobody needs root' }, async t => {
+  const { endpoint, dataDir, cluster } = await startControl(t)
+  assert.equal(endpoint.transport, 'unix')
+  assert.equal(statSync(endpoint.path).mode & 0o777, 0o600)
+  // Let everyone through the directory: only the socket's own mode stands in the way.
+  chmodSync(dataDir, 0o755)
+  const probe = `const s = require('node:net').connect(${JSON.stringify(endpoint.path)});
+s.on('connect', () => { s.write('{"args":["cluster","leave"]}\\n'); console.log('connected') });
+s.on('error', err => { console.log(err.code); process.exit(0) });
+s.on('data', () => process.exit(0))`
+  const outcome = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, cwd: '/', timeout: 10_000 }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`probe failed: ${stderr}`, { cause: err }))
+      else resolve(stdout.trim())
+    })
+  })
+  assert.equal(outcome, 'EACCES')
+  assert.deepEqual(cluster.calls, [])
+  // The node's own user still gets in.
+  assert.equal((await sendControlRequest(endpoint, { args: ['cluster', 'status'] })).ok, true)
 })

@@ -51,6 +51,8 @@ export const metrics = {
   sessionsTakeoverFailed: 0,
   /** Sessions closed because another node held the same client id with a later connect. */
   clientIdConflictsLost: 0,
+  /** CONNECTs refused because the client id's session belongs to another username (here or on another node). */
+  clientIdOwnedByOtherUser: 0,
   /** Wills of the clients of a node that died (or stayed unreachable) published by this node. */
   willsPublishedForDownNodes: 0,
   /** CONNECTs the authenticator refused (bad credentials or not authorized). */

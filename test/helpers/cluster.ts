@@ -55,7 +55,7 @@ const reachableControl = new WeakSet<NodeProcess>()
  */
 export async function controlResult (node: NodeProcess, ...args: string[]): Promise<unknown> {
   if (!reachableControl.has(node)) return await ctlJson(node, ...args)
-  const reply = await sendControlRequest({ host: '127.0.0.1', port: node.controlPort }, { args }, AbortSignal.timeout(CONTROL_READ_TIMEOUT_MS))
+  const reply = await sendControlRequest(node.controlTarget(), { args }, AbortSignal.timeout(CONTROL_READ_TIMEOUT_MS))
   if (!reply.ok) throw new CtlCommandError(node.name, args, 1, reply.error ?? 'failed')
   return reply.result
 }

@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { clusterPortFor, CONTROL_PORT_OFFSET, type DiscoveryStrategy, type LogLevel } from '../../src/core/config/config.js'
+import { clusterPortFor, CONTROL_PORT_OFFSET, type ControlTransport, type DiscoveryStrategy, type LogLevel } from '../../src/core/config/config.js'
+import { readControlTarget, type ControlTarget } from '../../src/control-endpoint-file.js'
 import type { Cleanup } from './mqtt-client.js'
 import { childEnvironment, logEvent, MeshmqProcess, START_TIMEOUT_MS, type LogLine } from './meshmq-process.js'
 
@@ -23,13 +24,15 @@ export interface NodeProcessOptions {
   port?: number | undefined
   /** `--cluster-port`; default by the node-name rule (4370 + numeric suffix). */
   clusterPort?: number | undefined
-  /** Control endpoint port (`MESHMQ_CLUSTER_CONTROL_PORT`); default cluster port + 1000. */
+  /** Control endpoint transport (`MESHMQ_CLUSTER_CONTROL_TRANSPORT`); default the node's, `unix`. */
+  controlTransport?: ControlTransport
+  /** Control endpoint port of the `tcp` transport (`MESHMQ_CLUSTER_CONTROL_PORT`); default cluster port + 1000. */
   controlPort?: number | undefined
   /** `--discovery`; when absent the environment says `MESHMQ_DISCOVERY=manual`. */
   discovery?: DiscoveryStrategy
   /** `--seeds`, each `name@host[:port]`. */
   seeds?: string[]
-  /** `--secret`. */
+  /** The cluster secret, passed as `MESHMQ_CLUSTER_SECRET` (not `--secret`, which other users see in `ps`). */
   secret?: string
   /** Data directory; default a fresh temporary one, removed when the test ends. */
   dataDir?: string
@@ -87,12 +90,13 @@ export class NodeProcess extends MeshmqProcess {
     if (options.clusterPort !== undefined) args.push('--cluster-port', String(options.clusterPort))
     if (options.discovery !== undefined) args.push('--discovery', options.discovery)
     if (options.seeds !== undefined && options.seeds.length > 0) args.push('--seeds', options.seeds.join(','))
-    if (options.secret !== undefined) args.push('--secret', options.secret)
     args.push(...(options.args ?? []))
     const env = childEnvironment({
       MESHMQ_DISCOVERY: 'manual',
       MESHMQ_LOG_FORMAT: 'json',
       ...(options.controlPort !== undefined ? { MESHMQ_CLUSTER_CONTROL_PORT: String(options.controlPort) } : {}),
+      ...(options.controlTransport !== undefined ? { MESHMQ_CLUSTER_CONTROL_TRANSPORT: options.controlTransport } : {}),
+      ...(options.secret !== undefined ? { MESHMQ_CLUSTER_SECRET: options.secret } : {}),
       ...options.env
     })
     const [command, ...prefixArgs] = [...prefix, process.execPath]
@@ -104,13 +108,18 @@ export class NodeProcess extends MeshmqProcess {
     this.#prefix = prefix
   }
 
+  /** The control endpoint the node's data directory records (read when called: the node writes it once started). */
+  controlTarget (): ControlTarget {
+    return readControlTarget(this.dataDir)
+  }
+
   /**
-   * Runs `meshmq ctl --control 127.0.0.1:<controlPort> <args>` where the node runs (inside its
-   * namespace when it has a prefix) and resolves with its exit code and output.
+   * Runs `meshmq ctl --data-dir <dataDir> <args>` where the node runs (inside its namespace when it
+   * has a prefix) and resolves with its exit code and output.
    */
   async ctl (...args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
     const [command, ...prefixArgs] = [...this.#prefix, process.execPath]
-    const argv = [...prefixArgs, mainScript(), 'ctl', '--control', `127.0.0.1:${this.controlPort}`, ...args]
+    const argv = [...prefixArgs, mainScript(), 'ctl', '--data-dir', this.dataDir, ...args]
     return await new Promise(resolve => {
       execFile(command, argv, { env: childEnvironment({}), timeout: CTL_TIMEOUT_MS, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1

@@ -9,7 +9,7 @@ export {
   CLUSTER_DEFAULTS, CONTROL_PORT_OFFSET, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_CLUSTER_SECRET, DEFAULT_CONTROL_HOST, DEFAULT_SECRET_ADVICE,
   DEFAULT_NODE_NAME, clusterTunablesOf, fixedDefaults
 } from './defaults.js'
-export { CONFIG_FILE_ENV, configKeys, controlEndpointFor, defaultConfig, environmentVariableOf, loadConfig, type HostFacts } from './load.js'
+export { CONFIG_FILE_ENV, configKeys, defaultConfig, environmentVariableOf, loadConfig, type HostFacts } from './load.js'
 export {
   DEFAULT_NODE_BASE, chooseNodeName, primaryIPv4,
   type ChosenNodeName, type InterfaceAddress, type InterfaceMap, type NodeNameSource
@@ -19,7 +19,7 @@ export {
   type NodeAddress, type NodeName
 } from './node-name.js'
 export {
-  DISCOVERY_STRATEGIES, LOG_FORMATS, LOG_LEVELS, QUEUE_DROP_POLICIES,
-  type BrokerConfig, type ClusterConfig, type ClusterTunables, type DeepPartial, type DiscoveryStrategy, type LogFormat,
+  CONTROL_TRANSPORTS, DISCOVERY_STRATEGIES, LOG_FORMATS, LOG_LEVELS, QUEUE_DROP_POLICIES,
+  type BrokerConfig, type ClusterConfig, type ControlTransport, type ClusterTunables, type DeepPartial, type DiscoveryStrategy, type LogFormat,
   type LogLevel, type QueueDropPolicy
 } from './schema.js'

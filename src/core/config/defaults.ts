@@ -18,7 +18,7 @@ export const DEFAULT_CONTROL_HOST = '127.0.0.1'
  */
 export const DEFAULT_CLUSTER_SECRET = 'meshmq'
 /** What to set instead of the public default secret; carried by the `cluster_default_secret` warning. */
-export const DEFAULT_SECRET_ADVICE = 'for production set cluster.secret (--secret S or MESHMQ_CLUSTER_SECRET) to the same private value on every node'
+export const DEFAULT_SECRET_ADVICE = 'for production set the cluster secret (MESHMQ_CLUSTER_SECRET, or --secret-file FILE / cluster.secretFile) to the same private value on every node'
 
 /** Defaults of the cluster network's tunables (`cluster.*` keys, `createClusterNetwork()` init). */
 export const CLUSTER_DEFAULTS: Readonly<ClusterTunables> = Object.freeze({
@@ -49,7 +49,7 @@ export const CLUSTER_TUNABLE_KEYS = Object.keys(CLUSTER_DEFAULTS) as ReadonlyArr
 /** The defaults that do not depend on other keys (the rest are derived by `loadConfig`). */
 export type FixedDefaults = Omit<BrokerConfig, 'node' | 'cluster'> & {
   node: Pick<BrokerConfig['node'], 'name'>
-  cluster: ClusterTunables & ClusterRetainedWillsConfig & Pick<BrokerConfig['cluster'], 'seeds' | 'takeover' | 'requireSecret'> & { control: Pick<BrokerConfig['cluster']['control'], 'host'> }
+  cluster: ClusterTunables & ClusterRetainedWillsConfig & Pick<BrokerConfig['cluster'], 'seeds' | 'takeover' | 'requireSecret'> & { control: Pick<BrokerConfig['cluster']['control'], 'host' | 'transport'> }
 }
 
 /** Defaults of `auth.jwt` keys a `jwt` section leaves out. */
@@ -107,7 +107,7 @@ export function fixedDefaults (): FixedDefaults {
       maxReplicatedWillBytes: 256 * 1024 * 1024,
       seeds: [],
       takeover: { timeoutMs: 3_000, handoverMs: 2_000 },
-      control: { host: DEFAULT_CONTROL_HOST }
+      control: { transport: 'unix', host: DEFAULT_CONTROL_HOST }
     }
   }
 }

@@ -4,18 +4,13 @@
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.js'
-import { CONTROL_PORT_OFFSET, DEFAULT_CONTROL_HOST, JWT_DEFAULTS, fixedDefaults, type FixedDefaults } from './defaults.js'
+import { CONTROL_PORT_OFFSET, JWT_DEFAULTS, fixedDefaults, type FixedDefaults } from './defaults.js'
 import { chooseNodeName, type ChosenNodeName, type InterfaceMap } from './default-node-name.js'
 import { clusterPortFor, InvalidNodeNameError, parseNodeName } from './node-name.js'
 import { checkRelations, MAX_PORT, SCHEMA, type BrokerConfig, type DeepPartial, type Field, type JwtAuthConfig } from './schema.js'
 
 /** Environment variable holding the config file path when none is passed. */
 export const CONFIG_FILE_ENV = 'MESHMQ_CONFIG'
-
-/** Control endpoint of a node that runs with default cluster and control ports. */
-export function controlEndpointFor (nodeName: string): { host: string, port: number } {
-  return { host: DEFAULT_CONTROL_HOST, port: clusterPortFor(nodeName) + CONTROL_PORT_OFFSET }
-}
 
 export function defaultConfig (): BrokerConfig {
   return resolve({})
@@ -240,7 +235,7 @@ function resolve (given: DeepPartial<BrokerConfig>, host?: HostFacts): BrokerCon
       port: clusterPort,
       host: merged.cluster.host ?? nodeHost,
       seeds: [...merged.cluster.seeds],
-      control: { host: merged.cluster.control.host, port: controlPort }
+      control: { ...merged.cluster.control, port: controlPort }
     }
   }
   checkRelations(config)

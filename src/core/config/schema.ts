@@ -11,6 +11,10 @@ import { InvalidNodeAddressError, InvalidNodeNameError, parseNodeAddress, parseN
 export type QueueDropPolicy = 'drop_oldest' | 'drop_newest'
 export const QUEUE_DROP_POLICIES: readonly QueueDropPolicy[] = ['drop_oldest', 'drop_newest']
 
+/** How `meshmq ctl` reaches a node: a Unix socket in its data directory, or a loopback TCP port with a token. */
+export type ControlTransport = 'unix' | 'tcp'
+export const CONTROL_TRANSPORTS: readonly ControlTransport[] = ['unix', 'tcp']
+
 export type DiscoveryStrategy = 'mdns' | 'static' | 'manual'
 export const DISCOVERY_STRATEGIES: readonly DiscoveryStrategy[] = ['mdns', 'static', 'manual']
 
@@ -189,9 +193,17 @@ export interface ClusterConfig extends ClusterTunables, ClusterRetainedWillsConf
   }
   /** Local endpoint `meshmq ctl` talks to. */
   control: {
-    /** Default `127.0.0.1`. */
+    /**
+     * `unix`: a socket only the node's user can open (mode 0600), `socketPath`. `tcp`: the loopback
+     * port `host:port`, every request carrying the token the node writes to `<dataDir>/ctl.token`
+     * (mode 0600, new at each start). Default `unix`.
+     */
+    transport: ControlTransport
+    /** Path of the Unix socket (at most 107 bytes, absolute). Default `<node.dataDir>/ctl.sock`. */
+    socketPath?: string
+    /** TCP transport: address to bind. Default `127.0.0.1`. */
     host: string
-    /** Default cluster port + 1000 (0 when the cluster port is 0). */
+    /** TCP transport: port. Default cluster port + 1000 (0 when the cluster port is 0). */
     port: number
   }
 }
@@ -533,7 +545,7 @@ export const SCHEMA: Schema<BrokerConfig> = {
     willGraceMs: integer(0, DAY_MS),
     maxReplicatedWills: integer(0, 100_000_000),
     maxReplicatedWillBytes: integer(0, 2 ** 40),
-    control: { host: text(), port }
+    control: { transport: oneOf(CONTROL_TRANSPORTS), socketPath: text(), host: text(), port }
   }
 }
 
