@@ -2,7 +2,8 @@
  * Who owns a client id (issue 10): a session remembers the username that created it, and a CONNECT
  * for its client id under another username (or anonymous against named, or the reverse) is refused
  * with CONNACK Not authorized (v5 0x87, v3.1.1 0x05) [MQTT-3.2.2-5] instead of taking the session
- * over. Deployments without usernames are unaffected: every session and CONNECT is anonymous.
+ * over. Only a verified username (password file, JWT, certificate) owns a client id: deployments
+ * without authentication are unaffected, every session and CONNECT counts as anonymous.
  */
 import type { ClientLink } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
@@ -11,9 +12,9 @@ import type { Logger } from '../src/core/log.js'
 import { metrics } from '../src/core/metrics.js'
 import { ReasonCode } from '../src/core/mqtt/reason-codes.js'
 
-/** The username a CONNECT authenticated as; undefined when anonymous. */
+/** The username a CONNECT was verified as; undefined when anonymous or unverified. */
 export function ownerOf (request: ConnectRequest): string | undefined {
-  return request.identity.username
+  return request.identity.verified === true ? request.identity.username : undefined
 }
 
 /** Whether a session created by `owner` may be taken over by `request`. */

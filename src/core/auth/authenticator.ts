@@ -61,7 +61,7 @@ export class ConfiguredAuthenticator implements Authenticator {
     if (certificate === undefined) return refuse('not_authorized', 'no_client_certificate')
     if (certificate.commonName === undefined || certificate.commonName === '') return refuse('not_authorized', 'certificate_without_cn')
     const { commonName } = certificate
-    return { ok: true, identity: { clientId: credentials.clientId, username: commonName, certificateCommonName: commonName } }
+    return { ok: true, identity: { clientId: credentials.clientId, username: commonName, certificateCommonName: commonName, verified: true } }
   }
 
   private async byJwt (credentials: Credentials, jwt: NonNullable<AuthSources['jwt']>): Promise<AuthDecision> {
@@ -70,7 +70,7 @@ export class ConfiguredAuthenticator implements Authenticator {
     if (credentials.username !== undefined && credentials.username !== '' && credentials.username !== outcome.username) {
       return refuse('bad_credentials', 'jwt_username_mismatch')
     }
-    const identity = withCertificate({ clientId: credentials.clientId, username: outcome.username, claims: outcome.claims }, credentials)
+    const identity = withCertificate({ clientId: credentials.clientId, username: outcome.username, claims: outcome.claims, verified: true }, credentials)
     return outcome.expiresAt === undefined ? { ok: true, identity } : { ok: true, identity, expiresAt: outcome.expiresAt }
   }
 
@@ -78,6 +78,8 @@ export class ConfiguredAuthenticator implements Authenticator {
     if (credentials.password === undefined) return refuse('bad_credentials', 'no_password')
     const check = await passwords.check(credentials.username!, credentials.password)
     if (check !== 'ok') return refuse('bad_credentials', check)
-    return identityOf(credentials)
+    const decision = identityOf(credentials)
+    if (decision.ok) decision.identity.verified = true
+    return decision
   }
 }

@@ -30,8 +30,13 @@ export function plainTransport (listener: string): TransportInfo {
 /** Who a connected client is, as authentication established it (the ACL's `%c`, `%u` and claims). */
 export interface ClientIdentity {
   clientId: string
-  /** The authenticated username (after `useIdentityAsUsername` or a JWT's username claim); none when anonymous. */
+  /** The username (after `useIdentityAsUsername` or a JWT's username claim); none when anonymous. */
   username?: string
+  /**
+   * True when a password file, JWT or certificate verified the username; an unverified one (no
+   * method configured) names the client in logs and ACL patterns but owns no client id.
+   */
+  verified?: boolean
   /** CN of a verified client certificate. */
   certificateCommonName?: string
   /** String claims of a verified JWT (ACL pattern variables `%{claim}`). */
