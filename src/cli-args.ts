@@ -8,12 +8,15 @@ import {
   InvalidNodeNameError, LOG_LEVELS, fixedDefaults, parseNodeAddress, parseNodeName,
   type BrokerConfig, type DeepPartial, type DiscoveryStrategy, type LogLevel
 } from './core/config/config.js'
+import type { PasswdCommand } from './passwd.js'
 
 export type Command =
   /** Run a broker node. */
   | { kind: 'start', configFile?: string, overrides: DeepPartial<BrokerConfig>, secretOnCommandLine?: true }
   /** Send one administration command to a running node's control endpoint. */
   | { kind: 'ctl', node?: string, dataDir?: string, control?: { host: string, port: number }, json: boolean, args: string[] }
+  /** Add, change or remove a user of a password file (`auth.passwordFile`), as mosquitto_passwd. */
+  | { kind: 'passwd', command: PasswdCommand }
   | { kind: 'help', text: string }
   | { kind: 'version' }
 
@@ -28,6 +31,8 @@ export const USAGE = `Usage:
   meshmq start [options]          run a broker node
   meshmq ctl [options] cluster status | join <node> | leave | force-leave <node>
   meshmq ctl [options] routes list   the route table: topic filter -> nodes
+  meshmq passwd [-c] [-I N] FILE USER [-b PASSWORD]   add a user or change a password (auth.passwordFile)
+  meshmq passwd -D FILE USER      remove a user
   meshmq --help | --version
 
 start options:
@@ -54,6 +59,13 @@ ctl options:
   --control HOST:PORT     a TCP control endpoint (cluster.control.transport tcp; e.g.
                           ${DEFAULTS.cluster.control.host}:<cluster port + ${CONTROL_PORT_OFFSET}>), its token read from --data-dir DIR
   --json                  print the reply as JSON
+
+passwd options (the file is mosquitto_passwd's, $7$ PBKDF2-SHA512 entries):
+  -c                      create the file, replacing any there (mode 0600)
+  -D                      remove USER
+  -b PASSWORD             the password on the command line (visible in \`ps\`); without it the
+                          password is asked twice on a terminal, else read from stdin's first line
+  -I N                    PBKDF2 iterations (default 101, as mosquitto_passwd)
 
 Precedence: defaults < config file < environment < flags. Every config key can be set by
 MESHMQ_<SECTION>_<KEY> (e.g. MESHMQ_MQTT_MAX_PACKET_SIZE, MESHMQ_NODE_NAME); also
@@ -85,6 +97,14 @@ const CTL_OPTIONS = {
   help: { type: 'boolean', short: 'h' }
 } as const
 
+const PASSWD_OPTIONS = {
+  c: { type: 'boolean', short: 'c' },
+  D: { type: 'boolean', short: 'D' },
+  b: { type: 'string', short: 'b' },
+  I: { type: 'string', short: 'I' },
+  help: { type: 'boolean', short: 'h' }
+} as const
+
 /** `cluster` subcommands and the number of operands each takes. */
 const CLUSTER_SUBCOMMANDS: ReadonlyMap<string, number> = new Map([
   ['status', 0], ['join', 1], ['leave', 0], ['force-leave', 1]
@@ -104,8 +124,10 @@ export function parseCommandLine (argv: string[]): Command {
       return parseStart(rest)
     case 'ctl':
       return parseCtl(rest)
+    case 'passwd':
+      return parsePasswd(rest)
     default:
-      throw new UsageError(`unknown command '${first}': expected start or ctl (see meshmq --help)`)
+      throw new UsageError(`unknown command '${first}': expected start, ctl or passwd (see meshmq --help)`)
   }
 }
 
@@ -116,6 +138,24 @@ function usageErrors<T> (command: string, parse: () => T): T {
   } catch (err) {
     throw new UsageError(`${command}: ${(err as Error).message}`)
   }
+}
+
+function parsePasswd (args: string[]): Command {
+  const { values, positionals } = usageErrors('passwd', () =>
+    parseArgs({ args, options: PASSWD_OPTIONS, strict: true, allowPositionals: true }))
+  if (values.help === true) return { kind: 'help', text: USAGE }
+  const [file, user, extra] = positionals
+  if (file === undefined || user === undefined) throw new UsageError('passwd: expected FILE USER')
+  if (extra !== undefined) throw new UsageError(`passwd: unexpected argument '${extra}' (a password goes after -b)`)
+  if (values.D === true && (values.c === true || values.b !== undefined)) throw new UsageError('passwd: -D takes no -c or -b')
+  const command: PasswdCommand = { file, user, create: values.c === true, remove: values.D === true }
+  if (values.b !== undefined) command.password = values.b
+  if (values.I !== undefined) {
+    const iterations = /^\d{1,10}$/.test(values.I) ? Number(values.I) : 0
+    if (iterations < 1 || iterations > 2 ** 31 - 1) throw new UsageError('passwd: -I must be an integer between 1 and 2147483647')
+    command.iterations = iterations
+  }
+  return { kind: 'passwd', command }
 }
 
 function parseStart (args: string[]): Command {

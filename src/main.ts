@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `meshmq` command: `start` runs a node, `ctl` administers a running one. */
+/** The `meshmq` command: `start` runs a node, `ctl` administers a running one, `passwd` edits a password file. */
 import './core/polyfill.js'
 import { hostFacts } from './host-facts.js'
 import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
@@ -15,6 +15,10 @@ async function main (argv: string[]): Promise<number> {
     case 'version':
       process.stdout.write(`meshmq ${BROKER_VERSION}\n`)
       return 0
+    case 'passwd': {
+      const { runPasswd } = await import('./passwd.js')
+      return await runPasswd(command.command)
+    }
     case 'ctl': {
       const { runCtl } = await import('./ctl.js')
       return await runCtl(command)
