@@ -39,7 +39,7 @@ describe('useIdentityAsUsername', () => {
 
   it('a verified certificate\'s CN is the username; no password is checked (as mosquitto use_identity_as_username)', async () => {
     const decision = await auth.authenticate(credentials(TLS_WITH_CERT, 'ignored', 'wrong'))
-    assert.deepEqual(decision, { ok: true, identity: { clientId: 'c1', username: 'sensor-17', certificateCommonName: 'sensor-17' } })
+    assert.deepEqual(decision, { ok: true, identity: { clientId: 'c1', username: 'sensor-17', certificateCommonName: 'sensor-17', verified: true } })
   })
 
   it('a client on a TLS listener without a verified certificate is not authorized, even with a good password', async () => {
@@ -49,12 +49,12 @@ describe('useIdentityAsUsername', () => {
 
   it('plain TCP listeners keep the password rules', async () => {
     const decision = await auth.authenticate(credentials(TCP, 'alice', 'alice-pass'))
-    assert.deepEqual(decision, { ok: true, identity: { clientId: 'c1', username: 'alice' } })
+    assert.deepEqual(decision, { ok: true, identity: { clientId: 'c1', username: 'alice', verified: true } })
   })
 
   it('without useIdentityAsUsername a certificate CN is kept in the identity next to the password user', async () => {
     const decision = await authenticator({ passwords: () => passwords }).authenticate(credentials(TLS_WITH_CERT, 'alice', 'alice-pass'))
-    assert.deepEqual(decision, { ok: true, identity: { clientId: 'c1', username: 'alice', certificateCommonName: 'sensor-17' } })
+    assert.deepEqual(decision, { ok: true, identity: { clientId: 'c1', username: 'alice', certificateCommonName: 'sensor-17', verified: true } })
   })
 })
 
@@ -65,7 +65,7 @@ describe('JWT and password file together', () => {
     const exp = Math.floor(Date.now() / 1000) + 60
     const token = await new SignJWT({ sub: 'svc-9', tenant: 'acme', level: 3 }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(exp).sign(secret)
     const decision = await auth.authenticate(credentials(TCP, undefined, token))
-    assert.deepEqual(decision, { ok: true, identity: { clientId: 'c1', username: 'svc-9', claims: { sub: 'svc-9', tenant: 'acme' } }, expiresAt: exp * 1000 })
+    assert.deepEqual(decision, { ok: true, identity: { clientId: 'c1', username: 'svc-9', claims: { sub: 'svc-9', tenant: 'acme' }, verified: true }, expiresAt: exp * 1000 })
   })
 
   it('a token without the username claim is refused', async () => {
