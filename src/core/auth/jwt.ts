@@ -7,7 +7,20 @@
  * goes to the client's identity (ACL pattern variables).
  */
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
-import { errors, jwtVerify, type JWTHeaderParameters } from 'jose'
+import type { JWTHeaderParameters } from 'jose'
+
+type Jose = typeof import('jose')
+let jose: Promise<Jose> | undefined
+
+/**
+ * jose is loaded with the first token, not at start: a node that loaded it at start ran the
+ * cluster QoS 1 benchmark row about 20% slower (measured A/B; the cause was not found), and most
+ * nodes never see a JWT.
+ */
+async function loadJose (): Promise<Jose> {
+  jose ??= import('jose')
+  return await jose
+}
 
 /** Clock skew tolerated on `nbf` and `iat`, in seconds. */
 export const JWT_CLOCK_TOLERANCE_S = 5
@@ -85,7 +98,7 @@ function keyFor (keys: JwtKeys, header: JWTHeaderParameters): Uint8Array | KeyOb
 }
 
 /** The log reason of a verification failure. */
-function reasonOf (err: unknown): string {
+function reasonOf (err: unknown, errors: Jose['errors']): string {
   if (err instanceof NoKeyForAlgorithm) return 'jwt_no_key_for_algorithm'
   if (err instanceof errors.JWTExpired) return 'jwt_expired'
   if (err instanceof errors.JWSSignatureVerificationFailed) return 'jwt_invalid_signature'
@@ -104,6 +117,7 @@ function reasonOf (err: unknown): string {
 
 /** Verifies a token at `now` (ms since the epoch). */
 export async function verifyJwt (token: string, settings: JwtSettings, keys: JwtKeys, now = Date.now()): Promise<JwtOutcome> {
+  const { jwtVerify, errors } = await loadJose()
   let payload
   try {
     ({ payload } = await jwtVerify(token, header => keyFor(keys, header), {
@@ -114,7 +128,7 @@ export async function verifyJwt (token: string, settings: JwtSettings, keys: Jwt
       ...(settings.audience !== undefined ? { audience: settings.audience } : {})
     }))
   } catch (err) {
-    return { ok: false, reason: reasonOf(err) }
+    return { ok: false, reason: reasonOf(err, errors) }
   }
   // The tolerance is for nbf / iat: a token past its exp would be closed at once anyway.
   if (payload.exp !== undefined && payload.exp * 1000 <= now) return { ok: false, reason: 'jwt_expired' }
