@@ -39,7 +39,7 @@ start options:
   --name NAME@HOST        node name, unique in the cluster (default: the one the data directory
                           records, else ${DEFAULT_NODE_BASE}@<primary IPv4 of this host>; ${DEFAULTS.node.name}
                           with --discovery manual or no other address)
-  --port N                MQTT listener port (default ${DEFAULTS.listener.port})
+  --port N                port of the default MQTT TCP listener (default ${DEFAULTS.listener.port})
   --config FILE           JSON config file, nested like the config keys
   --data-dir DIR          node data directory (default ./data/<node name>)
   --log-level LEVEL       ${LOG_LEVELS.join('|')} (default ${DEFAULTS.log.level})
