@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { execFile } from 'node:child_process'
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -423,8 +423,16 @@ test('the Unix socket is mode 0600, and another OS user (nobody) cannot connect 
 s.on('connect', () => { s.write('{"args":["cluster","leave"]}\\n'); console.log('connected') });
 s.on('error', err => { console.log(err.code); process.exit(0) });
 s.on('data', () => process.exit(0))`
+  // The Node binary may sit where nobody cannot reach it (`npx node@22` keeps it under root's
+  // home): the probe runs a copy nobody may execute.
+  const binDir = mkdtempSync(join(tmpdir(), 'meshmq-probe-'))
+  t.after(() => { rmSync(binDir, { recursive: true, force: true }) })
+  chmodSync(binDir, 0o755)
+  const node = join(binDir, 'node')
+  copyFileSync(process.execPath, node)
+  chmodSync(node, 0o755)
   const outcome = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, cwd: '/', timeout: 10_000 }, (err, stdout, stderr) => {
+    execFile(node, ['-e', probe], { uid: 65534, gid: 65534, cwd: '/', timeout: 10_000 }, (err, stdout, stderr) => {
       if (err !== null) reject(new Error(`probe failed: ${stderr}`, { cause: err }))
       else resolve(stdout.trim())
     })
