@@ -151,6 +151,19 @@ describe('ws listener', () => {
     assert.equal((await broker.node.status()).connections, 1)
   })
 
+  it('a WebSocket message over mqtt.maxPacketSize + 64 KiB closes that connection with 1009 and is logged', async t => {
+    const logs = new LogRecorder()
+    const broker = await startTestBroker(t, { listeners: [WS], mqtt: { maxPacketSize: 1024 }, log: logs.log })
+    const client = await RawWebSocketClient.open(t, wsUrl(broker), ['mqtt'])
+    client.sendBinary(connectBytes(uniqueName('oversize')))
+    await client.waitForPacket('connack')
+    const closeCode = new Promise<number>(resolve => { client.ws.once('close', (code: number) => { resolve(code) }) })
+    client.sendBinary(Buffer.alloc(1024 + 64 * 1024 + 1))
+    assert.equal(await closeCode, 1009)
+    const line = await logs.waitForEvent('websocket_frame_refused')
+    assert.equal(line.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+  })
+
   it('a WebSocket client that does not read is a slow consumer (QoS 0 dropped, QoS 1 held back) and gets the held-back QoS 1 once it reads', async t => {
     const broker = await startTestBroker(t, { listeners: [WS], mqtt: { outgoingHighWaterBytes: 64 * 1024 }, sys: { intervalMs: 100 } })
     let slowConsumerDrops = 0

@@ -56,6 +56,7 @@ export class WebSocketListener implements MqttListener {
   private readonly log: Logger
   private readonly refusals: ThrottledLogEvent
   private readonly textFrames: ThrottledLogEvent
+  private readonly frameErrors: ThrottledLogEvent
   private transport: TransportInfo
 
   constructor (private readonly options: ListenerOptions, private readonly entry: ListenerConfig & { type: 'ws' | 'wss' }) {
@@ -66,6 +67,7 @@ export class WebSocketListener implements MqttListener {
     this.admission = new ClientAdmission(options, this.log)
     this.refusals = new ThrottledLogEvent(line => { this.log.info(line, 'websocket_upgrade_refused') })
     this.textFrames = new ThrottledLogEvent(line => { this.log.info(line, 'websocket_text_frame') })
+    this.frameErrors = new ThrottledLogEvent(line => { this.log.info(line, 'websocket_frame_refused') })
     this.webSockets = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -117,6 +119,7 @@ export class WebSocketListener implements MqttListener {
     this.admission.stop()
     this.refusals.flush()
     this.textFrames.flush()
+    this.frameErrors.flush()
     if (this.server !== undefined && this.sockets !== undefined) await this.sockets.closeServer(this.server)
   }
 
@@ -136,6 +139,8 @@ export class WebSocketListener implements MqttListener {
   private accept (ws: WebSocket, socket: net.Socket): void {
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
     const stream = new WebSocketStream(ws, socket, () => { this.textFrames.add({ count: 1 }, { remote }) })
+    // Frames ws refuses (a message over maxPayload: close 1009; a bad frame: 1002) close the connection.
+    ws.on('error', (err: Error & { code?: string }) => { this.frameErrors.add({ count: 1 }, { remote, code: err.code, err: err.message }) })
     const transport = socket instanceof tls.TLSSocket ? tlsTransport(this.transport, socket) : this.transport
     this.admission.admit(stream, transport)
   }
