@@ -5,8 +5,8 @@
 import { parseArgs } from 'node:util'
 import {
   CONTROL_PORT_OFFSET, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_CLUSTER_SECRET, DEFAULT_NODE_BASE, DISCOVERY_STRATEGIES, InvalidNodeAddressError,
-  InvalidNodeNameError, LOG_LEVELS, fixedDefaults, parseNodeAddress, parseNodeName,
-  type BrokerConfig, type DeepPartial, type DiscoveryStrategy, type LogLevel
+  InvalidNodeNameError, LOG_LEVELS, PERSISTENCE_MODES, fixedDefaults, parseNodeAddress, parseNodeName,
+  type BrokerConfig, type DeepPartial, type DiscoveryStrategy, type LogLevel, type PersistenceMode
 } from './core/config/config.js'
 import type { PasswdCommand } from './passwd.js'
 
@@ -50,6 +50,7 @@ start options:
                           public: set your own in production; MESHMQ_CLUSTER_SECRET works too)
   --secret S              the secret itself: visible to every user in \`ps\`, prefer --secret-file
   --shards N              subscription trie shards (default ${DEFAULTS.shards})
+  --persistence MODE      ${PERSISTENCE_MODES.join('|')}: how acknowledged messages are kept (default ${DEFAULTS.persistence.mode})
 
 ctl options:
   --node NAME@HOST        node to control: the endpoint its data directory (./data/NAME@HOST unless
@@ -86,6 +87,7 @@ const START_OPTIONS = {
   secret: { type: 'string' },
   'secret-file': { type: 'string' },
   shards: { type: 'string' },
+  persistence: { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 } as const
 
@@ -177,6 +179,7 @@ function parseStart (args: string[]): Command {
   if (values.secret !== undefined) cluster.secret = values.secret
   if (values['secret-file'] !== undefined) cluster.secretFile = values['secret-file']
   if (values.shards !== undefined) overrides.shards = integerFlag('--shards', values.shards)
+  if (values.persistence !== undefined) overrides.persistence = { mode: persistenceFlag(values.persistence) }
   if (Object.keys(node).length > 0) overrides.node = node
   if (Object.keys(cluster).length > 0) overrides.cluster = cluster
 
@@ -252,6 +255,12 @@ function logLevelFlag (text: string): LogLevel {
   const level = LOG_LEVELS.find(candidate => candidate === text)
   if (level === undefined) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got '${text}'`)
   return level
+}
+
+function persistenceFlag (text: string): PersistenceMode {
+  const mode = PERSISTENCE_MODES.find(candidate => candidate === text)
+  if (mode === undefined) throw new UsageError(`--persistence: expected one of ${PERSISTENCE_MODES.join(', ')}, got '${text}'`)
+  return mode
 }
 
 function discoveryFlag (text: string): DiscoveryStrategy {

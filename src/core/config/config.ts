@@ -19,7 +19,7 @@ export {
   type NodeAddress, type NodeName
 } from './node-name.js'
 export {
-  CONTROL_TRANSPORTS, DISCOVERY_STRATEGIES, LOG_FORMATS, LOG_LEVELS, QUEUE_DROP_POLICIES,
+  CONTROL_TRANSPORTS, DISCOVERY_STRATEGIES, LOG_FORMATS, LOG_LEVELS, PERSISTENCE_MODES, QUEUE_DROP_POLICIES,
   type BrokerConfig, type ClusterConfig, type ControlTransport, type ClusterTunables, type DeepPartial, type DiscoveryStrategy, type LogFormat,
-  type LogLevel, type QueueDropPolicy
+  type LogLevel, type PersistenceConfig, type PersistenceMode, type QueueDropPolicy
 } from './schema.js'

@@ -95,6 +95,7 @@ export function fixedDefaults (): FixedDefaults {
       maxRetainedMessages: 100_000,
       maxRetainedBytes: 256 * 1024 * 1024
     },
+    persistence: { mode: 'batch', batchMs: 2, commitBytes: 4 * 1024 * 1024, retryMs: 1000 },
     shards: 4,
     sys: { intervalMs: 10_000 },
     cluster: {

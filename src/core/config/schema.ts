@@ -208,6 +208,30 @@ export interface ClusterConfig extends ClusterTunables, ClusterRetainedWillsConf
   }
 }
 
+/**
+ * How acknowledged messages are kept (README, Persistence): `off` keeps everything in memory (the
+ * in-memory store: nothing survives the process); `none` writes the store without fsync (a crash
+ * of the process loses nothing, a power loss may); `batch` commits writes in groups every
+ * `batchMs` with fsync, and a PUBACK/PUBREC/PUBCOMP leaves only when what it acknowledges is on
+ * disk; `sync` commits as soon as the previous commit is done (no window), fsync before every ack.
+ */
+export const PERSISTENCE_MODES = ['off', 'none', 'batch', 'sync'] as const
+export type PersistenceMode = typeof PERSISTENCE_MODES[number]
+
+export interface PersistenceConfig {
+  /** `off`, `none`, `batch` or `sync` (see PERSISTENCE_MODES). Default `batch`. */
+  mode: PersistenceMode
+  /** `batch`: how long writes gather before one commit, in milliseconds. Default 2. */
+  batchMs: number
+  /**
+   * Bytes of writes waiting that start a commit before `batchMs` is over. What waits is bounded by
+   * what it records (client in-flight windows, session queues, the node's queue budget). Default 4 MiB.
+   */
+  commitBytes: number
+  /** After a failed write (disk full), how long before it is tried again, in milliseconds. Default 1000. */
+  retryMs: number
+}
+
 export interface BrokerConfig {
   node: {
     /**
@@ -312,6 +336,7 @@ export interface BrokerConfig {
     /** Bytes of retained messages (topic, payload, properties) the node stores. Default 256 MiB. */
     maxRetainedBytes: number
   }
+  persistence: PersistenceConfig
   /** Number of subscription-trie shard actors. Default 4. */
   shards: number
   sys: {
@@ -511,6 +536,12 @@ export const SCHEMA: Schema<BrokerConfig> = {
     maxIdleWithoutKeepaliveMs: offOr(1000, 30 * DAY_MS),
     maxRetainedMessages: integer(1, 100_000_000),
     maxRetainedBytes: integer(1024, 2 ** 40)
+  },
+  persistence: {
+    mode: oneOf(PERSISTENCE_MODES),
+    batchMs: integer(1, 10_000),
+    commitBytes: integer(4096, 2 ** 30),
+    retryMs: integer(10, 3_600_000)
   },
   shards: integer(1, 1024),
   sys: { intervalMs: integer(100, DAY_MS) },

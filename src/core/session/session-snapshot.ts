@@ -97,16 +97,16 @@ export function decodeDeliveries (bytes: Uint8Array): { clientId: string, delive
   return { clientId: str(value.clientId, 'clientId'), deliveries: arr(value.deliveries, 'deliveries').map(delivery) }
 }
 
-// ---- JSON with byte strings ---------------------------------------------------------------
+// ---- JSON with byte strings (also the store's session record, src/store/session-record.ts) ----
 
-function encodeJson (value: unknown): Uint8Array {
+export function encodeJson (value: unknown): Uint8Array {
   return Buffer.from(JSON.stringify(value, function (this: Record<string, unknown>, key: string, item: unknown) {
     const raw = this[key]
     return Buffer.isBuffer(raw) ? { $b64: raw.toString('base64') } : item
   }))
 }
 
-function decodeJson (bytes: Uint8Array): unknown {
+export function decodeJson (bytes: Uint8Array): unknown {
   try {
     return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'), (_key, item: unknown) => {
       if (typeof item === 'object' && item !== null && typeof (item as { $b64?: unknown }).$b64 === 'string') {
@@ -121,27 +121,27 @@ function decodeJson (bytes: Uint8Array): unknown {
 
 // ---- shape checks -------------------------------------------------------------------------
 
-function record (value: unknown, what: string): Record<string, unknown> {
+export function record (value: unknown, what: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidSessionSnapshotError(`${what} is not an object`)
   return value as Record<string, unknown>
 }
 
-function arr (value: unknown, what: string): unknown[] {
+export function arr (value: unknown, what: string): unknown[] {
   if (!Array.isArray(value)) throw new InvalidSessionSnapshotError(`${what} is not an array`)
   return value
 }
 
-function str (value: unknown, what: string): string {
+export function str (value: unknown, what: string): string {
   if (typeof value !== 'string') throw new InvalidSessionSnapshotError(`${what} is not a string`)
   return value
 }
 
-function num (value: unknown, what: string): number {
+export function num (value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidSessionSnapshotError(`${what} is not a number`)
   return value
 }
 
-function bool (value: unknown, what: string): boolean {
+export function bool (value: unknown, what: string): boolean {
   if (typeof value !== 'boolean') throw new InvalidSessionSnapshotError(`${what} is not a boolean`)
   return value
 }
@@ -151,7 +151,7 @@ function qos (value: unknown): QoS {
   return value
 }
 
-function packetId (value: unknown): number {
+export function packetId (value: unknown): number {
   if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 65535) throw new InvalidSessionSnapshotError('bad packet id')
   return value as number
 }
@@ -161,7 +161,7 @@ function bytes (value: unknown, what: string): Buffer {
   return value
 }
 
-function subscriptionOptions (value: unknown): SubscriptionOptions {
+export function subscriptionOptions (value: unknown): SubscriptionOptions {
   const o = record(value, 'subscription options')
   const retainHandling = o.retainHandling
   if (retainHandling !== 0 && retainHandling !== 1 && retainHandling !== 2) throw new InvalidSessionSnapshotError('bad retain handling')
@@ -181,7 +181,7 @@ function delivery (value: unknown): Delivery {
   return result
 }
 
-function message (value: unknown): Message {
+export function message (value: unknown): Message {
   const m = record(value, 'message')
   const result: Message = {
     topic: str(m.topic, 'topic'),

@@ -30,6 +30,8 @@ export interface Delivery {
   subscriptionIds?: number[]
   /** Set when delivered to this session as a member of a shared subscription (for redelivery, see shared-redelivery.ts). */
   shared?: SharedTarget
+  /** The key of its record in the node's store, when kept for a persistent session (src/core/store/durable.ts). */
+  storeKey?: string
 }
 
 /** An outgoing QoS 1/2 PUBLISH not yet completed by the client. */

@@ -1,0 +1,46 @@
+/**
+ * The encoding of a persistent session's record (`s/<client id>`): JSON with byte strings as
+ * base64, like a session snapshot handed between nodes, and checked field by field when read.
+ */
+import type { StoredSession } from '../core/store/durable.js'
+import type { WillMessage } from '../core/session/session-state.js'
+import {
+  InvalidSessionSnapshotError, arr, decodeJson, encodeJson, message, num, packetId, record, str, subscriptionOptions
+} from '../core/session/session-snapshot.js'
+import { RecordError } from './record-error.js'
+
+export function encodeStoredSession (session: StoredSession): Uint8Array {
+  return encodeJson({ v: 1, ...session })
+}
+
+export function decodeStoredSession (bytes: Uint8Array): StoredSession {
+  try {
+    const s = record(decodeJson(bytes), 'session record')
+    if (s.v !== 1) throw new RecordError(`unknown session record format ${String(s.v)}`)
+    const session: StoredSession = {
+      clientId: str(s.clientId, 'clientId'),
+      createdAt: num(s.createdAt, 'createdAt'),
+      expiryInterval: num(s.expiryInterval, 'expiryInterval'),
+      subscriptions: arr(s.subscriptions, 'subscriptions').map(item => {
+        const pair = arr(item, 'subscription')
+        return [str(pair[0], 'filter'), subscriptionOptions(pair[1])]
+      }),
+      awaitingRel: arr(s.awaitingRel, 'awaitingRel').map(packetId)
+    }
+    if (s.owner !== undefined) session.owner = str(s.owner, 'owner')
+    if (s.will !== undefined) session.will = will(s.will)
+    if (s.disconnectedAt !== undefined) session.disconnectedAt = num(s.disconnectedAt, 'disconnectedAt')
+    if (s.willDueAt !== undefined) session.willDueAt = num(s.willDueAt, 'willDueAt')
+    return session
+  } catch (err) {
+    if (err instanceof InvalidSessionSnapshotError) throw new RecordError(`unreadable session record: ${err.message}`, { cause: err })
+    throw err
+  }
+}
+
+function will (value: unknown): WillMessage {
+  const w = record(value, 'will')
+  const result: WillMessage = { message: message(w.message), delay: num(w.delay, 'will delay') }
+  if (w.expiryInterval !== undefined) result.expiryInterval = num(w.expiryInterval, 'will expiry')
+  return result
+}
