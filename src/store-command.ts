@@ -44,7 +44,7 @@ function countsText (counts: KindCounts): string {
 function checkText (check: StoreCheck): string {
   const lines = [`store ${check.location}: ${check.ok ? 'ok' : 'PROBLEMS FOUND'}`, `  records read: ${check.records} (${countsText(check.kinds)} readable)`]
   for (const problem of check.problems) lines.push(`  problem: ${problem}`)
-  if (!check.ok) lines.push(`  run 'meshmq ctl store repair' on the same directory to repair it (what cannot be read is dropped)`)
+  if (check.corrupt !== undefined || check.unreadable.length > 0) lines.push(`  run 'meshmq ctl store repair' on the same directory to repair it (what cannot be read is dropped)`)
   return lines.join('\n') + '\n'
 }
 

@@ -108,7 +108,7 @@ export class LevelStore implements Store {
     const cause = (err as { cause?: unknown }).cause ?? err
     if (codeOf(cause) === 'LEVEL_LOCKED') return new StoreLockedError(this.location, { cause: err })
     if (isDiskFull(cause)) return new StoreFullError(this.location, { cause: err })
-    if (isCorruption(cause)) return new StoreCorruptError(this.location, messageOf(cause), { cause: err })
+    if (isCorruption(cause)) return new StoreCorruptError(this.location, messageOf(cause), { cause })
     return err instanceof Error ? err : new Error(String(err))
   }
 
