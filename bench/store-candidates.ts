@@ -50,7 +50,27 @@ interface Backend {
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- the candidates are loaded untyped */
 const BACKENDS: Backend[] = [
   {
-    name: 'classic-level (LevelDB)',
+    name: 'classic-level (LevelDB), chained batch',
+    package: 'classic-level',
+    async open (load, dir) {
+      const { ClassicLevel } = load('classic-level')
+      const db = new ClassicLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+      await db.open()
+      return {
+        write: async (ops, sync) => {
+          const batch = db.batch()
+          for (const op of ops) {
+            if (op.type === 'put') batch.put(op.key, op.value)
+            else batch.del(op.key)
+          }
+          await batch.write({ sync })
+        },
+        close: async () => await db.close()
+      }
+    }
+  },
+  {
+    name: 'classic-level (LevelDB), array batch',
     package: 'classic-level',
     async open (load, dir) {
       const { ClassicLevel } = load('classic-level')
@@ -236,7 +256,7 @@ async function main (): Promise<void> {
     try {
       load.resolve(backend.package)
       const { version } = JSON.parse(readFileSync(join(candidatesDir, 'node_modules', backend.package, 'package.json'), 'utf8')) as { version: string }
-      versions.push(`${backend.package}@${version}`)
+      if (!versions.includes(`${backend.package}@${version}`)) versions.push(`${backend.package}@${version}`)
     } catch (err) {
       console.error(`skipping ${backend.name}: ${backend.package} is not installed in ${candidatesDir} (${(err as Error).message.split('\n')[0] ?? ''})`)
       continue

@@ -45,8 +45,14 @@ export class LevelStore implements Store {
     if (this.reopen) await this.reopenAfterFailure()
     const db = this.opened()
     try {
-      // The binding copies keys and values into LevelDB's batch before this returns.
-      await db.batch(ops.map(op => op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key }), { sync: options.sync })
+      // A chained batch: each put and del goes into LevelDB's batch (copied) as it is made, at a
+      // ninth of the event loop time of the array form (bench/results/2026-11-30-store-candidates.md).
+      const batch = db.batch()
+      for (const op of ops) {
+        if (op.type === 'put') batch.put(op.key, op.value)
+        else batch.del(op.key)
+      }
+      await batch.write({ sync: options.sync })
     } catch (err) {
       this.reopen = true
       if (isDiskFull(err)) throw new StoreFullError(this.location, { cause: err })
