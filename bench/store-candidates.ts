@@ -44,10 +44,10 @@ interface Candidate {
 interface Backend {
   name: string
   package: string
-  open: (load: NodeJS.Require, dir: string, mode: Mode) => Promise<Candidate>
+  open: (load: NodeJS.Require, dir: string, mode: Mode) => Promise<Candidate> | Candidate
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- the candidates are loaded untyped */
+/* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- the candidates are loaded untyped */
 const BACKENDS: Backend[] = [
   {
     name: 'classic-level (LevelDB), chained batch',
@@ -85,7 +85,7 @@ const BACKENDS: Backend[] = [
   {
     name: 'lmdb (lmdb-js)',
     package: 'lmdb',
-    async open (load, dir, mode) {
+    open (load, dir, mode) {
       const { open } = load('lmdb')
       // lmdb-js syncs per environment, not per commit.
       const db = open({ path: dir, keyEncoding: 'binary', encoding: 'binary', noSync: mode === 'none' })
@@ -106,7 +106,7 @@ const BACKENDS: Backend[] = [
   {
     name: 'better-sqlite3 (SQLite, WAL, on the main thread)',
     package: 'better-sqlite3',
-    async open (load, dir, mode) {
+    open (load, dir, mode) {
       const Database = load('better-sqlite3')
       const db = new Database(join(dir, 'store.sqlite'))
       db.pragma('journal_mode = WAL')
@@ -128,7 +128,7 @@ const BACKENDS: Backend[] = [
     }
   }
 ]
-/* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return */
+/* eslint-enable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return */
 
 interface RunResult {
   messages: number
@@ -152,8 +152,8 @@ class TimedStore implements Store {
     this.latencies.push(performance.now() - start)
   }
 
-  async get (): Promise<Uint8Array | undefined> {
-    return undefined
+  get (): Promise<Uint8Array | undefined> {
+    return Promise.resolve(undefined)
   }
 
   async * entries (): AsyncIterable<[string, Uint8Array]> {}

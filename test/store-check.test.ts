@@ -10,6 +10,7 @@ import { readdirSync, statSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { parseCommandLine } from '../src/cli-args.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { LevelStore } from '../src/store/level-store.js'
 import { storeDirectory } from '../src/store/open-store.js'
@@ -55,8 +56,13 @@ async function reopen (location: string): Promise<void> {
 interface Run { code: number, stdout: string, stderr: string }
 
 async function ctlStore (dataDir: string, subcommand: 'check' | 'repair', json = false): Promise<Run> {
+  return await run(['ctl', 'store', subcommand, '--data-dir', dataDir, ...(json ? ['--json'] : [])])
+}
+
+async function run (args: string[], cwd?: string): Promise<Run> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MESHMQ_')))
   return await new Promise(resolve => {
-    execFile(process.execPath, [MESHMQ, 'ctl', 'store', subcommand, '--data-dir', dataDir, ...(json ? ['--json'] : [])], { timeout: RUN_TIMEOUT_MS }, (err, stdout, stderr) => {
+    execFile(process.execPath, [MESHMQ, ...args], { timeout: RUN_TIMEOUT_MS, env, ...(cwd === undefined ? {} : { cwd }) }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr })
     })
   })
@@ -166,6 +172,21 @@ describe('meshmq ctl store check|repair', () => {
       assert.equal(run.code, 1)
       assert.match(run.stderr, /in use by another process.*stop the node first/)
     }
+  })
+
+  it('finds the store of --node NAME as the other ctl commands do (./data/NAME)', async t => {
+    const cwd = tempDir(t, 'check')
+    await writeStore(join(cwd, 'data', 'meshmq7@127.0.0.1'), [goodRecords(2)])
+    const found = await run(['ctl', 'store', 'check', '--node', 'meshmq7@127.0.0.1'], cwd)
+    assert.equal(found.code, 0, found.stderr)
+    assert.match(found.stdout, /records read: 8 /)
+  })
+
+  it('parses store check|repair, refusing --control and other subcommands', () => {
+    assert.deepEqual(parseCommandLine(['ctl', '--data-dir', 'd', '--json', 'store', 'repair']), { kind: 'ctl', dataDir: 'd', json: true, args: ['store', 'repair'] })
+    assert.throws(() => parseCommandLine(['ctl', '--control', '127.0.0.1:5372', 'store', 'check']), /stopped node.*not --control/)
+    assert.throws(() => parseCommandLine(['ctl', 'store', 'compact']), /expected store check or store repair/)
+    assert.throws(() => parseCommandLine(['ctl', 'store', 'check', 'extra']), /expected store check or store repair/)
   })
 
   it('reports a data directory without a store', async t => {

@@ -14,6 +14,7 @@ import { ClassicLevel } from 'classic-level'
 import { StoreCorruptError, StoreFullError, StoreLockedError, StoreWriteError, type Store, type StoreOp, type WriteOptions } from './store.js'
 
 type Db = ClassicLevel<string, Uint8Array>
+type LevelIterator = { next: () => Promise<[string, Uint8Array] | undefined>, close: () => Promise<void> }
 
 export interface LevelStoreOptions {
   /** Creates the store when the directory holds none (default); `false` for check and repair. */
@@ -71,18 +72,19 @@ export class LevelStore implements Store {
   async * entries (prefix: string): AsyncIterable<[string, Uint8Array]> {
     const iterator = this.opened().iterator(prefix === '' ? {} : { gte: prefix })
     try {
-      while (true) {
-        let entry: [string, Uint8Array] | undefined
-        try {
-          entry = await iterator.next()
-        } catch (err) {
-          throw this.readError(err)
-        }
-        if (entry === undefined || !entry[0].startsWith(prefix)) return
+      for (let entry = await this.next(iterator); entry !== undefined && entry[0].startsWith(prefix); entry = await this.next(iterator)) {
         yield entry
       }
     } finally {
       await iterator.close()
+    }
+  }
+
+  private async next (iterator: LevelIterator): Promise<[string, Uint8Array] | undefined> {
+    try {
+      return await iterator.next()
+    } catch (err) {
+      throw this.readError(err)
     }
   }
 

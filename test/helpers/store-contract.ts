@@ -116,9 +116,9 @@ export function storeContract (name: string, makeStore: (dir: string) => Store):
 async function startWriter (dir: string, pairs: Array<[string, string]>): Promise<import('node:child_process').ChildProcess> {
   const child = spawn(process.execPath, [WRITER, dir, JSON.stringify(pairs)], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
-  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
   await withTimeout(new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => { if (chunk.toString().includes('written')) resolve() })
+    child.stdout.on('data', (chunk: Buffer) => { if (chunk.toString().includes('written')) resolve() })
     child.once('exit', code => reject(new Error(`writer exited with ${code ?? '-'}: ${stderr}`)))
   }), CHILD_TIMEOUT_MS, 'the writer child to write its batch')
   return child
