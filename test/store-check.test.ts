@@ -149,6 +149,37 @@ describe('meshmq ctl store check|repair', () => {
     assert.equal(text.code, 0, text.stdout)
   })
 
+  it('a MANIFEST that lost its last edit: check reports the tables it no longer lists and leaves them, repair brings every record back', async t => {
+    const dataDir = tempDir(t, 'check')
+    const location = await writeStore(dataDir, [goodRecords(50)])
+    await reopen(location)
+    // 6 MiB of retained messages: LevelDB writes its 4 MiB memtable to a table and adds it to the MANIFEST.
+    const store = new LevelStore(location)
+    await store.open()
+    const manifest = readdirSync(location).find(file => file.startsWith('MANIFEST-'))
+    assert.ok(manifest !== undefined)
+    const manifestBytes = statSync(join(location, manifest)).size
+    for (let batch = 0; batch < 12; batch++) {
+      await store.write(Array.from({ length: 8 }, (_, i): StoreOp => {
+        const topic = `big/${batch * 8 + i}`
+        return { type: 'put', key: retainedKey(topic), value: encodeRetained({ topic, stamp: { wall: 1, logical: 0, node: 'n1@127.0.0.1' }, message: { ...message(topic, 'x'.repeat(64 * 1024)), retain: true } }) }
+      }), { sync: true })
+    }
+    await store.close()
+    assert.ok(statSync(join(location, manifest)).size > manifestBytes, 'the MANIFEST recorded a new table')
+    const tables = readdirSync(location).filter(file => file.endsWith('.ldb'))
+    truncateSync(join(location, manifest), manifestBytes)
+    const check = await ctlStore(dataDir, 'check', true)
+    assert.equal(check.code, 1, check.stdout)
+    assert.match((JSON.parse(check.stdout) as CheckJson).problems.join('\n'), /not listed in the store's MANIFEST/)
+    assert.deepEqual(readdirSync(location).filter(file => file.endsWith('.ldb')), tables, 'check leaves the table files')
+    const repair = await ctlStore(dataDir, 'repair', true)
+    assert.equal(repair.code, 0, repair.stderr)
+    const report = JSON.parse(repair.stdout) as RepairJson
+    assert.equal(report.backendRepaired, true)
+    assert.deepEqual(report.after.kinds, { session: 50, delivery: 50, retained: 50 + 96, forwarded: 50, unknown: 0 })
+  })
+
   it('a log that lost its unsynced tail: LevelDB drops the tail by itself, check is ok without it', async t => {
     const dataDir = tempDir(t, 'check')
     const location = await writeStore(dataDir, [goodRecords(10), goodRecords(10, 10)])

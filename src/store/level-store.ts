@@ -28,6 +28,23 @@ export class LevelStore implements Store {
 
   constructor (readonly location: string, private readonly options: LevelStoreOptions = {}) {}
 
+  /**
+   * Rejects with `StoreLockedError` when a process holds the store in `location`, without opening
+   * it: LevelDB takes the lock first and refuses an existing store under `errorIfExists` before it
+   * reads (and rewrites) anything.
+   */
+  static async assertUnlocked (location: string): Promise<void> {
+    const db = new ClassicLevel(location, { createIfMissing: false, errorIfExists: true })
+    try {
+      await db.open()
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause ?? err
+      if (codeOf(cause) === 'LEVEL_LOCKED') throw new StoreLockedError(location, { cause: err })
+      return
+    }
+    await db.close()
+  }
+
   async open (): Promise<void> {
     const db = new ClassicLevel<string, Uint8Array>(this.location, {
       keyEncoding: 'utf8',

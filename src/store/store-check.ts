@@ -3,13 +3,16 @@
  * directory of a stopped node: another process holding it is a `StoreLockedError`.
  *
  * `checkStore` reads every record and decodes it with the codec of its kind (records.ts); a
- * record that does not decode, and a store whose files LevelDB cannot read, are problems.
+ * record that does not decode, and a store whose files LevelDB cannot read, are problems. It reads
+ * a copy of the store and leaves the store as it was: opening a
+ * store makes LevelDB rewrite its log and delete the table files its MANIFEST does not list, which
+ * after a cut MANIFEST are the tables a repair would recover. Such tables are a problem too.
  * `repairStore` runs LevelDB's own repair (which rebuilds the store from the tables and logs it
  * can read, setting the others aside in `lost/`), then deletes the records that do not decode,
  * and reports what is gone: the records per kind before and after, and the files set aside.
  */
-import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { constants, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { LevelStore } from './level-store.js'
 import {
@@ -75,21 +78,61 @@ function decodeRecord (key: string, value: Uint8Array): string | undefined {
   }
 }
 
-/** Reads and decodes every record of the store in `location`. */
+/** Reads and decodes every record of the store in `location` (from a copy: the store is left as it is). */
 export async function checkStore (location: string): Promise<StoreCheck> {
   const report: StoreCheck = { location, ok: false, records: 0, problems: [], kinds: emptyCounts(), unreadable: [] }
   if (!existsSync(join(location, 'CURRENT')) && !existsSync(join(location, 'LOCK'))) {
     report.problems.push(`no store at ${location}`)
     return report
   }
-  const store = new LevelStore(location, { createIfMissing: false })
+  await LevelStore.assertUnlocked(location)
+  const copy = copyStore(location)
+  try {
+    await readCopy(copy, report)
+  } finally {
+    rmSync(copy, { recursive: true, force: true })
+  }
+  report.ok = report.problems.length === 0
+  return report
+}
+
+const TABLE = /\.(ldb|sst)$/
+
+/**
+ * A copy of the store beside it (reflinked where the file system can). Not hard links: after a
+ * damaged MANIFEST, LevelDB may reuse the number of a table it does not know of for a new table.
+ */
+function copyStore (location: string): string {
+  const copy = mkdtempSync(join(dirname(location), `.${basename(location)}-check-`))
+  for (const file of readdirSync(location)) {
+    if (file === 'LOCK' || file.startsWith('LOG') || file === 'lost') continue
+    copyFileSync(join(location, file), join(copy, file), constants.COPYFILE_FICLONE)
+  }
+  return copy
+}
+
+/** The table files of a store with their sizes: a table is never changed once written. */
+function tableFiles (location: string): Map<string, number> {
+  return new Map(readdirSync(location).filter(file => TABLE.test(file)).map(file => [file, statSync(join(location, file)).size]))
+}
+
+async function readCopy (copy: string, report: StoreCheck): Promise<void> {
+  const tables = tableFiles(copy)
+  const store = new LevelStore(copy, { createIfMissing: false })
   try {
     await store.open()
   } catch (err) {
     if (!(err instanceof StoreCorruptError)) throw err
-    return corrupt(report, err)
+    corrupt(report, err)
+    return
   }
   try {
+    const left = tableFiles(copy)
+    const unlisted = [...tables].filter(([file, size]) => left.get(file) !== size).map(([file]) => file)
+    if (unlisted.length > 0) {
+      report.corrupt = `table files not listed in the MANIFEST: ${unlisted.join(', ')}`
+      report.problems.push(`${unlisted.length} table files are not listed in the store's MANIFEST (${unlisted.join(', ')}): the MANIFEST is damaged (or a compaction was cut short); the node would drop them when it starts, repair rebuilds the store from them`)
+    }
     for await (const [key, value] of store.entries('')) {
       report.records++
       const reason = decodeRecord(key, value)
@@ -106,8 +149,6 @@ export async function checkStore (location: string): Promise<StoreCheck> {
   } finally {
     await store.close()
   }
-  report.ok = report.problems.length === 0
-  return report
 }
 
 function corrupt (report: StoreCheck, err: StoreCorruptError): StoreCheck {
