@@ -161,7 +161,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   const authFiles: ReloadableFile[] = [...acl.files, ...auth.files]
   const clock = options.clock ?? systemClock
   // A store that cannot be read stops the node here, before anything starts (StoreCorruptError says how to recover).
-  const store = options.store ?? await openStore(config)
+  const store = options.store ?? await openStore(config, log)
   let contents: StoreContents
   try {
     if (options.store !== undefined) await store.open()
