@@ -80,6 +80,16 @@ export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
     add('sessions/backlogged', String(budget.backlogged))
     // Whether anyone who can reach the cluster port could join (the public default secret).
     add('cluster/default_secret', String(broker.config.cluster.secret === DEFAULT_CLUSTER_SECRET))
+    const store = broker.durable
+    if (store !== undefined) {
+      const stats = store.stats()
+      add('store/commits', String(stats.commits))
+      add('store/writes', String(stats.writes))
+      add('store/bytes', String(stats.bytes))
+      add('store/failures', String(stats.failures))
+      add('store/waiting_bytes', String(stats.waitingBytes))
+      add('store/writable', String(store.failure === undefined))
+    }
     batch.flush()
     return undefined
   }

@@ -3,7 +3,7 @@
  * commit: each call appends the writes of one record (records.ts) in the caller's turn. Delivery
  * records get keys from one sequence that goes on after the highest found at start.
  */
-import type { Durable, StoredSession } from '../core/store/durable.js'
+import type { Durable, StoreStats, StoredSession } from '../core/store/durable.js'
 import type { Delivery, InflightEntry } from '../core/session/session-state.js'
 import type { RetainedEntry } from '../core/routing/retained-replica.js'
 import type { GroupCommit } from './group-commit.js'
@@ -19,6 +19,11 @@ export class Persistence implements Durable {
   get failure (): Error | undefined { return this.commit.failure }
   get appended (): number { return this.commit.appended }
   get committed (): number { return this.commit.committed }
+
+  stats (): StoreStats {
+    const { commits, writes, bytes, failures } = this.commit.stats
+    return { commits, writes, bytes, failures, waitingBytes: this.commit.waitingBytes }
+  }
 
   afterDurable (seq: number, done: () => void): void {
     this.commit.afterDurable(seq, done)

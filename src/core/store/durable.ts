@@ -36,7 +36,21 @@ export interface RestoredSession {
   inflight: InflightEntry[]
 }
 
+/** The store's counters since the node started (`$SYS/brokers/<node>/store/…`). */
+export interface StoreStats {
+  /** Commits done, and the writes and bytes they carried. */
+  commits: number
+  writes: number
+  bytes: number
+  /** Commits that failed (disk full, I/O error); each was tried again. */
+  failures: number
+  /** Bytes of writes waiting for the next commit. */
+  waitingBytes: number
+}
+
 export interface Durable {
+  /** The store's counters. */
+  stats: () => StoreStats
   /** Whether acks leave without waiting for commits (`persistence.mode` none or off). */
   readonly immediate: boolean
   /** Set while the store cannot be written (disk full): new QoS 1/2 publishes are refused. */
