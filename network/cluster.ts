@@ -43,6 +43,10 @@
  *   Flow control: peers send only within the credit this node grants, none while `pressure` is
  *   pressured (forward-credit.ts); what waits stays bounded in the sender's queue.
  *   net.whenDelivered(node, {signal})               resolves when all forwarded so far are acked
+ *   With a `journal` (`forward-journal.ts`), QoS 1/2 messages queued for peers are kept there until
+ *   acked or dropped; before `start()`, `net.restoreForwarded(node, entries)` queues those kept at
+ *   the last run again, resent once `node` is up. A node not back as a member within `autocleanMs`
+ *   of the start is removed from the links as an autocleaned one is (its messages `removed`).
  *
  * ## Membership
  *   net.join(address)      address `name@host[:port]` or multiaddr; leaves the current cluster first
@@ -91,6 +95,7 @@ import { ControlRefusals } from './control-trust.js'
 import { Discovery } from './discovery.js'
 import { AlreadyStartedError, CannotRemoveSelfError, InvalidNodeAddressError, JoinFailedError, NotStartedError, UnknownNodeError } from './errors.js'
 import type { ClusterEvents, EmitClusterEvent } from './events.js'
+import type { JournaledMessage } from './forward-journal.js'
 import type { ForwardResult } from './forward-link.js'
 import { Forwarder } from './forwarder.js'
 import { boundedDialProtocol, createClusterLibp2p, type ClusterLibp2p } from './libp2p-node.js'
@@ -135,6 +140,9 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private node: ClusterLibp2p | undefined
   private phase: Phase = 'stopped'
   private stoppedOnce = false
+  /** Peers given messages by `restoreForwarded`, checked for membership `autocleanMs` after the start. */
+  private readonly restoredPeers = new Set<string>()
+  private restoredCheck: NodeJS.Timeout | undefined
 
   constructor (init: ClusterNetworkInit = {}) {
     super()
@@ -169,7 +177,8 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       peerTimeoutMs: settings.peerTimeoutMs,
       openTimeoutMs: settings.requestTimeoutMs,
       stats: this.forwardStats,
-      logger: this.logger
+      logger: this.logger,
+      ...(settings.journal === undefined ? {} : { journal: settings.journal })
     })
     this.membership = new ClusterMembership({
       settings,
@@ -273,6 +282,9 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.phase = 'running'
     this.tables.start()
     this.discovery.afterStart()
+    if (this.restoredPeers.size > 0) {
+      this.restoredCheck = setTimeout(() => { this.dropRestoredNonMembers() }, s.autocleanMs).unref()
+    }
     this.logger.info({ node: this.name, peer_id: this.peerId, incarnation: this.incarnation, addrs: this.addresses(), discovery: s.discovery }, 'cluster_started')
   }
 
@@ -294,10 +306,11 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (node === undefined) return
     await this.forwarder.drain(AbortSignal.timeout(this.settings.stopDrainMs))
     this.phase = 'stopped'
+    clearTimeout(this.restoredCheck)
     this.tables.stop()
     this.discovery.stop()
     this.membership.stop()
-    this.forwarder.closeAll('node stopping')
+    this.forwarder.closeAll('node stopping', true)
     this.refusals.flush()
     await node.stop()
     this.gossip.stop()
@@ -359,6 +372,17 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       return { queued: 0, dropped: messages.length }
     }
     return this.forwarder.forward(node, messages)
+  }
+
+  /**
+   * Before `start()`: queues for `node` the messages the journal kept at the last run (in their
+   * order), resent once it is up. A node that is not a member again within `autocleanMs` of the
+   * start is removed from the links, its messages dropped as `removed`.
+   */
+  restoreForwarded (node: string, entries: readonly JournaledMessage[]): void {
+    if (this.node !== undefined || this.stoppedOnce) throw new AlreadyStartedError()
+    this.restoredPeers.add(node)
+    this.forwarder.restore(node, entries)
   }
 
   /** Resolves once every message forwarded to `node` so far has been acknowledged. */
@@ -459,6 +483,16 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.membership.reset()
     this.logger.info({ node: this.name, reason, ...(by === undefined ? {} : { by }) }, 'cluster_left')
     this.emit('left', by === undefined ? { reason } : { reason, by })
+  }
+
+  /** Restored peers that did not come back as members: dropped as a removed member's link is. */
+  private dropRestoredNonMembers (): void {
+    for (const node of this.restoredPeers) {
+      if (this.phase !== 'running' || this.membership.get(node) !== undefined) continue
+      this.logger.info({ node, after_ms: this.settings.autocleanMs }, 'forward_restored_removed')
+      this.forwarder.remove(node)
+    }
+    this.restoredPeers.clear()
   }
 
   // ---- replication (table-replication.ts) and gossip (control-gossip.ts) -------------------
