@@ -78,7 +78,8 @@
  * Log events (pino-style `(fields, msg)`): cluster_default_secret, cluster_started, node_up,
  * node_down, route_sync, client_sync, partition_detected, partition_healed, node_cleaned, node_left,
  * message_dropped (reasons node_down, rejected_by_peer, malformed_from_peer, undeliverable),
- * forward_failed (overflow, oversize, removed), forward_frame_unreadable, route_push_dropped,
+ * forward_failed (overflow, oversize, removed), forward_frame_unreadable, forward_settle_slow,
+ * forward_restored_removed (restored messages for a node not back as a member), route_push_dropped,
  * hello_rejected, control_refused (a message about a node not sent by it, or with a far-future
  * incarnation; throttled, exact counts per reason), force_leave (with requested_by), pin_released,
  * cluster_left.
@@ -438,8 +439,10 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (target.node === this.name) throw new JoinFailedError(address, { cause: new InvalidNodeAddressError(address, 'it names this node itself') })
     if (target.node !== undefined && this.phase === 'running' && this.membership.isUp(target.node)) return target.node
     if (this.phase === 'running') {
-      if (this.membership.hasMembers()) await this.membership.leave()
-      this.dropCluster('join')
+      const alone = !this.membership.hasMembers()
+      if (!alone) await this.membership.leave()
+      // Alone (e.g. just restarted), the only links are those of restored messages: they stay.
+      this.dropCluster('join', undefined, alone)
     }
     const incarnation = this.membership.renewIncarnation()
     this.tables.renew(incarnation)
@@ -473,12 +476,12 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     await this.membership.forceLeave(node, options.requestedBy ?? 'local')
   }
 
-  /** This node is out of the cluster: drop every peer, their routes and queued messages. */
-  private dropCluster (reason: 'leave' | 'removed' | 'join', by?: string): void {
+  /** This node is out of the cluster: drop every peer, their routes and queued messages (unless `keepLinks`). */
+  private dropCluster (reason: 'leave' | 'removed' | 'join', by?: string, keepLinks = false): void {
     this.phase = 'left'
     this.tables.stop()
     this.discovery.pause()
-    this.forwarder.closeAll(`this node left (${reason})`)
+    if (!keepLinks) this.forwarder.closeAll(`this node left (${reason})`)
     this.tables.dropReplicas()
     this.membership.reset()
     this.logger.info({ node: this.name, reason, ...(by === undefined ? {} : { by }) }, 'cluster_left')

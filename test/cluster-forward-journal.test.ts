@@ -158,7 +158,8 @@ test('a node that stops keeps the records; the next start queues them again, in 
   const got = received(b2)
   await a2.start()
   await b2.start()
-  await b2.join(a2.addresses()[0]!)
+  // Alone after its restart, the node joins the peer: the restored messages stay queued through the join.
+  await a2.join(b2.addresses()[0]!)
   await waitUntil(() => a2.isRunning(B), NET_WAIT_MS, 'a to see b up again')
   await a2.whenDelivered(B, { signal: AbortSignal.timeout(15_000) })
   assert.deepStrictEqual(got.map(m => Number(m.payload.toString())), [...Array(300).keys()], 'resent once, in the order they were queued')
@@ -181,4 +182,39 @@ test('messages restored for a node that does not come back as a member are dropp
   await waitUntil(() => dropped.length > 0, 5_000, 'the ghost link to be removed')
   assert.deepStrictEqual(dropped, [10])
   assert.deepStrictEqual(await records(p2), [])
+})
+
+test('the receiver acks only once the node settled (with persistence: committed), and keeps the link up meanwhile', async (t) => {
+  let hold = false
+  const held: Array<() => void> = []
+  const a = node(t, { name: A })
+  const b = node(t, {
+    name: B,
+    settle: (done) => {
+      if (hold) held.push(done)
+      else setImmediate(done)
+    }
+  })
+  const got = received(b)
+  let downs = 0
+  a.addEventListener('node-down', () => { downs++ })
+  await a.start()
+  await b.start()
+  await b.join(a.addresses()[0]!)
+  await waitUntil(() => (a.stats().links[B]?.credit.messages ?? 0) > 0, NET_WAIT_MS, 'b to grant a credit')
+
+  hold = true
+  a.forward(B, batch(0, 100, 1))
+  await waitUntil(() => got.length === 100, NET_WAIT_MS, 'b to take the messages in')
+  // Longer than the peer timeout (FAST_TIMERS: 2 s): the receiver's keepalive acks hold the link.
+  await new Promise(resolve => setTimeout(resolve, 3_000))
+  assert.equal(a.stats().links[B]?.inflight, 100, 'nothing is acked before the settle covering it is done')
+  assert.equal(downs, 0, 'a slow settle does not make the receiver look dead')
+  assert.equal(a.isRunning(B), true)
+
+  hold = false
+  for (const done of held.splice(0)) done()
+  await a.whenDelivered(B, { signal: AbortSignal.timeout(10_000) })
+  assert.equal(a.stats().forward.acked, 100)
+  assert.equal(b.stats().forward.duplicates, 0)
 })
