@@ -27,17 +27,19 @@ import { PublishBatch } from '../actors/publish-batch.js'
 import { countDropped, metrics } from './core/metrics.js'
 import type { Message } from './core/mqtt/message.js'
 import type { ClusterAdmin } from './control-server.js'
-import { ClusterForwardJournal } from './cluster-forward-journal.js'
+import { ClusterForwardJournal, type RestoredForward } from './cluster-forward-journal.js'
 import type { GroupCommit } from './store/group-commit.js'
-import type { Store } from './store/store.js'
 
-/** The node's store and its one writer, for the forward journal and the acks to peers. */
+/** What the bridge needs of the node's store: its one writer, for the forward journal and the acks to peers. */
 export interface ClusterPersistence {
-  store: Store
-  commit: GroupCommit
+  commit: Pick<GroupCommit, 'put' | 'del' | 'appended' | 'afterDurable'>
+  /** A fresh record sequence number (shared with the delivery records). */
+  nextSeq: () => number
+  /** The messages queued for other nodes read back at start (`f/` records). */
+  forwards: readonly RestoredForward[]
 }
 
-/** Bound on the shard queries of `settle` (without persistence the network proceeds after its own bound anyway). */
+/** Bound on the shard queries of `settle` (a shard that does not answer in time: see `settle`). */
 const SETTLE_QUERY_TIMEOUT_MS = 1_000
 
 /**
@@ -65,6 +67,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   private readonly log: Logger
   private readonly persistence: ClusterPersistence | undefined
   private readonly journal: ClusterForwardJournal | undefined
+  /** What the journal gives back to the links at start (then forgotten). */
+  private forwards: readonly RestoredForward[]
   private stopping = false
 
   /**
@@ -74,7 +78,10 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   constructor (config: BrokerConfig, log: Logger, pressure?: InboundPressure, persistence?: ClusterPersistence) {
     this.log = log.child({ actor: 'cluster' })
     this.persistence = persistence
-    this.journal = persistence === undefined || config.persistence.mode === 'off' ? undefined : new ClusterForwardJournal(persistence.commit, this.log)
+    this.forwards = persistence?.forwards ?? []
+    this.journal = persistence === undefined || config.persistence.mode === 'off'
+      ? undefined
+      : new ClusterForwardJournal(persistence.commit, persistence.nextSeq, this.log)
     this.network = createClusterNetwork({
       ...clusterTunablesOf(config.cluster),
       name: config.node.name,
@@ -114,7 +121,9 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
    * routed it (a stats query is answered in mailbox order, after the batches sent before it) and
    * the sessions have had their turn to queue it, so the delivery budget's pressure shows it; with
    * persistence, once what the shards recorded for it (deliveries to persistent sessions) is
-   * committed too, so the ack the network then sends covers only what is durable here.
+   * committed too, so the ack the network then sends covers only what is durable here. A shard that
+   * does not answer within its bound: without persistence the settle goes on; with it, it asks
+   * again (the network keeps the link up meanwhile).
    */
   private settle (done: () => void): void {
     const shards = this.broker?.shards ?? []
@@ -134,7 +143,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
 
   /** Queues again what the journal kept for peers at the last run, then starts the network. */
   async start (): Promise<void> {
-    if (this.journal !== undefined && this.persistence !== undefined) await this.journal.restore(this.persistence.store, this.network)
+    if (this.journal !== undefined) this.journal.restore(this.forwards, this.network)
+    this.forwards = []
     await this.network.start()
   }
   async stop (): Promise<void> {

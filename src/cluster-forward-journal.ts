@@ -3,9 +3,10 @@
  * queued for a peer is a record `f/<peer>\0<seq>` (records.ts), appended to the group commit in
  * the turn that forwards it, so the publisher's PUBACK/PUBREC, which waits for the commit of
  * everything appended before it, covers it; the record is deleted when the peer acks the message
- * or it is dropped (counted as `ForwardDrops` counts it). At start, `restore` reads the records in
- * key order (per peer, the order they were queued) and queues them again on the links, before the
- * network starts; the numbering goes on after the highest found.
+ * or it is dropped (counted as `ForwardDrops` counts it). At start, `restore` queues the records
+ * read back (store-contents.ts) again on the links, per peer in the order they were queued, before
+ * the network starts. Record numbers come from the store's one sequence, which goes on after the
+ * highest found.
  *
  * A restarted node resends under a new incarnation, so its peers deliver whatever they had taken
  * in but not acked before the kill once more: across a kill -9 of the sender, a forwarded QoS 1
@@ -16,24 +17,25 @@ import type { ForwardJournal, JournaledMessage } from '../network/forward-journa
 import type { Logger } from './core/log.js'
 import type { Message } from './core/mqtt/message.js'
 import type { GroupCommit } from './store/group-commit.js'
-import { decodeForwarded, encodeForwarded, forwardKey, FORWARD_PREFIX, parseSequencedKey } from './store/records.js'
-import type { Store } from './store/store.js'
+import { encodeForwarded, forwardKey } from './store/records.js'
 
-/** What `restore` found. */
-export interface RestoredForwards {
-  /** Messages queued again, over all peers. */
-  messages: number
-  /** Peers they are queued for. */
-  peers: number
+/** A message queued for another node, as read back from the store. */
+export interface RestoredForward {
+  peer: string
+  seq: number
+  message: Message
 }
 
 export class ClusterForwardJournal implements ForwardJournal {
-  private seq = 0
-
-  constructor (private readonly commit: Pick<GroupCommit, 'put' | 'del'>, private readonly log: Logger) {}
+  constructor (
+    private readonly commit: Pick<GroupCommit, 'put' | 'del'>,
+    /** A fresh record sequence number (shared with the delivery records). */
+    private readonly nextSeq: () => number,
+    private readonly log: Logger
+  ) {}
 
   readonly kept = (peer: string, message: Message): number => {
-    const id = ++this.seq
+    const id = this.nextSeq()
     try {
       this.commit.put(forwardKey(peer, id), encodeForwarded(message))
     } catch (err) {
@@ -52,25 +54,26 @@ export class ClusterForwardJournal implements ForwardJournal {
   }
 
   /**
-   * Reads every `f/` record of `store` and queues it again on `network` (not started yet); the
-   * next id follows the highest found. A record that cannot be read stops the start (`RecordError`).
+   * Queues `forwards` (read back at start) again on `network`, not started yet: per peer, in the
+   * order of their sequence numbers. Returns how many peers they are for.
    */
-  async restore (store: Store, network: Pick<ClusterNetwork, 'restoreForwarded'>): Promise<RestoredForwards> {
+  restore (forwards: Iterable<RestoredForward>, network: Pick<ClusterNetwork, 'restoreForwarded'>): number {
     const byPeer = new Map<string, JournaledMessage[]>()
     let messages = 0
-    for await (const [key, value] of store.entries(FORWARD_PREFIX)) {
-      const { owner, seq } = parseSequencedKey(key)
-      let entries = byPeer.get(owner)
+    for (const { peer, seq, message } of forwards) {
+      let entries = byPeer.get(peer)
       if (entries === undefined) {
         entries = []
-        byPeer.set(owner, entries)
+        byPeer.set(peer, entries)
       }
-      entries.push({ id: seq, message: decodeForwarded(value) })
-      this.seq = Math.max(this.seq, seq)
+      entries.push({ id: seq, message })
       messages++
     }
-    for (const [peer, entries] of byPeer) network.restoreForwarded(peer, entries)
+    for (const [peer, entries] of byPeer) {
+      entries.sort((a, b) => a.id - b.id)
+      network.restoreForwarded(peer, entries)
+    }
     if (messages > 0) this.log.info({ messages, peers: byPeer.size }, 'forwards_restored')
-    return { messages, peers: byPeer.size }
+    return byPeer.size
   }
 }

@@ -10,12 +10,12 @@ import assert from 'node:assert/strict'
 import { pino } from 'pino'
 import { createClusterNetwork, type ClusterNetwork, type ClusterNetworkInit } from '../network/cluster.js'
 import { OutboundQueue } from '../network/outbound-queue.js'
-import { ClusterForwardJournal } from '../src/cluster-forward-journal.js'
+import { ClusterForwardJournal, type RestoredForward } from '../src/cluster-forward-journal.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { GroupCommit } from '../src/store/group-commit.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { decodeForwarded, FORWARD_PREFIX, parseSequencedKey } from '../src/store/records.js'
-import { FAST_TIMERS, NET_WAIT_MS, numbered, RecordingLogger, tempDir } from './network-helpers.js'
+import { FAST_TIMERS, NET_WAIT_MS, numbered, tempDir } from './network-helpers.js'
 import { waitUntil } from './helpers/wait.js'
 
 const A = 'a@127.0.0.1'
@@ -29,10 +29,22 @@ interface Persisted {
   journal: ClusterForwardJournal
 }
 
-async function persisted (store = new MemoryStore()): Promise<Persisted> {
+/** The journal over `store`, its numbering after `lastSeq` (the highest found, as store-contents.ts reads it). */
+async function persisted (store = new MemoryStore(), lastSeq = 0): Promise<Persisted> {
   await store.open()
   const commit = new GroupCommit({ store, mode: 'none', batchMs: 1, commitBytes: 1 << 20, retryMs: 50, log: silent })
-  return { store, commit, journal: new ClusterForwardJournal(commit, silent) }
+  let seq = lastSeq
+  return { store, commit, journal: new ClusterForwardJournal(commit, () => ++seq, silent) }
+}
+
+/** The `f/` records as the broker reads them back at start (store-contents.ts). */
+async function readForwards (store: MemoryStore): Promise<RestoredForward[]> {
+  const forwards: RestoredForward[] = []
+  for await (const [key, value] of store.entries(FORWARD_PREFIX)) {
+    const { owner, seq } = parseSequencedKey(key)
+    forwards.push({ peer: owner, seq, message: decodeForwarded(value) })
+  }
+  return forwards.sort((a, b) => a.seq - b.seq)
 }
 
 /** The `f/` records of the store, committed first: [peer, seq, payload]. */
@@ -83,6 +95,16 @@ test('the queue tells the journal of every kept message that leaves it: acked, r
   q.enqueue(numbered(9, 0, A))
   assert.equal(q.clear(), 2)
   assert.deepStrictEqual(released, [1, 2, 4, 3, 8], 'a QoS 0 message has no record')
+})
+
+test('restore gives each peer its messages in the order they were queued', async () => {
+  const { journal } = await persisted()
+  const C = 'c@127.0.0.1'
+  const given: Array<[string, number[]]> = []
+  const forwards: RestoredForward[] = [[B, 7], [C, 3], [B, 2], [C, 9], [B, 12]].map(([peer, seq]) => ({ peer: peer as string, seq: seq as number, message: numbered(seq as number, 1, A) }))
+  const peers = journal.restore(forwards, { restoreForwarded: (peer, entries) => { given.push([peer, entries.map(entry => entry.id)]) } })
+  assert.equal(peers, 2)
+  assert.deepStrictEqual(given, [[B, [2, 7, 12]], [C, [3, 9]]])
 })
 
 test('QoS 1/2 forwarded to a peer are recorded as queued and deleted as the peer acks them; QoS 0 never', async (t) => {
@@ -149,10 +171,10 @@ test('a node that stops keeps the records; the next start queues them again, in 
   await p1.commit.close()
 
   // The next run: the same store, a new incarnation, and the peer back.
-  const logger = new RecordingLogger()
-  const p2 = await persisted(store)
-  const a2 = node(t, { name: A, dataDir: dataA, journal: p2.journal, logger })
-  assert.deepStrictEqual(await p2.journal.restore(store, a2), { messages: 300, peers: 1 })
+  const forwards = await readForwards(store)
+  const p2 = await persisted(store, Math.max(...forwards.map(f => f.seq)))
+  const a2 = node(t, { name: A, dataDir: dataA, journal: p2.journal })
+  assert.equal(p2.journal.restore(forwards, a2), 1)
   assert.equal(a2.stats().links[B]?.pending, 300, 'queued again before the network starts')
   const b2 = node(t, { name: B, dataDir: dataB })
   const got = received(b2)
@@ -165,7 +187,6 @@ test('a node that stops keeps the records; the next start queues them again, in 
   assert.deepStrictEqual(got.map(m => Number(m.payload.toString())), [...Array(300).keys()], 'resent once, in the order they were queued')
   assert.deepStrictEqual(got.map(m => m.qos), [...Array(300).keys()].map(i => Math.floor(i / 30) % 2 === 0 ? 1 : 2))
   assert.deepStrictEqual(await records(p2), [])
-  assert.equal(p2.journal.kept(B, numbered(1, 1, A)), 301, 'the numbering goes on after the highest found')
 })
 
 test('messages restored for a node that does not come back as a member are dropped as removed after autocleanMs', async (t) => {
@@ -173,9 +194,9 @@ test('messages restored for a node that does not come back as a member are dropp
   const p1 = await persisted(store)
   for (let i = 0; i < 10; i++) p1.journal.kept(GHOST, numbered(i, 1, A))
   await p1.commit.close()
-  const p2 = await persisted(store)
+  const p2 = await persisted(store, 10)
   const a = node(t, { name: A, journal: p2.journal, autocleanMs: 1_000 })
-  await p2.journal.restore(store, a)
+  p2.journal.restore(await readForwards(store), a)
   const dropped: number[] = []
   a.addEventListener('messages-dropped', (e) => { if (e.detail.reason === 'removed' && e.detail.node === GHOST) dropped.push(e.detail.count) })
   await a.start()
