@@ -31,11 +31,16 @@ const CONNECT_TIMEOUT_MS = 5_000
 
 const PERSISTENT: IClientOptions = { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } }
 
-/** Connects an MQTT.js client (no automatic reconnect) and resolves with it and its CONNACK's session present flag. */
-async function connect (t: TestContext, port: number, options: IClientOptions): Promise<{ client: MqttClient, sessionPresent: boolean }> {
+/**
+ * Connects an MQTT.js client (no automatic reconnect) and resolves with it and its CONNACK's
+ * session present flag. `onConnecting` runs before CONNACK: a resumed session's queued messages
+ * may arrive in the same read as the CONNACK, before the caller's next turn.
+ */
+async function connect (t: TestContext, port: number, options: IClientOptions, onConnecting?: (client: MqttClient) => void): Promise<{ client: MqttClient, sessionPresent: boolean }> {
   const client = mqtt.connect({ host: '127.0.0.1', port, protocol: 'mqtt', reconnectPeriod: 0, connectTimeout: CONNECT_TIMEOUT_MS, ...options })
   t.after(async () => { await endClient(client) })
   client.on('error', () => {})
+  onConnecting?.(client)
   const sessionPresent = await waitFor<boolean>(`CONNACK on port ${port}`, ({ resolve, reject }) => {
     const onConnect = (packet: { sessionPresent?: boolean }): void => { resolve(packet.sessionPresent === true) }
     const onClose = (): void => { reject(new Error('socket closed before CONNACK')) }
@@ -56,8 +61,8 @@ async function reconnect (client: MqttClient): Promise<boolean> {
   return await reconnected
 }
 
-function countInto (checker: DeliveryChecker, subscriber: string, client: MqttClient): void {
-  client.on('message', (_topic, payload, packet) => { checker.received(subscriber, payload.toString(), packet.dup) })
+function countInto (checker: DeliveryChecker, subscriber: string): (client: MqttClient) => void {
+  return (client) => { client.on('message', (_topic, payload, packet) => { checker.received(subscriber, payload.toString(), packet.dup) }) }
 }
 
 async function killNodeTwoUnderLoad (t: TestContext, qos: 1 | 2): Promise<void> {
@@ -78,10 +83,8 @@ async function killNodeTwoUnderLoad (t: TestContext, qos: 1 | 2): Promise<void> 
   const filter = `pk/${run}/#`
   const topic = `pk/${run}/load`
   const checker = new DeliveryChecker(['sub2', 'sub3'])
-  const sub2 = await connect(t, n2.mqttPort, { ...PERSISTENT, clientId: `${run}-sub2` })
-  const sub3 = await connect(t, n3.mqttPort, { ...PERSISTENT, clientId: `${run}-sub3` })
-  countInto(checker, 'sub2', sub2.client)
-  countInto(checker, 'sub3', sub3.client)
+  const sub2 = await connect(t, n2.mqttPort, { ...PERSISTENT, clientId: `${run}-sub2` }, countInto(checker, 'sub2'))
+  const sub3 = await connect(t, n3.mqttPort, { ...PERSISTENT, clientId: `${run}-sub3` }, countInto(checker, 'sub3'))
   await sub2.client.subscribeAsync(filter, { qos })
   await sub3.client.subscribeAsync(filter, { qos })
   await waitForRoutesEverywhere(nodes, { [filter]: [n2.name, n3.name] }, ROUTES_TIMEOUT_MS)
@@ -109,9 +112,8 @@ async function killNodeTwoUnderLoad (t: TestContext, qos: 1 | 2): Promise<void> 
   await waitForFullMesh([n1, n2b, n3], MESH_TIMEOUT_MS)
   t.diagnostic(`QoS ${qos}: node 2 killed with ${ackedAtKill} messages acknowledged; back in the mesh ${Date.now() - restartedAt} ms after its restart`)
 
-  const sub2b = await connect(t, n2b.mqttPort, { ...PERSISTENT, clientId: `${run}-sub2` })
+  const sub2b = await connect(t, n2b.mqttPort, { ...PERSISTENT, clientId: `${run}-sub2` }, countInto(checker, 'sub2'))
   assert.equal(sub2b.sessionPresent, true, 'the persistent subscriber on node 2 finds its session after the kill -9 [MQTT-3.2.2-2]')
-  countInto(checker, 'sub2', sub2b.client)
   assert.equal(await reconnect(pub2Client), true, 'the persistent publisher on node 2 finds its session')
   await pub2Acks
   const pub2b = new PacedPublisher(pub2Client, topic, acked, 16, qos)
