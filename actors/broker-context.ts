@@ -7,6 +7,7 @@ import type { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import type { WillMessage } from '../src/core/session/session-state.js'
 import type { RetainerMsg, RouteTableMsg, ShardMsg } from './messages.js'
 import type { Authorization } from '../src/core/auth/identity.js'
+import type { Durable } from '../src/core/store/durable.js'
 
 export interface BrokerContext {
   config: BrokerConfig
@@ -28,6 +29,8 @@ export interface BrokerContext {
   authorization: Authorization
   /** Told the will each client has (the cluster replicates it, so a node death publishes it); none when standalone. */
   wills?: WillReplicator
+  /** The node's store (`persistence`): persistent sessions, their messages and retained messages are kept in it. */
+  durable?: Durable
 }
 
 /**

@@ -299,6 +299,14 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
       case 'count':
         dispatch(msg.replyTo, state.sessions.size)
         break
+      case 'restore': {
+        for (const restored of msg.sessions) {
+          const entry = spawnEntry(state, restored.record.clientId, restored.record.owner, ctx)
+          dispatch(entry.session, { type: 'restore', restored, publishWill: msg.publishWills })
+        }
+        dispatch(msg.replyTo, msg.sessions.length)
+        break
+      }
       case 'shutdown': {
         for (const entry of state.sessions.values()) dispatch(entry.session, { type: 'shutdown' })
         for (const session of state.handedOver) dispatch(session, { type: 'shutdown' })

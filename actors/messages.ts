@@ -15,6 +15,7 @@ import type { RetainedEntry } from '../src/core/routing/retained-replica.js'
 import type { RetainedDigest } from '../src/core/routing/retained-versions.js'
 import type { Delivery, SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { SessionSnapshot } from '../src/core/session/session-snapshot.js'
+import type { RestoredSession } from '../src/core/store/durable.js'
 import './nact-types.js'
 
 export type { SharedRedelivery }
@@ -29,6 +30,10 @@ export type SessionMsg =
   | { type: 'deliver', deliveries: Delivery[] }
   /** A trie shard routed the messages of a `publish` with a `report`: `matched[i]` for `tokens[i]`. */
   | { type: 'routed', tokens: number[], matched: boolean[] }
+  /** The node's store is durable up to write `seq`: acks waiting for it may leave (session-turn.ts). */
+  | { type: 'acks_durable', seq: number }
+  /** The session as the node's store kept it, read back at start (see session-restore.ts). */
+  | { type: 'restore', restored: RestoredSession, publishWill: boolean }
   /** The session expiry timer of attach `attachSeq` fired. */
   | { type: 'session_expired', attachSeq: number }
   /** The will delay timer of attach `attachSeq` fired. */
@@ -105,6 +110,8 @@ export type RegistryMsg =
   | { type: 'conflict_checked', clientId: string, node: string, session: Ref<SessionMsg>, theirs: SessionClaim | undefined }
   /** Stop every session (node shutdown); replies when done. */
   | { type: 'shutdown', replyTo: Ref<number> }
+  /** The sessions the node's store kept, read back at start: each gets its actor again (replies with their number). */
+  | { type: 'restore', sessions: RestoredSession[], publishWills: boolean, replyTo: Ref<number> }
 
 // ---- Trie shard (trie-shard.ts) ----------------------------------------------------------------
 
@@ -115,6 +122,8 @@ export interface Subscriber {
   options: SubscriptionOptions
   /** A shared subscription's member whose persistent session has no connection now: picked only when no member is online. */
   offline?: true
+  /** The session is persistent and the node keeps a store: QoS 1/2 deliveries to it are recorded as they are routed. */
+  durable?: true
 }
 
 /** Add or replace a client's subscription to `filter` (in `group` when shared), or remove it. */
@@ -203,6 +212,8 @@ export type RetainerMsg =
   | { type: 'replicated_digest', replyTo: Ref<RetainedDigest> }
   /** Drop every replicated message (this node joins another cluster); replies with how many. */
   | { type: 'replicated_clear', replyTo: Ref<number> }
+  /** The retained messages the node's store kept, read back at start (replies with how many were taken). */
+  | { type: 'restore', entries: RetainedEntry[], replyTo: Ref<number> }
 
 // ---- $SYS publisher (sys-publisher.ts) ---------------------------------------------------------
 

@@ -14,6 +14,9 @@
  * at the bound is counted as dropped (`retained_full`) and logged like a local one; one with a
  * stamp this node cannot take, or a `$SYS` topic, is counted (`retained_refused`) and logged
  * (`retained_refused`, throttled).
+ *
+ * With a store (`durable`), every replicated write held here (local or a peer's) is kept in it,
+ * and read back at start (`restore`, through the same last-writer-wins rule); `$SYS` topics are not.
  */
 import { spawn, dispatch, type Ref, type ActorSystemRef, type ActorContext } from 'nact'
 import type { RetainedCursor, RetainedLimits } from '../src/core/routing/retained-store.js'
@@ -27,6 +30,7 @@ import type { Clock } from '../src/core/clock.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { countDropped, metrics } from '../src/core/metrics.js'
 import { resumeOnCrash } from './supervision.js'
+import type { Durable } from '../src/core/store/durable.js'
 import type { RetainerMsg, SessionMsg } from './messages.js'
 
 /** Retained messages sent per actor turn; the rest of a SUBSCRIBE's follow in later turns. */
@@ -47,10 +51,12 @@ export interface RetainerOptions {
   limits: RetainedLimits
   tombstones: TombstoneLimits
   replicator?: RetainedReplicator
+  /** The node's store: retained messages are kept in it. */
+  durable?: Durable
 }
 
 export function spawnRetainer (system: ActorSystemRef, options: RetainerOptions): Ref<RetainerMsg> {
-  const { clock, limits, replicator } = options
+  const { clock, limits, replicator, durable } = options
   const retainerLog = options.log.child({ actor: 'retainer' })
   const fullLog = new ThrottledLogEvent(line => { retainerLog.warn(line, 'retained_full') })
   const refusedLog = new ThrottledLogEvent(line => { retainerLog.warn(line, 'retained_refused') })
@@ -73,7 +79,11 @@ export function spawnRetainer (system: ActorSystemRef, options: RetainerOptions)
     const written: RetainedEntry[] = []
     for (const message of messages) {
       const { outcome, entry } = replica.writeLocal(message, now, bounded)
-      if (entry !== undefined) written.push(entry)
+      if (entry !== undefined) {
+        written.push(entry)
+        // Refused at the bound: the topic's older message is gone here too.
+        durable?.retainedWritten(outcome === 'full' ? { topic: entry.topic, stamp: entry.stamp } : entry)
+      }
       if (outcome === 'full') full(replica, message.topic, undefined)
     }
     metrics.messagesRetained = replica.store.size
@@ -84,7 +94,9 @@ export function spawnRetainer (system: ActorSystemRef, options: RetainerOptions)
     const now = clock.now()
     for (const entry of entries) {
       const outcome = replica.applyRemote(entry, now)
+      if (outcome === 'applied') durable?.retainedWritten(replica.store.get(entry.topic) === undefined ? { topic: entry.topic, stamp: entry.stamp } : entry)
       if (outcome === 'full') {
+        durable?.retainedWritten({ topic: entry.topic, stamp: entry.stamp })
         countDropped('retained_full')
         full(replica, entry.topic, from)
       } else if (outcome === 'bad_stamp' || outcome === 'bad_topic') {
@@ -153,10 +165,21 @@ export function spawnRetainer (system: ActorSystemRef, options: RetainerOptions)
       case 'replicated_digest':
         dispatch(msg.replyTo, replica.digest(clock.now()))
         break
-      case 'replicated_clear':
-        dispatch(msg.replyTo, replica.clearReplicated(clock.now()))
+      case 'replicated_clear': {
+        const now = clock.now()
+        if (durable !== undefined) for (const { topic, stamp } of replica.snapshot(now)) durable.retainedWritten({ topic, stamp })
+        dispatch(msg.replyTo, replica.clearReplicated(now))
         metrics.messagesRetained = replica.store.size
         break
+      }
+      case 'restore': {
+        const now = clock.now()
+        let taken = 0
+        for (const entry of msg.entries) if (replica.applyRemote(entry, now) === 'applied' && replica.store.get(entry.topic) !== undefined) taken++
+        metrics.messagesRetained = replica.store.size
+        dispatch(msg.replyTo, taken)
+        break
+      }
     }
     return replica
   }

@@ -23,9 +23,13 @@ export class SessionAcl {
    * the first attach (what arrives then waits in the queue and is checked at the attach).
    */
   private reads: ClientAuthorizer | undefined
-  private readonly withheld = (topic: string): void => { this.warnings.notAuthorized('read', topic) }
+  private readonly withheld = (delivery: Delivery): void => {
+    this.warnings.notAuthorized('read', delivery.message.topic)
+    this.settled(delivery)
+  }
 
-  constructor (private readonly authorization: Authorization, private readonly warnings: SessionWarnings) {}
+  /** `settled`: told each delivery withheld (it leaves the session). */
+  constructor (private readonly authorization: Authorization, private readonly warnings: SessionWarnings, private readonly settled: (delivery: Delivery) => void) {}
 
   /**
    * A client attached with `identity`: its authorizer applies from now on, and what the session

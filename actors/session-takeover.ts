@@ -35,6 +35,8 @@ export interface TakeoverSession {
   subscribe: (filter: string, options: SubscriptionOptions) => void
   /** Tells the shards whether the session's shared subscriptions have a connected client. */
   sharedPresence: (online: boolean) => void
+  /** Removes the session's records from the node's store (it moves to another node). */
+  forgetStored: () => void
 }
 
 /**
@@ -60,6 +62,7 @@ export function handOver (session: TakeoverSession, request: HandOver): void {
   session.sharedPresence(false)
   const { state } = session
   const snapshot = snapshotOf(state)
+  session.forgetStored()
   clearQueue(state, session.budget)
   session.setParked(true)
   session.state = { ...createSessionState(state.clientId, state.createdAt), subscriptions: state.subscriptions }

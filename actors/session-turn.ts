@@ -2,12 +2,13 @@
  * What one turn of a session actor sends to the rest of the node, collected during the turn and
  * sent at its end: subscription changes first (one message per trie shard), so a client that
  * subscribes and then publishes in one read gets its own message, then publishes (one batch per
- * shard, publish-batch.ts). It also holds the MQTT 5 acks that wait for their message's routing
- * (routed-acks.ts). Each part is created with its first use: many clients only subscribe.
+ * shard, publish-batch.ts). It also holds the acks that wait for their message's routing and, when
+ * the node's store makes acks wait (`persistence.mode` batch or sync), for the commit of what the
+ * routing and the turn recorded (routed-acks.ts). Each part is created with its first use: many
+ * clients only subscribe.
  */
 import { dispatch, type Ref } from 'nact'
-import type { IPubackPacket, IPubrecPacket } from 'mqtt-packet'
-import { RoutedAcks, type InboundAck } from '../src/core/channel/routed-acks.js'
+import { RoutedAcks, type AckPacket, type InboundAck } from '../src/core/channel/routed-acks.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { shardsForFilter } from '../src/core/routing/shard-index.js'
 import type { BrokerContext } from './broker-context.js'
@@ -18,8 +19,15 @@ export class SessionTurn {
   private outbox: PublishBatch | undefined
   private routedAcks: RoutedAcks | undefined
   private subscriptionChanges: Array<SubscriptionChange[] | undefined> | undefined
+  /** The highest store position an `acks_durable` is asked for. */
+  private awaitedSeq = -1
 
   constructor (private readonly broker: BrokerContext, private readonly self: Ref<SessionMsg>) {}
+
+  /** Whether acks wait for the store's commits. */
+  get waitsForStore (): boolean {
+    return this.broker.durable?.immediate === false
+  }
 
   publish (message: Message): void {
     this.batch().add(message)
@@ -31,22 +39,47 @@ export class SessionTurn {
     this.batch().add(message, token)
   }
 
-  /** Whether `ack`, which needs no routing, must wait behind acks that do (it is queued then). */
+  /** Whether `ack`, which needs no routing, must wait behind acks that do or for a commit (it is queued then). */
   queuesAck (ack: InboundAck): boolean {
-    if (this.routedAcks?.waiting !== true) return false
+    if (this.routedAcks?.waiting !== true && !this.waitsForStore) return false
+    this.routedAcks ??= new RoutedAcks()
     this.routedAcks.ready(ack)
     return true
   }
 
-  /** The trie shards routed messages whose acks wait: the acks now due, in order. */
-  routed (tokens: number[], matched: boolean[]): Array<IPubackPacket | IPubrecPacket> {
+  /** The trie shards routed messages whose acks wait: the acks now due, in order (none yet when they wait for a commit). */
+  routed (tokens: number[], matched: boolean[]): AckPacket[] {
     const acks = this.routedAcks
     if (acks === undefined) return []
     for (let i = 0; i < tokens.length; i++) {
       const token = tokens[i]!
       if (token !== 0) acks.resolve(token, matched[i] ?? true)
     }
-    return acks.take()
+    return this.waitsForStore ? [] : acks.take()
+  }
+
+  /**
+   * At the end of a turn, after the session's own writes: the acks whose routing is now known are
+   * stamped with the store's position. Returns those already durable; for the others an
+   * `acks_durable` message comes when the commit covering them is done.
+   */
+  stampAcks (): AckPacket[] {
+    const durable = this.broker.durable
+    const acks = this.routedAcks
+    if (acks === undefined || durable === undefined || durable.immediate) return []
+    const highest = acks.stamp(durable.appended)
+    if (highest < 0) return []
+    if (highest > durable.committed && highest > this.awaitedSeq) {
+      this.awaitedSeq = highest
+      const self = this.self
+      durable.afterDurable(highest, () => { dispatch(self, { type: 'acks_durable', seq: highest }) })
+    }
+    return acks.take(durable.committed)
+  }
+
+  /** The store is durable up to `seq`: the acks now due, in order. */
+  durableUpTo (seq: number): AckPacket[] {
+    return this.routedAcks?.take(seq) ?? []
   }
 
   /** The connection is gone: acks still waiting are not sent, as for a connection lost before its acks went out. */

@@ -11,7 +11,8 @@
  * waiting for routing), session-warnings.ts (drops and refusals, counted and logged),
  * session-backlog.ts (its mark in the node's delivery budget), session-acl.ts (its client's
  * authorizer: reads, wills), shared-member.ts (as a member of shared subscriptions),
- * session-takeover.ts and session-handover.ts (a takeover across nodes).
+ * session-takeover.ts and session-handover.ts (a takeover across nodes), session-record.ts (what
+ * it keeps in the node's store) and session-restore.ts (read back at start).
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import type { Packet } from 'mqtt-packet'
@@ -26,14 +27,14 @@ import {
   decideAttach, decideClose, outstandingWill, willDueOnSessionEnd, willMessage, type SessionLifecycle, type ConnectedSession
 } from '../src/core/channel/session-lifecycle.js'
 import {
-  createSessionState, heldMessages, type SessionState, type SubscriptionOptions, type Delivery, type WillMessage
+  createSessionState, heldMessages, type SessionState, type SubscriptionOptions, type Delivery, type InflightEntry, type WillMessage
 } from '../src/core/session/session-state.js'
 import type { DropReason, SessionOutput } from '../src/core/session/session-output.js'
 import { createOutbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import { resendInflight } from '../src/core/session/inflight.js'
-import { redeliveriesByShard, takeRedeliveriesByShard } from '../src/core/session/shared-redelivery.js'
+import { redeliveriesByShard, takeUnackedShared } from '../src/core/session/shared-redelivery.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { parseSharedFilter } from '../src/core/mqtt/topic.js'
@@ -43,7 +44,7 @@ import { countDropped, metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
 import { stopOnCrash } from './supervision.js'
 import { SessionBacklog } from './session-backlog.js'
-import type { RegistryMsg, SessionMsg, SubscriptionChange } from './messages.js'
+import type { RegistryMsg, SessionMsg, Subscriber, SubscriptionChange } from './messages.js'
 import type { SessionHandover } from './session-handover.js'
 import { handOver, importHandedOver, type TakeoverSession } from './session-takeover.js'
 import { SessionTurn } from './session-turn.js'
@@ -52,6 +53,9 @@ import { SessionAcl } from './session-acl.js'
 import type { ClientAuthorizer, TopicAccess } from '../src/core/auth/identity.js'
 import { parkedBudgetOf } from './parked-budget.js'
 import { handBack, presenceChanges } from './shared-member.js'
+import { SessionRecord, heldDeliveries } from './session-record.js'
+import { restoreSession } from './session-restore.js'
+import { ownerOf } from './client-id-owner.js'
 
 /** The runtime side of one session: the actor's state object. */
 class Session implements SessionContext, SessionOutput, TakeoverSession {
@@ -75,12 +79,24 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   handover: SessionHandover | undefined
   /** The will last reported to `broker.wills`. */
   private reportedWill: WillMessage | undefined
+  /** What it keeps in the node's store; undefined when the node keeps none. */
+  readonly record: SessionRecord | undefined
+  /** Whether its subscriptions are in the trie shards as durable (deliveries recorded as routed). */
+  private subscribedDurable = false
+  /** The username that owns the client id (client-id-owner.ts), kept in the session's record. */
+  owner: string | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
     this.turn = new SessionTurn(broker, self)
     this.warnings = new SessionWarnings(() => this.log, broker.config.mqtt.queueDropPolicy)
-    this.acl = new SessionAcl(broker.authorization, this.warnings)
+    this.acl = new SessionAcl(broker.authorization, this.warnings, delivery => { this.settled(delivery) })
+    this.record = broker.durable === undefined ? undefined : new SessionRecord(broker.durable, clientId)
+  }
+
+  /** Whether the node keeps this session in its store: it is persistent (expiry above zero) and there is a store. */
+  get kept (): boolean {
+    return this.record !== undefined && this.state.expiryInterval > 0
   }
 
   private get backlog (): SessionBacklog {
@@ -140,6 +156,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   get problemInformation (): boolean { return this.connected?.request.requestProblemInformation ?? true }
   readonly now = (): number => this.broker.clock.now()
   get authorizer (): ClientAuthorizer { return this.acl.authorizer }
+  get acksWaitForStore (): boolean { return this.turn.waitsForStore }
+  get storeFailure (): Error | undefined { return this.broker.durable?.failure }
 
   // ---- SessionContext and SessionOutput: effects ------------------------------------------
 
@@ -169,6 +187,18 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     this.warnings.notAuthorized(access, topic)
   }
 
+  unstored (topic: string): void {
+    this.warnings.dropped('store_unavailable', topic)
+  }
+
+  settled (delivery: Delivery): void {
+    this.record?.settled(delivery)
+  }
+
+  flowChanged (entry: InflightEntry): void {
+    this.record?.flowChanged(entry)
+  }
+
   publish (message: Message): void {
     metrics.messagesReceived++
     this.turn.publish(message)
@@ -188,9 +218,11 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     const existed = subscriptions.has(filter)
     subscriptions.set(filter, options)
     if (!existed) metrics.subscriptions++
+    this.record?.changed()
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
-    const subscriber = { clientId: this.state.clientId, session: this.self, options }
+    const subscriber: Subscriber = { clientId: this.state.clientId, session: this.self, options }
+    if (this.subscribedDurable) subscriber.durable = true
     this.changeSubscription(indexFilter, shared === undefined
       ? { op: 'subscribe', filter: indexFilter, subscriber }
       : { op: 'subscribe', filter: indexFilter, group: shared.group, subscriber })
@@ -204,6 +236,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   unsubscribe (filter: string): boolean {
     if (this.state.subscriptions?.delete(filter) !== true) return false
     metrics.subscriptions--
+    this.record?.changed()
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
     this.changeSubscription(indexFilter, shared === undefined
@@ -252,6 +285,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
       case 'packets':
         if (lifecycle.kind !== 'connected' || lifecycle.link.id !== msg.connectionId || !lifecycle.link.connected) return
         for (const packet of msg.packets) {
+          // QoS 2 packet ids awaiting PUBREL are part of the stored session.
+          if ((packet.cmd === 'publish' && packet.qos === 2) || packet.cmd === 'pubrel') this.record?.changed()
           handlePacket(this, packet)
           if (this.connection?.connected !== true) break
         }
@@ -270,6 +305,12 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
         break
       case 'routed':
         if (lifecycle.kind === 'connected') for (const packet of this.turn.routed(msg.tokens, msg.matched)) this.send(packet)
+        break
+      case 'acks_durable':
+        if (lifecycle.kind === 'connected') for (const packet of this.turn.durableUpTo(msg.seq)) this.send(packet)
+        break
+      case 'restore':
+        restoreSession(this, msg.restored, msg.publishWill)
         break
       case 'attach':
         this.attach(msg.connection, msg.request, msg.attachSeq)
@@ -301,6 +342,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
         break
     }
     this.turn.flush()
+    this.record?.endOfTurn(this.state, this.lifecycle, this.kept, this.owner)
+    if (this.lifecycle.kind === 'connected') for (const packet of this.turn.stampAcks()) this.send(packet)
     this.updateBacklog()
     this.reportWill()
   }
@@ -339,6 +382,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     if (decision.discardSession) this.discardState()
     // The new connection's identity decides from now on, also over what the session holds for it.
     this.acl.attach(request.identity, this.state, this.budget)
+    this.owner = ownerOf(request)
     this.attachSeq = attachSeq
     const outbound = createOutbound(request, this.broker.config.mqtt.maxInflight)
     this.lifecycle = { kind: 'connected', link, request, outbound, inboundAliases: undefined }
@@ -346,6 +390,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     this.state.expiryInterval = request.sessionExpiryInterval
     if (request.will !== undefined) this.state.will = request.will
     else delete this.state.will
+    this.record?.changed()
+    this.syncDurable()
 
     // The link takes the client's limits first: the CONNACK too respects its Maximum Packet Size.
     const settings: LinkSettings = { maxPacketSize: request.maximumPacketSize, keepaliveTimeoutMs: keepaliveTimeoutMs(request.keepalive) }
@@ -385,20 +431,40 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
       case 'disconnected': {
         this.redispatchShared(true)
         this.sharedPresence(false)
-        this.lifecycle = next
-        this.setParked(true)
-        if (next.pendingWill !== undefined) {
-          const seq = this.attachSeq
-          this.cancelWillTimer = this.broker.clock.schedule(next.pendingWill.dueAt - now, () => { dispatch(this.self, { type: 'will_due', attachSeq: seq }) })
-        }
-        this.expireIn(next.expiresAt - now)
+        this.awaitReturn(next)
       }
     }
+  }
+
+  /** The client is away: the session waits for it until it expires, its will (if delayed) until due. */
+  awaitReturn (next: Extract<SessionLifecycle, { kind: 'disconnected' }>): void {
+    const now = this.now()
+    this.lifecycle = next
+    this.setParked(true)
+    this.record?.changed()
+    if (next.pendingWill !== undefined) {
+      const seq = this.attachSeq
+      this.cancelWillTimer = this.broker.clock.schedule(next.pendingWill.dueAt - now, () => { dispatch(this.self, { type: 'will_due', attachSeq: seq }) })
+    }
+    this.expireIn(next.expiresAt - now)
+  }
+
+  /**
+   * Keeps the trie shards' durable flag on the subscriptions, and the records of the messages
+   * held, in step with whether the session is kept (its expiry can change at a reconnect).
+   */
+  syncDurable (): void {
+    const kept = this.kept
+    if (kept === this.subscribedDurable) return
+    this.subscribedDurable = kept
+    for (const [filter, options] of this.state.subscriptions ?? []) this.subscribe(filter, options)
+    if (kept) this.record?.keepHeld(this.state)
   }
 
   private publishPendingWill (lifecycle: Extract<SessionLifecycle, { kind: 'disconnected' }>): void {
     const pending = lifecycle.pendingWill
     lifecycle.pendingWill = undefined
+    this.record?.changed()
     if (pending !== undefined) this.publishWill(pending.will, this.now())
   }
 
@@ -431,8 +497,9 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
    * them back if it is the group's only member).
    */
   private redispatchShared (persists: boolean, deliveries?: Delivery[]): void {
-    const shardCount = this.broker.shards.length
-    const perShard = deliveries === undefined ? takeRedeliveriesByShard(this.state, this.budget, shardCount) : redeliveriesByShard(deliveries, shardCount)
+    const taken = deliveries ?? takeUnackedShared(this.state, this.budget)
+    for (const delivery of taken) this.settled(delivery)
+    const perShard = redeliveriesByShard(taken, this.broker.shards.length)
     const count = handBack(this.broker.shards, perShard, this.state.clientId, persists)
     if (count > 0) this.debug({ count }, 'shared_redispatched')
   }
@@ -443,6 +510,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   }
 
   private discardState (): void {
+    this.record?.removed(heldDeliveries(this.state))
     for (const filter of [...this.state.subscriptions?.keys() ?? []]) this.unsubscribe(filter)
     const dropped = heldMessages(this.state)
     clearQueue(this.state, this.budget)
@@ -451,6 +519,12 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
       this.info({ count: dropped, reason: 'session_discarded' }, 'message_dropped')
     }
     this.state = createSessionState(this.state.clientId, this.now())
+    this.subscribedDurable = false
+  }
+
+  /** Its records leave the store: the session was handed to another node. */
+  forgetStored (): void {
+    this.record?.removed(heldDeliveries(this.state))
   }
 
   // ---- Takeover across nodes (session-takeover.ts) ---------------------------------------
@@ -496,7 +570,10 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
     const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined
-    deliver(this.state, outbound, this.acl.readable(deliveries), this.broker.config.mqtt, this.budget, this.now(), this)
+    const readable = this.acl.readable(deliveries)
+    // Those that came without a record (retained, handed over, redispatched) get one when the session is kept.
+    this.record?.arrived(readable, this.kept)
+    deliver(this.state, outbound, readable, this.broker.config.mqtt, this.budget, this.now(), this)
   }
 }
 
@@ -512,6 +589,7 @@ export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>,
     return session
   }, name, {
     onCrash: stopOnCrash<SessionMsg>(() => session?.log ?? sessionLogger(broker, clientId), () => {
+      session?.clearTimers()
       session?.releaseAfterCrash()
       session?.connection?.destroy('server_shutdown')
       dispatch(registry, { type: 'session_ended', clientId, session: ref, attachSeq: session?.attachSeq ?? 0 })

@@ -27,6 +27,7 @@ import { parseRoute, sharedRoute } from '../src/core/routing/shard-index.js'
 import type { SharedStrategy } from '../src/core/routing/shared-dispatch.js'
 import { countDropped } from '../src/core/metrics.js'
 import type { Logger } from '../src/core/log.js'
+import type { Durable } from '../src/core/store/durable.js'
 import { resumeOnCrash } from './supervision.js'
 import { SharedGroup, type CountedGroupCounter, type PickContext } from './shared-group.js'
 import { PerNodeMessages, annotated } from './per-node-messages.js'
@@ -62,7 +63,12 @@ export interface TrieShardDeps {
   sharedStrategy: SharedStrategy
   /** Random numbers in [0, 1) for the random picks; `Math.random` unless a test sets it. */
   random?: () => number
+  /** The node's store: QoS 1/2 deliveries to durable subscribers are recorded in the routing turn. */
+  durable?: Durable
 }
+
+/** What one routing turn hands one local session. */
+interface SessionBatch { session: Ref<SessionMsg>, deliveries: Delivery[], durable: boolean }
 
 interface ShardState {
   trie: TopicTrie<FilterEntry>
@@ -285,14 +291,14 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
    * another node of such a group when this one has no member left (once: `redispatched`).
    */
   function route (state: ShardState, messages: Message[], fromPeer: boolean, found?: boolean[]): void {
-    const perSession = new Map<string, { session: Ref<SessionMsg>, deliveries: Delivery[] }>()
+    const perSession = new Map<string, SessionBatch>()
     const forwarder = deps.forwarder
     const perNode = forwarder === undefined ? undefined : new PerNodeMessages()
     let added = 0
     const add = (subscriber: Subscriber, delivery: Delivery): void => {
       added++
       const batch = perSession.get(subscriber.clientId)
-      if (batch === undefined) perSession.set(subscriber.clientId, { session: subscriber.session, deliveries: [delivery] })
+      if (batch === undefined) perSession.set(subscriber.clientId, { session: subscriber.session, deliveries: [delivery], durable: subscriber.durable === true })
       else batch.deliveries.push(delivery)
     }
     // Client id → its delivery of the current message, when several filters match it (overlap).
@@ -379,11 +385,25 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       }
       if (found !== undefined && added === addedBefore && targets === undefined && picked === undefined) found[m] = false
     }
+    keepDurable(perSession)
     for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
     if (perNode !== undefined && forwarder !== undefined) {
       // The cluster network decides what a down node gets: QoS 1/2 wait in its link until it is
       // back (or cleaned), QoS 0 is dropped, counted and logged there.
       for (const [node, list] of perNode.lists) forwarder.forward(node, list)
+    }
+  }
+
+  /**
+   * Records the QoS 1/2 deliveries to durable subscribers in the store, in this turn: the
+   * publisher's ack, which waits for the routing and then for the commit, covers them.
+   */
+  function keepDurable (perSession: ReadonlyMap<string, SessionBatch>): void {
+    const durable = deps.durable
+    if (durable === undefined) return
+    for (const [clientId, batch] of perSession) {
+      if (!batch.durable) continue
+      for (const delivery of batch.deliveries) if (delivery.qos > 0) durable.deliveryKept(clientId, delivery)
     }
   }
 

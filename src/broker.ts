@@ -1,7 +1,8 @@
 /**
- * A broker node: starts the actor system (trie shards, route table, retainer, client registry,
- * $SYS publisher), the cluster network, the MQTT listeners and the control endpoint, and stops
- * them in reverse order.
+ * A broker node: opens its store and reads it back, starts the actor system (trie shards, route
+ * table, retainer, client registry, $SYS publisher) with what the store kept, the cluster network,
+ * the MQTT listeners and the control endpoint, and stops them in reverse order (the store last,
+ * after its final commit).
  */
 import './core/polyfill.js'
 import { start, stop, query, dispatch, type Ref } from 'nact'
@@ -32,8 +33,16 @@ import type { Authenticator } from './core/auth/identity.js'
 import { setUpAcl } from './acl-setup.js'
 import { setUpAuth, type ReloadableFile } from './auth-setup.js'
 import { settleClusterSecret } from './cluster-secret.js'
+import { openStore } from './store/open-store.js'
+import type { Store } from './store/store.js'
+import { readStoreContents, type StoreContents } from './store/store-contents.js'
+import { GroupCommit } from './store/group-commit.js'
+import { Persistence } from './store/persistence.js'
+import { recordMembers } from './cluster-members-record.js'
 
 const QUERY_TIMEOUT_MS = 5000
+/** Bound on handing what the store kept to the actors at start (100k sessions take about a second). */
+const RESTORE_TIMEOUT_MS = 120_000
 
 export interface Broker {
   readonly config: BrokerConfig
@@ -69,6 +78,8 @@ export interface BrokerOptions {
   clock?: Clock
   /** Checks each CONNECT's credentials on every listener, instead of the one `auth` configures. */
   authenticator?: Authenticator
+  /** The store to keep sessions and messages in, instead of the one `persistence` configures; the node opens it, and closes it when it stops. */
+  store?: Store
 }
 
 /** Where one MQTT listener is reachable. */
@@ -115,6 +126,29 @@ function tcpPortOf (addresses: readonly string[], fallback: number): number {
   return fallback
 }
 
+/**
+ * Hands what the store kept to the actors, before any client can connect: retained messages, then
+ * the persistent sessions (their subscriptions, queues and flows; wills of clients connected when
+ * the node went down are published by this node only when it remembers no cluster members — in a
+ * cluster the other nodes publish a restarted node's wills, cluster-wills.ts).
+ */
+async function restore (context: BrokerContext, registry: Ref<RegistryMsg>, contents: StoreContents, log: Logger): Promise<void> {
+  const started = Date.now()
+  const retained = await query(context.retainer, (replyTo: Ref<number>) => ({ type: 'restore', entries: contents.retained, replyTo }), RESTORE_TIMEOUT_MS)
+  const publishWills = contents.members.length === 0
+  const sessions = await query(registry, (replyTo: Ref<number>) => ({ type: 'restore', sessions: contents.sessions, publishWills, replyTo }), RESTORE_TIMEOUT_MS)
+  const messages = contents.sessions.reduce((sum, session) => sum + session.queue.length + session.inflight.length, 0)
+  log.info({
+    sessions,
+    messages,
+    retained,
+    forwards: contents.forwards.length,
+    removed_orphans: contents.removed.orphans,
+    removed_expired: contents.removed.expired,
+    ms: Date.now() - started
+  }, 'store_restored')
+}
+
 export async function startBroker (given: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
   const config = settleClusterSecret(given)
   checkControlConfig(config)
@@ -125,15 +159,28 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   const auth = options.authenticator === undefined ? setUpAuth(config, log) : { authenticator: options.authenticator, files: [] }
   /** The auth files the node watches (reloaded on SIGHUP, closed at stop). */
   const authFiles: ReloadableFile[] = [...acl.files, ...auth.files]
+  const clock = options.clock ?? systemClock
+  // A store that cannot be read stops the node here, before anything starts (StoreCorruptError says how to recover).
+  const store = options.store ?? await openStore(config, log)
+  let contents: StoreContents
+  try {
+    if (options.store !== undefined) await store.open()
+    contents = await readStoreContents(store, clock.now())
+  } catch (err) {
+    await store.close().catch(() => {})
+    for (const file of authFiles) file.close()
+    throw err
+  }
+  const commit = new GroupCommit({ store, ...config.persistence, log: log.child({ actor: 'store' }) })
+  const durable = new Persistence(commit, contents.lastSeq)
   const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
   const cluster = new ClusterBridge(config, log, deliveryBudget)
   const system = start()
   const shards: Array<Ref<ShardMsg>> = []
   const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, { node, log, shards, replicator: cluster })
   for (let index = 0; index < config.shards; index++) {
-    shards.push(spawnTrieShard(system, { index, node, log, routeTable, forwarder: cluster, sharedStrategy: config.mqtt.sharedSubscriptionStrategy }))
+    shards.push(spawnTrieShard(system, { index, node, log, routeTable, forwarder: cluster, sharedStrategy: config.mqtt.sharedSubscriptionStrategy, durable }))
   }
-  const clock = options.clock ?? systemClock
   const retainedSync = new ClusterRetained(cluster.network, log, config.cluster.digestIntervalMs)
   const retainer = spawnRetainer(system, {
     node,
@@ -141,12 +188,13 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     clock,
     limits: { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes },
     tombstones: { maxTombstones: config.cluster.maxRetainedTombstones, tombstoneMs: config.cluster.retainedTombstoneMs },
-    replicator: retainedSync
+    replicator: retainedSync,
+    durable
   })
   retainedSync.attach(retainer)
   const wills = new ClusterWills(cluster.network, log, clock, config.cluster)
   const authorization = acl.authorization
-  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, authorization, wills }
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, authorization, wills, durable }
   wills.attach(context)
   const sessions = new ClusterSessions(cluster.network, config.cluster.takeover)
   const registry = spawnClientRegistry(context, sessions)
@@ -157,6 +205,8 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   sysTimer.unref()
 
   cluster.attach(context)
+  recordMembers(cluster.network, commit, node, contents.members)
+  await restore(context, registry, contents, log)
 
   const listenerOptions: ListenerOptions = { config, node, log, authenticator: auth.authenticator, onClient: (request, connection) => { dispatch(registry, { type: 'connect', request, connection }) } }
   const { defaultListener, all: listeners } = createListeners(config, listenerOptions)
@@ -177,6 +227,8 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     await closeListeners().catch(() => {})
     await cluster.stop().catch(() => {})
     stop(system)
+    await commit.close().catch(() => {})
+    await store.close().catch(() => {})
     throw err
   }
   const port = defaultListener?.port ?? 0
@@ -214,6 +266,8 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
       wills.stop()
       await cluster.stop()
       stop(system)
+      await commit.close().catch((err: unknown) => { log.error({ err }, 'store_final_commit_failed') })
+      await store.close()
       log.info({}, 'broker_stopped')
     }
   }

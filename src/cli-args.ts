@@ -31,6 +31,7 @@ export const USAGE = `Usage:
   meshmq start [options]          run a broker node
   meshmq ctl [options] cluster status | join <node> | leave | force-leave <node>
   meshmq ctl [options] routes list   the route table: topic filter -> nodes
+  meshmq ctl [options] store check | repair   read (repair) a stopped node's store offline
   meshmq passwd [-c] [-I N] FILE USER [-b PASSWORD]   add a user or change a password (auth.passwordFile)
   meshmq passwd -D FILE USER      remove a user
   meshmq --help | --version
@@ -202,6 +203,9 @@ function parseCtl (args: string[]): Command {
     throw new UsageError('ctl: give either --node or --data-dir, not both')
   }
   checkCtlArguments(positionals)
+  if (positionals[0] === 'store' && values.control !== undefined) {
+    throw new UsageError('ctl store: runs on the data directory of a stopped node: give --data-dir or --node, not --control')
+  }
   const command: Command = { kind: 'ctl', json: values.json === true, args: positionals }
   if (values.node !== undefined) {
     checkedBy('--node', () => parseNodeName(values.node ?? ''))
@@ -214,14 +218,18 @@ function parseCtl (args: string[]): Command {
 
 function checkCtlArguments (args: string[]): void {
   const [group, subcommand, ...operands] = args
+  if (group === 'store') {
+    if ((subcommand !== 'check' && subcommand !== 'repair') || operands.length > 0) throw new UsageError('ctl store: expected store check or store repair')
+    return
+  }
   if (group === 'routes') {
     if (subcommand !== 'list' || operands.length > 0) throw new UsageError('ctl routes: expected routes list')
     return
   }
   if (group !== 'cluster') {
     throw new UsageError(group === undefined
-      ? 'ctl: missing command: expected cluster status|join <node>|leave|force-leave <node> or routes list'
-      : `ctl: unknown command '${group}': expected cluster or routes`)
+      ? 'ctl: missing command: expected cluster status|join <node>|leave|force-leave <node>, routes list or store check|repair'
+      : `ctl: unknown command '${group}': expected cluster, routes or store`)
   }
   const arity = subcommand === undefined ? undefined : CLUSTER_SUBCOMMANDS.get(subcommand)
   if (subcommand === undefined || arity === undefined) {

@@ -20,6 +20,10 @@ async function main (argv: string[]): Promise<number> {
       return await runPasswd(command.command)
     }
     case 'ctl': {
+      if (command.args[0] === 'store') {
+        const { runStoreCommand } = await import('./store-command.js')
+        return await runStoreCommand(command)
+      }
       const { runCtl } = await import('./ctl.js')
       return await runCtl(command)
     }

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IPubrelPacket } from 'mqtt-packet'
-import { createSessionState, type Delivery, type SessionState, type SubscriptionOptions } from '../src/core/session/session-state.js'
+import { createSessionState, type Delivery, type InflightEntry, type SessionState, type SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { DropReason, SessionOutput } from '../src/core/session/session-output.js'
 import { createOutbound, type Outbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
@@ -30,6 +30,12 @@ class RecordingOutput implements SessionOutput {
   writePublish (bytes: Buffer): void { this.written.push(bytes) }
   send (packet: IPubrelPacket): void { this.sent.push(packet) }
   dropped (reason: DropReason, topic: string): void { this.drops.push({ reason, topic }) }
+  /** Payloads of the deliveries that left the session for good (their store records would go). */
+  readonly settledPayloads: string[] = []
+  settled (delivery: Delivery): void { this.settledPayloads.push(delivery.message.payload.toString()) }
+  /** Packet id and phase of each QoS 2 flow change. */
+  readonly flows: string[] = []
+  flowChanged (entry: InflightEntry): void { this.flows.push(`${entry.packetId} ${entry.phase}`) }
   reasons (): DropReason[] { return this.drops.map(d => d.reason) }
 }
 

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IPubrelPacket } from 'mqtt-packet'
-import { createSessionState, heldMessages, type Delivery, type SessionState } from '../src/core/session/session-state.js'
+import { createSessionState, heldMessages, type Delivery, type InflightEntry, type SessionState } from '../src/core/session/session-state.js'
 import type { DropReason, SessionOutput } from '../src/core/session/session-output.js'
 import { createOutbound, type Outbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
@@ -29,6 +29,12 @@ class RecordingOutput implements SessionOutput {
   writePublish (bytes: Buffer): void { this.published.push(decodePublish(bytes, this.protocolVersion)) }
   send (packet: IPubrelPacket): void { this.sent.push(packet) }
   dropped (reason: DropReason, topic: string): void { this.drops.push({ reason, topic }) }
+  /** Payloads of the deliveries that left the session for good (their store records would go). */
+  readonly settledPayloads: string[] = []
+  settled (delivery: Delivery): void { this.settledPayloads.push(delivery.message.payload.toString()) }
+  /** Packet id and phase of each QoS 2 flow change. */
+  readonly flows: string[] = []
+  flowChanged (entry: InflightEntry): void { this.flows.push(`${entry.packetId} ${entry.phase}`) }
   payloads (): string[] { return this.published.map(p => p.payload.toString()) }
 }
 
@@ -132,6 +138,7 @@ describe('deliver', () => {
     deliver(state, undefined, [delivery('a', 1, 'ta'), delivery('b'), delivery('c'), delivery('d', 1, 'td')], limits, budget(), NOW, out)
     assert.deepEqual(state.queue.map(d => d.message.payload.toString()), ['c', 'd'])
     assert.deepEqual(out.drops, [{ reason: 'queue_full', topic: 'ta' }, { reason: 'queue_full', topic: 't' }])
+    assert.deepEqual(out.settledPayloads, ['a', 'b'], 'the dropped ones leave the session (and the store)')
   })
 
   it('queue full with drop_newest: the new message is dropped and counted as queue_full', () => {
@@ -141,6 +148,7 @@ describe('deliver', () => {
     deliver(state, undefined, [delivery('a'), delivery('b'), delivery('c', 1, 'tc')], limits, budget(), NOW, out)
     assert.deepEqual(state.queue.map(d => d.message.payload.toString()), ['a', 'b'])
     assert.deepEqual(out.drops, [{ reason: 'queue_full', topic: 'tc' }])
+    assert.deepEqual(out.settledPayloads, ['c'])
   })
 
   it('[MQTT-3.3.2-5] an expired message is not delivered, one expiring later is', () => {
@@ -148,6 +156,7 @@ describe('deliver', () => {
     const out = new RecordingOutput()
     deliver(state, outbound(), [delivery('gone', 1, 't', NOW), delivery('live', 1, 't', NOW + 1)], LIMITS, budget(), NOW, out)
     assert.deepEqual(out.payloads(), ['live'])
+    assert.deepEqual(out.settledPayloads, ['gone'])
   })
 
   it('[MQTT-3.3.2-6] the PUBLISH carries the remaining Message Expiry Interval, rounded up', () => {
@@ -164,6 +173,24 @@ describe('deliver', () => {
     assert.deepEqual(out.payloads(), ['small'])
     assert.deepEqual(out.drops.map(d => d.reason), ['packet_too_large', 'packet_too_large'])
     assert.equal(state.inflight?.size, 1)
+    assert.deepEqual(out.settledPayloads, ['x'.repeat(100)])
+  })
+
+  it('a QoS 2 delivery reports its packet id when it goes out (a resend after a restart keeps it); QoS 1 does not', () => {
+    const state = session()
+    const out = new RecordingOutput()
+    deliver(state, outbound(), [delivery('one', 1), delivery('two', 2)], LIMITS, budget(), NOW, out)
+    assert.deepEqual(out.flows, ['2 publish'])
+    assert.deepEqual(out.settledPayloads, [])
+  })
+
+  it('a queued message that expired while waiting leaves the session when the queue drains', () => {
+    const state = session()
+    const out = new RecordingOutput()
+    deliver(state, undefined, [delivery('old', 1, 't', NOW + 10), delivery('new', 1, 't', NOW + 60_000)], LIMITS, budget(), NOW, out)
+    drainQueue(state, outbound(), budget(), NOW + 20, out)
+    assert.deepEqual(out.payloads(), ['new'])
+    assert.deepEqual(out.settledPayloads, ['old'])
   })
 })
 

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict'
 import { createSessionState, type Delivery } from '../src/core/session/session-state.js'
 import { DeliveryBudget } from '../src/core/session/delivery-budget.js'
 import { deliveryBytes, enqueue } from '../src/core/session/queue.js'
-import { takeRedeliveriesByShard, takeUnackedShared } from '../src/core/session/shared-redelivery.js'
+import { redeliveriesByShard, takeUnackedShared } from '../src/core/session/shared-redelivery.js'
 import { shardForTopic } from '../src/core/routing/shard-index.js'
 
 const LIMITS = { maxQueuedMessages: 100, maxQueuedBytes: 1 << 20, queueDropPolicy: 'drop_oldest' as const }
-const out = { dropped: () => { assert.fail('nothing is dropped') } }
+const out = { dropped: () => { assert.fail('nothing is dropped') }, settled: () => { assert.fail('nothing is settled') } }
 
 function delivery (payload: string, group?: string, topic = 't/1'): Delivery {
   const d: Delivery = { message: { topic, payload: Buffer.from(payload), qos: 1, retain: false, publisher: 'p', origin: 'n1' }, qos: 1, retain: false }
@@ -39,7 +39,7 @@ describe('redelivery of a departed shared member\'s messages (MQTT 5 §4.8.2)', 
     const budget = new DeliveryBudget({ limitBytes: 1 << 30 })
     const topics = ['a/1', 'b/1', 'c/1', 'a/2']
     for (const [i, topic] of topics.entries()) enqueue(state, delivery(String(i), 'g', topic), LIMITS, budget, out)
-    const perShard = takeRedeliveriesByShard(state, budget, 4)
+    const perShard = redeliveriesByShard(takeUnackedShared(state, budget), 4)
     const flattened = [...perShard].flatMap(([shard, items]) => items.map(item => {
       assert.equal(shard, shardForTopic(item.message.topic, 4))
       assert.deepEqual(item.target, { group: 'g', filter: 't/+' })

@@ -12,6 +12,9 @@
  * every write up to `seq` is committed. The acks of QoS 1/2 publishes wait on it (see
  * SessionTurn), so an acknowledged message is on disk before its PUBACK leaves.
  *
+ * Writes after `close()` (an actor's last turn as the node stops) are not kept: counted in
+ * `stats.afterClose` and logged once, never thrown at the actor.
+ *
  * A failed commit (disk full, I/O error) keeps its writes and is tried again every `retryMs`;
  * meanwhile `failure` is set (the broker refuses new QoS 1/2 publishes with it) and waiters keep
  * waiting: an ack not yet durable does not leave until it is. Nothing written is dropped: the
@@ -49,7 +52,7 @@ export class GroupCommit {
   /** Set while commits fail; cleared by the next one that succeeds. */
   failure: Error | undefined
   /** Commits done, and the writes and bytes they carried (for `$SYS` and the benchmark). */
-  readonly stats = { commits: 0, writes: 0, bytes: 0, failures: 0 }
+  readonly stats = { commits: 0, writes: 0, bytes: 0, failures: 0, afterClose: 0 }
 
   constructor (private readonly init: GroupCommitInit) {}
 
@@ -61,6 +64,11 @@ export class GroupCommit {
   /** Sequence number of the last write appended. */
   get appended (): number {
     return this.appendedSeq
+  }
+
+  /** Sequence number of the last write committed. */
+  get committed (): number {
+    return this.durableSeq
   }
 
   /** Bytes of writes waiting for a commit. */
@@ -108,7 +116,10 @@ export class GroupCommit {
   }
 
   private append (op: StoreOp, size: number): number {
-    if (this.closed) throw new StoreWriteError('the store is closed')
+    if (this.closed) {
+      if (this.stats.afterClose++ === 0) this.init.log.warn({ key: op.key.slice(0, 200) }, 'store_write_after_close')
+      return this.appendedSeq
+    }
     this.pending.push(op)
     this.pendingBytes += size + OP_OVERHEAD_BYTES
     this.appendedSeq++

@@ -13,6 +13,7 @@ export class MemoryStore implements Store {
 
   async open (): Promise<void> {
     this.opened = true
+    await Promise.resolve()
   }
 
   async write (ops: readonly StoreOp[], _options: WriteOptions): Promise<void> {
@@ -25,29 +26,43 @@ export class MemoryStore implements Store {
         this.sorted = undefined
       }
     }
+    await Promise.resolve()
   }
 
   async get (key: string): Promise<Uint8Array | undefined> {
     this.assertOpen()
     const value = this.map.get(key)
-    return value === undefined ? undefined : value.slice()
+    return await Promise.resolve(value === undefined ? undefined : value.slice())
   }
 
-  async * entries (prefix: string): AsyncIterable<[string, Uint8Array]> {
+  /** The entries under `prefix` as they are at the call. */
+  entries (prefix: string): AsyncIterable<[string, Uint8Array]> {
     this.assertOpen()
     this.sorted ??= [...this.map.keys()].sort(compareUtf8)
-    for (const key of this.sorted.filter(key => key.startsWith(prefix))) {
-      const value = this.map.get(key)
-      if (value !== undefined) yield [key, value.slice()]
+    const found: Array<[string, Uint8Array]> = []
+    for (const key of this.sorted) {
+      const value = key.startsWith(prefix) ? this.map.get(key) : undefined
+      if (value !== undefined) found.push([key, value.slice()])
     }
+    return asyncIterable(found)
   }
 
   async close (): Promise<void> {
     this.opened = false
+    await Promise.resolve()
   }
 
   private assertOpen (): void {
     if (!this.opened) throw new Error('store is not open')
+  }
+}
+
+function asyncIterable<T> (items: readonly T[]): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      let index = 0
+      return { next: async () => await Promise.resolve(index < items.length ? { value: items[index++]!, done: false } : { value: undefined, done: true as const }) }
+    }
   }
 }
 

@@ -5,6 +5,7 @@
  *   `d/<client id>\0<seq>`           a QoS 1/2 delivery held for it (queued or in flight), binary
  *   `r/<topic>`                      a retained message with its replication stamp, binary
  *   `f/<peer>\0<seq>`                a QoS 1/2 message queued for another node, binary
+ *   `m/members`                      the other members of the node's cluster, JSON list of node names
  *
  * `<seq>` is 16 hex digits, increasing over the store's life (a restart goes on after the highest
  * one found), so a session's deliveries read back in the order they came. A client id or a topic
@@ -25,6 +26,7 @@ export const SESSION_PREFIX = 's/'
 export const DELIVERY_PREFIX = 'd/'
 export const RETAINED_PREFIX = 'r/'
 export const FORWARD_PREFIX = 'f/'
+export const MEMBERS_KEY = 'm/members'
 
 /** The separator after a client id or peer name in a key. */
 const SEP = '\u0000'
@@ -148,6 +150,21 @@ export function decodeRetained (bytes: Uint8Array): RetainedEntry & { message: M
     const message = readMessage(reader)
     return { topic: message.topic, stamp, message }
   })
+}
+
+export function encodeMembers (members: readonly string[]): Uint8Array {
+  return Buffer.from(JSON.stringify(members))
+}
+
+export function decodeMembers (bytes: Uint8Array): string[] {
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'))
+  } catch (err) {
+    throw new RecordError('unreadable members record: not JSON', { cause: err })
+  }
+  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) throw new RecordError('unreadable members record: not a list of names')
+  return value
 }
 
 /** A message queued for another node. */

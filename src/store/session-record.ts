@@ -29,7 +29,7 @@ export function decodeStoredSession (bytes: Uint8Array): StoredSession {
     }
     if (s.owner !== undefined) session.owner = str(s.owner, 'owner')
     if (s.will !== undefined) session.will = will(s.will)
-    if (s.disconnectedAt !== undefined) session.disconnectedAt = num(s.disconnectedAt, 'disconnectedAt')
+    if (s.expiresAt !== undefined) session.expiresAt = num(s.expiresAt, 'expiresAt')
     if (s.willDueAt !== undefined) session.willDueAt = num(s.willDueAt, 'willDueAt')
     return session
   } catch (err) {

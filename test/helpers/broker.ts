@@ -11,6 +11,8 @@ import type { Clock } from '../../src/core/clock.js'
 import type { ListenerConfig } from '../../src/core/config/schema.js'
 import type { Authenticator } from '../../src/core/auth/identity.js'
 import type { Logger } from '../../src/core/log.js'
+import type { PersistenceConfig } from '../../src/core/config/config.js'
+import type { Store } from '../../src/store/store.js'
 import type { Cleanup } from './mqtt-client.js'
 import { withTimeout } from './wait.js'
 
@@ -43,6 +45,12 @@ export interface TestBrokerOptions {
   authenticator?: Authenticator
   /** Root logger; default silent. */
   log?: Logger
+  /** How acknowledged messages are kept (`persistence.*`); default the product's. */
+  persistence?: DeepPartial<PersistenceConfig>
+  /** The store, opened, instead of the configured one (a MemoryStore handed from one broker to the next). */
+  store?: Store
+  /** The node's data directory, kept after the test (a restart reuses it); default a fresh one, removed. */
+  dataDir?: string
 }
 
 const START_TIMEOUT_MS = 10_000
@@ -58,30 +66,34 @@ export function testNodeConfig (dataDir: string, options: TestBrokerOptions = {}
     mqtt: options.mqtt ?? {},
     sys: options.sys ?? {},
     listeners: options.listeners ?? [],
-    auth: options.auth ?? {}
+    auth: options.auth ?? {},
+    persistence: options.persistence ?? {}
   }
 }
 
 /** Starts a broker for one test (or suite) and registers its close with `t.after`. */
 export async function startTestBroker (t: Cleanup, options: TestBrokerOptions = {}): Promise<Broker> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-test-'))
+  const ownDir = options.dataDir === undefined
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'meshmq-test-'))
+  const removeDir = (): void => { if (ownDir) rmSync(dataDir, { recursive: true, force: true }) }
   let node: NodeHandle
   try {
-    const { clock, authenticator, log } = options
+    const { clock, authenticator, log, store } = options
     node = await withTimeout(startNode(testNodeConfig(dataDir, options), {
       ...(clock === undefined ? {} : { clock }),
       ...(authenticator === undefined ? {} : { authenticator }),
-      ...(log === undefined ? {} : { log })
+      ...(log === undefined ? {} : { log }),
+      ...(store === undefined ? {} : { store })
     }), START_TIMEOUT_MS, 'the broker to start')
   } catch (err) {
-    rmSync(dataDir, { recursive: true, force: true })
+    removeDir()
     throw err
   }
   t.after(async () => {
     try {
       await withTimeout(node.close(), STOP_TIMEOUT_MS, 'the broker to stop')
     } finally {
-      rmSync(dataDir, { recursive: true, force: true })
+      removeDir()
     }
   })
   return { node, port: node.address.port, nodeName: node.address.node, config: node.config, stop: node.close }

@@ -9,6 +9,7 @@ export function handlePuback (ctx: SessionContext, packet: IPubackPacket): void 
   const entry = ctx.state.inflight?.get(id)
   if (entry === undefined || entry.delivery.qos !== 1) return
   ctx.state.inflight?.delete(id)
+  ctx.settled(entry.delivery)
   ctx.outgoingCompleted(id)
 }
 
@@ -24,10 +25,12 @@ export function handlePubrec (ctx: SessionContext, packet: IPubrecPacket): void 
   }
   if ((packet.reasonCode ?? 0) >= 0x80) {
     ctx.state.inflight?.delete(id)
+    ctx.settled(entry.delivery)
     ctx.outgoingCompleted(id)
     return
   }
   entry.phase = 'pubrel'
+  ctx.flowChanged(entry)
   ctx.send({ cmd: 'pubrel', messageId: id })
 }
 
@@ -35,11 +38,12 @@ export function handlePubrec (ctx: SessionContext, packet: IPubrecPacket): void 
 export function handlePubrel (ctx: SessionContext, packet: IPubrelPacket): void {
   const id = packet.messageId ?? 0
   const known = ctx.state.awaitingRel?.delete(id) === true
+  // Behind the acks before it; with a store, once the released packet id is gone from it too.
   if (!known && ctx.protocolVersion === 5) {
-    ctx.send({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound })
+    ctx.acknowledge({ cmd: 'pubcomp', messageId: id, reasonCode: ReasonCode.PacketIdentifierNotFound })
     return
   }
-  ctx.send({ cmd: 'pubcomp', messageId: id })
+  ctx.acknowledge({ cmd: 'pubcomp', messageId: id })
 }
 
 /** PUBCOMP from the client ends an outgoing QoS 2 flow. */
@@ -48,5 +52,6 @@ export function handlePubcomp (ctx: SessionContext, packet: IPubcompPacket): voi
   const entry = ctx.state.inflight?.get(id)
   if (entry === undefined || entry.delivery.qos !== 2 || entry.phase !== 'pubrel') return
   ctx.state.inflight?.delete(id)
+  ctx.settled(entry.delivery)
   ctx.outgoingCompleted(id)
 }

@@ -6,7 +6,7 @@
 import type { Packet } from 'mqtt-packet'
 import type { BrokerConfig } from '../config/config.js'
 import type { Message } from '../mqtt/message.js'
-import type { SessionState, SubscriptionOptions } from '../session/session-state.js'
+import type { Delivery, InflightEntry, SessionState, SubscriptionOptions } from '../session/session-state.js'
 import type { CloseReason } from './client-link.js'
 import type { InboundAck } from './routed-acks.js'
 import type { Logger } from '../log.js'
@@ -57,4 +57,14 @@ export interface SessionContext {
   clientDisconnect: (publishWill: boolean) => void
   /** An outgoing QoS 1/2 flow ended (PUBACK, PUBCOMP, or PUBREC with an error); queued messages may now go out. */
   outgoingCompleted: (packetId: number) => void
+  /** A delivery left the session for good (see SessionOutput.settled). */
+  settled: (delivery: Delivery) => void
+  /** A QoS 2 delivery went on to PUBREL (see SessionOutput.flowChanged). */
+  flowChanged: (entry: InflightEntry) => void
+  /** Whether QoS 1/2 acks wait for the node's store to commit (`persistence.mode` batch or sync): they then go through `publishThenAck`/`acknowledge`. */
+  readonly acksWaitForStore: boolean
+  /** Set while the node's store cannot be written (disk full): QoS 1/2 publishes are refused. */
+  readonly storeFailure: Error | undefined
+  /** A QoS 1/2 PUBLISH to `topic` was refused as the store cannot be written: counted and logged. */
+  unstored: (topic: string) => void
 }

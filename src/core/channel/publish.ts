@@ -53,6 +53,21 @@ function refusePublish (ctx: SessionContext, packet: PublishPacket, topic: strin
   ctx.acknowledge({ cmd, messageId })
 }
 
+/**
+ * The node's store cannot be written (disk full): a QoS 1/2 PUBLISH is not taken, as it could not
+ * be kept. MQTT 5 gets PUBACK/PUBREC 0x97 Quota exceeded (§3.4.2.1); MQTT 3.1.1 has no way to say
+ * it, so the connection is closed without an ack and the client sends it again when it reconnects
+ * [MQTT-4.4.0-1].
+ */
+function refuseUnstored (ctx: SessionContext, packet: PublishPacket, topic: string): void {
+  ctx.unstored(topic)
+  if (ctx.protocolVersion === 5) {
+    ctx.acknowledge({ cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: packet.messageId ?? 0, reasonCode: ReasonCode.QuotaExceeded })
+    return
+  }
+  ctx.disconnect('store_unavailable', ReasonCode.QuotaExceeded)
+}
+
 export function handlePublish (ctx: SessionContext, packet: PublishPacket): void {
   const topic = resolveTopic(ctx, packet)
   if (typeof topic === 'number') {
@@ -83,6 +98,11 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
     }
   }
 
+  if (packet.qos > 0 && ctx.storeFailure !== undefined) {
+    refuseUnstored(ctx, packet, topic)
+    return
+  }
+
   // The ACL may refuse the client this topic (and `$SYS/` is read-only unless auth.allowSysPublish).
   if (!ctx.authorizer.allows('publish', topic)) {
     refusePublish(ctx, packet, topic)
@@ -108,8 +128,9 @@ export function handlePublish (ctx: SessionContext, packet: PublishPacket): void
   if (packet.qos === 2) (state.awaitingRel ??= new Set()).add(packetId)
   const ack: InboundAck = { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: packetId }
   // MQTT 5 acks tell whether the message matched a subscription (0x10 when not): they wait for
-  // the routing. MQTT 3.1.1 acks have no reason code and go at once.
-  if (ctx.protocolVersion === 5) {
+  // the routing. With a store that acks wait for, every ack waits for the routing and the commit
+  // of what it recorded. Otherwise MQTT 3.1.1 acks have no reason code and go at once.
+  if (ctx.protocolVersion === 5 || ctx.acksWaitForStore) {
     ctx.publishThenAck(message, ack)
   } else {
     ctx.publish(message)

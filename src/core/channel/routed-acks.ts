@@ -1,21 +1,35 @@
 /**
- * The acknowledgements of an MQTT 5 client's QoS 1/2 PUBLISH that wait for the message's routing,
- * so the PUBACK or PUBREC can say 0x10 (No matching subscribers) when the trie shard found no
- * subscriber and no other node with a route for it (§3.4.2.1, §3.5.2.1). They leave in the order
- * their PUBLISH arrived. Each waits one hop (session → trie shard → session); a connection
- * holds at most the acks of the PUBLISH it sent in that time.
+ * The acknowledgements of a client's QoS 1/2 PUBLISH that wait for the message's routing, so an
+ * MQTT 5 PUBACK or PUBREC can say 0x10 (No matching subscribers) when the trie shard found no
+ * subscriber and no other node with a route for it (§3.4.2.1, §3.5.2.1), and, when the node keeps
+ * a store that acks wait for (`persistence.mode` batch or sync), for the commit of what the
+ * routing recorded: an ack is stamped with the store's write position once its routing is known
+ * (`stamp`) and leaves when the store is durable up to it (`take`). PUBCOMP waits for the commit
+ * too (the released packet id must be gone from the stored session first). They leave in the
+ * order their packets arrived. A connection holds at most the acks of the PUBLISH it sent in one
+ * routing hop and one commit.
  */
-import type { IPubackPacket, IPubrecPacket } from 'mqtt-packet'
+import type { IPubackPacket, IPubcompPacket, IPubrecPacket } from 'mqtt-packet'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 
-/** The acknowledgement an inbound QoS 1 (PUBACK) or QoS 2 (PUBREC) PUBLISH gets; a reason code when one is decided before routing (0x87 Not authorized). */
-export interface InboundAck { cmd: 'puback' | 'pubrec', messageId: number, reasonCode?: number }
+/**
+ * The acknowledgement an inbound QoS 1 (PUBACK) or QoS 2 (PUBREC) PUBLISH gets, or a PUBREL
+ * (PUBCOMP); a reason code when one is decided before routing (0x87 Not authorized).
+ */
+export interface InboundAck { cmd: 'puback' | 'pubrec' | 'pubcomp', messageId: number, reasonCode?: number }
+
+export type AckPacket = IPubackPacket | IPubrecPacket | IPubcompPacket
 
 const WAITING = 0
 const MATCHED = 1
 const UNMATCHED = 2
 
-interface Entry { ack: InboundAck, state: typeof WAITING | typeof MATCHED | typeof UNMATCHED }
+interface Entry {
+  ack: InboundAck
+  state: typeof WAITING | typeof MATCHED | typeof UNMATCHED
+  /** The store position it waits for; -1 until stamped (and when nothing waits for commits). */
+  seq: number
+}
 
 /** Entries dropped from the front before the array is compacted. */
 const COMPACT_AFTER = 256
@@ -31,13 +45,13 @@ export class RoutedAcks {
 
   /** Adds an ack that waits for its message's routing; returns the token the routing reports it with. */
   wait (ack: InboundAck): number {
-    this.entries.push({ ack, state: WAITING })
+    this.entries.push({ ack, state: WAITING, seq: -1 })
     return this.firstToken + this.entries.length - 1 - this.head
   }
 
   /** Adds an ack that needs no routing (a re-sent QoS 2 PUBLISH): it leaves after those before it. */
   ready (ack: InboundAck): void {
-    this.entries.push({ ack, state: MATCHED })
+    this.entries.push({ ack, state: MATCHED, seq: -1 })
   }
 
   /** The routing of the message of `token` found a destination (`matched`) or none; unknown tokens are ignored. */
@@ -46,14 +60,32 @@ export class RoutedAcks {
     if (token >= this.firstToken && entry !== undefined && entry.state === WAITING) entry.state = matched ? MATCHED : UNMATCHED
   }
 
-  /** The acks that may leave now, in order: those at the front whose routing is known. */
-  take (): Array<IPubackPacket | IPubrecPacket> {
-    const out: Array<IPubackPacket | IPubrecPacket> = []
+  /**
+   * Stamps the acks whose routing is known and that have no stamp with the store position `seq`;
+   * returns the highest stamp waiting (-1 when none does).
+   */
+  stamp (seq: number): number {
+    let highest = -1
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entry = this.entries[i]!
+      if (entry.state !== WAITING && entry.seq < 0) entry.seq = seq
+      if (entry.seq > highest) highest = entry.seq
+    }
+    return highest
+  }
+
+  /**
+   * The acks that may leave now, in order: those at the front whose routing is known and, when
+   * acks wait for commits, whose stamp is at most `durable` (the store's committed position).
+   */
+  take (durable?: number): AckPacket[] {
+    const out: AckPacket[] = []
     while (this.head < this.entries.length) {
       const entry = this.entries[this.head]!
       if (entry.state === WAITING) break
+      if (durable !== undefined && (entry.seq < 0 || entry.seq > durable)) break
       const { cmd, messageId, reasonCode } = entry.ack
-      if (entry.state === UNMATCHED) out.push({ cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
+      if (entry.state === UNMATCHED && cmd !== 'pubcomp') out.push({ cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
       else out.push(reasonCode === undefined ? { cmd, messageId } : { cmd, messageId, reasonCode })
       this.head++
       this.firstToken++

@@ -18,7 +18,10 @@ import { enqueue, released, type QueueBudget, type QueueLimits } from './queue.j
  */
 export function deliver (state: SessionState, outbound: Outbound | undefined, deliveries: readonly Delivery[], limits: QueueLimits, budget: QueueBudget, now: number, out: SessionOutput): void {
   for (const delivery of deliveries) {
-    if (isExpired(delivery.message, now)) continue
+    if (isExpired(delivery.message, now)) {
+      out.settled(delivery)
+      continue
+    }
     if (delivery.qos === 0) {
       if (outbound === undefined) continue
       if (out.congested) {
@@ -47,7 +50,10 @@ export function drainQueue (state: SessionState, outbound: Outbound, budget: Que
   while (taken < queue.length && windowHasRoom(state, outbound) && !out.congested) {
     const delivery = queue[taken++]!
     released(state, delivery, budget)
-    if (isExpired(delivery.message, now)) continue
+    if (isExpired(delivery.message, now)) {
+      out.settled(delivery)
+      continue
+    }
     if (delivery.qos === 0) writePublish(outbound, delivery, undefined, false, now, out)
     else startFlow(state, outbound, delivery, now, out)
   }

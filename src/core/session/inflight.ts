@@ -2,7 +2,7 @@
  * The in-flight window: outgoing QoS 1/2 PUBLISH the client has not completed yet, at most the
  * window of the connection [MQTT-4.9.0-2], resent after a reconnect [MQTT-4.4.0-1].
  */
-import type { Delivery, SessionState } from './session-state.js'
+import type { Delivery, InflightEntry, SessionState } from './session-state.js'
 import type { SessionOutput } from './session-output.js'
 import { allocatePacketId } from './packet-id.js'
 import { writePublish, type Outbound } from './outbound.js'
@@ -17,8 +17,14 @@ export function startFlow (state: SessionState, outbound: Outbound, delivery: De
   const packetId = allocatePacketId(state)
   if (packetId === undefined) return
   const inflight = state.inflight ??= new Map()
-  inflight.set(packetId, { packetId, delivery, phase: 'publish' })
-  if (!writePublish(outbound, delivery, packetId, false, now, out)) inflight.delete(packetId)
+  const entry: InflightEntry = { packetId, delivery, phase: 'publish' }
+  inflight.set(packetId, entry)
+  if (!writePublish(outbound, delivery, packetId, false, now, out)) {
+    inflight.delete(packetId)
+    out.settled(delivery)
+  } else if (delivery.qos === 2) {
+    out.flowChanged(entry)
+  }
 }
 
 /**
@@ -31,6 +37,9 @@ export function resendInflight (state: SessionState, outbound: Outbound, now: nu
   if (inflight === undefined) return
   for (const entry of [...inflight.values()]) {
     if (entry.phase === 'pubrel') out.send({ cmd: 'pubrel', messageId: entry.packetId })
-    else if (!writePublish(outbound, entry.delivery, entry.packetId, true, now, out)) inflight.delete(entry.packetId)
+    else if (!writePublish(outbound, entry.delivery, entry.packetId, true, now, out)) {
+      inflight.delete(entry.packetId)
+      out.settled(entry.delivery)
+    }
   }
 }

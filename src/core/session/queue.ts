@@ -45,30 +45,35 @@ export function deliveryBytes (delivery: Delivery): number {
  * nothing more to drop). Drops go to `out` with their reason: `queue_full` for the session's
  * bounds, `node_queue_full` for the node's.
  */
-export function enqueue (state: SessionState, delivery: Delivery, limits: QueueLimits, budget: QueueBudget, out: Pick<SessionOutput, 'dropped'>): void {
+export function enqueue (state: SessionState, delivery: Delivery, limits: QueueLimits, budget: QueueBudget, out: Pick<SessionOutput, 'dropped' | 'settled'>): void {
   const bytes = deliveryBytes(delivery)
   const dropNewest = limits.queueDropPolicy === 'drop_newest'
   if (bytes > limits.maxQueuedBytes) {
-    out.dropped('queue_full', delivery.message.topic)
+    drop(out, 'queue_full', delivery)
     return
   }
   while (state.queue.length >= limits.maxQueuedMessages || state.queuedBytes + bytes > limits.maxQueuedBytes) {
     if (dropNewest || state.queue.length === 0) {
-      out.dropped('queue_full', delivery.message.topic)
+      drop(out, 'queue_full', delivery)
       return
     }
-    out.dropped('queue_full', dropHead(state, budget).message.topic)
+    drop(out, 'queue_full', dropHead(state, budget))
   }
   while (!budget.fits(bytes)) {
     if (dropNewest || state.queue.length === 0) {
-      out.dropped('node_queue_full', delivery.message.topic)
+      drop(out, 'node_queue_full', delivery)
       return
     }
-    out.dropped('node_queue_full', dropHead(state, budget).message.topic)
+    drop(out, 'node_queue_full', dropHead(state, budget))
   }
   state.queue.push(delivery)
   state.queuedBytes += bytes
   budget.hold(bytes)
+}
+
+function drop (out: Pick<SessionOutput, 'dropped' | 'settled'>, reason: 'queue_full' | 'node_queue_full', delivery: Delivery): void {
+  out.dropped(reason, delivery.message.topic)
+  out.settled(delivery)
 }
 
 /** Takes the head of a non-empty queue out, releasing its bytes. */

@@ -9,8 +9,8 @@ import type { ClientAuthorizer } from '../auth/identity.js'
 import type { Delivery, SessionState } from './session-state.js'
 import { released, type QueueBudget } from './queue.js'
 
-/** Told the topic of each message withheld from the client. */
-export type Withheld = (topic: string) => void
+/** Told each message withheld from the client. */
+export type Withheld = (delivery: Delivery) => void
 
 /** The deliveries the client may read; the same array when it may read them all. */
 export function readableDeliveries (deliveries: Delivery[], authorizer: ClientAuthorizer, withheld: Withheld): Delivery[] {
@@ -21,7 +21,7 @@ export function readableDeliveries (deliveries: Delivery[], authorizer: ClientAu
       kept?.push(delivery)
     } else {
       kept ??= deliveries.slice(0, i)
-      withheld(delivery.message.topic)
+      withheld(delivery)
     }
   }
   return kept ?? deliveries
@@ -39,7 +39,7 @@ export function withholdUnreadable (state: SessionState, authorizer: ClientAutho
         kept.push(delivery)
       } else {
         released(state, delivery, budget)
-        withheld(delivery.message.topic)
+        withheld(delivery)
       }
     }
     if (kept.length !== state.queue.length) state.queue = kept
@@ -49,7 +49,7 @@ export function withholdUnreadable (state: SessionState, authorizer: ClientAutho
   for (const [packetId, entry] of inflight) {
     if (entry.phase === 'publish' && !authorizer.allows('read', entry.delivery.message.topic)) {
       inflight.delete(packetId)
-      withheld(entry.delivery.message.topic)
+      withheld(entry.delivery)
     }
   }
 }

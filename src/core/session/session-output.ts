@@ -4,6 +4,7 @@
  * the per-message path allocates no effect objects.
  */
 import type { IPubrelPacket } from 'mqtt-packet'
+import type { Delivery, InflightEntry } from './session-state.js'
 
 /** Why a message for the client was not sent. */
 export type DropReason =
@@ -15,6 +16,8 @@ export type DropReason =
   | 'node_queue_full'
   /** Larger than the client's Maximum Packet Size [MQTT-3.1.2-25]. */
   | 'packet_too_large'
+  /** A QoS 1/2 PUBLISH from the client not taken: the node's store cannot be written (disk full). */
+  | 'store_unavailable'
 
 export interface SessionOutput {
   /**
@@ -28,4 +31,11 @@ export interface SessionOutput {
   send: (packet: IPubrelPacket) => void
   /** A message for the client was dropped. */
   dropped: (reason: DropReason, topic: string) => void
+  /**
+   * A QoS 1/2 delivery left the session for good: completed by the client, dropped, expired, or
+   * taken out (its record in the node's store goes, see src/core/store/durable.ts).
+   */
+  settled: (delivery: Delivery) => void
+  /** A QoS 2 delivery in flight got its packet id or went on to PUBREL (its record says so). */
+  flowChanged: (entry: InflightEntry) => void
 }

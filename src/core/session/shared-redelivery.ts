@@ -53,8 +53,3 @@ export function redeliveriesByShard (deliveries: readonly Delivery[], shardCount
   }
   return perShard
 }
-
-/** The unacknowledged shared deliveries of a session, taken out of it (see `takeUnackedShared`), by shard. */
-export function takeRedeliveriesByShard (state: SessionState, budget: QueueBudget, shardCount: number): Map<number, SharedRedelivery[]> {
-  return redeliveriesByShard(takeUnackedShared(state, budget), shardCount)
-}

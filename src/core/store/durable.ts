@@ -19,10 +19,10 @@ export interface StoredSession {
   awaitingRel: number[]
   /** The username that owns the client id (client-id-owner.ts), when verified. */
   owner?: string
-  /** The connected client's will; with `disconnectedAt`, the will waiting for its delay. */
+  /** The connected client's will, or (with `expiresAt`) the will waiting for its delay. */
   will?: WillMessage
-  /** When the client went away (epoch ms); absent while it is connected. */
-  disconnectedAt?: number
+  /** When the session expires (epoch ms): set once the client went away, absent while it is connected. */
+  expiresAt?: number
   /** When a will waiting for its delay is due (epoch ms). */
   willDueAt?: number
 }
@@ -43,6 +43,8 @@ export interface Durable {
   readonly failure: Error | undefined
   /** Sequence number of the last write appended. */
   readonly appended: number
+  /** Sequence number of the last write committed. */
+  readonly committed: number
   /** Calls `done` once every write up to `seq` is committed. */
   afterDurable: (seq: number, done: () => void) => void
   /** Writes (replaces) a persistent session's record. */

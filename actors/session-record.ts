@@ -1,0 +1,107 @@
+/**
+ * A session's side of persistence: what it writes to the node's store (src/core/store/durable.ts)
+ * and when. A session is kept while it is persistent (Session Expiry Interval above zero) and the
+ * node has a store: its record (subscriptions, QoS 2 packet ids awaiting PUBREL, will, expiry) is
+ * written at the end of a turn that changed it, and every QoS 1/2 delivery it holds has a record
+ * (the trie shard writes most as it routes them; the session those that came another way) until it
+ * leaves the session. A session that stops being kept, ends or is handed to another node removes
+ * its records.
+ */
+import type { Durable, StoredSession } from '../src/core/store/durable.js'
+import type { SessionLifecycle } from '../src/core/channel/session-lifecycle.js'
+import type { Delivery, InflightEntry, SessionState } from '../src/core/session/session-state.js'
+
+export class SessionRecord {
+  private dirty = false
+  /** Whether the store holds this session's record now. */
+  private stored = false
+
+  constructor (private readonly durable: Durable, private readonly clientId: string) {}
+
+  /** Something the record holds changed: it is written at the end of the turn. */
+  changed (): void {
+    this.dirty = true
+  }
+
+  /** A delivery that arrived without a record (retained on subscribe, handed over, redispatched): recorded now when kept. */
+  arrived (deliveries: readonly Delivery[], kept: boolean): void {
+    if (!kept) return
+    for (const delivery of deliveries) if (delivery.qos > 0 && delivery.storeKey === undefined) this.durable.deliveryKept(this.clientId, delivery)
+  }
+
+  /** Every message the session holds gets a record (it has just become kept). */
+  keepHeld (state: SessionState): void {
+    this.arrived(state.queue, true)
+    for (const entry of state.inflight?.values() ?? []) {
+      if (entry.delivery.storeKey === undefined) this.durable.deliveryKept(this.clientId, entry.delivery)
+      if (entry.delivery.qos === 2) this.durable.deliveryInflight(this.clientId, entry)
+    }
+  }
+
+  settled (delivery: Delivery): void {
+    if (delivery.storeKey !== undefined) this.durable.deliverySettled(delivery)
+  }
+
+  /** A QoS 2 delivery got its packet id or went on to PUBREL: its record says so (a resend after a restart keeps the id). */
+  flowChanged (entry: InflightEntry): void {
+    if (entry.delivery.storeKey !== undefined) this.durable.deliveryInflight(this.clientId, entry)
+  }
+
+  /** The session's records go (it ended, was discarded or handed over); `held` are the messages it had. */
+  removed (held: Iterable<Delivery>): void {
+    const keyed = [...held].filter(delivery => delivery.storeKey !== undefined)
+    if (this.stored || keyed.length > 0) this.durable.sessionRemoved(this.clientId, keyed)
+    this.stored = false
+    this.dirty = false
+  }
+
+  /** The record read back at start is in the store. */
+  restored (): void {
+    this.stored = true
+    this.dirty = true
+  }
+
+  /**
+   * End of a turn: writes the record if it changed and the session is kept; removes it if it
+   * stopped being kept. A session that ended removed its records already; one shut down with the
+   * node keeps them as they are.
+   */
+  endOfTurn (state: SessionState, lifecycle: SessionLifecycle, kept: boolean, owner: string | undefined): void {
+    if (!this.dirty) return
+    this.dirty = false
+    if (lifecycle.kind !== 'connected' && lifecycle.kind !== 'disconnected') return
+    if (!kept) {
+      if (this.stored) this.removed(heldDeliveries(state))
+      return
+    }
+    this.durable.sessionSaved(storedSession(state, lifecycle, owner))
+    this.stored = true
+  }
+}
+
+/** The messages a session holds, queued and in flight. */
+export function * heldDeliveries (state: SessionState): Iterable<Delivery> {
+  yield * state.queue
+  for (const entry of state.inflight?.values() ?? []) yield entry.delivery
+}
+
+function storedSession (state: SessionState, lifecycle: SessionLifecycle & { kind: 'connected' | 'disconnected' }, owner: string | undefined): StoredSession {
+  const record: StoredSession = {
+    clientId: state.clientId,
+    createdAt: state.createdAt,
+    expiryInterval: state.expiryInterval,
+    subscriptions: [...state.subscriptions ?? []],
+    awaitingRel: [...state.awaitingRel ?? []]
+  }
+  if (owner !== undefined) record.owner = owner
+  if (lifecycle.kind === 'connected') {
+    if (state.will !== undefined) record.will = state.will
+  } else {
+    record.expiresAt = lifecycle.expiresAt
+    if (lifecycle.pendingWill !== undefined) {
+      record.will = lifecycle.pendingWill.will
+      record.willDueAt = lifecycle.pendingWill.dueAt
+    }
+  }
+  return record
+}

@@ -1,0 +1,64 @@
+/**
+ * The actors' port to the node's store (`Durable`, src/core/store/durable.ts) over the group
+ * commit: each call appends the writes of one record (records.ts) in the caller's turn. Delivery
+ * records get keys from one sequence that goes on after the highest found at start.
+ */
+import type { Durable, StoredSession } from '../core/store/durable.js'
+import type { Delivery, InflightEntry } from '../core/session/session-state.js'
+import type { RetainedEntry } from '../core/routing/retained-replica.js'
+import type { GroupCommit } from './group-commit.js'
+import {
+  deliveryKey, encodeDelivery, encodeRetained, encodeStoredSession, retainedKey, sessionKey
+} from './records.js'
+
+export class Persistence implements Durable {
+  /** `lastSeq`: the highest record sequence number in the store. */
+  constructor (readonly commit: GroupCommit, private lastSeq: number) {}
+
+  get immediate (): boolean { return this.commit.immediate }
+  get failure (): Error | undefined { return this.commit.failure }
+  get appended (): number { return this.commit.appended }
+  get committed (): number { return this.commit.committed }
+
+  afterDurable (seq: number, done: () => void): void {
+    this.commit.afterDurable(seq, done)
+  }
+
+  /** A fresh record sequence number (delivery and forward records). */
+  nextSeq (): number {
+    return ++this.lastSeq
+  }
+
+  sessionSaved (record: StoredSession): void {
+    this.commit.put(sessionKey(record.clientId), encodeStoredSession(record))
+  }
+
+  sessionRemoved (clientId: string, deliveries: Iterable<Delivery>): void {
+    this.commit.del(sessionKey(clientId))
+    for (const delivery of deliveries) this.deliverySettled(delivery)
+  }
+
+  deliveryKept (clientId: string, delivery: Delivery): void {
+    const key = deliveryKey(clientId, this.nextSeq())
+    delivery.storeKey = key
+    this.commit.put(key, encodeDelivery(delivery))
+  }
+
+  deliveryInflight (_clientId: string, entry: InflightEntry): void {
+    const key = entry.delivery.storeKey
+    if (key !== undefined) this.commit.put(key, encodeDelivery(entry.delivery, entry))
+  }
+
+  deliverySettled (delivery: Delivery): void {
+    const key = delivery.storeKey
+    if (key === undefined) return
+    delete delivery.storeKey
+    this.commit.del(key)
+  }
+
+  retainedWritten (entry: RetainedEntry): void {
+    const { message } = entry
+    if (message === undefined) this.commit.del(retainedKey(entry.topic))
+    else this.commit.put(retainedKey(entry.topic), encodeRetained({ ...entry, message }))
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Persistence across a restart, in process: a node is stopped and a new one started on the same
+ * store (a MemoryStore handed from one to the next, so these run fast; the disk backend and
+ * kill -9 are in persistence-kill.test.ts). Sessions come back present with their subscriptions,
+ * queued and unacknowledged messages, QoS 2 state; retained messages come back; expiry counts
+ * across the restart [MQTT-3.1.2-4, MQTT-3.1.2-5, MQTT-4.1.0-1, MQTT-3.3.2-5].
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startTestBroker, type Broker, type TestBrokerOptions } from './helpers/broker.js'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { connectClient, endClient, Inbox, type Cleanup } from './helpers/mqtt-client.js'
+import { MemoryStore } from '../src/store/memory-store.js'
+import { ManualClock } from '../src/core/clock.js'
+import { SESSION_PREFIX, DELIVERY_PREFIX } from '../src/store/records.js'
+
+const SUB_V5 = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
+
+/** A store and data directory shared by the brokers of one test, each started in turn. */
+async function storeFor (t: Cleanup): Promise<{ store: MemoryStore, options: (extra?: TestBrokerOptions) => TestBrokerOptions }> {
+  const store = new MemoryStore()
+  await store.open()
+  const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-restart-'))
+  t.after(() => { rmSync(dataDir, { recursive: true, force: true }) })
+  return { store, options: extra => ({ persistence: { mode: 'batch' }, ...extra, store, dataDir }) }
+}
+
+/** Connects with an inbox listening from the first packet on (messages follow the CONNACK at once). */
+async function reconnect (t: Cleanup, port: number, options: IClientOptions): Promise<{ client: MqttClient, inbox: Inbox, sessionPresent: boolean }> {
+  const client = mqtt.connect({ host: '127.0.0.1', port, protocol: 'mqtt', reconnectPeriod: 0, connectTimeout: 3000, ...options, manualConnect: true })
+  t.after(async () => { await endClient(client) })
+  client.on('error', () => {})
+  const inbox = new Inbox(client)
+  const connack = new Promise<boolean>((resolve, reject) => {
+    client.once('connect', packet => { resolve(packet.sessionPresent) })
+    client.once('close', () => { reject(new Error('closed before CONNACK')) })
+  })
+  client.connect()
+  return { client, inbox, sessionPresent: await connack }
+}
+
+/** The keys under `prefix` (opening the store when the broker that had it closed it). */
+async function keys (store: MemoryStore, prefix: string): Promise<string[]> {
+  await store.open()
+  const found: string[] = []
+  for await (const [key] of store.entries(prefix)) found.push(key)
+  return found
+}
+
+describe('persistence across a restart (in-process, memory store)', () => {
+  it('[MQTT-3.1.2-5] a persistent session comes back present with its subscription and the QoS 1 messages queued for it, in order', async t => {
+    const { store, options } = await storeFor(t)
+    const first = await startTestBroker(t, options())
+    const sub = await connectClient(t, first.port, { ...SUB_V5, clientId: 'keeper' })
+    await sub.subscribeAsync('p/#', { qos: 1 })
+    await endClient(sub)
+    const pub = await connectClient(t, first.port, { protocolVersion: 5, clientId: 'pub' })
+    for (let i = 0; i < 10; i++) await pub.publishAsync('p/x', `m${i}`, { qos: 1 })
+    await endClient(pub)
+    await first.stop()
+    assert.equal((await keys(store, DELIVERY_PREFIX)).length, 10, 'ten deliveries kept')
+
+    const second = await startTestBroker(t, options())
+    const { client: back, inbox, sessionPresent } = await reconnect(t, second.port, { ...SUB_V5, clientId: 'keeper' })
+    assert.equal(sessionPresent, true, 'sessionPresent=1')
+    const got = await inbox.waitForCount(10)
+    assert.deepEqual(got.map(m => m.payload.toString()), Array.from({ length: 10 }, (_, i) => `m${i}`))
+    await inbox.expectNoMoreThan(10, 300)
+    // The subscription came back too: a new publish reaches the session.
+    const pub2 = await connectClient(t, second.port, { protocolVersion: 5, clientId: 'pub' })
+    await pub2.publishAsync('p/y', 'after', { qos: 1 })
+    assert.equal((await inbox.waitForTopic('p/y')).payload.toString(), 'after')
+    await endClient(pub2)
+    await endClient(back)
+  })
+
+  it('[MQTT-3.3.1-5] retained messages survive the restart; a cleared one stays cleared', async t => {
+    const { options } = await storeFor(t)
+    const first = await startTestBroker(t, options())
+    const pub = await connectClient(t, first.port, { clientId: 'pub' })
+    await pub.publishAsync('r/kept', 'value', { qos: 1, retain: true })
+    await pub.publishAsync('r/gone', 'old', { qos: 1, retain: true })
+    await pub.publishAsync('r/gone', '', { qos: 1, retain: true })
+    await endClient(pub)
+    await first.stop()
+
+    const second = await startTestBroker(t, options())
+    const sub = await connectClient(t, second.port, { clientId: 'reader' })
+    const inbox = new Inbox(sub)
+    await sub.subscribeAsync('r/#', { qos: 1 })
+    const got = await inbox.waitForTopic('r/kept')
+    assert.equal(got.payload.toString(), 'value')
+    assert.equal(got.packet.retain, true)
+    await inbox.expectNoMoreThan(1, 300)
+    await endClient(sub)
+  })
+
+  it('a clean session leaves nothing in the store; a persistent one leaves only its record once its messages are acknowledged', async t => {
+    const { store, options } = await storeFor(t)
+    const broker = await startTestBroker(t, options())
+    const clean = await connectClient(t, broker.port, { clientId: 'clean', clean: true })
+    await clean.subscribeAsync('c/#', { qos: 1 })
+    const kept = await connectClient(t, broker.port, { ...SUB_V5, clientId: 'kept' })
+    const inbox = new Inbox(kept)
+    await kept.subscribeAsync('c/#', { qos: 1 })
+    await clean.publishAsync('c/1', 'x', { qos: 1 })
+    await inbox.waitForCount(1)
+    await endClient(clean)
+    await waitForKeys(store, DELIVERY_PREFIX, 0)
+    assert.deepEqual(await keys(store, SESSION_PREFIX), [SESSION_PREFIX + 'kept'])
+    await endClient(kept)
+  })
+
+  it('[MQTT-3.1.2-4] an MQTT 5 Clean Start discards the kept session and its messages in the store', async t => {
+    const { store, options } = await storeFor(t)
+    const broker = await startTestBroker(t, options())
+    const sub = await connectClient(t, broker.port, { ...SUB_V5, clientId: 'fresh' })
+    await sub.subscribeAsync('f/#', { qos: 1 })
+    await endClient(sub)
+    const pub = await connectClient(t, broker.port, { clientId: 'pub' })
+    await pub.publishAsync('f/1', 'x', { qos: 1 })
+    await endClient(pub)
+    await waitForKeys(store, DELIVERY_PREFIX, 1)
+    const again = await connectClient(t, broker.port, { protocolVersion: 5, clean: true, clientId: 'fresh' })
+    await endClient(again)
+    await waitForKeys(store, DELIVERY_PREFIX, 0)
+    await waitForKeys(store, SESSION_PREFIX, 0)
+  })
+
+  it('[MQTT-3.1.2-23] session expiry counts across the restart: a session past its expiry does not come back', async t => {
+    const { store, options } = await storeFor(t)
+    const clock = new ManualClock()
+    const first = await startTestBroker(t, options({ clock }))
+    const sub = await connectClient(t, first.port, { protocolVersion: 5, clean: false, clientId: 'short', properties: { sessionExpiryInterval: 5 } })
+    await sub.subscribeAsync('e/#', { qos: 1 })
+    await endClient(sub)
+    await waitForDisconnects(first)
+    await first.stop()
+    assert.equal((await keys(store, SESSION_PREFIX)).length, 1)
+
+    clock.advance(6000)
+    const second = await startTestBroker(t, options({ clock }))
+    await waitForKeys(store, SESSION_PREFIX, 0)
+    const { client: back, sessionPresent } = await reconnect(t, second.port, { protocolVersion: 5, clean: false, clientId: 'short', properties: { sessionExpiryInterval: 5 } })
+    assert.equal(sessionPresent, false, 'the session expired while the node was down')
+    await endClient(back)
+  })
+
+  it('[MQTT-3.3.2-5] a queued message past its expiry is not delivered after the restart', async t => {
+    const { options } = await storeFor(t)
+    const clock = new ManualClock()
+    const first = await startTestBroker(t, options({ clock }))
+    const sub = await connectClient(t, first.port, { ...SUB_V5, clientId: 'late' })
+    await sub.subscribeAsync('x/#', { qos: 1 })
+    await endClient(sub)
+    const pub = await connectClient(t, first.port, { protocolVersion: 5, clientId: 'pub' })
+    await pub.publishAsync('x/short', 'short', { qos: 1, properties: { messageExpiryInterval: 2 } })
+    await pub.publishAsync('x/long', 'long', { qos: 1, properties: { messageExpiryInterval: 60 } })
+    await endClient(pub)
+    await first.stop()
+
+    clock.advance(3000)
+    const second = await startTestBroker(t, options({ clock }))
+    const { client: back, inbox } = await reconnect(t, second.port, { ...SUB_V5, clientId: 'late' })
+    const got = await inbox.waitForTopic('x/long')
+    assert.equal(got.payload.toString(), 'long')
+    await inbox.expectNoMoreThan(1, 300)
+    await endClient(back)
+  })
+})
+
+/** Waits until the broker has seen every client go (their sessions then count as disconnected). */
+async function waitForDisconnects (broker: Broker, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while ((await broker.node.status()).connections > 0) {
+    if (Date.now() > deadline) assert.fail('clients still connected')
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+async function waitForKeys (store: MemoryStore, prefix: string, count: number, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const found = await keys(store, prefix)
+    if (found.length === count) return
+    if (Date.now() > deadline) assert.fail(`expected ${count} keys under ${prefix}, found ${found.length}: ${found.join(', ')}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
