@@ -7,12 +7,14 @@
  * and resends what had no PUBACK/PUBCOMP. Every message a publisher got its ack for reaches every
  * subscriber (lost = 0); duplicates are counted and reported: a kill -9 of the sender or of the
  * receiver of a forward link may deliver what was in flight twice (at least once, README,
- * Persistence).
+ * Persistence). A third case isolates the sender's journal: messages acknowledged on node 1 for a
+ * node that is down wait in node 1's link; node 1 is killed and restarted, then the other node:
+ * every message reaches its persistent subscriber.
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { ctlJson, planCluster, startPlanned, waitForFullMesh, waitForRoutesEverywhere, type ClusterPlan } from './helpers/cluster.js'
+import { ctlJson, planCluster, startPlanned, waitForFullMesh, waitForMembership, waitForRoutesEverywhere, type ClusterPlan } from './helpers/cluster.js'
 import { DeliveryChecker } from './helpers/delivery-checker.js'
 import { endClient } from './helpers/mqtt-client.js'
 import type { NodeProcess } from './helpers/node-process.js'
@@ -138,4 +140,46 @@ test('kill -9 of one node of three under QoS 1 load: no acknowledged message los
 
 test('kill -9 of one node of three under QoS 2 load: no acknowledged message lost across nodes; duplicates reported', async t => {
   await killNodeTwoUnderLoad(t, 2)
+})
+
+test('QoS 1 acknowledged for a node that is down survive a kill -9 of the sending node: resent from its store once both are back', async t => {
+  const plan = await planCluster({
+    prefix: 'pf',
+    size: 2,
+    discovery: 'manual',
+    env: { MESHMQ_CLUSTER_AUTOCLEAN_MS: '600000' },
+    perNode: () => ({ args: ['--persistence', 'batch'] })
+  })
+  const [n1, n2] = await startPlanned(t, plan) as [NodeProcess, NodeProcess]
+  await ctlJson(n2, 'cluster', 'join', plan.seeds[0]!)
+  await waitForFullMesh([n1, n2], MESH_TIMEOUT_MS)
+  const run = uniqueName('queued')
+  const filter = `pf/${run}/#`
+  const checker = new DeliveryChecker(['sub'])
+  const sub = await connect(t, n2.mqttPort, { ...PERSISTENT, clientId: `${run}-sub` }, countInto(checker, 'sub'))
+  await sub.client.subscribeAsync(filter, { qos: 1 })
+  await waitForRoutesEverywhere([n1, n2], { [filter]: [n2.name] }, ROUTES_TIMEOUT_MS)
+
+  n2.kill('SIGKILL')
+  await n2.waitForExit()
+  await waitForMembership(n1, { running: [n1.name], stopped: [n2.name] }, MESH_TIMEOUT_MS)
+  const publisher = new PacedPublisher((await connect(t, n1.mqttPort, { protocolVersion: 5, clientId: `${run}-pub` })).client, `pf/${run}/load`, (id) => { checker.acked(id) })
+  publisher.start(RATE, 'q:')
+  await sleep(LOAD_BEFORE_KILL_MS)
+  await publisher.stop(ACKS_TIMEOUT_MS)
+  const acked = checker.ackedCount
+  assert.ok(acked > 0)
+
+  n1.kill('SIGKILL')
+  await n1.waitForExit()
+  const [n1b] = await startPlanned(t, { names: [n1.name], seeds: [plan.seeds[0]!], options: [{ ...plan.options[0]!, dataDir: n1.dataDir }] })
+  const [n2b] = await startPlanned(t, { names: [n2.name], seeds: [plan.seeds[1]!], options: [{ ...plan.options[1]!, dataDir: n2.dataDir }] })
+  await ctlJson(n2b!, 'cluster', 'join', plan.seeds[0]!)
+  await waitForFullMesh([n1b!, n2b!], MESH_TIMEOUT_MS)
+  const again = await connect(t, n2b!.mqttPort, { ...PERSISTENT, clientId: `${run}-sub` }, countInto(checker, 'sub'))
+  assert.equal(again.sessionPresent, true)
+  await waitUntil(() => checker.complete, DELIVERY_TIMEOUT_MS, 'every acknowledged message at the subscriber').catch(() => {})
+  const [report] = checker.reports()
+  t.diagnostic(`${acked} acknowledged while node 2 was down; ${JSON.stringify(report)}`)
+  assert.equal(report?.lost, 0, `lost: ${checker.missing('sub', 10).join(', ')}`)
 })
