@@ -43,6 +43,10 @@
  *   Flow control: peers send only within the credit this node grants, none while `pressure` is
  *   pressured (forward-credit.ts); what waits stays bounded in the sender's queue.
  *   net.whenDelivered(node, {signal})               resolves when all forwarded so far are acked
+ *   With a `journal` (`forward-journal.ts`), QoS 1/2 messages queued for peers are kept there until
+ *   acked or dropped; before `start()`, `net.restoreForwarded(node, entries)` queues those kept at
+ *   the last run again, resent once `node` is up. A node not back as a member within `autocleanMs`
+ *   of the start is removed from the links as an autocleaned one is (its messages `removed`).
  *
  * ## Membership
  *   net.join(address)      address `name@host[:port]` or multiaddr; leaves the current cluster first
@@ -74,7 +78,8 @@
  * Log events (pino-style `(fields, msg)`): cluster_default_secret, cluster_started, node_up,
  * node_down, route_sync, client_sync, partition_detected, partition_healed, node_cleaned, node_left,
  * message_dropped (reasons node_down, rejected_by_peer, malformed_from_peer, undeliverable),
- * forward_failed (overflow, oversize, removed), forward_frame_unreadable, route_push_dropped,
+ * forward_failed (overflow, oversize, removed), forward_frame_unreadable, forward_settle_slow,
+ * forward_restored_removed (restored messages for a node not back as a member), route_push_dropped,
  * hello_rejected, control_refused (a message about a node not sent by it, or with a far-future
  * incarnation; throttled, exact counts per reason), force_leave (with requested_by), pin_released,
  * cluster_left.
@@ -91,6 +96,7 @@ import { ControlRefusals } from './control-trust.js'
 import { Discovery } from './discovery.js'
 import { AlreadyStartedError, CannotRemoveSelfError, InvalidNodeAddressError, JoinFailedError, NotStartedError, UnknownNodeError } from './errors.js'
 import type { ClusterEvents, EmitClusterEvent } from './events.js'
+import type { JournaledMessage } from './forward-journal.js'
 import type { ForwardResult } from './forward-link.js'
 import { Forwarder } from './forwarder.js'
 import { boundedDialProtocol, createClusterLibp2p, type ClusterLibp2p } from './libp2p-node.js'
@@ -135,6 +141,9 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
   private node: ClusterLibp2p | undefined
   private phase: Phase = 'stopped'
   private stoppedOnce = false
+  /** Peers given messages by `restoreForwarded`, checked for membership `autocleanMs` after the start. */
+  private readonly restoredPeers = new Set<string>()
+  private restoredCheck: NodeJS.Timeout | undefined
 
   constructor (init: ClusterNetworkInit = {}) {
     super()
@@ -169,7 +178,8 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
       peerTimeoutMs: settings.peerTimeoutMs,
       openTimeoutMs: settings.requestTimeoutMs,
       stats: this.forwardStats,
-      logger: this.logger
+      logger: this.logger,
+      ...(settings.journal === undefined ? {} : { journal: settings.journal })
     })
     this.membership = new ClusterMembership({
       settings,
@@ -273,6 +283,9 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     this.phase = 'running'
     this.tables.start()
     this.discovery.afterStart()
+    if (this.restoredPeers.size > 0) {
+      this.restoredCheck = setTimeout(() => { this.dropRestoredNonMembers() }, s.autocleanMs).unref()
+    }
     this.logger.info({ node: this.name, peer_id: this.peerId, incarnation: this.incarnation, addrs: this.addresses(), discovery: s.discovery }, 'cluster_started')
   }
 
@@ -294,10 +307,11 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (node === undefined) return
     await this.forwarder.drain(AbortSignal.timeout(this.settings.stopDrainMs))
     this.phase = 'stopped'
+    clearTimeout(this.restoredCheck)
     this.tables.stop()
     this.discovery.stop()
     this.membership.stop()
-    this.forwarder.closeAll('node stopping')
+    this.forwarder.closeAll('node stopping', true)
     this.refusals.flush()
     await node.stop()
     this.gossip.stop()
@@ -361,6 +375,17 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     return this.forwarder.forward(node, messages)
   }
 
+  /**
+   * Before `start()`: queues for `node` the messages the journal kept at the last run (in their
+   * order), resent once it is up. A node that is not a member again within `autocleanMs` of the
+   * start is removed from the links, its messages dropped as `removed`.
+   */
+  restoreForwarded (node: string, entries: readonly JournaledMessage[]): void {
+    if (this.node !== undefined || this.stoppedOnce) throw new AlreadyStartedError()
+    this.restoredPeers.add(node)
+    this.forwarder.restore(node, entries)
+  }
+
   /** Resolves once every message forwarded to `node` so far has been acknowledged. */
   async whenDelivered (node: string, options: WaitOptions = {}): Promise<void> {
     await this.forwarder.whenDelivered(node, options.signal ?? AbortSignal.timeout(this.settings.requestTimeoutMs))
@@ -414,8 +439,10 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     if (target.node === this.name) throw new JoinFailedError(address, { cause: new InvalidNodeAddressError(address, 'it names this node itself') })
     if (target.node !== undefined && this.phase === 'running' && this.membership.isUp(target.node)) return target.node
     if (this.phase === 'running') {
-      if (this.membership.hasMembers()) await this.membership.leave()
-      this.dropCluster('join')
+      const alone = !this.membership.hasMembers()
+      if (!alone) await this.membership.leave()
+      // Alone (e.g. just restarted), the only links are those of restored messages: they stay.
+      this.dropCluster('join', undefined, alone)
     }
     const incarnation = this.membership.renewIncarnation()
     this.tables.renew(incarnation)
@@ -449,16 +476,26 @@ export class ClusterNetwork extends TypedEventTarget<ClusterEvents> {
     await this.membership.forceLeave(node, options.requestedBy ?? 'local')
   }
 
-  /** This node is out of the cluster: drop every peer, their routes and queued messages. */
-  private dropCluster (reason: 'leave' | 'removed' | 'join', by?: string): void {
+  /** This node is out of the cluster: drop every peer, their routes and queued messages (unless `keepLinks`). */
+  private dropCluster (reason: 'leave' | 'removed' | 'join', by?: string, keepLinks = false): void {
     this.phase = 'left'
     this.tables.stop()
     this.discovery.pause()
-    this.forwarder.closeAll(`this node left (${reason})`)
+    if (!keepLinks) this.forwarder.closeAll(`this node left (${reason})`)
     this.tables.dropReplicas()
     this.membership.reset()
     this.logger.info({ node: this.name, reason, ...(by === undefined ? {} : { by }) }, 'cluster_left')
     this.emit('left', by === undefined ? { reason } : { reason, by })
+  }
+
+  /** Restored peers that did not come back as members: dropped as a removed member's link is. */
+  private dropRestoredNonMembers (): void {
+    for (const node of this.restoredPeers) {
+      if (this.phase !== 'running' || this.membership.get(node) !== undefined) continue
+      this.logger.info({ node, after_ms: this.settings.autocleanMs }, 'forward_restored_removed')
+      this.forwarder.remove(node)
+    }
+    this.restoredPeers.clear()
   }
 
   // ---- replication (table-replication.ts) and gossip (control-gossip.ts) -------------------

@@ -14,6 +14,9 @@
  *   once; while the peer is down they are dropped (`node_down`): the one place that decides it, so
  *   callers hand every message to `forward()` whatever the peer's state. Every drop is counted and
  *   logged by `ForwardDrops`.
+ * - With a `journal` (`forward-journal.ts`), each QoS 1/2 message queued is kept there as it is
+ *   queued, and settled as it leaves the queue (acked or dropped); a link closed because this node
+ *   stops leaves the records, and `restore()` queues them again at the next start.
  * - Route deltas of this node (`sendRoutes`) share the stream, written ahead of messages and at
  *   once when nothing else is being written; they are not acked: one lost with a stream shows as
  *   a sequence gap at the peer, which then fetches a snapshot, and while the peer is down they
@@ -31,6 +34,7 @@ import {
 import { ForwardStreamClosedError, PeerUnresponsiveError } from './errors.js'
 import { SendCredit } from './forward-credit.js'
 import type { ForwardDrops } from './forward-drops.js'
+import type { ForwardJournal, JournaledMessage } from './forward-journal.js'
 import { decodeForwardFrame, type ForwardFrameEncoder, type Refusal } from './forward-frames.js'
 import type { ClusterLogger } from './logger.js'
 import { encodedSizeBound } from './message-codec.js'
@@ -62,6 +66,8 @@ export interface ForwardLinkInit {
   peerTimeoutMs: number
   openTimeoutMs: number
   onUnresponsive: (peer: string, silentMs: number) => void
+  /** Keeps the QoS 1/2 messages queued; default none. */
+  journal?: ForwardJournal
   now?: () => number
 }
 
@@ -95,7 +101,10 @@ export class ForwardLink {
   private routeBytes = 0
 
   constructor (private readonly init: ForwardLinkInit) {
-    this.queue = new OutboundQueue(init.maxQueuedBytes, init.maxQueuedMessages)
+    const journal = init.journal
+    this.queue = journal === undefined
+      ? new OutboundQueue(init.maxQueuedBytes, init.maxQueuedMessages)
+      : new OutboundQueue(init.maxQueuedBytes, init.maxQueuedMessages, (id) => { journal.settled(init.peer, id) })
     this.now = init.now ?? Date.now
   }
 
@@ -133,7 +142,9 @@ export class ForwardLink {
       const size = encodedSizeBound(message)
       if (size > MAX_FORWARD_MESSAGE_BYTES) {
         droppedOversize++
-      } else if (this.queue.enqueue(message, size)) {
+      } else if (this.queue.fits(size)) {
+        const journal = message.qos === 0 || this.init.journal === undefined ? 0 : this.init.journal.kept(this.init.peer, message)
+        this.queue.enqueue(message, size, journal)
         queued++
       } else {
         droppedOverflow++
@@ -147,6 +158,21 @@ export class ForwardLink {
     }
     if (queued > 0) this.schedulePump()
     return { queued, dropped }
+  }
+
+  /**
+   * Queues messages kept by the journal before a restart (in their order, before anything else is
+   * sent); those beyond the bounds are dropped as `overflow` and settled.
+   */
+  restore (entries: readonly JournaledMessage[]): void {
+    let overflow = 0
+    for (const { id, message } of entries) {
+      if (this.state !== 'closed' && this.queue.enqueue(message, encodedSizeBound(message), id)) continue
+      overflow++
+      this.init.journal?.settled(this.init.peer, id)
+    }
+    this.init.drops.drop(this.state === 'closed' ? 'removed' : 'overflow', overflow, { restored: entries.length })
+    this.schedulePump()
   }
 
   /**
@@ -186,15 +212,18 @@ export class ForwardLink {
     this.init.drops.drop('node_down', this.queue.dropQos0(), { qos: 0 })
   }
 
-  /** Closes the link for good (the peer left or this node stops); returns how many messages were dropped. */
-  close (reason: string): number {
+  /**
+   * Closes the link for good (the peer left or this node stops); returns how many messages were
+   * dropped. `keepJournal` (this node stops) leaves their journal records for the next start.
+   */
+  close (reason: string, keepJournal = false): number {
     if (this.state === 'closed') return 0
     this.state = 'closed'
     this.opener = undefined
     this.stopTimers()
     this.dropStream(new ForwardStreamClosedError(this.init.peer, reason))
     this.clearRoutes()
-    const dropped = this.queue.clear()
+    const dropped = this.queue.clear(keepJournal)
     this.init.drops.drop('removed', dropped, { reason })
     this.init.drops.flush()
     this.resolveIdleWaiters()

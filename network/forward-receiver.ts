@@ -11,6 +11,12 @@
  * refusals and the answers to pings go out whatever the pressure, so a paused link is not taken
  * for a dead one.
  *
+ * An ack covers only what the settle before it covered: what was delivered before the settle
+ * started (with a persistent store, `settle` also waits until that is committed, so the sender
+ * releases only what is durable here). What arrives during a settle waits for the next one. A
+ * settle slower than `SETTLE_TIMEOUT_MS` does not hold the sender's ears: the stream gets an ack
+ * of what was acked already, without credit, every `SETTLE_TIMEOUT_MS` until it completes.
+ *
  * Poison safety: a message that cannot be accepted (QoS 3, an invalid topic, a field this node
  * does not know, or one it could not get to in a broken batch) is refused alone: reported to the
  * sender in a `refused` frame before the ack that covers it, counted and logged as
@@ -19,7 +25,11 @@
  * sender finds the culprit first in line (see `MAX_FORWARD_ATTEMPTS`).
  *
  * Per sender node it keeps the sender's incarnation and the highest sequence number delivered;
- * a message at or below it is a resend of something already handled and is dropped. Only the
+ * a message at or below it is a resend of something already handled and is dropped. A sender with
+ * a newer incarnation (it restarted, or rejoined) starts afresh: its sequence numbers restart and
+ * everything it sends is new here, its journal's resends included (at least once: what this node
+ * delivered but had not acked before the sender's kill -9 is delivered again). A receiver that
+ * restarts starts afresh too, so the unacked messages a sender resends to it are delivered again. Only the
  * newest stream of a sender is read: a new one supersedes (aborts) the old, so a late frame of a
  * dead stream cannot overtake a resend. Received messages are never forwarded again.
  */
@@ -35,10 +45,12 @@ import type { ClusterLogger } from './logger.js'
 import type { ForwardStats } from './stats.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
-/** Acks wait at most this long for the node to settle (see `settle`). */
+/** A settle slower than this sends the streams waiting for it an ack of what they had (see `settle`). */
 const SETTLE_TIMEOUT_MS = 1_000
 /** How long the ack before closing a stream on an unreadable frame may take to go out. */
 const FAREWELL_ACK_MS = 1_000
+/** How long the stream closed on an unreadable frame waits for the settle before its farewell ack. */
+const FAREWELL_SETTLE_MS = 5_000
 
 export interface ForwardReceiverInit {
   localName: string
@@ -78,9 +90,15 @@ class InboundStream {
   private ackTimer: NodeJS.Timeout | undefined
   /** Waiting for the node to settle before its ack. */
   settling = false
+  /** Highest sequence number the settle under way covers (handled before it started). */
+  settlingUpTo = 0
+  /** Highest sequence number acked on this stream. */
+  acked = 0
   private refusals: Refusal[] = []
   /** Set once the stream is being closed on an unreadable frame: nothing more is read. */
   failed = false
+  /** Closes the failed stream, once its farewell ack is out. */
+  farewell: (() => void) | undefined
 
   constructor (
     readonly stream: Stream,
@@ -117,18 +135,33 @@ class InboundStream {
     }
   }
 
-  /** Sends the refusals, then the ack with the credit top-up (none under pressure), in one write. */
-  sendAck (): void {
+  /**
+   * Sends the refusals, then the ack of everything handled up to `upTo` with the credit top-up
+   * (none under pressure), in one write.
+   */
+  sendAck (upTo = this.state.delivered): void {
     this.cancelAck()
     const stream = this.stream
     if (!this.current || stream.status !== 'open') return
     const encoder = this.receiver.encoder
     const grant = this.receiver.pressure.pressured ? { messages: 0, bytes: 0 } : this.credit.topUp()
-    const ack = encoder.ack(this.state.delivered, grant.messages, grant.bytes)
+    const ack = encoder.ack(upTo, grant.messages, grant.bytes)
     const frames = this.refusals.length > 0 ? Buffer.concat([encoder.refused(this.refusals), ack]) : ack
     this.refusals = []
+    this.acked = Math.max(this.acked, upTo)
     try {
       stream.send(frames)
+    } catch (err) {
+      abortQuietly(stream, err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  /** While a settle is slow: an ack of what was acked already, no credit, so the sender hears from this end. */
+  sendKeepalive (): void {
+    const stream = this.stream
+    if (!this.current || stream.status !== 'open') return
+    try {
+      stream.send(this.receiver.encoder.ack(this.acked, 0, 0))
     } catch (err) {
       abortQuietly(stream, err instanceof Error ? err : new Error(String(err)))
     }
@@ -270,10 +303,19 @@ export class ForwardReceiver {
    */
   private closeOnUnreadable (inbound: InboundStream, err: MalformedFrameError): void {
     inbound.failed = true
-    inbound.sendAck()
     this.init.logger.warn({ peer: inbound.sender, delivered: inbound.state.delivered, err }, 'forward_frame_unreadable')
     const stream = inbound.stream
-    stream.close({ signal: AbortSignal.timeout(FAREWELL_ACK_MS) }).catch(() => {}).finally(() => { abortQuietly(stream, err) })
+    let closing = false
+    const close = (): void => {
+      if (closing) return
+      closing = true
+      clearTimeout(timer)
+      stream.close({ signal: AbortSignal.timeout(FAREWELL_ACK_MS) }).catch(() => {}).finally(() => { abortQuietly(stream, err) })
+    }
+    // The farewell ack waits for a settle covering everything handled, like any ack, but not forever.
+    const timer = setTimeout(close, FAREWELL_SETTLE_MS).unref()
+    inbound.farewell = close
+    inbound.scheduleAck(true)
   }
 
   /** Pressure ended: every stream gets its credit back. */
@@ -294,21 +336,30 @@ export class ForwardReceiver {
     const streams = this.nextSettle
     this.nextSettle = []
     this.settling = streams
+    for (const inbound of streams) inbound.settlingUpTo = inbound.state.delivered
     let settled = false
-    // A settle that never comes must not silence the acks (the senders would take this node for dead).
-    const fallback = setTimeout(() => {
-      this.init.logger.debug({ streams: streams.length, timeout_ms: SETTLE_TIMEOUT_MS }, 'forward_settle_timeout')
-      done()
+    // A slow settle must not silence the acks (the senders would take this node for dead), nor
+    // ack what it has not covered yet.
+    const keepalive = setInterval(() => {
+      this.init.logger.debug({ streams: streams.length, timeout_ms: SETTLE_TIMEOUT_MS }, 'forward_settle_slow')
+      for (const inbound of streams) if (inbound.settling) inbound.sendKeepalive()
     }, SETTLE_TIMEOUT_MS).unref()
     const done = (): void => {
       if (settled) return
       settled = true
-      clearTimeout(fallback)
+      clearInterval(keepalive)
       this.settling = undefined
       for (const inbound of streams) {
         if (!inbound.settling) continue
         inbound.settling = false
-        inbound.sendAck()
+        inbound.sendAck(inbound.settlingUpTo)
+        if (inbound.state.delivered > inbound.settlingUpTo) {
+          // Handled during the settle: the next one covers it.
+          inbound.settling = true
+          this.nextSettle.push(inbound)
+        } else {
+          inbound.farewell?.()
+        }
       }
       if (this.nextSettle.length > 0) this.startSettle()
     }

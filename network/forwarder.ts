@@ -1,11 +1,14 @@
 /**
  * The data plane: one `ForwardLink` per peer node for sending, one `ForwardReceiver` for all
- * inbound forward streams, and the sequence counter their frames share.
+ * inbound forward streams, and the sequence counter their frames share. With a journal, the QoS
+ * 1/2 messages queued on the links are kept there (`forward-journal.ts`) and `restore()` puts them
+ * back at start.
  */
 import type { Stream, StreamHandler } from '@libp2p/interface'
 import type { CreditWindow, InboundPressure } from './forward-credit.js'
 import { ForwardDrops, type OnForwardDrop } from './forward-drops.js'
 import { ForwardFrameEncoder } from './forward-frames.js'
+import type { ForwardJournal, JournaledMessage } from './forward-journal.js'
 import { ForwardLink, type ForwardResult } from './forward-link.js'
 import { ForwardReceiver } from './forward-receiver.js'
 import type { ClusterLogger } from './logger.js'
@@ -36,6 +39,8 @@ export interface ForwarderInit {
   openTimeoutMs: number
   stats: ForwardStats
   logger: ClusterLogger
+  /** Keeps the QoS 1/2 messages queued on the links; default none. */
+  journal?: ForwardJournal
 }
 
 export class Forwarder {
@@ -71,6 +76,11 @@ export class Forwarder {
     return this.linkOf(node).send(messages)
   }
 
+  /** Queues messages the journal kept before a restart for `node`, ahead of anything new. */
+  restore (node: string, entries: readonly JournaledMessage[]): void {
+    this.linkOf(node).restore(entries)
+  }
+
   /** Pushes a route announcement (an encoded control message) to a member that is up. */
   sendRoutes (node: string, control: Uint8Array): void {
     this.links.get(node)?.sendRoutes(this.encoder.routes(control))
@@ -94,9 +104,12 @@ export class Forwarder {
     this.drops.delete(node)
   }
 
-  /** Closes every link and inbound stream (this node leaves or stops). */
-  closeAll (reason: string): void {
-    for (const link of this.links.values()) link.close(reason)
+  /**
+   * Closes every link and inbound stream (this node leaves or stops); `keepJournal` when it stops,
+   * so what was queued is resent after the next start.
+   */
+  closeAll (reason: string, keepJournal = false): void {
+    for (const link of this.links.values()) link.close(reason, keepJournal)
     this.links.clear()
     for (const drops of this.drops.values()) drops.flush()
     this.receiver.closeAll(reason)
@@ -146,7 +159,8 @@ export class Forwarder {
         heartbeatIntervalMs: this.init.heartbeatIntervalMs,
         peerTimeoutMs: this.init.peerTimeoutMs,
         openTimeoutMs: this.init.openTimeoutMs,
-        onUnresponsive: this.init.onUnresponsive
+        onUnresponsive: this.init.onUnresponsive,
+        ...(this.init.journal === undefined ? {} : { journal: this.init.journal })
       })
       this.links.set(node, link)
     }

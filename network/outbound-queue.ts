@@ -15,6 +15,10 @@
  *
  * The queue holds at most `maxMessages` messages and `maxBytes` bytes (pending plus inflight).
  * Sizes are `encodedSizeBound()` of each message, so the byte bound holds for the encoded frames.
+ *
+ * A QoS 1/2 message may carry a journal id (`forward-journal.ts`): `released` is told it once the
+ * message leaves the queue for good (acked, refused, dropped by `rewind()`, or `clear()` unless
+ * the journal keeps it).
  */
 import { Fifo } from './fifo.js'
 import { encodedSizeBound } from './message-codec.js'
@@ -25,6 +29,8 @@ interface NumberedMessage {
   seq: number
   message: Message
   size: number
+  /** Journal id, 0 when the message is not journaled. */
+  journal: number
   /** Streams lost while this message was the first one unacknowledged on them. */
   attempts: number
 }
@@ -49,12 +55,18 @@ export class OutboundQueue {
   private readonly pending = new Fifo<Message>()
   /** `encodedSizeBound()` of each pending message, in the same order. */
   private readonly pendingSizes = new Fifo<number>()
+  /** Journal id of each pending message (0: none), in the same order. */
+  private readonly pendingIds = new Fifo<number>()
   /** Unacknowledged messages of a lost stream, resent before anything pending. */
   private readonly resend = new Fifo<NumberedMessage>()
   private readonly inflight = new Fifo<NumberedMessage>()
   private queuedBytes = 0
 
-  constructor (private readonly maxBytes: number, private readonly maxMessages = Number.POSITIVE_INFINITY) {}
+  constructor (
+    private readonly maxBytes: number,
+    private readonly maxMessages = Number.POSITIVE_INFINITY,
+    private readonly released: (journal: number) => void = () => {}
+  ) {}
 
   get pendingCount (): number {
     return this.pending.length + this.resend.length
@@ -79,14 +91,20 @@ export class OutboundQueue {
     return (this.resend.peek()?.message ?? this.pending.peek())?.qos
   }
 
+  /** Whether a message of size bound `size` fits within the bounds. */
+  fits (size: number): boolean {
+    return this.queuedBytes + size <= this.maxBytes && this.count < this.maxMessages
+  }
+
   /**
-   * Queues a message of size bound `size` (computed if not given); false (and nothing queued) if
-   * the byte or message bound would be exceeded.
+   * Queues a message of size bound `size` (computed if not given) under journal id `journal` (0:
+   * none); false (and nothing queued) if the byte or message bound would be exceeded.
    */
-  enqueue (message: Message, size = encodedSizeBound(message)): boolean {
-    if (this.queuedBytes + size > this.maxBytes || this.count >= this.maxMessages) return false
+  enqueue (message: Message, size = encodedSizeBound(message), journal = 0): boolean {
+    if (!this.fits(size)) return false
     this.pending.push(message)
     this.pendingSizes.push(size)
+    this.pendingIds.push(journal)
     this.queuedBytes += size
     return true
   }
@@ -116,6 +134,7 @@ export class OutboundQueue {
       if (next.qos !== 0 && reliable >= maxReliable) break
       this.pending.shift()
       this.pendingSizes.shift()
+      const journal = this.pendingIds.shift() as number
       const seq = nextSeq()
       seqs.push(seq)
       messages.push(next)
@@ -123,7 +142,7 @@ export class OutboundQueue {
       if (next.qos === 0) {
         this.queuedBytes -= size
       } else {
-        this.inflight.push({ seq, message: next, size, attempts: 0 })
+        this.inflight.push({ seq, message: next, size, journal, attempts: 0 })
         reliable++
       }
     }
@@ -136,6 +155,7 @@ export class OutboundQueue {
     for (let head = this.inflight.peek(); head !== undefined && head.seq <= seq; head = this.inflight.peek()) {
       this.inflight.shift()
       this.queuedBytes -= head.size
+      this.release(head)
       released++
     }
     return released
@@ -151,6 +171,7 @@ export class OutboundQueue {
     for (const entry of this.inflight.drain()) {
       if (refused.has(entry.seq)) {
         this.queuedBytes -= entry.size
+        this.release(entry)
         released++
       } else {
         this.inflight.push(entry)
@@ -170,6 +191,7 @@ export class OutboundQueue {
     if (head !== undefined && ++head.attempts >= maxAttempts) {
       unacked.shift()
       this.queuedBytes -= head.size
+      this.release(head)
       dropped = 1
     }
     this.resend.prepend(unacked)
@@ -180,6 +202,7 @@ export class OutboundQueue {
   dropQos0 (): number {
     const messages = this.pending.drain()
     const sizes = this.pendingSizes.drain()
+    const ids = this.pendingIds.drain()
     let dropped = 0
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i] as Message
@@ -190,19 +213,31 @@ export class OutboundQueue {
       } else {
         this.pending.push(message)
         this.pendingSizes.push(size)
+        this.pendingIds.push(ids[i] as number)
       }
     }
     return dropped
   }
 
-  /** Discards everything; returns how many messages were dropped. */
-  clear (): number {
+  /**
+   * Discards everything; returns how many messages were dropped. Their journal ids are released
+   * unless `keepJournal` (this node stops: the journal gives them back at the next start).
+   */
+  clear (keepJournal = false): number {
     const count = this.pending.length + this.resend.length + this.inflight.length
     this.pending.drain()
     this.pendingSizes.drain()
-    this.resend.drain()
-    this.inflight.drain()
+    const ids = this.pendingIds.drain()
+    const numbered = [...this.resend.drain(), ...this.inflight.drain()]
     this.queuedBytes = 0
+    if (!keepJournal) {
+      for (const entry of numbered) this.release(entry)
+      for (const id of ids) if (id !== 0) this.released(id)
+    }
     return count
+  }
+
+  private release (entry: NumberedMessage): void {
+    if (entry.journal !== 0) this.released(entry.journal)
   }
 }

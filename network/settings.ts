@@ -8,6 +8,7 @@ import { CLUSTER_DEFAULTS, CLUSTER_TUNABLE_KEYS, DEFAULT_CLUSTER_PORT_BASE, DEFA
 import { clusterPortFor, parseNodeName } from '../src/core/config/node-name.js'
 import type { ClusterTunables } from '../src/core/config/schema.js'
 import { NO_PRESSURE, type InboundPressure } from './forward-credit.js'
+import type { ForwardJournal } from './forward-journal.js'
 import { silentLogger, type ClusterLogger } from './logger.js'
 import { parseDialAddress, type DialAddress } from './node-name.js'
 
@@ -37,11 +38,14 @@ export interface ClusterNetworkInit extends Partial<ClusterTunables> {
    * shows them); credit for more waits for it. Default: on the next turn.
    */
   settle?: (done: () => void) => void
+  /** Keeps the QoS 1/2 messages queued for peers (`forward-journal.ts`). Default: none, they live in memory only. */
+  journal?: ForwardJournal
 }
 
 /** The init with every default filled in and the seeds parsed. */
-export type ClusterSettings = Omit<Required<ClusterNetworkInit>, 'dataDir' | 'seeds'> & {
+export type ClusterSettings = Omit<Required<ClusterNetworkInit>, 'dataDir' | 'seeds' | 'journal'> & {
   dataDir: string | undefined
+  journal: ForwardJournal | undefined
   seeds: DialAddress[]
 }
 
@@ -59,6 +63,7 @@ export function resolveSettings (init: ClusterNetworkInit): ClusterSettings {
     ...tunables,
     name,
     dataDir: init.dataDir,
+    journal: init.journal,
     listenHost: init.listenHost ?? host,
     port: init.port ?? clusterPortFor(name, portBase),
     portBase,

@@ -174,7 +174,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   const commit = new GroupCommit({ store, ...config.persistence, log: log.child({ actor: 'store' }) })
   const durable = new Persistence(commit, contents.lastSeq)
   const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
-  const cluster = new ClusterBridge(config, log, deliveryBudget)
+  const cluster = new ClusterBridge(config, log, deliveryBudget, { commit, nextSeq: () => durable.nextSeq(), forwards: contents.forwards })
   const system = start()
   const shards: Array<Ref<ShardMsg>> = []
   const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, { node, log, shards, replicator: cluster })

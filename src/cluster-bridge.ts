@@ -6,6 +6,11 @@
  * whose members here are gone: see trie-shard.ts); the node's delivery budget meters
  * them (peers get no credit while it is under pressure), and every message the network drops is
  * counted per reason in the metrics. It also serves `meshmq ctl`.
+ *
+ * With persistence (`persistence.mode` other than off), the QoS 1/2 messages queued for peers are
+ * kept in the store (cluster-forward-journal.ts) and queued again when the node starts, and the
+ * acks this node sends its peers for what they forwarded wait for the group commit: a peer
+ * releases a message only once it is durable here.
  */
 import { dispatch, query, type Ref } from 'nact'
 import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
@@ -22,8 +27,19 @@ import { PublishBatch } from '../actors/publish-batch.js'
 import { countDropped, metrics } from './core/metrics.js'
 import type { Message } from './core/mqtt/message.js'
 import type { ClusterAdmin } from './control-server.js'
+import { ClusterForwardJournal, type RestoredForward } from './cluster-forward-journal.js'
+import type { GroupCommit } from './store/group-commit.js'
 
-/** Bound on the shard queries of `settle` (the network proceeds after its own bound anyway). */
+/** What the bridge needs of the node's store: its one writer, for the forward journal and the acks to peers. */
+export interface ClusterPersistence {
+  commit: Pick<GroupCommit, 'put' | 'del' | 'appended' | 'afterDurable'>
+  /** A fresh record sequence number (shared with the delivery records). */
+  nextSeq: () => number
+  /** The messages queued for other nodes read back at start (`f/` records). */
+  forwards: readonly RestoredForward[]
+}
+
+/** Bound on the shard queries of `settle` (a shard that does not answer in time: see `settle`). */
 const SETTLE_QUERY_TIMEOUT_MS = 1_000
 
 /**
@@ -49,10 +65,23 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   private broker: BrokerContext | undefined
   private inbound: PublishBatch | undefined
   private readonly log: Logger
+  private readonly persistence: ClusterPersistence | undefined
+  private readonly journal: ClusterForwardJournal | undefined
+  /** What the journal gives back to the links at start (then forgotten). */
+  private forwards: readonly RestoredForward[]
+  private stopping = false
 
-  /** `pressure`: the node's delivery budget; while it is pressured, peers hold their forwards back. */
-  constructor (config: BrokerConfig, log: Logger, pressure?: InboundPressure) {
+  /**
+   * `pressure`: the node's delivery budget; while it is pressured, peers hold their forwards back.
+   * `persistence`: the node's store, when it keeps one.
+   */
+  constructor (config: BrokerConfig, log: Logger, pressure?: InboundPressure, persistence?: ClusterPersistence) {
     this.log = log.child({ actor: 'cluster' })
+    this.persistence = persistence
+    this.forwards = persistence?.forwards ?? []
+    this.journal = persistence === undefined || config.persistence.mode === 'off'
+      ? undefined
+      : new ClusterForwardJournal(persistence.commit, persistence.nextSeq, this.log)
     this.network = createClusterNetwork({
       ...clusterTunablesOf(config.cluster),
       name: config.node.name,
@@ -62,7 +91,8 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
       seeds: config.cluster.seeds,
       logger: peerFieldLogger(this.log),
       settle: (done) => { this.settle(done) },
-      ...(pressure === undefined ? {} : { pressure })
+      ...(pressure === undefined ? {} : { pressure }),
+      ...(this.journal === undefined ? {} : { journal: this.journal })
     })
     this.network.addEventListener('messages-dropped', e => { countDropped(e.detail.reason, e.detail.count) })
   }
@@ -89,16 +119,38 @@ export class ClusterBridge implements RouteReplicator, RemoteForwarder, ClusterA
   /**
    * Calls `done` once the broker has taken in what peers forwarded so far: every trie shard has
    * routed it (a stats query is answered in mailbox order, after the batches sent before it) and
-   * the sessions have had their turn to queue it, so the delivery budget's pressure shows it.
+   * the sessions have had their turn to queue it, so the delivery budget's pressure shows it; with
+   * persistence, once what the shards recorded for it (deliveries to persistent sessions) is
+   * committed too, so the ack the network then sends covers only what is durable here. A shard that
+   * does not answer within its bound: without persistence the settle goes on; with it, it asks
+   * again (the network keeps the link up meanwhile).
    */
   private settle (done: () => void): void {
     const shards = this.broker?.shards ?? []
     void Promise.allSettled(shards.map(async shard => await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), SETTLE_QUERY_TIMEOUT_MS)))
-      .then(() => { setImmediate(done) })
+      .then((answers) => {
+        const commit = this.persistence?.commit
+        if (commit === undefined) {
+          setImmediate(done)
+        } else if (answers.some(answer => answer.status === 'rejected')) {
+          // A shard too busy to answer in time has not routed everything yet: ask again.
+          if (!this.stopping) this.settle(done)
+        } else {
+          commit.afterDurable(commit.appended, () => { setImmediate(done) })
+        }
+      })
   }
 
-  async start (): Promise<void> { await this.network.start() }
-  async stop (): Promise<void> { await this.network.stop() }
+  /** Queues again what the journal kept for peers at the last run, then starts the network. */
+  async start (): Promise<void> {
+    if (this.journal !== undefined) this.journal.restore(this.forwards, this.network)
+    this.forwards = []
+    await this.network.start()
+  }
+  async stop (): Promise<void> {
+    this.stopping = true
+    await this.network.stop()
+  }
 
   addLocalRoute (filter: string): void { this.network.addLocalRoute(filter) }
   removeLocalRoute (filter: string): void { this.network.removeLocalRoute(filter) }

@@ -1,8 +1,8 @@
 /**
- * A QoS 1 publisher at a steady rate for delivery tests: an MQTT.js client publishes numbered
+ * A QoS 1 (or 2) publisher at a steady rate for delivery tests: an MQTT.js client publishes numbered
  * messages (`<prefix><n>`) on one topic, at most `maxInflight` unacknowledged at a time (below the
- * broker's Receive Maximum), and reports each message the broker acknowledged. Bounded: it stops
- * when told, and `stop()` waits a bounded time for the last acks.
+ * broker's Receive Maximum), and reports each message the broker acknowledged (PUBACK, or PUBCOMP
+ * at QoS 2). Bounded: it stops when told, and `stop()` waits a bounded time for the last acks.
  */
 import type { MqttClient } from 'mqtt'
 import { waitUntil } from './wait.js'
@@ -22,7 +22,8 @@ export class PacedPublisher {
     private readonly client: MqttClient,
     private readonly topic: string,
     private readonly onAcked: (id: string) => void,
-    private readonly maxInflight = 16
+    private readonly maxInflight = 16,
+    private readonly qos: 1 | 2 = 1
   ) {}
 
   /** Publishes `rate` messages per second with ids `prefix` + n until `stop()`. */
@@ -36,7 +37,7 @@ export class PacedPublisher {
         const id = `${prefix}${n++}`
         this.sent++
         this.outstanding++
-        this.client.publish(this.topic, id, { qos: 1 }, (err) => {
+        this.client.publish(this.topic, id, { qos: this.qos }, (err) => {
           this.outstanding--
           if (err instanceof Error) {
             this.failed++
