@@ -5,6 +5,7 @@ import { hostFacts } from './host-facts.js'
 import { parseCommandLine, UsageError, USAGE } from './cli-args.js'
 import { loadConfig, ConfigError, type ChosenNodeName } from './core/config/config.js'
 import { BROKER_VERSION } from './core/version.js'
+import { StoreCorruptError, StoreLockedError } from './store/store.js'
 
 async function main (argv: string[]): Promise<number> {
   const command = parseCommandLine(argv)
@@ -75,6 +76,14 @@ main(process.argv.slice(2)).then(code => {
   } else if (err instanceof ConfigError) {
     process.stderr.write(`meshmq: invalid configuration: ${err.message}\n`)
     process.exitCode = 78
+  } else if (err instanceof StoreCorruptError) {
+    // EX_DATAERR: the node does not start on a store it cannot read (the message says how to recover).
+    process.stderr.write(`meshmq: ${err.message}\n`)
+    process.exitCode = 65
+  } else if (err instanceof StoreLockedError) {
+    // EX_TEMPFAIL: another process has the store.
+    process.stderr.write(`meshmq: ${err.message}\n`)
+    process.exitCode = 75
   } else {
     process.stderr.write(`meshmq: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
     process.exitCode = 1
