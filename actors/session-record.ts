@@ -10,9 +10,12 @@
 import type { Durable, StoredSession } from '../src/core/store/durable.js'
 import type { SessionLifecycle } from '../src/core/channel/session-lifecycle.js'
 import type { Delivery, InflightEntry, SessionState } from '../src/core/session/session-state.js'
+import type { ClientIdentity } from '../src/core/auth/identity.js'
 
 export class SessionRecord {
   private dirty = false
+  /** Only the QoS 2 packet ids awaiting PUBREL changed (their own small record). */
+  private relDirty = false
   /** Whether the store holds this session's record now. */
   private stored = false
 
@@ -21,6 +24,11 @@ export class SessionRecord {
   /** Something the record holds changed: it is written at the end of the turn. */
   changed (): void {
     this.dirty = true
+  }
+
+  /** An incoming QoS 2 PUBLISH or PUBREL may have changed the packet ids awaiting PUBREL. */
+  relChanged (): void {
+    this.relDirty = true
   }
 
   /** A delivery that arrived without a record (retained on subscribe, handed over, redispatched): recorded now when kept. */
@@ -53,6 +61,7 @@ export class SessionRecord {
     if (this.stored || keyed.length > 0) this.durable.sessionRemoved(this.clientId, keyed)
     this.stored = false
     this.dirty = false
+    this.relDirty = false
   }
 
   /** The record read back at start is in the store. */
@@ -66,15 +75,18 @@ export class SessionRecord {
    * stopped being kept. A session that ended removed its records already; one shut down with the
    * node keeps them as they are.
    */
-  endOfTurn (state: SessionState, lifecycle: SessionLifecycle, kept: boolean, owner: string | undefined): void {
-    if (!this.dirty) return
+  endOfTurn (state: SessionState, lifecycle: SessionLifecycle, kept: boolean, owner: string | undefined, identity: ClientIdentity | undefined): void {
+    if (!this.dirty && !this.relDirty) return
+    const full = this.dirty
     this.dirty = false
+    this.relDirty = false
     if (lifecycle.kind !== 'connected' && lifecycle.kind !== 'disconnected') return
     if (!kept) {
       if (this.stored) this.removed(heldDeliveries(state))
       return
     }
-    this.durable.sessionSaved(storedSession(state, lifecycle, owner))
+    if (full || !this.stored) this.durable.sessionSaved(storedSession(state, lifecycle, owner, identity))
+    this.durable.awaitingRelSaved(state.clientId, [...state.awaitingRel ?? []])
     this.stored = true
   }
 }
@@ -85,15 +97,15 @@ export function * heldDeliveries (state: SessionState): Iterable<Delivery> {
   for (const entry of state.inflight?.values() ?? []) yield entry.delivery
 }
 
-function storedSession (state: SessionState, lifecycle: SessionLifecycle & { kind: 'connected' | 'disconnected' }, owner: string | undefined): StoredSession {
+function storedSession (state: SessionState, lifecycle: SessionLifecycle & { kind: 'connected' | 'disconnected' }, owner: string | undefined, identity: ClientIdentity | undefined): StoredSession {
   const record: StoredSession = {
     clientId: state.clientId,
     createdAt: state.createdAt,
     expiryInterval: state.expiryInterval,
-    subscriptions: [...state.subscriptions ?? []],
-    awaitingRel: [...state.awaitingRel ?? []]
+    subscriptions: [...state.subscriptions ?? []]
   }
   if (owner !== undefined) record.owner = owner
+  if (identity !== undefined) record.identity = identity
   if (lifecycle.kind === 'connected') {
     if (state.will !== undefined) record.will = state.will
   } else {

@@ -12,6 +12,7 @@ import type { RestoredSession } from '../src/core/store/durable.js'
 import { createSessionState, type SessionState, type SubscriptionOptions } from '../src/core/session/session-state.js'
 import { deliveryBytes, type QueueBudget } from '../src/core/session/queue.js'
 import type { SessionRecord } from './session-record.js'
+import type { ClientIdentity } from '../src/core/auth/identity.js'
 
 /** What a restore needs of the session actor. */
 export interface RestorableSession {
@@ -20,6 +21,8 @@ export interface RestorableSession {
   readonly record: SessionRecord | undefined
   readonly budget: QueueBudget
   readonly now: () => number
+  /** Takes the identity of the client the record names (its ACL checks the will and the messages). */
+  restoreIdentity: (identity: ClientIdentity | undefined) => void
   /** Marks the subscriptions to come as durable (see the session's `syncDurable`). */
   syncDurable: () => void
   subscribe: (filter: string, options: SubscriptionOptions) => void
@@ -29,11 +32,11 @@ export interface RestorableSession {
 }
 
 export function restoreSession (session: RestorableSession, restored: RestoredSession, publishWill: boolean): void {
-  const { record, queue, inflight } = restored
+  const { record, awaitingRel, queue, inflight } = restored
   const now = session.now()
   const state = createSessionState(record.clientId, record.createdAt)
   state.expiryInterval = record.expiryInterval
-  if (record.awaitingRel.length > 0) state.awaitingRel = new Set(record.awaitingRel)
+  if (awaitingRel.length > 0) state.awaitingRel = new Set(awaitingRel)
   if (inflight.length > 0) {
     state.inflight = new Map(inflight.map(entry => [entry.packetId, entry]))
     state.nextPacketId = Math.max(...inflight.map(entry => entry.packetId)) % 65535 + 1
@@ -43,6 +46,7 @@ export function restoreSession (session: RestorableSession, restored: RestoredSe
   session.budget.hold(state.queuedBytes)
   session.state = state
   session.owner = record.owner
+  session.restoreIdentity(record.identity)
   session.record?.restored()
   session.syncDurable()
   for (const [filter, options] of record.subscriptions) session.subscribe(filter, options)

@@ -50,7 +50,7 @@ import { handOver, importHandedOver, type TakeoverSession } from './session-take
 import { SessionTurn } from './session-turn.js'
 import { SessionWarnings } from './session-warnings.js'
 import { SessionAcl } from './session-acl.js'
-import type { ClientAuthorizer, TopicAccess } from '../src/core/auth/identity.js'
+import type { ClientAuthorizer, ClientIdentity, TopicAccess } from '../src/core/auth/identity.js'
 import { parkedBudgetOf } from './parked-budget.js'
 import { handBack, presenceChanges } from './shared-member.js'
 import { SessionRecord, heldDeliveries } from './session-record.js'
@@ -85,6 +85,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   private subscribedDurable = false
   /** The username that owns the client id (client-id-owner.ts), kept in the session's record. */
   owner: string | undefined
+  /** Who its client was at the last CONNECT, kept in the session's record (a restored session's ACL checks use it). */
+  private identity: ClientIdentity | undefined
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
@@ -286,7 +288,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
         if (lifecycle.kind !== 'connected' || lifecycle.link.id !== msg.connectionId || !lifecycle.link.connected) return
         for (const packet of msg.packets) {
           // QoS 2 packet ids awaiting PUBREL are part of the stored session.
-          if ((packet.cmd === 'publish' && packet.qos === 2) || packet.cmd === 'pubrel') this.record?.changed()
+          if ((packet.cmd === 'publish' && packet.qos === 2) || packet.cmd === 'pubrel') this.record?.relChanged()
           handlePacket(this, packet)
           if (this.connection?.connected !== true) break
         }
@@ -342,7 +344,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
         break
     }
     this.turn.flush()
-    this.record?.endOfTurn(this.state, this.lifecycle, this.kept, this.owner)
+    this.record?.endOfTurn(this.state, this.lifecycle, this.kept, this.owner, this.identity)
     if (this.lifecycle.kind === 'connected') for (const packet of this.turn.stampAcks()) this.send(packet)
     this.updateBacklog()
     this.reportWill()
@@ -383,6 +385,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     // The new connection's identity decides from now on, also over what the session holds for it.
     this.acl.attach(request.identity, this.state, this.budget)
     this.owner = ownerOf(request)
+    this.identity = request.identity
     this.attachSeq = attachSeq
     const outbound = createOutbound(request, this.broker.config.mqtt.maxInflight)
     this.lifecycle = { kind: 'connected', link, request, outbound, inboundAliases: undefined }
@@ -520,6 +523,12 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     }
     this.state = createSessionState(this.state.clientId, this.now())
     this.subscribedDurable = false
+  }
+
+  /** A session read back from the store: its client's identity from the record decides its ACL checks until a client attaches. */
+  restoreIdentity (identity: ClientIdentity | undefined): void {
+    this.identity = identity
+    if (identity !== undefined) this.acl.attach(identity, this.state, this.budget)
   }
 
   /** Its records leave the store: the session was handed to another node. */

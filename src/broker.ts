@@ -172,14 +172,16 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     throw err
   }
   const commit = new GroupCommit({ store, ...config.persistence, log: log.child({ actor: 'store' }) })
-  const durable = new Persistence(commit, contents.lastSeq)
+  const persistence = new Persistence(commit, contents.lastSeq)
+  // With `off` nothing would outlive the process: the actors keep nothing (no record, no wait), as before persistence.
+  const durable = config.persistence.mode === 'off' ? undefined : persistence
   const deliveryBudget = new DeliveryBudget({ limitBytes: config.mqtt.maxNodeQueuedBytes })
-  const cluster = new ClusterBridge(config, log, deliveryBudget, { commit, nextSeq: () => durable.nextSeq(), forwards: contents.forwards })
+  const cluster = new ClusterBridge(config, log, deliveryBudget, { commit, nextSeq: () => persistence.nextSeq(), forwards: contents.forwards })
   const system = start()
   const shards: Array<Ref<ShardMsg>> = []
   const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, { node, log, shards, replicator: cluster })
   for (let index = 0; index < config.shards; index++) {
-    shards.push(spawnTrieShard(system, { index, node, log, routeTable, forwarder: cluster, sharedStrategy: config.mqtt.sharedSubscriptionStrategy, durable }))
+    shards.push(spawnTrieShard(system, { index, node, log, routeTable, forwarder: cluster, sharedStrategy: config.mqtt.sharedSubscriptionStrategy, ...(durable === undefined ? {} : { durable }) }))
   }
   const retainedSync = new ClusterRetained(cluster.network, log, config.cluster.digestIntervalMs)
   const retainer = spawnRetainer(system, {
@@ -189,12 +191,12 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     limits: { maxMessages: config.mqtt.maxRetainedMessages, maxBytes: config.mqtt.maxRetainedBytes },
     tombstones: { maxTombstones: config.cluster.maxRetainedTombstones, tombstoneMs: config.cluster.retainedTombstoneMs },
     replicator: retainedSync,
-    durable
+    ...(durable === undefined ? {} : { durable })
   })
   retainedSync.attach(retainer)
   const wills = new ClusterWills(cluster.network, log, clock, config.cluster)
   const authorization = acl.authorization
-  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, authorization, wills, durable }
+  const context: BrokerContext = { config, node, log, clock, system, shards, retainer, routeTable, deliveryBudget, authorization, wills, ...(durable === undefined ? {} : { durable }) }
   wills.attach(context)
   const sessions = new ClusterSessions(cluster.network, config.cluster.takeover)
   const registry = spawnClientRegistry(context, sessions)

@@ -37,8 +37,11 @@ export async function runStoreCommand (command: CtlCommand): Promise<number> {
   }
 }
 
+/** Kinds shown even when none was read (the others only when some were). */
+const ALWAYS_SHOWN = new Set(['session', 'delivery', 'retained', 'forwarded'])
+
 function countsText (counts: KindCounts): string {
-  return Object.entries(counts).filter(([kind, n]) => n > 0 || kind !== 'unknown').map(([kind, n]) => `${n} ${kind}`).join(', ')
+  return Object.entries(counts).filter(([kind, n]) => n > 0 || ALWAYS_SHOWN.has(kind)).map(([kind, n]) => `${n} ${kind}`).join(', ')
 }
 
 function checkText (check: StoreCheck): string {

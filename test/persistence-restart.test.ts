@@ -149,6 +149,33 @@ describe('persistence across a restart (in-process, memory store)', () => {
     await endClient(back)
   })
 
+  it('[MQTT-3.1.3-9] a will waiting for its delay is published after the restart, when due', async t => {
+    const { options } = await storeFor(t)
+    const clock = new ManualClock()
+    const first = await startTestBroker(t, options({ clock }))
+    const dying = await connectClient(t, first.port, {
+      protocolVersion: 5,
+      clean: false,
+      clientId: 'dying',
+      properties: { sessionExpiryInterval: 300 },
+      will: { topic: 'wills/dying', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 10 } }
+    })
+    dying.stream.destroy()
+    await waitForDisconnects(first)
+    await first.stop()
+
+    const second = await startTestBroker(t, options({ clock }))
+    const watcher = await connectClient(t, second.port, { clientId: 'watcher' })
+    const inbox = new Inbox(watcher)
+    await watcher.subscribeAsync('wills/#', { qos: 1 })
+    await inbox.expectNoMoreThan(0, 200)
+    clock.advance(11_000)
+    const will = await inbox.waitForTopic('wills/dying')
+    assert.equal(will.payload.toString(), 'gone')
+    await inbox.expectNoMoreThan(1, 300)
+    await endClient(watcher)
+  })
+
   it('[MQTT-3.3.2-5] a queued message past its expiry is not delivered after the restart', async t => {
     const { options } = await storeFor(t)
     const clock = new ManualClock()

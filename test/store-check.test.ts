@@ -14,7 +14,10 @@ import { parseCommandLine } from '../src/cli-args.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { LevelStore } from '../src/store/level-store.js'
 import { storeDirectory } from '../src/store/open-store.js'
-import { deliveryKey, encodeDelivery, encodeForwarded, encodeRetained, encodeStoredSession, forwardKey, retainedKey, sessionKey } from '../src/store/records.js'
+import {
+  MEMBERS_KEY, awaitingRelKey, deliveryKey, encodeAwaitingRel, encodeDelivery, encodeForwarded, encodeMembers, encodeRetained, encodeStoredSession, forwardKey,
+  retainedKey, sessionKey
+} from '../src/store/records.js'
 import type { StoreOp } from '../src/store/store.js'
 import { tempDir } from './helpers/store-contract.js'
 
@@ -29,7 +32,7 @@ function message (topic: string, payload: string): Message {
 function goodRecords (count: number, from = 0): StoreOp[] {
   const ops: StoreOp[] = []
   for (let i = from; i < from + count; i++) {
-    ops.push({ type: 'put', key: sessionKey(`client-${i}`), value: encodeStoredSession({ clientId: `client-${i}`, createdAt: 1, expiryInterval: 3600, subscriptions: [], awaitingRel: [] }) })
+    ops.push({ type: 'put', key: sessionKey(`client-${i}`), value: encodeStoredSession({ clientId: `client-${i}`, createdAt: 1, expiryInterval: 3600, subscriptions: [] }) })
     ops.push({ type: 'put', key: deliveryKey(`client-${i}`, i + 1), value: encodeDelivery({ message: message(`t/${i}`, 'x'.repeat(150)), qos: 1, retain: false }) })
     ops.push({ type: 'put', key: retainedKey(`r/${i}`), value: encodeRetained({ topic: `r/${i}`, stamp: { wall: 1000 + i, logical: 0, node: 'n1@127.0.0.1' }, message: { ...message(`r/${i}`, 'kept'), retain: true } }) })
     ops.push({ type: 'put', key: forwardKey('n2@127.0.0.1', i + 1), value: encodeForwarded(message(`t/${i}`, 'fwd')) })
@@ -88,6 +91,18 @@ describe('meshmq ctl store check|repair', () => {
     assert.match(run.stdout, /records read: 20 \(5 session, 5 delivery, 5 retained, 5 forwarded readable\)/)
   })
 
+  it('reads the packet ids awaiting PUBREL and the members record as kinds of their own', async t => {
+    const dataDir = tempDir(t, 'check')
+    await writeStore(dataDir, [[
+      ...goodRecords(1),
+      { type: 'put', key: awaitingRelKey('client-0'), value: encodeAwaitingRel([1, 7, 65535]) },
+      { type: 'put', key: MEMBERS_KEY, value: encodeMembers(['b@127.0.0.1', 'c@127.0.0.1']) }
+    ]])
+    const run = await ctlStore(dataDir, 'check')
+    assert.equal(run.code, 0, run.stdout + run.stderr)
+    assert.match(run.stdout, /records read: 6 \(1 session, 1 awaiting, 1 delivery, 1 retained, 1 forwarded, 1 members readable\)/)
+  })
+
   it('reports an unreadable record, repair drops it and says which kind, check is then ok', async t => {
     const dataDir = tempDir(t, 'check')
     await writeStore(dataDir, [goodRecords(3), [{ type: 'put', key: deliveryKey('client-1', 99), value: new Uint8Array([1, 0x33, 0xff]) }]])
@@ -99,8 +114,8 @@ describe('meshmq ctl store check|repair', () => {
     assert.equal(repair.code, 0, repair.stderr)
     const report = JSON.parse(repair.stdout) as RepairJson
     assert.equal(report.backendRepaired, false)
-    assert.deepEqual(report.dropped, { session: 0, delivery: 1, retained: 0, forwarded: 0, unknown: 0 })
-    assert.deepEqual(report.after.kinds, { session: 3, delivery: 3, retained: 3, forwarded: 3, unknown: 0 })
+    assert.deepEqual(report.dropped, { session: 0, awaiting: 0, delivery: 1, retained: 0, forwarded: 0, members: 0, unknown: 0 })
+    assert.deepEqual(report.after.kinds, { session: 3, awaiting: 0, delivery: 3, retained: 3, forwarded: 3, members: 0, unknown: 0 })
     const again = await ctlStore(dataDir, 'check', true)
     assert.equal(again.code, 0)
     assert.equal((JSON.parse(again.stdout) as CheckJson).records, 12)
@@ -177,7 +192,7 @@ describe('meshmq ctl store check|repair', () => {
     assert.equal(repair.code, 0, repair.stderr)
     const report = JSON.parse(repair.stdout) as RepairJson
     assert.equal(report.backendRepaired, true)
-    assert.deepEqual(report.after.kinds, { session: 50, delivery: 50, retained: 50 + 96, forwarded: 50, unknown: 0 })
+    assert.deepEqual(report.after.kinds, { session: 50, awaiting: 0, delivery: 50, retained: 50 + 96, forwarded: 50, members: 0, unknown: 0 })
   })
 
   it('a log that lost its unsynced tail: LevelDB drops the tail by itself, check is ok without it', async t => {
@@ -189,7 +204,7 @@ describe('meshmq ctl store check|repair', () => {
     const run = await ctlStore(dataDir, 'check', true)
     assert.equal(run.code, 0, run.stdout)
     const report = JSON.parse(run.stdout) as CheckJson
-    assert.deepEqual(report.kinds, { session: 10, delivery: 10, retained: 10, forwarded: 10, unknown: 0 })
+    assert.deepEqual(report.kinds, { session: 10, awaiting: 0, delivery: 10, retained: 10, forwarded: 10, members: 0, unknown: 0 })
   })
 
   it('refuses a store another process holds: the node must be stopped', async t => {

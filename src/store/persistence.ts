@@ -8,7 +8,7 @@ import type { Delivery, InflightEntry } from '../core/session/session-state.js'
 import type { RetainedEntry } from '../core/routing/retained-replica.js'
 import type { GroupCommit } from './group-commit.js'
 import {
-  deliveryKey, encodeDelivery, encodeRetained, encodeStoredSession, retainedKey, sessionKey
+  awaitingRelKey, deliveryKey, encodeAwaitingRel, encodeDelivery, encodeRetained, encodeStoredSession, retainedKey, sessionKey
 } from './records.js'
 
 export class Persistence implements Durable {
@@ -38,8 +38,14 @@ export class Persistence implements Durable {
     this.commit.put(sessionKey(record.clientId), encodeStoredSession(record))
   }
 
+  awaitingRelSaved (clientId: string, packetIds: readonly number[]): void {
+    if (packetIds.length === 0) this.commit.del(awaitingRelKey(clientId))
+    else this.commit.put(awaitingRelKey(clientId), encodeAwaitingRel(packetIds))
+  }
+
   sessionRemoved (clientId: string, deliveries: Iterable<Delivery>): void {
     this.commit.del(sessionKey(clientId))
+    this.commit.del(awaitingRelKey(clientId))
     for (const delivery of deliveries) this.deliverySettled(delivery)
   }
 

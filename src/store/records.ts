@@ -2,6 +2,7 @@
  * The records the broker keeps in its store, their keys and their encodings.
  *
  *   `s/<client id>`                  a persistent session (StoredSession), JSON with byte strings as base64
+ *   `a/<client id>`                  its incoming QoS 2 packet ids awaiting PUBREL, binary
  *   `d/<client id>\0<seq>`           a QoS 1/2 delivery held for it (queued or in flight), binary
  *   `r/<topic>`                      a retained message with its replication stamp, binary
  *   `f/<peer>\0<seq>`                a QoS 1/2 message queued for another node, binary
@@ -23,6 +24,7 @@ export { RecordError }
 export { decodeStoredSession, encodeStoredSession } from './session-record.js'
 
 export const SESSION_PREFIX = 's/'
+export const AWAITING_REL_PREFIX = 'a/'
 export const DELIVERY_PREFIX = 'd/'
 export const RETAINED_PREFIX = 'r/'
 export const FORWARD_PREFIX = 'f/'
@@ -41,6 +43,10 @@ const RETAIN = 0x40
 
 export function sessionKey (clientId: string): string {
   return SESSION_PREFIX + clientId
+}
+
+export function awaitingRelKey (clientId: string): string {
+  return AWAITING_REL_PREFIX + clientId
 }
 
 export function deliveryKey (clientId: string, seq: number): string {
@@ -79,6 +85,28 @@ function readMessage (reader: BinaryReader): Message {
   const message = new MessageBatchReader('').read(reader)
   if (message instanceof RefusedMessage) throw new RecordError(`unreadable message: ${message.reason}`)
   return message
+}
+
+/** Incoming QoS 2 packet ids awaiting PUBREL. */
+export function encodeAwaitingRel (packetIds: readonly number[]): Uint8Array {
+  writer.reset()
+  writer.u8(FORMAT).varint(packetIds.length)
+  for (const id of packetIds) writer.varint(id)
+  return Uint8Array.prototype.slice.call(writer.finish())
+}
+
+export function decodeAwaitingRel (bytes: Uint8Array): number[] {
+  return readRecord('awaiting PUBREL', bytes, reader => {
+    const count = reader.varint()
+    if (count > reader.remaining) throw new RecordError(`${count} packet ids in ${reader.remaining} bytes`)
+    const ids: number[] = []
+    for (let i = 0; i < count; i++) {
+      const id = reader.varint()
+      if (id < 1 || id > 65535) throw new RecordError(`bad packet id ${id}`)
+      ids.push(id)
+    }
+    return ids
+  })
 }
 
 /** A delivery held for a session; `entry` when it is in flight under a packet id (QoS 2). */

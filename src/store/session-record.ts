@@ -4,8 +4,9 @@
  */
 import type { StoredSession } from '../core/store/durable.js'
 import type { WillMessage } from '../core/session/session-state.js'
+import type { ClientIdentity } from '../core/auth/identity.js'
 import {
-  InvalidSessionSnapshotError, arr, decodeJson, encodeJson, message, num, packetId, record, str, subscriptionOptions
+  InvalidSessionSnapshotError, arr, bool, decodeJson, encodeJson, message, num, record, str, subscriptionOptions
 } from '../core/session/session-snapshot.js'
 import { RecordError } from './record-error.js'
 
@@ -24,10 +25,10 @@ export function decodeStoredSession (bytes: Uint8Array): StoredSession {
       subscriptions: arr(s.subscriptions, 'subscriptions').map(item => {
         const pair = arr(item, 'subscription')
         return [str(pair[0], 'filter'), subscriptionOptions(pair[1])]
-      }),
-      awaitingRel: arr(s.awaitingRel, 'awaitingRel').map(packetId)
+      })
     }
     if (s.owner !== undefined) session.owner = str(s.owner, 'owner')
+    if (s.identity !== undefined) session.identity = identity(s.identity)
     if (s.will !== undefined) session.will = will(s.will)
     if (s.expiresAt !== undefined) session.expiresAt = num(s.expiresAt, 'expiresAt')
     if (s.willDueAt !== undefined) session.willDueAt = num(s.willDueAt, 'willDueAt')
@@ -36,6 +37,20 @@ export function decodeStoredSession (bytes: Uint8Array): StoredSession {
     if (err instanceof InvalidSessionSnapshotError) throw new RecordError(`unreadable session record: ${err.message}`, { cause: err })
     throw err
   }
+}
+
+function identity (value: unknown): ClientIdentity {
+  const i = record(value, 'identity')
+  const result: ClientIdentity = { clientId: str(i.clientId, 'identity clientId') }
+  if (i.username !== undefined) result.username = str(i.username, 'identity username')
+  if (i.verified !== undefined) result.verified = bool(i.verified, 'identity verified')
+  if (i.certificateCommonName !== undefined) result.certificateCommonName = str(i.certificateCommonName, 'identity certificate CN')
+  if (i.claims !== undefined) {
+    const claims: Record<string, string> = {}
+    for (const [name, claim] of Object.entries(record(i.claims, 'identity claims'))) claims[name] = str(claim, 'identity claim')
+    result.claims = claims
+  }
+  return result
 }
 
 function will (value: unknown): WillMessage {

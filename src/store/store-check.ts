@@ -16,18 +16,20 @@ import { basename, dirname, join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { LevelStore } from './level-store.js'
 import {
-  decodeDelivery, decodeForwarded, decodeRetained, decodeStoredSession, parseSequencedKey,
-  DELIVERY_PREFIX, FORWARD_PREFIX, RETAINED_PREFIX, SESSION_PREFIX
+  decodeAwaitingRel, decodeDelivery, decodeForwarded, decodeMembers, decodeRetained, decodeStoredSession, parseSequencedKey,
+  AWAITING_REL_PREFIX, DELIVERY_PREFIX, FORWARD_PREFIX, MEMBERS_KEY, RETAINED_PREFIX, SESSION_PREFIX
 } from './records.js'
 import { StoreCorruptError, type StoreCheckReport } from './store.js'
 
-export type RecordKind = 'session' | 'delivery' | 'retained' | 'forwarded' | 'unknown'
+export type RecordKind = 'session' | 'awaiting' | 'delivery' | 'retained' | 'forwarded' | 'members' | 'unknown'
 
 const KINDS: ReadonlyArray<{ prefix: string, kind: RecordKind, decode: (key: string, value: Uint8Array) => unknown }> = [
   { prefix: SESSION_PREFIX, kind: 'session', decode: (_key, value) => decodeStoredSession(value) },
+  { prefix: AWAITING_REL_PREFIX, kind: 'awaiting', decode: (_key, value) => decodeAwaitingRel(value) },
   { prefix: DELIVERY_PREFIX, kind: 'delivery', decode: (key, value) => { parseSequencedKey(key); return decodeDelivery(value) } },
   { prefix: RETAINED_PREFIX, kind: 'retained', decode: (_key, value) => decodeRetained(value) },
-  { prefix: FORWARD_PREFIX, kind: 'forwarded', decode: (key, value) => { parseSequencedKey(key); return decodeForwarded(value) } }
+  { prefix: FORWARD_PREFIX, kind: 'forwarded', decode: (key, value) => { parseSequencedKey(key); return decodeForwarded(value) } },
+  { prefix: MEMBERS_KEY, kind: 'members', decode: (_key, value) => decodeMembers(value) }
 ]
 
 export type KindCounts = Record<RecordKind, number>
@@ -60,7 +62,7 @@ export interface StoreRepair {
 }
 
 function emptyCounts (): KindCounts {
-  return { session: 0, delivery: 0, retained: 0, forwarded: 0, unknown: 0 }
+  return { session: 0, awaiting: 0, delivery: 0, retained: 0, forwarded: 0, members: 0, unknown: 0 }
 }
 
 function kindOf (key: string): RecordKind {

@@ -13,8 +13,8 @@ import type { RetainedEntry } from '../core/routing/retained-replica.js'
 import type { Store, StoreOp } from './store.js'
 import { StoreCorruptError } from './store.js'
 import {
-  DELIVERY_PREFIX, FORWARD_PREFIX, MEMBERS_KEY, RETAINED_PREFIX, RecordError, SESSION_PREFIX, decodeDelivery, decodeForwarded,
-  decodeMembers, decodeRetained, decodeStoredSession, parseSequencedKey
+  AWAITING_REL_PREFIX, DELIVERY_PREFIX, FORWARD_PREFIX, MEMBERS_KEY, RETAINED_PREFIX, RecordError, SESSION_PREFIX, decodeAwaitingRel,
+  decodeDelivery, decodeForwarded, decodeMembers, decodeRetained, decodeStoredSession, parseSequencedKey
 } from './records.js'
 
 /** A message queued for another node, as read back. */
@@ -40,7 +40,12 @@ export async function readStoreContents (store: Store, now: number): Promise<Sto
   const sessions = new Map<string, RestoredSession>()
   for await (const [key, bytes] of store.entries(SESSION_PREFIX)) {
     const record: StoredSession = readRecord(where, key, () => decodeStoredSession(bytes))
-    sessions.set(record.clientId, { record, queue: [], inflight: [] })
+    sessions.set(record.clientId, { record, awaitingRel: [], queue: [], inflight: [] })
+  }
+  for await (const [key, bytes] of store.entries(AWAITING_REL_PREFIX)) {
+    const session = sessions.get(key.slice(AWAITING_REL_PREFIX.length))
+    if (session === undefined) cleanup.push({ type: 'del', key })
+    else session.awaitingRel = readRecord(where, key, () => decodeAwaitingRel(bytes))
   }
   let lastSeq = 0
   let expired = 0

@@ -6,6 +6,7 @@
  * wait for `afterDurable` unless `immediate`.
  */
 import type { RetainedEntry } from '../routing/retained-replica.js'
+import type { ClientIdentity } from '../auth/identity.js'
 import type { Delivery, InflightEntry, SubscriptionOptions, WillMessage } from '../session/session-state.js'
 
 /** A session as it is kept: everything but its messages, which are records of their own. */
@@ -15,10 +16,10 @@ export interface StoredSession {
   /** Session Expiry Interval in seconds. */
   expiryInterval: number
   subscriptions: Array<[string, SubscriptionOptions]>
-  /** Incoming QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-*]. */
-  awaitingRel: number[]
   /** The username that owns the client id (client-id-owner.ts), when verified. */
   owner?: string
+  /** Who the client was at its last CONNECT: the ACL checks a restored session's will and messages as that client. */
+  identity?: ClientIdentity
   /** The connected client's will, or (with `expiresAt`) the will waiting for its delay. */
   will?: WillMessage
   /** When the session expires (epoch ms): set once the client went away, absent while it is connected. */
@@ -30,6 +31,8 @@ export interface StoredSession {
 /** A session read back at start, with its messages in the order they came. */
 export interface RestoredSession {
   record: StoredSession
+  /** Incoming QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-*] (a record of their own: they change with every QoS 2 PUBLISH). */
+  awaitingRel: number[]
   /** Deliveries not in flight, oldest first. */
   queue: Delivery[]
   /** QoS 2 deliveries the client has under a packet id (either phase). */
@@ -63,7 +66,9 @@ export interface Durable {
   afterDurable: (seq: number, done: () => void) => void
   /** Writes (replaces) a persistent session's record. */
   sessionSaved: (record: StoredSession) => void
-  /** Removes a session's record and the records of `deliveries`, the messages it held. */
+  /** Writes a persistent session's incoming QoS 2 packet ids awaiting PUBREL (none: the record goes). */
+  awaitingRelSaved: (clientId: string, packetIds: readonly number[]) => void
+  /** Removes a session's records and the records of `deliveries`, the messages it held. */
   sessionRemoved: (clientId: string, deliveries: Iterable<Delivery>) => void
   /** Records a QoS 1/2 delivery to a persistent session; sets its `storeKey`. */
   deliveryKept: (clientId: string, delivery: Delivery) => void
