@@ -63,3 +63,42 @@ describe('acks waiting for their routing', () => {
     assert.equal(out[999], 'puback 1000 0x10')
   })
 })
+
+describe('acks waiting for the store commit (persistence batch or sync)', () => {
+  it('[MQTT-4.6.0-2] leave once the store is durable up to the position they were stamped with, in order', () => {
+    const acks = new RoutedAcks()
+    const a = acks.wait({ cmd: 'puback', messageId: 1 })
+    acks.resolve(a, true)
+    assert.equal(acks.stamp(10), 10)
+    const b = acks.wait({ cmd: 'puback', messageId: 2 })
+    acks.resolve(b, true)
+    assert.equal(acks.stamp(20), 20)
+    assert.deepEqual(describeAcks(acks.take(9)), [], 'nothing durable yet')
+    assert.deepEqual(describeAcks(acks.take(15)), ['puback 1'])
+    assert.deepEqual(describeAcks(acks.take(20)), ['puback 2'])
+  })
+
+  it('an ack whose routing is not known yet is not stamped, and holds back those after it', () => {
+    const acks = new RoutedAcks()
+    const a = acks.wait({ cmd: 'puback', messageId: 1 })
+    acks.ready({ cmd: 'pubcomp', messageId: 2 })
+    assert.equal(acks.stamp(5), 5, 'the ready PUBCOMP is stamped')
+    assert.deepEqual(describeAcks(acks.take(100)), [], 'behind the unrouted PUBACK')
+    acks.resolve(a, false)
+    acks.stamp(8)
+    assert.deepEqual(describeAcks(acks.take(8)), ['puback 1 0x10', 'pubcomp 2'], 'a PUBCOMP never carries 0x10')
+  })
+
+  it('a refusal (0x97 while the disk is full) waits for the acks before it, not for a commit', () => {
+    const acks = new RoutedAcks()
+    acks.ready({ cmd: 'puback', messageId: 1, reasonCode: 0x97 })
+    acks.stamp(50)
+    assert.deepEqual(describeAcks(acks.take(0)), ['puback 1 0x97'])
+    const b = acks.wait({ cmd: 'puback', messageId: 2 })
+    acks.resolve(b, true)
+    acks.ready({ cmd: 'puback', messageId: 3, reasonCode: 0x97 })
+    acks.stamp(60)
+    assert.deepEqual(describeAcks(acks.take(0)), [], 'behind the ack that waits for its commit')
+    assert.deepEqual(describeAcks(acks.take(60)), ['puback 2', 'puback 3 0x97'])
+  })
+})

@@ -4,9 +4,7 @@
  * restart; a GroupCommit over it sets `failure`, keeps its writes and commits them on a retry.
  */
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { pino } from 'pino'
@@ -14,33 +12,10 @@ import { GroupCommit } from '../src/store/group-commit.js'
 import { LevelStore } from '../src/store/level-store.js'
 import { StoreFullError } from '../src/store/store.js'
 import { waitUntil } from './helpers/wait.js'
+import { mountTmpfs } from './helpers/tmpfs.js'
 
-const TMPFS_BYTES = 1024 * 1024
-const BALLAST_BYTES = 256 * 1024
 const VALUE = new Uint8Array(4096).fill(0x61)
 const MAX_WRITES = 1000
-
-/** Mounts a 1 MiB tmpfs for the test; the reason it cannot, as a skip. */
-function mountTmpfs (t: { after: (fn: () => void) => void, skip: (reason: string) => void }): string | undefined {
-  if (process.getuid?.() !== 0) {
-    t.skip('needs root to mount a tmpfs')
-    return undefined
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'meshmq-full-'))
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_BYTES}`, 'tmpfs', dir], { stdio: 'pipe', timeout: 10_000 })
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true })
-    t.skip(`cannot mount a tmpfs: ${(err as Error).message.split('\n')[0] ?? ''}`)
-    return undefined
-  }
-  t.after(() => {
-    execFileSync('umount', ['-l', dir], { stdio: 'pipe', timeout: 10_000 })
-    rmSync(dir, { recursive: true, force: true })
-  })
-  writeFileSync(join(dir, 'ballast'), new Uint8Array(BALLAST_BYTES))
-  return dir
-}
 
 describe('store on a full disk', () => {
   it('rejects a write with StoreFullError, and writes again once space is freed', async t => {

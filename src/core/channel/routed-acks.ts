@@ -68,7 +68,8 @@ export class RoutedAcks {
     let highest = -1
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i]!
-      if (entry.state !== WAITING && entry.seq < 0) entry.seq = seq
+      // A refusal (reason code 0x80 or above) acknowledges nothing kept: it waits only for the acks before it.
+      if (entry.state !== WAITING && entry.seq < 0) entry.seq = (entry.ack.reasonCode ?? 0) >= 0x80 ? 0 : seq
       if (entry.seq > highest) highest = entry.seq
     }
     return highest
