@@ -37,6 +37,8 @@ export interface TakeoverSession {
   sharedPresence: (online: boolean) => void
   /** Removes the session's records from the node's store (it moves to another node). */
   forgetStored: () => void
+  /** Marks its subscriptions durable or not, as the session is now kept or not (see the session actor). */
+  syncDurable: () => void
 }
 
 /**
@@ -66,6 +68,8 @@ export function handOver (session: TakeoverSession, request: HandOver): void {
   clearQueue(state, session.budget)
   session.setParked(true)
   session.state = { ...createSessionState(state.clientId, state.createdAt), subscriptions: state.subscriptions }
+  // Not kept here any more: what its subscriptions still receive is forwarded, not recorded.
+  session.syncDurable()
   session.handover = SessionHandover.handedOver(request.forward)
   session.lifecycle = { kind: 'disconnected', expiresAt: session.now() + request.handoverMs, pendingWill: undefined }
   session.expireIn(request.handoverMs)
