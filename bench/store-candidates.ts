@@ -48,14 +48,25 @@ interface Backend {
 }
 
 /* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- the candidates are loaded untyped */
+/** A LevelDB batch as the two classic-level variants use it. */
+interface LevelDb {
+  batch: { (): { put: (key: string, value: Uint8Array) => void, del: (key: string) => void, write: (options: { sync: boolean }) => Promise<void> }, (ops: readonly StoreOp[], options: { sync: boolean }): Promise<void> }
+  close: () => Promise<void>
+}
+
+async function openClassicLevel (load: NodeJS.Require, dir: string): Promise<LevelDb> {
+  const { ClassicLevel } = load('classic-level')
+  const db = new ClassicLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+  await db.open()
+  return db
+}
+
 const BACKENDS: Backend[] = [
   {
     name: 'classic-level (LevelDB), chained batch',
     package: 'classic-level',
     async open (load, dir) {
-      const { ClassicLevel } = load('classic-level')
-      const db = new ClassicLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-      await db.open()
+      const db = await openClassicLevel(load, dir)
       return {
         write: async (ops, sync) => {
           const batch = db.batch()
@@ -73,9 +84,7 @@ const BACKENDS: Backend[] = [
     name: 'classic-level (LevelDB), array batch',
     package: 'classic-level',
     async open (load, dir) {
-      const { ClassicLevel } = load('classic-level')
-      const db = new ClassicLevel(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-      await db.open()
+      const db = await openClassicLevel(load, dir)
       return {
         write: async (ops, sync) => await db.batch(ops, { sync }),
         close: async () => await db.close()
