@@ -223,8 +223,9 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     this.record?.changed()
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
-    const subscriber: Subscriber = { clientId: this.state.clientId, session: this.self, options }
-    if (this.subscribedDurable) subscriber.durable = true
+    const subscriber: Subscriber = { ...this.member(), options }
+    // A shared membership made while no client is connected (restored, handed over) counts as offline.
+    if (shared !== undefined && this.lifecycle.kind !== 'connected') subscriber.offline = true
     this.changeSubscription(indexFilter, shared === undefined
       ? { op: 'subscribe', filter: indexFilter, subscriber }
       : { op: 'subscribe', filter: indexFilter, group: shared.group, subscriber })
@@ -509,7 +510,12 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
 
   /** Tells the shards whether this session's shared subscriptions have a connected client (members online are picked first). */
   sharedPresence (online: boolean): void {
-    for (const change of presenceChanges(this.state.subscriptions, { clientId: this.state.clientId, session: this.self }, online)) this.changeSubscription(change.filter, change)
+    for (const change of presenceChanges(this.state.subscriptions, this.member(), online)) this.changeSubscription(change.filter, change)
+  }
+
+  /** This session as a subscriber in the trie shards, but for the options of one subscription. */
+  private member (): Omit<Subscriber, 'options' | 'offline'> {
+    return this.subscribedDurable ? { clientId: this.state.clientId, session: this.self, durable: true } : { clientId: this.state.clientId, session: this.self }
   }
 
   private discardState (): void {

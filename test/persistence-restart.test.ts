@@ -77,6 +77,26 @@ describe('persistence across a restart (in-process, memory store)', () => {
     await endClient(back)
   })
 
+  it('[MQTT-4.8.2] a persistent shared-subscription member away from the node keeps what it was given across the restart', async t => {
+    const { options } = await storeFor(t)
+    const first = await startTestBroker(t, options())
+    const member = await connectClient(t, first.port, { ...SUB_V5, clientId: 'member' })
+    await member.subscribeAsync('$share/g/sh/#', { qos: 1 })
+    await endClient(member)
+    await waitForDisconnects(first)
+    const pub = await connectClient(t, first.port, { protocolVersion: 5, clientId: 'pub' })
+    for (let i = 0; i < 3; i++) await pub.publishAsync('sh/x', `s${i}`, { qos: 1 })
+    await endClient(pub)
+    await first.stop()
+
+    const second = await startTestBroker(t, options())
+    const { client: back, inbox, sessionPresent } = await reconnect(t, second.port, { ...SUB_V5, clientId: 'member' })
+    assert.equal(sessionPresent, true)
+    const got = await inbox.waitForCount(3)
+    assert.deepEqual(got.map(m => m.payload.toString()), ['s0', 's1', 's2'])
+    await endClient(back)
+  })
+
   it('[MQTT-3.3.1-5] retained messages survive the restart; a cleared one stays cleared', async t => {
     const { options } = await storeFor(t)
     const first = await startTestBroker(t, options())
