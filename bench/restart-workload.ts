@@ -104,15 +104,14 @@ export async function buildSessions (w: RestartBuildWorkload): Promise<RestartBu
   if (signal.aborted) throw new BenchTimeoutError(`${done} of ${w.sessions} sessions set up within ${w.timeoutMs} ms`)
 
   const t1 = performance.now()
-  const counts = await Promise.all(Array.from({ length: w.publishers }, async (_, p) => await publishShare(w, p, signal, () => t1)))
+  const acked = { total: 0, startedAt: t1 }
+  const counts = await Promise.all(Array.from({ length: w.publishers }, async (_, p) => await publishShare(w, p, signal, acked)))
   const published = counts.reduce((a, b) => a + b, 0)
   return { kind: 'restart-build', sessions: w.sessions, sessionsMs, published, publishMs: performance.now() - t1, errors }
 }
 
-let publishedTotal = 0
-
-/** Publisher `p` sends `perSession` rounds to its share of the sessions' topics and waits for every PUBACK. */
-async function publishShare (w: RestartBuildWorkload, p: number, signal: AbortSignal, startedAt: () => number): Promise<number> {
+/** Publisher `p` sends `perSession` rounds to its share of the sessions' topics and waits for every PUBACK; `all` counts the PUBACKs of every publisher, for progress lines. */
+async function publishShare (w: RestartBuildWorkload, p: number, signal: AbortSignal, all: { total: number, startedAt: number }): Promise<number> {
   const first = Math.floor(p * w.sessions / w.publishers)
   const end = Math.floor((p + 1) * w.sessions / w.publishers)
   const share = end - first
@@ -141,7 +140,7 @@ async function publishShare (w: RestartBuildWorkload, p: number, signal: AbortSi
         if (inFlight[packetId] !== 1) return
         inFlight[packetId] = 0
         acked++
-        if (++publishedTotal % PROGRESS_MESSAGES === 0) progress(`  ${publishedTotal.toLocaleString('en-US')} messages acknowledged, ${Math.round(performance.now() - startedAt())} ms`)
+        if (++all.total % PROGRESS_MESSAGES === 0) progress(`  ${all.total.toLocaleString('en-US')} messages acknowledged, ${Math.round(performance.now() - all.startedAt)} ms`)
         if (acked === total) {
           signal.removeEventListener('abort', onAbort)
           resolve()
