@@ -23,6 +23,12 @@ export interface OpenOptions {
   clientId: string
   keepaliveSeconds: number
   signal: AbortSignal
+  /** CONNECT with clean session 0, so the broker keeps the session (and queues QoS 1/2 for it) after a disconnect. Default false. */
+  persistent?: boolean
+  /** Source address of the socket (plain TCP only): many short connections spread over 127.0.0.x. */
+  localAddress?: string | undefined
+  /** Installs the PUBLISH handler before CONNECT leaves: a resumed session's messages may arrive in the same read as the CONNACK. */
+  onPublish?: (conn: BenchConnection) => PublishHandler
 }
 
 /** SUBSCRIBE packets carry at most this many filters, so 10k subscriptions take 100 packets. */
@@ -57,13 +63,15 @@ export class BenchConnection {
   private nextControlId = 1
   private closed = false
   private lastError = ''
+  /** The CONNACK's session present flag. */
+  sessionPresent = false
 
   readonly socket: net.Socket
 
-  private constructor (address: BrokerAddress) {
+  private constructor (address: BrokerAddress, localAddress?: string) {
     this.reader = new FrameReader((first, buf, frameStart, bodyStart, end) => { this.dispatch(first, buf, frameStart, bodyStart, end) })
     this.controlParser.on('packet', (packet) => { this.onControlPacket(packet) })
-    const socket = address.tls === undefined ? this.connectPlain(address) : this.connectTls(address, address.tls.caFile)
+    const socket = address.tls === undefined ? this.connectPlain(address, localAddress) : this.connectTls(address, address.tls.caFile)
     this.socket = socket
     socket.on('error', (err: Error) => { this.lastError = err.message })
     socket.on('close', () => {
@@ -80,11 +88,12 @@ export class BenchConnection {
    * Reads go into one reused buffer (`onread`) instead of a new Buffer and a stream event per read:
    * brokers that write each packet separately cause one read per packet.
    */
-  private connectPlain (address: BrokerAddress): net.Socket {
+  private connectPlain (address: BrokerAddress, localAddress: string | undefined): net.Socket {
     const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES)
     const socket = net.connect({
       host: address.host,
       port: address.port,
+      localAddress,
       noDelay: true,
       onread: {
         buffer: readBuffer,
@@ -113,16 +122,18 @@ export class BenchConnection {
     }
   }
 
-  /** Connects, sends CONNECT (clean session) and resolves after a successful CONNACK. */
+  /** Connects, sends CONNECT (clean session unless `persistent`) and resolves after a successful CONNACK. */
   static async open (address: BrokerAddress, options: OpenOptions): Promise<BenchConnection> {
-    const conn = new BenchConnection(address)
+    const conn = new BenchConnection(address, options.localAddress)
+    if (options.onPublish !== undefined) conn.onPublish = options.onPublish(conn)
     const socket = conn.socket
     try {
       await conn.waitFor('connack', options.signal, () => {
-        socket.write(mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: options.clientId, clean: true, keepalive: options.keepaliveSeconds }))
+        socket.write(mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: options.clientId, clean: options.persistent !== true, keepalive: options.keepaliveSeconds }))
       }, (packet) => {
         const code = (packet as mqtt.IConnackPacket).returnCode ?? 0
         if (code !== 0) throw new ConnectRefusedError(`CONNACK return code ${code} for ${options.clientId}`)
+        conn.sessionPresent = (packet as mqtt.IConnackPacket).sessionPresent
       })
     } catch (err) {
       conn.destroy()

@@ -15,7 +15,8 @@ export type BrokerName = 'meshmq' | 'aedes' | 'mosquitto'
 /** Order of the A/B alternation within each run. */
 export const BROKER_NAMES: readonly BrokerName[] = ['meshmq', 'aedes', 'mosquitto']
 
-const START_TIMEOUT_MS = 20_000
+/** A restart reads the whole store back before the port opens: 1M queued messages take a while. */
+const START_TIMEOUT_MS = 180_000
 const LOOPBACK = '127.0.0.1'
 
 export interface BrokerHost {
@@ -98,13 +99,14 @@ export function meshmqMain (host: { meshmqRoot: string }): string {
 
 /**
  * meshmq with `extraArgs` appended (cluster flags). Discovery is manual unless the flags say
- * otherwise; each process gets a fresh data directory, removed when it stops, and a free cluster
+ * otherwise; each process gets a fresh data directory, removed when it stops (unless `keptDataDir`
+ * is given: that one is used and left in place, for restarts on the same store), and a free cluster
  * port when the flags give none, so runs never share state or collide with other brokers.
  * The bench passes only flags that older builds know too (`--port`, `--log-level`, `--data-dir`,
  * `--cluster-port`, `--name`, `--discovery`, `--seeds`), so `--meshmq-root` can run them.
  */
-export async function startMeshmq (host: BrokerHost, port: number, extraArgs: readonly string[], label: string, extraEnv: Record<string, string> = {}): Promise<RunningBroker> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-bench-data-'))
+export async function startMeshmq (host: BrokerHost, port: number, extraArgs: readonly string[], label: string, extraEnv: Record<string, string> = {}, keptDataDir?: string): Promise<RunningBroker> {
+  const dataDir = keptDataDir ?? mkdtempSync(join(tmpdir(), 'meshmq-bench-data-'))
   const clusterPort = extraArgs.includes('--cluster-port') ? [] : ['--cluster-port', String(await freePort())]
   const child = new ChildProcess(label, {
     command: process.execPath,
@@ -113,7 +115,7 @@ export async function startMeshmq (host: BrokerHost, port: number, extraArgs: re
     cwd: host.meshmqRoot,
     env: { ...process.env, MESHMQ_DISCOVERY: 'manual', ...extraEnv }
   })
-  return await ready('meshmq', child, port, () => { rmSync(dataDir, { recursive: true, force: true }) })
+  return await ready('meshmq', child, port, () => { if (keptDataDir === undefined) rmSync(dataDir, { recursive: true, force: true }) })
 }
 
 async function startAedes (host: BrokerHost, sockets: PeerSockets, tls: (BenchTls & { port: number }) | undefined): Promise<RunningBroker> {
@@ -136,6 +138,25 @@ async function startMosquitto (host: BrokerHost, sockets: PeerSockets, tls: (Ben
   writeFileSync(config, mosquittoConfig(port, host.inflight, sockets, tls))
   const child = new ChildProcess('mosquitto', { command: host.mosquitto, args: ['-c', config], cpu: host.cpu })
   return await ready('mosquitto', child, port, () => { rmSync(dir, { recursive: true, force: true }) })
+}
+
+/**
+ * mosquitto with `persistence true`: its config and its `mosquitto.db` in `dir`, which is left in
+ * place when it stops (a restart on the same `dir` reads the db back). mosquitto writes the db
+ * only every `autosave_interval` seconds (1800, its default) and at a clean shutdown (SIGTERM),
+ * never per message and without fsync: a kill -9 loses everything since the last save.
+ */
+export async function startPersistentMosquitto (host: BrokerHost, dir: string, port?: number): Promise<RunningBroker> {
+  if (host.mosquitto === null) throw new BrokerStartError(MOSQUITTO_MISSING)
+  const listen = port ?? await freePort()
+  const config = join(dir, 'mosquitto.conf')
+  const lines = mosquittoConfig(listen, host.inflight, 'default').trimEnd().split('\n')
+    .map(line => line === 'persistence false' ? 'persistence true' : line)
+  // `user root`: mosquitto started as root would otherwise switch to the `mosquitto` user, which
+  // may not write `dir` (made 0700 by the harness).
+  writeFileSync(config, [...lines, `persistence_location ${dir}/`, 'autosave_interval 1800', 'user root', ''].join('\n'))
+  const child = new ChildProcess('mosquitto', { command: host.mosquitto, args: ['-c', config], cpu: host.cpu })
+  return await ready('mosquitto', child, listen, () => {})
 }
 
 /**

@@ -21,13 +21,15 @@ export class GeneratorProcess {
   private readonly lines: string[] = []
   private waiter: (() => void) | null = null
 
-  constructor (host: GeneratorHost, workload: Workload, label: string) {
+  /** With `echoStderr`, the generator's progress lines on stderr are copied to the harness's stderr. */
+  constructor (host: GeneratorHost, workload: Workload, label: string, options: { echoStderr?: boolean } = {}) {
     this.process = new ChildProcess(label, {
       command: process.execPath,
       args: [join(host.root, 'dist', 'bench', 'load-generator.js')],
       cpu: host.cpu,
       cwd: host.root
     })
+    if (options.echoStderr === true) this.process.child.stderr.on('data', (text: string) => { process.stderr.write(text) })
     const rl = createInterface({ input: this.process.child.stdout })
     rl.on('line', (line) => { this.lines.push(line); this.wake() })
     void this.process.exited.then(() => { this.wake() })

@@ -17,6 +17,7 @@ import { pairs } from './scenarios.js'
 import { KIND_DATA, PAYLOAD_KIND_OFFSET, PAYLOAD_PUBLISHER_OFFSET, PAYLOAD_SEQ_OFFSET, PAYLOAD_TIME_OFFSET } from './payload.js'
 import type { BrokerAddress } from './workload.js'
 import { openIdleConnections } from './idle-workload.js'
+import { buildSessions, checkSessions } from './restart-workload.js'
 import { createTestCertificates } from '../test/helpers/test-certificates.js'
 
 function parseAll (bytes: Buffer): mqtt.IPublishPacket[] {
@@ -112,6 +113,23 @@ test('a flat-out QoS 1 run against a correct broker delivers every message once 
   assert.deepEqual([result.lost, result.duplicated, result.outOfOrder, result.unexpected, result.unacked], [0, 0, 0, 0, 0])
   assert.deepEqual(result.errors, [])
   assert.ok(result.deliveredPerSecond > 0)
+})
+
+test('a persistent-subscriber QoS 1 run connects the subscribers with clean session 0 and delivers every message once', async (t) => {
+  const address = await startAedes(t)
+  const result = await runThroughput({ ...pairs(settings, address, address, 1, null), persistentSubscribers: true })
+  assert.ok(result.published > 0)
+  assert.deepEqual([result.lost, result.duplicated, result.outOfOrder, result.unexpected, result.unacked], [0, 0, 0, 0, 0])
+})
+
+test('restart workloads: sessions built offline get their queued messages when they come back with session present [MQTT-3.2.2-2]', async (t) => {
+  const address = await startAedes(t)
+  const built = await buildSessions({ kind: 'restart-build', address, sessions: 200, perSession: 3, clientIdPrefix: 'rt-', topicPrefix: 'r/', concurrency: 20, publishers: 3, inflight: 10, timeoutMs: 30_000 })
+  assert.deepEqual([built.sessions, built.published, built.errors], [200, 600, []])
+  const checked = await checkSessions({ kind: 'restart-check', address, sample: [0, 99, 199], perSession: 3, clientIdPrefix: 'rt-', timeoutMs: 10_000 })
+  assert.deepEqual([checked.present, checked.complete, checked.received, checked.duplicated, checked.unexpected, checked.errors], [3, 3, 9, 0, 0, []])
+  const unknown = await checkSessions({ kind: 'restart-check', address, sample: [5000], perSession: 3, clientIdPrefix: 'rt-', timeoutMs: 10_000 })
+  assert.deepEqual([unknown.present, unknown.complete], [0, 0])
 })
 
 test('a paced run publishes at the asked rate and measures latency', async (t) => {

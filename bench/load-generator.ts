@@ -11,6 +11,7 @@ import { openIdleConnections } from './idle-workload.js'
 import { runConvergence } from './convergence-workload.js'
 import { holdRoutes } from './route-sync-workload.js'
 import { runShared } from './shared-workload.js'
+import { buildSessions, checkSessions } from './restart-workload.js'
 import { BenchTimeoutError, UsageError } from './errors.js'
 import type { Workload } from './workload.js'
 
@@ -61,6 +62,12 @@ async function main (): Promise<void> {
       return
     case 'shared':
       emit('RESULT', await runShared(workload))
+      return
+    case 'restart-build':
+      emit('RESULT', await buildSessions(workload))
+      return
+    case 'restart-check':
+      emit('RESULT', await checkSessions(workload))
       return
     case 'idle': {
       const idle = await openIdleConnections(workload)

@@ -7,12 +7,23 @@ import { SCENARIOS, type ScenarioId } from './scenarios.js'
 import { CLUSTER_SCENARIO_IDS, type ClusterScenarioId } from './cluster-scenarios.js'
 import { MIN_PAYLOAD_BYTES } from './payload.js'
 import { UsageError } from './errors.js'
+import { PERSISTENT_PAIRS_ID } from './persistent-pairs.js'
+import { DEFAULT_RESTART_SESSIONS, RESTART_ID } from './restart-scenario.js'
+
+/** Scenarios that run only when `--only` names them. */
+export const PERSISTENCE_SCENARIO_IDS = [PERSISTENT_PAIRS_ID, RESTART_ID] as const
 
 export interface BenchOptions {
   runs: number
   seconds: number
   /** Single-node scenarios to run, in catalogue order. */
   scenarios: ScenarioId[]
+  /** `pairs-qos1-persistent`: named in --only. */
+  persistentPairs: boolean
+  /** `restart-100k`: named in --only. */
+  restart: boolean
+  /** Persistent sessions the restart scenario builds (10 queued messages each). */
+  restartSessions: number
   /** Cluster scenarios to run (empty without --cluster). */
   clusterScenarios: ClusterScenarioId[]
   brokers: BrokerName[]
@@ -34,7 +45,8 @@ export const USAGE = `usage: npm run bench -- [flags]
 
   --runs N            runs per scenario per broker (default 3)
   --seconds S         publishing time per run (default 5; the first fifth, at most 1 s, is warm-up)
-  --only LIST         comma-separated scenarios: ${[...SCENARIOS.map(s => s.id), ...CLUSTER_SCENARIO_IDS].join(', ')}
+  --only LIST         comma-separated scenarios: ${[...SCENARIOS.map(s => s.id), ...PERSISTENCE_SCENARIO_IDS, ...CLUSTER_SCENARIO_IDS].join(', ')}
+                      (${PERSISTENCE_SCENARIO_IDS.join(' and ')} run only when named here)
   --brokers LIST      comma-separated brokers: ${BROKER_NAMES.join(', ')} (default all; meshmq is always the ratio's numerator)
   --cluster           also run the 3-node cluster scenarios (meshmq only)
   --payload BYTES     payload size (default 64, at least ${MIN_PAYLOAD_BYTES})
@@ -44,6 +56,7 @@ export const USAGE = `usage: npm run bench -- [flags]
   --max-messages N    cap on messages published per run (default 50000000)
   --trials N          route convergence trials, and session takeovers, per run (default 200)
   --routes N          routes held for the join-sync scenario (default 100000)
+  --sessions N        persistent sessions of ${RESTART_ID} (default ${DEFAULT_RESTART_SESSIONS}; 10 queued messages each)
   --no-pin            do not pin the broker to CPU 0 and the generator to CPU 1
   --meshmq-root DIR   run meshmq from DIR/dist/src/main.js, another built checkout (default: this one)
   --help              print this text
@@ -66,6 +79,7 @@ export function parseOptions (argv: readonly string[]): BenchOptions | null {
       'max-messages': { type: 'string', default: '50000000' },
       trials: { type: 'string', default: '200' },
       routes: { type: 'string', default: '100000' },
+      sessions: { type: 'string', default: String(DEFAULT_RESTART_SESSIONS) },
       'no-pin': { type: 'boolean', default: false },
       'meshmq-root': { type: 'string' },
       help: { type: 'boolean', default: false }
@@ -74,7 +88,7 @@ export function parseOptions (argv: readonly string[]): BenchOptions | null {
   if (values.help) return null
 
   const only = values.only === undefined ? null : list(values.only)
-  const known = new Set<string>([...SCENARIOS.map(s => s.id), ...CLUSTER_SCENARIO_IDS])
+  const known = new Set<string>([...SCENARIOS.map(s => s.id), ...PERSISTENCE_SCENARIO_IDS, ...CLUSTER_SCENARIO_IDS])
   for (const id of only ?? []) if (!known.has(id)) throw new UsageError(`unknown scenario "${id}"`)
   const scenarios = SCENARIOS.map(s => s.id).filter(id => only === null || only.includes(id))
   const clusterScenarios = CLUSTER_SCENARIO_IDS.filter(id => only === null ? values.cluster : only.includes(id))
@@ -88,6 +102,9 @@ export function parseOptions (argv: readonly string[]): BenchOptions | null {
     runs: integer('runs', values.runs, 1),
     seconds: positive('seconds', values.seconds),
     scenarios,
+    persistentPairs: only?.includes(PERSISTENT_PAIRS_ID) ?? false,
+    restart: only?.includes(RESTART_ID) ?? false,
+    restartSessions: integer('sessions', values.sessions, 1),
     clusterScenarios,
     brokers: BROKER_NAMES.filter(name => brokers.includes(name)),
     payloadBytes,

@@ -27,6 +27,8 @@ export interface ReportInput {
   cluster: ClusterRuns[]
   /** Lines about peers or scenario sets that were skipped, e.g. mosquitto not installed. */
   notes: string[]
+  /** Markdown sections of scenarios with their own tables (persistence), after the single-node table. */
+  sections?: string[][]
 }
 
 export function renderReport (input: ReportInput): string {
@@ -60,6 +62,8 @@ export function renderReport (input: ReportInput): string {
     }
     out.push('')
   }
+
+  for (const section of input.sections ?? []) out.push(...section)
 
   if (input.cluster.length > 0) {
     out.push('## Cluster (3 meshmq nodes on the broker CPU: on 127.0.0.1 with static seeds, or in the netns lab for mDNS)', '')

@@ -18,6 +18,8 @@ import { describeMachine } from './machine.js'
 import { renderReport, type ClusterRuns, type ScenarioRuns } from './report.js'
 import type { RunOutcome } from './outcome.js'
 import { ScenarioSkippedError, UsageError } from './errors.js'
+import { PERSISTENCE_VARIANTS, renderPersistentPairs, runPersistentPairs, type VariantRuns } from './persistent-pairs.js'
+import { RESTART_VARIANTS, renderRestart, runRestart, RESTART_ID } from './restart-scenario.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const BROKER_CPU = 0
@@ -110,6 +112,28 @@ async function main (options: BenchOptions): Promise<void> {
 
   certificates?.remove()
 
+  const sections: string[][] = []
+  if (options.persistentPairs) {
+    const entries: VariantRuns[] = PERSISTENCE_VARIANTS.filter(v => brokers.includes(v.broker)).map(variant => ({ variant, runs: [] }))
+    for (let run = 1; run <= options.runs; run++) {
+      for (const entry of entries) {
+        const outcome = await runPersistentPairs(entry.variant, hosts, settings)
+        entry.runs.push(outcome)
+        progress(`[pairs-qos1-persistent] run ${run}/${options.runs} ${entry.variant.label}: ${summarize({ metrics: [{ key: 'msgPerSecond', label: 'msg/s delivered', digits: 0 }] }, outcome)}`)
+      }
+    }
+    if (entries.length > 0) sections.push(renderPersistentPairs(entries))
+  }
+  if (options.restart) {
+    const entries = []
+    for (const variant of RESTART_VARIANTS.filter(v => brokers.includes(v.broker))) {
+      const outcome = await runRestart(variant, hosts, options.restartSessions)
+      entries.push({ variant, outcome })
+      progress(`[${RESTART_ID}] ${variant.label}: ${outcome.ok ? JSON.stringify(outcome.figures) : `FAILED ${outcome.failure}`}`)
+    }
+    if (entries.length > 0) sections.push(renderRestart(entries, options.restartSessions))
+  }
+
   const cluster: ClusterRuns[] = []
   if (options.clusterScenarios.length > 0 && meshmqBuilt) {
     const clusterSettings = { ...settings, convergenceTrials: options.convergenceTrials, syncRoutes: options.syncRoutes }
@@ -149,7 +173,7 @@ async function main (options: BenchOptions): Promise<void> {
     `publisher window ${options.window.toLocaleString('en-US')} messages`,
     `QoS 1 in-flight ${options.inflight}.`
   ].join(', ')
-  const report = renderReport({ machine, settingsLine, brokers, single, cluster, notes })
+  const report = renderReport({ machine, settingsLine, brokers, single, cluster, notes, sections })
   const dir = join(root, 'bench', 'results')
   mkdirSync(dir, { recursive: true })
   const build = meshmqRoot === root ? '' : `-meshmq-${basename(meshmqRoot)}`

@@ -77,9 +77,14 @@ export async function runIdleScenario (scenario: IdleScenario, brokerName: Broke
 
 /** Runs `body` against a fresh broker (with a TLS listener when `tls` is given), reporting a crash or failure as the outcome. */
 export async function withBroker (name: BrokerName, hosts: Hosts, sockets: PeerSockets, body: (broker: RunningBroker) => Promise<RunOutcome>, tls?: BenchTls): Promise<RunOutcome> {
+  return await withStartedBroker(async () => await startBroker(name, hosts.broker, sockets, tls), body)
+}
+
+/** Runs `body` against the broker `start` gives, reporting a crash or failure as the outcome. */
+export async function withStartedBroker (start: () => Promise<RunningBroker>, body: (broker: RunningBroker) => Promise<RunOutcome>): Promise<RunOutcome> {
   let broker: RunningBroker
   try {
-    broker = await startBroker(name, hosts.broker, sockets, tls)
+    broker = await start()
   } catch (err) {
     return { ok: false, failure: describeFailure(err) }
   }

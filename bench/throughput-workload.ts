@@ -68,7 +68,7 @@ export async function runThroughput (w: ThroughputWorkload): Promise<ThroughputR
 
   try {
     const t0 = performance.now()
-    const subscriberConns = await Promise.all(w.subscribers.map(async (_, s) => await BenchConnection.open(w.subscribeTo, { clientId: `bench-sub-${s}`, keepaliveSeconds: 0, signal: setup })))
+    const subscriberConns = await Promise.all(w.subscribers.map(async (_, s) => await BenchConnection.open(w.subscribeTo, { clientId: `bench-sub-${s}`, keepaliveSeconds: 0, signal: setup, persistent: w.persistentSubscribers === true })))
     const publisherConns = await Promise.all(w.publishers.map(async (_, p) => await BenchConnection.open(w.publishTo, { clientId: `bench-pub-${p}`, keepaliveSeconds: 0, signal: setup })))
     connections.push(...subscriberConns, ...publisherConns)
     const connectMs = performance.now() - t0

@@ -3,6 +3,7 @@
  * The harness writes one workload as a JSON line on the generator's stdin; the generator prints
  * `RESULT <json>` on stdout (and `READY <json>` first for workloads the harness steps through).
  */
+import type { RestartBuildWorkload, RestartCheckWorkload } from './restart-workload.js'
 
 export type QoS = 0 | 1
 
@@ -58,6 +59,8 @@ export interface ThroughputWorkload {
   subscribers: SubscriberSpec[]
   /** Bound on the wait until a probe from every publisher reached every subscriber that expects it. */
   routeTimeoutMs: number
+  /** Subscribers connect with clean session 0, so the broker records each QoS 1 delivery to them (as persistent). */
+  persistentSubscribers?: boolean
 }
 
 /** Latency from publish to delivery of the messages sent after the warm-up. */
@@ -215,7 +218,7 @@ export interface SharedResult {
   errors: string[]
 }
 
-export type Workload = ThroughputWorkload | IdleWorkload | ConvergenceWorkload | RouteSyncWorkload | SharedWorkload
+export type Workload = ThroughputWorkload | IdleWorkload | ConvergenceWorkload | RouteSyncWorkload | SharedWorkload | RestartBuildWorkload | RestartCheckWorkload
 
 /** CPU time (user + system) this process has used, in milliseconds. */
 export function cpuMs (): number {
