@@ -223,7 +223,9 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     this.record?.changed()
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
-    const subscriber: Subscriber = { ...this.member(), options }
+    const subscriber: Subscriber = this.subscribedDurable
+      ? { clientId: this.state.clientId, session: this.self, options, durable: true }
+      : { clientId: this.state.clientId, session: this.self, options }
     // A shared membership made while no client is connected (restored, handed over) counts as offline.
     if (shared !== undefined && this.lifecycle.kind !== 'connected') subscriber.offline = true
     this.changeSubscription(indexFilter, shared === undefined

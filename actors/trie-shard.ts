@@ -68,7 +68,7 @@ export interface TrieShardDeps {
 }
 
 /** What one routing turn hands one local session. */
-interface SessionBatch { session: Ref<SessionMsg>, deliveries: Delivery[], durable: boolean }
+interface SessionBatch { session: Ref<SessionMsg>, deliveries: Delivery[] }
 
 interface ShardState {
   trie: TopicTrie<FilterEntry>
@@ -295,11 +295,17 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     const forwarder = deps.forwarder
     const perNode = forwarder === undefined ? undefined : new PerNodeMessages()
     let added = 0
+    /** The sessions of this batch whose deliveries are recorded (durable subscribers). */
+    let durableSessions: Set<string> | undefined
     const add = (subscriber: Subscriber, delivery: Delivery): void => {
       added++
       const batch = perSession.get(subscriber.clientId)
-      if (batch === undefined) perSession.set(subscriber.clientId, { session: subscriber.session, deliveries: [delivery], durable: subscriber.durable === true })
-      else batch.deliveries.push(delivery)
+      if (batch === undefined) {
+        perSession.set(subscriber.clientId, { session: subscriber.session, deliveries: [delivery] })
+        if (subscriber.durable === true) (durableSessions ??= new Set()).add(subscriber.clientId)
+      } else {
+        batch.deliveries.push(delivery)
+      }
     }
     // Client id → its delivery of the current message, when several filters match it (overlap).
     let matched: Map<string, Delivery> | undefined
@@ -385,7 +391,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       }
       if (found !== undefined && added === addedBefore && targets === undefined && picked === undefined) found[m] = false
     }
-    keepDurable(perSession)
+    if (durableSessions !== undefined) keepDurable(perSession, durableSessions)
     for (const { session, deliveries } of perSession.values()) dispatch(session, { type: 'deliver', deliveries })
     if (perNode !== undefined && forwarder !== undefined) {
       // The cluster network decides what a down node gets: QoS 1/2 wait in its link until it is
@@ -398,12 +404,11 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
    * Records the QoS 1/2 deliveries to durable subscribers in the store, in this turn: the
    * publisher's ack, which waits for the routing and then for the commit, covers them.
    */
-  function keepDurable (perSession: ReadonlyMap<string, SessionBatch>): void {
+  function keepDurable (perSession: ReadonlyMap<string, SessionBatch>, clientIds: ReadonlySet<string>): void {
     const durable = deps.durable
     if (durable === undefined) return
-    for (const [clientId, batch] of perSession) {
-      if (!batch.durable) continue
-      for (const delivery of batch.deliveries) if (delivery.qos > 0) durable.deliveryKept(clientId, delivery)
+    for (const clientId of clientIds) {
+      for (const delivery of perSession.get(clientId)?.deliveries ?? []) if (delivery.qos > 0) durable.deliveryKept(clientId, delivery)
     }
   }
 
