@@ -32,7 +32,7 @@ export interface RestorableSession {
 }
 
 export function restoreSession (session: RestorableSession, restored: RestoredSession, publishWill: boolean): void {
-  const { record, awaitingRel, queue, inflight } = restored
+  const { record, subscriptions, awaitingRel, queue, inflight } = restored
   const now = session.now()
   const state = createSessionState(record.clientId, record.createdAt)
   state.expiryInterval = record.expiryInterval
@@ -47,9 +47,9 @@ export function restoreSession (session: RestorableSession, restored: RestoredSe
   session.state = state
   session.owner = record.owner
   session.restoreIdentity(record.identity)
-  session.record?.restored()
   session.syncDurable()
-  for (const [filter, options] of record.subscriptions) session.subscribe(filter, options)
+  for (const [filter, options] of subscriptions) session.subscribe(filter, options)
+  session.record?.restored()
   let pendingWill: Extract<SessionLifecycle, { kind: 'disconnected' }>['pendingWill']
   if (record.will !== undefined) {
     if (record.willDueAt !== undefined) pendingWill = { will: record.will, dueAt: record.willDueAt }

@@ -53,7 +53,7 @@ import { SessionAcl } from './session-acl.js'
 import type { ClientAuthorizer, ClientIdentity, TopicAccess } from '../src/core/auth/identity.js'
 import { parkedBudgetOf } from './parked-budget.js'
 import { handBack, presenceChanges } from './shared-member.js'
-import { SessionRecord, heldDeliveries } from './session-record.js'
+import { SessionRecord } from './session-record.js'
 import { restoreSession } from './session-restore.js'
 import { ownerOf } from './client-id-owner.js'
 
@@ -220,7 +220,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     const existed = subscriptions.has(filter)
     subscriptions.set(filter, options)
     if (!existed) metrics.subscriptions++
-    this.record?.changed()
+    this.record?.subscriptionChanged(filter, options)
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
     const subscriber: Subscriber = this.subscribedDurable
@@ -241,7 +241,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   unsubscribe (filter: string): boolean {
     if (this.state.subscriptions?.delete(filter) !== true) return false
     metrics.subscriptions--
-    this.record?.changed()
+    this.record?.subscriptionChanged(filter, undefined)
     const shared = parseSharedFilter(filter)
     const indexFilter = shared?.filter ?? filter
     this.changeSubscription(indexFilter, shared === undefined
@@ -521,7 +521,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   }
 
   private discardState (): void {
-    this.record?.removed(heldDeliveries(this.state))
+    this.record?.removed(this.state)
     for (const filter of [...this.state.subscriptions?.keys() ?? []]) this.unsubscribe(filter)
     const dropped = heldMessages(this.state)
     clearQueue(this.state, this.budget)
@@ -541,7 +541,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
 
   /** Its records leave the store: the session was handed to another node. */
   forgetStored (): void {
-    this.record?.removed(heldDeliveries(this.state))
+    this.record?.removed(this.state)
   }
 
   // ---- Takeover across nodes (session-takeover.ts) ---------------------------------------

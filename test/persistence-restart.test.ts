@@ -15,7 +15,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { connectClient, endClient, Inbox, type Cleanup } from './helpers/mqtt-client.js'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { ManualClock } from '../src/core/clock.js'
-import { SESSION_PREFIX, DELIVERY_PREFIX } from '../src/store/records.js'
+import { SESSION_PREFIX, DELIVERY_PREFIX, SUBSCRIPTION_PREFIX, subscriptionKey } from '../src/store/records.js'
 
 const SUB_V5 = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
 
@@ -132,6 +132,30 @@ describe('persistence across a restart (in-process, memory store)', () => {
     await waitForKeys(store, DELIVERY_PREFIX, 0)
     assert.deepEqual(await keys(store, SESSION_PREFIX), [SESSION_PREFIX + 'kept'])
     await endClient(kept)
+  })
+
+  it('[MQTT-3.10.4-1] each subscription is a record of its own: SUBSCRIBE adds it, UNSUBSCRIBE removes it, the restart keeps what is left', async t => {
+    const { store, options } = await storeFor(t)
+    const first = await startTestBroker(t, options())
+    const client = await connectClient(t, first.port, { ...SUB_V5, clientId: 'subs' })
+    await client.subscribeAsync('one/#', { qos: 1 })
+    await client.subscribeAsync('two/#', { qos: 1 })
+    await client.unsubscribeAsync('one/#')
+    await waitForKeys(store, SUBSCRIPTION_PREFIX, 1)
+    assert.deepEqual(await keys(store, SUBSCRIPTION_PREFIX), [subscriptionKey('subs', 'two/#')])
+    await endClient(client)
+    await waitForDisconnects(first)
+    await first.stop()
+
+    const second = await startTestBroker(t, options())
+    const pub = await connectClient(t, second.port, { clientId: 'pub' })
+    await pub.publishAsync('one/x', 'unsubscribed', { qos: 1 })
+    await pub.publishAsync('two/x', 'subscribed', { qos: 1 })
+    const { client: back, inbox } = await reconnect(t, second.port, { ...SUB_V5, clientId: 'subs' })
+    assert.equal((await inbox.waitForCount(1))[0]!.payload.toString(), 'subscribed')
+    await inbox.expectNoMoreThan(1, 300)
+    await endClient(back)
+    await endClient(pub)
   })
 
   it('[MQTT-3.1.2-4] an MQTT 5 Clean Start discards the kept session and its messages in the store', async t => {

@@ -32,7 +32,7 @@ function message (topic: string, payload: string): Message {
 function goodRecords (count: number, from = 0): StoreOp[] {
   const ops: StoreOp[] = []
   for (let i = from; i < from + count; i++) {
-    ops.push({ type: 'put', key: sessionKey(`client-${i}`), value: encodeStoredSession({ clientId: `client-${i}`, createdAt: 1, expiryInterval: 3600, subscriptions: [] }) })
+    ops.push({ type: 'put', key: sessionKey(`client-${i}`), value: encodeStoredSession({ clientId: `client-${i}`, createdAt: 1, expiryInterval: 3600 }) })
     ops.push({ type: 'put', key: deliveryKey(`client-${i}`, i + 1), value: encodeDelivery({ message: message(`t/${i}`, 'x'.repeat(150)), qos: 1, retain: false }) })
     ops.push({ type: 'put', key: retainedKey(`r/${i}`), value: encodeRetained({ topic: `r/${i}`, stamp: { wall: 1000 + i, logical: 0, node: 'n1@127.0.0.1' }, message: { ...message(`r/${i}`, 'kept'), retain: true } }) })
     ops.push({ type: 'put', key: forwardKey('n2@127.0.0.1', i + 1), value: encodeForwarded(message(`t/${i}`, 'fwd')) })
@@ -114,8 +114,8 @@ describe('meshmq ctl store check|repair', () => {
     assert.equal(repair.code, 0, repair.stderr)
     const report = JSON.parse(repair.stdout) as RepairJson
     assert.equal(report.backendRepaired, false)
-    assert.deepEqual(report.dropped, { session: 0, awaiting: 0, delivery: 1, retained: 0, forwarded: 0, members: 0, unknown: 0 })
-    assert.deepEqual(report.after.kinds, { session: 3, awaiting: 0, delivery: 3, retained: 3, forwarded: 3, members: 0, unknown: 0 })
+    assert.deepEqual(report.dropped, { session: 0, subscription: 0, awaiting: 0, delivery: 1, retained: 0, forwarded: 0, members: 0, unknown: 0 })
+    assert.deepEqual(report.after.kinds, { session: 3, subscription: 0, awaiting: 0, delivery: 3, retained: 3, forwarded: 3, members: 0, unknown: 0 })
     const again = await ctlStore(dataDir, 'check', true)
     assert.equal(again.code, 0)
     assert.equal((JSON.parse(again.stdout) as CheckJson).records, 12)
@@ -192,7 +192,7 @@ describe('meshmq ctl store check|repair', () => {
     assert.equal(repair.code, 0, repair.stderr)
     const report = JSON.parse(repair.stdout) as RepairJson
     assert.equal(report.backendRepaired, true)
-    assert.deepEqual(report.after.kinds, { session: 50, awaiting: 0, delivery: 50, retained: 50 + 96, forwarded: 50, members: 0, unknown: 0 })
+    assert.deepEqual(report.after.kinds, { session: 50, subscription: 0, awaiting: 0, delivery: 50, retained: 50 + 96, forwarded: 50, members: 0, unknown: 0 })
   })
 
   it('a log that lost its unsynced tail: LevelDB drops the tail by itself, check is ok without it', async t => {
@@ -204,7 +204,7 @@ describe('meshmq ctl store check|repair', () => {
     const run = await ctlStore(dataDir, 'check', true)
     assert.equal(run.code, 0, run.stdout)
     const report = JSON.parse(run.stdout) as CheckJson
-    assert.deepEqual(report.kinds, { session: 10, awaiting: 0, delivery: 10, retained: 10, forwarded: 10, members: 0, unknown: 0 })
+    assert.deepEqual(report.kinds, { session: 10, subscription: 0, awaiting: 0, delivery: 10, retained: 10, forwarded: 10, members: 0, unknown: 0 })
   })
 
   it('refuses a store another process holds: the node must be stopped', async t => {

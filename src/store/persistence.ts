@@ -4,11 +4,12 @@
  * records get keys from one sequence that goes on after the highest found at start.
  */
 import type { Durable, StoreStats, StoredSession } from '../core/store/durable.js'
-import type { Delivery, InflightEntry } from '../core/session/session-state.js'
+import type { Delivery, InflightEntry, SubscriptionOptions } from '../core/session/session-state.js'
 import type { RetainedEntry } from '../core/routing/retained-replica.js'
 import type { GroupCommit } from './group-commit.js'
 import {
-  awaitingRelKey, deliveryKey, encodeAwaitingRel, encodeDelivery, encodeRetained, encodeStoredSession, retainedKey, sessionKey
+  awaitingRelKey, deliveryKey, encodeAwaitingRel, encodeDelivery, encodeRetained, encodeStoredSession, encodeSubscription, retainedKey, sessionKey,
+  subscriptionKey
 } from './records.js'
 
 export class Persistence implements Durable {
@@ -43,9 +44,15 @@ export class Persistence implements Durable {
     else this.commit.put(awaitingRelKey(clientId), encodeAwaitingRel(packetIds))
   }
 
-  sessionRemoved (clientId: string, deliveries: Iterable<Delivery>): void {
+  subscriptionSaved (clientId: string, filter: string, options: SubscriptionOptions | undefined): void {
+    if (options === undefined) this.commit.del(subscriptionKey(clientId, filter))
+    else this.commit.put(subscriptionKey(clientId, filter), encodeSubscription(options))
+  }
+
+  sessionRemoved (clientId: string, filters: Iterable<string>, deliveries: Iterable<Delivery>): void {
     this.commit.del(sessionKey(clientId))
     this.commit.del(awaitingRelKey(clientId))
+    for (const filter of filters) this.commit.del(subscriptionKey(clientId, filter))
     for (const delivery of deliveries) this.deliverySettled(delivery)
   }
 

@@ -2,6 +2,7 @@
  * The records the broker keeps in its store, their keys and their encodings.
  *
  *   `s/<client id>`                  a persistent session (StoredSession), JSON with byte strings as base64
+ *   `u/<client id>\0<filter>`        one of its subscriptions (filter as the client sent it), JSON options
  *   `a/<client id>`                  its incoming QoS 2 packet ids awaiting PUBREL, binary
  *   `d/<client id>\0<seq>`           a QoS 1/2 delivery held for it (queued or in flight), binary
  *   `r/<topic>`                      a retained message with its replication stamp, binary
@@ -14,7 +15,8 @@
  * format byte; one that cannot be read is a `RecordError`, reported by `meshmq ctl store check`.
  */
 import type { Message } from '../core/mqtt/message.js'
-import type { Delivery, InflightEntry } from '../core/session/session-state.js'
+import type { Delivery, InflightEntry, SubscriptionOptions } from '../core/session/session-state.js'
+import { subscriptionOptions } from '../core/session/session-snapshot.js'
 import type { RetainedEntry } from '../core/routing/retained-replica.js'
 import { BinaryReader, BinaryWriter } from '../../network/wire.js'
 import { MessageBatchReader, MessageBatchWriter, RefusedMessage } from '../../network/message-codec.js'
@@ -25,6 +27,7 @@ export { decodeStoredSession, encodeStoredSession } from './session-record.js'
 
 export const SESSION_PREFIX = 's/'
 export const AWAITING_REL_PREFIX = 'a/'
+export const SUBSCRIPTION_PREFIX = 'u/'
 export const DELIVERY_PREFIX = 'd/'
 export const RETAINED_PREFIX = 'r/'
 export const FORWARD_PREFIX = 'f/'
@@ -43,6 +46,29 @@ const RETAIN = 0x40
 
 export function sessionKey (clientId: string): string {
   return SESSION_PREFIX + clientId
+}
+
+export function subscriptionKey (clientId: string, filter: string): string {
+  return SUBSCRIPTION_PREFIX + clientId + SEP + filter
+}
+
+/** The client id and filter of a `u/` key. */
+export function parseSubscriptionKey (key: string): { clientId: string, filter: string } {
+  const sep = key.indexOf(SEP)
+  if (!key.startsWith(SUBSCRIPTION_PREFIX) || sep < 0) throw new RecordError(`bad subscription key ${JSON.stringify(key.slice(0, 200))}`)
+  return { clientId: key.slice(SUBSCRIPTION_PREFIX.length, sep), filter: key.slice(sep + 1) }
+}
+
+export function encodeSubscription (options: SubscriptionOptions): Uint8Array {
+  return Buffer.from(JSON.stringify(options))
+}
+
+export function decodeSubscription (bytes: Uint8Array): SubscriptionOptions {
+  try {
+    return subscriptionOptions(JSON.parse(Buffer.from(bytes).toString('utf8')))
+  } catch (err) {
+    throw new RecordError(`unreadable subscription record: ${(err as Error).message}`, { cause: err })
+  }
 }
 
 export function awaitingRelKey (clientId: string): string {

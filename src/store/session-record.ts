@@ -6,7 +6,7 @@ import type { StoredSession } from '../core/store/durable.js'
 import type { WillMessage } from '../core/session/session-state.js'
 import type { ClientIdentity } from '../core/auth/identity.js'
 import {
-  InvalidSessionSnapshotError, arr, bool, decodeJson, encodeJson, message, num, record, str, subscriptionOptions
+  InvalidSessionSnapshotError, bool, decodeJson, encodeJson, message, num, record, str
 } from '../core/session/session-snapshot.js'
 import { RecordError } from './record-error.js'
 
@@ -21,11 +21,7 @@ export function decodeStoredSession (bytes: Uint8Array): StoredSession {
     const session: StoredSession = {
       clientId: str(s.clientId, 'clientId'),
       createdAt: num(s.createdAt, 'createdAt'),
-      expiryInterval: num(s.expiryInterval, 'expiryInterval'),
-      subscriptions: arr(s.subscriptions, 'subscriptions').map(item => {
-        const pair = arr(item, 'subscription')
-        return [str(pair[0], 'filter'), subscriptionOptions(pair[1])]
-      })
+      expiryInterval: num(s.expiryInterval, 'expiryInterval')
     }
     if (s.owner !== undefined) session.owner = str(s.owner, 'owner')
     if (s.identity !== undefined) session.identity = identity(s.identity)

@@ -16,15 +16,16 @@ import { basename, dirname, join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { LevelStore } from './level-store.js'
 import {
-  decodeAwaitingRel, decodeDelivery, decodeForwarded, decodeMembers, decodeRetained, decodeStoredSession, parseSequencedKey,
-  AWAITING_REL_PREFIX, DELIVERY_PREFIX, FORWARD_PREFIX, MEMBERS_KEY, RETAINED_PREFIX, SESSION_PREFIX
+  decodeAwaitingRel, decodeDelivery, decodeForwarded, decodeMembers, decodeRetained, decodeStoredSession, decodeSubscription, parseSequencedKey,
+  parseSubscriptionKey, AWAITING_REL_PREFIX, DELIVERY_PREFIX, FORWARD_PREFIX, MEMBERS_KEY, RETAINED_PREFIX, SESSION_PREFIX, SUBSCRIPTION_PREFIX
 } from './records.js'
 import { StoreCorruptError, type StoreCheckReport } from './store.js'
 
-export type RecordKind = 'session' | 'awaiting' | 'delivery' | 'retained' | 'forwarded' | 'members' | 'unknown'
+export type RecordKind = 'session' | 'subscription' | 'awaiting' | 'delivery' | 'retained' | 'forwarded' | 'members' | 'unknown'
 
 const KINDS: ReadonlyArray<{ prefix: string, kind: RecordKind, decode: (key: string, value: Uint8Array) => unknown }> = [
   { prefix: SESSION_PREFIX, kind: 'session', decode: (_key, value) => decodeStoredSession(value) },
+  { prefix: SUBSCRIPTION_PREFIX, kind: 'subscription', decode: (key, value) => { parseSubscriptionKey(key); return decodeSubscription(value) } },
   { prefix: AWAITING_REL_PREFIX, kind: 'awaiting', decode: (_key, value) => decodeAwaitingRel(value) },
   { prefix: DELIVERY_PREFIX, kind: 'delivery', decode: (key, value) => { parseSequencedKey(key); return decodeDelivery(value) } },
   { prefix: RETAINED_PREFIX, kind: 'retained', decode: (_key, value) => decodeRetained(value) },
@@ -62,7 +63,7 @@ export interface StoreRepair {
 }
 
 function emptyCounts (): KindCounts {
-  return { session: 0, awaiting: 0, delivery: 0, retained: 0, forwarded: 0, members: 0, unknown: 0 }
+  return { session: 0, subscription: 0, awaiting: 0, delivery: 0, retained: 0, forwarded: 0, members: 0, unknown: 0 }
 }
 
 function kindOf (key: string): RecordKind {

@@ -13,8 +13,9 @@ import type { RetainedEntry } from '../core/routing/retained-replica.js'
 import type { Store, StoreOp } from './store.js'
 import { StoreCorruptError } from './store.js'
 import {
-  AWAITING_REL_PREFIX, DELIVERY_PREFIX, FORWARD_PREFIX, MEMBERS_KEY, RETAINED_PREFIX, RecordError, SESSION_PREFIX, decodeAwaitingRel,
-  decodeDelivery, decodeForwarded, decodeMembers, decodeRetained, decodeStoredSession, parseSequencedKey
+  AWAITING_REL_PREFIX, DELIVERY_PREFIX, FORWARD_PREFIX, MEMBERS_KEY, RETAINED_PREFIX, RecordError, SESSION_PREFIX, SUBSCRIPTION_PREFIX,
+  decodeAwaitingRel, decodeDelivery, decodeForwarded, decodeMembers, decodeRetained, decodeStoredSession, decodeSubscription,
+  parseSequencedKey, parseSubscriptionKey
 } from './records.js'
 
 /** A message queued for another node, as read back. */
@@ -40,7 +41,13 @@ export async function readStoreContents (store: Store, now: number): Promise<Sto
   const sessions = new Map<string, RestoredSession>()
   for await (const [key, bytes] of store.entries(SESSION_PREFIX)) {
     const record: StoredSession = readRecord(where, key, () => decodeStoredSession(bytes))
-    sessions.set(record.clientId, { record, awaitingRel: [], queue: [], inflight: [] })
+    sessions.set(record.clientId, { record, subscriptions: [], awaitingRel: [], queue: [], inflight: [] })
+  }
+  for await (const [key, bytes] of store.entries(SUBSCRIPTION_PREFIX)) {
+    const { clientId, filter } = readRecord(where, key, () => parseSubscriptionKey(key))
+    const session = sessions.get(clientId)
+    if (session === undefined) cleanup.push({ type: 'del', key })
+    else session.subscriptions.push([filter, readRecord(where, key, () => decodeSubscription(bytes))])
   }
   for await (const [key, bytes] of store.entries(AWAITING_REL_PREFIX)) {
     const session = sessions.get(key.slice(AWAITING_REL_PREFIX.length))

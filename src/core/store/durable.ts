@@ -9,13 +9,12 @@ import type { RetainedEntry } from '../routing/retained-replica.js'
 import type { ClientIdentity } from '../auth/identity.js'
 import type { Delivery, InflightEntry, SubscriptionOptions, WillMessage } from '../session/session-state.js'
 
-/** A session as it is kept: everything but its messages, which are records of their own. */
+/** A session as it is kept: everything but its subscriptions and messages, which are records of their own. */
 export interface StoredSession {
   clientId: string
   createdAt: number
   /** Session Expiry Interval in seconds. */
   expiryInterval: number
-  subscriptions: Array<[string, SubscriptionOptions]>
   /** The username that owns the client id (client-id-owner.ts), when verified. */
   owner?: string
   /** Who the client was at its last CONNECT: the ACL checks a restored session's will and messages as that client. */
@@ -31,6 +30,8 @@ export interface StoredSession {
 /** A session read back at start, with its messages in the order they came. */
 export interface RestoredSession {
   record: StoredSession
+  /** Its subscriptions (one record each: a client subscribing one filter at a time rewrites nothing else). */
+  subscriptions: Array<[string, SubscriptionOptions]>
   /** Incoming QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-*] (a record of their own: they change with every QoS 2 PUBLISH). */
   awaitingRel: number[]
   /** Deliveries not in flight, oldest first. */
@@ -66,10 +67,12 @@ export interface Durable {
   afterDurable: (seq: number, done: () => void) => void
   /** Writes (replaces) a persistent session's record. */
   sessionSaved: (record: StoredSession) => void
+  /** Writes one subscription of a persistent session (`options` undefined: it was removed). */
+  subscriptionSaved: (clientId: string, filter: string, options: SubscriptionOptions | undefined) => void
   /** Writes a persistent session's incoming QoS 2 packet ids awaiting PUBREL (none: the record goes). */
   awaitingRelSaved: (clientId: string, packetIds: readonly number[]) => void
-  /** Removes a session's records and the records of `deliveries`, the messages it held. */
-  sessionRemoved: (clientId: string, deliveries: Iterable<Delivery>) => void
+  /** Removes a session's records: its record, its subscriptions (`filters`) and `deliveries`, the messages it held. */
+  sessionRemoved: (clientId: string, filters: Iterable<string>, deliveries: Iterable<Delivery>) => void
   /** Records a QoS 1/2 delivery to a persistent session; sets its `storeKey`. */
   deliveryKept: (clientId: string, delivery: Delivery) => void
   /** A QoS 2 delivery got its packet id, or went on to PUBREL: its record says so. */
