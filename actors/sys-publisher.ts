@@ -87,6 +87,7 @@ export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
       add('store/writes', String(stats.writes))
       add('store/bytes', String(stats.bytes))
       add('store/failures', String(stats.failures))
+      add('store/cancelled', String(stats.cancelled))
       add('store/waiting_bytes', String(stats.waitingBytes))
       add('store/writable', String(store.failure === undefined))
     }

@@ -32,7 +32,7 @@ import type { GroupCommit } from './store/group-commit.js'
 
 /** What the bridge needs of the node's store: its one writer, for the forward journal and the acks to peers. */
 export interface ClusterPersistence {
-  commit: Pick<GroupCommit, 'put' | 'del' | 'appended' | 'afterDurable'>
+  commit: Pick<GroupCommit, 'putNew' | 'del' | 'appended' | 'afterDurable'>
   /** A fresh record sequence number (shared with the delivery records). */
   nextSeq: () => number
   /** The messages queued for other nodes read back at start (`f/` records). */

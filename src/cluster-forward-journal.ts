@@ -28,7 +28,7 @@ export interface RestoredForward {
 
 export class ClusterForwardJournal implements ForwardJournal {
   constructor (
-    private readonly commit: Pick<GroupCommit, 'put' | 'del'>,
+    private readonly commit: Pick<GroupCommit, 'putNew' | 'del'>,
     /** A fresh record sequence number (shared with the delivery records). */
     private readonly nextSeq: () => number,
     private readonly log: Logger
@@ -37,7 +37,8 @@ export class ClusterForwardJournal implements ForwardJournal {
   readonly kept = (peer: string, message: Message): number => {
     const id = this.nextSeq()
     try {
-      this.commit.put(forwardKey(peer, id), encodeForwarded(message))
+      // Encoded when its commit starts; a peer's ack before then leaves the store untouched.
+      this.commit.putNew(forwardKey(peer, id), () => encodeForwarded(message), message.topic.length + message.payload.byteLength + 32)
     } catch (err) {
       // Only once the store is closed (the node stops): nothing is acknowledged any more.
       this.log.warn({ peer, err }, 'forward_journal_write_failed')

@@ -118,3 +118,44 @@ describe('group commit', () => {
     assert.equal(commit.stats.failures, 2)
   })
 })
+
+describe('group commit of fresh records', () => {
+  it('a record put and deleted before its commit never reaches the store, and its acks are still released', async () => {
+    const { store, commit } = await commitOver('batch')
+    let encoded = 0
+    const put = commit.putNew('d/c\u00000001', () => { encoded++; return value }, 1)
+    commit.del('d/c\u00000001')
+    const kept = commit.putNew('d/c\u00000002', () => { encoded++; return value }, 1)
+    let released = 0
+    commit.afterDurable(put, () => { released++ })
+    commit.afterDurable(kept, () => { released++ })
+    await commit.flush()
+    assert.deepEqual(store.batches.map(batch => batch.keys), [['put d/c\u00000002']])
+    assert.equal(encoded, 1, 'only the record that stays is encoded')
+    assert.equal(released, 2)
+    assert.equal(commit.stats.cancelled, 1)
+  })
+
+  it('a window whose writes all cancel out is durable without a store write', async () => {
+    const { store, commit } = await commitOver('batch')
+    commit.putNew('f/p\u00000001', () => value, 1)
+    const seq = commit.del('f/p\u00000001')
+    let released = false
+    commit.afterDurable(seq, () => { released = true })
+    await settle(20)
+    assert.equal(released, true)
+    assert.equal(store.batches.length, 0)
+  })
+
+  it('a fresh record updated before its commit is written once with the last value; deleted after its commit, the delete is written', async () => {
+    const { store, commit } = await commitOver('batch')
+    commit.putNew('d/c\u00000003', () => Buffer.from('first'), 5)
+    commit.put('d/c\u00000003', Buffer.from('second'))
+    await commit.flush()
+    assert.deepEqual(store.batches.map(batch => batch.keys), [['put d/c\u00000003']])
+    assert.equal(Buffer.from((await store.get('d/c\u00000003'))!).toString(), 'second')
+    commit.del('d/c\u00000003')
+    await commit.flush()
+    assert.deepEqual(store.batches.map(batch => batch.keys), [['put d/c\u00000003'], ['del d/c\u00000003']])
+  })
+})

@@ -8,6 +8,12 @@
  *   while a commit is under way form the next one, so one fsync covers many acks.
  * - `none` and `off`: the same batches without fsync; nothing waits for them (`immediate`).
  *
+ * A record under a key never written before (`putNew`: a delivery's or a forwarded message's,
+ * numbered from one sequence) is encoded only when its commit starts, and when it is deleted
+ * before then (the subscriber or the peer acknowledged it within the window) neither the put nor
+ * the delete reaches the store (`stats.cancelled`): a QoS 1 message acknowledged at once costs
+ * no I/O.
+ *
  * Every write has a sequence number (`appended`); `afterDurable(seq, done)` calls `done` once
  * every write up to `seq` is committed. The acks of QoS 1/2 publishes wait on it (see
  * SessionTurn), so an acknowledged message is on disk before its PUBACK leaves.
@@ -35,12 +41,20 @@ export interface GroupCommitInit {
 
 interface Waiter { seq: number, done: () => void }
 
+/** A write waiting for its commit: a put's value may be encoded only when the commit starts. */
+type PendingOp =
+  | { type: 'put', key: string, value: Uint8Array | (() => Uint8Array), size: number }
+  | { type: 'del', key: string, size: number }
+
 /** Bytes a write is counted for beyond its key and value. */
 const OP_OVERHEAD_BYTES = 32
 
 export class GroupCommit {
-  private pending: StoreOp[] = []
+  /** Writes in order; a cancelled fresh put leaves a hole. */
+  private pending: Array<PendingOp | undefined> = []
   private pendingBytes = 0
+  /** Keys never written before, put since the last commit started: their index in `pending`. */
+  private readonly fresh = new Map<string, number>()
   private waiters: Waiter[] = []
   private appendedSeq = 0
   private durableSeq = 0
@@ -52,7 +66,7 @@ export class GroupCommit {
   /** Set while commits fail; cleared by the next one that succeeds. */
   failure: Error | undefined
   /** Commits done, and the writes and bytes they carried (for `$SYS` and the benchmark). */
-  readonly stats = { commits: 0, writes: 0, bytes: 0, failures: 0, afterClose: 0 }
+  readonly stats = { commits: 0, writes: 0, bytes: 0, failures: 0, afterClose: 0, cancelled: 0 }
 
   constructor (private readonly init: GroupCommitInit) {}
 
@@ -77,11 +91,34 @@ export class GroupCommit {
   }
 
   put (key: string, value: Uint8Array): number {
-    return this.append({ type: 'put', key, value }, key.length + value.byteLength)
+    const index = this.fresh.get(key)
+    const op = index === undefined ? undefined : this.pending[index]
+    if (op?.type !== 'put') return this.append({ type: 'put', key, value, size: key.length + value.byteLength + OP_OVERHEAD_BYTES })
+    // Still waiting, never written: the new value replaces it (and a delete can still cancel it).
+    const size = key.length + value.byteLength + OP_OVERHEAD_BYTES
+    this.pendingBytes += size - op.size
+    op.value = value
+    op.size = size
+    return this.advance()
+  }
+
+  /** Puts a record under a key never written before, `encode`d when its commit starts; `bytes` is about its size. */
+  putNew (key: string, encode: () => Uint8Array, bytes: number): number {
+    const seq = this.append({ type: 'put', key, value: encode, size: key.length + bytes + OP_OVERHEAD_BYTES })
+    if (!this.closed) this.fresh.set(key, this.pending.length - 1)
+    return seq
   }
 
   del (key: string): number {
-    return this.append({ type: 'del', key }, key.length)
+    const index = this.fresh.get(key)
+    const op = index === undefined ? undefined : this.pending[index]
+    if (index === undefined || op === undefined) return this.append({ type: 'del', key, size: key.length + OP_OVERHEAD_BYTES })
+    // Put and deleted before any commit took it: neither reaches the store.
+    this.fresh.delete(key)
+    this.pending[index] = undefined
+    this.pendingBytes -= op.size
+    this.stats.cancelled++
+    return this.advance()
   }
 
   /** Calls `done` once every write up to `seq` is committed (at once when it is, or when `immediate`). */
@@ -115,13 +152,18 @@ export class GroupCommit {
     }
   }
 
-  private append (op: StoreOp, size: number): number {
+  private append (op: PendingOp): number {
     if (this.closed) {
       if (this.stats.afterClose++ === 0) this.init.log.warn({ key: op.key.slice(0, 200) }, 'store_write_after_close')
       return this.appendedSeq
     }
     this.pending.push(op)
-    this.pendingBytes += size + OP_OVERHEAD_BYTES
+    this.pendingBytes += op.size
+    return this.advance()
+  }
+
+  /** A write was appended (or replaced or cancelled one): it has the next sequence number. */
+  private advance (): number {
     this.appendedSeq++
     this.schedule()
     return this.appendedSeq
@@ -148,12 +190,26 @@ export class GroupCommit {
 
   private async commit (): Promise<void> {
     if (this.committing !== undefined) return
-    const ops = this.pending
+    const pending = this.pending
     const bytes = this.pendingBytes
     const seq = this.appendedSeq
-    if (ops.length === 0) return
+    if (pending.length === 0) return
     this.pending = []
     this.pendingBytes = 0
+    this.fresh.clear()
+    const ops: StoreOp[] = []
+    for (const op of pending) {
+      if (op === undefined) continue
+      if (op.type === 'del') ops.push({ type: 'del', key: op.key })
+      else ops.push({ type: 'put', key: op.key, value: typeof op.value === 'function' ? op.value() : op.value })
+    }
+    if (ops.length === 0) {
+      // Every write of the window cancelled out: durable as it is.
+      this.durableSeq = seq
+      this.release(seq)
+      if (this.pending.length > 0) this.schedule()
+      return
+    }
     const sync = this.init.mode === 'batch' || this.init.mode === 'sync'
     const done = this.init.store.write(ops, { sync })
     this.committing = done.then(() => {}, () => {})
@@ -177,14 +233,18 @@ export class GroupCommit {
   }
 
   /** A commit failed: its writes go back in front of those since, to be tried again after `retryMs`. */
-  private failed (ops: StoreOp[], bytes: number, err: unknown): void {
+  private failed (ops: readonly StoreOp[], bytes: number, err: unknown): void {
     const error = err instanceof StoreFullError || err instanceof StoreWriteError
       ? err
       : new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err })
     this.stats.failures++
     if (this.failure === undefined) this.init.log.error({ err: error, writes: ops.length }, 'store_write_failed')
     this.failure = error
-    this.pending = ops.concat(this.pending)
+    const retried: PendingOp[] = ops.map(op => op.type === 'put'
+      ? { type: 'put', key: op.key, value: op.value, size: op.key.length + op.value.byteLength + OP_OVERHEAD_BYTES }
+      : { type: 'del', key: op.key, size: op.key.length + OP_OVERHEAD_BYTES })
+    this.pending = [...retried, ...this.pending]
+    for (const [key, index] of this.fresh) this.fresh.set(key, index + retried.length)
     this.pendingBytes += bytes
     this.committing = undefined
     if (!this.closed) {

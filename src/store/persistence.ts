@@ -22,8 +22,8 @@ export class Persistence implements Durable {
   get committed (): number { return this.commit.committed }
 
   stats (): StoreStats {
-    const { commits, writes, bytes, failures } = this.commit.stats
-    return { commits, writes, bytes, failures, waitingBytes: this.commit.waitingBytes }
+    const { commits, writes, bytes, failures, cancelled } = this.commit.stats
+    return { commits, writes, bytes, failures, cancelled, waitingBytes: this.commit.waitingBytes }
   }
 
   afterDurable (seq: number, done: () => void): void {
@@ -59,7 +59,8 @@ export class Persistence implements Durable {
   deliveryKept (clientId: string, delivery: Delivery): void {
     const key = deliveryKey(clientId, this.nextSeq())
     delivery.storeKey = key
-    this.commit.put(key, encodeDelivery(delivery))
+    // Encoded when its commit starts: a subscriber's PUBACK before then leaves the store untouched.
+    this.commit.putNew(key, () => encodeDelivery(delivery), delivery.message.topic.length + delivery.message.payload.byteLength + 32)
   }
 
   deliveryInflight (_clientId: string, entry: InflightEntry): void {

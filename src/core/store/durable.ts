@@ -48,6 +48,8 @@ export interface StoreStats {
   bytes: number
   /** Commits that failed (disk full, I/O error); each was tried again. */
   failures: number
+  /** Records put and deleted before a commit took them (acknowledged within the window): never written. */
+  cancelled: number
   /** Bytes of writes waiting for the next commit. */
   waitingBytes: number
 }
