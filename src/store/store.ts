@@ -3,7 +3,7 @@
  * interface): an ordered key-value store of byte values under string keys, written in atomic
  * batches. Keys are compared as UTF-8 bytes; `entries(prefix)` yields in that order. The records
  * the broker keeps in it and their keys are in records.ts; the group commit that feeds it is
- * group-commit.ts. Every backend passes test/store-contract.ts.
+ * group-commit.ts. Every backend passes the contract suite, test/helpers/store-contract.ts.
  */
 
 /** One write of a batch. */
