@@ -19,6 +19,7 @@
  */
 import { spawn, dispatch, type ActorSystemRef, type Ref } from 'nact'
 import { InvalidTopicFilterError, TopicTrie } from '../src/core/routing/trie.js'
+import type { MatchCacheLimits } from '../src/core/routing/match-cache.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import type { Message, SharedTarget } from '../src/core/mqtt/message.js'
 import type { Delivery } from '../src/core/session/session-state.js'
@@ -65,6 +66,8 @@ export interface TrieShardDeps {
   random?: () => number
   /** The node's store: QoS 1/2 deliveries to durable subscribers are recorded in the routing turn. */
   durable?: Durable
+  /** Bound of the trie's match cache (`routing.matchCacheTopics`, `routing.matchCacheBytes`). */
+  matchCache?: MatchCacheLimits
 }
 
 /** What one routing turn hands one local session. */
@@ -509,7 +512,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
   }
 
   return spawn(system, handle, `trie-shard-${index}`, {
-    initialState: { trie: new TopicTrie<FilterEntry>(), subscriberCount: 0, remoteRouteCounts: new Map(), groupCounters: new Map() },
+    initialState: { trie: new TopicTrie<FilterEntry>(deps.matchCache === undefined ? undefined : { cache: deps.matchCache }), subscriberCount: 0, remoteRouteCounts: new Map(), groupCounters: new Map() },
     onCrash: resumeOnCrash<ShardMsg>(shardLog)
   })
 }

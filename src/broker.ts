@@ -185,7 +185,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   const shards: Array<Ref<ShardMsg>> = []
   const routeTable: Ref<RouteTableMsg> = spawnRouteTable(system, { node, log, shards, replicator: cluster })
   for (let index = 0; index < config.shards; index++) {
-    shards.push(spawnTrieShard(system, { index, node, log, routeTable, forwarder: cluster, sharedStrategy: config.mqtt.sharedSubscriptionStrategy, ...(durable === undefined ? {} : { durable }) }))
+    shards.push(spawnTrieShard(system, { index, node, log, routeTable, forwarder: cluster, sharedStrategy: config.mqtt.sharedSubscriptionStrategy, matchCache: { maxTopics: config.routing.matchCacheTopics, maxBytes: config.routing.matchCacheBytes }, ...(durable === undefined ? {} : { durable }) }))
   }
   const retainedSync = new ClusterRetained(cluster.network, log, config.cluster.digestIntervalMs)
   const retainer = spawnRetainer(system, {

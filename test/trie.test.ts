@@ -255,7 +255,7 @@ describe('TopicTrie match cache', () => {
   })
 
   it('is bounded: the oldest topic is evicted when full', () => {
-    const trie = new TopicTrie<number>({ cacheSize: 2 })
+    const trie = new TopicTrie<number>({ cache: { maxTopics: 2, maxBytes: 1 << 20 } })
     trie.set('#', 1)
     trie.match('t1')
     trie.match('t2')
@@ -266,8 +266,8 @@ describe('TopicTrie match cache', () => {
     assert.equal(trie.stats.cacheHits, 1, 't1 was evicted')
   })
 
-  it('cacheSize 0 disables caching', () => {
-    const trie = new TopicTrie<number>({ cacheSize: 0 })
+  it('a cache of 0 topics disables caching', () => {
+    const trie = new TopicTrie<number>({ cache: { maxTopics: 0, maxBytes: 1 << 20 } })
     trie.set('#', 1)
     trie.match('t')
     assert.deepEqual(trie.match('t'), [1])
@@ -297,7 +297,7 @@ describe('TopicTrie against brute-force topicMatches', () => {
         return nonEmpty(levels.join('/'))
       }
 
-      const trie = new TopicTrie<string>({ cacheSize: 64 })
+      const trie = new TopicTrie<string>({ cache: { maxTopics: 64, maxBytes: 1 << 20 } })
       const reference = new Map<string, string>()
       let version = 0
       for (let step = 0; step < 4000; step++) {

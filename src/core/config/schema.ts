@@ -339,6 +339,12 @@ export interface BrokerConfig {
   persistence: PersistenceConfig
   /** Number of subscription-trie shard actors. Default 4. */
   shards: number
+  routing: {
+    /** Topics whose match results each trie shard caches (a power of two is used). Default 16 384. */
+    matchCacheTopics: number
+    /** Bytes the match cache of each trie shard holds at most. Default 4 MiB. */
+    matchCacheBytes: number
+  }
   sys: {
     /** Interval between `$SYS` publications, in milliseconds. Default 10 000. */
     intervalMs: number
@@ -544,6 +550,7 @@ export const SCHEMA: Schema<BrokerConfig> = {
     retryMs: integer(10, 3_600_000)
   },
   shards: integer(1, 1024),
+  routing: { matchCacheTopics: integer(0, 1 << 24), matchCacheBytes: integer(0, 2 ** 32) },
   sys: { intervalMs: integer(100, DAY_MS) },
   cluster: {
     discovery: oneOf(DISCOVERY_STRATEGIES),

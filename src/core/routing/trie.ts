@@ -8,8 +8,9 @@
  * nothing of `$share/`: shared subscriptions are stored under their inner filter by the caller.
  */
 import { isValidTopicFilter, topicMatches } from '../mqtt/topic.js'
+import { MatchCache, type MatchCacheLimits } from './match-cache.js'
 
-const DEFAULT_CACHE_SIZE = 4096
+export const DEFAULT_MATCH_CACHE: MatchCacheLimits = { maxTopics: 16_384, maxBytes: 4 * 1024 * 1024 }
 /** Longer topics are matched but not cached, so the cache's memory stays bounded. */
 const MAX_CACHED_TOPIC_LENGTH = 1024
 
@@ -21,6 +22,8 @@ const BULK_SELECTIVE_LIMIT = 64
 
 const DOLLAR = 0x24
 const EMPTY: readonly never[] = Object.freeze([])
+/** Stack slots kept between walks; a walk of a deeper topic grows the stack and gives the rest back. */
+const STACK_KEPT = 256
 
 /**
  * The literal text around a wildcard filter's wildcards: every topic it matches starts with
@@ -120,14 +123,21 @@ export class TopicTrie<V> {
   /** Every stored filter and the node where it ends, for O(1) get/has/delete. */
   private readonly filters = new Map<string, LevelNode<V>>()
   /** Topic name → values of the filters matching it, valid for the current set of filters. */
-  private readonly cache = new Map<string, readonly V[]>()
-  private readonly cacheSize: number
+  private readonly cache: MatchCache<V>
   /** Wildcard changes so far in the running `bulk()`; undefined outside one. */
   private bulkWildcardChanges: number | undefined
+  /** The walk's stack of (node, depth) pairs, kept between calls: `collect` never re-enters. */
+  private readonly stackNodes: Array<LevelNode<V>> = []
+  private readonly stackDepths: number[] = []
 
-  /** `cacheSize`: how many topics' results to keep (default 4096; 0 disables the cache). */
-  constructor (options?: { cacheSize?: number }) {
-    this.cacheSize = Math.max(0, Math.floor(options?.cacheSize ?? DEFAULT_CACHE_SIZE))
+  /** `cache`: how many topics' results to keep, in count and bytes (DEFAULT_MATCH_CACHE; 0 disables it). */
+  constructor (options?: { cache?: MatchCacheLimits }) {
+    this.cache = new MatchCache<V>(options?.cache ?? DEFAULT_MATCH_CACHE)
+  }
+
+  /** Topics and bytes the match cache holds now. */
+  get cacheUsage (): { topics: number, bytes: number } {
+    return { topics: this.cache.size, bytes: this.cache.bytes }
   }
 
   get size (): number {
@@ -202,16 +212,14 @@ export class TopicTrie<V> {
    */
   match (topic: string): readonly V[] {
     this.stats.matches++
-    const cached = this.cache.get(topic)
+    const slot = topic.length <= MAX_CACHED_TOPIC_LENGTH ? this.cache.slotOf(topic) : -1
+    const cached = this.cache.get(slot, topic)
     if (cached !== undefined) {
       this.stats.cacheHits++
       return cached
     }
     const result = this.collect(topic)
-    if (this.cacheSize > 0 && topic.length <= MAX_CACHED_TOPIC_LENGTH) {
-      if (this.cache.size >= this.cacheSize) this.evictOldest()
-      this.cache.set(topic, result)
-    }
+    this.cache.set(slot, topic, result)
     return result
   }
 
@@ -219,17 +227,24 @@ export class TopicTrie<V> {
     for (const [filter, node] of this.filters) yield [filter, node.value as V]
   }
 
-  /** Walks the trie with an explicit stack, so topics with very many levels cannot overflow the call stack. */
+  /**
+   * Walks the trie with an explicit stack (reused between calls), so topics with very many levels
+   * cannot overflow the call stack.
+   */
   private collect (topic: string): readonly V[] {
     const levels = topic.split('/')
     const levelCount = levels.length
     const startsWithDollar = topic.charCodeAt(0) === DOLLAR
     let out: V[] | undefined
-    const nodes: Array<LevelNode<V>> = [this.root]
-    const depths: number[] = [0]
-    let node: LevelNode<V> | undefined
-    while ((node = nodes.pop()) !== undefined) {
-      const depth = depths.pop() ?? 0
+    const nodes = this.stackNodes
+    const depths = this.stackDepths
+    let top = 0
+    nodes[0] = this.root
+    depths[0] = 0
+    while (top >= 0) {
+      const node = nodes[top] as LevelNode<V>
+      const depth = depths[top] as number
+      top--
       // [MQTT-4.7.2-1] a first-level wildcard does not match a topic starting with '$'.
       const wildcardsApply = depth !== 0 || !startsWithDollar
       // 'prefix/#' matches the prefix itself and everything below it [MQTT-4.7.1-2].
@@ -238,15 +253,19 @@ export class TopicTrie<V> {
         if (node.hasValue) (out ??= []).push(node.value as V)
         continue
       }
-      const literal = node.literals?.get(levels[depth] ?? '')
+      const literal = node.literals?.get(levels[depth] as string)
       if (literal !== undefined) {
-        nodes.push(literal)
-        depths.push(depth + 1)
+        nodes[++top] = literal
+        depths[top] = depth + 1
       }
       if (wildcardsApply && node.plus !== undefined) {
-        nodes.push(node.plus)
-        depths.push(depth + 1)
+        nodes[++top] = node.plus
+        depths[top] = depth + 1
       }
+    }
+    if (nodes.length > STACK_KEPT) {
+      nodes.length = STACK_KEPT
+      depths.length = STACK_KEPT
     }
     return out ?? EMPTY
   }
@@ -267,14 +286,6 @@ export class TopicTrie<V> {
       return
     }
     const { prefix, suffix } = literalEnds(filter)
-    // Deleting the current key while iterating a Map is safe: iteration continues with the next one.
-    for (const topic of this.cache.keys()) {
-      if (framedBy(topic, prefix, suffix) && topicMatches(filter, topic)) this.cache.delete(topic)
-    }
-  }
-
-  private evictOldest (): void {
-    const oldest = this.cache.keys().next()
-    if (oldest.done !== true) this.cache.delete(oldest.value)
+    this.cache.deleteWhere(topic => framedBy(topic, prefix, suffix) && topicMatches(filter, topic))
   }
 }

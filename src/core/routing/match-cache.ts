@@ -1,0 +1,111 @@
+/**
+ * The trie's cache of match results: topic name → the values of the filters matching it, bounded in
+ * topics and in bytes. It is direct-mapped, like a CPU cache: a topic's hash picks one slot, a hit
+ * compares the topic there, a miss overwrites the slot. Nothing is allocated or rehashed per entry.
+ *
+ * A Map used as a FIFO cost more than the trie walk it saved once it thrashed: with 27,000
+ * distinct topics over 10,000 mixed filters, a 4,096-topic Map took 2.5 µs per match against
+ * 0.64 µs with no cache at all (each delete leaves a hole that V8's ordered hash table later
+ * rehashes), and a two-generation Map still 0.86 µs at 16,384 topics.
+ */
+
+/** Bytes charged per entry beyond its topic's characters: the slot and the result array. */
+const ENTRY_OVERHEAD_BYTES = 48
+const BYTES_PER_VALUE = 8
+
+export interface MatchCacheLimits {
+  /** Topics kept at most (rounded down to a power of two); 0 disables the cache. */
+  maxTopics: number
+  /** Bytes kept at most: two per topic character plus ENTRY_OVERHEAD_BYTES and 8 per matched value. */
+  maxBytes: number
+}
+
+export class MatchCache<V> {
+  private readonly topics: Array<string | undefined>
+  private readonly results: Array<readonly V[] | undefined>
+  private readonly mask: number
+  private readonly maxBytes: number
+  private used = 0
+  private usedBytes = 0
+
+  constructor (limits: MatchCacheLimits) {
+    const slots = limits.maxTopics >= 1 && limits.maxBytes > 0 ? 2 ** Math.floor(Math.log2(Math.min(limits.maxTopics, 1 << 24))) : 0
+    this.topics = new Array<string | undefined>(slots).fill(undefined)
+    this.results = new Array<readonly V[] | undefined>(slots).fill(undefined)
+    this.mask = slots - 1
+    this.maxBytes = limits.maxBytes
+  }
+
+  get size (): number {
+    return this.used
+  }
+
+  get bytes (): number {
+    return this.usedBytes
+  }
+
+  /** The slot a topic lives in (-1 when the cache is disabled): `get` and `set` take it, so a miss hashes once. */
+  slotOf (topic: string): number {
+    return this.mask < 0 ? -1 : hashTopic(topic) & this.mask
+  }
+
+  get (slot: number, topic: string): readonly V[] | undefined {
+    return slot >= 0 && this.topics[slot] === topic ? this.results[slot] : undefined
+  }
+
+  /** Stores a result, replacing whatever held its slot; skipped when it would pass the byte bound. */
+  set (slot: number, topic: string, result: readonly V[]): void {
+    if (slot < 0) return
+    const previous = this.topics[slot]
+    const freed = previous === undefined ? 0 : entryBytes(previous, this.results[slot] as readonly V[])
+    const bytes = entryBytes(topic, result)
+    if (this.usedBytes - freed + bytes > this.maxBytes) return
+    if (previous === undefined) this.used++
+    this.usedBytes += bytes - freed
+    this.topics[slot] = topic
+    this.results[slot] = result
+  }
+
+  delete (topic: string): void {
+    const slot = this.slotOf(topic)
+    if (slot >= 0 && this.topics[slot] === topic) this.free(slot)
+  }
+
+  /** Drops every cached topic `stale` says is affected. */
+  deleteWhere (stale: (topic: string) => boolean): void {
+    if (this.used === 0) return
+    for (let slot = 0; slot <= this.mask; slot++) {
+      const topic = this.topics[slot]
+      if (topic !== undefined && stale(topic)) this.free(slot)
+    }
+  }
+
+  clear (): void {
+    if (this.used === 0) return
+    this.topics.fill(undefined)
+    this.results.fill(undefined)
+    this.used = 0
+    this.usedBytes = 0
+  }
+
+  private free (slot: number): void {
+    this.usedBytes -= entryBytes(this.topics[slot] as string, this.results[slot] as readonly V[])
+    this.used--
+    this.topics[slot] = undefined
+    this.results[slot] = undefined
+  }
+}
+
+/** FNV-1a over the topic's UTF-16 code units. */
+function hashTopic (topic: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < topic.length; i++) {
+    h ^= topic.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+function entryBytes (topic: string, result: readonly unknown[]): number {
+  return 2 * topic.length + ENTRY_OVERHEAD_BYTES + BYTES_PER_VALUE * result.length
+}
