@@ -3,8 +3,9 @@
  */
 import type { PeerSockets } from './brokers.js'
 import type { BrokerAddress, PublisherSpec, SubscriberSpec, ThroughputResult, ThroughputWorkload, TopicRotation } from './workload.js'
+import { buildWildcardMix } from './wildcard-mix.js'
 
-export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'fan-out' | 'wildcard' | 'idle-5k' | 'idle-19k' | 'tls-connects' | 'tls-qos0'
+export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'fan-out' | 'wildcard' | 'wildcard-mixed' | 'idle-5k' | 'idle-19k' | 'tls-connects' | 'tls-qos0'
 
 /** One figure of a scenario, shown as one table row. */
 export interface Metric {
@@ -67,6 +68,11 @@ export const TLS_CONNECTIONS = 5_000
 
 const PAIRS = 10
 const WILDCARD_FILTERS = 10_000
+/** The mixed wildcard workload: subscriber clients (100 filters each) and publishers. */
+export const MIX_CLIENTS = 100
+export const MIX_PUBLISHERS = 10
+/** Seeds the publishers' topic draws, so every run and broker gets the same sequence. */
+const MIX_SEED = 12
 const ROUTE_TIMEOUT_MS = 10_000
 /** Left out of the figures at the start of each run; at most a fifth of the run. */
 const WARMUP_SECONDS = 1
@@ -145,6 +151,20 @@ function wildcard (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo
     null)
 }
 
+/**
+ * The mixed wildcard workload (`wildcard-mix.ts`) with every client on `subscribeTo` and every
+ * publisher on `publishTo`, unless `publisherAddress`/`subscriberAddress` place them per index.
+ */
+export function wildcardMixed (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress, publisherAddress?: (p: number) => BrokerAddress, subscriberAddress?: (c: number) => BrokerAddress): ThroughputWorkload {
+  const mix = buildWildcardMix(MIX_CLIENTS)
+  const publishers: PublisherSpec[] = Array.from({ length: MIX_PUBLISHERS }, (_, p) => publisherAddress === undefined ? { topics: null } : { topics: null, address: publisherAddress(p) })
+  const subscribers: SubscriberSpec[] = mix.filters.map((filters, c) => subscriberAddress === undefined ? { filters, expects: [] } : { filters, expects: [], address: subscriberAddress(c) })
+  return { ...workload(settings, publishTo, subscribeTo, 0, publishers, subscribers, null), topicSet: { topics: mix.topics, owners: mix.owners, seed: MIX_SEED } }
+}
+
+const SUBSCRIBE_10K: Metric = { key: 'subscribeMs', label: 'subscribe 10k filters, ms', higherIsBetter: false, digits: 0, generatorSensitive: true }
+const wildcardFigures = (result: ThroughputResult): Record<string, number> => ({ msgPerSecond: result.deliveredPerSecond, subscribeMs: result.subscribeMs })
+
 export const SCENARIOS: readonly Scenario[] = [
   { kind: 'throughput', id: 'fan-in', title: 'fan-in: 10 publishers → 1 subscriber on bench/#, QoS 0', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: fanIn, figures: throughputFigures },
   { kind: 'throughput', id: 'pairs-qos0', title: '10 one-to-one pairs, QoS 0', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: (s, p, q) => pairs(s, p, q, 0, null), figures: throughputFigures },
@@ -167,9 +187,18 @@ export const SCENARIOS: readonly Scenario[] = [
     id: 'wildcard',
     title: '10k wildcard subscriptions w/<i>/+, each publish matches one, QoS 0',
     peerSockets: 'default',
-    metrics: [MSG_PER_SECOND, { key: 'subscribeMs', label: 'subscribe 10k filters, ms', higherIsBetter: false, digits: 0, generatorSensitive: true }],
+    metrics: [MSG_PER_SECOND, SUBSCRIBE_10K],
     build: wildcard,
-    figures: result => ({ msgPerSecond: result.deliveredPerSecond, subscribeMs: result.subscribeMs })
+    figures: wildcardFigures
+  },
+  {
+    kind: 'throughput',
+    id: 'wildcard-mixed',
+    title: 'mixed wildcards: 10k filters (exact, +, #) on 100 clients, 26.5k random topics, each publish matches one, QoS 0',
+    peerSockets: 'default',
+    metrics: [MSG_PER_SECOND, SUBSCRIBE_10K],
+    build: (s, p, q) => wildcardMixed(s, p, q),
+    figures: wildcardFigures
   },
   {
     kind: 'tls',

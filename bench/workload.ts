@@ -4,6 +4,7 @@
  * `RESULT <json>` on stdout (and `READY <json>` first for workloads the harness steps through).
  */
 import type { RestartBuildWorkload, RestartCheckWorkload } from './restart-workload.js'
+import type { TopicSet } from './wildcard-mix.js'
 
 export type QoS = 0 | 1
 
@@ -28,13 +29,30 @@ export interface TopicRotation {
 }
 
 export interface PublisherSpec {
-  topics: TopicRotation
+  /** The topics it cycles through; null: topics drawn from the workload's `topicSet`. */
+  topics: TopicRotation | null
+  /** The node it connects to, when not the workload's `publishTo`. */
+  address?: BrokerAddress
 }
 
 export interface SubscriberSpec {
   filters: string[]
-  /** Indexes (into `publishers`) of the publishers whose every message this subscriber must receive. */
+  /**
+   * Indexes (into `publishers`) of the publishers whose every message this subscriber must receive.
+   * Empty with a `topicSet`: there, the subscriber receives the messages on the topics it owns.
+   */
   expects: number[]
+  /** The node it connects to, when not the workload's `subscribeTo`. */
+  address?: BrokerAddress
+}
+
+/**
+ * Publishers whose `topics` is null send each message to a topic drawn uniformly at random from
+ * `topics` (a PRNG seeded with `seed` and the publisher index), and exactly the subscriber
+ * `owners[t]` must receive it, on that topic.
+ */
+export interface SeededTopicSet extends TopicSet {
+  seed: number
 }
 
 /** N publishers and M subscribers, paced or flat out, bounded in messages and time. */
@@ -61,6 +79,8 @@ export interface ThroughputWorkload {
   routeTimeoutMs: number
   /** Subscribers connect with clean session 0, so the broker records each QoS 1 delivery to them (as persistent). */
   persistentSubscribers?: boolean
+  /** Where publishers with null `topics` publish, and who receives what. */
+  topicSet?: SeededTopicSet
 }
 
 /** Latency from publish to delivery of the messages sent after the warm-up. */
@@ -81,7 +101,11 @@ export interface ThroughputResult {
   lost: number
   duplicated: number
   outOfOrder: number
-  /** Messages a subscriber received from a publisher it does not expect, or with an unreadable payload. */
+  /**
+   * Messages a subscriber received from a publisher it does not expect, or with an unreadable
+   * payload; with a topic set, also messages on a topic the subscriber does not own or on another
+   * topic than the one published to.
+   */
   unexpected: number
   /** QoS 1 PUBLISHes still without PUBACK when the run ended. */
   unacked: number
@@ -92,6 +116,8 @@ export interface ThroughputResult {
   measuredToEpochMs: number
   measuredDeliveries: number
   deliveredPerSecond: number
+  /** Distinct messages each subscriber received, in `subscribers` order. */
+  perSubscriber: number[]
   latency: LatencySummary
   connectMs: number
   /** Share of one core the generator process used while measuring (0…1); near 1 the generator may be the limit. */
