@@ -23,21 +23,24 @@ export interface MatchCacheLimits {
 export class MatchCache<V> {
   private readonly topics: Array<string | undefined>
   private readonly results: Array<readonly V[] | undefined>
+  /** The occupied slots, densely, and each occupied slot's index in it: a scan costs what the cache holds. */
+  private readonly occupied: number[] = []
+  private readonly positions: Int32Array
   private readonly mask: number
   private readonly maxBytes: number
-  private used = 0
   private usedBytes = 0
 
   constructor (limits: MatchCacheLimits) {
     const slots = limits.maxTopics >= 1 && limits.maxBytes > 0 ? 2 ** Math.floor(Math.log2(Math.min(limits.maxTopics, 1 << 24))) : 0
     this.topics = new Array<string | undefined>(slots).fill(undefined)
     this.results = new Array<readonly V[] | undefined>(slots).fill(undefined)
+    this.positions = new Int32Array(slots)
     this.mask = slots - 1
     this.maxBytes = limits.maxBytes
   }
 
   get size (): number {
-    return this.used
+    return this.occupied.length
   }
 
   get bytes (): number {
@@ -60,7 +63,10 @@ export class MatchCache<V> {
     const freed = previous === undefined ? 0 : entryBytes(previous, this.results[slot] as readonly V[])
     const bytes = entryBytes(topic, result)
     if (this.usedBytes - freed + bytes > this.maxBytes) return
-    if (previous === undefined) this.used++
+    if (previous === undefined) {
+      this.positions[slot] = this.occupied.length
+      this.occupied.push(slot)
+    }
     this.usedBytes += bytes - freed
     this.topics[slot] = topic
     this.results[slot] = result
@@ -71,28 +77,36 @@ export class MatchCache<V> {
     if (slot >= 0 && this.topics[slot] === topic) this.free(slot)
   }
 
-  /** Drops every cached topic `stale` says is affected. */
+  /**
+   * Drops every cached topic `stale` says is affected. Walks the occupied slots from the end: `free`
+   * moves the last one into the freed place, which the walk has already seen.
+   */
   deleteWhere (stale: (topic: string) => boolean): void {
-    if (this.used === 0) return
-    for (let slot = 0; slot <= this.mask; slot++) {
-      const topic = this.topics[slot]
-      if (topic !== undefined && stale(topic)) this.free(slot)
+    for (let i = this.occupied.length - 1; i >= 0; i--) {
+      const slot = this.occupied[i] as number
+      if (stale(this.topics[slot] as string)) this.free(slot)
     }
   }
 
   clear (): void {
-    if (this.used === 0) return
-    this.topics.fill(undefined)
-    this.results.fill(undefined)
-    this.used = 0
+    for (const slot of this.occupied) {
+      this.topics[slot] = undefined
+      this.results[slot] = undefined
+    }
+    this.occupied.length = 0
     this.usedBytes = 0
   }
 
   private free (slot: number): void {
     this.usedBytes -= entryBytes(this.topics[slot] as string, this.results[slot] as readonly V[])
-    this.used--
     this.topics[slot] = undefined
     this.results[slot] = undefined
+    const index = this.positions[slot] as number
+    const last = this.occupied.pop() as number
+    if (last !== slot) {
+      this.occupied[index] = last
+      this.positions[last] = index
+    }
   }
 }
 

@@ -18,7 +18,7 @@ const MAX_CACHED_TOPIC_LENGTH = 1024
  * Wildcard changes within one `bulk()` that are invalidated selectively; past this many, the cache
  * is dropped once instead (each selective invalidation scans the cache).
  */
-const BULK_SELECTIVE_LIMIT = 64
+const BULK_SELECTIVE_LIMIT = 16
 
 const DOLLAR = 0x24
 const EMPTY: readonly never[] = Object.freeze([])
