@@ -1,6 +1,8 @@
 /**
  * The brokers under test, each started as a fresh process on a fresh loopback port, pinned to the
- * broker CPU: meshmq (this project), Aedes (bench/aedes-server.ts) and mosquitto (generated config).
+ * broker CPU: meshmq (this project), Aedes (bench/aedes-server.ts) and mosquitto (generated config);
+ * and `floor`, the memory floor of the idle rows (bench/bare-socket-server.ts: holds the sockets,
+ * answers CONNECT with CONNACK, nothing else).
  */
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,10 +12,15 @@ import { ChildProcess, waitForPort } from './child-process.js'
 import { BrokerStartError } from './errors.js'
 import type { BrokerAddress } from './workload.js'
 
-export type BrokerName = 'meshmq' | 'aedes' | 'mosquitto'
+export type BrokerName = 'meshmq' | 'aedes' | 'mosquitto' | 'floor'
 
 /** Order of the A/B alternation within each run. */
-export const BROKER_NAMES: readonly BrokerName[] = ['meshmq', 'aedes', 'mosquitto']
+export const BROKER_NAMES: readonly BrokerName[] = ['meshmq', 'aedes', 'mosquitto', 'floor']
+
+/** Whether `broker` runs a scenario of this kind: the floor is no broker and runs only the idle rows. */
+export function runsScenarioKind (broker: BrokerName, kind: 'throughput' | 'idle' | 'tls'): boolean {
+  return broker !== 'floor' || kind === 'idle'
+}
 
 /** A restart reads the whole store back before the port opens: 1M queued messages take a while. */
 const START_TIMEOUT_MS = 180_000
@@ -75,7 +82,21 @@ async function startPlainBroker (name: BrokerName, host: BrokerHost, sockets: Pe
     case 'meshmq': return await startMeshmq(host, await freePort(), [], 'meshmq', tls === undefined ? {} : { MESHMQ_LISTENERS: JSON.stringify([meshmqTlsListener(tls)]) })
     case 'aedes': return await startAedes(host, sockets, tls)
     case 'mosquitto': return await startMosquitto(host, sockets, tls)
+    case 'floor': return await startFloor(host, tls)
   }
+}
+
+/** The bare-socket floor: a Node process that holds the connections and does nothing else. */
+async function startFloor (host: BrokerHost, tls: (BenchTls & { port: number }) | undefined): Promise<RunningBroker> {
+  if (tls !== undefined) throw new BrokerStartError('the bare-socket floor has no TLS listener')
+  const port = await freePort()
+  const child = new ChildProcess('floor', {
+    command: process.execPath,
+    args: [join(host.root, 'dist', 'bench', 'bare-socket-server.js'), String(port)],
+    cpu: host.cpu,
+    cwd: host.root
+  })
+  return await ready('floor', child, port, () => {})
 }
 
 /** meshmq's `listeners` entry for the TLS listener (passed in `MESHMQ_LISTENERS`). */

@@ -4,6 +4,8 @@
  * - cluster-pairs, cluster-pairs-qos1: 10 pairs QoS 0 (QoS 1) publishing on node 1 (alone on the
  *   broker CPU) and subscribing on node 2 (on the generator's CPU), alternated with the same
  *   workload on a single node;
+ * - cluster-wildcard-mixed: the mixed wildcard workload with subscribers and publishers on all
+ *   three nodes (every node on the broker CPU), alternated with the same workload on a single node;
  * - cluster-convergence: subscribe on node 2 → first delivery of a publish looping on node 1;
  * - cluster-join-sync: node 3 joins a cluster that holds many routes; time until it routes them;
  * - cluster-shared: QoS 1 publishers on node 1 to six subscribers, two on each node, with a plain
@@ -19,7 +21,7 @@ import { startBroker, startMeshmq, type BrokerHost, type RunningBroker } from '.
 import { freePort } from '../test/helpers/ports.js'
 import { GeneratorProcess, runGenerator } from './generator-process.js'
 import { integrityOf, runThroughputWorkload, whileAlive, type Hosts } from './single-node.js'
-import { pairs, type LoadSettings, type Metric } from './scenarios.js'
+import { MIX_PUBLISHERS, pairs, wildcardMixed, type LoadSettings, type Metric } from './scenarios.js'
 import { CLEAN, describeFailure, type RunOutcome } from './outcome.js'
 import { percentile } from './stats.js'
 import { CpuSampler } from './cpu-sampler.js'
@@ -31,8 +33,8 @@ import { epochNow, type SharedResult, type SharedWorkload, type ConvergenceResul
 
 /** The cross-node pairs scenarios, one per QoS. */
 type CrossNodePairsId = 'cluster-pairs' | 'cluster-pairs-qos1'
-export type ClusterScenarioId = CrossNodePairsId | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-retained-sync' | 'cluster-shared' | 'cluster-mdns-mesh' | 'cluster-takeover'
-export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-convergence', 'cluster-join-sync', 'cluster-retained-sync', 'cluster-shared', 'cluster-mdns-mesh', 'cluster-takeover']
+export type ClusterScenarioId = CrossNodePairsId | 'cluster-wildcard-mixed' | 'cluster-convergence' | 'cluster-join-sync' | 'cluster-retained-sync' | 'cluster-shared' | 'cluster-mdns-mesh' | 'cluster-takeover'
+export const CLUSTER_SCENARIO_IDS: readonly ClusterScenarioId[] = ['cluster-pairs', 'cluster-pairs-qos1', 'cluster-wildcard-mixed', 'cluster-convergence', 'cluster-join-sync', 'cluster-retained-sync', 'cluster-shared', 'cluster-mdns-mesh', 'cluster-takeover']
 
 const NODES = 3
 const ROUTE_CHECK_TIMEOUT_MS = 20_000
@@ -78,6 +80,9 @@ function crossNodePairsRows (scenario: CrossNodePairsId, target: string): Cluste
 export const CLUSTER_ROWS: readonly ClusterRow[] = [
   ...crossNodePairsRows('cluster-pairs', '≥ 0.8× single node'),
   ...crossNodePairsRows('cluster-pairs-qos1', ''),
+  { scenario: 'cluster-wildcard-mixed', metric: { key: 'clusterMsgPerSecond', label: 'msg/s delivered, 3 nodes on the broker CPU (reference: one node on it)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodeMsgPerSecond', target: '' },
+  { scenario: 'cluster-wildcard-mixed', metric: { key: 'clusterCpuUsPerMessage', label: 'CPU per delivered message, 3 nodes together, µs', higherIsBetter: false, digits: 2, generatorSensitive: true }, referenceKey: 'singleCpuUsPerMessage', target: '' },
+  { scenario: 'cluster-wildcard-mixed', metric: { key: 'clusterPerBusiestCore', label: 'msg/s per CPU second of the busiest node (the rate with a core per node)', higherIsBetter: true, digits: 0, generatorSensitive: true }, referenceKey: 'singleNodePerCore', target: '' },
   { scenario: 'cluster-convergence', metric: { key: 'p50', label: 'route convergence p50, ms', higherIsBetter: false, digits: 1, generatorSensitive: true }, referenceKey: null, target: '' },
   { scenario: 'cluster-convergence', metric: { key: 'p99', label: 'route convergence p99, ms', higherIsBetter: false, digits: 1, generatorSensitive: true }, referenceKey: null, target: '≤ 50 ms' },
   { scenario: 'cluster-join-sync', metric: { key: 'heldMs', label: 'routes held: node 2 routes the samples, ms after the first SUBSCRIBE on node 1', higherIsBetter: false, digits: 0, generatorSensitive: true }, referenceKey: null, target: '' },
@@ -97,6 +102,7 @@ export const CLUSTER_ROWS: readonly ClusterRow[] = [
 export const CLUSTER_TITLES: Record<ClusterScenarioId, string> = {
   'cluster-pairs': '10 pairs QoS 0 across nodes',
   'cluster-pairs-qos1': '10 pairs QoS 1 across nodes',
+  'cluster-wildcard-mixed': 'mixed wildcards (10k filters, 26.5k topics, QoS 0), subscribers and publishers on all 3 nodes',
   'cluster-convergence': 'route convergence, subscribe on node 2, publish on node 1',
   'cluster-join-sync': 'node 3 joins a cluster holding the routes',
   'cluster-retained-sync': 'node 3 joins a cluster holding 100k retained messages',
@@ -174,6 +180,7 @@ export async function runClusterScenario (id: ClusterScenarioId, hosts: Hosts, s
   switch (id) {
     case 'cluster-pairs': return await crossNodePairs(hosts, settings, 0)
     case 'cluster-pairs-qos1': return await crossNodePairs(hosts, settings, 1)
+    case 'cluster-wildcard-mixed': return await clusterWildcardMixed(hosts, settings)
     case 'cluster-convergence': return await convergence(hosts, settings)
     case 'cluster-join-sync': return await joinSync(hosts, settings)
     case 'cluster-takeover': return await takeover(hosts, settings)
@@ -288,6 +295,56 @@ async function crossNodePairs (hosts: Hosts, settings: ClusterSettings, qos: 0 |
         },
         integrity: integrityOf(crossNode.result),
         generatorBusy: crossNode.result.generatorBusy
+      }
+    } finally {
+      await broker.stop()
+    }
+  } catch (err) {
+    return { ok: false, failure: `single-node reference: ${describeFailure(err)}` }
+  }
+}
+
+/** CPU microseconds per message delivered in the run's measuring window, summed over `cpuMs`. */
+function cpuUsPerMessage (run: MeasuredRun, cpuMs: readonly number[]): number {
+  return cpuMs.reduce((sum, ms) => sum + ms, 0) * 1000 / run.result.measuredDeliveries
+}
+
+/**
+ * The mixed wildcard workload on 3 nodes, all on the broker CPU: client c subscribes on node
+ * c mod 3, publishers 0–3 publish on node 1, 4–6 on node 2, 7–9 on node 3; then the same on one
+ * node. Most deliveries cross a node (two thirds of the topics belong to a client elsewhere).
+ */
+async function clusterWildcardMixed (hosts: Hosts, settings: ClusterSettings): Promise<RunOutcome> {
+  const nodes = await startNodes(hosts, await planCluster(), NODES)
+  const firstOnNode = [0, Math.ceil(MIX_PUBLISHERS * 0.4), Math.ceil(MIX_PUBLISHERS * 0.7)]
+  const publisherNode = (p: number): number => firstOnNode.findLastIndex(first => p >= first)
+  let cluster: MeasuredRun
+  try {
+    const workload = wildcardMixed(settings, nodes[0]!.address, nodes[0]!.address, p => nodes[publisherNode(p)]!.address, c => nodes[c % NODES]!.address)
+    cluster = await measureWithCpu(hosts, { ...workload, routeTimeoutMs: ROUTE_CHECK_TIMEOUT_MS }, nodes)
+    const gone = crashed(nodes)
+    if (gone !== null) return { ok: false, failure: gone }
+  } catch (err) {
+    return { ok: false, failure: describeFailure(err) }
+  } finally {
+    await stopAll(nodes)
+  }
+  try {
+    const broker = await startBroker('meshmq', hosts.broker)
+    try {
+      const single = await measureWithCpu(hosts, wildcardMixed(settings, broker.address, broker.address), [broker])
+      return {
+        ok: true,
+        figures: {
+          clusterMsgPerSecond: cluster.result.deliveredPerSecond,
+          singleNodeMsgPerSecond: single.result.deliveredPerSecond,
+          clusterCpuUsPerMessage: cpuUsPerMessage(cluster, cluster.cpuMs),
+          singleCpuUsPerMessage: cpuUsPerMessage(single, single.cpuMs),
+          clusterPerBusiestCore: perBusiestCoreSecond(cluster),
+          singleNodePerCore: perBusiestCoreSecond(single)
+        },
+        integrity: integrityOf(cluster.result),
+        generatorBusy: cluster.result.generatorBusy
       }
     } finally {
       await broker.stop()

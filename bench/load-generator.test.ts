@@ -13,12 +13,14 @@ import { FrameReader } from './frame-reader.js'
 import { SequenceTracker } from './sequence-tracker.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { runThroughput } from './throughput-workload.js'
-import { pairs } from './scenarios.js'
+import { pairs, wildcardMixed } from './scenarios.js'
 import { KIND_DATA, PAYLOAD_KIND_OFFSET, PAYLOAD_PUBLISHER_OFFSET, PAYLOAD_SEQ_OFFSET, PAYLOAD_TIME_OFFSET } from './payload.js'
 import type { BrokerAddress } from './workload.js'
 import { openIdleConnections } from './idle-workload.js'
 import { buildSessions, checkSessions } from './restart-workload.js'
 import { createTestCertificates } from '../test/helpers/test-certificates.js'
+import { freePort } from '../test/helpers/ports.js'
+import { ChildProcess, waitForPort } from './child-process.js'
 
 function parseAll (bytes: Buffer): mqtt.IPublishPacket[] {
   const parser = mqtt.parser({ protocolVersion: 4 })
@@ -115,6 +117,18 @@ test('a flat-out QoS 1 run against a correct broker delivers every message once 
   assert.ok(result.deliveredPerSecond > 0)
 })
 
+test('a mixed wildcard run against a correct broker delivers every message once, to the owner of its topic', async (t) => {
+  const address = await startAedes(t)
+  const result = await runThroughput(wildcardMixed({ ...settings, seconds: 0.3 }, address, address))
+  assert.ok(result.published > 0)
+  assert.equal(result.expected, result.published)
+  assert.equal(result.delivered, result.published)
+  assert.deepEqual([result.lost, result.duplicated, result.outOfOrder, result.unexpected, result.unacked], [0, 0, 0, 0, 0])
+  assert.deepEqual(result.errors, [])
+  assert.equal(result.perSubscriber.length, 100)
+  assert.equal(result.perSubscriber.reduce((a, b) => a + b, 0), result.delivered)
+})
+
 test('a persistent-subscriber QoS 1 run connects the subscribers with clean session 0 and delivers every message once', async (t) => {
   const address = await startAedes(t)
   const result = await runThroughput({ ...pairs(settings, address, address, 1, null), persistentSubscribers: true })
@@ -152,6 +166,19 @@ test('the generator speaks TLS: a flat-out QoS 1 run and idle connects over TLS,
   idle.close()
   assert.equal(idle.ready.connected, 20)
   assert.equal(idle.ready.failed, 0, idle.ready.firstError ?? '')
+})
+
+test('the bare-socket floor answers each CONNECT with an accepting CONNACK and holds the connections', async () => {
+  const port = await freePort()
+  const floor = new ChildProcess('floor', { command: process.execPath, args: [new URL('bare-socket-server.js', import.meta.url).pathname, String(port)], cpu: null })
+  try {
+    await waitForPort('127.0.0.1', port, floor, 10_000)
+    const idle = await openIdleConnections({ kind: 'idle', connectTo: { host: '127.0.0.1', port }, connections: 50, concurrency: 10, clientIdPrefix: 'floor', timeoutMs: 10_000 })
+    idle.close()
+    assert.deepEqual([idle.ready.connected, idle.ready.failed], [50, 0], idle.ready.firstError ?? '')
+  } finally {
+    await floor.stop()
+  }
 })
 
 test('the CPU sampler attributes a busy child process about one CPU second per second of its window', async () => {

@@ -47,7 +47,8 @@ export const USAGE = `usage: npm run bench -- [flags]
   --seconds S         publishing time per run (default 5; the first fifth, at most 1 s, is warm-up)
   --only LIST         comma-separated scenarios: ${[...SCENARIOS.map(s => s.id), ...PERSISTENCE_SCENARIO_IDS, ...CLUSTER_SCENARIO_IDS].join(', ')}
                       (${PERSISTENCE_SCENARIO_IDS.join(' and ')} run only when named here)
-  --brokers LIST      comma-separated brokers: ${BROKER_NAMES.join(', ')} (default all; meshmq is always the ratio's numerator)
+  --brokers LIST      comma-separated brokers: ${BROKER_NAMES.join(', ')} (default all; meshmq is always the ratio's numerator;
+                      floor, the bare-socket memory floor, runs only the idle rows)
   --cluster           also run the 3-node cluster scenarios (meshmq only)
   --payload BYTES     payload size (default 64, at least ${MIN_PAYLOAD_BYTES})
   --rate N            total msg/s of the paced scenario (default 10000)

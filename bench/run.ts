@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'nod
 import os from 'node:os'
 import { basename, delimiter, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { findMosquitto, meshmqMain, MOSQUITTO_MISSING, type BenchTls, type BrokerName } from './brokers.js'
+import { findMosquitto, meshmqMain, MOSQUITTO_MISSING, runsScenarioKind, type BenchTls, type BrokerName } from './brokers.js'
 import { runTlsScenario } from './tls-runs.js'
 import { createTestCertificates, type TestCertificates } from '../test/helpers/test-certificates.js'
 import { parseOptions, USAGE, type BenchOptions } from './options.js'
@@ -92,12 +92,15 @@ async function main (options: BenchOptions): Promise<void> {
 
   const single: ScenarioRuns[] = []
   const selected: Scenario[] = SCENARIOS.filter(s => options.scenarios.includes(s.id))
+  // The floor has a column only when an idle row runs; it runs nothing else.
+  if (!selected.some(s => s.kind === 'idle')) brokers = brokers.filter(b => b !== 'floor')
   if (brokers.length > 0) {
     for (const scenario of selected) {
-      const runs = new Map<BrokerName, RunOutcome[]>(brokers.map(b => [b, []]))
+      const scenarioBrokers = brokers.filter(b => runsScenarioKind(b, scenario.kind))
+      const runs = new Map<BrokerName, RunOutcome[]>(scenarioBrokers.map(b => [b, []]))
       single.push({ scenario, runs })
       for (let run = 1; run <= options.runs; run++) {
-        for (const broker of brokers) {
+        for (const broker of scenarioBrokers) {
           const outcome = scenario.kind === 'throughput'
             ? await runThroughputScenario(scenario, broker, hosts, settings)
             : scenario.kind === 'tls'

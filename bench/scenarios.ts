@@ -5,7 +5,7 @@ import type { PeerSockets } from './brokers.js'
 import type { BrokerAddress, PublisherSpec, SubscriberSpec, ThroughputResult, ThroughputWorkload, TopicRotation } from './workload.js'
 import { buildWildcardMix } from './wildcard-mix.js'
 
-export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'fan-out' | 'wildcard' | 'wildcard-mixed' | 'idle-5k' | 'idle-19k' | 'tls-connects' | 'tls-qos0'
+export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'paced-qos1' | 'fan-out' | 'wildcard' | 'wildcard-mixed' | 'idle-5k' | 'idle-19k' | 'tls-connects' | 'tls-qos0'
 
 /** One figure of a scenario, shown as one table row. */
 export interface Metric {
@@ -169,18 +169,18 @@ export const SCENARIOS: readonly Scenario[] = [
   { kind: 'throughput', id: 'fan-in', title: 'fan-in: 10 publishers → 1 subscriber on bench/#, QoS 0', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: fanIn, figures: throughputFigures },
   { kind: 'throughput', id: 'pairs-qos0', title: '10 one-to-one pairs, QoS 0', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: (s, p, q) => pairs(s, p, q, 0, null), figures: throughputFigures },
   { kind: 'throughput', id: 'pairs-qos1', title: '10 one-to-one pairs, QoS 1', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: (s, p, q) => pairs(s, p, q, 1, null), figures: throughputFigures },
-  {
+  ...([0, 1] as const).map((qos): ThroughputScenario => ({
     kind: 'throughput',
-    id: 'paced-qos0',
-    title: '10 pairs paced, QoS 0 (peers with TCP_NODELAY)',
+    id: qos === 0 ? 'paced-qos0' : 'paced-qos1',
+    title: `10 pairs paced, QoS ${qos} (peers with TCP_NODELAY)`,
     peerSockets: 'nodelay',
     metrics: [
       { key: 'p50', label: 'p50 latency, ms', higherIsBetter: false, digits: 3, generatorSensitive: true },
       { key: 'p99', label: 'p99 latency, ms', higherIsBetter: false, digits: 3, generatorSensitive: true }
     ],
-    build: (s, p, q) => pairs(s, p, q, 0, s.pacedRate),
+    build: (s, p, q) => pairs(s, p, q, qos, s.pacedRate),
     figures: result => ({ p50: result.latency.p50Ms, p99: result.latency.p99Ms })
-  },
+  })),
   { kind: 'throughput', id: 'fan-out', title: 'fan-out: 1 publisher → 10 subscribers, QoS 0', metrics: [MSG_PER_SECOND], peerSockets: 'default', build: fanOut, figures: throughputFigures },
   {
     kind: 'throughput',
