@@ -171,11 +171,12 @@ export type ShardMsg =
 
 // ---- Route table (route-table.ts) --------------------------------------------------------------
 
+/** A route a shard gained (its first local subscriber) or lost (its last one). */
+export interface LocalRouteChange { route: string, added: boolean }
+
 export type RouteTableMsg =
-  /** A shard gained the first local subscriber of a filter. */
-  | { type: 'local_route_added', filter: string, shard: number }
-  /** A shard lost the last local subscriber of a filter. */
-  | { type: 'local_route_removed', filter: string, shard: number }
+  /** A shard's local routes changed in one turn, in this order. */
+  | { type: 'local_routes_changed', changes: LocalRouteChange[], shard: number }
   /** A remote node's route set changed (from the cluster layer); no filter is in both lists. */
   | { type: 'remote_routes_changed', node: string, added: string[], removed: string[] }
   /** Replace all routes of a remote node (after a snapshot). */

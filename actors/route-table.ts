@@ -113,28 +113,38 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
         (err: unknown) => { log.warn({ err: String(err) }, 'route_dump_failed') })
   }
 
+  /** A shard has the first local subscriber of `route`; the node announces it when it is the first shard. */
+  function addLocal (state: RouteTableState, route: string): void {
+    const count = state.local.get(route) ?? 0
+    state.local.set(route, count + 1)
+    if (count === 0) {
+      log.debug({ filter: route }, 'route_added')
+      deps.replicator?.addLocalRoute(route)
+    }
+  }
+
+  /** A shard lost the last local subscriber of `route`; the node withdraws it when no shard has one. */
+  function removeLocal (state: RouteTableState, route: string): void {
+    const count = state.local.get(route) ?? 0
+    if (count > 1) {
+      state.local.set(route, count - 1)
+      return
+    }
+    state.local.delete(route)
+    if (count === 1) {
+      log.debug({ filter: route }, 'route_removed')
+      deps.replicator?.removeLocalRoute(route)
+    }
+  }
+
   function handle (state: RouteTableState, msg: RouteTableMsg): RouteTableState {
     switch (msg.type) {
-      case 'local_route_added': {
-        const count = state.local.get(msg.filter) ?? 0
-        state.local.set(msg.filter, count + 1)
-        if (count === 0) {
-          log.debug({ filter: msg.filter }, 'route_added')
-          deps.replicator?.addLocalRoute(msg.filter)
+      case 'local_routes_changed':
+        for (const { route, added } of msg.changes) {
+          if (added) addLocal(state, route)
+          else removeLocal(state, route)
         }
         break
-      }
-      case 'local_route_removed': {
-        const count = state.local.get(msg.filter) ?? 0
-        if (count <= 1) {
-          state.local.delete(msg.filter)
-          if (count === 1) {
-            log.debug({ filter: msg.filter }, 'route_removed')
-            deps.replicator?.removeLocalRoute(msg.filter)
-          }
-        } else state.local.set(msg.filter, count - 1)
-        break
-      }
       case 'remote_routes_changed':
         if (routesChanged(msg.node, msg.added, msg.removed)) state.remoteNodes.add(msg.node)
         break

@@ -32,7 +32,7 @@ import type { Durable } from '../src/core/store/durable.js'
 import { resumeOnCrash } from './supervision.js'
 import { SharedGroup, type CountedGroupCounter, type PickContext } from './shared-group.js'
 import { PerNodeMessages, annotated } from './per-node-messages.js'
-import type { RouteDump, RouteTableMsg, SessionMsg, SharedRedelivery, ShardMsg, Subscriber } from './messages.js'
+import type { LocalRouteChange, RouteDump, RouteTableMsg, SessionMsg, SharedRedelivery, ShardMsg, Subscriber } from './messages.js'
 
 /**
  * What one filter holds. Each collection is created on first use and dropped when emptied: most
@@ -231,9 +231,17 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
   }
 
   /** This node's route for a filter (plain, or with `group` the group's) came or went. */
+  /** Local route changes of the current turn, sent to the route table in one message at its end. */
+  let routeChanges: LocalRouteChange[] = []
+
   function localRouteChanged (filter: string, group: string | undefined, added: boolean): void {
-    const route = group === undefined ? filter : sharedRoute(group, filter)
-    dispatch(routeTable, { type: added ? 'local_route_added' : 'local_route_removed', filter: route, shard: index })
+    routeChanges.push({ route: group === undefined ? filter : sharedRoute(group, filter), added })
+  }
+
+  function flushRouteChanges (): void {
+    if (routeChanges.length === 0) return
+    dispatch(routeTable, { type: 'local_routes_changed', changes: routeChanges, shard: index })
+    routeChanges = []
   }
 
   function subscribe (state: ShardState, filter: string, group: string | undefined, subscriber: Subscriber): void {
@@ -442,7 +450,16 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     for (const [node, list] of perNode.lists) deps.forwarder?.forward(node, list)
   }
 
+  /** Handles a message; the local route changes it made go to the route table even if it throws part-way. */
   function handle (state: ShardState, msg: ShardMsg): ShardState {
+    try {
+      return handleMessage(state, msg)
+    } finally {
+      flushRouteChanges()
+    }
+  }
+
+  function handleMessage (state: ShardState, msg: ShardMsg): ShardState {
     switch (msg.type) {
       case 'publish': {
         const report = msg.report

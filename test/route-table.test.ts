@@ -292,12 +292,12 @@ describe('invalid routes from a peer', () => {
   })
 
   it('a shard handed an invalid filter directly drops it alone and applies the filters after it', async () => {
-    const shard = routing.shards[shardForTopic('ok/x', SHARDS)]!
-    dispatch(shard, { type: 'remote_routes_changed', node: 'n4', added: ['ok/x/1', 'ok/x/#/bad', 'ok/x/2'], removed: [] })
-    assert.deepEqual(await forwardedTo(routing, 'ok/x/2'), ['n4'])
-    assert.deepEqual(await forwardedTo(routing, 'ok/x/1'), ['n4'])
+    const shard = routing.shards[shardForTopic('ok', SHARDS)]!
+    dispatch(shard, { type: 'remote_routes_changed', node: 'n4', added: ['ok/1', 'ok/#/bad', 'ok/2'], removed: [] })
+    assert.deepEqual(await forwardedTo(routing, 'ok/2'), ['n4'])
+    assert.deepEqual(await forwardedTo(routing, 'ok/1'), ['n4'])
     assert.deepEqual(lines.filter(line => line.msg === 'invalid_route_dropped').map(line => [line.node, line.count, line.shard]),
-      [['n4', 1, shardForTopic('ok/x', SHARDS)]])
+      [['n4', 1, shardForTopic('ok', SHARDS)]])
   })
 })
 
