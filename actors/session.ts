@@ -309,10 +309,13 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
         importHandedOver(this, msg.snapshot, msg.dedupeMs)
         break
       case 'routed':
-        if (lifecycle.kind === 'connected') for (const packet of this.turn.routed(msg.tokens, msg.matched)) this.send(packet)
+        if (lifecycle.kind === 'connected') for (const packet of this.turn.routed(msg.tokens, msg.matched, msg.written)) this.send(packet)
         break
       case 'acks_durable':
         if (lifecycle.kind === 'connected') for (const packet of this.turn.durableUpTo(msg.seq)) this.send(packet)
+        break
+      case 'acks_settled':
+        if (lifecycle.kind === 'connected') for (const packet of this.turn.acksSettled(msg.tokens)) this.send(packet)
         break
       case 'restore':
         restoreSession(this, msg.restored, msg.publishWill)
