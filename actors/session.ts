@@ -16,7 +16,7 @@
  */
 import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
 import type { Packet } from 'mqtt-packet'
-import type { ClientLink, CloseReason, LinkSettings } from '../src/core/channel/client-link.js'
+import type { ClientLink, CloseReason, ConnectionEvent, ConnectionEvents, LinkSettings } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import type { RetainedRequest, SessionContext } from '../src/core/channel/channel-context.js'
 import { handlePacket } from '../src/core/channel/handle-packet.js'
@@ -47,10 +47,10 @@ import { SessionBacklog } from './session-backlog.js'
 import type { RegistryMsg, SessionMsg, Subscriber, SubscriptionChange } from './messages.js'
 import type { SessionHandover } from './session-handover.js'
 import { handOver, importHandedOver, type TakeoverSession } from './session-takeover.js'
-import { SessionTurn } from './session-turn.js'
-import { SessionWarnings } from './session-warnings.js'
+import { acksWaitForStore, SessionTurn } from './session-turn.js'
+import { SessionWarnings, type RefusedAccess } from './session-warnings.js'
 import { SessionAcl } from './session-acl.js'
-import type { ClientAuthorizer, ClientIdentity, TopicAccess } from '../src/core/auth/identity.js'
+import type { ClientAuthorizer, ClientIdentity } from '../src/core/auth/identity.js'
 import { parkedBudgetOf } from './parked-budget.js'
 import { handBack, presenceChanges } from './shared-member.js'
 import { SessionRecord } from './session-record.js'
@@ -58,14 +58,16 @@ import { restoreSession } from './session-restore.js'
 import { ownerOf } from './client-id-owner.js'
 
 /** The runtime side of one session: the actor's state object. */
-class Session implements SessionContext, SessionOutput, TakeoverSession {
+class Session implements SessionContext, SessionOutput, TakeoverSession, ConnectionEvents {
   state: SessionState
   lifecycle: SessionLifecycle = { kind: 'no_session' }
   attachSeq = 0
   private cancelWillTimer: CancelTimer | undefined
   private cancelExpiryTimer: CancelTimer | undefined
-  private readonly turn: SessionTurn
-  private readonly warnings: SessionWarnings
+  /** What the current turn sends the node; created by the first turn that sends something. */
+  private turnParts: SessionTurn | undefined
+  /** Throttled warning lines; created with the first warning. */
+  private warningLines: SessionWarnings | undefined
   private readonly acl: SessionAcl
   private logger: Logger | undefined
   /**
@@ -90,15 +92,23 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
 
   constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
-    this.turn = new SessionTurn(broker, self)
-    this.warnings = new SessionWarnings(() => this.log, broker.config.mqtt.queueDropPolicy)
-    this.acl = new SessionAcl(broker.authorization, this.warnings, delivery => { this.settled(delivery) })
+    this.acl = new SessionAcl(broker.authorization, this)
     this.record = broker.durable === undefined ? undefined : new SessionRecord(broker.durable, clientId)
   }
 
   /** Whether the node keeps this session in its store: it is persistent (expiry above zero) and there is a store. */
   get kept (): boolean {
     return this.record !== undefined && this.state.expiryInterval > 0
+  }
+
+  private get turn (): SessionTurn {
+    this.turnParts ??= new SessionTurn(this.broker, this.self)
+    return this.turnParts
+  }
+
+  private get warnings (): SessionWarnings {
+    this.warningLines ??= new SessionWarnings(() => this.log, this.broker.config.mqtt.queueDropPolicy)
+    return this.warningLines
   }
 
   private get backlog (): SessionBacklog {
@@ -156,9 +166,9 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   get node (): string { return this.broker.node }
   get connectSessionExpiry (): number { return this.connected?.request.sessionExpiryInterval ?? 0 }
   get problemInformation (): boolean { return this.connected?.request.requestProblemInformation ?? true }
-  readonly now = (): number => this.broker.clock.now()
+  now (): number { return this.broker.clock.now() }
   get authorizer (): ClientAuthorizer { return this.acl.authorizer }
-  get acksWaitForStore (): boolean { return this.turn.waitsForStore }
+  get acksWaitForStore (): boolean { return acksWaitForStore(this.broker) }
   get storeFailure (): Error | undefined { return this.broker.durable?.failure }
 
   // ---- SessionContext and SessionOutput: effects ------------------------------------------
@@ -185,7 +195,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     this.warnings.subscriptionsRefused(count, limit)
   }
 
-  notAuthorized (access: Exclude<TopicAccess, 'read'>, topic: string): void {
+  notAuthorized (access: RefusedAccess, topic: string): void {
     this.warnings.notAuthorized(access, topic)
   }
 
@@ -271,6 +281,11 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     this.detach('client_disconnect', undefined, publishWill)
   }
 
+  /** ConnectionEvents: what the client's connection reports goes through the mailbox. */
+  connectionEvent (event: ConnectionEvent): void {
+    dispatch(this.self, event)
+  }
+
   outgoingCompleted (): void {
     this.drain()
   }
@@ -309,10 +324,10 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
         importHandedOver(this, msg.snapshot, msg.dedupeMs)
         break
       case 'routed':
-        if (lifecycle.kind === 'connected') for (const packet of this.turn.routed(msg.tokens, msg.matched)) this.send(packet)
+        if (lifecycle.kind === 'connected') for (const packet of this.turnParts?.routed(msg.tokens, msg.matched) ?? []) this.send(packet)
         break
       case 'acks_durable':
-        if (lifecycle.kind === 'connected') for (const packet of this.turn.durableUpTo(msg.seq)) this.send(packet)
+        if (lifecycle.kind === 'connected') for (const packet of this.turnParts?.durableUpTo(msg.seq) ?? []) this.send(packet)
         break
       case 'restore':
         restoreSession(this, msg.restored, msg.publishWill)
@@ -341,14 +356,14 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
       case 'shutdown':
         this.connection?.destroy('server_shutdown')
         this.clearTimers()
-        this.warnings.flush()
+        this.warningLines?.flush()
         this.backlogTracker?.clear()
         this.lifecycle = { kind: 'shut_down' }
         break
     }
-    this.turn.flush()
+    this.turnParts?.flush()
     this.record?.endOfTurn(this.state, this.lifecycle, this.kept, this.owner, this.identity)
-    if (this.lifecycle.kind === 'connected') for (const packet of this.turn.stampAcks()) this.send(packet)
+    if (this.lifecycle.kind === 'connected') for (const packet of this.turnParts?.stampAcks() ?? []) this.send(packet)
     this.updateBacklog()
     this.reportWill()
   }
@@ -403,7 +418,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
     const settings: LinkSettings = { maxPacketSize: request.maximumPacketSize, keepaliveTimeoutMs: keepaliveTimeoutMs(request.keepalive) }
     // Credentials that expire (a JWT's exp) close the connection then, even an idle one.
     if (request.authExpiresAt !== undefined) settings.authExpiresAt = request.authExpiresAt
-    link.attach(settings, event => { dispatch(this.self, event) })
+    link.attach(settings, this)
     this.send(acceptConnack(request, decision.sessionPresent, this.broker.config.mqtt))
     metrics.clientsConnected++
     this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
@@ -419,7 +434,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
    */
   private detach (reason: CloseReason, reasonCode?: number, disconnectWithWill?: boolean): void {
     metrics.clientsConnected--
-    this.turn.dropAcks()
+    this.turnParts?.dropAcks()
     this.info(reasonCode === undefined ? { reason } : { reason, reason_code: reasonCode }, 'client_disconnected')
     const will = this.state.will
     delete this.state.will
@@ -485,14 +500,14 @@ class Session implements SessionContext, SessionOutput, TakeoverSession {
   /** The session is over: publish a pending will, remove its subscriptions and leave the registry. */
   end (): void {
     this.clearTimers()
-    this.warnings.flush()
+    this.warningLines?.flush()
     this.backlogTracker?.clear()
     if (this.lifecycle.kind === 'disconnected') this.publishPendingWill(this.lifecycle)
     this.redispatchShared(false)
     this.discardState()
     this.lifecycle = { kind: 'no_session' }
     this.setParked(true)
-    this.turn.flush()
+    this.turnParts?.flush()
     dispatch(this.registry, { type: 'session_ended', clientId: this.state.clientId, session: this.self, attachSeq: this.attachSeq })
   }
 
