@@ -14,7 +14,7 @@
  * session-takeover.ts and session-handover.ts (a takeover across nodes), session-record.ts (what
  * it keeps in the node's store) and session-restore.ts (read back at start).
  */
-import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { spawn, dispatch, type Ref } from 'nact'
 import type { Packet } from 'mqtt-packet'
 import type { ClientLink, CloseReason, ConnectionEvent, ConnectionEvents, LinkSettings } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
@@ -90,7 +90,10 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   /** Who its client was at the last CONNECT, kept in the session's record (a restored session's ACL checks use it). */
   private identity: ClientIdentity | undefined
 
-  constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
+  /** Its actor's reference, set by spawnSession right after the spawn (before any message). */
+  self!: Ref<SessionMsg>
+
+  constructor (readonly broker: BrokerContext, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
     this.acl = new SessionAcl(broker.authorization, this)
     this.record = broker.durable === undefined ? undefined : new SessionRecord(broker.durable, clientId)
@@ -613,19 +616,39 @@ function sessionLogger (broker: BrokerContext, clientId: string): Logger {
   return broker.log.child({ actor: 'session', clientid: clientId })
 }
 
+/**
+ * The session behind each session actor, for the crash handler: nact's supervision context
+ * carries the actor's reference, not its state.
+ */
+const sessionOfActor = new WeakMap<Ref<SessionMsg>, Session>()
+
+/** Every session actor's function: the state is the Session, made before the actor. */
+function sessionActor (session: Session, msg: SessionMsg): Session {
+  session.handle(msg)
+  return session
+}
+
+/** One crash handler for every session actor: log, release what the session held, stop. */
+const onSessionCrash = stopOnCrash<SessionMsg>(self => sessionOf(self).log, self => {
+  const session = sessionOf(self)
+  session.clearTimers()
+  session.releaseAfterCrash()
+  session.connection?.destroy('server_shutdown')
+  dispatch(session.registry, { type: 'session_ended', clientId: session.state.clientId, session: self, attachSeq: session.attachSeq })
+})
+
+/** The session of a session actor: registered by spawnSession before the actor gets any message. */
+function sessionOf (self: Ref<SessionMsg>): Session {
+  const session = sessionOfActor.get(self)
+  if (session === undefined) throw new Error('session actor without a session')
+  return session
+}
+
 export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>, clientId: string, name: string): Ref<SessionMsg> {
-  let session: Session | undefined
-  const ref: Ref<SessionMsg> = spawn(broker.system, (state: Session | undefined, msg: SessionMsg, ctx: ActorContext<SessionMsg, ActorSystemRef>) => {
-    session = state ?? new Session(broker, ctx.self, registry, clientId)
-    session.handle(msg)
-    return session
-  }, name, {
-    onCrash: stopOnCrash<SessionMsg>(() => session?.log ?? sessionLogger(broker, clientId), () => {
-      session?.clearTimers()
-      session?.releaseAfterCrash()
-      session?.connection?.destroy('server_shutdown')
-      dispatch(registry, { type: 'session_ended', clientId, session: ref, attachSeq: session?.attachSeq ?? 0 })
-    })
-  })
+  // One function and one crash handler for all sessions: an actor costs no closures of its own.
+  const session = new Session(broker, registry, clientId)
+  const ref: Ref<SessionMsg> = spawn(broker.system, sessionActor, name, { initialState: session, onCrash: onSessionCrash })
+  session.self = ref
+  sessionOfActor.set(ref, session)
   return ref
 }
