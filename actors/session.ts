@@ -140,20 +140,23 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
 
   get connection (): ClientLink | undefined { return this.connected?.link }
 
-  /** Created on first use: a pino child per idle session costs memory for nothing. */
+  /** Created on first use (warnings, errors): a pino child per idle session costs memory for nothing. */
   get log (): Logger {
     this.logger ??= sessionLogger(this.broker, this.state.clientId)
     return this.logger
   }
 
-  /** An info line, without creating the session's logger when info is not enabled. */
+  /**
+   * An info line with the session's fields, written through the node's logger: a connect and a
+   * disconnect log at info, and a child logger kept for that would cost every idle session memory.
+   */
   private info (fields: Record<string, unknown>, event: string): void {
-    if (this.broker.log.isLevelEnabled('info')) this.log.info(fields, event)
+    if (this.broker.log.isLevelEnabled('info')) this.broker.log.info({ ...sessionLogFields(this.state.clientId), ...fields }, event)
   }
 
-  /** A debug line, without creating the session's logger when debug is not enabled. */
+  /** A debug line, as `info`. */
   private debug (fields: Record<string, unknown>, event: string): void {
-    if (this.broker.log.isLevelEnabled('debug')) this.log.debug(fields, event)
+    if (this.broker.log.isLevelEnabled('debug')) this.broker.log.debug({ ...sessionLogFields(this.state.clientId), ...fields }, event)
   }
 
   // ---- SessionContext: what the packet handlers read --------------------------------------
@@ -612,8 +615,13 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   }
 }
 
+/** The fields of every line a session logs. */
+function sessionLogFields (clientId: string): { actor: 'session', clientid: string } {
+  return { actor: 'session', clientid: clientId }
+}
+
 function sessionLogger (broker: BrokerContext, clientId: string): Logger {
-  return broker.log.child({ actor: 'session', clientid: clientId })
+  return broker.log.child(sessionLogFields(clientId))
 }
 
 /**

@@ -7,6 +7,7 @@
  * per connection.
  *
  * Options: `--connections N` (5000), `--keepalive S` (60), `--persistence batch|off` (batch),
+ * `--log-level warn|info|…` (warn; at info each connect logs a line, to stdout),
  * `--server meshmq|bare` (meshmq), `--top N` rows (25), `--no-snapshot` (numbers only).
  * Raise `ulimit -n` first for more than ~500 connections.
  */
@@ -19,7 +20,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { writeHeapSnapshot } from 'node:v8'
-import { startNode } from '../src/index.js'
+import { startNode, type LogLevel } from '../src/index.js'
 
 interface Server { port: number, close: () => Promise<void> }
 
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '5000' },
     keepalive: { type: 'string', default: '60' },
     persistence: { type: 'string', default: 'batch' },
+    'log-level': { type: 'string', default: 'warn' },
     server: { type: 'string', default: 'meshmq' },
     top: { type: 'string', default: '25' },
     'no-snapshot': { type: 'boolean', default: false }
@@ -43,12 +45,19 @@ const gc = (globalThis as { gc?: () => void }).gc
 if (gc === undefined) throw new Error('run with node --expose-gc')
 const collect: () => void = gc
 
+function logLevel (level: string): LogLevel {
+  const levels: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+  const found = levels.find(l => l === level)
+  if (found === undefined) throw new Error(`--log-level: one of ${levels.join(', ')}`)
+  return found
+}
+
 async function startMeshmq (dataDir: string): Promise<Server> {
   const persistence = args.persistence === 'off' ? 'off' : 'batch'
   const node = await startNode({
     listener: { host: '127.0.0.1', port: 0 },
     node: { name: 'idle@127.0.0.1', dataDir },
-    log: { level: 'warn' },
+    log: { level: logLevel(args['log-level']) },
     cluster: { discovery: 'manual', port: 0 },
     persistence: { mode: persistence }
   })
