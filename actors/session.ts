@@ -427,7 +427,10 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     link.attach(settings, this)
     this.send(acceptConnack(request, decision.sessionPresent, this.broker.config.mqtt))
     metrics.clientsConnected++
-    this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
+    // Guarded here: the client's address is read from its socket only when the line is written.
+    if (this.broker.log.isLevelEnabled('info')) {
+      this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
+    }
     resendInflight(this.state, outbound, this.now(), this)
     this.drain()
     this.sharedPresence(true)
