@@ -81,8 +81,11 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   handover: SessionHandover | undefined
   /** The will last reported to `broker.wills`. */
   private reportedWill: WillMessage | undefined
-  /** What it keeps in the node's store; undefined when the node keeps none. */
-  readonly record: SessionRecord | undefined
+  /**
+   * What it keeps in the node's store: made when the session is first kept (or restored) and kept
+   * from then on; a clean session, as most idle clients are, never has one.
+   */
+  private recordParts: SessionRecord | undefined
   /** Whether its subscriptions are in the trie shards as durable (deliveries recorded as routed). */
   private subscribedDurable = false
   /** The username that owns the client id (client-id-owner.ts), kept in the session's record. */
@@ -96,12 +99,25 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   constructor (readonly broker: BrokerContext, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
     this.acl = new SessionAcl(broker.authorization, this)
-    this.record = broker.durable === undefined ? undefined : new SessionRecord(broker.durable, clientId)
   }
 
   /** Whether the node keeps this session in its store: it is persistent (expiry above zero) and there is a store. */
   get kept (): boolean {
-    return this.record !== undefined && this.state.expiryInterval > 0
+    return this.broker.durable !== undefined && this.state.expiryInterval > 0
+  }
+
+  /**
+   * Its record, once it has one: what happens to a session never kept needs no record (its
+   * deliveries have no store keys, nothing of it is stored).
+   */
+  get record (): SessionRecord | undefined {
+    return this.recordParts ?? (this.kept ? this.storedRecord() : undefined)
+  }
+
+  storedRecord (): SessionRecord | undefined {
+    const durable = this.broker.durable
+    if (this.recordParts === undefined && durable !== undefined) this.recordParts = new SessionRecord(durable, this.state.clientId)
+    return this.recordParts
   }
 
   private get turn (): SessionTurn {
