@@ -19,12 +19,13 @@ import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { writeHeapSnapshot } from 'node:v8'
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8'
 import { startNode, type LogLevel } from '../src/index.js'
 
 interface Server { port: number, close: () => Promise<void> }
 
-interface Memory { rss: number, heapUsed: number, external: number }
+/** `heapCommitted`: bytes of the heap's spaces (used or not); `newSpace`: of the young generation alone. */
+interface Memory { rss: number, heapUsed: number, heapCommitted: number, newSpace: number, external: number }
 
 /** Bytes and count of one constructor (or node kind) in a heap snapshot. */
 interface Bucket { bytes: number, count: number }
@@ -87,7 +88,9 @@ async function startBare (): Promise<Server> {
 function settledMemory (): Memory {
   for (let i = 0; i < 3; i++) collect()
   const m = process.memoryUsage()
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external }
+  const spaces = getHeapSpaceStatistics()
+  const newSpace = spaces.find(space => space.space_name === 'new_space')?.space_size ?? 0
+  return { rss: m.rss, heapUsed: m.heapUsed, heapCommitted: m.heapTotal, newSpace, external: m.external }
 }
 
 /** Self size and count per constructor (objects, closures, native) or per kind (strings, arrays, code…). */
@@ -155,6 +158,7 @@ try {
   const n = Math.max(clients.opened, 1)
   console.log(`server ${args.server}${args.server === 'bare' ? '' : ` persistence ${args.persistence}`}: ${clients.opened} idle connections (${clients.failed} failed), keepalive ${keepalive}`)
   console.log(`per connection: rss ${kb((after.rss - before.rss) / n)} KB, heap ${kb((after.heapUsed - before.heapUsed) / n)} KB, external ${kb((after.external - before.external) / n)} KB`)
+  console.log(`heap committed ${kb((after.heapCommitted - before.heapCommitted) / n)} KB per connection, of which young generation ${kb((after.newSpace - before.newSpace) / n)} KB (${((after.newSpace) / 1048576).toFixed(1)} MB in all)`)
   if (heapBefore !== undefined) {
     const heapAfter = heapByConstructor()
     const growth = [...heapAfter].map(([key, b]) => {
