@@ -15,6 +15,11 @@ import type { BrokerContext } from './broker-context.js'
 import type { SessionMsg, SubscriptionChange } from './messages.js'
 import { PublishBatch } from './publish-batch.js'
 
+/** Whether the node's store makes acks wait for its commits (`persistence.mode` batch or sync). */
+export function acksWaitForStore (broker: BrokerContext): boolean {
+  return broker.durable?.immediate === false
+}
+
 export class SessionTurn {
   private outbox: PublishBatch | undefined
   private routedAcks: RoutedAcks | undefined
@@ -26,7 +31,7 @@ export class SessionTurn {
 
   /** Whether acks wait for the store's commits. */
   get waitsForStore (): boolean {
-    return this.broker.durable?.immediate === false
+    return acksWaitForStore(this.broker)
   }
 
   publish (message: Message): void {
