@@ -17,8 +17,11 @@ function newest (path) {
   return max
 }
 
+// npm ci also applies patches/ (the `postinstall` script runs patch-package), so a changed patch
+// counts like a changed lock file.
 const installed = join(root, 'node_modules', '.package-lock.json')
-if (!existsSync(installed) || newest(join(root, 'package-lock.json')) > newest(installed)) {
+const wanted = Math.max(newest(join(root, 'package-lock.json')), newest(join(root, 'patches')))
+if (!existsSync(installed) || wanted > newest(installed)) {
   console.error('[meshmq] installing dependencies (npm ci)')
   execFileSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' })
 }
