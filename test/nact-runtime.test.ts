@@ -184,16 +184,14 @@ describe('nact runtime (patched 7.6.2)', () => {
     const sys = freshSystem()
     const seen: number[] = []
     let stoppedWith: { state: number, mailbox: number } | undefined
-    let self: Ref<number> | undefined
-    const actor = spawn(sys, (sum: number, msg: number, _ctx: Ctx<number>) => {
+    const actor = spawn(sys, (sum: number, msg: number, ctx: Ctx<number>) => {
       seen.push(msg)
-      if (msg === 2 && self !== undefined) stop(self)
+      if (msg === 2) stop(ctx.self)
       return sum + msg
     }, 'stopper', {
       initialState: 0,
       afterStop: (state, ctx) => { stoppedWith = { state, mailbox: ctx.mailbox.length } }
     })
-    self = actor
     for (const m of [1, 2, 3, 4]) dispatch(actor, m)
     await waitUntil(() => stoppedWith !== undefined, TIMEOUT_MS, 'stoppedWith !== undefined')
     dispatch(actor, 5)
@@ -235,14 +233,14 @@ describe('nact runtime (patched 7.6.2)', () => {
 
   it('shows the current children in ctx.children after spawning and stopping children', async () => {
     const sys = freshSystem()
-    type ParentMsg = { op: 'spawn' | 'stop', name: string } | { op: 'list', replyTo: Ref<string[]> }
+    type ParentMsg = { op: 'spawn', name: string } | { op: 'stop', name: string } | { op: 'list', replyTo: Ref<string[]> }
     const parent = spawnStateless(sys, (msg: ParentMsg, ctx: Ctx<ParentMsg>) => {
       if (msg.op === 'spawn') {
         spawnStateless(ctx.self, (_m: unknown, _c: ActorContext<unknown, Ref<ParentMsg>>) => undefined, msg.name)
       } else if (msg.op === 'stop') {
         const child = ctx.children.get(msg.name)
         if (child !== undefined) stop(child)
-      } else if (msg.op === 'list') {
+      } else {
         dispatch(msg.replyTo, [...ctx.children.keys()].sort())
         ctx.children.clear() // the handler's own copy: the actor keeps its children
       }
