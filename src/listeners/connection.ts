@@ -219,10 +219,17 @@ export class Connection implements ClientLink, IdleState {
     return true
   }
 
+  /**
+   * Coalesces the writes of one turn, but at most up to the high-water mark: the actors may run
+   * many messages in one turn, and bytes held here past the mark would read as a congested socket
+   * (`congested`, `sendBytes`) while the socket may be taking everything.
+   */
   private push (bytes: Buffer): void {
     this.out.push(bytes)
     this.outBytes += bytes.length
-    if (!this.flushScheduled) {
+    if (this.outBytes >= this.options.writeHighWaterMark) {
+      this.flush()
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true
       queueMicrotask(this.flush)
     }
