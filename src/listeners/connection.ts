@@ -253,6 +253,11 @@ export class Connection implements ClientLink, IdleState {
     return true
   }
 
+  /**
+   * Coalesces the writes of one turn, but at most up to the high-water mark: the actors may run
+   * many messages in one turn, and bytes held here past the mark would read as a congested socket
+   * (`congested`, `sendBytes`) while the socket may be taking everything.
+   */
   private push (bytes: Buffer): void {
     if (this.out === undefined) {
       this.out = [bytes]
@@ -262,6 +267,8 @@ export class Connection implements ClientLink, IdleState {
       this.out.push(bytes)
     }
     this.outBytes += bytes.length
+    // Written at once past the mark; flushAll then finds nothing left here.
+    if (this.outBytes >= this.options.writeHighWaterMark) this.flush()
   }
 
   private closeOutgoingFull (): void {
