@@ -65,4 +65,25 @@ describe('QoS 1 PUBACK with persistence batch', () => {
     assert.equal((await deliveryKeys(store)).length, 1, 'the delivery is in the store when the PUBACK arrives')
     await endClient(pub)
   })
+
+  it('[MQTT-4.3.3-4] PUBREL for a QoS 2 delivery the store keeps leaves only once its record says PUBREC came', async t => {
+    const { options: brokerOptions } = await options(t)
+    const broker = await startTestBroker(t, brokerOptions)
+    const sub = await connectClient(t, broker.port, { ...SUB_V5, clientId: 'qos2-keeper' })
+    await sub.subscribeAsync('c/#', { qos: 2 })
+    let pubrecSent = 0
+    let pubrelReceived = 0
+    sub.on('packetsend', packet => { if (packet.cmd === 'pubrec') pubrecSent = performance.now() })
+    sub.on('packetreceive', packet => { if (packet.cmd === 'pubrel') pubrelReceived = performance.now() })
+    const inbox = new Inbox(sub)
+    const pub = await connectClient(t, broker.port, { protocolVersion: 5, clientId: 'pub-c' })
+    await pub.publishAsync('c/1', 'once', { qos: 2 })
+    assert.equal((await inbox.waitForTopic('c/1')).payload.toString(), 'once')
+    assert.ok(pubrecSent > 0 && pubrelReceived > pubrecSent, 'the flow completed')
+    const waited = pubrelReceived - pubrecSent
+    assert.ok(waited >= BATCH_MS * 0.5, `PUBREL ${waited.toFixed(0)} ms after PUBREC: before the commit (window ${BATCH_MS} ms)`)
+    await endClient(pub)
+    await endClient(sub)
+  })
 })
+

@@ -11,16 +11,18 @@
  * order their packets arrived. A connection holds at most the acks of the PUBLISH it sent in one
  * routing hop and one commit.
  */
-import type { IPubackPacket, IPubcompPacket, IPubrecPacket } from 'mqtt-packet'
+import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from 'mqtt-packet'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 
 /**
  * The acknowledgement an inbound QoS 1 (PUBACK) or QoS 2 (PUBREC) PUBLISH gets, or a PUBREL
- * (PUBCOMP); a reason code when one is decided before routing (0x87 Not authorized).
+ * (PUBCOMP); a reason code when one is decided before routing (0x87 Not authorized). Also the
+ * PUBREL answering a client's PUBREC for a delivery the store keeps: it leaves once the delivery's
+ * record says PUBREC came, so a restart never sends that PUBLISH again [MQTT-4.3.3-4].
  */
-export interface InboundAck { cmd: 'puback' | 'pubrec' | 'pubcomp', messageId: number, reasonCode?: number }
+export interface InboundAck { cmd: 'puback' | 'pubrec' | 'pubcomp' | 'pubrel', messageId: number, reasonCode?: number }
 
-export type AckPacket = IPubackPacket | IPubrecPacket | IPubcompPacket
+export type AckPacket = IPubackPacket | IPubrecPacket | IPubcompPacket | IPubrelPacket
 
 const WAITING = 0
 const MATCHED = 1
@@ -121,7 +123,7 @@ export class RoutedAcks {
       if (entry.state === WAITING) break
       if (durable !== undefined && (entry.seq < 0 || entry.seq > durable)) break
       const { cmd, messageId, reasonCode } = entry.ack
-      if (entry.state === UNMATCHED && cmd !== 'pubcomp') out.push({ cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
+      if (entry.state === UNMATCHED && (cmd === 'puback' || cmd === 'pubrec')) out.push({ cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
       else out.push(reasonCode === undefined ? { cmd, messageId } : { cmd, messageId, reasonCode })
       this.head++
       this.firstToken++
