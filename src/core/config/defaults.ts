@@ -97,7 +97,7 @@ export function fixedDefaults (): FixedDefaults {
     },
     persistence: { mode: 'batch', batchMs: 2, commitBytes: 4 * 1024 * 1024, retryMs: 1000 },
     shards: 4,
-    routing: { matchCacheTopics: 16_384, matchCacheBytes: 4 * 1024 * 1024 },
+    routing: { matchCacheTopics: 65_536, matchCacheBytes: 8 * 1024 * 1024 },
     sys: { intervalMs: 10_000 },
     cluster: {
       ...CLUSTER_DEFAULTS,

@@ -340,9 +340,9 @@ export interface BrokerConfig {
   /** Number of subscription-trie shard actors. Default 4. */
   shards: number
   routing: {
-    /** Topics whose match results each trie shard caches (a power of two is used). Default 16 384. */
+    /** Topics whose match results each trie shard caches (a power of two is used). Default 65 536. */
     matchCacheTopics: number
-    /** Bytes the match cache of each trie shard holds at most. Default 4 MiB. */
+    /** Bytes the match cache of each trie shard holds at most. Default 8 MiB. */
     matchCacheBytes: number
   }
   sys: {

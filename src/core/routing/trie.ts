@@ -10,7 +10,7 @@
 import { isValidTopicFilter, topicMatches } from '../mqtt/topic.js'
 import { MatchCache, type MatchCacheLimits } from './match-cache.js'
 
-export const DEFAULT_MATCH_CACHE: MatchCacheLimits = { maxTopics: 16_384, maxBytes: 4 * 1024 * 1024 }
+export const DEFAULT_MATCH_CACHE: MatchCacheLimits = { maxTopics: 65_536, maxBytes: 8 * 1024 * 1024 }
 /** Longer topics are matched but not cached, so the cache's memory stays bounded. */
 const MAX_CACHED_TOPIC_LENGTH = 1024
 
