@@ -51,6 +51,8 @@ export interface NodeAddress {
   cluster: { host: string, port: number }
   /** The endpoint `meshmq ctl` talks to: a Unix socket (default), or a loopback TCP port (`meshmq ctl --control HOST:PORT`, with the token in the data directory). */
   control: ControlAddress
+  /** The HTTP API and `/metrics` (the OS-chosen port when configured as 0); undefined when not served. */
+  http: { host: string, port: number } | undefined
 }
 
 export type NodeState = 'running' | 'closing' | 'closed'
@@ -106,7 +108,8 @@ function handleOf (broker: Broker): NodeHandle {
       port: broker.port,
       listeners: broker.listeners,
       cluster: { host: config.cluster.host, port: broker.clusterPort },
-      control: broker.control
+      control: broker.control,
+      http: broker.http
     },
     config,
     log: broker.log,
