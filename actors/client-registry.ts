@@ -65,6 +65,8 @@ interface RegistryEntry {
   session: Ref<SessionMsg>
   /** The username that created the session (undefined: anonymous); only it may take the session over. */
   owner: string | undefined
+  /** The username its last connection gave, verified or not (what the HTTP API shows and filters by). */
+  username?: string | undefined
   attachSeq: number
   connectedAt: number
   /** The node that handed this session over, the one node whose forwarded deliveries it takes. */
@@ -105,11 +107,11 @@ function claimOf (entry: RegistryEntry | undefined): SessionClaim | undefined {
   return entry === undefined ? undefined : { connectedAt: entry.connectedAt, owner: entry.owner }
 }
 
-/** The client ids starting with `prefix` (and owned by `username`, when given), sorted: the first `limit` and how many match. */
-export function listClients (sessions: ReadonlyMap<string, { owner: string | undefined }>, prefix: string, username: string | undefined, limit: number): { total: number, clientIds: string[] } {
+/** The client ids starting with `prefix` (and whose last connection gave `username`, when given), sorted: the first `limit` and how many match. */
+export function listClients (sessions: ReadonlyMap<string, { owner: string | undefined, username?: string | undefined }>, prefix: string, username: string | undefined, limit: number): { total: number, clientIds: string[] } {
   const matching: string[] = []
   for (const [clientId, entry] of sessions) {
-    if (clientId.startsWith(prefix) && (username === undefined || entry.owner === username)) matching.push(clientId)
+    if (clientId.startsWith(prefix) && (username === undefined || (entry.username ?? entry.owner) === username)) matching.push(clientId)
   }
   matching.sort()
   return { total: matching.length, clientIds: matching.slice(0, limit) }
@@ -141,6 +143,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
     }
     entry.attachSeq++
     entry.connectedAt = broker.clock.now()
+    entry.username = request.identity.username
     dispatch(entry.session, { type: 'attach', connection, request, attachSeq: entry.attachSeq })
   }
 
@@ -316,7 +319,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
         const found: RegisteredSession[] = []
         for (const clientId of msg.clientIds) {
           const entry = state.sessions.get(clientId)
-          if (entry !== undefined) found.push({ clientId, owner: entry.owner, connectedAt: entry.connectedAt, session: entry.session })
+          if (entry !== undefined) found.push({ clientId, owner: entry.owner, username: entry.username ?? entry.owner, connectedAt: entry.connectedAt, session: entry.session })
         }
         msg.reply(found)
         break

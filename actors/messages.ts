@@ -113,6 +113,8 @@ export interface RegisteredSession {
   clientId: string
   /** The username that created the session (undefined: anonymous). */
   owner: string | undefined
+  /** The username its last connection gave, verified or not; else the owner. */
+  username: string | undefined
   /** When it last took a connection (ms since the epoch; 0: restored and not connected since). */
   connectedAt: number
   session: Ref<SessionMsg>
@@ -146,7 +148,7 @@ export type RegistryMsg =
   | { type: 'shutdown', replyTo: Ref<number> }
   /**
    * Reply with the client ids of the sessions held here whose id starts with `prefix` and whose
-   * owner is `username` (when given), sorted: the first `limit`, and how many match.
+   * last connection gave `username` (when given), sorted: the first `limit`, and how many match.
    */
   | { type: 'list', prefix: string, username: string | undefined, limit: number, reply: (page: { total: number, clientIds: string[] }) => void }
   /** Reply with the sessions held here of `clientIds` (those that exist). */

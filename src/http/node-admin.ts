@@ -107,7 +107,7 @@ export class NodeAdmin {
     // A session that ended meanwhile never answers: it is left out.
     const rows = await Promise.allSettled(sessions.map(async registered => {
       const info = await ask<SessionInfo>(reply => { dispatch(registered.session, { type: 'info', reply }) }, `the session of ${registered.clientId}`)
-      return { ...info, node: this.name, username: registered.owner ?? null, connectedAt: registered.connectedAt === 0 ? null : registered.connectedAt }
+      return { ...info, node: this.name, username: registered.username ?? null, connectedAt: registered.connectedAt === 0 ? null : registered.connectedAt }
     }))
     return rows.flatMap(row => row.status === 'fulfilled' ? [row.value] : [])
   }
