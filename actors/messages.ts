@@ -176,6 +176,9 @@ export type SubscriptionChange =
   | { op: 'subscribe', filter: string, group?: string, subscriber: Subscriber }
   | { op: 'unsubscribe', filter: string, group?: string, clientId: string }
 
+/** One subscription of a session of this node, as a trie shard holds it. */
+export interface LocalSubscription { clientId: string, filter: string, options: SubscriptionOptions }
+
 export interface ShardStats { filters: number, subscribers: number, matches: number, cacheHits: number }
 
 /**
@@ -213,6 +216,8 @@ export type ShardMsg =
   | { type: 'remote_routes_dump', replyTo: Ref<RouteDump> }
   /** Reply with the shard's counters. */
   | { type: 'stats', replyTo: Ref<ShardStats> }
+  /** Reply with this node's subscriptions in this shard (shared ones as `$share/<group>/<filter>`), unsorted. */
+  | { type: 'local_subscriptions', replyTo: Ref<LocalSubscription[]> }
 
 // ---- Route table (route-table.ts) --------------------------------------------------------------
 

@@ -167,6 +167,21 @@ describe('HTTP API of a 3-node cluster', () => {
     assert.equal(message.packet.qos, 1)
   })
 
+  it('lists the subscriptions of every node, paged and filtered', async () => {
+    await clients.get('c-a1')!.subscribeAsync(['api/s/+', '$share/g/api/q'], { qos: 2 })
+    const all = await getJson<Page<{ clientId: string, node: string, topic: string, qos: number }>>(n3, '/api/v1/subscriptions', TOKEN)
+    assert.deepEqual(all.data.map(row => [row.clientId, row.topic, row.node, row.qos]), [
+      ['c-a1', '$share/g/api/q', NAMES[0], 2], ['c-a1', 'api/s/+', NAMES[0], 2], ['c-b1', 'api/t', NAMES[1], 1]
+    ])
+    const second = await getJson<Page<{ topic: string }>>(n2, '/api/v1/subscriptions?limit=1&page=2')
+    assert.deepEqual(second.data.map(row => row.topic), ['api/s/+'])
+    assert.equal(second.meta.count, 3)
+    const ofB1 = await getJson<Page<{ clientId: string }>>(n1, '/api/v1/subscriptions?clientid=c-b1')
+    assert.deepEqual(ofB1.data.map(row => row.clientId), ['c-b1'])
+    const onTopic = await getJson<Page<{ clientId: string }>>(n1, `/api/v1/subscriptions?topic=${encodeURIComponent('api/s/+')}&node=${encodeURIComponent(NAMES[0])}`)
+    assert.deepEqual(onTopic.data.map(row => row.clientId), ['c-a1'])
+  })
+
   it('lists retained messages cluster-wide and clears one on every node', async () => {
     const published = await call(n1, 'POST', '/api/v1/publish', { body: { topic: 'api/r/1', payload: 'kept', retain: true } })
     assert.equal(published.status, 200, published.text)
@@ -246,7 +261,7 @@ describe('HTTP API of a 3-node cluster', () => {
     await app.close()
     assert.equal(servedMethods.length, documented.length, app.printRoutes({ commonPrefix: false }))
     for (const endpoint of ['GET /api/v1/nodes', 'GET /api/v1/nodes/{node}', 'GET /api/v1/clients', 'GET /api/v1/clients/{clientid}', 'DELETE /api/v1/clients/{clientid}',
-      'GET /api/v1/routes', 'GET /api/v1/retained', 'DELETE /api/v1/retained/{topic}', 'POST /api/v1/publish', 'GET /api/v1/metrics', 'GET /api/v1/actors', 'GET /metrics']) {
+      'GET /api/v1/subscriptions', 'GET /api/v1/routes', 'GET /api/v1/retained', 'DELETE /api/v1/retained/{topic}', 'POST /api/v1/publish', 'GET /api/v1/metrics', 'GET /api/v1/actors', 'GET /metrics']) {
       assert.ok(documented.includes(endpoint), endpoint)
     }
   })

@@ -11,9 +11,10 @@
  * | `client_ids` | prefix, username?, limit         | {total, clientIds}             |
  * | `clients`    | clientIds                        | ClientRow[]                    |
  * | `kick`       | clientId                         | {found}                        |
+ * | `subscriptions` | clientId?, topic?, limit      | {total, subscriptions}         |
  */
 import type { ClusterNetwork } from '../../network/cluster.js'
-import { NodeAdmin, type ClientRow, type NodeSummary } from './node-admin.js'
+import { bySubscriber, NodeAdmin, type ClientRow, type NodeSummary, type SubscriptionRow, type SubscriptionSelection } from './node-admin.js'
 
 const SERVICE = 'admin.query'
 
@@ -41,6 +42,7 @@ type AdminRequest =
   | { op: 'client_ids', prefix: string, username?: string, limit: number }
   | { op: 'clients', clientIds: string[] }
   | { op: 'kick', clientId: string }
+  | { op: 'subscriptions', selection: SubscriptionSelection, limit: number }
 
 function isString (value: unknown): value is string { return typeof value === 'string' }
 
@@ -60,6 +62,14 @@ function parseRequest (payload: Uint8Array): AdminRequest {
     case 'kick':
       if (isString(request.clientId)) return { op: 'kick', clientId: request.clientId }
       break
+    case 'subscriptions': {
+      const { clientId, topic } = (request.selection ?? {}) as Record<string, unknown>
+      if (Number.isInteger(request.limit) && (clientId === undefined || isString(clientId)) && (topic === undefined || isString(topic))) {
+        const selection: SubscriptionSelection = { ...(clientId === undefined ? {} : { clientId }), ...(topic === undefined ? {} : { topic }) }
+        return { op: 'subscriptions', selection, limit: request.limit as number }
+      }
+      break
+    }
   }
   throw new Error(`bad ${SERVICE} request`)
 }
@@ -78,6 +88,7 @@ export class ClusterAdmin {
       case 'client_ids': return await this.local.clientIds(request.prefix, request.username, request.limit)
       case 'clients': return await this.local.clients(request.clientIds)
       case 'kick': return { found: await this.local.kick(request.clientId) }
+      case 'subscriptions': return await this.local.subscriptions(request.selection, request.limit)
     }
   }
 
@@ -121,14 +132,7 @@ export class ClusterAdmin {
    * and the nodes holding its clients give their details.
    */
   async clients (q: ClientQuery): Promise<{ total: number, clients: ClientRow[] }> {
-    let nodes = this.running()
-    if (q.node !== undefined) {
-      if (!nodes.includes(q.node)) {
-        if (this.network.status().stoppedNodes.includes(q.node)) return { total: 0, clients: [] }
-        throw new UnknownNodeError(q.node)
-      }
-      nodes = [q.node]
-    }
+    const nodes = this.nodesToAsk(q.node)
     const request: AdminRequest = { op: 'client_ids', prefix: q.prefix, limit: q.offset + q.limit, ...(q.username === undefined ? {} : { username: q.username }) }
     const answers = await Promise.all(nodes.map(async node => ({ node, ...await this.ask<{ total: number, clientIds: string[] }>(node, request) })))
     const total = answers.reduce((sum, answer) => sum + answer.total, 0)
@@ -141,6 +145,25 @@ export class ClusterAdmin {
     const order = new Map(page.map(({ clientId, node }, index) => [`${node}\n${clientId}`, index]))
     rows.sort((a, b) => (order.get(`${a.node}\n${a.clientId}`) ?? 0) - (order.get(`${b.node}\n${b.clientId}`) ?? 0))
     return { total, clients: rows }
+  }
+
+  /** The nodes to ask: those up, or only `node` (none when it is down; UnknownNodeError when not a member). */
+  private nodesToAsk (node: string | undefined): string[] {
+    const running = this.running()
+    if (node === undefined) return running
+    if (running.includes(node)) return [node]
+    if (this.network.status().stoppedNodes.includes(node)) return []
+    throw new UnknownNodeError(node)
+  }
+
+  /** A page of the subscriptions of the nodes that are up (or of `node`), sorted by client id, topic, then node. */
+  async subscriptions (selection: SubscriptionSelection, node: string | undefined, offset: number, limit: number): Promise<{ total: number, subscriptions: SubscriptionRow[] }> {
+    const answers = await Promise.all(this.nodesToAsk(node).map(async name =>
+      await this.ask<{ total: number, subscriptions: SubscriptionRow[] }>(name, { op: 'subscriptions', selection, limit: offset + limit })))
+    const total = answers.reduce((sum, answer) => sum + answer.total, 0)
+    const rows = answers.flatMap(answer => answer.subscriptions)
+      .sort((a, b) => bySubscriber(a, b) || a.node.localeCompare(b.node))
+    return { total, subscriptions: rows.slice(offset, offset + limit) }
   }
 
   /** The nodes that may hold `clientId`: this one first, then those the replicated client ids name that are up. */

@@ -6,7 +6,7 @@
  */
 import { dispatch, query, type Ref } from 'nact'
 import type { BrokerContext } from '../../actors/broker-context.js'
-import type { RegisteredSession, RegistryMsg, RouteDump, SessionInfo } from '../../actors/messages.js'
+import type { LocalSubscription, RegisteredSession, RegistryMsg, RouteDump, SessionInfo } from '../../actors/messages.js'
 import type { ClusterNetwork } from '../../network/cluster.js'
 import { metrics } from '../core/metrics.js'
 import { BROKER_VERSION } from '../core/version.js'
@@ -46,6 +46,27 @@ export interface ClientRow extends SessionInfo {
   username: string | null
   /** When its session last took a connection (ms since the epoch); null: restored, not connected since. */
   connectedAt: number | null
+}
+
+/** A subscription as the API lists it. */
+export interface SubscriptionRow {
+  clientId: string
+  node: string
+  /** The filter as subscribed (`$share/<group>/<filter>` for a shared one). */
+  topic: string
+  qos: number
+  noLocal: boolean
+  retainAsPublished: boolean
+  retainHandling: number
+}
+
+/** What selects subscriptions: a client id and a filter, each exact when given. */
+export interface SubscriptionSelection { clientId?: string, topic?: string }
+
+/** Sorts subscriptions by client id, then topic. */
+export function bySubscriber (a: { clientId: string, topic: string }, b: { clientId: string, topic: string }): number {
+  if (a.clientId !== b.clientId) return a.clientId < b.clientId ? -1 : 1
+  return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0
 }
 
 /** A session that did not answer in time. */
@@ -110,6 +131,20 @@ export class NodeAdmin {
       return { ...info, node: this.name, username: registered.username ?? null, connectedAt: registered.connectedAt === 0 ? null : registered.connectedAt }
     }))
     return rows.flatMap(row => row.status === 'fulfilled' ? [row.value] : [])
+  }
+
+  /** This node's subscriptions (from the trie shards) matching `selection`, sorted: the first `limit` and how many match. */
+  async subscriptions (selection: SubscriptionSelection, limit: number): Promise<{ total: number, subscriptions: SubscriptionRow[] }> {
+    const perShard = await Promise.all(this.parts.context.shards.map(async shard =>
+      await query(shard, (replyTo: Ref<LocalSubscription[]>) => ({ type: 'local_subscriptions', replyTo }), ADMIN_QUERY_TIMEOUT_MS)))
+    const rows: SubscriptionRow[] = []
+    for (const { clientId, filter, options } of perShard.flat()) {
+      if (selection.clientId !== undefined && clientId !== selection.clientId) continue
+      if (selection.topic !== undefined && filter !== selection.topic) continue
+      rows.push({ clientId, node: this.name, topic: filter, qos: options.qos, noLocal: options.noLocal, retainAsPublished: options.retainAsPublished, retainHandling: options.retainHandling })
+    }
+    rows.sort(bySubscriber)
+    return { total: rows.length, subscriptions: rows.slice(0, limit) }
   }
 
   /** Kicks `clientId` if this node holds it; whether it did. */

@@ -1,7 +1,7 @@
-/** Nodes and clients: `/api/v1/nodes`, `/api/v1/clients` (cluster-wide, see cluster-admin.ts). */
+/** Nodes, clients and subscriptions: `/api/v1/nodes`, `/api/v1/clients`, `/api/v1/subscriptions` (cluster-wide, see cluster-admin.ts). */
 import type { FastifyInstance } from 'fastify'
 import type { ApiParts } from './api-parts.js'
-import { clientSchema, errorSchema, MAX_PAGE_DEPTH, nodeSchema, notFound, pageOf, pagingProperties, type Paging } from './schemas.js'
+import { clientSchema, errorSchema, MAX_PAGE_DEPTH, nodeSchema, notFound, pageOf, pagingProperties, subscriptionSchema, type Paging } from './schemas.js'
 import { NotFoundError, PageTooDeepError } from './errors.js'
 
 const clientIdParams = { type: 'object', properties: { clientid: { type: 'string', minLength: 1 } }, required: ['clientid'] } as const
@@ -48,5 +48,24 @@ export function registerClusterRoutes (app: FastifyInstance, parts: ApiParts): v
   }, async (request, reply) => {
     if (!await admin.kick(request.params.clientid)) throw new NotFoundError(`no client ${request.params.clientid}`)
     return await reply.code(204).send()
+  })
+
+  app.get<{ Querystring: Paging & { node?: string, clientid?: string, topic?: string } }>('/api/v1/subscriptions', {
+    schema: {
+      summary: 'Subscriptions of the nodes that are up, sorted by client id then topic: paged, filtered by node, client id and topic filter (exact)',
+      querystring: {
+        type: 'object',
+        properties: { ...pagingProperties, node: { type: 'string', minLength: 1 }, clientid: { type: 'string', minLength: 1 }, topic: { type: 'string', minLength: 1 } },
+        additionalProperties: false
+      },
+      response: { 200: pageOf(subscriptionSchema), 400: errorSchema, ...notFound }
+    }
+  }, async request => {
+    const { page, limit, node, clientid, topic } = request.query
+    const offset = (page - 1) * limit
+    if (offset + limit > MAX_PAGE_DEPTH) throw new PageTooDeepError(MAX_PAGE_DEPTH)
+    const selection = { ...(clientid === undefined ? {} : { clientId: clientid }), ...(topic === undefined ? {} : { topic }) }
+    const result = await admin.subscriptions(selection, node, offset, limit)
+    return { data: result.subscriptions, meta: { page, limit, count: result.total } }
   })
 }

@@ -94,3 +94,16 @@ export function pageOf (items: object): object {
 }
 
 export const notFound = { 404: errorSchema } as const
+
+export const subscriptionSchema = {
+  type: 'object',
+  properties: {
+    clientId: { type: 'string' },
+    node: { type: 'string' },
+    topic: { type: 'string' },
+    qos: { type: 'integer' },
+    noLocal: { type: 'boolean' },
+    retainAsPublished: { type: 'boolean' },
+    retainHandling: { type: 'integer' }
+  }
+} as const
