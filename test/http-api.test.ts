@@ -266,6 +266,14 @@ describe('HTTP API of a 3-node cluster', () => {
     }
   })
 
+  it('lists a node that stopped as down, with its name only, and its clients no more', async () => {
+    await n3.close()
+    const { data } = await pollUntil(async () => await getJson<{ data: Array<{ name: string, status: string, version?: string }> }>(n1, '/api/v1/nodes'),
+      view => view.data.some(node => node.name === NAMES[2] && node.status === 'down'), WAIT_MS, 'api1 to see api3 down')
+    assert.deepEqual(data.find(node => node.name === NAMES[2]), { name: NAMES[2], status: 'down' })
+    assert.deepEqual((await getJson<Page<ClientRowView>>(n1, `/api/v1/clients?node=${encodeURIComponent(NAMES[2])}`)).data, [])
+  })
+
   it('a node bound beyond loopback without a token refuses to start', async () => {
     await assert.rejects(startNode({ node: { name: 'open@127.0.0.1', dataDir: join(tmpdir(), 'meshmq-http-never') }, log: { level: 'silent' }, listener: { port: 0 }, cluster: { port: 0 }, http: { host: '0.0.0.0', port: 0 } }),
       (err: Error) => err.name === 'HttpTokenRequiredError' && /http\.host/.test(err.message) && /token/.test(err.message))

@@ -2,8 +2,8 @@
  * The node's HTTP listener (`http.*`): the management API under `/api/v1` (fastify, every input
  * checked by the route's JSON schema: a bad one is answered 400 with a message), its OpenAPI
  * document at `/api/v1/openapi.json`, and Prometheus `/metrics`. Errors map to statuses here: an
- * unknown node, client or topic is 404, a token missing or wrong 401, an actor or node that does
- * not answer in time 504. Each request is logged at debug level as `http_request`.
+ * unknown node, client or topic is 404, a token missing or wrong 401, an actor that does not answer
+ * in time 504, another node that cannot be asked (or whose answer failed) 502. Each request is logged at debug level as `http_request`.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { HttpConfig } from '../core/config/schema.js'
@@ -13,6 +13,7 @@ import { authRefusal, httpToken } from './auth.js'
 import { AdminTimeoutError } from './node-admin.js'
 import { UnknownNodeError } from './cluster-admin.js'
 import { BadRequestError, NotFoundError } from './errors.js'
+import { RequestFailedError, ServiceError } from '../../network/errors.js'
 import { OpenApiDocument } from './openapi.js'
 import { createPrometheusRegistry } from './prometheus.js'
 import { registerClusterRoutes } from './routes-cluster.js'
@@ -35,6 +36,7 @@ function statusOf (err: FastifyError | Error): { status: number, error: string }
   if (err instanceof BadRequestError) return { status: 400, error: 'Bad Request' }
   if (err instanceof NotFoundError || err instanceof UnknownNodeError) return { status: 404, error: 'Not Found' }
   if (err instanceof AdminTimeoutError) return { status: 504, error: 'Gateway Timeout' }
+  if (err instanceof RequestFailedError || err instanceof ServiceError) return { status: 502, error: 'Bad Gateway' }
   const status = 'statusCode' in err && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
   return { status, error: status === 500 ? 'Internal Server Error' : 'Bad Request' }
 }
