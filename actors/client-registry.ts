@@ -92,9 +92,13 @@ interface RegistryState {
   spawned: number
 }
 
-/** Actor names allow only a safe alphabet: client ids are hex-encoded. */
-function actorName (clientId: string, serial: number): string {
-  return `session-${Buffer.from(clientId).toString('hex').slice(0, 200)}-${serial}`
+/**
+ * A session actor's name, unique by its serial. The client id is not in it (actor names allow
+ * only a safe alphabet, and a hex copy of the id cost every session about 100 bytes of strings);
+ * the session's log lines carry the client id.
+ */
+function actorName (serial: number): string {
+  return `session-${serial}`
 }
 
 /** Whether this node's session loses a client id conflict: the later connect wins, then the greater node name. */
@@ -122,7 +126,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
   const handoverMs = directory?.handoverMs ?? 0
 
   function spawnEntry (state: RegistryState, clientId: string, owner: string | undefined, ctx: ActorContext<RegistryMsg, ActorSystemRef>): RegistryEntry {
-    const entry = { session: spawnSession(broker, ctx.self, clientId, actorName(clientId, ++state.spawned)), owner, attachSeq: 0, connectedAt: 0 }
+    const entry = { session: spawnSession(broker, ctx.self, clientId, actorName(++state.spawned)), owner, attachSeq: 0, connectedAt: 0 }
     state.sessions.set(clientId, entry)
     metrics.sessions = state.sessions.size
     directory?.clientAdded(clientId)

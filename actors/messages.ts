@@ -28,10 +28,15 @@ export type SessionMsg =
   | { type: 'attach', connection: ClientLink, request: ConnectRequest, attachSeq: number }
   /** Messages matched by a trie shard or sent by the retainer. */
   | { type: 'deliver', deliveries: Delivery[] }
-  /** A trie shard routed the messages of a `publish` with a `report`: `matched[i]` for `tokens[i]`. */
-  | { type: 'routed', tokens: number[], matched: boolean[] }
+  /**
+   * A trie shard routed the messages of a `publish` with a `report`: `matched[i]` for `tokens[i]`;
+   * the store writes the routing appended are those numbered in (`written[0]`, `written[1]`].
+   */
+  | { type: 'routed', tokens: number[], matched: boolean[], written?: [number, number] }
   /** The node's store is durable up to write `seq`: acks waiting for it may leave (session-turn.ts). */
   | { type: 'acks_durable', seq: number }
+  /** The store writes of the routing reported with these tokens are committed or cancelled (session-turn.ts). */
+  | { type: 'acks_settled', tokens: number[] }
   /** The session as the node's store kept it, read back at start (see session-restore.ts). */
   | { type: 'restore', restored: RestoredSession, publishWill: boolean }
   /** The session expiry timer of attach `attachSeq` fired. */

@@ -10,7 +10,13 @@ import { readsEverything } from '../src/core/auth/acl.js'
 import type { QueueBudget } from '../src/core/session/queue.js'
 import { readableDeliveries, withholdUnreadable } from '../src/core/session/readable.js'
 import type { Delivery, SessionState, WillMessage } from '../src/core/session/session-state.js'
-import type { SessionWarnings } from './session-warnings.js'
+import type { RefusedAccess } from './session-warnings.js'
+
+/** What the session does when the ACL withholds or refuses something. */
+export interface AclEffects {
+  notAuthorized: (access: RefusedAccess, topic: string) => void
+  settled: (delivery: Delivery) => void
+}
 
 /** Before any client attached: nothing is allowed (no packet handler runs then). */
 const NO_CLIENT: ClientAuthorizer = { allows: () => false }
@@ -23,13 +29,15 @@ export class SessionAcl {
    * the first attach (what arrives then waits in the queue and is checked at the attach).
    */
   private reads: ClientAuthorizer | undefined
-  private readonly withheld = (delivery: Delivery): void => {
-    this.warnings.notAuthorized('read', delivery.message.topic)
-    this.settled(delivery)
-  }
 
-  /** `settled`: told each delivery withheld (it leaves the session). */
-  constructor (private readonly authorization: Authorization, private readonly warnings: SessionWarnings, private readonly settled: (delivery: Delivery) => void) {}
+  /** `session`: told each refusal and each delivery withheld (it leaves the session). */
+  constructor (private readonly authorization: Authorization, private readonly session: AclEffects) {}
+
+  /** A delivery the client may not read: counted, logged, and it leaves the session. */
+  private withheld (delivery: Delivery): void {
+    this.session.notAuthorized('read', delivery.message.topic)
+    this.session.settled(delivery)
+  }
 
   /**
    * A client attached with `identity`: its authorizer applies from now on, and what the session
@@ -39,18 +47,18 @@ export class SessionAcl {
   attach (identity: ClientIdentity, state: SessionState, budget: QueueBudget): void {
     this.authorizer = this.authorization.forClient(identity)
     this.reads = readsEverything(this.authorizer) ? undefined : this.authorizer
-    if (this.reads !== undefined) withholdUnreadable(state, this.reads, budget, this.withheld)
+    if (this.reads !== undefined) withholdUnreadable(state, this.reads, budget, delivery => { this.withheld(delivery) })
   }
 
   /** The deliveries the client may read (the others are counted and logged). */
   readable (deliveries: Delivery[]): Delivery[] {
-    return this.reads === undefined ? deliveries : readableDeliveries(deliveries, this.reads, this.withheld)
+    return this.reads === undefined ? deliveries : readableDeliveries(deliveries, this.reads, delivery => { this.withheld(delivery) })
   }
 
   /** Whether the client may publish its will now; a refused will is counted and logged. */
   willAllowed (will: WillMessage): boolean {
     if (this.authorizer.allows('publish', will.message.topic)) return true
-    this.warnings.notAuthorized('will', will.message.topic)
+    this.session.notAuthorized('will', will.message.topic)
     return false
   }
 

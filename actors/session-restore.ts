@@ -18,7 +18,8 @@ import type { ClientIdentity } from '../src/core/auth/identity.js'
 export interface RestorableSession {
   state: SessionState
   owner: string | undefined
-  readonly record: SessionRecord | undefined
+  /** Its record in the node's store, made now if the session had none (undefined without a store). */
+  storedRecord: () => SessionRecord | undefined
   readonly budget: QueueBudget
   readonly now: () => number
   /** Takes the identity of the client the record names (its ACL checks the will and the messages). */
@@ -49,7 +50,7 @@ export function restoreSession (session: RestorableSession, restored: RestoredSe
   session.restoreIdentity(record.identity)
   session.syncDurable()
   for (const [filter, options] of subscriptions) session.subscribe(filter, options)
-  session.record?.restored()
+  session.storedRecord()?.restored()
   let pendingWill: Extract<SessionLifecycle, { kind: 'disconnected' }>['pendingWill']
   if (record.will !== undefined) {
     if (record.willDueAt !== undefined) pendingWill = { will: record.will, dueAt: record.willDueAt }

@@ -15,6 +15,11 @@ import type { BrokerContext } from './broker-context.js'
 import type { SessionMsg, SubscriptionChange } from './messages.js'
 import { PublishBatch } from './publish-batch.js'
 
+/** Whether the node's store makes acks wait for its commits (`persistence.mode` batch or sync). */
+export function acksWaitForStore (broker: BrokerContext): boolean {
+  return broker.durable?.immediate === false
+}
+
 export class SessionTurn {
   private outbox: PublishBatch | undefined
   private routedAcks: RoutedAcks | undefined
@@ -26,16 +31,21 @@ export class SessionTurn {
 
   /** Whether acks wait for the store's commits. */
   get waitsForStore (): boolean {
-    return this.broker.durable?.immediate === false
+    return acksWaitForStore(this.broker)
   }
 
   publish (message: Message): void {
     this.batch().add(message)
   }
 
-  /** Publishes `message`; its `ack` leaves once the trie shard reported the routing (see `routed`). */
+  /**
+   * Publishes `message`; its `ack` leaves once the trie shard reported the routing (see `routed`).
+   * A PUBACK of a message without RETAIN waits for the store writes of its routing alone; others
+   * (PUBREC, whose packet id the session records; a retained message, which the retainer writes)
+   * for the commit of everything appended before the routing was known.
+   */
   publishThenAck (message: Message, ack: InboundAck): void {
-    const token = (this.routedAcks ??= new RoutedAcks()).wait(ack)
+    const token = (this.routedAcks ??= new RoutedAcks()).wait(ack, ack.cmd === 'puback' && !message.retain)
     this.batch().add(message, token)
   }
 
@@ -47,15 +57,34 @@ export class SessionTurn {
     return true
   }
 
-  /** The trie shards routed messages whose acks wait: the acks now due, in order (none yet when they wait for a commit). */
-  routed (tokens: number[], matched: boolean[]): AckPacket[] {
+  /**
+   * The trie shards routed messages whose acks wait, and appended the store writes numbered in
+   * `written`: the acks now due, in order (none yet when they wait for a commit).
+   */
+  routed (tokens: number[], matched: boolean[], written: [number, number] | undefined): AckPacket[] {
     const acks = this.routedAcks
     if (acks === undefined) return []
     for (let i = 0; i < tokens.length; i++) {
       const token = tokens[i]!
       if (token !== 0) acks.resolve(token, matched[i] ?? true)
     }
-    return this.waitsForStore ? [] : acks.take()
+    const durable = this.broker.durable
+    if (durable === undefined || durable.immediate) return acks.take()
+    const waiting = acks.awaitWrites(tokens, written !== undefined)
+    if (written !== undefined && waiting.length > 0) {
+      const self = this.self
+      durable.afterSettled(written[0], written[1], () => { dispatch(self, { type: 'acks_settled', tokens: waiting }) })
+    }
+    return acks.take(durable.committed)
+  }
+
+  /** The writes of the routing of `tokens` are committed or cancelled: the acks now due, in order. */
+  acksSettled (tokens: number[]): AckPacket[] {
+    const acks = this.routedAcks
+    const durable = this.broker.durable
+    if (acks === undefined || durable === undefined) return []
+    acks.settle(tokens)
+    return acks.take(durable.committed)
   }
 
   /**

@@ -14,9 +14,9 @@
  * session-takeover.ts and session-handover.ts (a takeover across nodes), session-record.ts (what
  * it keeps in the node's store) and session-restore.ts (read back at start).
  */
-import { spawn, dispatch, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { spawn, dispatch, type Ref } from 'nact'
 import type { Packet } from 'mqtt-packet'
-import type { ClientLink, CloseReason, LinkSettings } from '../src/core/channel/client-link.js'
+import type { ClientLink, CloseReason, ConnectionEvent, ConnectionEvents, LinkSettings } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 import type { RetainedRequest, SessionContext } from '../src/core/channel/channel-context.js'
 import { handlePacket } from '../src/core/channel/handle-packet.js'
@@ -47,10 +47,10 @@ import { SessionBacklog } from './session-backlog.js'
 import type { RegistryMsg, SessionMsg, Subscriber, SubscriptionChange } from './messages.js'
 import type { SessionHandover } from './session-handover.js'
 import { handOver, importHandedOver, type TakeoverSession } from './session-takeover.js'
-import { SessionTurn } from './session-turn.js'
-import { SessionWarnings } from './session-warnings.js'
+import { acksWaitForStore, SessionTurn } from './session-turn.js'
+import { SessionWarnings, type RefusedAccess } from './session-warnings.js'
 import { SessionAcl } from './session-acl.js'
-import type { ClientAuthorizer, ClientIdentity, TopicAccess } from '../src/core/auth/identity.js'
+import type { ClientAuthorizer, ClientIdentity } from '../src/core/auth/identity.js'
 import { parkedBudgetOf } from './parked-budget.js'
 import { handBack, presenceChanges } from './shared-member.js'
 import { SessionRecord } from './session-record.js'
@@ -59,14 +59,16 @@ import { ownerOf } from './client-id-owner.js'
 import { kick, sessionInfo, type AdministeredSession } from './session-admin.js'
 
 /** The runtime side of one session: the actor's state object. */
-class Session implements SessionContext, SessionOutput, TakeoverSession, AdministeredSession {
+class Session implements SessionContext, SessionOutput, TakeoverSession, ConnectionEvents, AdministeredSession {
   state: SessionState
   lifecycle: SessionLifecycle = { kind: 'no_session' }
   attachSeq = 0
   private cancelWillTimer: CancelTimer | undefined
   private cancelExpiryTimer: CancelTimer | undefined
-  private readonly turn: SessionTurn
-  private readonly warnings: SessionWarnings
+  /** What the current turn sends the node; created by the first turn that sends something. */
+  private turnParts: SessionTurn | undefined
+  /** Throttled warning lines; created with the first warning. */
+  private warningLines: SessionWarnings | undefined
   private readonly acl: SessionAcl
   private logger: Logger | undefined
   /**
@@ -80,8 +82,11 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
   handover: SessionHandover | undefined
   /** The will last reported to `broker.wills`. */
   private reportedWill: WillMessage | undefined
-  /** What it keeps in the node's store; undefined when the node keeps none. */
-  readonly record: SessionRecord | undefined
+  /**
+   * What it keeps in the node's store: made when the session is first kept (or restored) and kept
+   * from then on; a clean session, as most idle clients are, never has one.
+   */
+  private recordParts: SessionRecord | undefined
   /** Whether its subscriptions are in the trie shards as durable (deliveries recorded as routed). */
   private subscribedDurable = false
   /** The username that owns the client id (client-id-owner.ts), kept in the session's record. */
@@ -89,17 +94,41 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
   /** Who its client was at the last CONNECT, kept in the session's record (a restored session's ACL checks use it). */
   private identity: ClientIdentity | undefined
 
-  constructor (readonly broker: BrokerContext, readonly self: Ref<SessionMsg>, readonly registry: Ref<RegistryMsg>, clientId: string) {
+  /** Its actor's reference, set by spawnSession right after the spawn (before any message). */
+  self!: Ref<SessionMsg>
+
+  constructor (readonly broker: BrokerContext, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
-    this.turn = new SessionTurn(broker, self)
-    this.warnings = new SessionWarnings(() => this.log, broker.config.mqtt.queueDropPolicy)
-    this.acl = new SessionAcl(broker.authorization, this.warnings, delivery => { this.settled(delivery) })
-    this.record = broker.durable === undefined ? undefined : new SessionRecord(broker.durable, clientId)
+    this.acl = new SessionAcl(broker.authorization, this)
   }
 
   /** Whether the node keeps this session in its store: it is persistent (expiry above zero) and there is a store. */
   get kept (): boolean {
-    return this.record !== undefined && this.state.expiryInterval > 0
+    return this.broker.durable !== undefined && this.state.expiryInterval > 0
+  }
+
+  /**
+   * Its record, once it has one: what happens to a session never kept needs no record (its
+   * deliveries have no store keys, nothing of it is stored).
+   */
+  get record (): SessionRecord | undefined {
+    return this.recordParts ?? (this.kept ? this.storedRecord() : undefined)
+  }
+
+  storedRecord (): SessionRecord | undefined {
+    const durable = this.broker.durable
+    if (this.recordParts === undefined && durable !== undefined) this.recordParts = new SessionRecord(durable, this.state.clientId)
+    return this.recordParts
+  }
+
+  private get turn (): SessionTurn {
+    this.turnParts ??= new SessionTurn(this.broker, this.self)
+    return this.turnParts
+  }
+
+  private get warnings (): SessionWarnings {
+    this.warningLines ??= new SessionWarnings(() => this.log, this.broker.config.mqtt.queueDropPolicy)
+    return this.warningLines
   }
 
   private get backlog (): SessionBacklog {
@@ -128,20 +157,23 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
 
   get connection (): ClientLink | undefined { return this.connected?.link }
 
-  /** Created on first use: a pino child per idle session costs memory for nothing. */
+  /** Created on first use (warnings, errors): a pino child per idle session costs memory for nothing. */
   get log (): Logger {
     this.logger ??= sessionLogger(this.broker, this.state.clientId)
     return this.logger
   }
 
-  /** An info line, without creating the session's logger when info is not enabled. */
+  /**
+   * An info line with the session's fields, written through the node's logger: a connect and a
+   * disconnect log at info, and a child logger kept for that would cost every idle session memory.
+   */
   private info (fields: Record<string, unknown>, event: string): void {
-    if (this.broker.log.isLevelEnabled('info')) this.log.info(fields, event)
+    if (this.broker.log.isLevelEnabled('info')) this.broker.log.info({ ...sessionLogFields(this.state.clientId), ...fields }, event)
   }
 
-  /** A debug line, without creating the session's logger when debug is not enabled. */
+  /** A debug line, as `info`. */
   private debug (fields: Record<string, unknown>, event: string): void {
-    if (this.broker.log.isLevelEnabled('debug')) this.log.debug(fields, event)
+    if (this.broker.log.isLevelEnabled('debug')) this.broker.log.debug({ ...sessionLogFields(this.state.clientId), ...fields }, event)
   }
 
   // ---- SessionContext: what the packet handlers read --------------------------------------
@@ -157,9 +189,9 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
   get node (): string { return this.broker.node }
   get connectSessionExpiry (): number { return this.connected?.request.sessionExpiryInterval ?? 0 }
   get problemInformation (): boolean { return this.connected?.request.requestProblemInformation ?? true }
-  readonly now = (): number => this.broker.clock.now()
+  now (): number { return this.broker.clock.now() }
   get authorizer (): ClientAuthorizer { return this.acl.authorizer }
-  get acksWaitForStore (): boolean { return this.turn.waitsForStore }
+  get acksWaitForStore (): boolean { return acksWaitForStore(this.broker) }
   get storeFailure (): Error | undefined { return this.broker.durable?.failure }
 
   // ---- SessionContext and SessionOutput: effects ------------------------------------------
@@ -186,7 +218,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
     this.warnings.subscriptionsRefused(count, limit)
   }
 
-  notAuthorized (access: Exclude<TopicAccess, 'read'>, topic: string): void {
+  notAuthorized (access: RefusedAccess, topic: string): void {
     this.warnings.notAuthorized(access, topic)
   }
 
@@ -272,6 +304,11 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
     this.detach('client_disconnect', undefined, publishWill)
   }
 
+  /** ConnectionEvents: what the client's connection reports goes through the mailbox. */
+  connectionEvent (event: ConnectionEvent): void {
+    dispatch(this.self, event)
+  }
+
   outgoingCompleted (): void {
     this.drain()
   }
@@ -310,10 +347,13 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
         importHandedOver(this, msg.snapshot, msg.dedupeMs)
         break
       case 'routed':
-        if (lifecycle.kind === 'connected') for (const packet of this.turn.routed(msg.tokens, msg.matched)) this.send(packet)
+        if (lifecycle.kind === 'connected') for (const packet of this.turnParts?.routed(msg.tokens, msg.matched, msg.written) ?? []) this.send(packet)
         break
       case 'acks_durable':
-        if (lifecycle.kind === 'connected') for (const packet of this.turn.durableUpTo(msg.seq)) this.send(packet)
+        if (lifecycle.kind === 'connected') for (const packet of this.turnParts?.durableUpTo(msg.seq) ?? []) this.send(packet)
+        break
+      case 'acks_settled':
+        if (lifecycle.kind === 'connected') for (const packet of this.turnParts?.acksSettled(msg.tokens) ?? []) this.send(packet)
         break
       case 'restore':
         restoreSession(this, msg.restored, msg.publishWill)
@@ -348,14 +388,14 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
       case 'shutdown':
         this.connection?.destroy('server_shutdown')
         this.clearTimers()
-        this.warnings.flush()
+        this.warningLines?.flush()
         this.backlogTracker?.clear()
         this.lifecycle = { kind: 'shut_down' }
         break
     }
-    this.turn.flush()
+    this.turnParts?.flush()
     this.record?.endOfTurn(this.state, this.lifecycle, this.kept, this.owner, this.identity)
-    if (this.lifecycle.kind === 'connected') for (const packet of this.turn.stampAcks()) this.send(packet)
+    if (this.lifecycle.kind === 'connected') for (const packet of this.turnParts?.stampAcks() ?? []) this.send(packet)
     this.updateBacklog()
     this.reportWill()
   }
@@ -410,10 +450,13 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
     const settings: LinkSettings = { maxPacketSize: request.maximumPacketSize, keepaliveTimeoutMs: keepaliveTimeoutMs(request.keepalive) }
     // Credentials that expire (a JWT's exp) close the connection then, even an idle one.
     if (request.authExpiresAt !== undefined) settings.authExpiresAt = request.authExpiresAt
-    link.attach(settings, event => { dispatch(this.self, event) })
+    link.attach(settings, this)
     this.send(acceptConnack(request, decision.sessionPresent, this.broker.config.mqtt))
     metrics.clientsConnected++
-    this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
+    // Guarded here: the client's address is read from its socket only when the line is written.
+    if (this.broker.log.isLevelEnabled('info')) {
+      this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
+    }
     resendInflight(this.state, outbound, this.now(), this)
     this.drain()
     this.sharedPresence(true)
@@ -426,7 +469,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
    */
   private detach (reason: CloseReason, reasonCode?: number, disconnectWithWill?: boolean): void {
     metrics.clientsConnected--
-    this.turn.dropAcks()
+    this.turnParts?.dropAcks()
     this.info(reasonCode === undefined ? { reason } : { reason, reason_code: reasonCode }, 'client_disconnected')
     const will = this.state.will
     delete this.state.will
@@ -492,14 +535,14 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
   /** The session is over: publish a pending will, remove its subscriptions and leave the registry. */
   end (): void {
     this.clearTimers()
-    this.warnings.flush()
+    this.warningLines?.flush()
     this.backlogTracker?.clear()
     if (this.lifecycle.kind === 'disconnected') this.publishPendingWill(this.lifecycle)
     this.redispatchShared(false)
     this.discardState()
     this.lifecycle = { kind: 'no_session' }
     this.setParked(true)
-    this.turn.flush()
+    this.turnParts?.flush()
     dispatch(this.registry, { type: 'session_ended', clientId: this.state.clientId, session: this.self, attachSeq: this.attachSeq })
   }
 
@@ -601,23 +644,48 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Adminis
   }
 }
 
+/** The fields of every line a session logs. */
+function sessionLogFields (clientId: string): { actor: 'session', clientid: string } {
+  return { actor: 'session', clientid: clientId }
+}
+
 function sessionLogger (broker: BrokerContext, clientId: string): Logger {
-  return broker.log.child({ actor: 'session', clientid: clientId })
+  return broker.log.child(sessionLogFields(clientId))
+}
+
+/**
+ * The session behind each session actor, for the crash handler: nact's supervision context
+ * carries the actor's reference, not its state.
+ */
+const sessionOfActor = new WeakMap<Ref<SessionMsg>, Session>()
+
+/** Every session actor's function: the state is the Session, made before the actor. */
+function sessionActor (session: Session, msg: SessionMsg): Session {
+  session.handle(msg)
+  return session
+}
+
+/** One crash handler for every session actor: log, release what the session held, stop. */
+const onSessionCrash = stopOnCrash<SessionMsg>(self => sessionOf(self).log, self => {
+  const session = sessionOf(self)
+  session.clearTimers()
+  session.releaseAfterCrash()
+  session.connection?.destroy('server_shutdown')
+  dispatch(session.registry, { type: 'session_ended', clientId: session.state.clientId, session: self, attachSeq: session.attachSeq })
+})
+
+/** The session of a session actor: registered by spawnSession before the actor gets any message. */
+function sessionOf (self: Ref<SessionMsg>): Session {
+  const session = sessionOfActor.get(self)
+  if (session === undefined) throw new Error('session actor without a session')
+  return session
 }
 
 export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>, clientId: string, name: string): Ref<SessionMsg> {
-  let session: Session | undefined
-  const ref: Ref<SessionMsg> = spawn(broker.system, (state: Session | undefined, msg: SessionMsg, ctx: ActorContext<SessionMsg, ActorSystemRef>) => {
-    session = state ?? new Session(broker, ctx.self, registry, clientId)
-    session.handle(msg)
-    return session
-  }, name, {
-    onCrash: stopOnCrash<SessionMsg>(() => session?.log ?? sessionLogger(broker, clientId), () => {
-      session?.clearTimers()
-      session?.releaseAfterCrash()
-      session?.connection?.destroy('server_shutdown')
-      dispatch(registry, { type: 'session_ended', clientId, session: ref, attachSeq: session?.attachSeq ?? 0 })
-    })
-  })
+  // One function and one crash handler for all sessions: an actor costs no closures of its own.
+  const session = new Session(broker, registry, clientId)
+  const ref: Ref<SessionMsg> = spawn(broker.system, sessionActor, name, { initialState: session, onCrash: onSessionCrash })
+  session.self = ref
+  sessionOfActor.set(ref, session)
   return ref
 }

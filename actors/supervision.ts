@@ -21,11 +21,14 @@ export function resumeOnCrash<M> (log: Logger): SupervisionActorFunc<M, ActorSys
   }
 }
 
-/** Log and stop: for a session, whose client is disconnected and can reconnect to a fresh one. */
-export function stopOnCrash<M> (log: () => Logger, onStop: () => void): SupervisionActorFunc<M, ActorSystemRef, Ref<unknown>> {
+/**
+ * Log and stop: for a session, whose client is disconnected and can reconnect to a fresh one.
+ * `log` and `onStop` get the crashed actor's reference (one handler can serve many actors).
+ */
+export function stopOnCrash<M> (log: (self: Ref<M>) => Logger, onStop: (self: Ref<M>) => void): SupervisionActorFunc<M, ActorSystemRef, Ref<unknown>> {
   return (msg, err, ctx) => {
-    logCrash(log(), msg, err)
-    onStop()
+    logCrash(log(ctx.self), msg, err)
+    onStop(ctx.self)
     return ctx.stop
   }
 }

@@ -481,10 +481,13 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
         }
         // Reported even if routing fails part-way, so the publisher's acks never wait for nothing.
         const found = new Array<boolean>(msg.messages.length).fill(true)
+        const durable = deps.durable
+        const from = durable?.appended ?? 0
         try {
           route(state, msg.messages, false, found)
         } finally {
-          dispatch(report.session, { type: 'routed', tokens: report.tokens, matched: found })
+          const to = durable?.appended ?? 0
+          dispatch(report.session, to > from ? { type: 'routed', tokens: report.tokens, matched: found, written: [from, to] } : { type: 'routed', tokens: report.tokens, matched: found })
         }
         break
       }

@@ -17,8 +17,13 @@ function newest (path) {
   return max
 }
 
+// npm ci also applies patches/*.patch (the `postinstall` script runs patch-package), so a changed
+// patch counts like a changed lock file.
 const installed = join(root, 'node_modules', '.package-lock.json')
-if (!existsSync(installed) || newest(join(root, 'package-lock.json')) > newest(installed)) {
+const patchesDir = join(root, 'patches')
+const patches = existsSync(patchesDir) ? readdirSync(patchesDir).filter(f => f.endsWith('.patch')).map(f => newest(join(patchesDir, f))) : []
+const wanted = Math.max(newest(join(root, 'package-lock.json')), ...patches)
+if (!existsSync(installed) || wanted > newest(installed)) {
   console.error('[meshmq] installing dependencies (npm ci)')
   execFileSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' })
 }

@@ -133,6 +133,28 @@ test('QoS 1 held back while the connection is congested goes out once the socket
   assert.deepEqual(received, ['q1-0', 'q1-1', 'q1-2', 'q1-3', 'q1-4'])
 })
 
+test('a subscriber that reads gets a burst larger than mqtt.outgoingHighWaterBytes complete: bytes of one event-loop turn do not count as a slow consumer', async t => {
+  const topic = uniqueName('burst')
+  const sub = await rawClient(t)
+  await subscribe(sub, [topic], 0)
+  const publishers = await Promise.all([0, 1, 2].map(async () => await rawClient(t)))
+  const slowBefore = sysValues.get('messages/dropped/slow_consumer') ?? 0
+  // Six messages of four times the high-water mark, sent at once: the broker handles them in one
+  // or few turns, while the subscriber's socket takes them as fast as it reads.
+  publishers.forEach((pub, p) => {
+    for (let i = 0; i < 2; i++) {
+      pub.send({ cmd: 'publish', topic, payload: Buffer.alloc(LARGE, 10 * p + i), qos: 0, retain: false, dup: false })
+    }
+  })
+  const received: number[] = []
+  for (let i = 0; i < 6; i++) {
+    const { payload } = await sub.expect('publish', 5000)
+    received.push(typeof payload === 'string' ? -1 : payload[0] ?? -1)
+  }
+  for (const p of [0, 1, 2]) assert.deepEqual(received.filter(x => Math.floor(x / 10) === p), [10 * p, 10 * p + 1], `publisher ${String(p)}'s messages, in order`)
+  assert.equal(sysValues.get('messages/dropped/slow_consumer') ?? 0, slowBefore)
+})
+
 test('a client that does not read while its replies pile up past mqtt.maxOutgoingBytes is disconnected with 0x97 Quota exceeded', async t => {
   const topic = uniqueName('unread')
   const client = await rawClient(t)

@@ -158,4 +158,71 @@ describe('group commit of fresh records', () => {
     await commit.flush()
     assert.deepEqual(store.batches.map(batch => batch.keys), [['put d/c\u00000003'], ['del d/c\u00000003']])
   })
+
+  it('afterSettled: a range whose records are all acknowledged before the commit is settled at once, with no store write', async () => {
+    const { store, commit } = await commitOver('batch', { batchMs: 10_000 })
+    const from = commit.appended
+    commit.putNew('f/p\u00000001', () => value, 1)
+    commit.putNew('d/c\u00000002', () => value, 1)
+    const to = commit.appended
+    let settled = false
+    commit.afterSettled(from, to, () => { settled = true })
+    commit.del('f/p\u00000001')
+    assert.equal(settled, false, 'one record of the range is still waiting')
+    commit.del('d/c\u00000002')
+    assert.equal(settled, true, 'settled without waiting for the 10 s window')
+    await commit.flush()
+    assert.equal(store.batches.length, 0)
+  })
+
+  it('afterSettled: another client\'s record appended before the range does not hold it back', async () => {
+    const { commit } = await commitOver('batch', { batchMs: 10_000 })
+    commit.putNew('d/other\u00000001', () => value, 1)
+    const from = commit.appended
+    commit.putNew('f/p\u00000002', () => value, 1)
+    const to = commit.appended
+    let settled = false
+    commit.afterSettled(from, to, () => { settled = true })
+    commit.del('f/p\u00000002')
+    assert.equal(settled, true)
+    let durable = false
+    commit.afterDurable(to, () => { durable = true })
+    assert.equal(durable, false, 'the whole log up to it still waits for the commit')
+    await commit.flush()
+    assert.equal(durable, true)
+  })
+
+  it('afterSettled: a record not acknowledged is settled by its commit, also when the range straddles a commit in flight', async () => {
+    const { store, commit } = await commitOver('batch', { batchMs: 5 })
+    let release: () => void = () => {}
+    store.hold = new Promise(resolve => { release = resolve })
+    const from = commit.appended
+    commit.putNew('f/p\u00000001', () => value, 1)
+    await settle(20)
+    commit.putNew('f/p\u00000002', () => value, 1)
+    const to = commit.appended
+    let settled = false
+    commit.afterSettled(from, to, () => { settled = true })
+    commit.del('f/p\u00000002')
+    assert.equal(settled, false, 'the first record is in the commit still in flight')
+    release()
+    store.hold = undefined
+    await commit.flush()
+    assert.equal(settled, true)
+  })
+
+  it('afterSettled: a record whose commit failed settles only when a retry commits it', async () => {
+    const { store, commit } = await commitOver('batch', { batchMs: 5, retryMs: 20 })
+    store.failNext = 1
+    const from = commit.appended
+    commit.putNew('d/c\u00000009', () => value, 1)
+    let settled = false
+    commit.afterSettled(from, commit.appended, () => { settled = true })
+    await settle(12)
+    assert.equal(commit.failure !== undefined, true, 'the first commit failed')
+    assert.equal(settled, false)
+    await settle(40)
+    assert.equal(settled, true)
+    assert.equal(store.batches.length, 1)
+  })
 })

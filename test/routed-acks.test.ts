@@ -101,4 +101,28 @@ describe('acks waiting for the store commit (persistence batch or sync)', () => 
     assert.deepEqual(describeAcks(acks.take(0)), [], 'behind the ack that waits for its commit')
     assert.deepEqual(describeAcks(acks.take(60)), ['puback 2', 'puback 3 0x97'])
   })
+
+  it('a PUBACK waiting for its routing\'s writes leaves when they settle, before a stamped ack behind it would', () => {
+    const acks = new RoutedAcks()
+    const a = acks.wait({ cmd: 'puback', messageId: 1 }, true)
+    const b = acks.wait({ cmd: 'pubrec', messageId: 2 })
+    const c = acks.wait({ cmd: 'puback', messageId: 3 }, true)
+    for (const token of [a, b, c]) acks.resolve(token, true)
+    assert.deepEqual(acks.awaitWrites([a, b, c], true), [a, c], 'the PUBREC is not precise')
+    acks.stamp(40)
+    assert.deepEqual(describeAcks(acks.take(0)), [], 'the first waits for its writes')
+    acks.settle([a, c])
+    assert.deepEqual(describeAcks(acks.take(0)), ['puback 1'], 'then the PUBREC waits for its stamp, and the PUBACK behind it too')
+    assert.deepEqual(describeAcks(acks.take(40)), ['pubrec 2', 'puback 3'])
+  })
+
+  it('a PUBACK whose routing wrote nothing waits for no commit', () => {
+    const acks = new RoutedAcks()
+    const a = acks.wait({ cmd: 'puback', messageId: 1 }, true)
+    acks.resolve(a, true)
+    assert.deepEqual(acks.awaitWrites([a], false), [])
+    acks.stamp(99)
+    assert.deepEqual(describeAcks(acks.take(0)), ['puback 1'])
+  })
 })
+

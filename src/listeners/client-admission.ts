@@ -46,7 +46,8 @@ export class ClientAdmission {
       maxOutgoingBytes: options.config.mqtt.maxOutgoingBytes,
       onConnect: (conn, packet) => { void this.onConnect(conn, packet) },
       transport: { listener: 'unbound', secure: false },
-      log
+      log,
+      onClosed: connection => { this.connections.delete(connection) }
     }
   }
 
@@ -66,7 +67,6 @@ export class ClientAdmission {
   admit (stream: ByteStream, transport?: TransportInfo): Connection {
     const connection = new Connection(stream, this.connectionOptions, transport)
     this.connections.add(connection)
-    stream.once('close', () => this.connections.delete(connection))
     return connection
   }
 

@@ -11,7 +11,7 @@ import { checkInboundFrame, connectProtocol, type PacketViolation } from '../cor
 import { decodePublish } from '../core/mqtt/publish-codec.js'
 import { PacketDecodeError } from '../core/mqtt/wire-reader.js'
 import type { InboundPacket } from '../core/channel/handle-packet.js'
-import type { ClientLink, CloseReason, ConnectionEvent, DisconnectNotice, LinkSettings } from '../core/channel/client-link.js'
+import type { ClientLink, CloseReason, ConnectionEvents, DisconnectNotice, LinkSettings } from '../core/channel/client-link.js'
 import { packetOrder, type ConnectionPhase, type PacketOrder } from '../core/channel/packet-order.js'
 import type { IdleState } from '../core/channel/keepalive.js'
 import { ReasonCode } from '../core/mqtt/reason-codes.js'
@@ -35,6 +35,8 @@ export interface ConnectionOptions {
   /** The listener's transport (its certificate, on TLS, is added per connection). */
   transport: TransportInfo
   log: Logger
+  /** Told when the connection's stream has closed (the listener forgets it). */
+  onClosed: (connection: Connection) => void
 }
 
 let nextConnectionId = 1
@@ -106,6 +108,29 @@ mqtt.writeToStream.cacheNumbers = false
 
 const connectDecoder = new FrameDecoder()
 const decoders = { 3: new FrameDecoder(3), 4: new FrameDecoder(4), 5: new FrameDecoder(5) }
+/** mqtt-packet's generate options per protocol version, shared by all connections. */
+const generateOptions = { 3: { protocolVersion: 3 }, 4: { protocolVersion: 4 }, 5: { protocolVersion: 5 } } as const
+
+/**
+ * The stream's listeners are these shared functions (the stream is `this`), which find their
+ * connection in a property of the stream: no closures made per connection.
+ */
+const CONNECTION = Symbol('meshmq.connection')
+type OwnedStream = ByteStream & { [CONNECTION]: Connection }
+
+function onStreamData (this: OwnedStream, chunk: Buffer): void { this[CONNECTION].onData(chunk) }
+function onStreamError (this: OwnedStream): void { this[CONNECTION].closeReason ??= 'socket_error' }
+function onStreamClose (this: OwnedStream): void { this[CONNECTION].onClose() }
+function onStreamDrain (this: OwnedStream): void { this[CONNECTION].onDrain() }
+
+/** Connections with bytes queued this turn, written in one microtask (one stream write each). */
+let toFlush: Connection[] = []
+
+function flushAll (): void {
+  const connections = toFlush
+  toFlush = []
+  for (const connection of connections) connection.flush()
+}
 
 export class Connection implements ClientLink, IdleState {
   readonly id = nextConnectionId++
@@ -120,29 +145,35 @@ export class Connection implements ClientLink, IdleState {
   lastActivity = Date.now()
   readonly openedAt = Date.now()
   closeReason: CloseReason | undefined
-  readonly remoteAddress: string
+  /** `address:port`, read from the stream on first use (logs) and kept. */
+  private peer: string | undefined
   readonly transport: TransportInfo
-  private session: ((event: ConnectionEvent) => void) | undefined
-  private pendingPackets: InboundPacket[] = []
+  private session: ConnectionEvents | undefined
+  /** Packets that arrived between CONNECT and the session's attach; created when one does. */
+  private pendingPackets: InboundPacket[] | undefined
   private readonly splitter: FrameSplitter
-  private out: Buffer[] = []
+  /** Bytes queued this turn; created when there are some. */
+  private out: Buffer[] | undefined
   private outBytes = 0
-  private flushScheduled = false
   /** Bytes written since the buffer went past the high-water mark; 0 while it is below. */
   private bytesWhileCongested = 0
   /** `congested` was found true: the session gets a `writable` event when the socket drains. */
   private drainWanted = false
-  private generateOpts: { protocolVersion: number } = { protocolVersion: 4 }
 
   /** `transport`: the listener's, or this client's own (with its TLS certificate). */
   constructor (readonly stream: ByteStream, private readonly options: ConnectionOptions, transport: TransportInfo = options.transport) {
-    this.remoteAddress = `${stream.remoteAddress ?? '?'}:${stream.remotePort ?? 0}`
     this.transport = transport
     this.splitter = new FrameSplitter(options.maxPacketSize)
-    stream.on('data', (chunk: Buffer) => this.onData(chunk))
-    stream.on('error', () => { this.closeReason ??= 'socket_error' })
-    stream.on('close', () => this.onClose())
+    ;(stream as OwnedStream)[CONNECTION] = this
+    stream.on('data', onStreamData)
+    stream.on('error', onStreamError)
+    stream.on('close', onStreamClose)
     metrics.connectionsAccepted++
+  }
+
+  get remoteAddress (): string {
+    this.peer ??= `${this.stream.remoteAddress ?? '?'}:${this.stream.remotePort ?? 0}`
+    return this.peer
   }
 
   get connected (): boolean { return this.phase === 'connected' }
@@ -163,32 +194,35 @@ export class Connection implements ClientLink, IdleState {
     if (!this.drainWanted) {
       // Listened for only while wanted: an idle connection carries no drain listener.
       this.drainWanted = true
-      this.stream.once('drain', () => { this.onDrain() })
+      this.stream.once('drain', onStreamDrain)
     }
     return true
   }
 
   /** Called by the session actor once it owns this connection; flushes packets that arrived meanwhile. */
-  attach (settings: LinkSettings, session: (event: ConnectionEvent) => void): void {
+  attach (settings: LinkSettings, session: ConnectionEvents): void {
     this.maxPacketSize = settings.maxPacketSize
     this.keepaliveMs = settings.keepaliveTimeoutMs
     this.authExpiresAt = settings.authExpiresAt
     if (this.phase === 'closed') {
-      session({ type: 'closed', connectionId: this.id, reason: this.closeReason ?? 'peer_closed' })
+      session.connectionEvent({ type: 'closed', connectionId: this.id, reason: this.closeReason ?? 'peer_closed' })
       return
     }
     this.session = session
     this.phase = 'connected'
-    if (this.pendingPackets.length > 0) {
-      const packets = this.pendingPackets
-      this.pendingPackets = []
-      session({ type: 'packets', connectionId: this.id, packets })
+    const packets = this.pendingPackets
+    if (packets !== undefined) {
+      this.pendingPackets = undefined
+      session.connectionEvent({ type: 'packets', connectionId: this.id, packets })
     }
   }
 
   setProtocolVersion (version: 3 | 4 | 5): void {
     this.protocolVersion = version
-    this.generateOpts = { protocolVersion: version }
+  }
+
+  private get generateOpts (): { protocolVersion: number } {
+    return generateOptions[this.protocolVersion]
   }
 
   /** Encodes and queues a packet; returns false when it was not sent (too large for the client, or closed). */
@@ -219,13 +253,22 @@ export class Connection implements ClientLink, IdleState {
     return true
   }
 
+  /**
+   * Coalesces the writes of one turn, but at most up to the high-water mark: the actors may run
+   * many messages in one turn, and bytes held here past the mark would read as a congested socket
+   * (`congested`, `sendBytes`) while the socket may be taking everything.
+   */
   private push (bytes: Buffer): void {
-    this.out.push(bytes)
-    this.outBytes += bytes.length
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      queueMicrotask(this.flush)
+    if (this.out === undefined) {
+      this.out = [bytes]
+      if (toFlush.length === 0) queueMicrotask(flushAll)
+      toFlush.push(this)
+    } else {
+      this.out.push(bytes)
     }
+    this.outBytes += bytes.length
+    // Written at once past the mark; flushAll then finds nothing left here.
+    if (this.outBytes >= this.options.writeHighWaterMark) this.flush()
   }
 
   private closeOutgoingFull (): void {
@@ -234,17 +277,19 @@ export class Connection implements ClientLink, IdleState {
     this.close('outgoing_buffer_full', { reasonCode: ReasonCode.QuotaExceeded })
   }
 
-  private onDrain (): void {
+  /** @internal The stream drained (onStreamDrain). */
+  onDrain (): void {
     this.drainWanted = false
     if (this.phase !== 'connected' || this.session === undefined) return
-    this.session({ type: 'writable', connectionId: this.id })
+    this.session.connectionEvent({ type: 'writable', connectionId: this.id })
   }
 
-  private readonly flush = (): void => {
-    this.flushScheduled = false
-    if (this.out.length === 0) return
-    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes)
-    this.out = []
+  /** @internal Writes the bytes queued this turn in one stream write (flushAll, close). */
+  flush (): void {
+    const out = this.out
+    if (out === undefined) return
+    const data = out.length === 1 ? out[0]! : Buffer.concat(out, this.outBytes)
+    this.out = undefined
     metrics.bytesSent += this.outBytes
     this.outBytes = 0
     if (!this.stream.destroyed) this.stream.write(data)
@@ -279,7 +324,8 @@ export class Connection implements ClientLink, IdleState {
     this.stream.destroy()
   }
 
-  private onData (chunk: Buffer): void {
+  /** @internal Bytes from the stream (onStreamData). */
+  onData (chunk: Buffer): void {
     if (this.phase === 'closed') return
     metrics.bytesReceived += chunk.length
     this.lastActivity = Date.now()
@@ -302,7 +348,9 @@ export class Connection implements ClientLink, IdleState {
     if (batch.length === 0) return
     metrics.packetsReceived += batch.length
     if (this.session !== undefined) {
-      this.session({ type: 'packets', connectionId: this.id, packets: batch })
+      this.session.connectionEvent({ type: 'packets', connectionId: this.id, packets: batch })
+    } else if (this.pendingPackets === undefined) {
+      this.pendingPackets = batch
     } else {
       for (const packet of batch) this.pendingPackets.push(packet)
     }
@@ -394,12 +442,14 @@ export class Connection implements ClientLink, IdleState {
     return true
   }
 
-  private onClose (): void {
+  /** @internal The stream closed (onStreamClose). */
+  onClose (): void {
     const wasConnected = this.phase === 'connected'
     this.phase = 'closed'
     this.closeReason ??= 'peer_closed'
+    this.options.onClosed(this)
     if (this.session !== undefined) {
-      this.session({ type: 'closed', connectionId: this.id, reason: this.closeReason })
+      this.session.connectionEvent({ type: 'closed', connectionId: this.id, reason: this.closeReason })
     }
     if (wasConnected || this.session !== undefined) this.session = undefined
   }

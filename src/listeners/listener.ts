@@ -56,10 +56,13 @@ export class RawSockets {
 
   /** `keepAliveMs`: first probe after this much silence; 0 = off. */
   constructor (server: net.Server, keepAliveMs: number) {
+    const sockets = this.sockets
+    // One listener function for all sockets (the socket is `this`), not a closure per socket.
+    function forget (this: net.Socket): void { sockets.delete(this) }
     server.on('connection', (socket: net.Socket) => {
       if (keepAliveMs > 0) socket.setKeepAlive(true, keepAliveMs)
-      this.sockets.add(socket)
-      socket.once('close', () => this.sockets.delete(socket))
+      sockets.add(socket)
+      socket.on('close', forget)
     })
   }
 

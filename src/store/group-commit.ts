@@ -17,6 +17,11 @@
  * Every write has a sequence number (`appended`); `afterDurable(seq, done)` calls `done` once
  * every write up to `seq` is committed. The acks of QoS 1/2 publishes wait on it (see
  * SessionTurn), so an acknowledged message is on disk before its PUBACK leaves.
+ * `afterSettled(from, to, done)` waits only for the writes numbered in (from, to]: each is either
+ * committed or cancelled. A trie shard's routing turn appends the records of its messages in one
+ * such range (deliveries to persistent sessions, messages queued for other nodes), so a QoS 1
+ * PUBACK leaves when they are on disk or when the subscribers and peers acknowledged them,
+ * whichever comes first, without waiting for other clients' writes.
  *
  * Writes after `close()` (an actor's last turn as the node stops) are not kept: counted in
  * `stats.afterClose` and logged once, never thrown at the actor.
@@ -41,10 +46,17 @@ export interface GroupCommitInit {
 
 interface Waiter { seq: number, done: () => void }
 
-/** A write waiting for its commit: a put's value may be encoded only when the commit starts. */
-type PendingOp =
+/** Waits for the writes of a range: `live` of them still pending, and the commit `inFlight` (0: none) that took the others. */
+interface RangeWaiter { live: number, inFlight: number, done: () => void }
+
+/**
+ * A write waiting for its commit: a put's value may be encoded only when the commit starts. `seq`
+ * is the sequence number it was appended with; `waiters` wait for it to be committed or cancelled.
+ */
+type PendingOp = (
   | { type: 'put', key: string, value: Uint8Array | (() => Uint8Array), size: number }
   | { type: 'del', key: string, size: number }
+) & { seq: number, waiters?: RangeWaiter[] }
 
 /** Bytes a write is counted for beyond its key and value. */
 const OP_OVERHEAD_BYTES = 32
@@ -56,9 +68,13 @@ export class GroupCommit {
   /** Keys never written before, put since the last commit started: their index in `pending`. */
   private readonly fresh = new Map<string, number>()
   private waiters: Waiter[] = []
+  /** Range waiters whose pending writes are all settled, waiting only for the commit in flight. */
+  private inFlightWaiters: RangeWaiter[] = []
   private appendedSeq = 0
   private durableSeq = 0
   private committing: Promise<void> | undefined
+  /** Sequence number the commit in flight covers (0 when none is). */
+  private committingSeq = 0
   /** A commit is due at the end of this turn. */
   private due = false
   private timer: NodeJS.Timeout | undefined
@@ -93,7 +109,7 @@ export class GroupCommit {
   put (key: string, value: Uint8Array): number {
     const index = this.fresh.get(key)
     const op = index === undefined ? undefined : this.pending[index]
-    if (op?.type !== 'put') return this.append({ type: 'put', key, value, size: key.length + value.byteLength + OP_OVERHEAD_BYTES })
+    if (op?.type !== 'put') return this.append({ type: 'put', key, value, size: key.length + value.byteLength + OP_OVERHEAD_BYTES, seq: 0 })
     // Still waiting, never written: the new value replaces it (and a delete can still cancel it).
     const size = key.length + value.byteLength + OP_OVERHEAD_BYTES
     this.pendingBytes += size - op.size
@@ -104,7 +120,7 @@ export class GroupCommit {
 
   /** Puts a record under a key never written before, `encode`d when its commit starts; `bytes` is about its size. */
   putNew (key: string, encode: () => Uint8Array, bytes: number): number {
-    const seq = this.append({ type: 'put', key, value: encode, size: key.length + bytes + OP_OVERHEAD_BYTES })
+    const seq = this.append({ type: 'put', key, value: encode, size: key.length + bytes + OP_OVERHEAD_BYTES, seq: 0 })
     if (!this.closed) this.fresh.set(key, this.pending.length - 1)
     return seq
   }
@@ -112,12 +128,13 @@ export class GroupCommit {
   del (key: string): number {
     const index = this.fresh.get(key)
     const op = index === undefined ? undefined : this.pending[index]
-    if (index === undefined || op === undefined) return this.append({ type: 'del', key, size: key.length + OP_OVERHEAD_BYTES })
+    if (index === undefined || op === undefined) return this.append({ type: 'del', key, size: key.length + OP_OVERHEAD_BYTES, seq: 0 })
     // Put and deleted before any commit took it: neither reaches the store.
     this.fresh.delete(key)
     this.pending[index] = undefined
     this.pendingBytes -= op.size
     this.stats.cancelled++
+    if (op.waiters !== undefined) this.settled(op.waiters)
     return this.advance()
   }
 
@@ -128,6 +145,30 @@ export class GroupCommit {
       return
     }
     this.waiters.push({ seq, done })
+  }
+
+  /**
+   * Calls `done` once each write numbered in (from, to] is committed or cancelled (at once when
+   * they are, or when `immediate`). The range must be of writes appended in one turn.
+   */
+  afterSettled (from: number, to: number, done: () => void): void {
+    if (this.immediate || to <= this.durableSeq || to <= from) {
+      done()
+      return
+    }
+    const waiter: RangeWaiter = { live: 0, inFlight: from < this.committingSeq ? this.committingSeq : 0, done }
+    // The range's writes are the newest ones still pending (or taken by the commit in flight).
+    for (let i = this.pending.length - 1; i >= 0; i--) {
+      const op = this.pending[i]
+      if (op === undefined) continue
+      if (op.seq <= from) break
+      if (op.seq > to) continue
+      waiter.live++
+      ;(op.waiters ??= []).push(waiter)
+    }
+    if (waiter.live > 0) return
+    if (waiter.inFlight === 0) done()
+    else this.inFlightWaiters.push(waiter)
   }
 
   /** Commits everything appended so far; resolves when it is written (rejects while the store fails). */
@@ -159,7 +200,8 @@ export class GroupCommit {
     }
     this.pending.push(op)
     this.pendingBytes += op.size
-    return this.advance()
+    op.seq = this.advance()
+    return op.seq
   }
 
   /** A write was appended (or replaced or cancelled one): it has the next sequence number. */
@@ -198,10 +240,12 @@ export class GroupCommit {
     this.pendingBytes = 0
     this.fresh.clear()
     const ops: StoreOp[] = []
+    const taken: PendingOp[] = []
     for (const op of pending) {
       if (op === undefined) continue
-      if (op.type === 'del') ops.push({ type: 'del', key: op.key })
-      else ops.push({ type: 'put', key: op.key, value: typeof op.value === 'function' ? op.value() : op.value })
+      if (op.type === 'put' && typeof op.value === 'function') op.value = op.value()
+      ops.push(op.type === 'del' ? { type: 'del', key: op.key } : { type: 'put', key: op.key, value: op.value as Uint8Array })
+      taken.push(op)
     }
     if (ops.length === 0) {
       // Every write of the window cancelled out: durable as it is.
@@ -213,13 +257,15 @@ export class GroupCommit {
     const sync = this.init.mode === 'batch' || this.init.mode === 'sync'
     const done = this.init.store.write(ops, { sync })
     this.committing = done.then(() => {}, () => {})
+    this.committingSeq = seq
     try {
       await done
     } catch (err) {
-      this.failed(ops, bytes, err)
+      this.failed(taken, bytes, err)
       return
     }
     this.committing = undefined
+    this.committingSeq = 0
     this.stats.commits++
     this.stats.writes += ops.length
     this.stats.bytes += bytes
@@ -228,25 +274,27 @@ export class GroupCommit {
       this.failure = undefined
     }
     this.durableSeq = seq
+    for (const op of taken) if (op.waiters !== undefined) this.settled(op.waiters)
     this.release(seq)
     if (this.pending.length > 0) this.schedule()
   }
 
-  /** A commit failed: its writes go back in front of those since, to be tried again after `retryMs`. */
-  private failed (ops: readonly StoreOp[], bytes: number, err: unknown): void {
+  /**
+   * A commit failed: its writes (with their waiters) go back in front of those since, to be tried
+   * again after `retryMs`; range waiters on it wait until a commit gets past it.
+   */
+  private failed (taken: PendingOp[], bytes: number, err: unknown): void {
     const error = err instanceof StoreFullError || err instanceof StoreWriteError
       ? err
       : new StoreWriteError(`store write failed: ${(err as Error).message}`, { cause: err })
     this.stats.failures++
-    if (this.failure === undefined) this.init.log.error({ err: error, writes: ops.length }, 'store_write_failed')
+    if (this.failure === undefined) this.init.log.error({ err: error, writes: taken.length }, 'store_write_failed')
     this.failure = error
-    const retried: PendingOp[] = ops.map(op => op.type === 'put'
-      ? { type: 'put', key: op.key, value: op.value, size: op.key.length + op.value.byteLength + OP_OVERHEAD_BYTES }
-      : { type: 'del', key: op.key, size: op.key.length + OP_OVERHEAD_BYTES })
-    this.pending = [...retried, ...this.pending]
-    for (const [key, index] of this.fresh) this.fresh.set(key, index + retried.length)
+    this.pending = [...taken, ...this.pending]
+    for (const [key, index] of this.fresh) this.fresh.set(key, index + taken.length)
     this.pendingBytes += bytes
     this.committing = undefined
+    this.committingSeq = 0
     if (!this.closed) {
       this.timer = setTimeout(() => {
         this.timer = undefined
@@ -255,7 +303,21 @@ export class GroupCommit {
     }
   }
 
+  /** One write of each of `waiters` was committed or cancelled. */
+  private settled (waiters: RangeWaiter[]): void {
+    for (const waiter of waiters) {
+      if (--waiter.live > 0) continue
+      if (waiter.inFlight === 0 || waiter.inFlight <= this.durableSeq) waiter.done()
+      else this.inFlightWaiters.push(waiter)
+    }
+  }
+
   private release (seq: number): void {
+    if (this.inFlightWaiters.length > 0) {
+      const due = this.inFlightWaiters.filter(waiter => waiter.inFlight <= seq)
+      this.inFlightWaiters = this.inFlightWaiters.filter(waiter => waiter.inFlight > seq)
+      for (const waiter of due) waiter.done()
+    }
     if (this.waiters.length === 0) return
     const due = this.waiters.filter(waiter => waiter.seq <= seq)
     if (due.length === 0) return

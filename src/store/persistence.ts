@@ -30,6 +30,10 @@ export class Persistence implements Durable {
     this.commit.afterDurable(seq, done)
   }
 
+  afterSettled (from: number, to: number, done: () => void): void {
+    this.commit.afterSettled(from, to, done)
+  }
+
   /** A fresh record sequence number (delivery and forward records). */
   nextSeq (): number {
     return ++this.lastSeq

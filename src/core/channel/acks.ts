@@ -31,7 +31,10 @@ export function handlePubrec (ctx: SessionContext, packet: IPubrecPacket): void 
   }
   entry.phase = 'pubrel'
   ctx.flowChanged(entry)
-  ctx.send({ cmd: 'pubrel', messageId: id })
+  // A delivery the store keeps: PUBREL once its record says PUBREC came, or a restart in between
+  // would send the PUBLISH again to a client that has already released it [MQTT-4.3.3-4].
+  if (entry.delivery.storeKey !== undefined) ctx.acknowledge({ cmd: 'pubrel', messageId: id })
+  else ctx.send({ cmd: 'pubrel', messageId: id })
 }
 
 /** PUBREL from the client releases an incoming QoS 2 packet id; answer PUBCOMP [MQTT-4.3.3-11 v5 / MQTT-4.3.3-2]. */

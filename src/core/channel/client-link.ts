@@ -34,6 +34,14 @@ export interface LinkSettings {
   authExpiresAt?: number
 }
 
+/**
+ * Who takes a connection's events once attached: the session itself (an object the session already
+ * is, not a closure made per connection).
+ */
+export interface ConnectionEvents {
+  connectionEvent: (event: ConnectionEvent) => void
+}
+
 export interface ClientLink {
   readonly id: number
   readonly remoteAddress: string
@@ -48,9 +56,9 @@ export interface ClientLink {
   readonly congested: boolean
   /**
    * The session takes the connection with the settings its CONNECT negotiated: events (and packets
-   * that arrived meanwhile) go to `onEvent`.
+   * that arrived meanwhile) go to `events`.
    */
-  attach: (settings: LinkSettings, onEvent: (event: ConnectionEvent) => void) => void
+  attach: (settings: LinkSettings, events: ConnectionEvents) => void
   /** Encodes and queues a packet; false when it was not sent (too large for the client, or closed). */
   send: (packet: Packet) => boolean
   /** Queues already-encoded packet bytes; false when not sent. */

@@ -4,31 +4,42 @@
  * subscriber and no other node with a route for it (§3.4.2.1, §3.5.2.1), and, when the node keeps
  * a store that acks wait for (`persistence.mode` batch or sync), for the commit of what the
  * routing recorded: an ack is stamped with the store's write position once its routing is known
- * (`stamp`) and leaves when the store is durable up to it (`take`). PUBCOMP waits for the commit
+ * (`stamp`) and leaves when the store is durable up to it (`take`). A PUBACK of a message without
+ * RETAIN waits only for the writes its routing made (`awaitWrites`): committed, or cancelled
+ * because their subscribers and peers acknowledged them first (`settle`). PUBCOMP waits for the commit
  * too (the released packet id must be gone from the stored session first). They leave in the
  * order their packets arrived. A connection holds at most the acks of the PUBLISH it sent in one
  * routing hop and one commit.
  */
-import type { IPubackPacket, IPubcompPacket, IPubrecPacket } from 'mqtt-packet'
+import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from 'mqtt-packet'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 
 /**
  * The acknowledgement an inbound QoS 1 (PUBACK) or QoS 2 (PUBREC) PUBLISH gets, or a PUBREL
- * (PUBCOMP); a reason code when one is decided before routing (0x87 Not authorized).
+ * (PUBCOMP); a reason code when one is decided before routing (0x87 Not authorized). Also the
+ * PUBREL answering a client's PUBREC for a delivery the store keeps: it leaves once the delivery's
+ * record says PUBREC came, so a restart never sends that PUBLISH again [MQTT-4.3.3-4].
  */
-export interface InboundAck { cmd: 'puback' | 'pubrec' | 'pubcomp', messageId: number, reasonCode?: number }
+export interface InboundAck { cmd: 'puback' | 'pubrec' | 'pubcomp' | 'pubrel', messageId: number, reasonCode?: number }
 
-export type AckPacket = IPubackPacket | IPubrecPacket | IPubcompPacket
+export type AckPacket = IPubackPacket | IPubrecPacket | IPubcompPacket | IPubrelPacket
 
 const WAITING = 0
 const MATCHED = 1
 const UNMATCHED = 2
 
+/** `Entry.seq` of an ack not stamped yet. */
+const UNSTAMPED = -1
+/** `Entry.seq` of an ack waiting for the writes of its routing (`awaitWrites`). */
+const AWAITING_WRITES = -2
+
 interface Entry {
   ack: InboundAck
   state: typeof WAITING | typeof MATCHED | typeof UNMATCHED
-  /** The store position it waits for; -1 until stamped (and when nothing waits for commits). */
+  /** The store position it waits for: UNSTAMPED until stamped (and when nothing waits for commits), 0 for none. */
   seq: number
+  /** It may wait for its routing's writes alone rather than for a stamp (a PUBACK without RETAIN). */
+  precise: boolean
 }
 
 /** Entries dropped from the front before the array is compacted. */
@@ -43,21 +54,47 @@ export class RoutedAcks {
   /** Whether acks wait: an ack that needs no routing then goes behind them. */
   get waiting (): boolean { return this.head < this.entries.length }
 
-  /** Adds an ack that waits for its message's routing; returns the token the routing reports it with. */
-  wait (ack: InboundAck): number {
-    this.entries.push({ ack, state: WAITING, seq: -1 })
+  /**
+   * Adds an ack that waits for its message's routing; returns the token the routing reports it
+   * with. `precise`: it may wait for the writes of its routing alone (see `awaitWrites`).
+   */
+  wait (ack: InboundAck, precise = false): number {
+    this.entries.push({ ack, state: WAITING, seq: UNSTAMPED, precise })
     return this.firstToken + this.entries.length - 1 - this.head
   }
 
   /** Adds an ack that needs no routing (a re-sent QoS 2 PUBLISH): it leaves after those before it. */
   ready (ack: InboundAck): void {
-    this.entries.push({ ack, state: MATCHED, seq: -1 })
+    this.entries.push({ ack, state: MATCHED, seq: UNSTAMPED, precise: false })
   }
 
   /** The routing of the message of `token` found a destination (`matched`) or none; unknown tokens are ignored. */
   resolve (token: number, matched: boolean): void {
-    const entry = this.entries[this.head + token - this.firstToken]
-    if (token >= this.firstToken && entry !== undefined && entry.state === WAITING) entry.state = matched ? MATCHED : UNMATCHED
+    const entry = this.entry(token)
+    if (entry !== undefined && entry.state === WAITING) entry.state = matched ? MATCHED : UNMATCHED
+  }
+
+  /**
+   * The precise acks among `tokens`, just resolved, wait for the writes their routing made
+   * (`written`) or, when it made none, for nothing; returns the tokens that wait.
+   */
+  awaitWrites (tokens: readonly number[], written: boolean): number[] {
+    const waiting: number[] = []
+    for (const token of tokens) {
+      const entry = this.entry(token)
+      if (entry === undefined || !entry.precise || entry.state === WAITING || entry.seq !== UNSTAMPED) continue
+      entry.seq = written ? AWAITING_WRITES : 0
+      if (written) waiting.push(token)
+    }
+    return waiting
+  }
+
+  /** The writes the acks of `tokens` waited for are committed or cancelled. */
+  settle (tokens: readonly number[]): void {
+    for (const token of tokens) {
+      const entry = this.entry(token)
+      if (entry?.seq === AWAITING_WRITES) entry.seq = 0
+    }
   }
 
   /**
@@ -69,7 +106,7 @@ export class RoutedAcks {
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i]!
       // A refusal (reason code 0x80 or above) acknowledges nothing kept: it waits only for the acks before it.
-      if (entry.state !== WAITING && entry.seq < 0) entry.seq = (entry.ack.reasonCode ?? 0) >= 0x80 ? 0 : seq
+      if (entry.state !== WAITING && entry.seq === UNSTAMPED) entry.seq = (entry.ack.reasonCode ?? 0) >= 0x80 ? 0 : seq
       if (entry.seq > highest) highest = entry.seq
     }
     return highest
@@ -86,7 +123,7 @@ export class RoutedAcks {
       if (entry.state === WAITING) break
       if (durable !== undefined && (entry.seq < 0 || entry.seq > durable)) break
       const { cmd, messageId, reasonCode } = entry.ack
-      if (entry.state === UNMATCHED && cmd !== 'pubcomp') out.push({ cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
+      if (entry.state === UNMATCHED && (cmd === 'puback' || cmd === 'pubrec')) out.push({ cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
       else out.push(reasonCode === undefined ? { cmd, messageId } : { cmd, messageId, reasonCode })
       this.head++
       this.firstToken++
@@ -99,6 +136,10 @@ export class RoutedAcks {
       this.head = 0
     }
     return out
+  }
+
+  private entry (token: number): Entry | undefined {
+    return token >= this.firstToken ? this.entries[this.head + token - this.firstToken] : undefined
   }
 
   /** The connection is gone: its acks are dropped, and the routing reports still to come are ignored. */

@@ -17,7 +17,8 @@ export class MalformedLengthError extends Error {
 }
 
 export class FrameSplitter {
-  private chunks: Buffer[] = []
+  /** The bytes of an incomplete frame; none (no array) between frames, as on an idle connection. */
+  private chunks: Buffer[] | undefined
   private buffered = 0
   /** Total size of the frame at the head of the buffer, once its header is known. */
   private needed = 0
@@ -28,12 +29,13 @@ export class FrameSplitter {
 
   /** Feeds bytes; calls `onFrame` for each complete packet, in order. Throws on a bad or oversize header. */
   push (chunk: Buffer, onFrame: (frame: Buffer) => void): void {
-    if (this.buffered > 0) {
-      this.chunks.push(chunk)
+    const chunks = this.chunks
+    if (chunks !== undefined) {
+      chunks.push(chunk)
       this.buffered += chunk.length
       if (this.needed > 0 && this.buffered < this.needed) return
-      chunk = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered)
-      this.chunks = []
+      chunk = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.buffered)
+      this.chunks = undefined
       this.buffered = 0
     }
     let offset = 0
@@ -49,7 +51,7 @@ export class FrameSplitter {
       this.needed = 0
     }
     if (offset < end) {
-      this.chunks.push(offset === 0 ? chunk : chunk.subarray(offset))
+      this.chunks = [offset === 0 ? chunk : chunk.subarray(offset)]
       this.buffered = end - offset
     }
   }

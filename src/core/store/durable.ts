@@ -67,6 +67,11 @@ export interface Durable {
   readonly committed: number
   /** Calls `done` once every write up to `seq` is committed. */
   afterDurable: (seq: number, done: () => void) => void
+  /**
+   * Calls `done` once each write numbered in (from, to], all appended in one turn, is committed or
+   * was cancelled (deleted before a commit took it: its subscriber or peer acknowledged it).
+   */
+  afterSettled: (from: number, to: number, done: () => void) => void
   /** Writes (replaces) a persistent session's record. */
   sessionSaved: (record: StoredSession) => void
   /** Writes one subscription of a persistent session (`options` undefined: it was removed). */

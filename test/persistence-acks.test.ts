@@ -1,0 +1,89 @@
+/**
+ * When a QoS 1 PUBACK leaves with `persistence.mode` batch: once the store writes its routing made
+ * are committed, or once the subscribers (and peers) that got the message acknowledged it, whichever
+ * comes first (group-commit.ts `afterSettled`). Never before either: an acknowledged message is
+ * kept somewhere [MQTT-4.3.2-2, MQTT-4.5.0-1].
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startTestBroker, type TestBrokerOptions } from './helpers/broker.js'
+import { connectClient, endClient, Inbox, type Cleanup } from './helpers/mqtt-client.js'
+import { MemoryStore } from '../src/store/memory-store.js'
+import { DELIVERY_PREFIX } from '../src/store/records.js'
+
+/** A commit window long enough that a PUBACK leaving well before it did not wait for a commit. */
+const BATCH_MS = 1500
+const SUB_V5 = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
+
+async function options (t: Cleanup): Promise<{ store: MemoryStore, options: TestBrokerOptions }> {
+  const store = new MemoryStore()
+  await store.open()
+  const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-acks-'))
+  t.after(() => { rmSync(dataDir, { recursive: true, force: true }) })
+  return { store, options: { persistence: { mode: 'batch', batchMs: BATCH_MS }, store, dataDir } }
+}
+
+async function deliveryKeys (store: MemoryStore): Promise<string[]> {
+  const found: string[] = []
+  for await (const [key] of store.entries(DELIVERY_PREFIX)) found.push(key)
+  return found
+}
+
+describe('QoS 1 PUBACK with persistence batch', () => {
+  it('[MQTT-4.3.2-2] leaves as soon as the persistent subscriber acknowledged the delivery, without waiting for the commit window, and nothing is written', async t => {
+    const { store, options: brokerOptions } = await options(t)
+    const broker = await startTestBroker(t, brokerOptions)
+    const sub = await connectClient(t, broker.port, { ...SUB_V5, clientId: 'online-keeper' })
+    await sub.subscribeAsync('a/#', { qos: 1 })
+    const inbox = new Inbox(sub)
+    const pub = await connectClient(t, broker.port, { protocolVersion: 5, clientId: 'pub-a' })
+    const started = performance.now()
+    await pub.publishAsync('a/1', 'hello', { qos: 1 })
+    const elapsed = performance.now() - started
+    assert.equal((await inbox.waitForTopic('a/1')).payload.toString(), 'hello')
+    assert.ok(elapsed < BATCH_MS / 2, `PUBACK after ${elapsed.toFixed(0)} ms, the commit window is ${BATCH_MS} ms`)
+    await new Promise(resolve => setTimeout(resolve, BATCH_MS + 200))
+    assert.deepEqual(await deliveryKeys(store), [], 'the acknowledged delivery was never written')
+    await endClient(pub)
+    await endClient(sub)
+  })
+
+  it('[MQTT-4.3.2-2] waits for the commit that keeps the delivery when the persistent subscriber is away', async t => {
+    const { store, options: brokerOptions } = await options(t)
+    const broker = await startTestBroker(t, brokerOptions)
+    const sub = await connectClient(t, broker.port, { ...SUB_V5, clientId: 'away-keeper' })
+    await sub.subscribeAsync('b/#', { qos: 1 })
+    await endClient(sub)
+    const pub = await connectClient(t, broker.port, { protocolVersion: 5, clientId: 'pub-b' })
+    const started = performance.now()
+    await pub.publishAsync('b/1', 'kept', { qos: 1 })
+    const elapsed = performance.now() - started
+    assert.ok(elapsed >= BATCH_MS * 0.8, `PUBACK after ${elapsed.toFixed(0)} ms, before the commit (window ${BATCH_MS} ms)`)
+    assert.equal((await deliveryKeys(store)).length, 1, 'the delivery is in the store when the PUBACK arrives')
+    await endClient(pub)
+  })
+
+  it('[MQTT-4.3.3-4] PUBREL for a QoS 2 delivery the store keeps leaves only once its record says PUBREC came', async t => {
+    const { options: brokerOptions } = await options(t)
+    const broker = await startTestBroker(t, brokerOptions)
+    const sub = await connectClient(t, broker.port, { ...SUB_V5, clientId: 'qos2-keeper' })
+    await sub.subscribeAsync('c/#', { qos: 2 })
+    let pubrecSent = 0
+    let pubrelReceived = 0
+    sub.on('packetsend', packet => { if (packet.cmd === 'pubrec') pubrecSent = performance.now() })
+    sub.on('packetreceive', packet => { if (packet.cmd === 'pubrel') pubrelReceived = performance.now() })
+    const inbox = new Inbox(sub)
+    const pub = await connectClient(t, broker.port, { protocolVersion: 5, clientId: 'pub-c' })
+    await pub.publishAsync('c/1', 'once', { qos: 2 })
+    assert.equal((await inbox.waitForTopic('c/1')).payload.toString(), 'once')
+    assert.ok(pubrecSent > 0 && pubrelReceived > pubrecSent, 'the flow completed')
+    const waited = pubrelReceived - pubrecSent
+    assert.ok(waited >= BATCH_MS * 0.5, `PUBREL ${waited.toFixed(0)} ms after PUBREC: before the commit (window ${BATCH_MS} ms)`)
+    await endClient(pub)
+    await endClient(sub)
+  })
+})
+
