@@ -29,7 +29,7 @@ import type { Delivery } from '../src/core/session/session-state.js'
 import { snapshotMessages } from '../src/core/session/session-snapshot.js'
 import type { BrokerContext } from './broker-context.js'
 import { spawnSession } from './session.js'
-import type { HandOverReply, RegistryMsg, SessionClaim, SessionMsg } from './messages.js'
+import type { HandOverReply, RegisteredSession, RegistryMsg, SessionClaim, SessionMsg } from './messages.js'
 import { resumeOnCrash } from './supervision.js'
 import { mayTakeOver, ownerOf, refuseOwnedByOther } from './client-id-owner.js'
 
@@ -65,6 +65,8 @@ interface RegistryEntry {
   session: Ref<SessionMsg>
   /** The username that created the session (undefined: anonymous); only it may take the session over. */
   owner: string | undefined
+  /** The username its last connection gave, verified or not (what the HTTP API shows and filters by). */
+  username?: string | undefined
   attachSeq: number
   connectedAt: number
   /** The node that handed this session over, the one node whose forwarded deliveries it takes. */
@@ -109,6 +111,16 @@ function claimOf (entry: RegistryEntry | undefined): SessionClaim | undefined {
   return entry === undefined ? undefined : { connectedAt: entry.connectedAt, owner: entry.owner }
 }
 
+/** The client ids starting with `prefix` (and whose last connection gave `username`, when given), sorted: the first `limit` and how many match. */
+export function listClients (sessions: ReadonlyMap<string, { owner: string | undefined, username?: string | undefined }>, prefix: string, username: string | undefined, limit: number): { total: number, clientIds: string[] } {
+  const matching: string[] = []
+  for (const [clientId, entry] of sessions) {
+    if (clientId.startsWith(prefix) && (username === undefined || (entry.username ?? entry.owner) === username)) matching.push(clientId)
+  }
+  matching.sort()
+  return { total: matching.length, clientIds: matching.slice(0, limit) }
+}
+
 export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDirectory): Ref<RegistryMsg> {
   const log = broker.log.child({ actor: 'client_registry' })
   const handoverMs = directory?.handoverMs ?? 0
@@ -135,6 +147,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
     }
     entry.attachSeq++
     entry.connectedAt = broker.clock.now()
+    entry.username = request.identity.username
     dispatch(entry.session, { type: 'attach', connection, request, attachSeq: entry.attachSeq })
   }
 
@@ -303,6 +316,27 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
       case 'count':
         dispatch(msg.replyTo, state.sessions.size)
         break
+      case 'list':
+        msg.reply(listClients(state.sessions, msg.prefix, msg.username, msg.limit))
+        break
+      case 'sessions_of': {
+        const found: RegisteredSession[] = []
+        for (const clientId of msg.clientIds) {
+          const entry = state.sessions.get(clientId)
+          if (entry !== undefined) found.push({ clientId, owner: entry.owner, username: entry.username ?? entry.owner, connectedAt: entry.connectedAt, session: entry.session })
+        }
+        msg.reply(found)
+        break
+      }
+      case 'kick': {
+        const entry = state.sessions.get(msg.clientId)
+        if (entry !== undefined) {
+          log.info({ clientid: msg.clientId }, 'client_kicked')
+          dispatch(entry.session, { type: 'kick' })
+        }
+        msg.reply(entry !== undefined)
+        break
+      }
       case 'restore': {
         for (const restored of msg.sessions) {
           const entry = spawnEntry(state, restored.record.clientId, restored.record.owner, ctx)

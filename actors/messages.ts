@@ -56,6 +56,30 @@ export type SessionMsg =
   | { type: 'import', snapshot: SessionSnapshot, dedupeMs: number }
   /** Deliveries the old node's handed-over session forwarded here. */
   | { type: 'handover_deliver', deliveries: Delivery[] }
+  /** Reply with what the session is now (the HTTP API's client details). */
+  | { type: 'info', reply: (info: SessionInfo) => void }
+  /** An operator kicks the client: close its connection (v5: 0x98 Administrative action) and end the session. */
+  | { type: 'kick' }
+
+/** A session as the HTTP API shows it. */
+export interface SessionInfo {
+  clientId: string
+  connected: boolean
+  /** `ip:port` of the client's connection; absent while none is connected. */
+  remoteAddress?: string
+  /** The listener it came through (`tcp:1883`, …). */
+  listener?: string
+  protocolVersion?: number
+  keepalive?: number
+  cleanStart?: boolean
+  /** Session expiry interval, in seconds. */
+  expiryInterval: number
+  subscriptions: number
+  inflight: number
+  queued: number
+  queuedBytes: number
+  createdAt: number
+}
 
 // ---- Client registry (client-registry.ts) ------------------------------------------------------
 
@@ -89,6 +113,18 @@ export interface HandOver {
   handoverMs: number
 }
 
+/** A session as the registry holds it. */
+export interface RegisteredSession {
+  clientId: string
+  /** The username that created the session (undefined: anonymous). */
+  owner: string | undefined
+  /** The username its last connection gave, verified or not; else the owner. */
+  username: string | undefined
+  /** When it last took a connection (ms since the epoch; 0: restored and not connected since). */
+  connectedAt: number
+  session: Ref<SessionMsg>
+}
+
 export type RegistryMsg =
   /** A client's CONNECT was accepted by its connection: attach it to its (new or existing) session. */
   | { type: 'connect', request: ConnectRequest, connection: ClientLink }
@@ -115,6 +151,15 @@ export type RegistryMsg =
   | { type: 'conflict_checked', clientId: string, node: string, session: Ref<SessionMsg>, theirs: SessionClaim | undefined }
   /** Stop every session (node shutdown); replies when done. */
   | { type: 'shutdown', replyTo: Ref<number> }
+  /**
+   * Reply with the client ids of the sessions held here whose id starts with `prefix` and whose
+   * last connection gave `username` (when given), sorted: the first `limit`, and how many match.
+   */
+  | { type: 'list', prefix: string, username: string | undefined, limit: number, reply: (page: { total: number, clientIds: string[] }) => void }
+  /** Reply with the sessions held here of `clientIds` (those that exist). */
+  | { type: 'sessions_of', clientIds: string[], reply: (sessions: RegisteredSession[]) => void }
+  /** An operator kicks `clientId` (see the session's `kick`); replies whether this node holds it. */
+  | { type: 'kick', clientId: string, reply: (found: boolean) => void }
   /** The sessions the node's store kept, read back at start: each gets its actor again (replies with their number). */
   | { type: 'restore', sessions: RestoredSession[], publishWills: boolean, replyTo: Ref<number> }
 
@@ -135,6 +180,9 @@ export interface Subscriber {
 export type SubscriptionChange =
   | { op: 'subscribe', filter: string, group?: string, subscriber: Subscriber }
   | { op: 'unsubscribe', filter: string, group?: string, clientId: string }
+
+/** One subscription of a session of this node, as a trie shard holds it. */
+export interface LocalSubscription { clientId: string, filter: string, options: SubscriptionOptions }
 
 export interface ShardStats { filters: number, subscribers: number, matches: number, cacheHits: number }
 
@@ -173,6 +221,8 @@ export type ShardMsg =
   | { type: 'remote_routes_dump', replyTo: Ref<RouteDump> }
   /** Reply with the shard's counters. */
   | { type: 'stats', replyTo: Ref<ShardStats> }
+  /** Reply with this node's subscriptions in this shard (shared ones as `$share/<group>/<filter>`), unsorted. */
+  | { type: 'local_subscriptions', replyTo: Ref<LocalSubscription[]> }
 
 // ---- Route table (route-table.ts) --------------------------------------------------------------
 
@@ -210,6 +260,11 @@ export type RetainerMsg =
   | { type: 'send_retained_rest', requests: RetainedRequest[], from: number, cursor?: RetainedCursor, session: Ref<SessionMsg> }
   /** Reply with the number of retained messages. */
   | { type: 'count', replyTo: Ref<number> }
+  /**
+   * Reply with the retained messages matching `filter` (`$` topics only when the filter names them,
+   * as for a subscriber): `limit` of them after skipping `offset`, and how many match.
+   */
+  | { type: 'list', filter: string, offset: number, limit: number, reply: (page: { total: number, messages: Message[] }) => void }
   /** Apply entries written on another node (cluster-wide retained set; last writer wins). */
   | { type: 'retain_replicated', from: string, entries: RetainedEntry[] }
   /** Reply with every replicated entry held (messages and tombstones), for a peer's pull. */

@@ -55,6 +55,19 @@ export interface RetainerOptions {
   durable?: Durable
 }
 
+/** Walks `cursor` to its end: the messages from `offset` on, at most `limit`, and how many it found. */
+export function listRetained (cursor: RetainedCursor, now: number, offset: number, limit: number): { total: number, messages: Message[] } {
+  const messages: Message[] = []
+  let total = 0
+  while (!cursor.done) {
+    for (const message of cursor.next(now, RETAINED_SLICE_MESSAGES)) {
+      if (total >= offset && messages.length < limit) messages.push(message)
+      total++
+    }
+  }
+  return { total, messages }
+}
+
 export function spawnRetainer (system: ActorSystemRef, options: RetainerOptions): Ref<RetainerMsg> {
   const { clock, limits, replicator, durable } = options
   const retainerLog = options.log.child({ actor: 'retainer' })
@@ -154,6 +167,9 @@ export function spawnRetainer (system: ActorSystemRef, options: RetainerOptions)
         break
       case 'count':
         dispatch(msg.replyTo, replica.store.size)
+        break
+      case 'list':
+        msg.reply(listRetained(replica.store.cursor(msg.filter), clock.now(), msg.offset, msg.limit))
         break
       case 'retain_replicated':
         retainReplicated(replica, msg.from, msg.entries)

@@ -56,9 +56,10 @@ import { handBack, presenceChanges } from './shared-member.js'
 import { SessionRecord } from './session-record.js'
 import { restoreSession } from './session-restore.js'
 import { ownerOf } from './client-id-owner.js'
+import { kick, sessionInfo, type AdministeredSession } from './session-admin.js'
 
 /** The runtime side of one session: the actor's state object. */
-class Session implements SessionContext, SessionOutput, TakeoverSession, ConnectionEvents {
+class Session implements SessionContext, SessionOutput, TakeoverSession, ConnectionEvents, AdministeredSession {
   state: SessionState
   lifecycle: SessionLifecycle = { kind: 'no_session' }
   attachSeq = 0
@@ -377,6 +378,12 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
           this.info({}, this.handover?.handedOver === true ? 'handover_ended' : 'session_expired')
           this.end()
         }
+        break
+      case 'info':
+        msg.reply(sessionInfo(this))
+        break
+      case 'kick':
+        kick(this)
         break
       case 'shutdown':
         this.connection?.destroy('server_shutdown')

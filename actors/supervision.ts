@@ -1,12 +1,15 @@
 /**
  * Crash policies for the broker's actors. nact stops a crashed actor by default and silently drops
  * what is sent to it afterwards, so every actor names its policy explicitly. `log` is the actor's
- * own logger (it carries the actor's identifying fields).
+ * own logger (it carries the actor's identifying fields); each crash is counted by the logger's `actor` field.
  */
 import type { SupervisionActorFunc, ActorSystemRef, Ref } from 'nact'
 import type { Logger } from '../src/core/log.js'
+import { countCrash } from '../src/core/metrics.js'
 
 function logCrash (log: Logger, msg: unknown, err: Error | undefined): void {
+  const actor: unknown = log.bindings().actor
+  countCrash(typeof actor === 'string' ? actor : 'unknown')
   log.error({ err: err?.stack ?? String(err), msg_type: (msg as { type?: string } | undefined)?.type }, 'actor_crashed')
 }
 

@@ -32,7 +32,7 @@ import type { Durable } from '../src/core/store/durable.js'
 import { resumeOnCrash } from './supervision.js'
 import { SharedGroup, type CountedGroupCounter, type PickContext } from './shared-group.js'
 import { PerNodeMessages, annotated } from './per-node-messages.js'
-import type { LocalRouteChange, RouteDump, RouteTableMsg, SessionMsg, SharedRedelivery, ShardMsg, Subscriber } from './messages.js'
+import type { LocalRouteChange, LocalSubscription, RouteDump, RouteTableMsg, SessionMsg, SharedRedelivery, ShardMsg, Subscriber } from './messages.js'
 
 /**
  * What one filter holds. Each collection is created on first use and dropped when emptied: most
@@ -228,6 +228,18 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
       }
     }
     return routes
+  }
+
+  function localSubscriptions (state: ShardState): LocalSubscription[] {
+    const subscriptions: LocalSubscription[] = []
+    for (const [filter, entry] of state.trie.entries()) {
+      for (const subscriber of entry.subscribers?.values() ?? []) subscriptions.push({ clientId: subscriber.clientId, filter, options: subscriber.options })
+      for (const shared of entry.groups?.values() ?? []) {
+        const route = sharedRoute(shared.target.group, filter)
+        for (const member of shared.members) subscriptions.push({ clientId: member.clientId, filter: route, options: member.options })
+      }
+    }
+    return subscriptions
   }
 
   /** This node's route for a filter (plain, or with `group` the group's) came or went. */
@@ -518,6 +530,9 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
         break
       case 'remote_routes_dump':
         dispatch(msg.replyTo, remoteRoutes(state))
+        break
+      case 'local_subscriptions':
+        dispatch(msg.replyTo, localSubscriptions(state))
         break
       case 'stats':
         dispatch(msg.replyTo, {

@@ -134,7 +134,7 @@ export async function startMeshmq (host: BrokerHost, port: number, extraArgs: re
     args: [...profilerArgs(), meshmqMain(host), 'start', '--port', String(port), '--log-level', 'warn', '--data-dir', dataDir, ...clusterPort, ...extraArgs],
     cpu: host.cpu,
     cwd: host.meshmqRoot,
-    env: { ...process.env, MESHMQ_DISCOVERY: 'manual', ...extraEnv }
+    env: { ...process.env, MESHMQ_DISCOVERY: 'manual', MESHMQ_HTTP_ENABLED: 'false', ...extraEnv }
   })
   return await ready('meshmq', child, port, () => { if (keptDataDir === undefined) rmSync(dataDir, { recursive: true, force: true }) })
 }

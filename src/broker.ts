@@ -39,6 +39,10 @@ import { readStoreContents, type StoreContents } from './store/store-contents.js
 import { GroupCommit } from './store/group-commit.js'
 import { Persistence } from './store/persistence.js'
 import { recordMembers } from './cluster-members-record.js'
+import { NodeAdmin } from './http/node-admin.js'
+import { ClusterAdmin } from './http/cluster-admin.js'
+import { httpToken } from './http/auth.js'
+import { startHttpServer, type HttpAddress, type HttpServer } from './http/server.js'
 
 const QUERY_TIMEOUT_MS = 5000
 /** Bound on handing what the store kept to the actors at start (100k sessions take about a second). */
@@ -59,6 +63,8 @@ export interface Broker {
   readonly clusterPort: number
   /** Where the `meshmq ctl` endpoint listens: a Unix socket path, or a loopback TCP address. */
   readonly control: ControlAddress
+  /** Where the HTTP API and `/metrics` listen; undefined when `http.enabled` is false. */
+  readonly http: HttpAddress | undefined
   /** Open MQTT client connections, on all listeners. */
   connectionCount: () => number
   /** Sessions held by this node, connected or not. */
@@ -153,6 +159,8 @@ async function restore (context: BrokerContext, registry: Ref<RegistryMsg>, cont
 export async function startBroker (given: BrokerConfig, options: BrokerOptions = {}): Promise<Broker> {
   const config = settleClusterSecret(given)
   checkControlConfig(config)
+  // A non-loopback HTTP API without a token stops the node before anything starts.
+  if (config.http.enabled) httpToken(config.http)
   const node = config.node.name
   const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
   // Read first: an ACL file, password file or JWT key that cannot be read stops the node before anything starts.
@@ -211,6 +219,10 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   sysTimer.unref()
 
   cluster.attach(context)
+  const startedAt = Date.now()
+  const connectionCount = (): number => listeners.reduce((sum, listener) => sum + listener.connectionCount, 0)
+  const admin = new ClusterAdmin(new NodeAdmin({ context, registry, network: cluster.network, connectionCount, startedAt }), cluster.network)
+  admin.serve()
   recordMembers(cluster.network, commit, node, contents.members)
   await restore(context, registry, contents, log, readMs)
 
@@ -219,14 +231,19 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   const closeListeners = async (): Promise<void> => { await Promise.all(listeners.map(async listener => { await listener.close() })) }
   let listenerAddresses: ListenerAddress[]
   let control: ControlEndpoint | undefined
+  let http: HttpServer | undefined
   try {
     // The MQTT ports are bound first: they are usually fixed ports, and binding them after the
     // cluster's (possibly OS-chosen) port could find one handed to the cluster.
     listenerAddresses = await startListeners(listeners, config, log)
     await cluster.start()
     control = await openControlEndpoint(config, cluster, log.child({ actor: 'control' }))
+    if (config.http.enabled) {
+      http = await startHttpServer(config.http, { admin, context, registry, network: cluster.network, routes: async () => await cluster.routes(), connectionCount }, log.child({ actor: 'http' }))
+    }
   } catch (err) {
     for (const file of authFiles) file.close()
+    await control?.close().catch(() => {})
     clearInterval(sysTimer)
     retainedSync.stop()
     wills.stop()
@@ -238,7 +255,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     throw err
   }
   const port = defaultListener?.port ?? 0
-  log.info({ port, listeners: listenerAddresses.map(address => address.name), cluster_addresses: cluster.network.addresses(), control: control.address, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
+  log.info({ port, listeners: listenerAddresses.map(address => address.name), ...(http === undefined ? {} : { http: `${http.address.host}:${http.address.port}` }), cluster_addresses: cluster.network.addresses(), control: control.address, discovery: config.cluster.discovery, shards: config.shards, version: process.version }, 'broker_started')
 
   let stopped = false
   return {
@@ -252,7 +269,8 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     cluster,
     clusterPort: tcpPortOf(cluster.network.addresses(), config.cluster.port),
     control: control.address,
-    connectionCount: () => listeners.reduce((sum, listener) => sum + listener.connectionCount, 0),
+    http: http?.address,
+    connectionCount,
     sessionCount: async () => await query(registry, (replyTo: Ref<number>) => ({ type: 'count', replyTo }), QUERY_TIMEOUT_MS),
     routes: async () => await query(routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), QUERY_TIMEOUT_MS),
     shardStats: async () => await Promise.all(shards.map(async shard =>
@@ -265,6 +283,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
       stopped = true
       clearInterval(sysTimer)
       for (const file of authFiles) file.close()
+      await http?.close()
       await control.close()
       await closeListeners()
       await query(registry, (replyTo: Ref<number>) => ({ type: 'shutdown', replyTo }), QUERY_TIMEOUT_MS).catch(() => 0)

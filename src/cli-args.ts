@@ -52,6 +52,7 @@ start options:
   --secret S              the secret itself: visible to every user in \`ps\`, prefer --secret-file
   --shards N              subscription trie shards (default ${DEFAULTS.shards})
   --persistence MODE      ${PERSISTENCE_MODES.join('|')}: how acknowledged messages are kept (default ${DEFAULTS.persistence.mode})
+  --http-port N           port of the HTTP API and /metrics (default ${DEFAULTS.http.port}, on ${DEFAULTS.http.host}; 0: the OS chooses)
 
 ctl options:
   --node NAME@HOST        node to control: the endpoint its data directory (./data/NAME@HOST unless
@@ -89,6 +90,7 @@ const START_OPTIONS = {
   'secret-file': { type: 'string' },
   shards: { type: 'string' },
   persistence: { type: 'string' },
+  'http-port': { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 } as const
 
@@ -181,6 +183,7 @@ function parseStart (args: string[]): Command {
   if (values['secret-file'] !== undefined) cluster.secretFile = values['secret-file']
   if (values.shards !== undefined) overrides.shards = integerFlag('--shards', values.shards)
   if (values.persistence !== undefined) overrides.persistence = { mode: persistenceFlag(values.persistence) }
+  if (values['http-port'] !== undefined) overrides.http = { port: integerFlag('--http-port', values['http-port']) }
   if (Object.keys(node).length > 0) overrides.node = node
   if (Object.keys(cluster).length > 0) overrides.cluster = cluster
 

@@ -10,7 +10,9 @@
  * The config object is the broker configuration with every key optional; the defaults are those
  * of `meshmq start` (one source: `src/core/config/config.ts`) except discovery, which is
  * `'manual'` here: a node embedded in a program or a test never announces itself on the LAN by
- * mDNS unless asked to (`cluster: { discovery: 'mdns' }`). `startNode` reads neither the command
+ * mDNS unless asked to (`cluster: { discovery: 'mdns' }`); and the HTTP API (`http`), which such a
+ * node serves only when its config has an `http` section (`http: { port: 0 }`), so several nodes
+ * in one process do not compete for port 18083. `startNode` reads neither the command
  * line nor the environment nor a config file; to configure a node as `meshmq start` does, pass
  * `loadConfig({ env: process.env })` (which also keeps the mDNS default).
  */
@@ -49,6 +51,8 @@ export interface NodeAddress {
   cluster: { host: string, port: number }
   /** The endpoint `meshmq ctl` talks to: a Unix socket (default), or a loopback TCP port (`meshmq ctl --control HOST:PORT`, with the token in the data directory). */
   control: ControlAddress
+  /** The HTTP API and `/metrics` (the OS-chosen port when configured as 0); undefined when not served. */
+  http: { host: string, port: number } | undefined
 }
 
 export type NodeState = 'running' | 'closing' | 'closed'
@@ -86,7 +90,10 @@ function withLibraryDefaults (config: NodeConfig): NodeConfig {
   if (!isObject(config)) return config
   const cluster: unknown = config.cluster
   if (cluster !== undefined && !isObject(cluster)) return config
-  return { ...config, cluster: { ...cluster, discovery: config.cluster?.discovery ?? LIBRARY_DISCOVERY } }
+  const withDiscovery = { ...config, cluster: { ...cluster, discovery: config.cluster?.discovery ?? LIBRARY_DISCOVERY } }
+  const http: unknown = config.http
+  if (http !== undefined && !isObject(http)) return withDiscovery
+  return { ...withDiscovery, http: { ...http, enabled: config.http?.enabled ?? http !== undefined } }
 }
 
 /** The handle over a started broker. */
@@ -101,7 +108,8 @@ function handleOf (broker: Broker): NodeHandle {
       port: broker.port,
       listeners: broker.listeners,
       cluster: { host: config.cluster.host, port: broker.clusterPort },
-      control: broker.control
+      control: broker.control,
+      http: broker.http
     },
     config,
     log: broker.log,

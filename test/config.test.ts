@@ -409,6 +409,12 @@ describe('parseCommandLine', () => {
     assert.deepEqual(parseCommandLine(['start', '--port=0']), { kind: 'start', overrides: { listener: { port: 0 } } })
   })
 
+  it('--http-port sets http.port; http.token and http.tokenFile exclude each other', () => {
+    assert.deepEqual(parseCommandLine(['start', '--http-port', '0']), { kind: 'start', overrides: { http: { port: 0 } } })
+    assert.equal(loadConfig({ env: { MESHMQ_HTTP_PORT: '18084' } }).http.port, 18084)
+    assertConfigError(() => loadConfig({ env: {}, overrides: { http: { token: 't', tokenFile: '/f' } } }), 'http.tokenFile', 'not both')
+  })
+
   it('start flags override environment and file in loadConfig', (t) => {
     const file = configFile(t, { listener: { port: 1890 }, shards: 2 })
     const command = parseCommandLine(['start', '--config', file, '--port', '1891'])

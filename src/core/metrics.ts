@@ -73,3 +73,11 @@ export function countDropped (reason: string, count = 1): void {
   metrics.messagesDropped += count
   droppedByReason.set(reason, (droppedByReason.get(reason) ?? 0) + count)
 }
+
+/** Actor crashes by actor type (`session`, `trie_shard`, …: the `actor` field of its log lines). */
+export const actorCrashes = new Map<string, number>()
+
+/** Counts one crash of an actor of type `actor`. */
+export function countCrash (actor: string): void {
+  actorCrashes.set(actor, (actorCrashes.get(actor) ?? 0) + 1)
+}

@@ -45,6 +45,7 @@ export function authTestConfig (dataDir: string, auth: DeepPartial<BrokerConfig[
       node: { name: 'auth@127.0.0.1', dataDir },
       listener: { host: '127.0.0.1', port: 0 },
       cluster: { discovery: 'manual', host: '127.0.0.1', port: 0 },
+      http: { enabled: false },
       auth,
       sys
     }

@@ -35,7 +35,7 @@ export function tempDir (t: Cleanup, prefix = 'meshmq-op-'): string {
 
 export interface SpawnOptions {
   args: string[]
-  /** Extra environment; `MESHMQ_DISCOVERY=manual` and `MESHMQ_CLUSTER_PORT=0` are always set. */
+  /** Extra environment; `MESHMQ_DISCOVERY=manual`, `MESHMQ_CLUSTER_PORT=0` and `MESHMQ_HTTP_PORT=0` are always set. */
   env?: Record<string, string>
 }
 
@@ -50,7 +50,7 @@ export class BrokerProcess extends MeshmqProcess {
 
 /** Starts `meshmq <args>` as a child process; it is stopped when the test ends. */
 export function spawnBroker (t: Cleanup, options: SpawnOptions): BrokerProcess {
-  const env = { ...process.env, MESHMQ_DISCOVERY: 'manual', MESHMQ_CLUSTER_PORT: '0', ...options.env }
+  const env = { ...process.env, MESHMQ_DISCOVERY: 'manual', MESHMQ_CLUSTER_PORT: '0', MESHMQ_HTTP_PORT: '0', ...options.env }
   const broker = new BrokerProcess(`meshmq ${options.args.join(' ')}`, process.execPath, [...mainCommand(), ...options.args], env)
   t.after(async () => { await broker.stop() })
   return broker

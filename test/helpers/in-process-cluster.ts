@@ -39,6 +39,8 @@ export async function startClusterNode (t: Cleanup, name: string, options: InPro
     overrides: {
       node: { name, dataDir },
       listener: { host: '127.0.0.1', port: 0 },
+      // Several nodes in one process: no HTTP API (each would want port 18083).
+      http: { enabled: false },
       log: { level: 'silent' },
       mqtt: options.mqtt ?? {},
       ...(options.auth === undefined ? {} : { auth: options.auth }),

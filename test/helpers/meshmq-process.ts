@@ -54,11 +54,14 @@ export function logEvent (event: string, fields: Record<string, unknown> = {}): 
   return line => line.msg === event && Object.entries(fields).every(([key, value]) => line[key] === value)
 }
 
-/** The test's environment without its `MESHMQ_*` variables, plus `extra`. */
+/**
+ * The test's environment without its `MESHMQ_*` variables, plus `extra`; the HTTP API on an
+ * OS-chosen port (several nodes, and other tests, would compete for 18083) unless `extra` says otherwise.
+ */
 export function childEnvironment (extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('MESHMQ_')) env[key] = value
-  return { ...env, ...extra }
+  return { ...env, MESHMQ_HTTP_PORT: '0', ...extra }
 }
 
 export class MeshmqProcess {

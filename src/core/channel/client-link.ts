@@ -12,7 +12,7 @@ export type CloseReason =
   | 'client_disconnect' | 'peer_closed' | 'socket_error' | 'keepalive_timeout' | 'idle_timeout' | 'connect_timeout'
   | 'malformed_packet' | 'protocol_error' | 'packet_too_large' | 'taken_over' | 'server_shutdown'
   | 'connect_refused' | 'receive_maximum_exceeded' | 'topic_alias_invalid' | 'session_ended'
-  | 'outgoing_buffer_full' | 'not_authorized' | 'auth_expired' | 'store_unavailable'
+  | 'outgoing_buffer_full' | 'not_authorized' | 'auth_expired' | 'store_unavailable' | 'kicked'
 
 /** Events a connection sends to the session that owns it. */
 export type ConnectionEvent =

@@ -55,6 +55,10 @@ export type FixedDefaults = Omit<BrokerConfig, 'node' | 'cluster'> & {
 /** Defaults of `auth.jwt` keys a `jwt` section leaves out. */
 export const JWT_DEFAULTS = Object.freeze({ algorithms: ['HS256', 'RS256', 'ES256', 'EdDSA'] as readonly string[], usernameClaim: 'sub' })
 
+/** The HTTP management API's address (EMQX's dashboard port). */
+export const DEFAULT_HTTP_HOST = '127.0.0.1'
+export const DEFAULT_HTTP_PORT = 18083
+
 /** Path of a WebSocket listener that sets none. */
 export const DEFAULT_WEBSOCKET_PATH = '/mqtt'
 
@@ -110,7 +114,8 @@ export function fixedDefaults (): FixedDefaults {
       seeds: [],
       takeover: { timeoutMs: 3_000, handoverMs: 2_000 },
       control: { transport: 'unix', host: DEFAULT_CONTROL_HOST }
-    }
+    },
+    http: { enabled: true, host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT }
   }
 }
 

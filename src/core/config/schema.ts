@@ -232,6 +232,20 @@ export interface PersistenceConfig {
   retryMs: number
 }
 
+/** The HTTP management API and Prometheus endpoint (`http.*`, README "HTTP API and metrics"). */
+export interface HttpConfig {
+  /** Whether the node serves the HTTP API and `/metrics`. Default true (`startNode`: only when its config has an `http` section). */
+  enabled: boolean
+  /** Address to bind. Default `127.0.0.1`; any other address needs `token` or `tokenFile`. */
+  host: string
+  /** Port; 0 lets the OS choose one. Default 18083. */
+  port: number
+  /** Bearer token every request must carry (`Authorization: Bearer …`); optional on loopback. */
+  token?: string
+  /** File holding that token (trailing newline ignored); instead of `token`. */
+  tokenFile?: string
+}
+
 export interface BrokerConfig {
   node: {
     /**
@@ -350,6 +364,7 @@ export interface BrokerConfig {
     intervalMs: number
   }
   cluster: ClusterConfig
+  http: HttpConfig
 }
 
 /** Every field optional, at any depth; arrays are replaced whole, never merged. */
@@ -584,7 +599,8 @@ export const SCHEMA: Schema<BrokerConfig> = {
     maxReplicatedWills: integer(0, 100_000_000),
     maxReplicatedWillBytes: integer(0, 2 ** 40),
     control: { transport: oneOf(CONTROL_TRANSPORTS), socketPath: text(), host: text(), port }
-  }
+  },
+  http: { enabled: boolean, host: text(), port, token: text(), tokenFile: text() }
 }
 
 /** Rules between keys, checked once every source is merged. */
@@ -596,6 +612,9 @@ export function checkRelations (config: BrokerConfig): void {
   }
   if (cluster.secretFile !== undefined && cluster.secret !== DEFAULT_CLUSTER_SECRET) {
     throw new ConfigError('cluster.secretFile', 'set either cluster.secret or cluster.secretFile, not both')
+  }
+  if (config.http.token !== undefined && config.http.tokenFile !== undefined) {
+    throw new ConfigError('http.tokenFile', 'set either http.token or http.tokenFile, not both')
   }
   if (cluster.peerTimeoutMs <= cluster.heartbeatIntervalMs) {
     throw new ConfigError('cluster.peerTimeoutMs', `must be above cluster.heartbeatIntervalMs (${cluster.heartbeatIntervalMs}), got ${cluster.peerTimeoutMs}`)
