@@ -170,7 +170,7 @@ describe('README configuration table', () => {
     if (key !== undefined && cells.length === 4) rows.set(key, cells)
   }
   /** Keys whose default is computed from other keys or the host (`node.name`); the table describes the rule. */
-  const derived = new Set(['node.name', 'node.dataDir', 'cluster.port', 'cluster.host', 'cluster.control.port'])
+  const derived = new Set(['node.name', 'node.dataDir', 'cluster.port', 'cluster.host', 'cluster.control.port', 'http.port'])
   const config = defaultConfig() as unknown as Record<string, Record<string, unknown>>
 
   for (const key of configKeys()) {
@@ -412,6 +412,14 @@ describe('parseCommandLine', () => {
   it('--http-port sets http.port; http.token and http.tokenFile exclude each other', () => {
     assert.deepEqual(parseCommandLine(['start', '--http-port', '0']), { kind: 'start', overrides: { http: { port: 0 } } })
     assert.equal(loadConfig({ env: { MESHMQ_HTTP_PORT: '18084' } }).http.port, 18084)
+  })
+
+  it('http.port follows the node name like cluster.port, so several nodes run on one host; an explicit port wins', () => {
+    assert.equal(loadConfig({ env: {} }).http.port, 18083)
+    assert.equal(loadConfig({ env: {}, overrides: { node: { name: 'meshmq2@127.0.0.1' } } }).http.port, 18085)
+    assert.equal(loadConfig({ env: {}, overrides: { node: { name: 'meshmq2@127.0.0.1' }, cluster: { port: 4380 } } }).http.port, 18093)
+    assert.equal(loadConfig({ env: { MESHMQ_HTTP_PORT: '9000' }, overrides: { node: { name: 'meshmq2@127.0.0.1' } } }).http.port, 9000)
+    assert.equal(loadConfig({ env: {}, overrides: { node: { name: 'meshmq2@127.0.0.1' }, http: { port: 0 } } }).http.port, 0)
     assertConfigError(() => loadConfig({ env: {}, overrides: { http: { token: 't', tokenFile: '/f' } } }), 'http.tokenFile', 'not both')
   })
 

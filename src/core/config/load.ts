@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError } from './config-error.js'
-import { CONTROL_PORT_OFFSET, JWT_DEFAULTS, fixedDefaults, type FixedDefaults } from './defaults.js'
+import { CONTROL_PORT_OFFSET, DEFAULT_CLUSTER_PORT_BASE, DEFAULT_HTTP_PORT, JWT_DEFAULTS, fixedDefaults, type FixedDefaults } from './defaults.js'
 import { chooseNodeName, type ChosenNodeName, type InterfaceMap } from './default-node-name.js'
 import { clusterPortFor, InvalidNodeNameError, parseNodeName } from './node-name.js'
 import { checkRelations, MAX_PORT, SCHEMA, type BrokerConfig, type DeepPartial, type Field, type JwtAuthConfig } from './schema.js'
@@ -221,6 +221,12 @@ function resolve (given: DeepPartial<BrokerConfig>, host?: HostFacts): BrokerCon
       throw new ConfigError('cluster.control.port', `derived as cluster port + ${CONTROL_PORT_OFFSET} = ${controlPort}, above ${MAX_PORT}; set it explicitly`)
     }
   }
+  // Several nodes on one host get HTTP ports as far apart as their cluster ports (meshmq2 → 18085).
+  let httpPort = merged.http.port
+  if (given.http?.port === undefined && clusterPort >= DEFAULT_CLUSTER_PORT_BASE) {
+    httpPort = DEFAULT_HTTP_PORT + clusterPort - DEFAULT_CLUSTER_PORT_BASE
+    if (httpPort > MAX_PORT) throw new ConfigError('http.port', `derived as ${DEFAULT_HTTP_PORT} + (cluster port ${clusterPort} - ${DEFAULT_CLUSTER_PORT_BASE}) = ${httpPort}, above ${MAX_PORT}; set it explicitly`)
+  }
   // A config's jwt section may leave out the keys with defaults.
   const jwt = merged.auth.jwt as DeepPartial<JwtAuthConfig> | undefined
   const config: BrokerConfig = {
@@ -230,6 +236,7 @@ function resolve (given: DeepPartial<BrokerConfig>, host?: HostFacts): BrokerCon
       ? { ...merged.auth }
       : { ...merged.auth, jwt: { ...jwt as JwtAuthConfig, algorithms: [...(jwt.algorithms ?? JWT_DEFAULTS.algorithms)], usernameClaim: jwt.usernameClaim ?? JWT_DEFAULTS.usernameClaim } },
     node: { name: nodeName, dataDir: merged.node.dataDir ?? defaultDataDir(nodeName) },
+    http: { ...merged.http, port: httpPort },
     cluster: {
       ...merged.cluster,
       port: clusterPort,
@@ -248,7 +255,7 @@ function resolve (given: DeepPartial<BrokerConfig>, host?: HostFacts): BrokerCon
  * ranges, enums); a bad value throws a ConfigError whose message names the key and where the value
  * came from, e.g. "mqtt.maxPacketSize: must be an integer between 1 and 268435455 (...)". Unknown
  * keys in the file or overrides are errors too. Derived defaults (cluster.port, cluster.host,
- * node.dataDir, cluster.control.port) are computed after merging, unless set explicitly. The
+ * node.dataDir, cluster.control.port, http.port) are computed after merging, unless set explicitly. The
  * file defaults to `$MESHMQ_CONFIG`. `overridesOrigin` names where the overrides came from in
  * messages (default `from the command line`). With `host` (the `meshmq start` command), a node
  * given no name takes the one its data directory records or one from the host's address
