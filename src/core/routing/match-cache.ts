@@ -8,6 +8,7 @@
  * 0.64 µs with no cache at all (each delete leaves a hole that V8's ordered hash table later
  * rehashes), and a two-generation Map still 0.86 µs at 16,384 topics.
  */
+import { fnv1a } from './fnv1a.js'
 
 /** Bytes charged per entry beyond its topic's characters: the slot and the result array. */
 const ENTRY_OVERHEAD_BYTES = 48
@@ -49,7 +50,7 @@ export class MatchCache<V> {
 
   /** The slot a topic lives in (-1 when the cache is disabled): `get` and `set` take it, so a miss hashes once. */
   slotOf (topic: string): number {
-    return this.mask < 0 ? -1 : hashTopic(topic) & this.mask
+    return this.mask < 0 ? -1 : fnv1a(topic) & this.mask
   }
 
   get (slot: number, topic: string): readonly V[] | undefined {
@@ -108,16 +109,6 @@ export class MatchCache<V> {
       this.positions[last] = index
     }
   }
-}
-
-/** FNV-1a over the topic's UTF-16 code units. */
-function hashTopic (topic: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < topic.length; i++) {
-    h ^= topic.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return h >>> 0
 }
 
 function entryBytes (topic: string, result: readonly unknown[]): number {

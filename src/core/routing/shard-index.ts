@@ -9,21 +9,12 @@
  * parallelism, while each publish batch split into more shard messages and each subscriber's
  * deliveries into more, smaller socket writes (mixed wildcard workload 75–90k against 145k msg/s).
  */
+import { fnv1a } from './fnv1a.js'
 import { InvalidSharedFilterError, firstLevel, isValidTopicFilter, parseSharedFilter, startsWithWildcard } from '../mqtt/topic.js'
-
-/** FNV-1a over the UTF-16 code units of a first level. */
-function hashLevel (level: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < level.length; i++) {
-    h ^= level.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return h >>> 0
-}
 
 export function shardForTopic (topic: string, shardCount: number): number {
   if (shardCount === 1) return 0
-  return hashLevel(firstLevel(topic)) % shardCount
+  return fnv1a(firstLevel(topic)) % shardCount
 }
 
 /** Shards that must hold a filter (without any `$share/<group>/` prefix). */
