@@ -244,8 +244,10 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     this.turn.publishThenAck(message, ack)
   }
 
+  /** A SUBACK or UNSUBACK waits for the store only when the session is kept (it has a record). */
   acknowledge (ack: InboundAck): void {
-    if (!this.turn.queuesAck(ack)) this.send(ack)
+    if ((ack.cmd === 'suback' || ack.cmd === 'unsuback') && this.record === undefined) this.send(ack)
+    else if (!this.turn.queuesAck(ack)) this.send(ack)
   }
 
   subscribe (filter: string, options: SubscriptionOptions): void {

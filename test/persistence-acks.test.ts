@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { startTestBroker, type TestBrokerOptions } from './helpers/broker.js'
 import { connectClient, endClient, Inbox, type Cleanup } from './helpers/mqtt-client.js'
 import { MemoryStore } from '../src/store/memory-store.js'
-import { DELIVERY_PREFIX } from '../src/store/records.js'
+import { DELIVERY_PREFIX, SUBSCRIPTION_PREFIX } from '../src/store/records.js'
 
 /** A commit window long enough that a PUBACK leaving well before it did not wait for a commit. */
 const BATCH_MS = 1500
@@ -26,10 +26,14 @@ async function options (t: Cleanup): Promise<{ store: MemoryStore, options: Test
   return { store, options: { persistence: { mode: 'batch', batchMs: BATCH_MS }, store, dataDir } }
 }
 
-async function deliveryKeys (store: MemoryStore): Promise<string[]> {
+async function keys (store: MemoryStore, prefix: string): Promise<string[]> {
   const found: string[] = []
-  for await (const [key] of store.entries(DELIVERY_PREFIX)) found.push(key)
+  for await (const [key] of store.entries(prefix)) found.push(key)
   return found
+}
+
+async function deliveryKeys (store: MemoryStore): Promise<string[]> {
+  return await keys(store, DELIVERY_PREFIX)
 }
 
 describe('QoS 1 PUBACK with persistence batch', () => {
@@ -85,5 +89,30 @@ describe('QoS 1 PUBACK with persistence batch', () => {
     await endClient(pub)
     await endClient(sub)
   })
-})
 
+  it('[MQTT-3.8.4-1] a kept session\'s SUBACK and UNSUBACK leave once the subscription\'s record is committed, so a crash after SUBACK keeps it', async t => {
+    const { store, options: brokerOptions } = await options(t)
+    const broker = await startTestBroker(t, brokerOptions)
+    const sub = await connectClient(t, broker.port, { ...SUB_V5, clientId: 'sub-keeper' })
+    const subscribing = performance.now()
+    await sub.subscribeAsync('d/#', { qos: 1 })
+    const subackAfter = performance.now() - subscribing
+    assert.ok(subackAfter >= BATCH_MS * 0.5, `SUBACK after ${subackAfter.toFixed(0)} ms: before the commit (window ${BATCH_MS} ms)`)
+    assert.equal((await keys(store, SUBSCRIPTION_PREFIX)).length, 1, 'the subscription is in the store when SUBACK arrives')
+    await sub.unsubscribeAsync('d/#')
+    assert.deepEqual(await keys(store, SUBSCRIPTION_PREFIX), [], 'the subscription is gone from the store when UNSUBACK arrives')
+    await endClient(sub)
+  })
+
+  it('[MQTT-3.8.4-1] a session that is not kept gets its SUBACK without waiting for a commit', async t => {
+    const { store, options: brokerOptions } = await options(t)
+    const broker = await startTestBroker(t, brokerOptions)
+    const sub = await connectClient(t, broker.port, { protocolVersion: 5, clientId: 'sub-clean' })
+    const subscribing = performance.now()
+    await sub.subscribeAsync('e/#', { qos: 1 })
+    const subackAfter = performance.now() - subscribing
+    assert.ok(subackAfter < BATCH_MS / 2, `SUBACK after ${subackAfter.toFixed(0)} ms, the commit window is ${BATCH_MS} ms`)
+    assert.deepEqual(await keys(store, SUBSCRIPTION_PREFIX), [], 'nothing of a session that is not kept is written')
+    await endClient(sub)
+  })
+})

@@ -11,7 +11,7 @@
  * order their packets arrived. A connection holds at most the acks of the PUBLISH it sent in one
  * routing hop and one commit.
  */
-import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from 'mqtt-packet'
+import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket, ISubackPacket, IUnsubackPacket } from 'mqtt-packet'
 import { ReasonCode } from '../mqtt/reason-codes.js'
 
 /**
@@ -20,9 +20,17 @@ import { ReasonCode } from '../mqtt/reason-codes.js'
  * PUBREL answering a client's PUBREC for a delivery the store keeps: it leaves once the delivery's
  * record says PUBREC came, so a restart never sends that PUBLISH again [MQTT-4.3.3-4].
  */
-export interface InboundAck { cmd: 'puback' | 'pubrec' | 'pubcomp' | 'pubrel', messageId: number, reasonCode?: number }
+export type InboundAck = PublishFlowAck | SubscriptionAck
 
-export type AckPacket = IPubackPacket | IPubrecPacket | IPubcompPacket | IPubrelPacket
+export interface PublishFlowAck { cmd: 'puback' | 'pubrec' | 'pubcomp' | 'pubrel', messageId: number, reasonCode?: number }
+
+/**
+ * The SUBACK or UNSUBACK of a session the store keeps: it leaves once the subscriptions' record is
+ * committed, so a subscription the client was told of survives a crash (§4.1).
+ */
+export interface SubscriptionAck { cmd: 'suback' | 'unsuback', messageId: number, granted: number[] }
+
+export type AckPacket = IPubackPacket | IPubrecPacket | IPubcompPacket | IPubrelPacket | ISubackPacket | IUnsubackPacket
 
 const WAITING = 0
 const MATCHED = 1
@@ -40,6 +48,24 @@ interface Entry {
   seq: number
   /** It may wait for its routing's writes alone rather than for a stamp (a PUBACK without RETAIN). */
   precise: boolean
+}
+
+/** A refusal (reason code 0x80 or above) acknowledges nothing kept. */
+function refuses (ack: InboundAck): boolean {
+  return !isSubscriptionAck(ack) && (ack.reasonCode ?? 0) >= 0x80
+}
+
+function isSubscriptionAck (ack: InboundAck): ack is SubscriptionAck {
+  return ack.cmd === 'suback' || ack.cmd === 'unsuback'
+}
+
+/** The packet an entry leaves as: 0x10 No matching subscribers for a PUBACK or PUBREC whose routing found none. */
+function ackPacket (entry: Entry): AckPacket {
+  const ack = entry.ack
+  if (isSubscriptionAck(ack)) return ack
+  const { cmd, messageId, reasonCode } = ack
+  if (entry.state === UNMATCHED && (cmd === 'puback' || cmd === 'pubrec')) return { cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers }
+  return reasonCode === undefined ? { cmd, messageId } : { cmd, messageId, reasonCode }
 }
 
 /** Entries dropped from the front before the array is compacted. */
@@ -105,8 +131,8 @@ export class RoutedAcks {
     let highest = -1
     for (let i = this.head; i < this.entries.length; i++) {
       const entry = this.entries[i]!
-      // A refusal (reason code 0x80 or above) acknowledges nothing kept: it waits only for the acks before it.
-      if (entry.state !== WAITING && entry.seq === UNSTAMPED) entry.seq = (entry.ack.reasonCode ?? 0) >= 0x80 ? 0 : seq
+      // A refusal waits only for the acks before it.
+      if (entry.state !== WAITING && entry.seq === UNSTAMPED) entry.seq = refuses(entry.ack) ? 0 : seq
       if (entry.seq > highest) highest = entry.seq
     }
     return highest
@@ -122,9 +148,7 @@ export class RoutedAcks {
       const entry = this.entries[this.head]!
       if (entry.state === WAITING) break
       if (durable !== undefined && (entry.seq < 0 || entry.seq > durable)) break
-      const { cmd, messageId, reasonCode } = entry.ack
-      if (entry.state === UNMATCHED && (cmd === 'puback' || cmd === 'pubrec')) out.push({ cmd, messageId, reasonCode: ReasonCode.NoMatchingSubscribers })
-      else out.push(reasonCode === undefined ? { cmd, messageId } : { cmd, messageId, reasonCode })
+      out.push(ackPacket(entry))
       this.head++
       this.firstToken++
     }

@@ -91,6 +91,7 @@ export function handleSubscribe (ctx: SessionContext, packet: ISubscribePacket):
   for (const [filter, options] of subscriptions) ctx.subscribe(filter, options)
   if (overQuota > 0) ctx.subscriptionsRefused(overQuota, maxSubscriptions)
   // One return code per filter, in order [MQTT-3.8.4-5 .. MQTT-3.8.4-7].
-  ctx.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted })
+  // A kept session's SUBACK leaves once its subscriptions are committed (ctx.acknowledge).
+  ctx.acknowledge({ cmd: 'suback', messageId: packet.messageId ?? 0, granted })
   if (retained.size > 0) ctx.sendRetained([...retained.values()])
 }

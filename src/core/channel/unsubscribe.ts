@@ -9,6 +9,5 @@ export function handleUnsubscribe (ctx: SessionContext, packet: IUnsubscribePack
     // Unsubscribing a filter that does not exist still gets an UNSUBACK [MQTT-3.10.4-5].
     reasons.push(ctx.unsubscribe(filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)
   }
-  if (ctx.protocolVersion === 5) ctx.send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: reasons })
-  else ctx.send({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: [] })
+  ctx.acknowledge({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: ctx.protocolVersion === 5 ? reasons : [] })
 }
