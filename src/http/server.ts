@@ -4,6 +4,7 @@
  * document at `/api/v1/openapi.json`, and Prometheus `/metrics`. Errors map to statuses here: an
  * unknown node, client or topic is 404, a token missing or wrong 401, an actor that does not answer
  * in time 504, another node that cannot be asked (or whose answer failed) 502. Each request is logged at debug level as `http_request`.
+ * The web dashboard is served at `/` (static-routes.ts, public) with its own reads (routes-dashboard.ts).
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { HttpConfig } from '../core/config/schema.js'
@@ -19,6 +20,9 @@ import { createPrometheusRegistry } from './prometheus.js'
 import { registerClusterRoutes } from './routes-cluster.js'
 import { registerTopicRoutes } from './routes-topics.js'
 import { registerMetricRoutes } from './routes-metrics.js'
+import { registerDashboardRoutes } from './routes-dashboard.js'
+import { registerStaticRoutes } from './static-routes.js'
+import { LogStreamHub } from './log-stream.js'
 
 /** Largest request body accepted, in bytes (a publish's payload, base64). */
 const BODY_LIMIT_BYTES = 4 * 1024 * 1024
@@ -47,6 +51,7 @@ export function createHttpApp (parts: ApiParts, token: string | undefined, log: 
   const openapi = new OpenApiDocument()
   app.addHook('onRoute', route => { openapi.add(route) })
   app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.public === true) return
     const refusal = authRefusal(request.headers.authorization, token)
     if (refusal === undefined) return
     log.warn({ remote: request.ip, url: request.url, reason: refusal }, 'http_refused')
@@ -73,6 +78,11 @@ export function createHttpApp (parts: ApiParts, token: string | undefined, log: 
   registerClusterRoutes(app, parts)
   registerTopicRoutes(app, parts)
   registerMetricRoutes(app, parts, prometheus)
+  const logStreams = new LogStreamHub(parts.logTap)
+  registerDashboardRoutes(app, parts, logStreams)
+  registerStaticRoutes(app)
+  // Open log streams would hold the server's close: they end first.
+  app.addHook('preClose', (done) => { logStreams.closeAll(); done() })
   app.get('/api/v1/openapi.json', { schema: { summary: 'This document' } }, () => openapi.toJSON())
   return app
 }

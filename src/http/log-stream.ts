@@ -1,0 +1,162 @@
+/**
+ * The live tail of the node's log events (`GET /api/v1/logs/stream`, server-sent events), fed by
+ * the tap on the node's logger (src/core/log-tap.ts). A newcomer first gets the recent lines the tap
+ * keeps that match its filter, then each new one.
+ *
+ * A slow reader never slows the node: each line goes to the socket while the socket takes it; once
+ * the socket's buffer is full (`write` returns false) lines wait in the stream's own queue, bounded
+ * in count and bytes (`LogStreamLimits`), and lines beyond it are dropped and counted. When the
+ * socket drains, the queue is written, then one `gap` event saying how many lines were dropped.
+ * At most `maxStreams` streams are open at once; one more is refused (503).
+ */
+import type { ServerResponse } from 'node:http'
+import type { LogTap } from '../core/log-tap.js'
+import { topicMatches } from '../core/mqtt/topic.js'
+
+export interface LogStreamLimits {
+  /** Streams open at once on this node. */
+  maxStreams: number
+  /** Lines a stream holds while its socket is full. */
+  queueLines: number
+  /** Bytes (UTF-16 code units) of those lines. */
+  queueBytes: number
+}
+
+export const DEFAULT_LOG_STREAM_LIMITS: LogStreamLimits = { maxStreams: 8, queueLines: 1000, queueBytes: 512 * 1024 }
+
+/** Which log events a stream gets; each given field must match. */
+export interface LogFilter {
+  /** The `actor` field (`session`, `trie_shard`, `cluster`, …), exact. */
+  actor?: string
+  /** The `clientid` field, as a prefix. */
+  clientid?: string
+  /** A topic filter the event's `topic` matches (`sensors/#`), or equal to its `filter` field. */
+  topic?: string
+}
+
+/** Whether a parsed log line passes `filter`. */
+export function matchesLogFilter (filter: LogFilter, fields: Record<string, unknown>): boolean {
+  if (filter.actor !== undefined && fields.actor !== filter.actor) return false
+  if (filter.clientid !== undefined) {
+    const clientId = fields.clientid ?? fields.clientId
+    if (typeof clientId !== 'string' || !clientId.startsWith(filter.clientid)) return false
+  }
+  if (filter.topic !== undefined) {
+    const topic = fields.topic
+    const byTopic = typeof topic === 'string' && (topic === filter.topic || topicMatches(filter.topic, topic))
+    if (!byTopic && fields.filter !== filter.topic) return false
+  }
+  return true
+}
+
+function parse (line: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(line)
+    return typeof value === 'object' && value !== null ? value as Record<string, unknown> : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** One server-sent event. */
+function frame (event: string, data: string): string {
+  return `event: ${event}\ndata: ${data.replace(/\n/g, '\\n')}\n\n`
+}
+
+/** One open stream: its socket and its bounded queue. */
+class LogSubscriber {
+  private readonly queue: string[] = []
+  private queueBytes = 0
+  private waiting = false
+  /** Lines dropped since the last `gap` event. */
+  private dropped = 0
+  droppedTotal = 0
+
+  constructor (private readonly res: ServerResponse, readonly filter: LogFilter, private readonly limits: LogStreamLimits) {
+    res.on('drain', () => { this.flush() })
+  }
+
+  send (chunk: string): void {
+    if (!this.waiting) {
+      this.waiting = !this.res.write(chunk)
+      return
+    }
+    if (this.queue.length >= this.limits.queueLines || this.queueBytes + chunk.length > this.limits.queueBytes) {
+      this.dropped++
+      this.droppedTotal++
+      return
+    }
+    this.queue.push(chunk)
+    this.queueBytes += chunk.length
+  }
+
+  private flush (): void {
+    this.waiting = false
+    while (this.queue.length > 0 && !this.waiting) {
+      const chunk = this.queue.shift()!
+      this.queueBytes -= chunk.length
+      this.waiting = !this.res.write(chunk)
+    }
+    if (this.queue.length === 0 && this.dropped > 0) {
+      const dropped = this.dropped
+      this.dropped = 0
+      this.waiting = !this.res.write(frame('gap', JSON.stringify({ dropped, reason: 'reader_too_slow' })))
+    }
+  }
+
+  end (): void { this.res.end() }
+}
+
+export class LogStreamHub {
+  private readonly subscribers = new Set<LogSubscriber>()
+  private unlisten: (() => void) | undefined
+  /** Lines dropped at a stream's bound, every stream since start. */
+  private droppedClosed = 0
+
+  constructor (private readonly tap: LogTap | undefined, readonly limits: LogStreamLimits = DEFAULT_LOG_STREAM_LIMITS) {}
+
+  get available (): boolean { return this.tap !== undefined }
+  get full (): boolean { return this.subscribers.size >= this.limits.maxStreams }
+  get streams (): number { return this.subscribers.size }
+  get dropped (): number {
+    let total = this.droppedClosed
+    for (const subscriber of this.subscribers) total += subscriber.droppedTotal
+    return total
+  }
+
+  /** Streams the tap's recent matching lines, then every new one, to `res` (headers already sent) until it closes. */
+  open (res: ServerResponse, filter: LogFilter): void {
+    const subscriber = new LogSubscriber(res, filter, this.limits)
+    for (const line of this.tap?.recent() ?? []) {
+      const fields = parse(line)
+      if (fields !== undefined && matchesLogFilter(filter, fields)) subscriber.send(frame('log', line))
+    }
+    this.subscribers.add(subscriber)
+    this.unlisten ??= this.tap?.listen(line => { this.dispatch(line) })
+    res.on('close', () => {
+      this.subscribers.delete(subscriber)
+      this.droppedClosed += subscriber.droppedTotal
+      if (this.subscribers.size === 0) {
+        this.unlisten?.()
+        this.unlisten = undefined
+      }
+    })
+  }
+
+  /** One line to every stream whose filter it passes (parsed once). */
+  private dispatch (line: string): void {
+    const fields = parse(line)
+    if (fields === undefined) return
+    let chunk: string | undefined
+    for (const subscriber of this.subscribers) {
+      if (!matchesLogFilter(subscriber.filter, fields)) continue
+      chunk ??= frame('log', line)
+      subscriber.send(chunk)
+    }
+  }
+
+  /** Ends every stream (the HTTP server is closing). */
+  closeAll (): void {
+    for (const subscriber of this.subscribers) subscriber.end()
+  }
+}
