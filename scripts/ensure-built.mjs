@@ -1,5 +1,5 @@
-// Installs dependencies and compiles TypeScript when needed, so `npm start`, `npm test`
-// and `npm run bench` work on a fresh clone with only Node.js and npm.
+// Installs dependencies, compiles TypeScript and bundles the web dashboard (scripts/build-web.mjs)
+// when needed, so `npm start`, `npm test` and `npm run bench` work on a fresh clone with only Node.js and npm.
 import { execFileSync } from 'node:child_process'
 import { existsSync, statSync, readdirSync, rmSync } from 'node:fs'
 import { join, dirname } from 'node:path'
@@ -28,12 +28,13 @@ if (!existsSync(installed) || wanted > newest(installed)) {
   execFileSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' })
 }
 
-const sources = Math.max(...['src', 'actors', 'network', 'test', 'bench', 'tsconfig.json'].map(p => newest(join(root, p))))
+const sources = Math.max(...['src', 'actors', 'network', 'test', 'bench', 'web', 'tsconfig.json', 'scripts/build-web.mjs'].map(p => newest(join(root, p))))
 const stamp = join(root, 'dist', '.build-stamp')
 if (!existsSync(stamp) || sources > newest(stamp)) {
   console.error('[meshmq] compiling TypeScript')
   // A clean output tree: a moved or deleted source must not leave a stale module (or test) behind.
   rmSync(join(root, 'dist'), { recursive: true, force: true })
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' })
+  execFileSync(process.execPath, [join(root, 'scripts', 'build-web.mjs')], { cwd: root, stdio: 'inherit' })
   execFileSync(process.execPath, ['-e', `require('fs').writeFileSync(${JSON.stringify(stamp)}, String(Date.now()))`])
 }
