@@ -165,7 +165,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   // A non-loopback HTTP API without a token stops the node before anything starts.
   if (config.http.enabled) httpToken(config.http)
   const node = config.node.name
-  const logTap = options.logTap ?? (options.log === undefined ? new LogTap() : undefined)
+  const logTap = options.logTap ?? (options.log === undefined ? new LogTap({ maxLines: config.http.logTailLines, maxBytes: config.http.logTailBytes }) : undefined)
   const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node, ...(logTap === undefined ? {} : { tap: logTap }) })
   // Read first: an ACL file, password file or JWT key that cannot be read stops the node before anything starts.
   const acl = setUpAcl(config.auth, log)

@@ -46,7 +46,7 @@ async function main (argv: string[]): Promise<number> {
       const { startBroker } = await import('./broker.js')
       const { createLogger } = await import('./core/log.js')
       const { LogTap } = await import('./core/log-tap.js')
-      const logTap = new LogTap()
+      const logTap = new LogTap({ maxLines: config.http.logTailLines, maxBytes: config.http.logTailBytes })
       const log = createLogger({ level: config.log.level, format: config.log.format, node: config.node.name, tap: logTap })
       if (command.secretOnCommandLine === true) {
         log.warn({ advice: 'pass the secret in a file (--secret-file FILE, cluster.secretFile) or in MESHMQ_CLUSTER_SECRET' }, 'cluster_secret_on_command_line')

@@ -12,8 +12,6 @@ export interface LogTapLimits {
   maxBytes: number
 }
 
-export const DEFAULT_LOG_TAP_LIMITS: LogTapLimits = { maxLines: 1000, maxBytes: 1024 * 1024 }
-
 export type LogTapListener = (line: string) => void
 
 export class LogTap {
@@ -22,7 +20,7 @@ export class LogTap {
   private bytes = 0
   private readonly listeners = new Set<LogTapListener>()
 
-  constructor (readonly limits: LogTapLimits = DEFAULT_LOG_TAP_LIMITS) {}
+  constructor (readonly limits: LogTapLimits) {}
 
   /** Takes one line (pino's `hooks.streamWrite`); a line above `maxBytes` is passed on but not kept. */
   write (line: string): void {

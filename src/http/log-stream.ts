@@ -7,9 +7,10 @@
  * the socket's buffer is full (`write` returns false) lines wait in the stream's own queue, bounded
  * in count and bytes (`LogStreamLimits`), and lines beyond it are dropped and counted. When the
  * socket drains, the queue is written, then one `gap` event saying how many lines were dropped.
- * At most `maxStreams` streams are open at once; one more is refused (503).
+ * At most `maxStreams` streams are open at once; one more is refused (503). Bounds: `http.logStream*`.
  */
 import type { ServerResponse } from 'node:http'
+import type { HttpConfig } from '../core/config/schema.js'
 import type { LogTap } from '../core/log-tap.js'
 import { topicMatches } from '../core/mqtt/topic.js'
 
@@ -22,7 +23,10 @@ export interface LogStreamLimits {
   queueBytes: number
 }
 
-export const DEFAULT_LOG_STREAM_LIMITS: LogStreamLimits = { maxStreams: 8, queueLines: 1000, queueBytes: 512 * 1024 }
+/** The bounds `http.*` sets. */
+export function logStreamLimitsOf (http: HttpConfig): LogStreamLimits {
+  return { maxStreams: http.logStreams, queueLines: http.logStreamQueueLines, queueBytes: http.logStreamQueueBytes }
+}
 
 /** Which log events a stream gets; each given field must match. */
 export interface LogFilter {
@@ -113,7 +117,7 @@ export class LogStreamHub {
   /** Lines dropped at a stream's bound, every stream since start. */
   private droppedClosed = 0
 
-  constructor (private readonly tap: LogTap | undefined, readonly limits: LogStreamLimits = DEFAULT_LOG_STREAM_LIMITS) {}
+  constructor (private readonly tap: LogTap | undefined, readonly limits: LogStreamLimits) {}
 
   get available (): boolean { return this.tap !== undefined }
   get full (): boolean { return this.subscribers.size >= this.limits.maxStreams }

@@ -22,7 +22,8 @@ import { registerTopicRoutes } from './routes-topics.js'
 import { registerMetricRoutes } from './routes-metrics.js'
 import { registerDashboardRoutes } from './routes-dashboard.js'
 import { registerStaticRoutes } from './static-routes.js'
-import { LogStreamHub } from './log-stream.js'
+import { LogStreamHub, logStreamLimitsOf } from './log-stream.js'
+import { fixedDefaults } from '../core/config/defaults.js'
 
 /** Largest request body accepted, in bytes (a publish's payload, base64). */
 const BODY_LIMIT_BYTES = 4 * 1024 * 1024
@@ -46,7 +47,7 @@ function statusOf (err: FastifyError | Error): { status: number, error: string }
 }
 
 /** The fastify app with every route; not listening (tests may `inject`). */
-export function createHttpApp (parts: ApiParts, token: string | undefined, log: Logger): FastifyInstance {
+export function createHttpApp (parts: ApiParts, token: string | undefined, log: Logger, config: HttpConfig = fixedDefaults().http): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, ajv: { customOptions: { coerceTypes: true, removeAdditional: false } } })
   const openapi = new OpenApiDocument()
   app.addHook('onRoute', route => { openapi.add(route) })
@@ -78,7 +79,7 @@ export function createHttpApp (parts: ApiParts, token: string | undefined, log: 
   registerClusterRoutes(app, parts)
   registerTopicRoutes(app, parts)
   registerMetricRoutes(app, parts, prometheus)
-  const logStreams = new LogStreamHub(parts.logTap)
+  const logStreams = new LogStreamHub(parts.logTap, logStreamLimitsOf(config))
   registerDashboardRoutes(app, parts, logStreams)
   registerStaticRoutes(app)
   // Open log streams would hold the server's close: they end first.
@@ -90,7 +91,7 @@ export function createHttpApp (parts: ApiParts, token: string | undefined, log: 
 /** Starts the HTTP listener; throws `HttpTokenRequiredError` on a non-loopback host without a token, or the bind error. */
 export async function startHttpServer (config: HttpConfig, parts: ApiParts, log: Logger): Promise<HttpServer> {
   const token = httpToken(config)
-  const app = createHttpApp(parts, token, log)
+  const app = createHttpApp(parts, token, log, config)
   await app.listen({ host: config.host, port: config.port })
   const bound = app.server.address()
   const address = { host: config.host, port: typeof bound === 'object' && bound !== null ? bound.port : config.port }
