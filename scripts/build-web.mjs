@@ -2,14 +2,15 @@
 // content-hashed names (MQTT.js in a chunk of its own, loaded when the watch panel connects),
 // one stylesheet, and index.html from web/page.html naming them. The node serves dist/web/ at `/`.
 import { build } from 'esbuild'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'dist', 'web')
-rmSync(out, { recursive: true, force: true })
+// Only the files of an earlier bundle go: tsc puts web/src modules the tests import under dist/web/src/.
 mkdirSync(out, { recursive: true })
+for (const entry of readdirSync(out, { withFileTypes: true })) if (entry.isFile()) rmSync(join(out, entry.name))
 
 const result = await build({
   entryPoints: { app: join(root, 'web', 'src', 'main.ts') },
