@@ -4,7 +4,8 @@
  * loopback). It shows 3 nodes up; a node killed with SIGKILL shows as down within the
  * failure-detection bound (`cluster.peerTimeoutMs`, short here) plus a poll of the page; a message
  * a client publishes on another node appears in the watch panel (MQTT over the node's WebSocket
- * listener); the log tail shows the session events of a client that connected. Screenshots go to
+ * listener); the log tail shows the session events of a client that connected; a kick after the
+ * confirm closes the client's connection on another node. Screenshots go to
  * test-output/dashboard/.
  *
  * Without /usr/bin/chromium the suite is skipped, or fails when `CI` is set (.ci/run installs it).
@@ -95,6 +96,7 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
     assert.equal(asset.status, 200)
     assert.match(asset.headers.get('content-type') ?? '', /^text\/javascript/)
     assert.match(asset.headers.get('cache-control') ?? '', /immutable/)
+    assert.equal(asset.headers.get('content-encoding'), 'gzip', 'fetch accepts gzip')
     for (const path of ['assets/nothing.js', 'assets/..%2Fpackage.json', 'assets/%2e%2e%2f%2e%2e%2fpackage.json', '../package.json']) {
       assert.equal((await fetch(`${url}${path}`)).status, 404, path)
     }
@@ -138,6 +140,15 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
     await page.locator('#clients-rows tr[data-clientid="dash-sensor-2"]', { hasText: nodes[1]!.name }).waitFor()
     await page.locator('#retained-rows tr', { hasText: 'sensors/room3/temp' }).waitFor()
     await page.screenshot({ path: join(OUTPUT, 'cluster-up.png'), fullPage: true })
+  })
+
+  it('kicks a client held by another node after a confirm: its connection closes and it leaves the list', async () => {
+    const kicked = clients[1]!
+    const closed = new Promise<void>(resolve => { kicked.once('close', () => { resolve() }) })
+    page.once('dialog', dialog => { void dialog.accept() })
+    await page.click('#clients-rows tr[data-clientid="dash-sensor-2"] button')
+    await withTimeout(closed, WAIT_MS, 'the kicked client to be disconnected')
+    await page.locator('#clients-rows tr[data-clientid="dash-sensor-2"]').waitFor({ state: 'detached' })
   })
 
   it('shows a node killed with SIGKILL as down within the failure-detection bound', async () => {
