@@ -15,7 +15,7 @@ import { createHttpApp } from '../src/http/server.js'
 import type { ApiParts } from '../src/http/api-parts.js'
 import { fixedDefaults } from '../src/core/config/defaults.js'
 import { Writable } from 'node:stream'
-import { waitUntil } from './helpers/wait.js'
+import { waitUntil, withTimeout } from './helpers/wait.js'
 import type { Cleanup } from './helpers/mqtt-client.js'
 
 function line (i: number, extra: Record<string, unknown> = {}): string {
@@ -112,7 +112,8 @@ describe('log stream to a reader that does not read', () => {
     const app = createHttpApp({ context: { node: 'n1' }, logTap: tap } as unknown as ApiParts, undefined, log, { ...fixedDefaults().http, logStreams: 1 })
     await app.listen({ host: '127.0.0.1', port: 0 })
     const abort = new AbortController()
-    t.after(async () => { abort.abort(); await app.close() })
+    let closed = false
+    t.after(async () => { abort.abort(); if (!closed) await app.close() })
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/api/v1`
     const first = await fetch(`${base}/logs/stream?actor=session`, { signal: abort.signal })
     assert.equal(first.status, 200)
@@ -135,5 +136,10 @@ describe('log stream to a reader that does not read', () => {
     assert.ok(!text.includes('other_actor'))
     const info = await (await fetch(`${base}/dashboard`)).json() as { logStream: { available: boolean, maxStreams: number, streams: number } }
     assert.deepEqual([info.logStream.available, info.logStream.maxStreams, info.logStream.streams], [true, 1, 1])
+    // Closing the server ends the open stream (it would hold the close), and lines logged after it go nowhere.
+    await withTimeout(app.close(), 5000, 'the HTTP server to close with a log stream open')
+    closed = true
+    log.child({ actor: 'session', clientid: 'c1' }).info({}, 'after_close')
+    for (;;) if ((await reader.read()).done) break
   })
 })

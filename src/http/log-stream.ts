@@ -78,9 +78,18 @@ class LogSubscriber {
 
   constructor (private readonly res: ServerResponse, readonly filter: LogFilter, private readonly limits: LogStreamLimits) {
     res.on('drain', () => { this.flush() })
+    // A write racing the socket's close must not become an unhandled 'error'.
+    res.on('error', () => {})
   }
 
+  /** Whether the stream can still be written (not ended, its socket not gone). */
+  get open (): boolean { return !this.res.writableEnded && !this.res.destroyed }
+
+  /** Whether nothing waits to be written (for a keepalive comment). */
+  get idle (): boolean { return !this.waiting && this.res.writableLength === 0 }
+
   send (chunk: string): void {
+    if (!this.open) return
     if (!this.waiting) {
       this.waiting = !this.res.write(chunk)
       return
@@ -96,6 +105,7 @@ class LogSubscriber {
 
   private flush (): void {
     this.waiting = false
+    if (!this.open) return
     while (this.queue.length > 0 && !this.waiting) {
       const chunk = this.queue.shift()!
       this.queueBytes -= chunk.length
@@ -108,12 +118,16 @@ class LogSubscriber {
     }
   }
 
-  end (): void { this.res.end() }
+  end (): void { if (this.open) this.res.end() }
 }
+
+/** A comment line sent on an idle stream so proxies and browsers keep it open. */
+const KEEPALIVE_MS = 15_000
 
 export class LogStreamHub {
   private readonly subscribers = new Set<LogSubscriber>()
   private unlisten: (() => void) | undefined
+  private keepalive: ReturnType<typeof setInterval> | undefined
   /** Lines dropped at a stream's bound, every stream since start. */
   private droppedClosed = 0
 
@@ -137,14 +151,21 @@ export class LogStreamHub {
     }
     this.subscribers.add(subscriber)
     this.unlisten ??= this.tap?.listen(line => { this.dispatch(line) })
-    res.on('close', () => {
-      this.subscribers.delete(subscriber)
-      this.droppedClosed += subscriber.droppedTotal
-      if (this.subscribers.size === 0) {
-        this.unlisten?.()
-        this.unlisten = undefined
-      }
-    })
+    if (this.keepalive === undefined) {
+      this.keepalive = setInterval(() => { for (const open of this.subscribers) if (open.idle) open.send(': keepalive\n\n') }, KEEPALIVE_MS)
+      this.keepalive.unref()
+    }
+    res.on('close', () => { this.remove(subscriber) })
+  }
+
+  private remove (subscriber: LogSubscriber): void {
+    if (!this.subscribers.delete(subscriber)) return
+    this.droppedClosed += subscriber.droppedTotal
+    if (this.subscribers.size > 0) return
+    this.unlisten?.()
+    this.unlisten = undefined
+    clearInterval(this.keepalive)
+    this.keepalive = undefined
   }
 
   /** One line to every stream whose filter it passes (parsed once). */
@@ -161,6 +182,9 @@ export class LogStreamHub {
 
   /** Ends every stream (the HTTP server is closing). */
   closeAll (): void {
-    for (const subscriber of this.subscribers) subscriber.end()
+    for (const subscriber of [...this.subscribers]) {
+      subscriber.end()
+      this.remove(subscriber)
+    }
   }
 }

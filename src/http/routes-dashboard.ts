@@ -9,9 +9,6 @@ import { errorSchema } from './schemas.js'
 import { BROKER_VERSION } from '../core/version.js'
 import type { LogFilter, LogStreamHub } from './log-stream.js'
 
-/** A comment line sent on an idle stream so proxies and browsers keep it open. */
-const KEEPALIVE_MS = 15_000
-
 const listenerSchema = {
   type: 'object',
   properties: { type: { type: 'string' }, name: { type: 'string' }, host: { type: 'string' }, port: { type: 'integer' }, path: { type: 'string' } }
@@ -77,9 +74,6 @@ export function registerDashboardRoutes (app: FastifyInstance, parts: ApiParts, 
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' })
     res.write(': meshmq log stream\n\n')
     hub.open(res, filter)
-    const keepalive = setInterval(() => { if (res.writableLength === 0) res.write(': keepalive\n\n') }, KEEPALIVE_MS)
-    keepalive.unref()
-    res.on('close', () => { clearInterval(keepalive) })
     return reply
   })
 }
