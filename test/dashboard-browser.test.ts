@@ -31,6 +31,8 @@ const PAGE_POLL_MS = 1000
 /** A killed node must show as down within the failure-detection bound, two polls of the page and a margin for a busy machine. */
 const DOWN_BOUND_MS = PEER_TIMEOUT_MS + HEARTBEAT_MS + 2 * PAGE_POLL_MS + 1500
 const WAIT_MS = 15_000
+/** Node 2's API wants this token. */
+const TOKEN = 'dash2-api-token'
 const OUTPUT = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'test-output', 'dashboard')
 
 const chromiumMissing = !existsSync(CHROMIUM)
@@ -52,6 +54,7 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
   let browser: Browser | undefined
   let page: Page
   let url: string
+  let tokenUrl: string
   const clients: MqttClient[] = []
 
   before(async () => {
@@ -64,7 +67,9 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
       size: 3,
       perNode: i => ({
         args: ['--http-port', String(httpPorts[i])],
-        env: i === 0 ? { ...env, MESHMQ_LISTENERS: JSON.stringify([{ type: 'ws', host: '127.0.0.1', port: ws1 }]) } : env
+        env: i === 0
+          ? { ...env, MESHMQ_LISTENERS: JSON.stringify([{ type: 'ws', host: '127.0.0.1', port: ws1 }]) }
+          : i === 1 ? { ...env, MESHMQ_HTTP_TOKEN: TOKEN } : env
       })
     })
     const [launched] = await Promise.all([
@@ -74,6 +79,7 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
     nodes = launched
     await waitForFullMesh(nodes, WAIT_MS)
     url = `http://127.0.0.1:${http1!}/`
+    tokenUrl = `http://127.0.0.1:${http2!}/`
     page = await browser!.newPage({ viewport: { width: 1400, height: 1300 } })
     page.setDefaultTimeout(WAIT_MS)
     mkdirSync(OUTPUT, { recursive: true })
@@ -99,6 +105,22 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
     assert.equal(asset.headers.get('content-encoding'), 'gzip', 'fetch accepts gzip')
     for (const path of ['assets/nothing.js', 'assets/..%2Fpackage.json', 'assets/%2e%2e%2f%2e%2e%2fpackage.json', '../package.json']) {
       assert.equal((await fetch(`${url}${path}`)).status, 404, path)
+    }
+  })
+
+  it('serves the page of a node with a token without it, asks for the token, and then reads the API with it', async () => {
+    assert.equal((await fetch(tokenUrl)).status, 200)
+    assert.equal((await fetch(`${tokenUrl}api/v1/nodes`)).status, 401)
+    const tokenPage = await browser!.newPage()
+    try {
+      await tokenPage.goto(tokenUrl)
+      await tokenPage.locator('#token-form').waitFor({ state: 'visible' })
+      await tokenPage.fill('#token-input', TOKEN)
+      await tokenPage.click('#token-form button[type="submit"]')
+      await tokenPage.locator('.node[data-state="up"]').nth(2).waitFor()
+      assert.equal(await tokenPage.evaluate('sessionStorage.getItem("meshmq.apiToken")'), TOKEN)
+    } finally {
+      await tokenPage.close()
     }
   })
 
