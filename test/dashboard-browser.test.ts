@@ -119,6 +119,7 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
       await tokenPage.click('#token-form button[type="submit"]')
       await tokenPage.locator('.node[data-state="up"]').nth(2).waitFor()
       assert.equal(await tokenPage.evaluate('sessionStorage.getItem("meshmq.apiToken")'), TOKEN)
+      await tokenPage.locator('#watch-status', { hasText: 'This node has no ws or wss listener' }).waitFor()
     } finally {
       await tokenPage.close()
     }
