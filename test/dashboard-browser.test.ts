@@ -74,7 +74,7 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
     })
     const [launched] = await Promise.all([
       startPlanned(cleanup, plan),
-      chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true }).then(b => { browser = b })
+      chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true }).then(b => { browser = b })
     ])
     nodes = launched
     await waitForFullMesh(nodes, WAIT_MS)
