@@ -129,6 +129,13 @@ describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () =>
     await page.goto(url)
     for (const node of nodes) await page.locator(`[data-node="${node.name}"][data-state="up"]`).waitFor()
     assert.equal(await page.locator('.node[data-state="up"]').count(), 3)
+    // What the map and the rate chart read: each node's view of the others and its PUBLISH counters.
+    const { data } = await (await fetch(`${url}api/v1/nodes`)).json() as { data: Array<{ name: string, sees: { up: string[], down: string[] }, messagesReceived: number, messagesSent: number }> }
+    for (const view of data) {
+      assert.deepEqual(view.sees, { up: nodes.map(node => node.name).filter(name => name !== view.name).sort(), down: [] }, view.name)
+      assert.equal(typeof view.messagesReceived, 'number')
+      assert.equal(typeof view.messagesSent, 'number')
+    }
     await page.locator(`[data-node="${nodes[0]!.name}"] .link.connected, [data-node="${nodes[0]!.name}"] .link.backlog`).first().waitFor()
   })
 
