@@ -25,5 +25,12 @@ export default tseslint.config(
       // As tsc's noUnusedParameters: a leading `_` marks a parameter a fixed signature requires (actor handlers, hooks).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }]
     }
+  },
+  {
+    // The web dashboard runs in a browser (type-checked by web/tsconfig.json, DOM lib): browser globals, no Node ones.
+    files: ['web/**/*.ts'],
+    languageOptions: {
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', confirm: 'readonly', addEventListener: 'readonly', performance: 'readonly' }
+    }
   }
 )

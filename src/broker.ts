@@ -9,6 +9,7 @@ import { start, stop, query, dispatch, type Ref } from 'nact'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { BrokerConfig } from './core/config/config.js'
 import { createLogger, type Logger } from './core/log.js'
+import { LogTap } from './core/log-tap.js'
 import { systemClock, type Clock } from './core/clock.js'
 import { createDefaultListener, createListener } from './listeners/listener-factory.js'
 import type { MqttListener } from './listeners/listener.js'
@@ -80,6 +81,8 @@ export interface Broker {
 export interface BrokerOptions {
   /** Root logger; default a pino logger by `config.log` writing to stdout. */
   log?: Logger
+  /** The tap `log` writes to, for the dashboard's log stream (`/api/v1/logs/stream`); made here with the default logger. */
+  logTap?: LogTap
   /** Time for session expiry, will delay and message expiry; the system clock by default (tests pass a ManualClock). */
   clock?: Clock
   /** Checks each CONNECT's credentials on every listener, instead of the one `auth` configures. */
@@ -162,7 +165,8 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   // A non-loopback HTTP API without a token stops the node before anything starts.
   if (config.http.enabled) httpToken(config.http)
   const node = config.node.name
-  const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node })
+  const logTap = options.logTap ?? (options.log === undefined ? new LogTap({ maxLines: config.http.logTailLines, maxBytes: config.http.logTailBytes }) : undefined)
+  const log = options.log ?? createLogger({ level: config.log.level, format: config.log.format, node, ...(logTap === undefined ? {} : { tap: logTap }) })
   // Read first: an ACL file, password file or JWT key that cannot be read stops the node before anything starts.
   const acl = setUpAcl(config.auth, log)
   const auth = options.authenticator === undefined ? setUpAuth(config, log) : { authenticator: options.authenticator, files: [] }
@@ -239,7 +243,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     await cluster.start()
     control = await openControlEndpoint(config, cluster, log.child({ actor: 'control' }))
     if (config.http.enabled) {
-      http = await startHttpServer(config.http, { admin, context, registry, network: cluster.network, routes: async () => await cluster.routes(), connectionCount }, log.child({ actor: 'http' }))
+      http = await startHttpServer(config.http, { admin, context, registry, network: cluster.network, routes: async () => await cluster.routes(), connectionCount, listeners: listenerAddresses, logTap }, log.child({ actor: 'http' }))
     }
   } catch (err) {
     for (const file of authFiles) file.close()

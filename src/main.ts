@@ -45,12 +45,14 @@ async function main (argv: string[]): Promise<number> {
       // Loaded here so `meshmq ctl` does not load the broker and libp2p.
       const { startBroker } = await import('./broker.js')
       const { createLogger } = await import('./core/log.js')
-      const log = createLogger({ level: config.log.level, format: config.log.format, node: config.node.name })
+      const { LogTap } = await import('./core/log-tap.js')
+      const logTap = new LogTap({ maxLines: config.http.logTailLines, maxBytes: config.http.logTailBytes })
+      const log = createLogger({ level: config.log.level, format: config.log.format, node: config.node.name, tap: logTap })
       if (command.secretOnCommandLine === true) {
         log.warn({ advice: 'pass the secret in a file (--secret-file FILE, cluster.secretFile) or in MESHMQ_CLUSTER_SECRET' }, 'cluster_secret_on_command_line')
       }
       if (chosen !== undefined) log.info({ source: chosen.source, ...(chosen.interface !== undefined ? { interface: chosen.interface } : {}) }, 'node_name_chosen')
-      const broker = await startBroker(config, { log })
+      const broker = await startBroker(config, { log, logTap })
       running.stop = (signal: string): void => {
         broker.log.info({ signal }, 'shutdown_requested')
         broker.stop().then(() => process.exit(0), () => process.exit(1))

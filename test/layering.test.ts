@@ -1,6 +1,8 @@
 /**
  * The layers hold: imports point one way only. The core is pure; actors, network and listeners
- * import only the core (and their own folder); the wiring in `src/` composes everything.
+ * import only the core (and their own folder); the wiring in `src/` composes everything. The web
+ * dashboard (`web/`, run in a browser) is apart: it imports only its own folder and browser packages,
+ * and nothing imports it (the node serves its bundle as files).
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 /** The project root: this file runs from dist/test/. */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
-type Layer = 'core' | 'actors' | 'network' | 'listeners' | 'wiring'
+type Layer = 'core' | 'actors' | 'network' | 'listeners' | 'wiring' | 'web'
 
 /** Which layers each layer may import from (besides packages). */
 const ALLOWED: Record<Layer, readonly Layer[]> = {
@@ -19,7 +21,8 @@ const ALLOWED: Record<Layer, readonly Layer[]> = {
   actors: ['core', 'actors'],
   network: ['core', 'network'],
   listeners: ['core', 'listeners'],
-  wiring: ['core', 'actors', 'network', 'listeners', 'wiring']
+  wiring: ['core', 'actors', 'network', 'listeners', 'wiring'],
+  web: ['web']
 }
 
 /** Packages a layer must not use: the core is pure; each runtime stays in its own layer. */
@@ -28,7 +31,8 @@ const FORBIDDEN_PACKAGES: Record<Layer, RegExp | undefined> = {
   actors: /^(libp2p|@libp2p\/|@chainsafe\/|node:net$|node:tls$)/,
   network: /^(nact|mqtt-packet)$/,
   listeners: /^(nact|libp2p|@libp2p\/|@chainsafe\/)/,
-  wiring: undefined
+  wiring: undefined,
+  web: /^(node:|nact$|libp2p|@libp2p\/|@chainsafe\/|fastify|pino|mqtt-packet$)/
 }
 
 function layerOf (path: string): Layer {
@@ -36,6 +40,7 @@ function layerOf (path: string): Layer {
   if (path.startsWith('src/listeners/')) return 'listeners'
   if (path.startsWith('actors/')) return 'actors'
   if (path.startsWith('network/')) return 'network'
+  if (path.startsWith('web/')) return 'web'
   return 'wiring'
 }
 
@@ -61,7 +66,7 @@ export function importsOf (text: string): string[] {
 /** The layering violations of the tree: `file → import (rule)`. */
 function violations (): string[] {
   const found: string[] = []
-  for (const file of ['src', 'actors', 'network'].flatMap(sourceFiles)) {
+  for (const file of ['src', 'actors', 'network', 'web'].flatMap(sourceFiles)) {
     const from = layerOf(file)
     for (const specifier of importsOf(readFileSync(join(root, file), 'utf8'))) {
       if (specifier.startsWith('.')) {

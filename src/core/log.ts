@@ -10,6 +10,7 @@
  */
 import { pino, stdTimeFunctions, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import pretty from 'pino-pretty'
+import type { LogTap } from './log-tap.js'
 
 export type { Logger }
 
@@ -21,16 +22,22 @@ function isTTY (stream: NodeJS.WritableStream): boolean {
  * Root logger. JSON lines (ISO `time`, `level` label, `msg`) to `destination` (default stdout);
  * pretty text (pino-pretty, synchronous, colorized when the destination is a TTY) when format is
  * 'pretty', or 'auto' and the destination is a TTY. Base field: `node` (node name); no pid or
- * hostname.
+ * hostname. With a `tap`, every line (JSON, before any pretty formatting) is also handed to it.
  */
 export function createLogger (options: {
   level: string
   format: 'json' | 'pretty' | 'auto'
   node: string
   destination?: NodeJS.WritableStream
+  tap?: LogTap
 }): Logger {
   const destination = options.destination ?? process.stdout
-  const base: LoggerOptions = { level: options.level, base: { node: options.node } }
+  const tap = options.tap
+  const base: LoggerOptions = {
+    level: options.level,
+    base: { node: options.node },
+    ...(tap === undefined ? {} : { hooks: { streamWrite: (line: string) => { tap.write(line); return line } } })
+  }
   const usePretty = options.format === 'pretty' || (options.format === 'auto' && isTTY(destination))
   if (usePretty) {
     const stream = pretty({

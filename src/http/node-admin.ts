@@ -38,6 +38,11 @@ export interface NodeSummary {
   /** Filters in its route table (local and remote routes, cluster-wide). */
   routes: number
   links: LinkSummary[]
+  /** PUBLISH received from and sent to clients since the node started (the dashboard's rate chart differentiates them). */
+  messagesReceived: number
+  messagesSent: number
+  /** The other nodes as this one sees them (the dashboard shows a node some see up and others down as partitioned). */
+  sees: { up: string[], down: string[] }
 }
 
 /** A client as the API lists it: the registry's facts and the session's details. */
@@ -93,6 +98,13 @@ export interface NodeAdminParts {
   startedAt: number
 }
 
+/** The other members, up and down, as `network` sees them. */
+function membershipSeen (network: ClusterNetwork, self: string): { up: string[], down: string[] } {
+  if (!network.started) return { up: [], down: [] }
+  const status = network.status()
+  return { up: status.runningNodes.filter(name => name !== self), down: [...status.stoppedNodes] }
+}
+
 export class NodeAdmin {
   constructor (private readonly parts: NodeAdminParts) {}
 
@@ -113,7 +125,10 @@ export class NodeAdmin {
       sessions: metrics.sessions,
       subscriptions: metrics.subscriptions,
       routes: routes.length,
-      links
+      links,
+      messagesReceived: metrics.messagesReceived,
+      messagesSent: metrics.messagesSent,
+      sees: membershipSeen(network, context.node)
     }
   }
 

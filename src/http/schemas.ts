@@ -41,7 +41,13 @@ export const nodeSchema = {
     sessions: { type: 'integer' },
     subscriptions: { type: 'integer' },
     routes: { type: 'integer' },
-    links: { type: 'array', items: linkSchema }
+    links: { type: 'array', items: linkSchema },
+    messagesReceived: { type: 'integer' },
+    messagesSent: { type: 'integer' },
+    sees: {
+      type: 'object',
+      properties: { up: { type: 'array', items: { type: 'string' } }, down: { type: 'array', items: { type: 'string' } } }
+    }
   },
   required: ['name', 'status']
 } as const

@@ -4,6 +4,7 @@
  * document at `/api/v1/openapi.json`, and Prometheus `/metrics`. Errors map to statuses here: an
  * unknown node, client or topic is 404, a token missing or wrong 401, an actor that does not answer
  * in time 504, another node that cannot be asked (or whose answer failed) 502. Each request is logged at debug level as `http_request`.
+ * The web dashboard is served at `/` (static-routes.ts, public) with its own reads (routes-dashboard.ts).
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { HttpConfig } from '../core/config/schema.js'
@@ -19,6 +20,10 @@ import { createPrometheusRegistry } from './prometheus.js'
 import { registerClusterRoutes } from './routes-cluster.js'
 import { registerTopicRoutes } from './routes-topics.js'
 import { registerMetricRoutes } from './routes-metrics.js'
+import { registerDashboardRoutes } from './routes-dashboard.js'
+import { registerStaticRoutes } from './static-routes.js'
+import { LogStreamHub, logStreamLimitsOf } from './log-stream.js'
+import { fixedDefaults } from '../core/config/defaults.js'
 
 /** Largest request body accepted, in bytes (a publish's payload, base64). */
 const BODY_LIMIT_BYTES = 4 * 1024 * 1024
@@ -42,11 +47,12 @@ function statusOf (err: FastifyError | Error): { status: number, error: string }
 }
 
 /** The fastify app with every route; not listening (tests may `inject`). */
-export function createHttpApp (parts: ApiParts, token: string | undefined, log: Logger): FastifyInstance {
+export function createHttpApp (parts: ApiParts, token: string | undefined, log: Logger, config: HttpConfig = fixedDefaults().http): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, ajv: { customOptions: { coerceTypes: true, removeAdditional: false } } })
   const openapi = new OpenApiDocument()
   app.addHook('onRoute', route => { openapi.add(route) })
   app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.public === true) return
     const refusal = authRefusal(request.headers.authorization, token)
     if (refusal === undefined) return
     log.warn({ remote: request.ip, url: request.url, reason: refusal }, 'http_refused')
@@ -73,6 +79,11 @@ export function createHttpApp (parts: ApiParts, token: string | undefined, log: 
   registerClusterRoutes(app, parts)
   registerTopicRoutes(app, parts)
   registerMetricRoutes(app, parts, prometheus)
+  const logStreams = new LogStreamHub(parts.logTap, logStreamLimitsOf(config))
+  registerDashboardRoutes(app, parts, logStreams)
+  registerStaticRoutes(app)
+  // Open log streams would hold the server's close: they end first.
+  app.addHook('preClose', (done) => { logStreams.closeAll(); done() })
   app.get('/api/v1/openapi.json', { schema: { summary: 'This document' } }, () => openapi.toJSON())
   return app
 }
@@ -80,7 +91,7 @@ export function createHttpApp (parts: ApiParts, token: string | undefined, log: 
 /** Starts the HTTP listener; throws `HttpTokenRequiredError` on a non-loopback host without a token, or the bind error. */
 export async function startHttpServer (config: HttpConfig, parts: ApiParts, log: Logger): Promise<HttpServer> {
   const token = httpToken(config)
-  const app = createHttpApp(parts, token, log)
+  const app = createHttpApp(parts, token, log, config)
   await app.listen({ host: config.host, port: config.port })
   const bound = app.server.address()
   const address = { host: config.host, port: typeof bound === 'object' && bound !== null ? bound.port : config.port }

@@ -115,7 +115,17 @@ export function fixedDefaults (): FixedDefaults {
       takeover: { timeoutMs: 3_000, handoverMs: 2_000 },
       control: { transport: 'unix', host: DEFAULT_CONTROL_HOST }
     },
-    http: { enabled: true, host: DEFAULT_HTTP_HOST, port: DEFAULT_HTTP_PORT }
+    http: {
+      enabled: true,
+      host: DEFAULT_HTTP_HOST,
+      port: DEFAULT_HTTP_PORT,
+      // The dashboard's log stream (src/core/log-tap.ts, src/http/log-stream.ts).
+      logTailLines: 1000,
+      logTailBytes: 1024 * 1024,
+      logStreams: 8,
+      logStreamQueueLines: 1000,
+      logStreamQueueBytes: 512 * 1024
+    }
   }
 }
 

@@ -244,6 +244,16 @@ export interface HttpConfig {
   token?: string
   /** File holding that token (trailing newline ignored); instead of `token`. */
   tokenFile?: string
+  /** Log lines the tap keeps for a newcomer to the log stream (`/api/v1/logs/stream`). Default 1000. */
+  logTailLines: number
+  /** Bytes of those lines. Default 1 MiB. */
+  logTailBytes: number
+  /** Log streams open at once; one more is refused (503). Default 8. */
+  logStreams: number
+  /** Lines a log stream holds while its reader is slow; more are dropped and counted (a `gap` event). Default 1000. */
+  logStreamQueueLines: number
+  /** Bytes of those lines. Default 512 KiB. */
+  logStreamQueueBytes: number
 }
 
 export interface BrokerConfig {
@@ -600,7 +610,18 @@ export const SCHEMA: Schema<BrokerConfig> = {
     maxReplicatedWillBytes: integer(0, 2 ** 40),
     control: { transport: oneOf(CONTROL_TRANSPORTS), socketPath: text(), host: text(), port }
   },
-  http: { enabled: boolean, host: text(), port, token: text(), tokenFile: text() }
+  http: {
+    enabled: boolean,
+    host: text(),
+    port,
+    token: text(),
+    tokenFile: text(),
+    logTailLines: integer(0, 1_000_000),
+    logTailBytes: integer(0, 2 ** 30),
+    logStreams: integer(0, 1000),
+    logStreamQueueLines: integer(1, 1_000_000),
+    logStreamQueueBytes: integer(1024, 2 ** 30)
+  }
 }
 
 /** Rules between keys, checked once every source is merged. */
