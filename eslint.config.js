@@ -25,5 +25,15 @@ export default tseslint.config(
       // As tsc's noUnusedParameters: a leading `_` marks a parameter a fixed signature requires (actor handlers, hooks).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }]
     }
+  },
+  {
+    // Every message the broker sends to an actor is counted (actors/actor-meters.ts: mailbox depth per actor type).
+    files: ['src/**/*.ts', 'actors/**/*.ts', 'network/**/*.ts'],
+    ignores: ['actors/actor-meters.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'nact', importNames: ['dispatch', 'query', 'spawn'], message: 'use dispatch, query and spawnMetered of actors/actor-meters.js: they count mailbox depth and messages per actor type' }]
+      }]
+    }
   }
 )

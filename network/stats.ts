@@ -46,6 +46,8 @@ export interface LinkBacklog {
   pending: number
   inflight: number
   bytes: number
+  /** QoS 1/2 frames the peer acknowledged since its link was created (a node removed and added again starts at 0). */
+  acked: number
   /** Credit the peer granted this node's current stream: QoS 1/2 messages and bytes it may still write. */
   credit: { messages: number, bytes: number }
 }

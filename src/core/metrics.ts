@@ -59,6 +59,8 @@ export const metrics = {
   authFailed: 0,
   /** Connections closed because their credentials expired (a JWT's `exp`). */
   connectionsAuthExpired: 0,
+  /** Messages published through the HTTP API (`POST /api/v1/publish`): not in `messagesReceived`, which counts PUBLISH packets of MQTT clients. */
+  messagesPublishedByApi: 0,
   /** Gauges. */
   clientsConnected: 0,
   sessions: 0,
@@ -72,12 +74,4 @@ export const droppedByReason = new Map<string, number>()
 export function countDropped (reason: string, count = 1): void {
   metrics.messagesDropped += count
   droppedByReason.set(reason, (droppedByReason.get(reason) ?? 0) + count)
-}
-
-/** Actor crashes by actor type (`session`, `trie_shard`, …: the `actor` field of its log lines). */
-export const actorCrashes = new Map<string, number>()
-
-/** Counts one crash of an actor of type `actor`. */
-export function countCrash (actor: string): void {
-  actorCrashes.set(actor, (actorCrashes.get(actor) ?? 0) + 1)
 }

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ApiParts } from './api-parts.js'
 import { clientSchema, errorSchema, MAX_PAGE_DEPTH, nodeSchema, notFound, pageOf, pagingProperties, subscriptionSchema, type Paging } from './schemas.js'
-import { NotFoundError, PageTooDeepError } from './errors.js'
+import { NotFoundError, PageTooDeepError } from '../admin/errors.js'
 
 const clientIdParams = { type: 'object', properties: { clientid: { type: 'string', minLength: 1 } }, required: ['clientid'] } as const
 

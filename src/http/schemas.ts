@@ -27,7 +27,7 @@ export interface Paging { page: number, limit: number }
 
 export const linkSchema = {
   type: 'object',
-  properties: { peer: { type: 'string' }, connected: { type: 'boolean' }, pending: { type: 'integer' }, inflight: { type: 'integer' }, bytes: { type: 'integer' } }
+  properties: { peer: { type: 'string' }, connected: { type: 'boolean' }, pending: { type: 'integer' }, inflight: { type: 'integer' }, bytes: { type: 'integer' }, acked: { type: 'integer' } }
 } as const
 
 export const nodeSchema = {
