@@ -238,7 +238,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     // cluster's (possibly OS-chosen) port could find one handed to the cluster.
     listenerAddresses = await startListeners(listeners, config, log)
     await cluster.start()
-    control = await openControlEndpoint(config, cluster, log.child({ actor: 'control' }))
+    control = await openControlEndpoint(config, cluster, log.child({ actor: 'control' }), { admin, context, network: cluster.network, connectionCount })
     if (config.http.enabled) {
       http = await startHttpServer(config.http, { admin, context, registry, network: cluster.network, routes: async () => await cluster.routes(), connectionCount }, log.child({ actor: 'http' }))
     }

@@ -14,8 +14,7 @@ import { metrics } from '../core/metrics.js'
 import { ask } from './node-admin.js'
 import { BadRequestError, NotFoundError } from './errors.js'
 
-/** The most retained messages one page lists (payloads can be large). */
-export const MAX_RETAINED_PAGE = 100
+export { MAX_RETAINED_PAGE } from './paging.js'
 /** Payload bytes a retained listing shows of each message. */
 export const RETAINED_PREVIEW_BYTES = 1024
 /** Who a message published through the API comes from (its `publisher`, as a client id is). */

@@ -10,8 +10,8 @@ import type { RouteDump } from '../../actors/messages.js'
 import type { ApiParts } from './api-parts.js'
 import { ADMIN_QUERY_TIMEOUT_MS } from '../admin/node-admin.js'
 import { clearRetained, listRetained, MAX_RETAINED_PAGE, publish, RETAINED_PREVIEW_BYTES, type PublishRequest } from '../admin/topic-admin.js'
-import { errorSchema, MAX_PAGE_DEPTH, notFound, pageOf, pagingProperties, retainedSchema, routeSchema, type Paging } from './schemas.js'
-import { PageTooDeepError } from '../admin/errors.js'
+import { errorSchema, notFound, pageOf, pagingProperties, retainedSchema, routeSchema, type Paging } from './schemas.js'
+import { pageOffset } from '../admin/paging.js'
 
 export function registerTopicRoutes (app: FastifyInstance, parts: ApiParts): void {
   const { context } = parts
@@ -42,8 +42,7 @@ export function registerTopicRoutes (app: FastifyInstance, parts: ApiParts): voi
     }
   }, async request => {
     const { page, limit, topic } = request.query
-    const offset = (page - 1) * limit
-    if (offset + limit > MAX_PAGE_DEPTH) throw new PageTooDeepError(MAX_PAGE_DEPTH)
+    const offset = pageOffset(page, limit)
     const result = await listRetained(context, topic ?? '#', offset, limit)
     return { data: result.messages, meta: { page, limit, count: result.total } }
   })
