@@ -5,10 +5,11 @@
  * budget, the network's stats, the actor meters), never counted twice; the runtime's (event-loop
  * lag, GC, CPU, memory: runtime-metrics.ts) are registered on the same registry and stopped with it.
  */
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, Gauge, Registry, type Metric } from 'prom-client'
 import { droppedByReason, metrics } from '../core/metrics.js'
 import type { ClusterNetwork } from '../../network/cluster.js'
 import type { DeliveryBudget } from '../core/session/delivery-budget.js'
+import type { DurationHistogram } from '../../network/stats.js'
 import type { ActorTypeView } from '../admin/node-metrics.js'
 import { registerRuntimeMetrics } from './runtime-metrics.js'
 
@@ -67,6 +68,35 @@ function readGauge (registry: Registry, name: string, help: string, labelNames: 
   })
 }
 
+/** One labelled series of a histogram the network keeps itself (bucket counts, read at scrape time). */
+interface HistogramSeries { labels: Record<string, string>, histogram: DurationHistogram }
+
+/**
+ * A histogram whose buckets are counted elsewhere (network/stats.ts): prom-client's Histogram can
+ * only observe, so this metric gives the registry its cumulative buckets, sum and count as read.
+ */
+function readHistogram (registry: Registry, name: string, help: string, read: () => HistogramSeries[]): void {
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get: () => {
+      const values = read().flatMap(({ labels, histogram }) => {
+        let cumulative = 0
+        const buckets = [...histogram.bounds, Number.POSITIVE_INFINITY].map((bound, index) => {
+          cumulative += histogram.counts[index] ?? 0
+          return { metricName: `${name}_bucket`, labels: { ...labels, le: bound === Number.POSITIVE_INFINITY ? '+Inf' : bound }, value: cumulative }
+        })
+        return [...buckets, { metricName: `${name}_sum`, labels, value: histogram.sum }, { metricName: `${name}_count`, labels, value: histogram.count }]
+      })
+      return Promise.resolve({ name, help, type: 'histogram', aggregator: 'sum', values })
+    },
+    reset: () => {}
+  }
+  registry.registerMetric(metric as unknown as Metric)
+}
+
 export function createPrometheusRegistry (sources: PrometheusSources): PrometheusRegistry {
   const registry = new Registry()
   registry.setDefaultLabels({ node: sources.node })
@@ -120,5 +150,12 @@ export function createPrometheusRegistry (sources: PrometheusSources): Prometheu
   readCounter(registry, 'meshmq_forward_sent_total', 'Frames written to forward streams (all peers, resends included)', [], forward(s => s.sent))
   readCounter(registry, 'meshmq_forward_acked_total', 'QoS 1/2 frames acknowledged by peers (all peers)', [], forward(s => s.acked))
   readCounter(registry, 'meshmq_forward_resent_total', 'QoS 1/2 frames written again after a lost stream (all peers)', [], forward(s => s.resent))
+  readHistogram(registry, 'meshmq_route_resync_seconds',
+    'Resyncs of another node\'s replicated table (routes, client ids) on this node: from finding it out of date (delta gap, digest mismatch, node up) to its snapshot applied',
+    () => {
+      if (!sources.network.started) return []
+      const stats = sources.network.stats()
+      return [{ labels: { table: 'routes' }, histogram: stats.routes.resyncSeconds }, { labels: { table: 'clients' }, histogram: stats.clients.resyncSeconds }]
+    })
   return { registry, stop }
 }

@@ -32,14 +32,23 @@ export function registerRuntimeMetrics (registry: Registry): () => void {
   const delay = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS })
   delay.enable()
   const registers = [registry]
-  const lagGauges = LAG_STATS.map(([stat, read]) => [new Gauge({ name: `nodejs_eventloop_lag_${stat}_seconds`, help: `The ${stat} of the event-loop delay since the previous scrape`, registers }), read] as const)
-  // One collect reads every statistic, then starts the next interval.
+  // The registry collects in registration order: the statistics are read, then the lag gauge starts the next interval.
+  for (const [stat, read] of LAG_STATS) {
+    new Gauge({
+      name: `nodejs_eventloop_lag_${stat}_seconds`,
+      help: `The ${stat} of the event-loop delay since the previous scrape`,
+      registers,
+      collect () {
+        const value = delay.count === 0 ? 0 : read(delay) / NS_PER_S
+        this.set(Number.isFinite(value) ? value : 0)
+      }
+    })
+  }
   new Gauge({
     name: 'nodejs_eventloop_lag_seconds',
     help: 'Event-loop lag now: the delay of a setImmediate scheduled at scrape time',
     registers,
     async collect () {
-      for (const [gauge, read] of lagGauges) gauge.set(delay.count === 0 || Number.isNaN(read(delay)) ? 0 : read(delay) / NS_PER_S)
       delay.reset()
       const started = process.hrtime.bigint()
       await new Promise(resolve => { setImmediate(resolve) })
