@@ -4,9 +4,10 @@
  * `dispatch` and `query` below count them; the broker's code imports those instead of nact's
  * (eslint's no-restricted-imports enforces it, so no send goes uncounted).
  *
- * Each actor spawned by `spawnMetered` carries a small slot on its reference (its type's meter, its
- * own pending count). A send adds one to both, the actor's handler (wrapped once per function, not
- * per actor) takes one off when it starts a message: two integer adds per message, no allocation.
+ * Each actor spawned by `spawnMetered` carries two properties on its reference: its type's meter and
+ * its own count of messages pending (about 40 bytes an actor, no object of its own). A send adds one
+ * to both, the actor's handler (wrapped once per function, not per actor) takes one off when it
+ * starts a message: two integer adds per message, no allocation.
  * The mailbox depth of a type is `sent - handled - discarded`: messages sent and not yet started.
  * When an actor stops, what is left in its mailbox (and whatever was sent to it while it stopped)
  * is `discarded`, and later sends to its reference are not counted (nact drops them).
@@ -38,11 +39,10 @@ export class ActorTypeMeter {
   get mailboxDepth (): number { return this.sent - this.handled - this.discarded }
 }
 
-/** What an actor's reference carries: its type's meter and its own count of messages queued. */
-interface ActorSlot { meter: ActorTypeMeter, pending: number, stopped: boolean }
-
-const SLOT: unique symbol = Symbol('meshmq.actorSlot')
-type Metered = object & { [SLOT]?: ActorSlot }
+const METER: unique symbol = Symbol('meshmq.actorMeter')
+const PENDING: unique symbol = Symbol('meshmq.actorPending')
+/** What an actor's reference carries: its type's meter (undefined once stopped) and its count of messages queued. */
+interface Metered { [METER]?: ActorTypeMeter | undefined, [PENDING]: number }
 
 /** The meters of one actor system (one node), by actor type. */
 export class ActorMeters {
@@ -75,20 +75,17 @@ export function actorMetersOf (system: ActorSystemRef): ActorMeters {
   return meters
 }
 
-function slotOf (ref: unknown): ActorSlot | undefined {
-  return (ref as Metered)[SLOT]
-}
-
-/** The meter of the actor type `ref` belongs to (undefined for a reference not spawned by `spawnMetered`). */
+/** The meter of the actor type `ref` belongs to (undefined for a reference not spawned by `spawnMetered`, or stopped). */
 export function meterOf (ref: unknown): ActorTypeMeter | undefined {
-  return slotOf(ref)?.meter
+  return (ref as Metered)[METER]
 }
 
 function countSend (ref: unknown): void {
-  const slot = slotOf(ref)
-  if (slot === undefined || slot.stopped) return
-  slot.pending++
-  slot.meter.sent++
+  const metered = ref as Metered
+  const meter = metered[METER]
+  if (meter === undefined) return
+  metered[PENDING]++
+  meter.sent++
 }
 
 /** nact's `dispatch`, counted. */
@@ -112,10 +109,11 @@ function countedHandler (f: AnyHandler): AnyHandler {
   let counted = wrapped.get(f)
   if (counted === undefined) {
     counted = function (this: unknown, state, msg, ctx) {
-      const slot = slotOf(ctx.self)
-      if (slot !== undefined) {
-        slot.pending--
-        slot.meter.handled++
+      const self = ctx.self as Metered
+      const meter = self[METER]
+      if (meter !== undefined) {
+        self[PENDING]--
+        meter.handled++
       }
       return f.call(this, state, msg, ctx)
     }
@@ -126,12 +124,13 @@ function countedHandler (f: AnyHandler): AnyHandler {
 
 /** After a stop: what the actor still held is discarded, and its reference is no longer counted. */
 function settleStopped (ctx: { self: unknown }): void {
-  const slot = slotOf(ctx.self)
-  if (slot === undefined || slot.stopped) return
-  slot.stopped = true
-  slot.meter.discarded += slot.pending
-  slot.pending = 0
-  slot.meter.running--
+  const self = ctx.self as Metered
+  const meter = self[METER]
+  if (meter === undefined) return
+  self[METER] = undefined
+  meter.discarded += self[PENDING]
+  self[PENDING] = 0
+  meter.running--
 }
 
 function countedAfterStop (_state: unknown, ctx: { self: unknown }): void {
@@ -152,8 +151,9 @@ export function spawnMetered<State, Msg> (
   const meter = actorMetersOf(parent).of(type)
   const handler = countedHandler(f as unknown as AnyHandler) as unknown as ActorFunc<State, Msg, ActorSystemRef>
   const ref: Ref<Msg> = nactSpawn(parent, handler, name, { ...properties, afterStop })
-  const slot: ActorSlot = { meter, pending: 0, stopped: false }
-  ;(ref as Metered)[SLOT] = slot
+  const metered = ref as unknown as Metered
+  metered[METER] = meter
+  metered[PENDING] = 0
   meter.running++
   return ref
 }
