@@ -12,6 +12,8 @@ import { join } from 'node:path'
 import { startNode, type NodeConfig, type NodeHandle } from 'meshmq'
 import { connectClient, Inbox, type Cleanup } from './helpers/mqtt-client.js'
 import { pollUntil } from './helpers/wait.js'
+import { Registry } from 'prom-client'
+import { registerRuntimeMetrics } from '../src/http/runtime-metrics.js'
 
 const NAMES = ['prom1@127.0.0.1', 'prom2@127.0.0.1'] as const
 const WAIT_MS = 15_000
@@ -129,5 +131,19 @@ describe('Prometheus series of a 2-node cluster', () => {
     assert.ok((valueOf(text, 'process_cpu_seconds_total', {}) ?? 0) > 0)
     assert.ok((valueOf(text, 'nodejs_eventloop_lag_p99_seconds', {}) ?? 1) < 1, 'an idle test process lags less than a second')
     assert.match(text, /^# TYPE nodejs_gc_duration_seconds histogram$/m)
+  })
+
+  it('stops its event-loop monitor when stopped (as the HTTP listener does on close): a stopped embedded node leaves none running', async () => {
+    const registry = new Registry()
+    const stop = registerRuntimeMetrics(registry)
+    /** The mean event-loop delay sampled over 60 ms between two scrapes (0: no sample). */
+    const sampledMean = async (): Promise<number | undefined> => {
+      await registry.metrics()
+      await new Promise(resolve => { setTimeout(resolve, 60) })
+      return valueOf(await registry.metrics(), 'nodejs_eventloop_lag_mean_seconds', {})
+    }
+    assert.ok((await sampledMean() ?? 0) > 0, 'a running monitor samples the event loop')
+    stop()
+    assert.equal(await sampledMean(), 0, 'a stopped monitor samples nothing')
   })
 })
