@@ -285,7 +285,7 @@ export class ControlServer {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        reject(new ControlTimeoutError(`cluster ${command.kind} did not finish within ${timeoutMs} ms`))
+        reject(new ControlTimeoutError(`${command.kind === 'read' ? command.read.kind : `cluster ${command.kind}`} did not finish within ${timeoutMs} ms`))
       }, timeoutMs)
     })
     try {
