@@ -20,9 +20,14 @@ export interface ActorTypeView {
   crashes: number
 }
 
+/** The broker's actor types, listed (at 0) before their first actor runs, so that their series exist from the start. */
+const ACTOR_TYPES = ['client_registry', 'retainer', 'route_table', 'session', 'sys_publisher', 'trie_shard']
+
 /** The actors of this node by type, sorted by type. */
 export function actorTypes (context: BrokerContext): ActorTypeView[] {
-  return actorMetersOf(context.system).all().map(meter => ({
+  const meters = actorMetersOf(context.system)
+  for (const type of ACTOR_TYPES) meters.of(type)
+  return meters.all().map(meter => ({
     type: meter.type, count: meter.running, handled: meter.handled, mailboxDepth: meter.mailboxDepth, crashes: meter.crashes
   }))
 }
