@@ -1,6 +1,9 @@
 /**
  * Broker-wide monotonic counters and gauges (like `emqx_metrics`): incremented on hot paths with
  * plain integer adds, read by the $SYS publisher. Counters only ever grow; gauges go up and down.
+ * One object per process: nodes embedded in one process share it (each shows the sum of all, see
+ * README "HTTP API and metrics"); per-node numbers live elsewhere (actor meters, network stats,
+ * delivery budget).
  */
 export const metrics = {
   bytesReceived: 0,
