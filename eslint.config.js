@@ -32,5 +32,15 @@ export default tseslint.config(
     languageOptions: {
       globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', confirm: 'readonly', addEventListener: 'readonly', performance: 'readonly' }
     }
+  },
+  {
+    // Every message the broker sends to an actor is counted (actors/actor-meters.ts: mailbox depth per actor type).
+    files: ['src/**/*.ts', 'actors/**/*.ts', 'network/**/*.ts'],
+    ignores: ['actors/actor-meters.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: 'nact', importNames: ['dispatch', 'query', 'spawn'], message: 'use dispatch, query and spawnMetered of actors/actor-meters.js: they count mailbox depth and messages per actor type' }]
+      }]
+    }
   }
 )

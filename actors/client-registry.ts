@@ -21,7 +21,8 @@
  * on another (the holder refuses to hand it over or discard it, and this node then refuses the
  * CONNECT rather than start a fresh session under the same client id).
  */
-import { spawn, dispatch, stop, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { stop, type Ref, type ActorContext, type ActorSystemRef } from 'nact'
+import { spawnMetered, dispatch } from './actor-meters.js'
 import { countDropped, metrics } from '../src/core/metrics.js'
 import type { ClientLink } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
@@ -356,7 +357,7 @@ export function spawnClientRegistry (broker: BrokerContext, directory?: ClientDi
     return state
   }
 
-  return spawn(broker.system, handle, 'client-registry', {
+  return spawnMetered('client_registry', broker.system, handle, 'client-registry', {
     initialState: { sessions: new Map(), pending: new Map(), handedOver: new Set<Ref<SessionMsg>>(), spawned: 0 },
     onCrash: resumeOnCrash<RegistryMsg>(log)
   })

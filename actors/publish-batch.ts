@@ -3,7 +3,8 @@
  * trie shard (and one to the retainer for RETAIN=1), so the publish path pays the actor hop per
  * batch, not per message (like `emqx_broker:publish/1` feeding the router).
  */
-import { dispatch, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { dispatch } from './actor-meters.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import type { BrokerContext } from './broker-context.js'
 import { shardForTopic } from '../src/core/routing/shard-index.js'

@@ -18,7 +18,8 @@
  * With a store (`durable`), every replicated write held here (local or a peer's) is kept in it,
  * and read back at start (`restore`, through the same last-writer-wins rule); `$SYS` topics are not.
  */
-import { spawn, dispatch, type Ref, type ActorSystemRef, type ActorContext } from 'nact'
+import { type Ref, type ActorSystemRef, type ActorContext } from 'nact'
+import { spawnMetered, dispatch } from './actor-meters.js'
 import type { RetainedCursor, RetainedLimits } from '../src/core/routing/retained-store.js'
 import { RetainedReplica, type RetainedEntry } from '../src/core/routing/retained-replica.js'
 import type { TombstoneLimits } from '../src/core/routing/retained-versions.js'
@@ -200,7 +201,7 @@ export function spawnRetainer (system: ActorSystemRef, options: RetainerOptions)
     return replica
   }
 
-  return spawn(system, handle, 'retainer', {
+  return spawnMetered('retainer', system, handle, 'retainer', {
     initialState: new RetainedReplica(options.node, limits, options.tombstones, () => clock.now()),
     onCrash: resumeOnCrash<RetainerMsg>(retainerLog)
   })

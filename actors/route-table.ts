@@ -11,7 +11,8 @@
  * dump from its local routes and the shards' remote ones. So the index is always what the shards
  * match against, and a snapshot (`remote_routes_replaced`) resynchronises it from the replica.
  */
-import { spawn, dispatch, query, type Ref, type ActorSystemRef } from 'nact'
+import { type Ref, type ActorSystemRef } from 'nact'
+import { spawnMetered, dispatch, query } from './actor-meters.js'
 import type { Logger } from '../src/core/log.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import { resumeOnCrash } from './supervision.js'
@@ -168,7 +169,7 @@ export function spawnRouteTable (system: ActorSystemRef, deps: RouteTableDeps): 
     return state
   }
 
-  return spawn(system, handle, 'route-table', {
+  return spawnMetered('route_table', system, handle, 'route-table', {
     initialState: { local: new Map<string, number>(), remoteNodes: new Set<string>() },
     onCrash: resumeOnCrash<RouteTableMsg>(log)
   })

@@ -7,7 +7,8 @@
  * routing and the turn recorded (routed-acks.ts). Each part is created with its first use: many
  * clients only subscribe.
  */
-import { dispatch, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { dispatch } from './actor-meters.js'
 import { RoutedAcks, type AckPacket, type InboundAck } from '../src/core/channel/routed-acks.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { shardsForFilter } from '../src/core/routing/shard-index.js'

@@ -14,7 +14,8 @@
  * session-takeover.ts and session-handover.ts (a takeover across nodes), session-record.ts (what
  * it keeps in the node's store) and session-restore.ts (read back at start).
  */
-import { spawn, dispatch, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { spawnMetered, dispatch } from './actor-meters.js'
 import type { Packet } from 'mqtt-packet'
 import type { ClientLink, CloseReason, ConnectionEvent, ConnectionEvents, LinkSettings } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
@@ -686,7 +687,7 @@ function sessionOf (self: Ref<SessionMsg>): Session {
 export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>, clientId: string, name: string): Ref<SessionMsg> {
   // One function and one crash handler for all sessions: an actor costs no closures of its own.
   const session = new Session(broker, registry, clientId)
-  const ref: Ref<SessionMsg> = spawn(broker.system, sessionActor, name, { initialState: session, onCrash: onSessionCrash })
+  const ref: Ref<SessionMsg> = spawnMetered('session', broker.system, sessionActor, name, { initialState: session, onCrash: onSessionCrash })
   session.self = ref
   sessionOfActor.set(ref, session)
   return ref

@@ -4,7 +4,8 @@
  * the messages it got as a member and did not acknowledge, for another member of each group
  * (src/core/session/shared-redelivery.ts, README "Shared subscriptions").
  */
-import { dispatch, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { dispatch } from './actor-meters.js'
 import { parseSharedFilter } from '../src/core/mqtt/topic.js'
 import type { SubscriptionOptions } from '../src/core/session/session-state.js'
 import type { SharedRedelivery, ShardMsg, Subscriber, SubscriptionChange } from './messages.js'

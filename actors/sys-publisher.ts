@@ -6,7 +6,8 @@
  * `sessions/backlogged`), and `cluster/default_secret` (`true` while the node runs on the public
  * default cluster secret).
  */
-import { spawn, type ActorFunc, type ActorSystemRef, type Ref } from 'nact'
+import { type ActorFunc, type ActorSystemRef, type Ref } from 'nact'
+import { spawnMetered } from './actor-meters.js'
 import type { Message } from '../src/core/mqtt/message.js'
 import { droppedByReason, metrics } from '../src/core/metrics.js'
 import type { BrokerContext } from './broker-context.js'
@@ -95,5 +96,5 @@ export function spawnSysPublisher (broker: BrokerContext): Ref<SysMsg> {
     return undefined
   }
 
-  return spawn(broker.system, handle, 'sys-publisher', { onCrash: resumeOnCrash<SysMsg>(log) })
+  return spawnMetered('sys_publisher', broker.system, handle, 'sys-publisher', { onCrash: resumeOnCrash<SysMsg>(log) })
 }

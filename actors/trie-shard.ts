@@ -17,7 +17,8 @@
  * it picks gets the message annotated with the (group, filter) pairs it was picked for and hands it
  * to one of its members of those groups only (see shared-group.ts and README "Shared subscriptions").
  */
-import { spawn, dispatch, type ActorSystemRef, type Ref } from 'nact'
+import { type ActorSystemRef, type Ref } from 'nact'
+import { spawnMetered, dispatch } from './actor-meters.js'
 import { InvalidTopicFilterError, TopicTrie } from '../src/core/routing/trie.js'
 import type { MatchCacheLimits } from '../src/core/routing/match-cache.js'
 import { ThrottledLogEvent } from '../src/core/log-throttle.js'
@@ -546,7 +547,7 @@ export function spawnTrieShard (system: ActorSystemRef, deps: TrieShardDeps): Re
     return state
   }
 
-  return spawn(system, handle, `trie-shard-${index}`, {
+  return spawnMetered('trie_shard', system, handle, `trie-shard-${index}`, {
     initialState: { trie: new TopicTrie<FilterEntry>(deps.matchCache === undefined ? undefined : { cache: deps.matchCache }), subscriberCount: 0, remoteRouteCounts: new Map(), groupCounters: new Map() },
     onCrash: resumeOnCrash<ShardMsg>(shardLog)
   })

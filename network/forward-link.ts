@@ -99,6 +99,8 @@ export class ForwardLink {
   private idleWaiters: Array<() => void> = []
   private routeFrames: Uint8Array[] = []
   private routeBytes = 0
+  /** QoS 1/2 frames this peer acknowledged over the link's life. */
+  private acked = 0
 
   constructor (private readonly init: ForwardLinkInit) {
     const journal = init.journal
@@ -118,6 +120,7 @@ export class ForwardLink {
       pending: this.queue.pendingCount,
       inflight: this.queue.inflightCount,
       bytes: this.queue.bytes,
+      acked: this.acked,
       credit: { messages: this.credit.messages, bytes: this.credit.bytes }
     }
   }
@@ -301,7 +304,9 @@ export class ForwardLink {
         continue
       }
       if (frame.kind !== 'ack') throw new ForwardStreamClosedError(this.init.peer, `unexpected ${frame.kind} frame from the receiver`)
-      this.init.stats.acked += this.queue.ack(frame.seq)
+      const acked = this.queue.ack(frame.seq)
+      this.acked += acked
+      this.init.stats.acked += acked
       if (frame.creditMessages > 0 || frame.creditBytes > 0) {
         this.credit.grant(frame.creditMessages, frame.creditBytes)
         granted = true

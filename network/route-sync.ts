@@ -18,7 +18,7 @@ import { LocalRoutes } from './local-routes.js'
 import { RouteReplicas, type ReplicaUpdate, type RouteEvent } from './route-replica.js'
 import type { ClusterLogger } from './logger.js'
 import type { ReplicatedTable, RouteDelta, RouteDigest, RouteSnapshot } from './route-messages.js'
-import type { RouteStats } from './stats.js'
+import { observeDuration, type RouteStats } from './stats.js'
 
 /** The log event of a snapshot applied (`<event>_failed` when its fetch failed), per table. */
 const SYNC_LOG_EVENT: Record<ReplicatedTable, string> = { routes: 'route_sync', clients: 'client_sync' }
@@ -185,6 +185,7 @@ export class RouteSync {
       return
     }
     this.init.stats.snapshotsRequested++
+    const started = performance.now()
     let snapshot: RouteSnapshot
     try {
       snapshot = await this.init.fetchSnapshot(node)
@@ -200,5 +201,6 @@ export class RouteSync {
     }
     this.init.logger.info({ node, incarnation: snapshot.incarnation, seq: snapshot.seq, [this.init.table]: snapshot.filters.length }, SYNC_LOG_EVENT[this.init.table])
     this.apply(node, this.replicas.applySnapshot(snapshot))
+    observeDuration(this.init.stats.resyncSeconds, (performance.now() - started) / 1000)
   }
 }

@@ -38,6 +38,36 @@ export interface RouteStats {
   snapshotsRequested: number
   snapshotsServed: number
   snapshotsFailed: number
+  /**
+   * Resyncs of another node's replica, in seconds on this node's monotonic clock: from finding the
+   * replica out of date (a gap in its deltas, a digest that disagrees, the node coming up or back)
+   * to its snapshot applied. Successful resyncs only (failures are `snapshotsFailed`).
+   */
+  resyncSeconds: DurationHistogram
+}
+
+/** Upper bounds, in seconds, of the buckets of `RouteStats.resyncSeconds`. */
+export const RESYNC_BUCKETS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+/** Durations counted per bucket: `counts[i]` those up to `bounds[i]` and above the bound before, the last those above every bound. */
+export interface DurationHistogram {
+  readonly bounds: readonly number[]
+  readonly counts: number[]
+  sum: number
+  count: number
+}
+
+export function emptyDurationHistogram (bounds: readonly number[]): DurationHistogram {
+  return { bounds, counts: new Array<number>(bounds.length + 1).fill(0), sum: 0, count: 0 }
+}
+
+/** Counts one duration. */
+export function observeDuration (histogram: DurationHistogram, seconds: number): void {
+  let bucket = histogram.bounds.findIndex(bound => seconds <= bound)
+  if (bucket < 0) bucket = histogram.bounds.length
+  histogram.counts[bucket] = (histogram.counts[bucket] ?? 0) + 1
+  histogram.sum += seconds
+  histogram.count++
 }
 
 /** Per peer: what its forward link holds. */
@@ -46,6 +76,8 @@ export interface LinkBacklog {
   pending: number
   inflight: number
   bytes: number
+  /** QoS 1/2 frames the peer acknowledged since its link was created (a node removed and added again starts at 0). */
+  acked: number
   /** Credit the peer granted this node's current stream: QoS 1/2 messages and bytes it may still write. */
   credit: { messages: number, bytes: number }
 }
@@ -84,7 +116,7 @@ export function emptyForwardStats (): ForwardStats {
 }
 
 export function emptyRouteStats (): RouteStats {
-  return { deltasPublished: 0, deltasReceived: 0, digestsPublished: 0, snapshotsRequested: 0, snapshotsServed: 0, snapshotsFailed: 0 }
+  return { deltasPublished: 0, deltasReceived: 0, digestsPublished: 0, snapshotsRequested: 0, snapshotsServed: 0, snapshotsFailed: 0, resyncSeconds: emptyDurationHistogram(RESYNC_BUCKETS_S) }
 }
 
 export function emptyTrustStats (): TrustStats {

@@ -5,7 +5,8 @@
  * after its final commit).
  */
 import './core/polyfill.js'
-import { start, stop, query, dispatch, type Ref } from 'nact'
+import { start, stop, type Ref } from 'nact'
+import { query, dispatch } from '../actors/actor-meters.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { BrokerConfig } from './core/config/config.js'
 import { createLogger, type Logger } from './core/log.js'
@@ -40,8 +41,8 @@ import { readStoreContents, type StoreContents } from './store/store-contents.js
 import { GroupCommit } from './store/group-commit.js'
 import { Persistence } from './store/persistence.js'
 import { recordMembers } from './cluster-members-record.js'
-import { NodeAdmin } from './http/node-admin.js'
-import { ClusterAdmin } from './http/cluster-admin.js'
+import { NodeAdmin } from './admin/node-admin.js'
+import { ClusterAdmin } from './admin/cluster-admin.js'
 import { httpToken } from './http/auth.js'
 import { startHttpServer, type HttpAddress, type HttpServer } from './http/server.js'
 
@@ -241,7 +242,7 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
     // cluster's (possibly OS-chosen) port could find one handed to the cluster.
     listenerAddresses = await startListeners(listeners, config, log)
     await cluster.start()
-    control = await openControlEndpoint(config, cluster, log.child({ actor: 'control' }))
+    control = await openControlEndpoint(config, cluster, log.child({ actor: 'control' }), { admin, context, network: cluster.network, connectionCount })
     if (config.http.enabled) {
       http = await startHttpServer(config.http, { admin, context, registry, network: cluster.network, routes: async () => await cluster.routes(), connectionCount, listeners: listenerAddresses, logTap }, log.child({ actor: 'http' }))
     }

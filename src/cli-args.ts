@@ -9,6 +9,7 @@ import {
   type BrokerConfig, type DeepPartial, type DiscoveryStrategy, type LogLevel, type PersistenceMode
 } from './core/config/config.js'
 import type { PasswdCommand } from './passwd.js'
+import { parseReadCommand, READ_GROUPS, READ_USAGE, ReadCommandError } from './control-read-commands.js'
 
 export type Command =
   /** Run a broker node. */
@@ -31,6 +32,13 @@ export const USAGE = `Usage:
   meshmq start [options]          run a broker node
   meshmq ctl [options] cluster status | join <node> | leave | force-leave <node>
   meshmq ctl [options] routes list   the route table: topic filter -> nodes
+  meshmq ctl [options] clients list [--node N] [--clientid PREFIX] [--username U] [--page P] [--limit L]
+  meshmq ctl [options] clients show <clientid> | kick <clientid>
+  meshmq ctl [options] subscriptions list [--node N] [--clientid ID] [--topic FILTER] [--page P] [--limit L]
+  meshmq ctl [options] retained list [--topic FILTER] [--page P] [--limit L] | delete <topic>
+  meshmq ctl [options] metrics       this node's counters and actors
+                                     (the options after the command are its filters: --node there
+                                     selects the clients of that node, not the node to ask)
   meshmq ctl [options] store check | repair   read (repair) a stopped node's store offline
   meshmq passwd [-c] [-I N] FILE USER [-b PASSWORD]   add a user or change a password (auth.passwordFile)
   meshmq passwd -D FILE USER      remove a user
@@ -195,7 +203,26 @@ function parseStart (args: string[]): Command {
   return command
 }
 
-function parseCtl (args: string[]): Command {
+/** ctl options that take a value (`--node N`): their value is not the command. */
+const CTL_VALUE_OPTIONS = new Set(['--node', '--data-dir', '--control'])
+
+/**
+ * Where a read command (`clients …`, `metrics`…) starts in ctl's args, or -1: what follows it is
+ * the command's own (its `--node` is a filter), `--json` apart.
+ */
+function readCommandStart (args: string[]): number {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (!arg.startsWith('-')) return READ_GROUPS.has(arg) ? i : -1
+    if (CTL_VALUE_OPTIONS.has(arg)) i++
+  }
+  return -1
+}
+
+function parseCtl (given: string[]): Command {
+  const start = readCommandStart(given)
+  const args = start < 0 ? given : [...given.slice(0, start), ...given.slice(start).filter(arg => arg === '--json')]
+  const readArgs = start < 0 ? undefined : given.slice(start).filter(arg => arg !== '--json')
   const { values, positionals } = usageErrors('ctl', () =>
     parseArgs({ args, options: CTL_OPTIONS, strict: true, allowPositionals: true }))
   if (values.help === true) return { kind: 'help', text: USAGE }
@@ -205,11 +232,12 @@ function parseCtl (args: string[]): Command {
   if (values.node !== undefined && values['data-dir'] !== undefined) {
     throw new UsageError('ctl: give either --node or --data-dir, not both')
   }
-  checkCtlArguments(positionals)
+  if (readArgs === undefined) checkCtlArguments(positionals)
+  else checkedBy('ctl', () => parseReadCommand(readArgs))
   if (positionals[0] === 'store' && values.control !== undefined) {
     throw new UsageError('ctl store: runs on the data directory of a stopped node: give --data-dir or --node, not --control')
   }
-  const command: Command = { kind: 'ctl', json: values.json === true, args: positionals }
+  const command: Command = { kind: 'ctl', json: values.json === true, args: readArgs ?? positionals }
   if (values.node !== undefined) {
     checkedBy('--node', () => parseNodeName(values.node ?? ''))
     command.node = values.node
@@ -231,8 +259,8 @@ function checkCtlArguments (args: string[]): void {
   }
   if (group !== 'cluster') {
     throw new UsageError(group === undefined
-      ? 'ctl: missing command: expected cluster status|join <node>|leave|force-leave <node>, routes list or store check|repair'
-      : `ctl: unknown command '${group}': expected cluster, routes or store`)
+      ? `ctl: missing command: expected cluster status|join <node>|leave|force-leave <node>, routes list, store check|repair, ${READ_USAGE}`
+      : `ctl: unknown command '${group}': expected cluster, routes, store, clients, subscriptions, retained or metrics`)
   }
   const arity = subcommand === undefined ? undefined : CLUSTER_SUBCOMMANDS.get(subcommand)
   if (subcommand === undefined || arity === undefined) {
@@ -252,7 +280,7 @@ function checkedBy (flag: string, check: () => unknown): void {
   try {
     check()
   } catch (err) {
-    if (err instanceof InvalidNodeNameError || err instanceof InvalidNodeAddressError) throw new UsageError(`${flag}: ${err.message}`)
+    if (err instanceof InvalidNodeNameError || err instanceof InvalidNodeAddressError || err instanceof ReadCommandError) throw new UsageError(`${flag}: ${err.message}`)
     throw err
   }
 }

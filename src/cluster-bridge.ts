@@ -12,7 +12,8 @@
  * acks this node sends its peers for what they forwarded wait for the group commit: a peer
  * releases a message only once it is durable here.
  */
-import { dispatch, query, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { dispatch, query } from '../actors/actor-meters.js'
 import { createClusterNetwork, type ClusterNetwork } from '../network/cluster.js'
 import type { InboundPressure } from '../network/forward-credit.js'
 import type { ClusterLogger } from '../network/logger.js'

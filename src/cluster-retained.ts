@@ -17,7 +17,8 @@
  *   reason `join`), it drops its replicated retained messages, then pulls the new cluster's set
  *   (`dropForJoin`); a join that leaves nothing drops nothing.
  */
-import { dispatch, query, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { dispatch, query } from '../actors/actor-meters.js'
 import type { ClusterNetwork } from '../network/cluster.js'
 import type { RetainerMsg } from '../actors/messages.js'
 import type { RetainedReplicator } from '../actors/retainer.js'

@@ -14,7 +14,8 @@
  * A request is answered by the registry actor; the session snapshot codec is pure
  * (`src/core/session/session-snapshot.ts`).
  */
-import { dispatch, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { dispatch } from '../actors/actor-meters.js'
 import type { ClusterNetwork } from '../network/cluster.js'
 import type { ClientDirectory } from '../actors/client-registry.js'
 import type { HandOverReply, RegistryMsg, SessionClaim } from '../actors/messages.js'

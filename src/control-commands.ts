@@ -5,13 +5,14 @@
 import net from 'node:net'
 import type { ClusterStatus } from './core/cluster-status.js'
 import { DEFAULT_SECRET_ADVICE, parseNodeAddress } from './core/config/config.js'
+import { parseReadCommand, READ_GROUPS, READ_USAGE, type ReadCommand } from './control-read-commands.js'
 
 /** A request line that is not `{"args":[string, ...]}` or names no known command. */
 export class ControlRequestError extends Error {
   override name = 'ControlRequestError'
 }
 
-const USAGE = 'expected cluster status | cluster join <node> | cluster leave | cluster force-leave <node> | routes list'
+const USAGE = `expected cluster status | cluster join <node> | cluster leave | cluster force-leave <node> | routes list | ${READ_USAGE}`
 
 /** True for 127.0.0.0/8, ::1, ::ffff:127.x.y.z and `localhost`. */
 export function isLoopbackHost (host: string): boolean {
@@ -51,6 +52,7 @@ export type ControlCommand =
   | { kind: 'leave' }
   | { kind: 'force-leave', node: string }
   | { kind: 'routes' }
+  | { kind: 'read', read: ReadCommand }
 
 /** The JSON object of a request line, its `token` apart (undefined when it carries none). */
 export function parseRequestLine (line: string): { request: unknown, token: string | undefined } {
@@ -72,6 +74,13 @@ export function commandOf (request: unknown): { args: string[], command: Control
   }
   const [group, subcommand, target, ...extra] = args
   if (group === 'routes' && subcommand === 'list' && target === undefined) return { args, command: { kind: 'routes' } }
+  if (group !== undefined && READ_GROUPS.has(group)) {
+    try {
+      return { args, command: { kind: 'read', read: parseReadCommand(args) } }
+    } catch (err) {
+      throw new ControlRequestError((err as Error).message)
+    }
+  }
   if (group !== 'cluster') throw new ControlRequestError(`unknown command '${args.join(' ')}': ${USAGE}`)
   const takesNode = subcommand === 'join' || subcommand === 'force-leave'
   if (subcommand === 'status' || subcommand === 'leave') {

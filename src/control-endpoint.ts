@@ -10,6 +10,7 @@ import type { Logger } from './core/log.js'
 import { ControlServer, type ClusterAdmin, type ControlBinding } from './control-server.js'
 import { CONTROL_SOCKET_FILE, recordControlAddress, removeControlFiles, writeControlToken, type ControlAddress } from './control-endpoint-file.js'
 import { checkSocketPathLength, prepareSocketPath } from './control-socket.js'
+import type { OperatorReads } from './control-reads.js'
 
 /** A running control endpoint. */
 export interface ControlEndpoint {
@@ -31,7 +32,7 @@ export function checkControlConfig (config: BrokerConfig): void {
 }
 
 /** Opens the endpoint `config` describes and records it in the data directory. */
-export async function openControlEndpoint (config: BrokerConfig, admin: ClusterAdmin, log: Logger): Promise<ControlEndpoint> {
+export async function openControlEndpoint (config: BrokerConfig, admin: ClusterAdmin, log: Logger, reads?: OperatorReads): Promise<ControlEndpoint> {
   const { control } = config.cluster
   const dataDir = config.node.dataDir
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
@@ -43,7 +44,7 @@ export async function openControlEndpoint (config: BrokerConfig, admin: ClusterA
   } else {
     bind = { transport: 'tcp', host: control.host, port: control.port, token: writeControlToken(dataDir) }
   }
-  const server = new ControlServer({ bind, admin, log })
+  const server = new ControlServer({ bind, admin, log, ...(reads === undefined ? {} : { reads }) })
   try {
     await server.listen()
     recordControlAddress(dataDir, server.address)

@@ -9,6 +9,8 @@
  *   cluster join <node>        the same result after the change; text `Join the cluster successfully.` + status
  *   cluster leave              ditto, `Leave the cluster successfully.`
  *   cluster force-leave <node> ditto, `Remove the node <node> from the cluster successfully.`
+ *   clients …, subscriptions list, retained …, metrics
+ *                              the HTTP API's JSON as result, a table as text (control-reads.ts)
  *   any failure                { ok: false, error: <message> }
  *
  * It listens either on a Unix socket (mode 0600: only the node's user, and root, can connect) or
@@ -30,6 +32,7 @@ import {
   commandOf, formatClusterStatus, isLoopbackHost, parseRequestLine, statusResult, DEFAULT_SECRET_WARNING, type ControlCommand
 } from './control-commands.js'
 import type { ControlAddress } from './control-endpoint-file.js'
+import { runRead, type OperatorReads } from './control-reads.js'
 
 export type { ClusterStatus }
 export { ControlRequestError, DEFAULT_SECRET_WARNING, formatClusterStatus, isLoopbackHost } from './control-commands.js'
@@ -60,6 +63,8 @@ export interface ControlServerOptions {
    */
   bind: ControlBinding
   admin: ClusterAdmin
+  /** The cluster-wide read-outs (clients, subscriptions, retained, metrics); without them those commands fail. */
+  reads?: OperatorReads
   log: Logger
   /** Bind `host` even when it is not a loopback address: anyone who can reach it administers the node. */
   allowNonLoopback?: boolean
@@ -109,8 +114,9 @@ function narrowUmask (): number | undefined {
 
 /** The endpoint serving `meshmq ctl` requests. */
 export class ControlServer {
-  readonly #options: Required<Omit<ControlServerOptions, 'admin' | 'log'>>
+  readonly #options: Required<Omit<ControlServerOptions, 'admin' | 'log' | 'reads'>>
   readonly #admin: ClusterAdmin
+  readonly #reads: OperatorReads | undefined
   readonly #log: Logger
   readonly #server: net.Server
   readonly #sockets = new Set<net.Socket>()
@@ -129,6 +135,7 @@ export class ControlServer {
       throw new ControlHostNotLoopbackError(bind.host)
     }
     this.#admin = options.admin
+    this.#reads = options.reads
     this.#log = options.log
     this.#server = net.createServer({ allowHalfOpen: true }, socket => { this.#serve(socket) })
   }
@@ -260,7 +267,7 @@ export class ControlServer {
 
   /** Runs a command, status at once and membership changes in turn; the reply is due within the request timeout of arrival. */
   async #withTimeout (command: ControlCommand, client: string): Promise<ControlReply> {
-    return await this.#timed(command, command.kind === 'status' || command.kind === 'routes' ? this.#run(command, client) : this.#serialized(command, client))
+    return await this.#timed(command, command.kind === 'status' || command.kind === 'routes' || command.kind === 'read' ? this.#run(command, client) : this.#serialized(command, client))
   }
 
   /**
@@ -278,7 +285,7 @@ export class ControlServer {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
-        reject(new ControlTimeoutError(`cluster ${command.kind} did not finish within ${timeoutMs} ms`))
+        reject(new ControlTimeoutError(`${command.kind === 'read' ? command.read.kind : `cluster ${command.kind}`} did not finish within ${timeoutMs} ms`))
       }, timeoutMs)
     })
     try {
@@ -299,6 +306,10 @@ export class ControlServer {
       case 'routes': {
         const routes = await this.#admin.routes()
         return { ok: true, result: routes, text: routes.map(r => `${r.filter} -> ${r.nodes.join(',')}`).join('\n') }
+      }
+      case 'read': {
+        if (this.#reads === undefined) throw new Error('this control endpoint serves no read-outs')
+        return { ok: true, ...await runRead(command.read, this.#reads) }
       }
       case 'join':
         await this.#admin.join(command.node)

@@ -1,6 +1,9 @@
 /**
  * Broker-wide monotonic counters and gauges (like `emqx_metrics`): incremented on hot paths with
  * plain integer adds, read by the $SYS publisher. Counters only ever grow; gauges go up and down.
+ * One object per process: nodes embedded in one process share it (each shows the sum of all, see
+ * README "HTTP API and metrics"); per-node numbers live elsewhere (actor meters, network stats,
+ * delivery budget).
  */
 export const metrics = {
   bytesReceived: 0,
@@ -59,6 +62,8 @@ export const metrics = {
   authFailed: 0,
   /** Connections closed because their credentials expired (a JWT's `exp`). */
   connectionsAuthExpired: 0,
+  /** Messages published through the HTTP API (`POST /api/v1/publish`): not in `messagesReceived`, which counts PUBLISH packets of MQTT clients. */
+  messagesPublishedByApi: 0,
   /** Gauges. */
   clientsConnected: 0,
   sessions: 0,
@@ -72,12 +77,4 @@ export const droppedByReason = new Map<string, number>()
 export function countDropped (reason: string, count = 1): void {
   metrics.messagesDropped += count
   droppedByReason.set(reason, (droppedByReason.get(reason) ?? 0) + count)
-}
-
-/** Actor crashes by actor type (`session`, `trie_shard`, …: the `actor` field of its log lines). */
-export const actorCrashes = new Map<string, number>()
-
-/** Counts one crash of an actor of type `actor`. */
-export function countCrash (actor: string): void {
-  actorCrashes.set(actor, (actorCrashes.get(actor) ?? 0) + 1)
 }

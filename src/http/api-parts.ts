@@ -3,7 +3,7 @@ import type { Ref } from 'nact'
 import type { BrokerContext } from '../../actors/broker-context.js'
 import type { RouteDump } from '../../actors/messages.js'
 import type { ClusterNetwork } from '../../network/cluster.js'
-import type { ClusterAdmin } from './cluster-admin.js'
+import type { ClusterAdmin } from '../admin/cluster-admin.js'
 import type { RegistryMsg } from '../../actors/messages.js'
 import type { LogTap } from '../core/log-tap.js'
 

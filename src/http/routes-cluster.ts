@@ -1,8 +1,9 @@
 /** Nodes, clients and subscriptions: `/api/v1/nodes`, `/api/v1/clients`, `/api/v1/subscriptions` (cluster-wide, see cluster-admin.ts). */
 import type { FastifyInstance } from 'fastify'
 import type { ApiParts } from './api-parts.js'
-import { clientSchema, errorSchema, MAX_PAGE_DEPTH, nodeSchema, notFound, pageOf, pagingProperties, subscriptionSchema, type Paging } from './schemas.js'
-import { NotFoundError, PageTooDeepError } from './errors.js'
+import { clientSchema, errorSchema, nodeSchema, notFound, pageOf, pagingProperties, subscriptionSchema, type Paging } from './schemas.js'
+import { NotFoundError } from '../admin/errors.js'
+import { pageOffset } from '../admin/paging.js'
 
 const clientIdParams = { type: 'object', properties: { clientid: { type: 'string', minLength: 1 } }, required: ['clientid'] } as const
 
@@ -29,8 +30,7 @@ export function registerClusterRoutes (app: FastifyInstance, parts: ApiParts): v
     }
   }, async request => {
     const { page, limit, node, clientid, username } = request.query
-    const offset = (page - 1) * limit
-    if (offset + limit > MAX_PAGE_DEPTH) throw new PageTooDeepError(MAX_PAGE_DEPTH)
+    const offset = pageOffset(page, limit)
     const result = await admin.clients({ prefix: clientid ?? '', offset, limit, ...(node === undefined ? {} : { node }), ...(username === undefined ? {} : { username }) })
     return { data: result.clients, meta: { page, limit, count: result.total } }
   })
@@ -62,8 +62,7 @@ export function registerClusterRoutes (app: FastifyInstance, parts: ApiParts): v
     }
   }, async request => {
     const { page, limit, node, clientid, topic } = request.query
-    const offset = (page - 1) * limit
-    if (offset + limit > MAX_PAGE_DEPTH) throw new PageTooDeepError(MAX_PAGE_DEPTH)
+    const offset = pageOffset(page, limit)
     const selection = { ...(clientid === undefined ? {} : { clientId: clientid }), ...(topic === undefined ? {} : { topic }) }
     const result = await admin.subscriptions(selection, node, offset, limit)
     return { data: result.subscriptions, meta: { page, limit, count: result.total } }

@@ -1,55 +1,17 @@
 /**
  * Routes, retained messages and publishing: `/api/v1/routes`, `/api/v1/retained`, `/api/v1/publish`.
- * The route table and the retained set are replicated on every node, so this node's copy is the
- * cluster's. A publish enters the broker as a client's would (routed cluster-wide, retained when
- * asked); a retained message is cleared through the retainer, which replicates the clear as a
- * retained publish with an empty payload would, without sending subscribers an empty message.
+ * The route table is replicated on every node, so this node's copy is the cluster's; retained
+ * messages and publishing are `src/admin/topic-admin.ts`'s (shared with `meshmq ctl`).
  */
-import { dispatch, query, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { query } from '../../actors/actor-meters.js'
 import type { FastifyInstance } from 'fastify'
-import type { Message, QoS } from '../core/mqtt/message.js'
-import { isValidTopicName, levelCount } from '../core/mqtt/topic.js'
-import { PublishBatch } from '../../actors/publish-batch.js'
 import type { RouteDump } from '../../actors/messages.js'
 import type { ApiParts } from './api-parts.js'
-import { ask, ADMIN_QUERY_TIMEOUT_MS } from './node-admin.js'
-import { errorSchema, MAX_PAGE_DEPTH, notFound, pageOf, pagingProperties, retainedSchema, routeSchema, type Paging } from './schemas.js'
-import { BadRequestError, NotFoundError, PageTooDeepError } from './errors.js'
-
-/** The most retained messages one page lists (payloads can be large). */
-export const MAX_RETAINED_PAGE = 100
-/** Payload bytes a retained listing shows of each message. */
-export const RETAINED_PREVIEW_BYTES = 1024
-/** Who a message published through the API comes from (its `publisher`, as a client id is). */
-export const API_PUBLISHER = '$http_api'
-
-function checkTopic (topic: string, maxLevels: number): void {
-  if (!isValidTopicName(topic)) throw new BadRequestError(`invalid topic name '${topic}': non-empty, no wildcards (+ #), no NUL`)
-  if (levelCount(topic) > maxLevels) throw new BadRequestError(`topic has more than mqtt.maxTopicLevels (${maxLevels}) levels`)
-}
-
-/** A payload as JSON carries it: UTF-8 text as is, anything else base64. */
-function payloadView (payload: Buffer): { payload: string, encoding: 'utf8' | 'base64' } {
-  const text = payload.toString('utf8')
-  return Buffer.byteLength(text) === payload.length && Buffer.from(text, 'utf8').equals(payload)
-    ? { payload: text, encoding: 'utf8' }
-    : { payload: payload.toString('base64'), encoding: 'base64' }
-}
-
-function retainedRow (message: Message): object {
-  const view = payloadView(message.payload.subarray(0, RETAINED_PREVIEW_BYTES))
-  return {
-    topic: message.topic,
-    qos: message.qos,
-    ...view,
-    payloadBytes: message.payload.length,
-    publisher: message.publisher,
-    origin: message.origin,
-    ...(message.expiresAt === undefined ? {} : { expiresAt: message.expiresAt })
-  }
-}
-
-interface PublishBody { topic: string, payload: string, encoding?: 'plain' | 'base64', qos?: QoS, retain?: boolean }
+import { ADMIN_QUERY_TIMEOUT_MS } from '../admin/node-admin.js'
+import { clearRetained, listRetained, MAX_RETAINED_PAGE, publish, RETAINED_PREVIEW_BYTES, type PublishRequest } from '../admin/topic-admin.js'
+import { errorSchema, notFound, pageOf, pagingProperties, retainedSchema, routeSchema, type Paging } from './schemas.js'
+import { pageOffset } from '../admin/paging.js'
 
 export function registerTopicRoutes (app: FastifyInstance, parts: ApiParts): void {
   const { context } = parts
@@ -80,11 +42,9 @@ export function registerTopicRoutes (app: FastifyInstance, parts: ApiParts): voi
     }
   }, async request => {
     const { page, limit, topic } = request.query
-    const offset = (page - 1) * limit
-    if (offset + limit > MAX_PAGE_DEPTH) throw new PageTooDeepError(MAX_PAGE_DEPTH)
-    const filter = topic ?? '#'
-    const result = await ask<{ total: number, messages: Message[] }>(reply => { dispatch(context.retainer, { type: 'list', filter, offset, limit, reply }) }, 'the retainer')
-    return { data: result.messages.map(retainedRow), meta: { page, limit, count: result.total } }
+    const offset = pageOffset(page, limit)
+    const result = await listRetained(context, topic ?? '#', offset, limit)
+    return { data: result.messages, meta: { page, limit, count: result.total } }
   })
 
   app.delete<{ Params: { topic: string } }>('/api/v1/retained/:topic', {
@@ -94,16 +54,11 @@ export function registerTopicRoutes (app: FastifyInstance, parts: ApiParts): voi
       response: { 204: { type: 'null', description: 'cleared' }, 400: errorSchema, ...notFound }
     }
   }, async (request, reply) => {
-    const { topic } = request.params
-    checkTopic(topic, context.config.mqtt.maxTopicLevels)
-    const found = await ask<{ total: number, messages: Message[] }>(send => { dispatch(context.retainer, { type: 'list', filter: topic, offset: 0, limit: 1, reply: send }) }, 'the retainer')
-    if (found.total === 0) throw new NotFoundError(`no retained message on ${topic}`)
-    const clear: Message = { topic, payload: Buffer.alloc(0), qos: 0, retain: true, publisher: API_PUBLISHER, origin: context.node }
-    dispatch(context.retainer, { type: 'retain', messages: [clear] })
+    await clearRetained(context, request.params.topic)
     return await reply.code(204).send()
   })
 
-  app.post<{ Body: PublishBody }>('/api/v1/publish', {
+  app.post<{ Body: PublishRequest }>('/api/v1/publish', {
     schema: {
       summary: 'Publish a message as a client would: routed cluster-wide, retained when asked',
       body: {
@@ -120,16 +75,5 @@ export function registerTopicRoutes (app: FastifyInstance, parts: ApiParts): voi
       },
       response: { 200: { type: 'object', properties: { topic: { type: 'string' }, payloadBytes: { type: 'integer' } } }, 400: errorSchema }
     }
-  }, request => {
-    const { topic, encoding, qos, retain } = request.body
-    checkTopic(topic, context.config.mqtt.maxTopicLevels)
-    if (topic.startsWith('$SYS') && !context.config.auth.allowSysPublish) throw new BadRequestError('$SYS topics are the broker\'s (auth.allowSysPublish)')
-    if (encoding === 'base64' && !/^[A-Za-z0-9+/]*={0,2}$/.test(request.body.payload)) throw new BadRequestError('payload is not base64')
-    const payload = Buffer.from(request.body.payload, encoding === 'base64' ? 'base64' : 'utf8')
-    if (payload.length > context.config.mqtt.maxPacketSize) throw new BadRequestError(`payload larger than mqtt.maxPacketSize (${context.config.mqtt.maxPacketSize} bytes)`)
-    const batch = new PublishBatch(context)
-    batch.add({ topic, payload, qos: qos ?? 0, retain: retain ?? false, publisher: API_PUBLISHER, origin: context.node })
-    batch.flush()
-    return { topic, payloadBytes: payload.length }
-  })
+  }, request => publish(context, request.body))
 }

@@ -1,8 +1,8 @@
 /** JSON schemas shared by the API's routes (validation of input; documentation of output). */
 
-export const MAX_PAGE_LIMIT = 1000
-/** The deepest row a paged list reaches (`page * limit`): each node sorts up to that many ids per request. */
-export const MAX_PAGE_DEPTH = 100_000
+import { DEFAULT_PAGE_LIMIT, MAX_PAGE_DEPTH, MAX_PAGE_LIMIT } from '../admin/paging.js'
+
+export { MAX_PAGE_DEPTH, MAX_PAGE_LIMIT }
 
 export const errorSchema = {
   type: 'object',
@@ -13,7 +13,7 @@ export const errorSchema = {
 /** `page` (from 1) and `limit` (up to `MAX_PAGE_LIMIT`, default 100). */
 export const pagingProperties = {
   page: { type: 'integer', minimum: 1, default: 1 },
-  limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_LIMIT, default: 100 }
+  limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT }
 } as const
 
 /** The `meta` of a paged answer. */
@@ -27,7 +27,7 @@ export interface Paging { page: number, limit: number }
 
 export const linkSchema = {
   type: 'object',
-  properties: { peer: { type: 'string' }, connected: { type: 'boolean' }, pending: { type: 'integer' }, inflight: { type: 'integer' }, bytes: { type: 'integer' } }
+  properties: { peer: { type: 'string' }, connected: { type: 'boolean' }, pending: { type: 'integer' }, inflight: { type: 'integer' }, bytes: { type: 'integer' }, acked: { type: 'integer' } }
 } as const
 
 export const nodeSchema = {

@@ -11,12 +11,13 @@ import type { HttpConfig } from '../core/config/schema.js'
 import type { Logger } from '../core/log.js'
 import type { ApiParts } from './api-parts.js'
 import { authRefusal, httpToken } from './auth.js'
-import { AdminTimeoutError } from './node-admin.js'
-import { UnknownNodeError } from './cluster-admin.js'
-import { BadRequestError, NotFoundError } from './errors.js'
+import { AdminTimeoutError } from '../admin/node-admin.js'
+import { UnknownNodeError } from '../admin/cluster-admin.js'
+import { BadRequestError, NotFoundError } from '../admin/errors.js'
 import { RequestFailedError, ServiceError } from '../../network/errors.js'
 import { OpenApiDocument } from './openapi.js'
 import { createPrometheusRegistry } from './prometheus.js'
+import { actorTypes } from '../admin/node-metrics.js'
 import { registerClusterRoutes } from './routes-cluster.js'
 import { registerTopicRoutes } from './routes-topics.js'
 import { registerMetricRoutes } from './routes-metrics.js'
@@ -74,11 +75,13 @@ export function createHttpApp (parts: ApiParts, token: string | undefined, log: 
     connections: parts.connectionCount,
     budget: parts.context.deliveryBudget,
     network: parts.network,
-    routes: async () => (await parts.routes()).length
+    routes: async () => (await parts.routes()).length,
+    actors: () => actorTypes(parts.context)
   })
+  app.addHook('onClose', (_instance, done) => { prometheus.stop(); done() })
   registerClusterRoutes(app, parts)
   registerTopicRoutes(app, parts)
-  registerMetricRoutes(app, parts, prometheus)
+  registerMetricRoutes(app, parts, prometheus.registry)
   const logStreams = new LogStreamHub(parts.logTap, logStreamLimitsOf(config))
   registerDashboardRoutes(app, parts, logStreams)
   registerStaticRoutes(app)

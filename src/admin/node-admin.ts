@@ -4,7 +4,8 @@
  * actor, details by each session actor), kicks. Every read goes through the actors' mailboxes,
  * bounded by `ADMIN_QUERY_TIMEOUT_MS`.
  */
-import { dispatch, query, type Ref } from 'nact'
+import { type Ref } from 'nact'
+import { dispatch, query } from '../../actors/actor-meters.js'
 import type { BrokerContext } from '../../actors/broker-context.js'
 import type { LocalSubscription, RegisteredSession, RegistryMsg, RouteDump, SessionInfo } from '../../actors/messages.js'
 import type { ClusterNetwork } from '../../network/cluster.js'
@@ -24,6 +25,8 @@ export interface LinkSummary {
   inflight: number
   /** Bytes of both. */
   bytes: number
+  /** QoS 1/2 frames the peer acknowledged since the link was created. */
+  acked: number
 }
 
 /** A node that is up, as it describes itself. */
@@ -114,7 +117,7 @@ export class NodeAdmin {
     const { context, network } = this.parts
     const routes = await query(context.routeTable, (replyTo: Ref<RouteDump>) => ({ type: 'dump', replyTo }), ADMIN_QUERY_TIMEOUT_MS)
     const links = Object.entries(network.started ? network.stats().links : {})
-      .map(([peer, link]) => ({ peer, connected: link.connected, pending: link.pending, inflight: link.inflight, bytes: link.bytes }))
+      .map(([peer, link]) => ({ peer, connected: link.connected, pending: link.pending, inflight: link.inflight, bytes: link.bytes, acked: link.acked }))
       .sort((a, b) => a.peer.localeCompare(b.peer))
     return {
       name: context.node,
