@@ -196,7 +196,9 @@ test('the CPU sampler attributes a busy child process about one CPU second per s
     sampler.stop()
     const cpuMs = sampler.cpuMsBetween(child.pid!, from, to)
     assert.ok(cpuMs !== null, 'samples around both ends of the window')
-    assert.ok(cpuMs > 500 && cpuMs < 1000, `a spinning process used ${cpuMs} ms of CPU in an 800 ms window`)
+    // At most the window (one thread); at least a share of it even when the test runs beside
+    // another on a 2-core machine (npm test runs two files at a time).
+    assert.ok(cpuMs > 300 && cpuMs < 1000, `a spinning process used ${cpuMs} ms of CPU in an 800 ms window`)
     assert.equal(sampler.cpuMsBetween(child.pid!, from - 60_000, to), null, 'no sample before the window: no figure')
   } finally {
     child.kill('SIGKILL')
