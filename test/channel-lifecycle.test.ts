@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { decideAttach, decideClose, willMessage, type SessionLifecycle } from '../src/core/channel/session-lifecycle.js'
+import { connectedSession, decideAttach, decideClose, willMessage, type SessionLifecycle } from '../src/core/channel/session-lifecycle.js'
 import type { ClientLink } from '../src/core/channel/client-link.js'
 import type { WillMessage } from '../src/core/session/session-state.js'
 import { createOutbound } from '../src/core/session/outbound.js'
@@ -33,7 +33,7 @@ function link (id: number): ClientLink {
 }
 
 function connected (id: number): SessionLifecycle {
-  return { kind: 'connected', link: link(id), request, outbound: createOutbound(request, 32), inboundAliases: undefined }
+  return connectedSession(link(id), request, createOutbound(request, 32))
 }
 
 function will (delay = 0, expiryInterval?: number): WillMessage {

@@ -22,15 +22,25 @@ export type SessionLifecycle =
    * removes it (a CONNECT that raced the removal starts a new session here).
    */
   | { kind: 'no_session' }
-  /** A client is connected through `link`. */
+  /**
+   * A client is connected through `link`. Of its CONNECT only what is read after the attach is
+   * kept, as fields here (the protocol version is the outbound's): an idle client does not hold
+   * its whole request.
+   */
   | {
     kind: 'connected'
     link: ClientLink
-    request: ConnectRequest
     /** The connection's limits and the topic aliases sent on it. */
     outbound: Outbound
     /** Topic aliases the client set on this connection [MQTT-3.3.2-10], created on first use. */
     inboundAliases: Map<number, string> | undefined
+    /** Keepalive in force, seconds (shown to operators). */
+    keepalive: number
+    cleanStart: boolean
+    /** The CONNECT's Session Expiry Interval: a DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]. */
+    connectSessionExpiry: number
+    /** Whether reason strings may be sent [MQTT-3.1.2-29]. */
+    requestProblemInformation: boolean
   }
   /** The session outlives its connection until `expiresAt` (clock time) [MQTT-3.1.2-23]. */
   | { kind: 'disconnected', expiresAt: number, pendingWill: PendingWill | undefined }
@@ -38,6 +48,20 @@ export type SessionLifecycle =
   | { kind: 'shut_down' }
 
 export type ConnectedSession = Extract<SessionLifecycle, { kind: 'connected' }>
+
+/** The lifecycle of a client attached with `request` through `link` (all fields set, in one order: one hidden class). */
+export function connectedSession (link: ClientLink, request: ConnectRequest, outbound: Outbound): ConnectedSession {
+  return {
+    kind: 'connected',
+    link,
+    outbound,
+    inboundAliases: undefined,
+    keepalive: request.keepalive,
+    cleanStart: request.cleanStart,
+    connectSessionExpiry: request.sessionExpiryInterval,
+    requestProblemInformation: request.requestProblemInformation
+  }
+}
 
 /** What a CONNECT handed to the session does to it. */
 export interface AttachDecision {
