@@ -33,7 +33,7 @@ export function sessionInfo (session: AdministeredSession): SessionInfo {
   if (lifecycle.kind === 'connected') {
     info.remoteAddress = lifecycle.link.remoteAddress
     info.listener = lifecycle.link.transport.listener
-    info.protocolVersion = lifecycle.outbound.protocolVersion
+    info.protocolVersion = lifecycle.protocolVersion
     info.keepalive = lifecycle.keepalive
     info.cleanStart = lifecycle.cleanStart
   }

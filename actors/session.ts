@@ -30,7 +30,6 @@ import {
   createSessionState, heldMessages, type SessionState, type SubscriptionOptions, type Delivery, type InflightEntry, type WillMessage
 } from '../src/core/session/session-state.js'
 import type { DropReason, SessionOutput } from '../src/core/session/session-output.js'
-import { createOutbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import { resendInflight } from '../src/core/session/inflight.js'
@@ -185,7 +184,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     return connected.inboundAliases
   }
 
-  get protocolVersion (): 3 | 4 | 5 { return this.connected?.outbound.protocolVersion ?? 4 }
+  get protocolVersion (): 3 | 4 | 5 { return this.connected?.protocolVersion ?? 4 }
   get mqttConfig (): SessionContext['mqttConfig'] { return this.broker.config.mqtt }
   get node (): string { return this.broker.node }
   get connectSessionExpiry (): number { return this.connected?.connectSessionExpiry ?? 0 }
@@ -316,7 +315,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   /** Sends what the queue holds while the window has room and the connection is not congested. */
   private drain (): void {
     const connected = this.connected
-    if (connected?.link.connected === true) drainQueue(this.state, connected.outbound, this.budget, this.now(), this)
+    if (connected?.link.connected === true) drainQueue(this.state, connected, this.budget, this.now(), this)
   }
 
   // ---- Actor messages ---------------------------------------------------------------------
@@ -437,8 +436,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     this.owner = ownerOf(request)
     this.identity = request.identity
     this.attachSeq = attachSeq
-    const outbound = createOutbound(request, this.broker.config.mqtt.maxInflight)
-    this.lifecycle = connectedSession(link, request, outbound)
+    const connected = connectedSession(link, request, this.broker.config.mqtt.maxInflight)
+    this.lifecycle = connected
     this.setParked(false)
     this.state.expiryInterval = request.sessionExpiryInterval
     if (request.will !== undefined) this.state.will = request.will
@@ -457,7 +456,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     if (this.broker.log.isLevelEnabled('info')) {
       this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
     }
-    resendInflight(this.state, outbound, this.now(), this)
+    resendInflight(this.state, connected, this.now(), this)
     this.drain()
     this.sharedPresence(true)
   }
@@ -636,7 +635,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     }
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
-    const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined
+    const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle : undefined
     const readable = readableBy(this, deliveries)
     // Those that came without a record (retained, handed over, redispatched) get one when the session is kept.
     this.record?.arrived(readable, this.kept)
