@@ -6,7 +6,7 @@
  */
 import type { ByteStream } from './byte-stream.js'
 import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket, type IPublishPacket } from 'mqtt-packet'
-import { FrameSplitter, PacketTooLargeError } from '../core/mqtt/frame-splitter.js'
+import { FrameSplitter, PacketTooLargeError, splitWholeFrames } from '../core/mqtt/frame-splitter.js'
 import { checkInboundFrame, connectProtocol, type PacketViolation } from '../core/mqtt/inbound-checks.js'
 import { decodePublish } from '../core/mqtt/publish-codec.js'
 import { PacketDecodeError } from '../core/mqtt/wire-reader.js'
@@ -157,7 +157,11 @@ export class Connection implements ClientLink, IdleState {
   private session: ConnectionEvents | undefined
   /** Packets that arrived between CONNECT and the session's attach; created when one does. */
   private pendingPackets: InboundPacket[] | undefined
-  private readonly splitter: FrameSplitter
+  /**
+   * Holds an incomplete frame between chunks; created when a chunk first ends inside a frame and
+   * kept from then on (a connection with traffic), so an idle client whose packets come whole has none.
+   */
+  private splitter: FrameSplitter | undefined
   /** Bytes queued this turn; created when there are some. */
   private out: Buffer[] | undefined
   private outBytes = 0
@@ -169,7 +173,7 @@ export class Connection implements ClientLink, IdleState {
   /** `transport`: the listener's, or this client's own (with its TLS certificate). */
   constructor (readonly stream: ByteStream, private readonly options: ConnectionOptions, transport: TransportInfo = options.transport) {
     this.transport = transport
-    this.splitter = new FrameSplitter(options.maxPacketSize)
+    this.splitter = undefined
     ;(stream as OwnedStream)[CONNECTION] = this
     stream.on('data', onStreamData)
     stream.on('error', onStreamError)
@@ -336,12 +340,19 @@ export class Connection implements ClientLink, IdleState {
     metrics.bytesReceived += chunk.length
     this.lastActivity = Date.now()
     const batch: InboundPacket[] = []
+    const onFrame = (frame: Buffer): void => {
+      if (this.phase === 'closed') return
+      const packet = this.decode(frame)
+      if (packet !== undefined) batch.push(packet)
+    }
     try {
-      this.splitter.push(chunk, frame => {
-        if (this.phase === 'closed') return
-        const packet = this.decode(frame)
-        if (packet !== undefined) batch.push(packet)
-      })
+      const splitter = this.splitter
+      if (splitter !== undefined) {
+        splitter.push(chunk, onFrame)
+      } else {
+        const rest = splitWholeFrames(chunk, this.options.maxPacketSize, onFrame)
+        if (rest !== undefined) (this.splitter = new FrameSplitter(this.options.maxPacketSize)).push(rest, onFrame)
+      }
     } catch (err) {
       if (err instanceof PacketTooLargeError) {
         this.options.log.info({ remote: this.remoteAddress, size: err.size, limit: err.limit }, 'packet_too_large')
