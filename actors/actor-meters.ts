@@ -137,9 +137,14 @@ function countedAfterStop (_state: unknown, ctx: { self: unknown }): void {
   settleStopped(ctx)
 }
 
-/** nact's `spawn` under the actor system `parent`, its actor counted as one of `type` (`session`, `trie_shard`, …). */
+/**
+ * nact's `spawn` under `parent`, its actor counted as one of `type` (`session`, `trie_shard`, …) in
+ * `meters`: those of the actor system `parent` unless given (an actor spawned under another actor
+ * names its system's).
+ */
 export function spawnMetered<State, Msg> (
-  type: string, parent: ActorSystemRef, f: ActorFunc<State, Msg, ActorSystemRef>, name: string, properties: ActorProps<State, Msg, ActorSystemRef> = {}
+  type: string, parent: ActorSystemRef, f: ActorFunc<State, Msg, ActorSystemRef>, name: string, properties: ActorProps<State, Msg, ActorSystemRef> = {},
+  meters: ActorMeters = actorMetersOf(parent)
 ): Ref<Msg> {
   const given = properties.afterStop
   const afterStop = given === undefined
@@ -148,7 +153,7 @@ export function spawnMetered<State, Msg> (
       settleStopped(ctx)
       await given(state, ctx)
     }
-  const meter = actorMetersOf(parent).of(type)
+  const meter = meters.of(type)
   const handler = countedHandler(f as unknown as AnyHandler) as unknown as ActorFunc<State, Msg, ActorSystemRef>
   const ref: Ref<Msg> = nactSpawn(parent, handler, name, { ...properties, afterStop })
   const metered = ref as unknown as Metered

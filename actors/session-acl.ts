@@ -19,51 +19,55 @@ export interface AclEffects {
 }
 
 /** Before any client attached: nothing is allowed (no packet handler runs then). */
-const NO_CLIENT: ClientAuthorizer = { allows: () => false }
+export const NO_CLIENT: ClientAuthorizer = { allows: () => false }
 
-export class SessionAcl {
-  /** The authorizer of the last client attached. */
-  authorizer: ClientAuthorizer = NO_CLIENT
+/**
+ * What a session holds of its ACL, as two fields of its own (no object per session): set by
+ * `attachAcl`, read by the checks below. It is told each refusal and each delivery withheld.
+ */
+export interface AclHolder extends AclEffects {
+  /** The authorizer of the last client attached; `NO_CLIENT` before the first. */
+  authorizer: ClientAuthorizer
   /**
    * The authorizer deliveries are checked with; undefined when it allows every read, and before
    * the first attach (what arrives then waits in the queue and is checked at the attach).
    */
-  private reads: ClientAuthorizer | undefined
+  reads: ClientAuthorizer | undefined
+}
 
-  /** `session`: told each refusal and each delivery withheld (it leaves the session). */
-  constructor (private readonly authorization: Authorization, private readonly session: AclEffects) {}
+/** A delivery the client may not read: counted, logged, and it leaves the session. */
+function withheld (holder: AclHolder, delivery: Delivery): void {
+  holder.notAuthorized('read', delivery.message.topic)
+  holder.settled(delivery)
+}
 
-  /** A delivery the client may not read: counted, logged, and it leaves the session. */
-  private withheld (delivery: Delivery): void {
-    this.session.notAuthorized('read', delivery.message.topic)
-    this.session.settled(delivery)
-  }
+/**
+ * A client attached with `identity`: its authorizer applies from now on, and what the session
+ * holds for it (queue, PUBLISH not acknowledged) is checked again (call it while the queue's
+ * bytes are in `budget`).
+ */
+export function attachAcl (holder: AclHolder, authorization: Authorization, identity: ClientIdentity, state: SessionState, budget: QueueBudget): void {
+  const authorizer = authorization.forClient(identity)
+  const reads = readsEverything(authorizer) ? undefined : authorizer
+  holder.authorizer = authorizer
+  holder.reads = reads
+  if (reads !== undefined) withholdUnreadable(state, reads, budget, delivery => { withheld(holder, delivery) })
+}
 
-  /**
-   * A client attached with `identity`: its authorizer applies from now on, and what the session
-   * holds for it (queue, PUBLISH not acknowledged) is checked again (call it while the queue's
-   * bytes are in `budget`).
-   */
-  attach (identity: ClientIdentity, state: SessionState, budget: QueueBudget): void {
-    this.authorizer = this.authorization.forClient(identity)
-    this.reads = readsEverything(this.authorizer) ? undefined : this.authorizer
-    if (this.reads !== undefined) withholdUnreadable(state, this.reads, budget, delivery => { this.withheld(delivery) })
-  }
+/** The deliveries the client may read (the others are counted and logged). */
+export function readableBy (holder: AclHolder, deliveries: Delivery[]): Delivery[] {
+  const reads = holder.reads
+  return reads === undefined ? deliveries : readableDeliveries(deliveries, reads, delivery => { withheld(holder, delivery) })
+}
 
-  /** The deliveries the client may read (the others are counted and logged). */
-  readable (deliveries: Delivery[]): Delivery[] {
-    return this.reads === undefined ? deliveries : readableDeliveries(deliveries, this.reads, delivery => { this.withheld(delivery) })
-  }
+/** Whether the client may publish its will now; a refused will is counted and logged. */
+export function willAllowed (holder: AclHolder, will: WillMessage): boolean {
+  if (holder.authorizer.allows('publish', will.message.topic)) return true
+  holder.notAuthorized('will', will.message.topic)
+  return false
+}
 
-  /** Whether the client may publish its will now; a refused will is counted and logged. */
-  willAllowed (will: WillMessage): boolean {
-    if (this.authorizer.allows('publish', will.message.topic)) return true
-    this.session.notAuthorized('will', will.message.topic)
-    return false
-  }
-
-  /** The will the cluster may publish for this client should this node die: none when the ACL refuses it. */
-  replicable (will: WillMessage | undefined): WillMessage | undefined {
-    return will !== undefined && this.authorizer.allows('publish', will.message.topic) ? will : undefined
-  }
+/** The will the cluster may publish for this client should this node die: none when the ACL refuses it. */
+export function replicableWill (holder: AclHolder, will: WillMessage | undefined): WillMessage | undefined {
+  return will !== undefined && holder.authorizer.allows('publish', will.message.topic) ? will : undefined
 }

@@ -33,9 +33,9 @@ export function sessionInfo (session: AdministeredSession): SessionInfo {
   if (lifecycle.kind === 'connected') {
     info.remoteAddress = lifecycle.link.remoteAddress
     info.listener = lifecycle.link.transport.listener
-    info.protocolVersion = lifecycle.request.protocolVersion
-    info.keepalive = lifecycle.request.keepalive
-    info.cleanStart = lifecycle.request.cleanStart
+    info.protocolVersion = lifecycle.protocolVersion
+    info.keepalive = lifecycle.keepalive
+    info.cleanStart = lifecycle.cleanStart
   }
   return info
 }

@@ -15,7 +15,7 @@
  * it keeps in the node's store) and session-restore.ts (read back at start).
  */
 import { type Ref } from 'nact'
-import { spawnMetered, dispatch } from './actor-meters.js'
+import { actorMetersOf, spawnMetered, dispatch } from './actor-meters.js'
 import type { Packet } from 'mqtt-packet'
 import type { ClientLink, CloseReason, ConnectionEvent, ConnectionEvents, LinkSettings } from '../src/core/channel/client-link.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
@@ -25,13 +25,12 @@ import type { InboundAck } from '../src/core/channel/routed-acks.js'
 import { acceptConnack } from '../src/core/channel/connack.js'
 import { keepaliveTimeoutMs } from '../src/core/channel/keepalive.js'
 import {
-  decideAttach, decideClose, outstandingWill, willDueOnSessionEnd, willMessage, type SessionLifecycle, type ConnectedSession
+  connectedSession, decideAttach, decideClose, outstandingWill, willDueOnSessionEnd, willMessage, type SessionLifecycle, type ConnectedSession
 } from '../src/core/channel/session-lifecycle.js'
 import {
   createSessionState, heldMessages, type SessionState, type SubscriptionOptions, type Delivery, type InflightEntry, type WillMessage
 } from '../src/core/session/session-state.js'
 import type { DropReason, SessionOutput } from '../src/core/session/session-output.js'
-import { createOutbound } from '../src/core/session/outbound.js'
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import { resendInflight } from '../src/core/session/inflight.js'
@@ -50,7 +49,7 @@ import type { SessionHandover } from './session-handover.js'
 import { handOver, importHandedOver, type TakeoverSession } from './session-takeover.js'
 import { acksWaitForStore, SessionTurn } from './session-turn.js'
 import { SessionWarnings, type RefusedAccess } from './session-warnings.js'
-import { SessionAcl } from './session-acl.js'
+import { attachAcl, NO_CLIENT, readableBy, replicableWill, willAllowed } from './session-acl.js'
 import type { ClientAuthorizer, ClientIdentity } from '../src/core/auth/identity.js'
 import { parkedBudgetOf } from './parked-budget.js'
 import { handBack, presenceChanges } from './shared-member.js'
@@ -70,7 +69,9 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   private turnParts: SessionTurn | undefined
   /** Throttled warning lines; created with the first warning. */
   private warningLines: SessionWarnings | undefined
-  private readonly acl: SessionAcl
+  /** Its client's authorizer and the one deliveries are checked with (session-acl.ts). */
+  authorizer: ClientAuthorizer = NO_CLIENT
+  reads: ClientAuthorizer | undefined
   private logger: Logger | undefined
   /**
    * Marks this session backlogged in the node's delivery budget (the node's pressure signal);
@@ -100,7 +101,6 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
 
   constructor (readonly broker: BrokerContext, readonly registry: Ref<RegistryMsg>, clientId: string) {
     this.state = createSessionState(clientId, broker.clock.now())
-    this.acl = new SessionAcl(broker.authorization, this)
   }
 
   /** Whether the node keeps this session in its store: it is persistent (expiry above zero) and there is a store. */
@@ -185,13 +185,12 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     return connected.inboundAliases
   }
 
-  get protocolVersion (): 3 | 4 | 5 { return this.connected?.request.protocolVersion ?? 4 }
+  get protocolVersion (): 3 | 4 | 5 { return this.connected?.protocolVersion ?? 4 }
   get mqttConfig (): SessionContext['mqttConfig'] { return this.broker.config.mqtt }
   get node (): string { return this.broker.node }
-  get connectSessionExpiry (): number { return this.connected?.request.sessionExpiryInterval ?? 0 }
-  get problemInformation (): boolean { return this.connected?.request.requestProblemInformation ?? true }
+  get connectSessionExpiry (): number { return this.connected?.connectSessionExpiry ?? 0 }
+  get problemInformation (): boolean { return this.connected?.requestProblemInformation ?? true }
   now (): number { return this.broker.clock.now() }
-  get authorizer (): ClientAuthorizer { return this.acl.authorizer }
   get acksWaitForStore (): boolean { return acksWaitForStore(this.broker) }
   get storeFailure (): Error | undefined { return this.broker.durable?.failure }
 
@@ -319,7 +318,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   /** Sends what the queue holds while the window has room and the connection is not congested. */
   private drain (): void {
     const connected = this.connected
-    if (connected?.link.connected === true) drainQueue(this.state, connected.outbound, this.budget, this.now(), this)
+    if (connected?.link.connected === true) drainQueue(this.state, connected, this.budget, this.now(), this)
   }
 
   // ---- Actor messages ---------------------------------------------------------------------
@@ -408,7 +407,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     const will = outstandingWill(this.lifecycle, this.state.will)
     if (this.lifecycle.kind === 'shut_down' || will === this.reportedWill) return
     this.reportedWill = will
-    this.broker.wills?.willChanged(this.state.clientId, this.acl.replicable(will))
+    this.broker.wills?.willChanged(this.state.clientId, replicableWill(this, will))
   }
 
   /** Marks or unmarks the session as backlogged after a turn (see session-backlog.ts). */
@@ -436,12 +435,12 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     if (dueWill !== undefined) this.publishWill(dueWill, this.now())
     if (decision.discardSession) this.discardState()
     // The new connection's identity decides from now on, also over what the session holds for it.
-    this.acl.attach(request.identity, this.state, this.budget)
+    attachAcl(this, this.broker.authorization, request.identity, this.state, this.budget)
     this.owner = ownerOf(request)
     this.identity = request.identity
     this.attachSeq = attachSeq
-    const outbound = createOutbound(request, this.broker.config.mqtt.maxInflight)
-    this.lifecycle = { kind: 'connected', link, request, outbound, inboundAliases: undefined }
+    const connected = connectedSession(link, request, this.broker.config.mqtt.maxInflight)
+    this.lifecycle = connected
     this.setParked(false)
     this.state.expiryInterval = request.sessionExpiryInterval
     if (request.will !== undefined) this.state.will = request.will
@@ -460,7 +459,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     if (this.broker.log.isLevelEnabled('info')) {
       this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
     }
-    resendInflight(this.state, outbound, this.now(), this)
+    resendInflight(this.state, connected, this.now(), this)
     this.drain()
     this.sharedPresence(true)
   }
@@ -529,7 +528,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
 
   /** Publishes a will, if the ACL lets its client publish to its topic. */
   publishWill (will: WillMessage, now: number): void {
-    if (!this.acl.willAllowed(will)) return
+    if (!willAllowed(this, will)) return
     const message = willMessage(will, now)
     this.info({ topic: message.topic }, 'will_published')
     this.publish(message)
@@ -589,7 +588,7 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   /** A session read back from the store: its client's identity from the record decides its ACL checks until a client attaches. */
   restoreIdentity (identity: ClientIdentity | undefined): void {
     this.identity = identity
-    if (identity !== undefined) this.acl.attach(identity, this.state, this.budget)
+    if (identity !== undefined) attachAcl(this, this.broker.authorization, identity, this.state, this.budget)
   }
 
   /** Its records leave the store: the session was handed to another node. */
@@ -639,8 +638,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     }
     // A connection the peer already closed (its 'closed' event not yet handled) counts as offline,
     // so QoS 1/2 are queued for the session rather than written to a dead socket.
-    const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle.outbound : undefined
-    const readable = this.acl.readable(deliveries)
+    const outbound = lifecycle.kind === 'connected' && lifecycle.link.connected ? lifecycle : undefined
+    const readable = readableBy(this, deliveries)
     // Those that came without a record (retained, handed over, redispatched) get one when the session is kept.
     this.record?.arrived(readable, this.kept)
     deliver(this.state, outbound, readable, this.broker.config.mqtt, this.budget, this.now(), this)
@@ -686,8 +685,10 @@ function sessionOf (self: Ref<SessionMsg>): Session {
 
 export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>, clientId: string, name: string): Ref<SessionMsg> {
   // One function and one crash handler for all sessions: an actor costs no closures of its own.
+  // A child of the registry, not of the system: nact's system keeps its children in two Maps (the
+  // actors and their references), an actor in one, so each session costs one Map entry less.
   const session = new Session(broker, registry, clientId)
-  const ref: Ref<SessionMsg> = spawnMetered('session', broker.system, sessionActor, name, { initialState: session, onCrash: onSessionCrash })
+  const ref: Ref<SessionMsg> = spawnMetered('session', registry, sessionActor, name, { initialState: session, onCrash: onSessionCrash }, actorMetersOf(broker.system))
   session.self = ref
   sessionOfActor.set(ref, session)
   return ref

@@ -24,8 +24,12 @@ import { startNode, type LogLevel } from '../src/index.js'
 
 interface Server { port: number, close: () => Promise<void> }
 
-/** `heapCommitted`: bytes of the heap's spaces (used or not); `newSpace`: of the young generation alone. */
-interface Memory { rss: number, heapUsed: number, heapCommitted: number, newSpace: number, external: number }
+/**
+ * `heapCommitted`: bytes of the heap's spaces (used or not); `newSpace`: of the young generation
+ * alone; `oldSpaceFree`: committed old-space bytes that hold no live object after GC (garbage that
+ * scavenges promoted, then died: fragmentation that RSS counts).
+ */
+interface Memory { rss: number, heapUsed: number, heapCommitted: number, newSpace: number, oldSpaceFree: number, external: number }
 
 /** Bytes and count of one constructor (or node kind) in a heap snapshot. */
 interface Bucket { bytes: number, count: number }
@@ -90,7 +94,9 @@ function settledMemory (): Memory {
   const m = process.memoryUsage()
   const spaces = getHeapSpaceStatistics()
   const newSpace = spaces.find(space => space.space_name === 'new_space')?.space_size ?? 0
-  return { rss: m.rss, heapUsed: m.heapUsed, heapCommitted: m.heapTotal, newSpace, external: m.external }
+  const oldSpace = spaces.find(space => space.space_name === 'old_space')
+  const oldSpaceFree = oldSpace === undefined ? 0 : oldSpace.space_size - oldSpace.space_used_size
+  return { rss: m.rss, heapUsed: m.heapUsed, heapCommitted: m.heapTotal, newSpace, oldSpaceFree, external: m.external }
 }
 
 /** Self size and count per constructor (objects, closures, native) or per kind (strings, arrays, code…). */
@@ -159,6 +165,7 @@ try {
   console.log(`server ${args.server}${args.server === 'bare' ? '' : ` persistence ${args.persistence}`}: ${clients.opened} idle connections (${clients.failed} failed), keepalive ${keepalive}`)
   console.log(`per connection: rss ${kb((after.rss - before.rss) / n)} KB, heap ${kb((after.heapUsed - before.heapUsed) / n)} KB, external ${kb((after.external - before.external) / n)} KB`)
   console.log(`heap committed ${kb((after.heapCommitted - before.heapCommitted) / n)} KB per connection, of which young generation ${kb((after.newSpace - before.newSpace) / n)} KB (${((after.newSpace) / 1048576).toFixed(1)} MB in all)`)
+  console.log(`old space free after GC ${kb((after.oldSpaceFree - before.oldSpaceFree) / n)} KB per connection (${(after.oldSpaceFree / 1048576).toFixed(1)} MB in all)`)
   if (heapBefore !== undefined) {
     const heapAfter = heapByConstructor()
     const growth = [...heapAfter].map(([key, b]) => {

@@ -4,10 +4,9 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { decideAttach, decideClose, willMessage, type SessionLifecycle } from '../src/core/channel/session-lifecycle.js'
+import { connectedSession, decideAttach, decideClose, willMessage, type SessionLifecycle } from '../src/core/channel/session-lifecycle.js'
 import type { ClientLink } from '../src/core/channel/client-link.js'
 import type { WillMessage } from '../src/core/session/session-state.js'
-import { createOutbound } from '../src/core/session/outbound.js'
 import type { ConnectRequest } from '../src/core/channel/connect.js'
 
 const NOW = 1_700_000_000_000
@@ -33,7 +32,7 @@ function link (id: number): ClientLink {
 }
 
 function connected (id: number): SessionLifecycle {
-  return { kind: 'connected', link: link(id), request, outbound: createOutbound(request, 32), inboundAliases: undefined }
+  return connectedSession(link(id), request, 32)
 }
 
 function will (delay = 0, expiryInterval?: number): WillMessage {

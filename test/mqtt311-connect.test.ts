@@ -43,6 +43,21 @@ test('[MQTT-3.1.2-2] an unsupported protocol level gets CONNACK 0x01 (unacceptab
   await client.closed()
 })
 
+test('§2.1 packets arrive whole whatever the TCP segmentation: a CONNECT written one byte at a time, then three PINGREQs with the last split across two writes', async t => {
+  const client = await open(t)
+  client.socket.setNoDelay(true)
+  for (const byte of encodeConnect({ level: 4, flags: 0x02, clientId: uniqueName('split') })) {
+    client.sendBytes(Buffer.from([byte]))
+    await sleep(2)
+  }
+  assert.equal((await client.expect('connack')).returnCode, 0)
+  const pingreq = Buffer.from([0xc0, 0x00])
+  client.sendBytes(Buffer.concat([pingreq, pingreq, pingreq.subarray(0, 1)]))
+  await sleep(20)
+  client.sendBytes(pingreq.subarray(1))
+  for (let i = 0; i < 3; i++) await client.expect('pingresp')
+})
+
 test('[MQTT-3.1.2-3] a CONNECT with the reserved connect flag set closes the connection without accepting it', async t => {
   const client = await open(t)
   client.sendBytes(encodeConnect({ level: 4, flags: 0x03, clientId: 'reserved-flag' }))

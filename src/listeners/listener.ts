@@ -69,6 +69,19 @@ export class RawSockets {
   /** Destroys every socket, then closes the server. */
   async closeServer (server: net.Server): Promise<void> {
     for (const socket of this.sockets) socket.destroy()
-    await new Promise<void>(resolve => server.close(() => { resolve() }))
+    await closeServer(server)
   }
+}
+
+/** Stops `server` accepting and resolves when its sockets are gone (destroy them first). */
+export async function closeServer (server: net.Server): Promise<void> {
+  await new Promise<void>(resolve => server.close(() => { resolve() }))
+}
+
+/**
+ * The options of a plain TCP server: no Nagle delay, and TCP keepalive on each accepted socket
+ * (first probe after `keepAliveMs` of silence; 0 = off), so a half-open socket is found.
+ */
+export function tcpServerOptions (keepAliveMs: number): net.ServerOpts {
+  return keepAliveMs > 0 ? { noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAliveMs } : { noDelay: true }
 }

@@ -1,22 +1,22 @@
 /**
  * The MQTT listener on plain TCP: each accepted socket is a Connection as it is (no adapter, no
- * copy). The default listener (`listener.*`) and `listeners` entries of type `tcp`.
+ * copy). The default listener (`listener.*`) and `listeners` entries of type `tcp`. Every socket
+ * becomes a Connection at once, so the admission's set of connections is the set of open sockets
+ * (no second set, no second close listener per socket: RawSockets is for TLS and WebSocket).
  */
 import net from 'node:net'
 import { ClientAdmission, type ListenerOptions } from './client-admission.js'
-import { bind, boundPort, listenerName, RawSockets, type MqttListener } from './listener.js'
+import { bind, boundPort, closeServer, listenerName, tcpServerOptions, type MqttListener } from './listener.js'
 import { plainTransport } from '../core/auth/identity.js'
 
 export class TcpListener implements MqttListener {
   readonly type = 'tcp'
   private readonly server: net.Server
   private readonly admission: ClientAdmission
-  private readonly sockets: RawSockets
 
   constructor (options: ListenerOptions, readonly host: string, private readonly configuredPort: number) {
     this.admission = new ClientAdmission(options, options.log.child({ actor: 'listener', listener: `tcp:${configuredPort}` }))
-    this.server = net.createServer({ noDelay: true }, socket => { this.admission.admit(socket) })
-    this.sockets = new RawSockets(this.server, options.config.listener.tcpKeepAliveMs)
+    this.server = net.createServer(tcpServerOptions(options.config.listener.tcpKeepAliveMs), socket => { this.admission.admit(socket) })
   }
 
   get port (): number { return boundPort(this.server) }
@@ -32,6 +32,6 @@ export class TcpListener implements MqttListener {
 
   async close (): Promise<void> {
     this.admission.stop()
-    await this.sockets.closeServer(this.server)
+    await closeServer(this.server)
   }
 }

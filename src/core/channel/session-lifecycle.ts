@@ -7,7 +7,7 @@ import type { ClientLink, CloseReason } from './client-link.js'
 import type { ConnectRequest } from './connect.js'
 import type { Message } from '../mqtt/message.js'
 import type { WillMessage } from '../session/session-state.js'
-import type { Outbound } from '../session/outbound.js'
+import { inflightWindow, type Outbound } from '../session/outbound.js'
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
 export interface PendingWill {
@@ -22,22 +22,51 @@ export type SessionLifecycle =
    * removes it (a CONNECT that raced the removal starts a new session here).
    */
   | { kind: 'no_session' }
-  /** A client is connected through `link`. */
-  | {
+  /**
+   * A client is connected through `link`. Of its CONNECT only what is read after the attach is
+   * kept, as fields here: an idle client does not hold its whole request. It is also the
+   * connection's Outbound (its limits and the topic aliases sent on it): one object, not two.
+   */
+  | ({
     kind: 'connected'
     link: ClientLink
-    request: ConnectRequest
-    /** The connection's limits and the topic aliases sent on it. */
-    outbound: Outbound
     /** Topic aliases the client set on this connection [MQTT-3.3.2-10], created on first use. */
     inboundAliases: Map<number, string> | undefined
-  }
+    /** Keepalive in force, seconds (shown to operators). */
+    keepalive: number
+    cleanStart: boolean
+    /** The CONNECT's Session Expiry Interval: a DISCONNECT may not raise it from 0 [MQTT-3.14.2-2]. */
+    connectSessionExpiry: number
+    /** Whether reason strings may be sent [MQTT-3.1.2-29]. */
+    requestProblemInformation: boolean
+  } & Outbound)
   /** The session outlives its connection until `expiresAt` (clock time) [MQTT-3.1.2-23]. */
   | { kind: 'disconnected', expiresAt: number, pendingWill: PendingWill | undefined }
   /** The node shut down: the session handles nothing more. */
   | { kind: 'shut_down' }
 
 export type ConnectedSession = Extract<SessionLifecycle, { kind: 'connected' }>
+
+/**
+ * The lifecycle of a client attached with `request` through `link`, its in-flight window at most
+ * `maxInflight` (all fields set, in one order: one hidden class).
+ */
+export function connectedSession (link: ClientLink, request: ConnectRequest, maxInflight: number): ConnectedSession {
+  return {
+    kind: 'connected',
+    link,
+    protocolVersion: request.protocolVersion,
+    window: inflightWindow(request, maxInflight),
+    maxPacketSize: request.maximumPacketSize,
+    topicAliasMaximum: request.topicAliasMaximum,
+    aliases: undefined,
+    inboundAliases: undefined,
+    keepalive: request.keepalive,
+    cleanStart: request.cleanStart,
+    connectSessionExpiry: request.sessionExpiryInterval,
+    requestProblemInformation: request.requestProblemInformation
+  }
+}
 
 /** What a CONNECT handed to the session does to it. */
 export interface AttachDecision {

@@ -16,6 +16,43 @@ export class MalformedLengthError extends Error {
   constructor () { super('malformed Remaining Length') }
 }
 
+/**
+ * Calls `onFrame` for each whole frame at the start of `chunk` and returns the bytes after them
+ * (the start of an incomplete frame), or undefined when none are left: what a connection without a
+ * FrameSplitter does with a chunk (most chunks of an idle client, CONNECT and PINGREQ, are whole
+ * packets, so it needs none). Throws on a bad or oversize header, as `FrameSplitter.push`.
+ */
+export function splitWholeFrames (chunk: Buffer, maxPacketSize: number, onFrame: (frame: Buffer) => void): Buffer | undefined {
+  let offset = 0
+  const end = chunk.length
+  while (offset < end) {
+    const total = frameSize(chunk, offset, end, maxPacketSize)
+    if (total === 0 || offset + total > end) return offset === 0 ? chunk : chunk.subarray(offset)
+    onFrame(chunk.subarray(offset, offset + total))
+    offset += total
+  }
+  return undefined
+}
+
+/** Size of the frame starting at `offset`, or 0 when its header is not complete yet. */
+function frameSize (buf: Buffer, offset: number, end: number, maxPacketSize: number): number {
+  let multiplier = 1
+  let length = 0
+  let pos = offset + 1
+  for (let i = 0; i < 4; i++) {
+    if (pos >= end) return 0
+    const byte = buf[pos++]!
+    length += (byte & 0x7f) * multiplier
+    if ((byte & 0x80) === 0) {
+      const total = pos - offset + length
+      if (total > maxPacketSize) throw new PacketTooLargeError(total, maxPacketSize)
+      return total
+    }
+    multiplier *= 128
+  }
+  throw new MalformedLengthError()
+}
+
 export class FrameSplitter {
   /** The bytes of an incomplete frame; none (no array) between frames, as on an idle connection. */
   private chunks: Buffer[] | undefined
@@ -41,7 +78,7 @@ export class FrameSplitter {
     let offset = 0
     const end = chunk.length
     while (offset < end) {
-      const total = this.frameSize(chunk, offset, end)
+      const total = frameSize(chunk, offset, end, this.maxPacketSize)
       if (total === 0 || offset + total > end) {
         this.needed = total
         break
@@ -54,24 +91,5 @@ export class FrameSplitter {
       this.chunks = [offset === 0 ? chunk : chunk.subarray(offset)]
       this.buffered = end - offset
     }
-  }
-
-  /** Size of the frame starting at `offset`, or 0 when its header is not complete yet. */
-  private frameSize (buf: Buffer, offset: number, end: number): number {
-    let multiplier = 1
-    let length = 0
-    let pos = offset + 1
-    for (let i = 0; i < 4; i++) {
-      if (pos >= end) return 0
-      const byte = buf[pos++]!
-      length += (byte & 0x7f) * multiplier
-      if ((byte & 0x80) === 0) {
-        const total = pos - offset + length
-        if (total > this.maxPacketSize) throw new PacketTooLargeError(total, this.maxPacketSize)
-        return total
-      }
-      multiplier *= 128
-    }
-    throw new MalformedLengthError()
   }
 }

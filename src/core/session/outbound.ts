@@ -31,10 +31,15 @@ export interface OutboundRequest {
   topicAliasMaximum: number
 }
 
+/** The in-flight window of a connection: the server's limit, lowered by the client's Receive Maximum. */
+export function inflightWindow (request: OutboundRequest, maxInflight: number): number {
+  return Math.min(maxInflight, request.receiveMaximum)
+}
+
 export function createOutbound (request: OutboundRequest, maxInflight: number): Outbound {
   return {
     protocolVersion: request.protocolVersion,
-    window: Math.min(maxInflight, request.receiveMaximum),
+    window: inflightWindow(request, maxInflight),
     maxPacketSize: request.maximumPacketSize,
     topicAliasMaximum: request.topicAliasMaximum,
     aliases: undefined
