@@ -23,7 +23,7 @@ import type { Connection, PeerId, Startable } from '@libp2p/interface'
 import { AUTOCLEAN_CHECK_MS, HELLO_PROTOCOL, MEMBERSHIP_PROTOCOL } from './constants.js'
 import { encodeControl, type ControlMessage, type Hello, type HelloReject } from './control-codec.js'
 import {
-  ControlRefusedError, HelloRejectedError, MalformedFrameError, NodeRemovedError, NotStartedError, PeerUnresponsiveError,
+  ControlRefusedError, HelloRejectedError, HelloWithoutConnectionError, MalformedFrameError, NodeRemovedError, NotStartedError, PeerUnresponsiveError,
   UnknownNodeError
 } from './errors.js'
 import { describeRefused, type ControlRefusals, type RefusalReason } from './control-trust.js'
@@ -263,6 +263,7 @@ export class ClusterMembership implements Startable {
     }
     if (response.type !== 'hello' || response.peerId !== peer.toString()) throw new MalformedFrameError('hello response of another type or peer')
     if (!this.components.running()) throw new HelloRejectedError('left', `${this.name} left the cluster meanwhile`)
+    if (!this.isConnected(peer)) throw new HelloWithoutConnectionError(response.name)
     const outcome = this.acceptHello(response, peer)
     if (outcome.kind === 'rejected') {
       // The peer may be saying hello to this node at the same time (both sides do on a new
@@ -280,6 +281,7 @@ export class ClusterMembership implements Startable {
     if (request.type !== 'hello') throw new MalformedFrameError(`${request.type} on ${HELLO_PROTOCOL}`)
     if (request.peerId !== connection.remotePeer.toString()) throw new MalformedFrameError('hello from another peer id')
     if (!this.components.running()) return { type: 'hello-reject', reason: 'left', detail: `${this.name} is not in a cluster` }
+    if (!this.isConnected(connection.remotePeer)) throw new HelloWithoutConnectionError(request.name)
     const outcome = this.acceptHello(request, connection.remotePeer)
     if (outcome.kind === 'rejected') return { type: 'hello-reject', reason: outcome.reason, detail: outcome.detail }
     return this.helloMessage()
@@ -297,6 +299,16 @@ export class ClusterMembership implements Startable {
       members,
       tombstones: this.table.tombstones()
     }
+  }
+
+  /**
+   * Whether a connection to `peer` is open now. A member is up only while it is: the close of its
+   * last connection (`peer:disconnect`) is what marks it down, so a hello that completes after
+   * that close (its response read before, processed after) must not mark it up again; it would
+   * stay up with no connection, no forward link and so no peer timeout.
+   */
+  private isConnected (peer: PeerId): boolean {
+    return this.components.libp2p().getConnections(peer).some(connection => connection.status === 'open')
   }
 
   /** A hello whose `peerId` is the connection's remote peer (checked by the caller). */
