@@ -5,7 +5,8 @@
  * - Hello (`HELLO_PROTOCOL`): on every new connection each side sends its name, incarnation,
  *   addresses, the members it sees up and its tombstones; a hello accepted marks the node up
  *   (first time, restarted with a new incarnation, or healed after a partition), one refused
- *   hangs up. Members heard of through a hello or a digest are dialed (full mesh).
+ *   hangs up. A hello is taken in only while a connection to its peer is open: one that completes
+ *   after the last connection closed would leave the node up with nothing to mark it down. Members heard of through a hello or a digest are dialed (full mesh).
  * - Incarnation: the start time of this node's current membership, renewed on `join()`.
  * - Down: the last connection to a node closed, or its forward link went silent for the peer
  *   timeout; down longer than `autocleanMs`, it is removed with its routes (autoclean).
