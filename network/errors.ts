@@ -125,6 +125,17 @@ export class ForwardStreamClosedError extends Error {
   }
 }
 
+/**
+ * A hello exchange finished after every connection to its peer had closed: the peer is not taken
+ * as up (no connection would tell this node it went down).
+ */
+export class HelloWithoutConnectionError extends Error {
+  override name = 'HelloWithoutConnectionError'
+  constructor (readonly node: string) {
+    super(`hello of ${node} completed after its connections closed`)
+  }
+}
+
 /** A connection is closed because its node left or was removed from the cluster. */
 export class NodeRemovedError extends Error {
   override name = 'NodeRemovedError'

@@ -5,7 +5,8 @@
  * - Hello (`HELLO_PROTOCOL`): on every new connection each side sends its name, incarnation,
  *   addresses, the members it sees up and its tombstones; a hello accepted marks the node up
  *   (first time, restarted with a new incarnation, or healed after a partition), one refused
- *   hangs up. Members heard of through a hello or a digest are dialed (full mesh).
+ *   hangs up. A hello is taken in only while a connection to its peer is open: one that completes
+ *   after the last connection closed would leave the node up with nothing to mark it down. Members heard of through a hello or a digest are dialed (full mesh).
  * - Incarnation: the start time of this node's current membership, renewed on `join()`.
  * - Down: the last connection to a node closed, or its forward link went silent for the peer
  *   timeout; down longer than `autocleanMs`, it is removed with its routes (autoclean).
@@ -23,7 +24,7 @@ import type { Connection, PeerId, Startable } from '@libp2p/interface'
 import { AUTOCLEAN_CHECK_MS, HELLO_PROTOCOL, MEMBERSHIP_PROTOCOL } from './constants.js'
 import { encodeControl, type ControlMessage, type Hello, type HelloReject } from './control-codec.js'
 import {
-  ControlRefusedError, HelloRejectedError, MalformedFrameError, NodeRemovedError, NotStartedError, PeerUnresponsiveError,
+  ControlRefusedError, HelloRejectedError, HelloWithoutConnectionError, MalformedFrameError, NodeRemovedError, NotStartedError, PeerUnresponsiveError,
   UnknownNodeError
 } from './errors.js'
 import { describeRefused, type ControlRefusals, type RefusalReason } from './control-trust.js'
@@ -263,6 +264,7 @@ export class ClusterMembership implements Startable {
     }
     if (response.type !== 'hello' || response.peerId !== peer.toString()) throw new MalformedFrameError('hello response of another type or peer')
     if (!this.components.running()) throw new HelloRejectedError('left', `${this.name} left the cluster meanwhile`)
+    if (!this.isConnected(peer)) throw new HelloWithoutConnectionError(response.name)
     const outcome = this.acceptHello(response, peer)
     if (outcome.kind === 'rejected') {
       // The peer may be saying hello to this node at the same time (both sides do on a new
@@ -280,6 +282,7 @@ export class ClusterMembership implements Startable {
     if (request.type !== 'hello') throw new MalformedFrameError(`${request.type} on ${HELLO_PROTOCOL}`)
     if (request.peerId !== connection.remotePeer.toString()) throw new MalformedFrameError('hello from another peer id')
     if (!this.components.running()) return { type: 'hello-reject', reason: 'left', detail: `${this.name} is not in a cluster` }
+    if (!this.isConnected(connection.remotePeer)) throw new HelloWithoutConnectionError(request.name)
     const outcome = this.acceptHello(request, connection.remotePeer)
     if (outcome.kind === 'rejected') return { type: 'hello-reject', reason: outcome.reason, detail: outcome.detail }
     return this.helloMessage()
@@ -297,6 +300,16 @@ export class ClusterMembership implements Startable {
       members,
       tombstones: this.table.tombstones()
     }
+  }
+
+  /**
+   * Whether a connection to `peer` is open now. A member is up only while it is: the close of its
+   * last connection (`peer:disconnect`) is what marks it down, so a hello that completes after
+   * that close (its response read before, processed after) must not mark it up again; it would
+   * stay up with no connection, no forward link and so no peer timeout.
+   */
+  private isConnected (peer: PeerId): boolean {
+    return this.components.libp2p().getConnections(peer).some(connection => connection.status === 'open')
   }
 
   /** A hello whose `peerId` is the connection's remote peer (checked by the caller). */

@@ -2,6 +2,8 @@ import '../src/core/polyfill.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createClusterNetwork } from '../network/cluster.js'
+import { HELLO_PROTOCOL } from '../network/constants.js'
+import { HelloWithoutConnectionError } from '../network/errors.js'
 import { freePort } from './helpers/ports.js'
 import { clusterAddress, collect, nextEvent, RecordingLogger, RouteTableModel, sorted, startNode, tempDir, NET_WAIT_MS } from './network-helpers.js'
 import { waitUntil } from './helpers/wait.js'
@@ -121,4 +123,41 @@ test('a restarted node keeps its peer id, is seen as restarted and resyncs its r
   const detail = await up
   assert.equal(detail.restarted, true)
   await waitUntil(() => JSON.stringify(model.of('n1@127.0.0.1')) === '["after/restart"]', NET_WAIT_MS, 'n2 to hold only the routes of the second run')
+})
+
+test('a hello whose answer is read before its peer stops but taken in after does not bring the stopped peer back up', async (t) => {
+  const A = 'a@127.0.0.1'
+  const B = 'b@127.0.0.1'
+  const logger = new RecordingLogger()
+  const a = await startNode(t, { name: A, logger })
+  const b = await startNode(t, { name: B })
+  // a's own hello to b (sent when b's connection opens) completes its exchange, then is held
+  // until b has stopped: the ordering a loaded machine produces now and then.
+  let release = (): void => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  let answered = 0
+  const dialProtocol = a.libp2p.dialProtocol.bind(a.libp2p)
+  a.libp2p.dialProtocol = async (peer, protocols, options) => {
+    const stream = await dialProtocol(peer, protocols, options)
+    if (protocols === HELLO_PROTOCOL) {
+      const close = stream.close.bind(stream)
+      stream.close = async (closeOptions) => {
+        await close(closeOptions)
+        answered++
+        await held
+      }
+    }
+    return stream
+  }
+  t.after(release)
+
+  await b.join(a.addresses()[0]!)
+  await waitUntil(() => a.isRunning(B) && answered === 1, NET_WAIT_MS, 'a to see b up and to have read its hello answer')
+  await b.stop()
+  await waitUntil(() => !a.isRunning(B), NET_WAIT_MS, 'a to see b down')
+  release()
+  const failed = (): boolean => logger.lines.some(line => line.msg === 'hello_failed' && line.fields.err instanceof HelloWithoutConnectionError)
+  await waitUntil(() => failed() || a.isRunning(B), NET_WAIT_MS, 'a to take the held hello in')
+  assert.equal(a.isRunning(B), false, 'b has no connection left: it stays down')
+  assert.deepStrictEqual(a.status(), { runningNodes: [A], stoppedNodes: [B] })
 })
