@@ -35,7 +35,7 @@ export interface BrokerHost {
   cpu: number | null
   /** Absolute path of the mosquitto binary, or null when it is not installed. */
   mosquitto: string | null
-  /** QoS 1 in-flight window of the generator, mirrored in mosquitto's max_inflight_messages. */
+  /** QoS 1 in-flight window of the generator, mirrored in mosquitto's max_inflight_messages and meshmq's mqtt.maxInflight. */
   inflight: number
 }
 
@@ -134,7 +134,7 @@ export async function startMeshmq (host: BrokerHost, port: number, extraArgs: re
     args: [...profilerArgs(), meshmqMain(host), 'start', '--port', String(port), '--log-level', 'warn', '--data-dir', dataDir, ...clusterPort, ...extraArgs],
     cpu: host.cpu,
     cwd: host.meshmqRoot,
-    env: { ...process.env, MESHMQ_DISCOVERY: 'manual', MESHMQ_HTTP_ENABLED: 'false', ...extraEnv }
+    env: { ...process.env, MESHMQ_DISCOVERY: 'manual', MESHMQ_HTTP_ENABLED: 'false', MESHMQ_MQTT_MAX_INFLIGHT: String(host.inflight), ...extraEnv }
   })
   return await ready('meshmq', child, port, () => { if (keptDataDir === undefined) rmSync(dataDir, { recursive: true, force: true }) })
 }
