@@ -120,6 +120,7 @@ export function encodeControl (message: ControlMessage): Uint8Array {
     case 'delta':
       writeTable(w, message).string(message.node).varint(message.incarnation).varint(message.fromSeq).varint(message.ops.length)
       for (const op of message.ops) w.bool(op.op === 'add').string(op.filter)
+      if (message.changedAtMs !== undefined) w.varint(message.changedAtMs)
       break
     case 'digest':
       writeTable(w, message).string(message.node).varint(message.incarnation).varint(message.seq).string(message.checksum).string(message.peerId)
@@ -179,6 +180,8 @@ export function decodeControl (bytes: Uint8Array): ControlMessage {
       const ops: RouteOp[] = []
       for (let i = r.count(); i > 0; i--) ops.push({ op: r.bool() ? 'add' : 'remove', filter: r.string() })
       message = { type: 'delta', ...table, node, incarnation, fromSeq, ops }
+      // A trailing stamp (changedAtMs) is optional: a delta without one decodes as before.
+      if (r.remaining > 0) message.changedAtMs = r.varint()
       break
     }
     case TYPE_CODES.digest:

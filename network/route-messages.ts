@@ -25,6 +25,11 @@ export interface RouteDelta {
   incarnation: number
   fromSeq: number
   ops: RouteOp[]
+  /**
+   * Wall-clock time (ms since the epoch, the owner's clock) of the oldest change in the delta, for
+   * the receivers' convergence histogram; absent in frames of builds before it.
+   */
+  changedAtMs?: number
 }
 
 /** The full route set of `node` as of `seq`. */

@@ -53,6 +53,8 @@ export class RouteSync {
   private flushTimer: NodeJS.Timeout | undefined
   private flushImmediate: NodeJS.Immediate | undefined
   private lastFlushAt = 0
+  /** Wall-clock time of the oldest local change not yet announced (a delta's `changedAtMs`). */
+  private pendingSinceMs: number | undefined
   private digestTimer: NodeJS.Timeout | undefined
   private announcing = false
 
@@ -64,7 +66,11 @@ export class RouteSync {
   start (): void {
     this.announcing = true
     this.digestTimer ??= setInterval(() => { this.publishDigest() }, this.init.digestIntervalMs)
-    if (this.local.hasPendingDelta()) this.scheduleFlush()
+    // Changes made before announcing start converging now.
+    if (this.local.hasPendingDelta()) {
+      this.pendingSinceMs = Date.now()
+      this.scheduleFlush()
+    }
   }
 
   /** Stops announcing; local routes are still recorded. */
@@ -76,11 +82,17 @@ export class RouteSync {
   }
 
   addLocal (filter: string): void {
-    if (this.local.add(filter)) this.scheduleFlush()
+    if (this.local.add(filter)) this.changed()
   }
 
   removeLocal (filter: string): void {
-    if (this.local.remove(filter)) this.scheduleFlush()
+    if (this.local.remove(filter)) this.changed()
+  }
+
+  /** A local change is pending: stamped with the time of the oldest not yet announced. */
+  private changed (): void {
+    this.pendingSinceMs ??= Date.now()
+    this.scheduleFlush()
   }
 
   localFilters (): string[] {
@@ -104,7 +116,11 @@ export class RouteSync {
 
   onDelta (delta: RouteDelta): void {
     this.init.stats.deltasReceived++
-    this.apply(delta.node, this.replicas.applyDelta(delta))
+    const update = this.replicas.applyDelta(delta)
+    if (delta.changedAtMs !== undefined && update.events.length > 0) {
+      observeDuration(this.init.stats.convergenceSeconds, Math.max(0, Date.now() - delta.changedAtMs) / 1000)
+    }
+    this.apply(delta.node, update)
   }
 
   onDigest (digest: RouteDigest): void {
@@ -138,6 +154,8 @@ export class RouteSync {
     this.cancelFlush()
     this.lastFlushAt = performance.now()
     const deltas = this.local.takeDeltas()
+    const changedAtMs = this.pendingSinceMs ?? Date.now()
+    this.pendingSinceMs = undefined
     if (!this.announcing) return
     for (const delta of deltas) {
       // A delta is pushed directly to the members that are up, and also goes on the gossip topic
@@ -147,7 +165,7 @@ export class RouteSync {
       // goes through gossipsub. Either copy counts only from this node itself, the direct
       // sender (`control-trust.ts`): gossip is never relayed. Bursts above
       // `MAX_GOSSIPED_DELTA_OPS` go by the push only.
-      const bytes = encodeControl({ type: 'delta', table: this.init.table, ...delta })
+      const bytes = encodeControl({ type: 'delta', table: this.init.table, ...delta, changedAtMs })
       this.init.announce(bytes)
       if (delta.ops.length <= MAX_GOSSIPED_DELTA_OPS) this.init.publish(bytes)
       this.init.stats.deltasPublished++

@@ -44,7 +44,16 @@ export interface RouteStats {
    * to its snapshot applied. Successful resyncs only (failures are `snapshotsFailed`).
    */
   resyncSeconds: DurationHistogram
+  /**
+   * Deltas of other nodes applied here, in seconds from the oldest change they carry (on the owner's
+   * wall clock) to their application on this node's: the owner's flush delay, the network and this
+   * node's turn. Between hosts it includes their clock offset; below 0 counts as 0.
+   */
+  convergenceSeconds: DurationHistogram
 }
+
+/** Upper bounds, in seconds, of the buckets of `RouteStats.convergenceSeconds`. */
+export const CONVERGENCE_BUCKETS_S: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
 /** Upper bounds, in seconds, of the buckets of `RouteStats.resyncSeconds`. */
 export const RESYNC_BUCKETS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -116,7 +125,7 @@ export function emptyForwardStats (): ForwardStats {
 }
 
 export function emptyRouteStats (): RouteStats {
-  return { deltasPublished: 0, deltasReceived: 0, digestsPublished: 0, snapshotsRequested: 0, snapshotsServed: 0, snapshotsFailed: 0, resyncSeconds: emptyDurationHistogram(RESYNC_BUCKETS_S) }
+  return { deltasPublished: 0, deltasReceived: 0, digestsPublished: 0, snapshotsRequested: 0, snapshotsServed: 0, snapshotsFailed: 0, resyncSeconds: emptyDurationHistogram(RESYNC_BUCKETS_S), convergenceSeconds: emptyDurationHistogram(CONVERGENCE_BUCKETS_S) }
 }
 
 export function emptyTrustStats (): TrustStats {

@@ -93,6 +93,12 @@ describe('Prometheus series of a 2-node cluster', () => {
       assert.ok(sum > 0 && sum < 30, `resync seconds ${sum}`)
     }
     assert.match(n2Text, /^# TYPE meshmq_route_resync_seconds histogram$/m)
+    // prom2's subscription reached prom1 as a delta: one convergence at least, in well under a second on one host.
+    const converged = valueOf(text, 'meshmq_route_convergence_seconds_count', { table: 'routes' }) ?? 0
+    assert.ok(converged >= 1, `route deltas applied on prom1: ${converged}`)
+    const convergenceSum = valueOf(text, 'meshmq_route_convergence_seconds_sum', { table: 'routes' }) ?? -1
+    assert.ok(convergenceSum >= 0 && convergenceSum < converged, `convergence seconds ${convergenceSum} over ${converged} deltas`)
+    assert.match(text, /^# TYPE meshmq_route_convergence_seconds histogram$/m)
   })
 
   it('gives each node its own actors by type: running, handled, mailbox depth back to 0 when idle', async () => {

@@ -244,6 +244,7 @@ test('control messages round-trip', () => {
     { type: 'snapshot-request', node: 'n1@h' },
     { type: 'snapshot', node: 'n1@h', incarnation: 3, seq: 10, filters: ['a/#', 'b/+/c', ''] },
     { type: 'delta', node: 'n1@h', incarnation: 3, fromSeq: 11, ops: [{ op: 'add', filter: 'x' }, { op: 'remove', filter: 'a/#' }] },
+    { type: 'delta', node: 'n1@h', incarnation: 3, fromSeq: 13, ops: [{ op: 'add', filter: 'y' }], changedAtMs: 1_764_550_000_123 },
     { type: 'digest', node: 'n1@h', incarnation: 3, seq: 12, checksum: '0123456789abcdef', peerId: 'p', addrs: ['/ip4/1.2.3.4/tcp/1'] },
     { type: 'snapshot-request', table: 'clients', node: 'n1@h' },
     { type: 'snapshot', table: 'clients', node: 'n1@h', incarnation: 3, seq: 2, filters: ['client-1', ''] },

@@ -157,5 +157,12 @@ export function createPrometheusRegistry (sources: PrometheusSources): Prometheu
       const stats = sources.network.stats()
       return [{ labels: { table: 'routes' }, histogram: stats.routes.resyncSeconds }, { labels: { table: 'clients' }, histogram: stats.clients.resyncSeconds }]
     })
+  readHistogram(registry, 'meshmq_route_convergence_seconds',
+    'Deltas of another node\'s replicated table (routes, client ids) applied on this node: from the oldest change they carry (owner\'s wall clock) to applied here (this node\'s); between hosts it includes their clock offset',
+    () => {
+      if (!sources.network.started) return []
+      const stats = sources.network.stats()
+      return [{ labels: { table: 'routes' }, histogram: stats.routes.convergenceSeconds }, { labels: { table: 'clients' }, histogram: stats.clients.convergenceSeconds }]
+    })
   return { registry, stop }
 }
