@@ -8,12 +8,10 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
-import { startNode, type NodeConfig, type NodeHandle } from 'meshmq'
-import { connectClient, type Cleanup } from './helpers/mqtt-client.js'
+import type { NodeConfig, NodeHandle } from 'meshmq'
+import { apiCluster, startApiNode, SuiteCleanup } from './helpers/api-nodes.js'
+import { connectClient } from './helpers/mqtt-client.js'
 import { childEnvironment } from './helpers/meshmq-process.js'
 import { mainScript } from './helpers/node-process.js'
 import { pollUntil, withTimeout } from './helpers/wait.js'
@@ -22,14 +20,6 @@ import { readControlTarget } from '../src/control-endpoint-file.js'
 
 const NAMES = ['ctl1@127.0.0.1', 'ctl2@127.0.0.1'] as const
 const WAIT_MS = 15_000
-
-class SuiteCleanup implements Cleanup {
-  private readonly steps: Array<() => unknown> = []
-  after (fn: () => unknown): void { this.steps.push(fn) }
-  async run (): Promise<void> {
-    for (const step of this.steps.reverse()) await step()
-  }
-}
 
 interface Page<T> { data: T[], meta: { page: number, limit: number, count: number } }
 interface ClientView { clientId: string, node: string, username: string | null, connected: boolean }
@@ -57,23 +47,12 @@ describe('meshmq ctl read-outs of a 2-node cluster', () => {
 
   before(async () => {
     const start = async (name: string, extra: NodeConfig): Promise<NodeHandle> => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-ctl-reads-'))
-      cleanup.after(() => { rmSync(dataDir, { recursive: true, force: true }) })
-      const node = await startNode({
-        node: { name, dataDir },
-        listener: { host: '127.0.0.1', port: 0 },
-        log: { level: 'silent' },
-        persistence: { mode: 'off' },
-        cluster: { port: 0, discovery: 'static', heartbeatIntervalMs: 200, peerTimeoutMs: 2000 },
-        http: { port: 0 },
-        ...extra
-      })
+      const { node, dataDir } = await startApiNode(cleanup, name, extra)
       dataDirs.set(node, dataDir)
-      cleanup.after(async () => { await node.close() })
       return node
     }
     n1 = await start(NAMES[0], {})
-    n2 = await start(NAMES[1], { cluster: { port: 0, discovery: 'static', seeds: [`${NAMES[0]}:${n1.address.cluster.port}`], heartbeatIntervalMs: 200, peerTimeoutMs: 2000 } })
+    n2 = await start(NAMES[1], { cluster: apiCluster([`${NAMES[0]}:${n1.address.cluster.port}`]) })
     await pollUntil(async () => await ok<{ running_nodes: string[] }>(n1, 'cluster', 'status'), status => status.running_nodes.length === 2, WAIT_MS, 'ctl1 to see 2 nodes up')
     const connect = async (node: NodeHandle, clientId: string, username?: string): Promise<void> => {
       clients.set(clientId, await connectClient(cleanup, node.address.port, { clientId, protocolVersion: 5, reconnectPeriod: 0, ...(username === undefined ? {} : { username }) }))

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import type { MqttClient } from 'mqtt'
 import { planCluster, startPlanned, waitForFullMesh } from './helpers/cluster.js'
-import { connectClient, type Cleanup } from './helpers/mqtt-client.js'
+import { SuiteCleanup } from './helpers/api-nodes.js'
+import { connectClient } from './helpers/mqtt-client.js'
 import type { NodeProcess } from './helpers/node-process.js'
 import { freePorts } from './helpers/ports.js'
 import { withTimeout } from './helpers/wait.js'
@@ -40,14 +41,6 @@ const inCi = (process.env.CI ?? '') !== '' && process.env.CI !== 'false'
 const skip = chromiumMissing && !inCi ? `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the dashboard browser test` : false
 
 /** A cleanup list the suite runs at its end, last added first. */
-class SuiteCleanup implements Cleanup {
-  private readonly steps: Array<() => unknown> = []
-  after (fn: () => unknown): void { this.steps.push(fn) }
-  async run (): Promise<void> {
-    for (const step of this.steps.reverse()) await step()
-  }
-}
-
 describe('web dashboard in chromium, 3-node cluster [issue 13]', { skip }, () => {
   const cleanup = new SuiteCleanup()
   let nodes: NodeProcess[] = []

@@ -7,12 +7,12 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { MqttClient } from 'mqtt'
 import { startNode, type NodeConfig, type NodeHandle } from 'meshmq'
-import { connectClient, Inbox, type Cleanup } from './helpers/mqtt-client.js'
+import { apiCluster, startApiNode, SuiteCleanup } from './helpers/api-nodes.js'
+import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { pollUntil, waitFor } from './helpers/wait.js'
 import { createHttpApp } from '../src/http/server.js'
 import type { ApiParts } from '../src/http/api-parts.js'
@@ -22,14 +22,6 @@ const TOKEN = 'api3-secret-token'
 const WAIT_MS = 15_000
 
 /** A cleanup list the suite runs at its end (clients first, then the nodes). */
-class SuiteCleanup implements Cleanup {
-  private readonly steps: Array<() => unknown> = []
-  after (fn: () => unknown): void { this.steps.push(fn) }
-  async run (): Promise<void> {
-    for (const step of this.steps.reverse()) await step()
-  }
-}
-
 interface Reply { status: number, body: unknown, text: string, headers: Headers }
 
 async function call (node: NodeHandle, method: string, path: string, options: { body?: unknown, token?: string } = {}): Promise<Reply> {
@@ -63,28 +55,15 @@ describe('HTTP API of a 3-node cluster', () => {
   const clients = new Map<string, MqttClient>()
 
   before(async () => {
-    const dirs: string[] = []
-    cleanup.after(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }) })
     const start = async (name: string, extra: NodeConfig): Promise<NodeHandle> => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-http-'))
-      dirs.push(dataDir)
-      const node = await startNode({
-        node: { name, dataDir },
-        listener: { host: '127.0.0.1', port: 0 },
-        log: { level: 'silent' },
-        persistence: { mode: 'off' },
-        cluster: { port: 0, discovery: 'static', heartbeatIntervalMs: 200, peerTimeoutMs: 2000 },
-        http: { port: 0 },
-        ...extra
-      })
+      const { node } = await startApiNode(cleanup, name, extra)
       nodes.push(node)
-      cleanup.after(async () => { await node.close() })
       return node
     }
     n1 = await start(NAMES[0], {})
     const seed = `${NAMES[0]}:${n1.address.cluster.port}`
-    n2 = await start(NAMES[1], { cluster: { port: 0, discovery: 'static', seeds: [seed], heartbeatIntervalMs: 200, peerTimeoutMs: 2000 } })
-    n3 = await start(NAMES[2], { cluster: { port: 0, discovery: 'static', seeds: [seed], heartbeatIntervalMs: 200, peerTimeoutMs: 2000 }, http: { port: 0, token: TOKEN } })
+    n2 = await start(NAMES[1], { cluster: apiCluster([seed]) })
+    n3 = await start(NAMES[2], { cluster: apiCluster([seed]), http: { port: 0, token: TOKEN } })
     await pollUntil(async () => await getJson<{ data: Array<{ status: string }> }>(n2, '/api/v1/nodes'),
       nodes => nodes.data.filter(node => node.status === 'up').length === 3, WAIT_MS, 'api2 to see 3 nodes up')
     const connect = async (node: NodeHandle, clientId: string, username?: string): Promise<void> => {

@@ -6,25 +6,15 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { startNode, type NodeConfig, type NodeHandle } from 'meshmq'
-import { connectClient, Inbox, type Cleanup } from './helpers/mqtt-client.js'
+import type { NodeConfig, NodeHandle } from 'meshmq'
+import { apiCluster, startApiNode, SuiteCleanup } from './helpers/api-nodes.js'
+import { connectClient, Inbox } from './helpers/mqtt-client.js'
 import { pollUntil } from './helpers/wait.js'
 import { Registry } from 'prom-client'
 import { registerRuntimeMetrics } from '../src/http/runtime-metrics.js'
 
 const NAMES = ['prom1@127.0.0.1', 'prom2@127.0.0.1'] as const
 const WAIT_MS = 15_000
-
-class SuiteCleanup implements Cleanup {
-  private readonly steps: Array<() => unknown> = []
-  after (fn: () => unknown): void { this.steps.push(fn) }
-  async run (): Promise<void> {
-    for (const step of this.steps.reverse()) await step()
-  }
-}
 
 async function scrape (node: NodeHandle): Promise<string> {
   const http = node.address.http!
@@ -49,23 +39,9 @@ describe('Prometheus series of a 2-node cluster', () => {
   let n1: NodeHandle, n2: NodeHandle
 
   before(async () => {
-    const start = async (name: string, extra: NodeConfig): Promise<NodeHandle> => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'meshmq-prom-'))
-      cleanup.after(() => { rmSync(dataDir, { recursive: true, force: true }) })
-      const node = await startNode({
-        node: { name, dataDir },
-        listener: { host: '127.0.0.1', port: 0 },
-        log: { level: 'silent' },
-        persistence: { mode: 'off' },
-        cluster: { port: 0, discovery: 'static', heartbeatIntervalMs: 200, peerTimeoutMs: 2000 },
-        http: { port: 0 },
-        ...extra
-      })
-      cleanup.after(async () => { await node.close() })
-      return node
-    }
+    const start = async (name: string, extra: NodeConfig): Promise<NodeHandle> => (await startApiNode(cleanup, name, extra)).node
     n1 = await start(NAMES[0], {})
-    n2 = await start(NAMES[1], { cluster: { port: 0, discovery: 'static', seeds: [`${NAMES[0]}:${n1.address.cluster.port}`], heartbeatIntervalMs: 200, peerTimeoutMs: 2000 } })
+    n2 = await start(NAMES[1], { cluster: apiCluster([`${NAMES[0]}:${n1.address.cluster.port}`]) })
     await pollUntil(async () => await scrape(n1), text => valueOf(text, 'meshmq_cluster_nodes', { status: 'up' }) === 2, WAIT_MS, 'prom1 to see 2 nodes up')
   })
   after(async () => { await cleanup.run() })
