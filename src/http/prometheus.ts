@@ -9,7 +9,7 @@ import { Counter, Gauge, Registry, type Metric } from 'prom-client'
 import { droppedByReason, metrics } from '../core/metrics.js'
 import type { ClusterNetwork } from '../../network/cluster.js'
 import type { DeliveryBudget } from '../core/session/delivery-budget.js'
-import type { DurationHistogram } from '../../network/stats.js'
+import type { DurationHistogram, RouteStats } from '../../network/stats.js'
 import type { ActorTypeView } from '../admin/node-metrics.js'
 import { registerRuntimeMetrics } from './runtime-metrics.js'
 
@@ -150,19 +150,17 @@ export function createPrometheusRegistry (sources: PrometheusSources): Prometheu
   readCounter(registry, 'meshmq_forward_sent_total', 'Frames written to forward streams (all peers, resends included)', [], forward(s => s.sent))
   readCounter(registry, 'meshmq_forward_acked_total', 'QoS 1/2 frames acknowledged by peers (all peers)', [], forward(s => s.acked))
   readCounter(registry, 'meshmq_forward_resent_total', 'QoS 1/2 frames written again after a lost stream (all peers)', [], forward(s => s.resent))
+  /** One histogram of both replicated tables' stats (`routes`, `clients`), labelled `table`. */
+  const tableHistogram = (pick: (stats: RouteStats) => DurationHistogram) => () => {
+    if (!sources.network.started) return []
+    const stats = sources.network.stats()
+    return [{ labels: { table: 'routes' }, histogram: pick(stats.routes) }, { labels: { table: 'clients' }, histogram: pick(stats.clients) }]
+  }
   readHistogram(registry, 'meshmq_route_resync_seconds',
     'Resyncs of another node\'s replicated table (routes, client ids) on this node: from finding it out of date (delta gap, digest mismatch, node up) to its snapshot applied',
-    () => {
-      if (!sources.network.started) return []
-      const stats = sources.network.stats()
-      return [{ labels: { table: 'routes' }, histogram: stats.routes.resyncSeconds }, { labels: { table: 'clients' }, histogram: stats.clients.resyncSeconds }]
-    })
+    tableHistogram(stats => stats.resyncSeconds))
   readHistogram(registry, 'meshmq_route_convergence_seconds',
     'Deltas of another node\'s replicated table (routes, client ids) applied on this node: from the oldest change they carry (owner\'s wall clock) to applied here (this node\'s); between hosts it includes their clock offset',
-    () => {
-      if (!sources.network.started) return []
-      const stats = sources.network.stats()
-      return [{ labels: { table: 'routes' }, histogram: stats.routes.convergenceSeconds }, { labels: { table: 'clients' }, histogram: stats.clients.convergenceSeconds }]
-    })
+    tableHistogram(stats => stats.convergenceSeconds))
   return { registry, stop }
 }
