@@ -35,6 +35,8 @@ export type SessionMsg =
   | { type: 'routed', tokens: number[], matched: boolean[], written?: [number, number] }
   /** The node's store is durable up to write `seq`: acks waiting for it may leave (session-turn.ts). */
   | { type: 'acks_durable', seq: number }
+  /** The node's store is durable up to write `seq`: PUBLISH packets held for it may leave (held-publishes.ts). */
+  | { type: 'publishes_durable', seq: number }
   /** The store writes of the routing reported with these tokens are committed or cancelled (session-turn.ts). */
   | { type: 'acks_settled', tokens: number[] }
   /** The session as the node's store kept it, read back at start (see session-restore.ts). */

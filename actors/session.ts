@@ -34,6 +34,7 @@ import type { DropReason, SessionOutput } from '../src/core/session/session-outp
 import { deliver, drainQueue } from '../src/core/session/delivery.js'
 import { clearQueue, type QueueBudget } from '../src/core/session/queue.js'
 import { resendInflight } from '../src/core/session/inflight.js'
+import { HeldPublishes } from '../src/core/session/held-publishes.js'
 import { redeliveriesByShard, takeUnackedShared } from '../src/core/session/shared-redelivery.js'
 import type { CancelTimer } from '../src/core/clock.js'
 import type { Message } from '../src/core/mqtt/message.js'
@@ -196,16 +197,22 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
 
   // ---- SessionContext and SessionOutput: effects ------------------------------------------
 
-  get congested (): boolean { return this.connected?.link.congested ?? false }
+  /** Past the high-water mark: the socket's buffer, or PUBLISH packets held for the store (held-publishes.ts). */
+  get congested (): boolean {
+    const connected = this.connected
+    if (connected === undefined) return false
+    return connected.link.congested || (connected.held?.bytes ?? 0) > this.broker.config.mqtt.outgoingHighWaterBytes
+  }
 
   send (packet: Packet): void {
     if (this.connected?.link.send(packet) === true) metrics.packetsSent++
   }
 
   writePublish (bytes: Buffer): void {
-    if (this.connected?.link.sendBytes(bytes) !== true) return
-    metrics.messagesSent++
-    metrics.packetsSent++
+    const connected = this.connected
+    if (connected === undefined) return
+    if (connected.held?.holding === true) connected.held.add(bytes)
+    else if (connected.link.sendBytes(bytes)) countPublishSent()
   }
 
   /** Counts a dropped message and logs it (throttled, exact counts per reason). */
@@ -232,6 +239,33 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
 
   flowChanged (entry: InflightEntry): void {
     this.record?.flowChanged(entry)
+    // Its PUBLISH, written next, leaves once the packet id's record is durable (held-publishes.ts).
+    if (entry.phase === 'publish' && entry.delivery.storeKey !== undefined) this.holdPublishes()
+  }
+
+  /** Holds PUBLISH packets written from now on until the store has committed what was appended so far. */
+  private holdPublishes (): void {
+    const durable = this.broker.durable
+    const connected = this.connected
+    if (durable === undefined || durable.immediate || connected === undefined || durable.appended <= durable.committed) return
+    const seq = durable.appended
+    const held = connected.held ??= new HeldPublishes()
+    held.holdUntil(seq)
+    if (seq > held.awaited) {
+      held.awaited = seq
+      const self = this.self
+      durable.afterDurable(seq, () => { dispatch(self, { type: 'publishes_durable', seq }) })
+    }
+  }
+
+  /** Writes the PUBLISH packets whose packet ids are now durable, then what the queue may send. */
+  private releaseHeld (): void {
+    const connected = this.connected
+    const held = connected?.held
+    const durable = this.broker.durable
+    if (held === undefined || durable === undefined) return
+    for (const bytes of held.release(durable.committed)) if (connected!.link.sendBytes(bytes)) countPublishSent()
+    this.drain()
   }
 
   publish (message: Message): void {
@@ -354,6 +388,9 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
       case 'acks_durable':
         if (lifecycle.kind === 'connected') for (const packet of this.turnParts?.durableUpTo(msg.seq) ?? []) this.send(packet)
         break
+      case 'publishes_durable':
+        if (lifecycle.kind === 'connected') this.releaseHeld()
+        break
       case 'acks_settled':
         if (lifecycle.kind === 'connected') for (const packet of this.turnParts?.acksSettled(msg.tokens) ?? []) this.send(packet)
         break
@@ -459,6 +496,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
     if (this.broker.log.isLevelEnabled('info')) {
       this.info({ remote: link.remoteAddress, proto_ver: request.protocolVersion, clean_start: request.cleanStart, keepalive: request.keepalive, session_present: decision.sessionPresent }, 'client_connected')
     }
+    // A packet id recorded for the connection before may not be durable yet: its resend waits too.
+    if (hasUnreleasedKeptFlow(this.state)) this.holdPublishes()
     resendInflight(this.state, connected, this.now(), this)
     this.drain()
     this.sharedPresence(true)
@@ -692,4 +731,15 @@ export function spawnSession (broker: BrokerContext, registry: Ref<RegistryMsg>,
   session.self = ref
   sessionOfActor.set(ref, session)
   return ref
+}
+
+function countPublishSent (): void {
+  metrics.messagesSent++
+  metrics.packetsSent++
+}
+
+/** Whether a kept QoS 2 delivery is in flight before its PUBREC: its packet id was recorded. */
+function hasUnreleasedKeptFlow (state: SessionState): boolean {
+  for (const entry of state.inflight?.values() ?? []) if (entry.phase === 'publish' && entry.delivery.storeKey !== undefined && entry.delivery.qos === 2) return true
+  return false
 }

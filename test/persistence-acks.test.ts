@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { startTestBroker, type TestBrokerOptions } from './helpers/broker.js'
 import { connectClient, endClient, Inbox, type Cleanup } from './helpers/mqtt-client.js'
 import { MemoryStore } from '../src/store/memory-store.js'
-import { DELIVERY_PREFIX, SUBSCRIPTION_PREFIX } from '../src/store/records.js'
+import { decodeDelivery, DELIVERY_PREFIX, SUBSCRIPTION_PREFIX, type DecodedDelivery } from '../src/store/records.js'
 
 /** A commit window long enough that a PUBACK leaving well before it did not wait for a commit. */
 const BATCH_MS = 1500
@@ -34,6 +34,13 @@ async function keys (store: MemoryStore, prefix: string): Promise<string[]> {
 
 async function deliveryKeys (store: MemoryStore): Promise<string[]> {
   return await keys(store, DELIVERY_PREFIX)
+}
+
+/** The delivery records in the store as they are at the call. */
+async function deliveries (store: MemoryStore): Promise<DecodedDelivery[]> {
+  const found: DecodedDelivery[] = []
+  for await (const [, value] of store.entries(DELIVERY_PREFIX)) found.push(decodeDelivery(value))
+  return found
 }
 
 describe('QoS 1 PUBACK with persistence batch', () => {
@@ -86,6 +93,45 @@ describe('QoS 1 PUBACK with persistence batch', () => {
     assert.ok(pubrecSent > 0 && pubrelReceived > pubrecSent, 'the flow completed')
     const waited = pubrelReceived - pubrecSent
     assert.ok(waited >= BATCH_MS * 0.5, `PUBREL ${waited.toFixed(0)} ms after PUBREC: before the commit (window ${BATCH_MS} ms)`)
+    await endClient(pub)
+    await endClient(sub)
+  })
+
+  it('[MQTT-4.3.3-9] a QoS 2 PUBLISH to a kept session leaves only once the store holds its packet id, so a restart resends it under the same id', async t => {
+    const { store, options: brokerOptions } = await options(t)
+    const broker = await startTestBroker(t, brokerOptions)
+    const sub = await connectClient(t, broker.port, { ...SUB_V5, clientId: 'qos2-id-keeper' })
+    await sub.subscribeAsync('f/#', { qos: 2 })
+    const recordsAtReceipt: Array<Promise<DecodedDelivery[]>> = []
+    const received: number[] = []
+    sub.on('packetreceive', packet => {
+      if (packet.cmd !== 'publish' || packet.qos !== 2) return
+      received.push(packet.messageId ?? 0)
+      recordsAtReceipt.push(deliveries(store))
+    })
+    const inbox = new Inbox(sub)
+    const pub = await connectClient(t, broker.port, { protocolVersion: 5, clientId: 'pub-f' })
+    await pub.publishAsync('f/1', 'kept id', { qos: 2 })
+    assert.equal((await inbox.waitForTopic('f/1')).payload.toString(), 'kept id')
+    assert.equal(received.length, 1)
+    const records = await recordsAtReceipt[0]!
+    assert.deepEqual(records.map(record => [record.packetId, record.phase]), [[received[0], 'publish']], 'the delivery\'s record names the packet id the client got')
+    await endClient(pub)
+    await endClient(sub)
+  })
+
+  it('[MQTT-4.3.3-9] a QoS 2 PUBLISH to a session that is not kept leaves without waiting for a commit', async t => {
+    const { options: brokerOptions } = await options(t)
+    const broker = await startTestBroker(t, brokerOptions)
+    const sub = await connectClient(t, broker.port, { protocolVersion: 5, clientId: 'qos2-clean' })
+    await sub.subscribeAsync('g/#', { qos: 2 })
+    const inbox = new Inbox(sub)
+    const pub = await connectClient(t, broker.port, { protocolVersion: 5, clientId: 'pub-g' })
+    const started = performance.now()
+    pub.publish('g/1', 'at once', { qos: 2 })
+    assert.equal((await inbox.waitForTopic('g/1')).payload.toString(), 'at once')
+    const elapsed = performance.now() - started
+    assert.ok(elapsed < BATCH_MS / 2, `PUBLISH after ${elapsed.toFixed(0)} ms, the commit window is ${BATCH_MS} ms`)
     await endClient(pub)
     await endClient(sub)
   })

@@ -8,6 +8,7 @@ import type { ConnectRequest } from './connect.js'
 import type { Message } from '../mqtt/message.js'
 import type { WillMessage } from '../session/session-state.js'
 import { inflightWindow, type Outbound } from '../session/outbound.js'
+import type { HeldPublishes } from '../session/held-publishes.js'
 
 /** A will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
 export interface PendingWill {
@@ -39,6 +40,8 @@ export type SessionLifecycle =
     connectSessionExpiry: number
     /** Whether reason strings may be sent [MQTT-3.1.2-29]. */
     requestProblemInformation: boolean
+    /** PUBLISH packets waiting for the store to commit their packet ids, created on first use. */
+    held: HeldPublishes | undefined
   } & Outbound)
   /** The session outlives its connection until `expiresAt` (clock time) [MQTT-3.1.2-23]. */
   | { kind: 'disconnected', expiresAt: number, pendingWill: PendingWill | undefined }
@@ -64,7 +67,8 @@ export function connectedSession (link: ClientLink, request: ConnectRequest, max
     keepalive: request.keepalive,
     cleanStart: request.cleanStart,
     connectSessionExpiry: request.sessionExpiryInterval,
-    requestProblemInformation: request.requestProblemInformation
+    requestProblemInformation: request.requestProblemInformation,
+    held: undefined
   }
 }
 

@@ -12,18 +12,21 @@ export function windowHasRoom (state: SessionState, outbound: Outbound): boolean
   return (state.inflight?.size ?? 0) < outbound.window
 }
 
-/** Sends a QoS 1/2 delivery under a fresh packet id and records it in flight until the client completes it. */
+/**
+ * Sends a QoS 1/2 delivery under a fresh packet id and records it in flight until the client
+ * completes it. A QoS 2 delivery's packet id is recorded before its PUBLISH is written: the sink
+ * holds the PUBLISH of a kept delivery until that record is durable (held-publishes.ts).
+ */
 export function startFlow (state: SessionState, outbound: Outbound, delivery: Delivery, now: number, out: SessionOutput): void {
   const packetId = allocatePacketId(state)
   if (packetId === undefined) return
   const inflight = state.inflight ??= new Map()
   const entry: InflightEntry = { packetId, delivery, phase: 'publish' }
   inflight.set(packetId, entry)
+  if (delivery.qos === 2) out.flowChanged(entry)
   if (!writePublish(outbound, delivery, packetId, false, now, out)) {
     inflight.delete(packetId)
     out.settled(delivery)
-  } else if (delivery.qos === 2) {
-    out.flowChanged(entry)
   }
 }
 

@@ -36,6 +36,9 @@ export interface SessionOutput {
    * taken out (its record in the node's store goes, see src/core/store/durable.ts).
    */
   settled: (delivery: Delivery) => void
-  /** A QoS 2 delivery in flight got its packet id or went on to PUBREL (its record says so). */
+  /**
+   * A QoS 2 delivery in flight got its packet id (called before its PUBLISH is written) or went on
+   * to PUBREL (its record says so).
+   */
   flowChanged: (entry: InflightEntry) => void
 }
