@@ -17,10 +17,16 @@ export type BrokerName = 'meshmq' | 'aedes' | 'mosquitto' | 'floor'
 /** Order of the A/B alternation within each run. */
 export const BROKER_NAMES: readonly BrokerName[] = ['meshmq', 'aedes', 'mosquitto', 'floor']
 
-/** Whether `broker` runs a scenario of this kind: the floor is no broker and runs only the idle rows. */
-export function runsScenarioKind (broker: BrokerName, kind: 'throughput' | 'idle' | 'tls'): boolean {
-  return broker !== 'floor' || kind === 'idle'
+/**
+ * Whether `broker` runs `scenario`: the floor is no broker; it runs the idle rows (holding the
+ * sockets) and the scenarios marked `floor` (relaying, bench/bare-socket-server.ts).
+ */
+export function runsScenario (broker: BrokerName, scenario: { kind: 'throughput' | 'idle' | 'tls', floor?: boolean }): boolean {
+  return broker !== 'floor' || scenario.kind === 'idle' || scenario.floor === true
 }
+
+/** What the floor does: hold idle sockets (memory floor) or relay PUBLISH between pairs (latency floor). */
+export type FloorMode = 'hold' | 'relay'
 
 /** A restart reads the whole store back before the port opens: 1M queued messages take a while. */
 const START_TIMEOUT_MS = 180_000
@@ -64,9 +70,9 @@ export interface BenchTls {
 export type PeerSockets = 'default' | 'nodelay'
 
 /** Starts `name` with its plain listener and, with `tls`, a TLS listener on another port. */
-export async function startBroker (name: BrokerName, host: BrokerHost, sockets: PeerSockets = 'default', tls?: BenchTls): Promise<RunningBroker> {
+export async function startBroker (name: BrokerName, host: BrokerHost, sockets: PeerSockets = 'default', tls?: BenchTls, floor: FloorMode = 'hold'): Promise<RunningBroker> {
   const tlsPort = tls === undefined ? undefined : await freePort()
-  const broker = await startPlainBroker(name, host, sockets, tls === undefined || tlsPort === undefined ? undefined : { ...tls, port: tlsPort })
+  const broker = await startPlainBroker(name, host, sockets, tls === undefined || tlsPort === undefined ? undefined : { ...tls, port: tlsPort }, floor)
   if (tls === undefined || tlsPort === undefined) return broker
   try {
     await waitForPort(LOOPBACK, tlsPort, broker.process, START_TIMEOUT_MS)
@@ -77,22 +83,22 @@ export async function startBroker (name: BrokerName, host: BrokerHost, sockets: 
   return { ...broker, tlsAddress: { host: LOOPBACK, port: tlsPort, tls: { caFile: tls.caFile } } }
 }
 
-async function startPlainBroker (name: BrokerName, host: BrokerHost, sockets: PeerSockets, tls: (BenchTls & { port: number }) | undefined): Promise<RunningBroker> {
+async function startPlainBroker (name: BrokerName, host: BrokerHost, sockets: PeerSockets, tls: (BenchTls & { port: number }) | undefined, floor: FloorMode): Promise<RunningBroker> {
   switch (name) {
     case 'meshmq': return await startMeshmq(host, await freePort(), [], 'meshmq', tls === undefined ? {} : { MESHMQ_LISTENERS: JSON.stringify([meshmqTlsListener(tls)]) })
     case 'aedes': return await startAedes(host, sockets, tls)
     case 'mosquitto': return await startMosquitto(host, sockets, tls)
-    case 'floor': return await startFloor(host, tls)
+    case 'floor': return await startFloor(host, tls, floor)
   }
 }
 
-/** The bare-socket floor: a Node process that holds the connections and does nothing else. */
-async function startFloor (host: BrokerHost, tls: (BenchTls & { port: number }) | undefined): Promise<RunningBroker> {
+/** The floor: a Node process that holds the connections, or relays pairs' messages, and does nothing else. */
+async function startFloor (host: BrokerHost, tls: (BenchTls & { port: number }) | undefined, mode: FloorMode): Promise<RunningBroker> {
   if (tls !== undefined) throw new BrokerStartError('the bare-socket floor has no TLS listener')
   const port = await freePort()
   const child = new ChildProcess('floor', {
     command: process.execPath,
-    args: [join(host.root, 'dist', 'bench', 'bare-socket-server.js'), String(port)],
+    args: [join(host.root, 'dist', 'bench', 'bare-socket-server.js'), String(port), ...(mode === 'relay' ? ['--relay'] : [])],
     cpu: host.cpu,
     cwd: host.root
   })

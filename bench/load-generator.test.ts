@@ -181,6 +181,25 @@ test('the bare-socket floor answers each CONNECT with an accepting CONNACK and h
   }
 })
 
+for (const qos of [0, 1] as const) {
+  test(`the relay floor carries a paced QoS ${qos} run of pairs: every message once, in order, with latency measured`, async () => {
+    const port = await freePort()
+    const floor = new ChildProcess('floor', { command: process.execPath, args: [new URL('bare-socket-server.js', import.meta.url).pathname, String(port), '--relay'], cpu: null })
+    try {
+      await waitForPort('127.0.0.1', port, floor, 10_000)
+      const address = { host: '127.0.0.1', port }
+      const result = await runThroughput(pairs(settings, address, address, qos, settings.pacedRate))
+      assert.ok(result.published > 0)
+      assert.equal(result.delivered, result.published)
+      assert.deepEqual([result.lost, result.duplicated, result.outOfOrder, result.unexpected, result.unacked], [0, 0, 0, 0, 0])
+      assert.deepEqual(result.errors, [])
+      assert.ok(result.latency.count > 0 && result.latency.p50Ms <= result.latency.p99Ms)
+    } finally {
+      await floor.stop()
+    }
+  })
+}
+
 test('the CPU sampler attributes a busy child process about one CPU second per second of its window', async () => {
   const { spawn } = await import('node:child_process')
   const { CpuSampler } = await import('./cpu-sampler.js')

@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'nod
 import os from 'node:os'
 import { basename, delimiter, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { findMosquitto, meshmqMain, MOSQUITTO_MISSING, runsScenarioKind, type BenchTls, type BrokerName } from './brokers.js'
+import { findMosquitto, meshmqMain, MOSQUITTO_MISSING, runsScenario, type BenchTls, type BrokerName } from './brokers.js'
 import { runTlsScenario } from './tls-runs.js'
 import { createTestCertificates, type TestCertificates } from '../test/helpers/test-certificates.js'
 import { parseOptions, USAGE, type BenchOptions } from './options.js'
@@ -92,11 +92,11 @@ async function main (options: BenchOptions): Promise<void> {
 
   const single: ScenarioRuns[] = []
   const selected: Scenario[] = SCENARIOS.filter(s => options.scenarios.includes(s.id))
-  // The floor has a column only when an idle row runs; it runs nothing else.
-  if (!selected.some(s => s.kind === 'idle')) brokers = brokers.filter(b => b !== 'floor')
+  // The floor has a column only when a row it runs is selected (idle rows, and those marked `floor`).
+  if (!selected.some(s => runsScenario('floor', s))) brokers = brokers.filter(b => b !== 'floor')
   if (brokers.length > 0) {
     for (const scenario of selected) {
-      const scenarioBrokers = brokers.filter(b => runsScenarioKind(b, scenario.kind))
+      const scenarioBrokers = brokers.filter(b => runsScenario(b, scenario))
       const runs = new Map<BrokerName, RunOutcome[]>(scenarioBrokers.map(b => [b, []]))
       single.push({ scenario, runs })
       for (let run = 1; run <= options.runs; run++) {

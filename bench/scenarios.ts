@@ -35,6 +35,8 @@ export interface ThroughputScenario {
   metrics: Metric[]
   /** Socket setting of the peer brokers: Nagle on for throughput, TCP_NODELAY for latency. */
   peerSockets: PeerSockets
+  /** The floor runs it too, relaying (bench/bare-socket-server.ts): the latency rows. */
+  floor?: boolean
   build: (settings: LoadSettings, publishTo: BrokerAddress, subscribeTo: BrokerAddress) => ThroughputWorkload
   figures: (result: ThroughputResult) => Record<string, number>
 }
@@ -174,6 +176,7 @@ export const SCENARIOS: readonly Scenario[] = [
     id: qos === 0 ? 'paced-qos0' : 'paced-qos1',
     title: `10 pairs paced, QoS ${qos} (peers with TCP_NODELAY)`,
     peerSockets: 'nodelay',
+    floor: true,
     metrics: [
       { key: 'p50', label: 'p50 latency, ms', higherIsBetter: false, digits: 3, generatorSensitive: true },
       { key: 'p99', label: 'p99 latency, ms', higherIsBetter: false, digits: 3, generatorSensitive: true }

@@ -2,7 +2,7 @@
  * Runs single-node scenarios: a fresh broker process per run, the generator in its own process,
  * a broker exit during the run reported as a crash.
  */
-import { startBroker, type BenchTls, type BrokerHost, type BrokerName, type PeerSockets, type RunningBroker } from './brokers.js'
+import { startBroker, type BenchTls, type BrokerHost, type BrokerName, type FloorMode, type PeerSockets, type RunningBroker } from './brokers.js'
 import { GeneratorProcess, type GeneratorHost } from './generator-process.js'
 import { BrokerCrashedError } from './errors.js'
 import { CLEAN, describeFailure, type Integrity, type RunOutcome } from './outcome.js'
@@ -27,7 +27,7 @@ export async function runThroughputScenario (scenario: ThroughputScenario, broke
     const workload = scenario.build(settings, broker.address, broker.address)
     const result = await runThroughputWorkload(hosts.generator, workload, broker)
     return { ok: true, figures: scenario.figures(result), integrity: integrityOf(result), generatorBusy: result.generatorBusy }
-  })
+  }, undefined, 'relay')
 }
 
 /** Runs a throughput workload in a generator process, failing early if `broker` exits meanwhile. */
@@ -76,8 +76,8 @@ export async function runIdleScenario (scenario: IdleScenario, brokerName: Broke
 }
 
 /** Runs `body` against a fresh broker (with a TLS listener when `tls` is given), reporting a crash or failure as the outcome. */
-export async function withBroker (name: BrokerName, hosts: Hosts, sockets: PeerSockets, body: (broker: RunningBroker) => Promise<RunOutcome>, tls?: BenchTls): Promise<RunOutcome> {
-  return await withStartedBroker(async () => await startBroker(name, hosts.broker, sockets, tls), body)
+export async function withBroker (name: BrokerName, hosts: Hosts, sockets: PeerSockets, body: (broker: RunningBroker) => Promise<RunOutcome>, tls?: BenchTls, floor?: FloorMode): Promise<RunOutcome> {
+  return await withStartedBroker(async () => await startBroker(name, hosts.broker, sockets, tls, floor), body)
 }
 
 /** Runs `body` against the broker `start` gives, reporting a crash or failure as the outcome. */
