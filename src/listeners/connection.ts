@@ -9,6 +9,7 @@ import mqtt, { type Packet, type IConnectPacket, type IDisconnectPacket, type IP
 import { FrameSplitter, PacketTooLargeError, splitWholeFrames } from '../core/mqtt/frame-splitter.js'
 import { checkInboundFrame, connectProtocol, type PacketViolation } from '../core/mqtt/inbound-checks.js'
 import { decodePublish } from '../core/mqtt/publish-codec.js'
+import { decodeSubscribe } from '../core/mqtt/subscribe-codec.js'
 import { PacketDecodeError } from '../core/mqtt/wire-reader.js'
 import type { InboundPacket } from '../core/channel/handle-packet.js'
 import type { ClientLink, CloseReason, ConnectionEvents, DisconnectNotice, LinkSettings } from '../core/channel/client-link.js'
@@ -44,6 +45,9 @@ let nextConnectionId = 1
 const ACK_HEADERS = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const
 const PINGRESP = Buffer.from([0xd0, 0x00])
 const CONNACK_HEADER = 0x20
+/** Packet types decoded here rather than by mqtt-packet (publish-codec.ts, subscribe-codec.ts). */
+const PUBLISH = 3
+const SUBSCRIBE = 8
 
 /**
  * The 4-byte acknowledgements (success, no properties: the reason code may be omitted in v5
@@ -377,9 +381,12 @@ export class Connection implements ClientLink, IdleState {
   private decode (frame: Buffer): InboundPacket | undefined {
     const type = frame[0]! >> 4
     const order = packetOrder(this.phase, type)
-    if (order === 'packet' && type === 3) {
+    if (order === 'packet' && (type === PUBLISH || type === SUBSCRIBE)) {
       try {
-        return decodePublish(frame, this.protocolVersion)
+        if (type === PUBLISH) return decodePublish(frame, this.protocolVersion)
+        // A SUBSCRIBE with MQTT 5 properties goes the general way below.
+        const subscribe = decodeSubscribe(frame, this.protocolVersion)
+        if (subscribe !== undefined) return subscribe
       } catch (err) {
         const reasonCode = err instanceof PacketDecodeError ? err.reasonCode : ReasonCode.MalformedPacket
         this.closeOnViolation(order, frame, { reasonCode, reason: (err as Error).message })
