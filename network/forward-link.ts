@@ -23,7 +23,10 @@
  *   are dropped (it fetches a snapshot when back).
  * - An idle link, or one waiting for credit, pings; a peer that sends nothing (acks included) for
  *   `peerTimeoutMs` is reported through `onUnresponsive`, so a silent partition is noticed without
- *   waiting for TCP. The receiver acks pings whatever its pressure, so a paused link stays up.
+ *   waiting for TCP. The receiver acks pings whatever its pressure, so a paused link stays up. The
+ *   same holds without a stream: a peer that is up but on which no forward stream opens (or each
+ *   closes at once) for `peerTimeoutMs` after it came up or was last heard is reported too, rather
+ *   than staying up with its messages held.
  */
 import type { Stream } from '@libp2p/interface'
 import { Backoff } from './backoff.js'
@@ -200,6 +203,8 @@ export class ForwardLink {
   /** The peer is up and reachable through `open`: (re)open the stream now. */
   peerUp (open: OpenForwardStream): void {
     if (this.state === 'closed') return
+    // Its hello was just answered: the silence a stream that will not open is measured from here.
+    if (this.opener === undefined) this.lastHeardAt = this.now()
     this.opener ??= open
     if (this.state === 'down' && this.reopenTimer === undefined) void this.openStream()
   }
@@ -262,6 +267,7 @@ export class ForwardLink {
       if (this.stillOpening(open)) {
         this.state = 'down'
         this.init.logger.debug({ peer: this.init.peer, err }, 'forward_stream_open_failed')
+        this.reportIfSilent()
         this.scheduleReopen()
       }
       return
@@ -331,7 +337,21 @@ export class ForwardLink {
     if (this.state === 'closed') return
     this.init.logger.debug({ peer: this.init.peer, resend, err: error }, 'forward_stream_closed')
     this.state = 'down'
-    if (this.opener !== undefined) this.scheduleReopen()
+    if (this.opener === undefined) return
+    this.reportIfSilent()
+    this.scheduleReopen()
+  }
+
+  /**
+   * With no stream open, a peer not heard from for the peer timeout is reported unresponsive (its
+   * connections are dropped, so it goes down); the next report waits another peer timeout.
+   */
+  private reportIfSilent (): void {
+    const now = this.now()
+    const silentMs = now - this.lastHeardAt
+    if (silentMs <= this.init.peerTimeoutMs) return
+    this.lastHeardAt = now
+    this.init.onUnresponsive(this.init.peer, silentMs)
   }
 
   private scheduleReopen (): void {
@@ -432,6 +452,8 @@ export class ForwardLink {
     const now = this.now()
     const silentMs = now - this.lastHeardAt
     if (silentMs > this.init.peerTimeoutMs) {
+      // Reported once: the stream's close that follows does not report it again.
+      this.lastHeardAt = now
       this.init.onUnresponsive(this.init.peer, silentMs)
       abortQuietly(stream, new PeerUnresponsiveError(this.init.peer, silentMs))
       return

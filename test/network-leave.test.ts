@@ -107,3 +107,19 @@ test('a peer that stops answering is detected by heartbeat, disconnected, and he
   await waitUntil(() => n1.isRunning(N2), NET_WAIT_MS, 'n2 running again on n1')
   assert.ok(logger.has('partition_healed', { node: N2 }))
 })
+
+test('a peer that is up but on which no forward stream opens is reported unresponsive after the peer timeout, not kept up', async (t) => {
+  const logger = new RecordingLogger()
+  const n1 = await startNode(t, { name: N1, logger, peerTimeoutMs: 1_000 })
+  const n2 = await startNode(t, { name: N2, peerTimeoutMs: 1_000 })
+  await n2.join(n1.addresses()[0]!)
+  await waitUntil(() => n1.stats().links[N2]?.connected === true, NET_WAIT_MS, 'n1 forward link to n2')
+  const down = nextEvent(n1, 'node-down', d => d.node === N2)
+
+  // n2 stops taking forward streams and drops the one it has: its connection and hellos stay up.
+  await n2.libp2p.unhandle(FORWARD_PROTOCOL)
+  for (const stream of n2.libp2p.getConnections().flatMap(c => c.streams).filter(s => s.protocol === FORWARD_PROTOCOL)) stream.abort(new Error('test: forward refused'))
+
+  assert.deepStrictEqual(await down, { node: N2, reason: 'unresponsive' })
+  assert.ok(logger.has('node_unresponsive', { node: N2 }))
+})
