@@ -38,6 +38,7 @@ export const SYS_TOPICS: ReadonlyArray<[string, (startedAt: number) => string]> 
   ['sessions/client_id_conflicts', () => String(metrics.clientIdConflictsLost)],
   ['clients/client_id_owned_by_other_user', () => String(metrics.clientIdOwnedByOtherUser)],
   ['clients/closed/outgoing_buffer_full', () => String(metrics.connectionsClosedOutgoingFull)],
+  ['clients/refused/max_connections', () => String(metrics.connectionsRefusedMax)],
   ['messages/retained', () => String(metrics.messagesRetained)],
   ['messages/retained/full', () => String(metrics.retainedFull)],
   ['messages/forwarded', () => String(metrics.messagesForwarded)],

@@ -19,7 +19,7 @@ export interface AclSetup {
 
 /** Throws WatchedFileError when the file cannot be read, AclFileError (naming the file and line) when it does not parse. */
 export function setUpAcl (auth: AuthConfig, log: Logger): AclSetup {
-  const settings = { allowSysPublish: auth.allowSysPublish, cacheSize: auth.aclCacheSize }
+  const settings = { allowSysPublish: auth.allowSysPublish, cacheSize: auth.aclCacheSize, cacheBytes: auth.aclCacheBytes }
   const path = auth.aclFile
   if (path === undefined) return { authorization: withoutAclFile(auth.allowSysPublish), files: [] }
   const authorization = new AclAuthorization({ anonymous: [], users: new Map(), patterns: [] }, settings)

@@ -15,6 +15,7 @@ import { systemClock, type Clock } from './core/clock.js'
 import { createDefaultListener, createListener } from './listeners/listener-factory.js'
 import type { MqttListener } from './listeners/listener.js'
 import type { ListenerOptions } from './listeners/client-admission.js'
+import { ConnectionLimit } from './listeners/connection-limit.js'
 import type { ListenerType } from './core/config/schema.js'
 import type { BrokerContext } from '../actors/broker-context.js'
 import type { RegistryMsg, RouteDump, RouteTableMsg, ShardMsg, ShardStats } from '../actors/messages.js'
@@ -231,7 +232,8 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
   recordMembers(cluster.network, commit, node, contents.members)
   await restore(context, registry, contents, log, readMs)
 
-  const listenerOptions: ListenerOptions = { config, node, log, authenticator: auth.authenticator, onClient: (request, connection) => { dispatch(registry, { type: 'connect', request, connection }) } }
+  const connectionLimit = new ConnectionLimit(config.mqtt.maxConnections, log.child({ actor: 'listener' }))
+  const listenerOptions: ListenerOptions = { config, node, log, authenticator: auth.authenticator, connectionLimit, onClient: (request, connection) => { dispatch(registry, { type: 'connect', request, connection }) } }
   const { defaultListener, all: listeners } = createListeners(config, listenerOptions)
   const closeListeners = async (): Promise<void> => { await Promise.all(listeners.map(async listener => { await listener.close() })) }
   let listenerAddresses: ListenerAddress[]

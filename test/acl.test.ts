@@ -7,11 +7,11 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { AclFileError, parseAclFile } from '../src/core/auth/acl-file.js'
 import { AclAuthorization, SYS_READ_ONLY, filterCovers, readsEverything, withoutAclFile } from '../src/core/auth/acl.js'
-import type { ClientIdentity, TopicAccess } from '../src/core/auth/identity.js'
+import type { ClientAuthorizer, ClientIdentity } from '../src/core/auth/identity.js'
 
-const SETTINGS = { allowSysPublish: false, cacheSize: 16 }
+const SETTINGS = { allowSysPublish: false, cacheSize: 16, cacheBytes: 65_536 }
 
-function authorizer (text: string, identity: ClientIdentity, settings = SETTINGS): { allows: (access: TopicAccess, topic: string) => boolean } {
+function authorizer (text: string, identity: ClientIdentity, settings = SETTINGS): ClientAuthorizer & { cached?: { topics: number, bytes: number } } {
   return new AclAuthorization(parseAclFile(text), settings).forClient(identity)
 }
 
@@ -190,7 +190,7 @@ describe('ACL decisions', () => {
     const text = 'topic readwrite $SYS/#'
     assert.equal(authorizer(text, { clientId: 'c' }).allows('publish', '$SYS/brokers/x/version'), false)
     assert.equal(authorizer(text, { clientId: 'c' }).allows('read', '$SYS/brokers/x/version'), true)
-    assert.equal(authorizer(text, { clientId: 'c' }, { allowSysPublish: true, cacheSize: 4 }).allows('publish', '$SYS/brokers/x/version'), true)
+    assert.equal(authorizer(text, { clientId: 'c' }, { allowSysPublish: true, cacheSize: 4, cacheBytes: 65_536 }).allows('publish', '$SYS/brokers/x/version'), true)
   })
 
   it('$SYS is read-only for clients without an ACL file; everything else is allowed', () => {
@@ -215,9 +215,23 @@ describe('ACL decisions', () => {
     assert.equal(client.allows('read', 'b/c'), true)
   })
 
+  it('the cache is bounded in bytes of topic text too: the oldest go first, a topic above the bound is decided each time, decisions stay right', () => {
+    const client = authorizer('topic read long/#', { clientId: 'c' }, { allowSysPublish: false, cacheSize: 1_000, cacheBytes: 200 })
+    for (let i = 0; i < 50; i++) {
+      const topic = `long/${String(i).padStart(40, '0')}`
+      assert.equal(client.allows('read', topic), true)
+      assert.ok(client.cached!.bytes <= 200, `cached ${client.cached!.bytes} bytes`)
+    }
+    assert.equal(client.cached!.topics, 2, 'two topics of 90 bytes fit in 200')
+    const huge = `long/${'x'.repeat(200)}`
+    assert.equal(client.allows('read', huge), true)
+    assert.equal(client.allows('publish', huge), false)
+    assert.equal(client.cached!.topics, 2, 'a topic above the byte bound is not cached')
+  })
+
   it('decisions stay right past the cache bound (oldest evicted) and with no cache', () => {
     for (const cacheSize of [0, 2]) {
-      const client = authorizer('topic read even/#\ntopic write odd/#', { clientId: 'c' }, { allowSysPublish: false, cacheSize })
+      const client = authorizer('topic read even/#\ntopic write odd/#', { clientId: 'c' }, { allowSysPublish: false, cacheSize, cacheBytes: 65_536 })
       for (let round = 0; round < 3; round++) {
         for (let i = 0; i < 10; i++) {
           const topic = `${i % 2 === 0 ? 'even' : 'odd'}/${i}`

@@ -44,7 +44,7 @@ describe('defaults', () => {
     assert.equal(config.node.dataDir, './data/meshmq@127.0.0.1')
     assert.deepEqual(config.listener, { enabled: true, host: '0.0.0.0', port: 1883, tcpKeepAliveMs: 60_000 })
     assert.deepEqual(config.listeners, [])
-    assert.deepEqual(config.auth, { allowAnonymous: true, useIdentityAsUsername: false, allowSysPublish: false, aclCacheSize: 256 })
+    assert.deepEqual(config.auth, { allowAnonymous: true, useIdentityAsUsername: false, allowSysPublish: false, aclCacheSize: 256, aclCacheBytes: 65536 })
     assert.deepEqual(config.log, { level: 'info', format: 'auto' })
     assert.equal(config.mqtt.maxPacketSize, 1024 * 1024)
     assert.equal(config.mqtt.maxSessionExpiry, 7200)

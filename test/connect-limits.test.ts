@@ -1,8 +1,9 @@
 /**
  * Input limits at CONNECT and on idle connections, over real sockets for MQTT 3.1.1 and 5: a Will
  * QoS 3 is malformed, will topics are bounded like PUBLISH topics, client identifiers are bounded,
- * delays beyond Node's timer range are honoured, clients with keepalive 0 can be capped, and client
- * sockets have TCP keepalive. Other clients keep working throughout.
+ * delays beyond Node's timer range are honoured, clients with keepalive 0 can be capped, client
+ * sockets have TCP keepalive, and the node holds at most `mqtt.maxConnections` connections. Other
+ * clients keep working throughout.
  */
 import { test, after, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,7 +12,9 @@ import type { IConnectPacket, QoS } from 'mqtt-packet'
 import { startTestBroker } from './helpers/broker.js'
 import { startBystander } from './helpers/bystander.js'
 import { RawClient } from './helpers/raw-client.js'
-import { sleep, uniqueName } from './helpers/wait.js'
+import { sleep, uniqueName, waitUntil } from './helpers/wait.js'
+import { pino } from 'pino'
+import { metrics } from '../src/core/metrics.js'
 
 const MAX_TOPIC_LEVELS = 8
 const MAX_CLIENT_ID_LENGTH = 64
@@ -211,4 +214,40 @@ test('MQTT 5: the server uses at most mqtt.topicAliasMaximum aliases towards a c
     if (alias !== undefined) aliases.push(alias)
   }
   assert.deepEqual(aliases.sort(), [1, 2], `aliases used: ${aliases.join(', ')}`)
+})
+
+test('mqtt.maxConnections bounds the connections of all listeners together, CONNECT or not: one more is closed as accepted, counted and logged; a place freed is taken again', async t => {
+  const lines: Array<Record<string, unknown>> = []
+  const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
+  const limited = await startTestBroker(t, { mqtt: { maxConnections: 3 }, log })
+  const refusedBefore = metrics.connectionsRefusedMax
+  const silent = await open(t, 4, limited.port)
+  const { client: first } = await RawClient.connected(limited.port, { clientId: uniqueName('max-a') })
+  t.after(() => first.destroy())
+  const { client: second } = await RawClient.connected(limited.port, { clientId: uniqueName('max-b') }, { protocolVersion: 5 })
+  t.after(() => second.destroy())
+
+  // A fourth connection, here one that would send a valid CONNECT: closed without a CONNACK.
+  const fourth = await open(t, 4, limited.port)
+  fourth.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: uniqueName('max-c'), clean: true, keepalive: 0 })
+  await fourth.closed()
+  assert.equal(metrics.connectionsRefusedMax - refusedBefore, 1)
+  await waitUntil(() => lines.some(line => line.msg === 'connection_refused'), 5_000, 'the connection_refused line')
+  const line = lines.find(l => l.msg === 'connection_refused')!
+  assert.deepEqual([line.reason, line.limit, line.count], ['max_connections', 3, 1])
+
+  // The clients it holds keep working.
+  first.send({ cmd: 'pingreq' })
+  await first.expect('pingresp')
+
+  // A place freed (the silent socket goes) is taken by the next client.
+  silent.destroy()
+  // The server sees the close a moment later: until then a new connection is still refused.
+  let again: RawClient | undefined
+  for (let attempt = 0; again === undefined && attempt < 50; attempt++) {
+    again = await RawClient.connected(limited.port, { clientId: uniqueName('max-d') }).then(({ client }) => client, async () => { await sleep(100); return undefined })
+  }
+  assert.ok(again !== undefined, 'a client connects in the freed place')
+  t.after(() => again.destroy())
+  assert.equal(again.isClosed, false)
 })

@@ -29,6 +29,8 @@ export const metrics = {
   handoverDuplicatesSuppressed: 0,
   /** Connections closed because they did not read what was sent to them (`mqtt.maxOutgoingBytes`). */
   connectionsClosedOutgoingFull: 0,
+  /** Connections closed as they were accepted: the node held `mqtt.maxConnections` already. */
+  connectionsRefusedMax: 0,
   /** Filters refused with Quota exceeded by `mqtt.maxSubscriptionsPerClient`. */
   subscriptionsRefused: 0,
   /** Filters refused by the ACL (SUBACK 0x80 / 0x87 Not authorized). */

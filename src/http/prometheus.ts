@@ -38,6 +38,7 @@ const COUNTERS: ReadonlyArray<[string, string, () => number]> = [
   ['packets_received', 'MQTT packets received', () => metrics.packetsReceived],
   ['packets_sent', 'MQTT packets sent', () => metrics.packetsSent],
   ['connections_accepted', 'Client connections accepted', () => metrics.connectionsAccepted],
+  ['connections_refused_max', 'Client connections closed as accepted: mqtt.maxConnections were open', () => metrics.connectionsRefusedMax],
   ['auth_failed', 'CONNECTs refused by authentication', () => metrics.authFailed],
   ['messages_published_api', 'Messages published through the HTTP API (not in messages_received)', () => metrics.messagesPublishedByApi],
   ['retained_full', 'Retained publishes not stored at the retained bound', () => metrics.retainedFull],

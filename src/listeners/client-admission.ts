@@ -16,6 +16,7 @@ import type { Logger } from '../core/log.js'
 import type { ConnectRequest } from '../core/channel/connect.js'
 import type { ClientLink } from '../core/channel/client-link.js'
 import { AuthRefusals } from './auth-refusals.js'
+import { ConnectionLimit } from './connection-limit.js'
 import { metrics } from '../core/metrics.js'
 import { ALLOW_ALL, type Authenticator, type Credentials, type TransportInfo } from '../core/auth/identity.js'
 
@@ -30,6 +31,8 @@ export interface ListenerOptions {
   onClient: (request: ConnectRequest, connection: ClientLink) => void
   /** Checks each accepted CONNECT's credentials. Default: everyone is let in. */
   authenticator?: Authenticator
+  /** The node's bound on open connections, shared by its listeners. Default: `mqtt.maxConnections` for this listener alone. */
+  connectionLimit?: ConnectionLimit
 }
 
 export class ClientAdmission {
@@ -37,9 +40,11 @@ export class ClientAdmission {
   private sweeper: NodeJS.Timeout | undefined
   private readonly connectionOptions: ConnectionOptions
   private readonly authRefusals: AuthRefusals
+  private readonly limit: ConnectionLimit
 
   constructor (private readonly options: ListenerOptions, private readonly log: Logger) {
     this.authRefusals = new AuthRefusals(log)
+    const limit = this.limit = options.connectionLimit ?? new ConnectionLimit(options.config.mqtt.maxConnections, log)
     this.connectionOptions = {
       maxPacketSize: options.config.mqtt.maxPacketSize,
       writeHighWaterMark: options.config.mqtt.outgoingHighWaterBytes,
@@ -47,7 +52,10 @@ export class ClientAdmission {
       onConnect: (conn, packet) => { void this.onConnect(conn, packet) },
       transport: { listener: 'unbound', secure: false },
       log,
-      onClosed: connection => { this.connections.delete(connection) }
+      onClosed: connection => {
+        this.connections.delete(connection)
+        limit.release()
+      }
     }
   }
 
@@ -62,9 +70,14 @@ export class ClientAdmission {
 
   /**
    * A stream the listener opened: its bytes are MQTT from here on. `transport`: this client's own
-   * (with its TLS certificate); by default the listener's.
+   * (with its TLS certificate); by default the listener's. Past `mqtt.maxConnections` the stream is
+   * destroyed at once (undefined).
    */
-  admit (stream: ByteStream, transport?: TransportInfo): Connection {
+  admit (stream: ByteStream, transport?: TransportInfo): Connection | undefined {
+    if (!this.limit.take(this.connectionOptions.transport.listener)) {
+      stream.destroy()
+      return undefined
+    }
     const connection = new Connection(stream, this.connectionOptions, transport)
     this.connections.add(connection)
     return connection
@@ -74,6 +87,7 @@ export class ClientAdmission {
   stop (): void {
     if (this.sweeper !== undefined) clearInterval(this.sweeper)
     this.authRefusals.flush()
+    this.limit.flush()
     for (const connection of this.connections) connection.destroy('server_shutdown')
   }
 

@@ -16,7 +16,8 @@
  *   pattern at all (mosquitto refuses it, so a client cannot widen its own rules).
  * - Publishing under `$SYS/` is refused unless `allowSysPublish`, with or without an ACL file.
  *
- * Each client's decisions are cached (`cacheSize` topics, the oldest evicted first); a new file
+ * Each client's decisions are cached (at most `cacheSize` topics and `cacheBytes` of topic text,
+ * the oldest evicted first; a topic longer than `cacheBytes` is decided each time); a new file
  * (`replace`) bumps a generation that every client's authorizer checks, so long-lived sessions
  * take the new rules at their next decision.
  */
@@ -29,6 +30,8 @@ export interface AclSettings {
   allowSysPublish: boolean
   /** Topics whose decisions each client caches; 0 caches nothing. */
   cacheSize: number
+  /** Bytes of topic text (UTF-16 code units × 2) each client's cache holds at most. */
+  cacheBytes: number
 }
 
 /** A rule as one client sees it: patterns with its variables filled in. */
@@ -82,6 +85,8 @@ class AclClientAuthorizer implements ClientAuthorizer {
   private generation = -1
   private rules: ClientRules = { topics: [], patterns: [] }
   private readonly cache = new Map<string, number>()
+  /** Bytes of the topics in `cache`. */
+  private cacheBytes = 0
 
   constructor (private readonly acl: AclAuthorization, private readonly identity: ClientIdentity) {}
 
@@ -91,16 +96,32 @@ class AclClientAuthorizer implements ClientAuthorizer {
       this.generation = this.acl.generation
       this.rules = clientRules(this.acl.current, this.identity)
       this.cache.clear()
+      this.cacheBytes = 0
     }
-    const size = this.acl.settings.cacheSize
-    if (size === 0) return decide(this.rules, access, topic)
+    const { cacheSize, cacheBytes } = this.acl.settings
+    const bytes = topic.length * 2
+    if (cacheSize === 0 || bytes > cacheBytes) return decide(this.rules, access, topic)
     const shift = 2 * ACCESS_INDEX[access]
     const known = this.cache.get(topic)
     if (known !== undefined && (known & (1 << shift)) !== 0) return (known & (2 << shift)) !== 0
     const allowed = decide(this.rules, access, topic)
-    if (known === undefined && this.cache.size >= size) this.cache.delete(this.cache.keys().next().value!)
+    if (known === undefined) {
+      while (this.cache.size > 0 && (this.cache.size >= cacheSize || this.cacheBytes + bytes > cacheBytes)) this.evictOldest()
+      this.cacheBytes += bytes
+    }
     this.cache.set(topic, (known ?? 0) | (1 << shift) | (allowed ? 2 << shift : 0))
     return allowed
+  }
+
+  private evictOldest (): void {
+    const oldest = this.cache.keys().next().value!
+    this.cache.delete(oldest)
+    this.cacheBytes -= oldest.length * 2
+  }
+
+  /** Topics and bytes cached now (tests, diagnostics). */
+  get cached (): { topics: number, bytes: number } {
+    return { topics: this.cache.size, bytes: this.cacheBytes }
   }
 }
 

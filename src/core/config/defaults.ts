@@ -72,7 +72,8 @@ export function fixedDefaults (): FixedDefaults {
       allowAnonymous: true,
       useIdentityAsUsername: false,
       allowSysPublish: false,
-      aclCacheSize: 256
+      aclCacheSize: 256,
+      aclCacheBytes: 64 * 1024
     },
     log: { level: 'info', format: 'auto' },
     mqtt: {
@@ -89,6 +90,7 @@ export function fixedDefaults (): FixedDefaults {
       backlogStallTimeoutMs: 10_000,
       outgoingHighWaterBytes: 8 * 1024 * 1024,
       maxOutgoingBytes: 8 * 1024 * 1024,
+      maxConnections: 1_000_000,
       maxSubscriptionsPerClient: 10_000,
       maxSessionExpiry: 7200,
       topicAliasMaximum: 64,

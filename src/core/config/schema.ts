@@ -83,6 +83,11 @@ export interface AuthConfig {
   allowSysPublish: boolean
   /** Topics whose ACL decisions each client caches (the oldest evicted first; cleared when the ACL file is reloaded; 0: none). Default 256. */
   aclCacheSize: number
+  /**
+   * Bytes of topic text (2 per UTF-16 code unit) each client's ACL cache holds at most; the oldest
+   * topics go first, a longer topic is decided each time and not cached. Default 65 536.
+   */
+  aclCacheBytes: number
   jwt?: JwtAuthConfig
 }
 
@@ -335,6 +340,12 @@ export interface BrokerConfig {
      * `outgoingHighWaterBytes` before it is closed (v5: DISCONNECT 0x97 Quota exceeded). Default 8 MiB.
      */
     maxOutgoingBytes: number
+    /**
+     * Client connections the node holds open at once, all MQTT listeners together (those still
+     * before CONNECT included). One more is closed as it is accepted, counted and logged
+     * (`connection_refused`). Default 1 000 000.
+     */
+    maxConnections: number
     /** Subscriptions one client may hold; further filters get SUBACK 0x97 (v5) / 0x80 (v3.1.1). Default 10 000. */
     maxSubscriptionsPerClient: number
     /**
@@ -532,6 +543,7 @@ export const SCHEMA: Schema<BrokerConfig> = {
     useIdentityAsUsername: boolean,
     allowSysPublish: boolean,
     aclCacheSize: integer(0, 1_000_000),
+    aclCacheBytes: integer(0, 2 ** 31),
     jwt: {
       secret: text(),
       secretFile: text(),
@@ -557,6 +569,7 @@ export const SCHEMA: Schema<BrokerConfig> = {
     backlogStallTimeoutMs: integer(100, 3_600_000),
     outgoingHighWaterBytes: integer(1024, 2 ** 31),
     maxOutgoingBytes: integer(1024, 2 ** 40),
+    maxConnections: integer(1, 100_000_000),
     maxSubscriptionsPerClient: integer(1, 10_000_000),
     maxSessionExpiry: integer(0, 4_294_967_295),
     topicAliasMaximum: integer(0, 65535),
