@@ -10,6 +10,13 @@
  * - a digest ahead of the replica, or at the same seq with another checksum → snapshot.
  * At most one snapshot per node is outstanding; deltas arriving meanwhile are buffered and replayed
  * on top of it.
+ *
+ * Bounded per node (`ReplicaLimits`: entries, and bytes at 2 per UTF-16 code unit), so a peer
+ * holding the cluster secret cannot grow this node's memory without end: entries past the bound
+ * are not held (`refused` in the update, for the caller to count and log). Such a replica is
+ * `truncated`: its checksum no longer says anything (digests at the same sequence number are not
+ * compared, removals of entries it never held are ignored), and once it has shed a tenth of its
+ * bound it fetches a snapshot to take back what it refused.
  */
 import { MAX_BUFFERED_DELTAS } from './constants.js'
 import { FilterSetChecksum } from './filter-checksum.js'
@@ -25,7 +32,18 @@ export interface ReplicaUpdate {
   events: RouteEvent[]
   /** Fetch this node's snapshot, then call `applySnapshot()` or `snapshotFailed()`. */
   snapshotNeeded: boolean
+  /** Entries not held: the replica is at its bound. */
+  refused?: number
 }
+
+/** How much of one node's set a replica holds at most. */
+export interface ReplicaLimits {
+  entries: number
+  /** Bytes of entry text, 2 per UTF-16 code unit. */
+  bytes: number
+}
+
+const UNBOUNDED: ReplicaLimits = Object.freeze({ entries: Infinity, bytes: Infinity })
 
 /** Read-only view of one replica, for status and tests. */
 export interface ReplicaState {
@@ -37,6 +55,8 @@ export interface ReplicaState {
   checksum: string
   size: number
   syncing: boolean
+  /** Entries were refused at the bound since the last snapshot. */
+  truncated: boolean
 }
 
 interface NodeReplica {
@@ -44,15 +64,20 @@ interface NodeReplica {
   latestIncarnation: number
   seq: number
   filters: Set<string>
+  /** Bytes of `filters`. */
+  bytes: number
   checksum: FilterSetChecksum
   syncing: boolean
   buffered: RouteDelta[]
+  truncated: boolean
 }
 
 const NOTHING: ReplicaUpdate = Object.freeze({ events: [], snapshotNeeded: false })
 
 export class RouteReplicas {
   private readonly replicas = new Map<string, NodeReplica>()
+
+  constructor (private readonly limits: ReplicaLimits = UNBOUNDED) {}
 
   nodes (): string[] {
     return [...this.replicas.keys()]
@@ -71,7 +96,8 @@ export class RouteReplicas {
       seq: r.seq,
       checksum: r.checksum.value,
       size: r.filters.size,
-      syncing: r.syncing
+      syncing: r.syncing,
+      truncated: r.truncated
     }
   }
 
@@ -98,7 +124,7 @@ export class RouteReplicas {
     }
     if (r.incarnation !== digest.incarnation) return this.requestSnapshot(r)
     if (digest.seq > r.seq) return this.requestSnapshot(r)
-    if (digest.seq === r.seq && digest.checksum !== r.checksum.value) return this.requestSnapshot(r)
+    if (digest.seq === r.seq && digest.checksum !== r.checksum.value && !r.truncated) return this.requestSnapshot(r)
     return NOTHING
   }
 
@@ -124,7 +150,15 @@ export class RouteReplicas {
     r.latestIncarnation = snapshot.incarnation
     r.incarnation = snapshot.incarnation
     r.seq = snapshot.seq
-    r.filters = new Set(snapshot.filters)
+    let refused = 0
+    r.filters = new Set()
+    r.bytes = 0
+    for (const filter of snapshot.filters) {
+      if (r.filters.has(filter)) continue
+      if (this.fits(r, filter)) this.hold(r, filter)
+      else refused++
+    }
+    r.truncated = refused > 0
     r.checksum = FilterSetChecksum.of(r.filters)
     // The snapshot's own array when it holds no duplicate (a 100k-route join allocates enough).
     const filters = r.filters.size === snapshot.filters.length ? snapshot.filters : [...r.filters]
@@ -142,8 +176,9 @@ export class RouteReplicas {
       const update = this.applyInOrder(snapshot.node, r, delta)
       events.push(...update.events)
       snapshotNeeded ||= update.snapshotNeeded
+      refused += update.refused ?? 0
     }
-    return { events, snapshotNeeded }
+    return refused > 0 ? { events, snapshotNeeded, refused } : { events, snapshotNeeded }
   }
 
   /** The snapshot fetch failed; a later delta, digest or node-up asks again. */
@@ -174,13 +209,19 @@ export class RouteReplicas {
     // Filters touched by the delta, with whether each was present before it: only a net change
     // becomes an event (an add then a remove of the same filter cancel out).
     const before = new Map<string, boolean>()
+    let refused = 0
     for (let i = r.seq + 1 - delta.fromSeq; i < delta.ops.length; i++) {
       const { op, filter } = delta.ops[i] as RouteDelta['ops'][number]
       const present = r.filters.has(filter)
       if (op === 'add' ? present : !present) continue
+      if (op === 'add' && !this.fits(r, filter)) {
+        refused++
+        r.truncated = true
+        continue
+      }
       if (!before.has(filter)) before.set(filter, present)
-      if (op === 'add') r.filters.add(filter)
-      else r.filters.delete(filter)
+      if (op === 'add') this.hold(r, filter)
+      else this.release(r, filter)
       r.checksum.toggle(filter)
     }
     const added: string[] = []
@@ -192,7 +233,30 @@ export class RouteReplicas {
     }
     const events: RouteEvent[] = added.length > 0 || removed.length > 0 ? [{ type: 'routes-changed', node, added, removed }] : []
     r.seq = lastSeqOf(delta)
-    return { events, snapshotNeeded: false }
+    // Room again after refusals: a snapshot takes back what was refused.
+    const snapshotNeeded = r.truncated && refused === 0 && removed.length > 0 && this.hasRoomAgain(r) && !r.syncing
+    if (snapshotNeeded) r.syncing = true
+    return refused > 0 ? { events, snapshotNeeded, refused } : { events, snapshotNeeded }
+  }
+
+  /** Whether `filter` can be held within the limits. */
+  private fits (r: NodeReplica, filter: string): boolean {
+    return r.filters.size < this.limits.entries && r.bytes + filter.length * 2 <= this.limits.bytes
+  }
+
+  private hold (r: NodeReplica, filter: string): void {
+    r.filters.add(filter)
+    r.bytes += filter.length * 2
+  }
+
+  private release (r: NodeReplica, filter: string): void {
+    r.filters.delete(filter)
+    r.bytes -= filter.length * 2
+  }
+
+  /** A tenth of the bound is free again (entries and bytes). */
+  private hasRoomAgain (r: NodeReplica): boolean {
+    return r.filters.size <= this.limits.entries * 0.9 && r.bytes <= this.limits.bytes * 0.9
   }
 
   private requestSnapshot (r: NodeReplica): ReplicaUpdate {
@@ -204,7 +268,7 @@ export class RouteReplicas {
   private replicaOf (node: string): NodeReplica {
     let r = this.replicas.get(node)
     if (r === undefined) {
-      r = { incarnation: 0, latestIncarnation: 0, seq: 0, filters: new Set(), checksum: new FilterSetChecksum(), syncing: false, buffered: [] }
+      r = { incarnation: 0, latestIncarnation: 0, seq: 0, filters: new Set(), bytes: 0, checksum: new FilterSetChecksum(), syncing: false, buffered: [], truncated: false }
       this.replicas.set(node, r)
     }
     return r

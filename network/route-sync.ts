@@ -15,7 +15,8 @@
 import { encodeControl } from './control-codec.js'
 import { MAX_GOSSIPED_DELTA_OPS } from './constants.js'
 import { LocalRoutes } from './local-routes.js'
-import { RouteReplicas, type ReplicaUpdate, type RouteEvent } from './route-replica.js'
+import { RouteReplicas, type ReplicaLimits, type ReplicaUpdate, type RouteEvent } from './route-replica.js'
+import { ThrottledLogEvent } from '../src/core/log-throttle.js'
 import type { ClusterLogger } from './logger.js'
 import type { ReplicatedTable, RouteDelta, RouteDigest, RouteSnapshot } from './route-messages.js'
 import { observeDuration, type RouteStats } from './stats.js'
@@ -41,6 +42,8 @@ export interface RouteSyncInit {
   /** Where this node can be reached, carried by its digest. */
   reachability: () => { peerId: string, addrs: string[] }
   emit: (event: RouteEvent) => void
+  /** How much of each other node's set is held at most. Default: no bound. */
+  limits?: ReplicaLimits
   flushMs: number
   digestIntervalMs: number
   stats: RouteStats
@@ -49,7 +52,9 @@ export interface RouteSyncInit {
 
 export class RouteSync {
   private readonly local: LocalRoutes
-  private readonly replicas = new RouteReplicas()
+  private readonly replicas: RouteReplicas
+  /** `replica_full` lines: throttled, with the exact count of entries refused. */
+  private readonly refusedLog: ThrottledLogEvent
   private flushTimer: NodeJS.Timeout | undefined
   private flushImmediate: NodeJS.Immediate | undefined
   private lastFlushAt = 0
@@ -60,6 +65,8 @@ export class RouteSync {
 
   constructor (private readonly init: RouteSyncInit) {
     this.local = new LocalRoutes(init.node, init.incarnation)
+    this.replicas = new RouteReplicas(init.limits)
+    this.refusedLog = new ThrottledLogEvent(line => { init.logger.warn(line, 'replica_full') })
   }
 
   /** Starts announcing (deltas and digests). */
@@ -194,6 +201,12 @@ export class RouteSync {
 
   private apply (node: string, update: ReplicaUpdate): void {
     for (const event of update.events) this.init.emit(event)
+    const refused = update.refused
+    if (refused !== undefined) {
+      this.init.stats.entriesRefused += refused
+      const limits = this.init.limits
+      this.refusedLog.add({ count: refused }, { node, table: this.init.table, limit_entries: limits?.entries, limit_bytes: limits?.bytes })
+    }
     if (update.snapshotNeeded) void this.sync(node)
   }
 

@@ -38,6 +38,8 @@ export interface RouteStats {
   snapshotsRequested: number
   snapshotsServed: number
   snapshotsFailed: number
+  /** Entries of other nodes' sets not held: their replica was at its bound (`cluster.maxReplicated*PerPeer`). */
+  entriesRefused: number
   /**
    * Resyncs of another node's replica, in seconds on this node's monotonic clock: from finding the
    * replica out of date (a gap in its deltas, a digest that disagrees, the node coming up or back)
@@ -125,7 +127,7 @@ export function emptyForwardStats (): ForwardStats {
 }
 
 export function emptyRouteStats (): RouteStats {
-  return { deltasPublished: 0, deltasReceived: 0, digestsPublished: 0, snapshotsRequested: 0, snapshotsServed: 0, snapshotsFailed: 0, resyncSeconds: emptyDurationHistogram(RESYNC_BUCKETS_S), convergenceSeconds: emptyDurationHistogram(CONVERGENCE_BUCKETS_S) }
+  return { deltasPublished: 0, deltasReceived: 0, digestsPublished: 0, snapshotsRequested: 0, snapshotsServed: 0, snapshotsFailed: 0, entriesRefused: 0, resyncSeconds: emptyDurationHistogram(RESYNC_BUCKETS_S), convergenceSeconds: emptyDurationHistogram(CONVERGENCE_BUCKETS_S) }
 }
 
 export function emptyTrustStats (): TrustStats {

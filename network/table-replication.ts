@@ -67,6 +67,7 @@ export class TableReplication {
       isMember: (node) => membership.get(node) !== undefined,
       reachability: this.components.reachability,
       emit,
+      limits: { entries: settings.maxReplicatedEntriesPerPeer, bytes: settings.maxReplicatedBytesPerPeer },
       flushMs: settings.routeFlushMs,
       digestIntervalMs: settings.digestIntervalMs,
       stats: this.stats[table],

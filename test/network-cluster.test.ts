@@ -161,3 +161,16 @@ test('a hello whose answer is read before its peer stops but taken in after does
   assert.equal(a.isRunning(B), false, 'b has no connection left: it stays down')
   assert.deepStrictEqual(a.status(), { runningNodes: [A], stoppedNodes: [B] })
 })
+
+test('a peer announcing more routes than cluster.maxReplicatedEntriesPerPeer: the rest are not held, counted and logged replica_full', async (t) => {
+  const logger = new RecordingLogger()
+  const n1 = await startNode(t, { name: 'n1@127.0.0.1', logger, maxReplicatedEntriesPerPeer: 5 })
+  const n2 = await startNode(t, { name: 'n2@127.0.0.1' })
+  const model = new RouteTableModel(n1)
+  await n2.join(clusterAddress(n1))
+  await waitUntil(() => n1.isRunning('n2@127.0.0.1'), NET_WAIT_MS, 'n2 up on n1')
+  for (let i = 0; i < 8; i++) n2.addLocalRoute(`big/${i}`)
+  await waitUntil(() => n1.stats().routes.entriesRefused === 3, NET_WAIT_MS, 'three routes refused on n1')
+  assert.equal(model.of('n2@127.0.0.1').length, 5)
+  await waitUntil(() => logger.has('replica_full', { node: 'n2@127.0.0.1', table: 'routes', limit_entries: 5 }), NET_WAIT_MS, 'replica_full logged')
+})

@@ -181,3 +181,43 @@ test('removing a node replaces its routes with none', () => {
   assert.equal(replicas.routesOf(N), undefined)
   assert.deepStrictEqual(replicas.remove(N).events, [])
 })
+
+test('a replica is bounded in entries: a snapshot and deltas past the bound are refused and counted, digests do not loop, and shedding a tenth fetches the rest back', () => {
+  const replicas = new RouteReplicas({ entries: 10, bytes: 1_000_000 })
+  replicas.nodeUp(N, 100)
+  const all = Array.from({ length: 15 }, (_, i) => `f/${i}`)
+  const first = replicas.applySnapshot({ node: N, incarnation: 100, seq: 15, filters: all })
+  assert.equal(first.refused, 5)
+  assert.deepStrictEqual(first.events, [{ type: 'routes-replaced', node: N, filters: all.slice(0, 10) }])
+  assert.equal(replicas.state(N)?.truncated, true)
+
+  const more = replicas.applyDelta(delta(16, [['+', 'g/1'], ['+', 'g/2']]))
+  assert.equal(more.refused, 2)
+  assert.deepStrictEqual(more.events, [])
+  assert.equal(replicas.routesOf(N)?.size, 10)
+
+  // The owner's checksum covers what this node refused: at the same sequence number it is not compared.
+  const owner = FilterSetChecksum.of([...all, 'g/1', 'g/2']).value
+  assert.equal(replicas.applyDigest({ node: N, incarnation: 100, seq: 17, checksum: owner }).snapshotNeeded, false)
+  // A removal of an entry never held changes nothing.
+  assert.deepStrictEqual(replicas.applyDelta(delta(18, [['-', 'f/14']])).events, [])
+
+  // Removals that leave a tenth of the bound free fetch a snapshot for what was refused.
+  const shed = replicas.applyDelta(delta(19, [['-', 'f/0']]))
+  assert.deepStrictEqual(shed.events, [{ type: 'routes-changed', node: N, added: [], removed: ['f/0'] }])
+  assert.equal(shed.snapshotNeeded, true)
+  const back = replicas.applySnapshot({ node: N, incarnation: 100, seq: 19, filters: [...all.slice(1, 14), 'g/1', 'g/2'] })
+  assert.equal(back.refused, 5)
+  assert.equal(replicas.routesOf(N)?.size, 10)
+})
+
+test('a replica is bounded in bytes of entry text (2 per UTF-16 code unit); within the bound nothing is refused', () => {
+  const replicas = new RouteReplicas({ entries: 1_000, bytes: 100 })
+  replicas.nodeUp(N, 100)
+  const long = 'x'.repeat(30)
+  const update = replicas.applySnapshot({ node: N, incarnation: 100, seq: 3, filters: [`${long}/1`, `${long}/2`, `${long}/3`] })
+  assert.equal(update.refused, 2, 'one 64-byte entry fits in 100 bytes')
+  const within = synced(['a', 'b'], 2)
+  assert.equal(within.applyDelta(delta(3, [['+', 'c']])).refused, undefined)
+  assert.equal(within.state(N)?.truncated, false)
+})

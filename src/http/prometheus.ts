@@ -151,6 +151,12 @@ export function createPrometheusRegistry (sources: PrometheusSources): Prometheu
   readCounter(registry, 'meshmq_forward_sent_total', 'Frames written to forward streams (all peers, resends included)', [], forward(s => s.sent))
   readCounter(registry, 'meshmq_forward_acked_total', 'QoS 1/2 frames acknowledged by peers (all peers)', [], forward(s => s.acked))
   readCounter(registry, 'meshmq_forward_resent_total', 'QoS 1/2 frames written again after a lost stream (all peers)', [], forward(s => s.resent))
+  readCounter(registry, 'meshmq_replica_entries_refused_total', 'Entries of other nodes\' replicated tables (routes, client ids) not held: the replica was at its bound', ['table'], c => {
+    if (!sources.network.started) return
+    const stats = sources.network.stats()
+    c.inc({ table: 'routes' }, stats.routes.entriesRefused)
+    c.inc({ table: 'clients' }, stats.clients.entriesRefused)
+  })
   /** One histogram of both replicated tables' stats (`routes`, `clients`), labelled `table`. */
   const tableHistogram = (pick: (stats: RouteStats) => DurationHistogram) => () => {
     if (!sources.network.started) return []

@@ -37,6 +37,8 @@ export const CLUSTER_DEFAULTS: Readonly<ClusterTunables> = Object.freeze({
   redialMaxMs: 5_000,
   maxQueuedBytesPerPeer: 64 * 1024 * 1024,
   maxQueuedMessagesPerPeer: 250_000,
+  maxReplicatedEntriesPerPeer: 1_000_000,
+  maxReplicatedBytesPerPeer: 128 * 1024 * 1024,
   forwardWindowMessages: 256,
   forwardWindowBytes: 2 * 1024 * 1024,
   inboundConnectionThreshold: 100,

@@ -139,6 +139,14 @@ export interface ClusterTunables {
    */
   maxQueuedMessagesPerPeer: number
   /**
+   * Entries of one other node's replicated set this node holds (its routes; the client ids it holds
+   * sessions for): past it further ones are not held, counted and logged (`replica_full`), and
+   * messages for routes not held do not go to that node. Default 1 000 000.
+   */
+  maxReplicatedEntriesPerPeer: number
+  /** Bytes of entry text (2 per UTF-16 code unit) of one other node's replicated set held, as above. Default 128 MiB. */
+  maxReplicatedBytesPerPeer: number
+  /**
    * Flow control: QoS 1/2 messages all peers together may send this node beyond what it has taken
    * in (each inbound forward stream gets an equal share, at least 8; none is granted while the
    * node's session queues are under pressure). Default 256.
@@ -611,6 +619,8 @@ export const SCHEMA: Schema<BrokerConfig> = {
     redialMaxMs: integer(1, DAY_MS),
     maxQueuedBytesPerPeer: integer(64 * 1024, 2 ** 40),
     maxQueuedMessagesPerPeer: integer(1, 100_000_000),
+    maxReplicatedEntriesPerPeer: integer(1, 1_000_000_000),
+    maxReplicatedBytesPerPeer: integer(1024, 2 ** 40),
     forwardWindowMessages: integer(1, 1_000_000),
     forwardWindowBytes: integer(4 * 1024, 2 ** 30),
     inboundConnectionThreshold: integer(1, 1_000_000),
