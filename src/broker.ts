@@ -76,6 +76,12 @@ export interface Broker {
   shardStats: () => Promise<ShardStats[]>
   /** Reads every auth file again now (password file, JWT secret / key); SIGHUP calls it. A broken file keeps its last good contents. */
   reloadAuth: () => void
+  /**
+   * Reads the TLS listeners' certificate files again (SIGHUP calls it): new handshakes use them,
+   * open connections keep theirs. Logs `tls_reloaded` per listener, or `tls_reload_failed` and
+   * keeps the old ones when a file cannot be read or the certificate and key do not go together.
+   */
+  reloadCertificates: () => Promise<void>
   stop: () => Promise<void>
 }
 
@@ -284,6 +290,17 @@ export async function startBroker (given: BrokerConfig, options: BrokerOptions =
       await query(shard, (replyTo: Ref<ShardStats>) => ({ type: 'stats', replyTo }), QUERY_TIMEOUT_MS))),
     reloadAuth: () => {
       for (const file of authFiles) file.reload()
+    },
+    reloadCertificates: async () => {
+      for (const listener of listeners) {
+        if (listener.reloadCertificates === undefined) continue
+        try {
+          await listener.reloadCertificates()
+          log.info({ listener: listener.name }, 'tls_reloaded')
+        } catch (err) {
+          log.warn({ listener: listener.name, err: (err as Error).message }, 'tls_reload_failed')
+        }
+      }
     },
     stop: async () => {
       if (stopped) return

@@ -77,6 +77,12 @@ export interface NodeHandle {
   /** The node's root logger (pino). */
   readonly log: Logger
   status: () => Promise<NodeStatus>
+  /**
+   * Reads the auth files and the TLS listeners' certificate files again, as SIGHUP does for
+   * `meshmq start`: new handshakes use the new certificates (`tls_reloaded` per listener); a file
+   * that cannot be read leaves the last good one in force (`tls_reload_failed`).
+   */
+  reload: () => Promise<void>
   /** Disconnects every client, leaves the cluster network and releases the ports; later calls return the same promise. */
   close: () => Promise<void>
 }
@@ -119,6 +125,11 @@ function handleOf (broker: Broker): NodeHandle {
       }
       const [sessions, cluster] = await Promise.all([broker.sessionCount(), broker.cluster.status()])
       return { node: nodeName, state, connections: broker.connectionCount(), sessions, cluster }
+    },
+    reload: async () => {
+      if (state !== 'running') return
+      broker.reloadAuth()
+      await broker.reloadCertificates()
     },
     close: async () => {
       closing ??= (async () => {

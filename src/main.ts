@@ -58,11 +58,12 @@ async function main (argv: string[]): Promise<number> {
         broker.stop().then(() => process.exit(0), () => process.exit(1))
       }
       if (stopRequested !== undefined) running.stop(stopRequested)
-      // SIGHUP re-reads the auth files (as mosquitto reloads its password and ACL files); they are
-      // also reloaded when they change.
+      // SIGHUP re-reads the auth files (as mosquitto reloads its password and ACL files; they are
+      // also reloaded when they change) and the TLS listeners' certificates.
       process.on('SIGHUP', () => {
         broker.log.info({}, 'auth_reload_requested')
         broker.reloadAuth()
+        void broker.reloadCertificates()
       })
       return -1
     }

@@ -1,11 +1,17 @@
 /**
  * The `tls` listener over real sockets: MQTT.js over TLS (v3.1.1 and v5), messages across
  * listener types, client certificates (required, optional, from another CA) and the verified CN
- * the authenticator sees, failed handshakes that disturb no one, and `Broker.listeners`.
+ * the authenticator sees, failed handshakes that disturb no one, `Broker.listeners`, and renewed
+ * certificate files taken by a reload.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
+import tls from 'node:tls'
+import { X509Certificate } from 'node:crypto'
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { startTestBroker, type Broker } from './helpers/broker.js'
 import { connectClient, ClientConnectError, Inbox } from './helpers/mqtt-client.js'
 import { createTestCertificates, type TestCertificates } from './helpers/test-certificates.js'
@@ -174,5 +180,51 @@ describe('tls listener with caFile and no requireClientCert', () => {
     const verified = uniqueName('with-cert')
     await connectClient(t, port, { protocol: 'mqtts', ca: certs.ca.cert, cert: device.cert, key: device.key, clientId: verified })
     assert.equal(authenticator.credentialsOf(verified)?.transport.certificate?.commonName, 'sensor-1')
+  })
+})
+
+/** The SHA-256 fingerprint of the certificate a TLS handshake with `port` presents (trusting the CA). */
+async function servedFingerprint (port: number): Promise<string> {
+  return await withTimeout(new Promise<string>((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: certs.ca.cert, servername: 'localhost' }, () => {
+      resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? '')
+      socket.destroy()
+    })
+    socket.once('error', reject)
+  }), 5_000, 'a TLS handshake')
+}
+
+describe('tls listener certificate reload', () => {
+  it('reload (SIGHUP for meshmq start) serves new handshakes with the renewed files, keeps open connections, and keeps the last good files when the new ones do not go together', async t => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshmq-tls-reload-'))
+    t.after(() => { rmSync(dir, { recursive: true, force: true }) })
+    const certFile = join(dir, 'server.crt')
+    const keyFile = join(dir, 'server.key')
+    copyFileSync(certs.server.certFile, certFile)
+    copyFileSync(certs.server.keyFile, keyFile)
+    const logs = new LogRecorder()
+    const broker = await startTestBroker(t, { listeners: [{ type: 'tls', host: '127.0.0.1', port: 0, certFile, keyFile }], log: logs.log })
+    const port = portOf(broker, 'tls')
+    const first = new X509Certificate(certs.server.cert).fingerprint256
+    assert.equal(await servedFingerprint(port), first)
+    const open = await connectClient(t, port, { protocol: 'mqtts', ca: certs.ca.cert, clientId: uniqueName('before-reload') })
+    const inbox = new Inbox(open)
+    await open.subscribeAsync('reload/echo')
+
+    const renewed = await certs.renewedServer()
+    writeFileSync(certFile, renewed.cert)
+    writeFileSync(keyFile, renewed.key)
+    await broker.node.reload()
+    assert.equal(logs.events('tls_reloaded').length, 1)
+    assert.equal(await servedFingerprint(port), new X509Certificate(renewed.cert).fingerprint256, 'new handshakes get the renewed certificate')
+    await open.publishAsync('reload/echo', 'still open')
+    assert.equal((await inbox.waitForTopic('reload/echo')).payload.toString(), 'still open', 'a connection made before the reload keeps working')
+
+    // A certificate written without its key yet (a renewal half done): the renewed pair stays.
+    writeFileSync(certFile, certs.server.cert)
+    await broker.node.reload()
+    const failed = await logs.waitForEvent('tls_reload_failed')
+    assert.equal(failed.listener, `tls:${port}`)
+    assert.equal(await servedFingerprint(port), new X509Certificate(renewed.cert).fingerprint256)
   })
 })

@@ -19,6 +19,12 @@ export interface MqttListener {
   /** Open MQTT connections. */
   readonly connectionCount: number
   listen: (signal?: AbortSignal) => Promise<void>
+  /**
+   * TLS listeners (`tls`, `wss`): reads the certificate files again and serves new handshakes with
+   * them; connections already open keep theirs. Throws ListenerFileError, or the TLS error of a
+   * certificate and key that do not go together, and keeps the files in force.
+   */
+  reloadCertificates?: () => Promise<void>
   /** Destroys every connection and releases the port. */
   close: () => Promise<void>
 }

@@ -7,7 +7,7 @@
 import tls from 'node:tls'
 import { ClientAdmission, type ListenerOptions } from './client-admission.js'
 import { bind, boundPort, listenerName, RawSockets, type MqttListener } from './listener.js'
-import { serverTlsOptions, tlsTransport } from './tls-options.js'
+import { reloadServerCertificates, serverTlsOptions, tlsTransport } from './tls-options.js'
 import type { ListenerConfig } from '../core/config/schema.js'
 import type { Logger } from '../core/log.js'
 import type { TransportInfo } from '../core/auth/identity.js'
@@ -51,6 +51,10 @@ export class TlsListener implements MqttListener {
     await bind(server, this.host, this.entry.port, signal)
     this.transport = { listener: this.name, secure: true }
     this.admission.start(this.transport)
+  }
+
+  async reloadCertificates (): Promise<void> {
+    if (this.server !== undefined) await reloadServerCertificates(this.server, this.entry, this.name)
   }
 
   async close (): Promise<void> {

@@ -45,6 +45,15 @@ export async function serverTlsOptions (entry: ListenerConfig, listener: string,
   return options
 }
 
+/**
+ * Serves new handshakes of `server` with the entry's certificate files read again; the old ones
+ * stay in force when a file cannot be read or the new certificate and key do not go together.
+ */
+export async function reloadServerCertificates (server: tls.Server, entry: ListenerConfig, listener: string): Promise<void> {
+  const { cert, key, ca } = await serverTlsOptions(entry, listener, 0)
+  server.setSecureContext(ca === undefined ? { cert, key } : { cert, key, ca })
+}
+
 /** `CN=…,O=…` from a certificate subject (a field may repeat: each value is listed). */
 function subjectText (subject: Record<string, string | string[]>): string {
   const parts: string[] = []

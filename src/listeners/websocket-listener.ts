@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { ClientAdmission, type ListenerOptions } from './client-admission.js'
 import { bind, boundPort, listenerName, RawSockets, type MqttListener } from './listener.js'
-import { serverTlsOptions, tlsTransport } from './tls-options.js'
+import { reloadServerCertificates, serverTlsOptions, tlsTransport } from './tls-options.js'
 import { WebSocketStream } from './websocket-stream.js'
 import type { ListenerConfig } from '../core/config/schema.js'
 import { DEFAULT_WEBSOCKET_PATH } from '../core/config/defaults.js'
@@ -113,6 +113,10 @@ export class WebSocketListener implements MqttListener {
     await bind(server, this.host, this.entry.port, signal)
     this.transport = { listener: this.name, secure: this.entry.type === 'wss' }
     this.admission.start(this.transport)
+  }
+
+  async reloadCertificates (): Promise<void> {
+    if (this.entry.type === 'wss' && this.server instanceof https.Server) await reloadServerCertificates(this.server, this.entry, this.name)
   }
 
   async close (): Promise<void> {

@@ -35,6 +35,8 @@ export interface TestCertificates {
   server: CertificatePair
   /** A client certificate with subject `CN=<commonName>,O=meshmq tests`, signed by `signer` (default the CA). */
   client: (commonName: string, signer?: CertificateAuthority) => Promise<CertificatePair>
+  /** Another server certificate for 127.0.0.1 and localhost (its own key), signed by the CA: a renewal. */
+  renewedServer: () => Promise<CertificatePair>
   /** Another CA, whose certificates the listeners do not trust. */
   otherCa: () => Promise<CertificateAuthority>
   /** Removes the directory. */
@@ -76,11 +78,13 @@ export async function createTestCertificates (): Promise<TestCertificates> {
     const ca = await createCa(dir, 'meshmq-test-ca')
     const server = await issue(dir, 'server', '/CN=localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n', ca)
     let issued = 0
+    let renewed = 0
     let other: CertificateAuthority | undefined
     return {
       dir,
       ca,
       server,
+      renewedServer: async () => await issue(dir, `server-${++renewed}`, '/CN=localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n', ca),
       client: async (commonName, signer = ca) => await issue(dir, `client-${++issued}`, `/O=meshmq tests/CN=${commonName}`, 'extendedKeyUsage=clientAuth\n', signer),
       otherCa: async () => {
         other ??= await createCa(dir, 'other-ca')
