@@ -87,12 +87,18 @@ test('a stopped node is marked down with its routes kept, then cleaned after aut
   assert.ok(logger.has('node_cleaned', { node: N2 }))
 })
 
-test('a peer that stops answering is detected by heartbeat, disconnected, and healed on reconnect', async (t) => {
+/** n1 (logging to `logger`) and n2 joined, with a 1 s peer timeout, once n1's forward link to n2 is open. */
+async function linkedPair (t: TestContext): Promise<{ logger: RecordingLogger, n1: ClusterNetwork, n2: ClusterNetwork }> {
   const logger = new RecordingLogger()
   const n1 = await startNode(t, { name: N1, logger, peerTimeoutMs: 1_000 })
   const n2 = await startNode(t, { name: N2, peerTimeoutMs: 1_000 })
   await n2.join(n1.addresses()[0]!)
   await waitUntil(() => n1.stats().links[N2]?.connected === true, NET_WAIT_MS, 'n1 forward link to n2')
+  return { logger, n1, n2 }
+}
+
+test('a peer that stops answering is detected by heartbeat, disconnected, and healed on reconnect', async (t) => {
+  const { logger, n1, n2 } = await linkedPair(t)
   const down = nextEvent(n1, 'node-down', d => d.node === N2)
   const healed = nextEvent(n1, 'partition-healed', d => d.node === N2)
 
@@ -109,11 +115,7 @@ test('a peer that stops answering is detected by heartbeat, disconnected, and he
 })
 
 test('a peer that is up but on which no forward stream opens is reported unresponsive after the peer timeout, not kept up', async (t) => {
-  const logger = new RecordingLogger()
-  const n1 = await startNode(t, { name: N1, logger, peerTimeoutMs: 1_000 })
-  const n2 = await startNode(t, { name: N2, peerTimeoutMs: 1_000 })
-  await n2.join(n1.addresses()[0]!)
-  await waitUntil(() => n1.stats().links[N2]?.connected === true, NET_WAIT_MS, 'n1 forward link to n2')
+  const { logger, n1, n2 } = await linkedPair(t)
   const down = nextEvent(n1, 'node-down', d => d.node === N2)
 
   // n2 stops taking forward streams and drops the one it has: its connection and hellos stay up.
