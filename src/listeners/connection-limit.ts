@@ -16,11 +16,6 @@ export class ConnectionLimit {
     this.refusals = new ThrottledLogEvent(line => { log.warn(line, 'connection_refused') })
   }
 
-  /** Connections open now. */
-  get count (): number {
-    return this.open
-  }
-
   /** Takes a place for a connection being accepted on `listener`; false (counted, logged) when none is left. */
   take (listener: string): boolean {
     if (this.open < this.max) {
