@@ -57,7 +57,14 @@ import { handBack, presenceChanges } from './shared-member.js'
 import { SessionRecord } from './session-record.js'
 import { restoreSession } from './session-restore.js'
 import { ownerOf } from './client-id-owner.js'
+import { runSoon } from './run-soon.js'
 import { kick, sessionInfo, type AdministeredSession } from './session-admin.js'
+
+/**
+ * A read of at most this many packets is a sign of light load (under load, reads carry many): its
+ * PUBLISH packets are routed at once (`runSoon`) rather than batched with other connections' reads.
+ */
+const LIGHT_READ_PACKETS = 4
 
 /** The runtime side of one session: the actor's state object. */
 class Session implements SessionContext, SessionOutput, TakeoverSession, ConnectionEvents, AdministeredSession {
@@ -343,6 +350,8 @@ class Session implements SessionContext, SessionOutput, TakeoverSession, Connect
   /** ConnectionEvents: what the client's connection reports goes through the mailbox. */
   connectionEvent (event: ConnectionEvent): void {
     dispatch(this.self, event)
+    // A light read of PUBLISH packets is routed before the next read when nothing else waits (run-soon.ts).
+    if (event.type === 'packets' && event.packets.length <= LIGHT_READ_PACKETS && event.packets[0]!.cmd === 'publish') runSoon()
   }
 
   outgoingCompleted (): void {

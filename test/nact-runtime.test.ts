@@ -15,6 +15,7 @@ import {
   type ActorContext, type ActorSystemRef, type Ref, type SupervisionActorFunc
 } from 'nact'
 import { waitUntil, sleep } from './helpers/wait.js'
+import { runSoon } from '../actors/run-soon.js'
 
 const TIMEOUT_MS = 1000
 
@@ -270,5 +271,41 @@ describe('nact runtime (patched 7.6.2)', () => {
     dispatch(actor, 2)
     await sleep(5)
     assert.deepEqual(seen, [1])
+  })
+
+  /** In a timer callback (a macrotask like a socket read): an immediate, then `work`; the log afterwards. */
+  async function inMacrotask (log: string[], work: () => void): Promise<string[]> {
+    await new Promise<void>(resolve => {
+      setTimeout(() => {
+        setImmediate(() => { log.push('next check phase'); resolve() })
+        work()
+      }, 0)
+    })
+    await sleep(5)
+    return log
+  }
+
+  it('runSoon: what an I/O callback dispatched to an idle runtime runs in its microtasks, before the check phase', async () => {
+    const sys = freshSystem()
+    const log: string[] = []
+    const c = recorder<string>(sys, 'c', log)
+    const b = recorder<string>(sys, 'b', log, (m) => { dispatch(c, m) })
+    const a = recorder<string>(sys, 'a', log, (m) => { dispatch(b, m) })
+    assert.deepEqual(await inMacrotask(log, () => { dispatch(a, 'm'); runSoon() }), ['a:m', 'b:m', 'c:m', 'next check phase'])
+  })
+
+  it('runSoon: with other actors already waiting (load), the work joins them at the check phase, in order', async () => {
+    const sys = freshSystem()
+    const log: string[] = []
+    const other = recorder<string>(sys, 'other', log)
+    const a = recorder<string>(sys, 'a', log)
+    assert.deepEqual(await inMacrotask(log, () => { dispatch(other, 'x'); dispatch(a, 'm'); runSoon() }), ['next check phase', 'other:x', 'a:m'])
+  })
+
+  it('runSoon: without it, a dispatch from an I/O callback waits for the check phase', async () => {
+    const sys = freshSystem()
+    const log: string[] = []
+    const a = recorder<string>(sys, 'a', log)
+    assert.deepEqual(await inMacrotask(log, () => { dispatch(a, 'm') }), ['next check phase', 'a:m'])
   })
 })
