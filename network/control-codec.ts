@@ -1,12 +1,12 @@
 /**
  * Binary encoding of the control plane: hello exchange, replicated-set gossip (deltas, digests of
  * the routes and of the client ids), snapshot requests and responses, and membership notices. One
- * tagged union, one type byte per message, then its fields in declaration order (see `wire.ts`
+ * tagged union, one type byte per message, then its fields in declaration order (see `src/core/wire/binary.ts`
  * for the primitives); the messages of a replicated set carry its table code right after the type
  * byte.
  */
 import { MalformedFrameError, type HelloRejectReason } from './errors.js'
-import { BinaryReader, BinaryWriter } from './wire.js'
+import { BinaryReader, BinaryWriter } from '../src/core/wire/binary.js'
 import type { MemberInfo, Tombstone } from './member-table.js'
 import { REPLICATED_TABLES, type ReplicatedTable, type RouteDelta, type RouteDigest, type RouteOp, type RouteSnapshot } from './route-messages.js'
 

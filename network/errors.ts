@@ -85,13 +85,8 @@ export class ControlRefusedError extends Error {
   }
 }
 
-/** A frame on a cluster stream does not decode. */
-export class MalformedFrameError extends Error {
-  override name = 'MalformedFrameError'
-  constructor (detail: string) {
-    super(`malformed cluster frame: ${detail}`)
-  }
-}
+/** A frame on a cluster stream does not decode (defined with the wire formats, `src/core/wire/`). */
+export { MalformedFrameError } from '../src/core/wire/wire-errors.js'
 
 /** A request/response exchange on a direct stream failed or timed out. */
 export class RequestFailedError extends Error {

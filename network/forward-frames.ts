@@ -23,8 +23,8 @@
  * credit and its `reliable` count (QoS 1/2 messages) of the message credit. See `forward-credit.ts`.
  */
 import { MalformedFrameError } from './errors.js'
-import { MessageBatchReader, MessageBatchWriter, RefusedMessage } from './message-codec.js'
-import { BinaryReader, BinaryWriter, varintLength } from './wire.js'
+import { MessageBatchReader, MessageBatchWriter, RefusedMessage } from '../src/core/wire/message-codec.js'
+import { BinaryReader, BinaryWriter, varintLength } from '../src/core/wire/binary.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
 const KIND_OPEN = 1

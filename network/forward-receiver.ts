@@ -39,7 +39,7 @@ import { ForwardStreamClosedError, MalformedFrameError, UnexpectedSenderError } 
 import { ReceiveCredit, streamShare, type CreditWindow, type InboundPressure } from './forward-credit.js'
 import type { ForwardDrops } from './forward-drops.js'
 import { decodeForwardFrame, frameBytes, type ForwardFrame, type ForwardFrameEncoder, type MessagesFrame, type Refusal } from './forward-frames.js'
-import { RefusedMessage } from './message-codec.js'
+import { RefusedMessage } from '../src/core/wire/message-codec.js'
 import { abortQuietly, readFrames } from './stream-io.js'
 import type { ClusterLogger } from './logger.js'
 import type { ForwardStats } from './stats.js'

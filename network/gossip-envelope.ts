@@ -8,7 +8,7 @@
  *
  * Layout: varint sequence number, then the encoded control message (`control-codec.ts`).
  */
-import { BinaryReader, BinaryWriter } from './wire.js'
+import { BinaryReader, BinaryWriter } from '../src/core/wire/binary.js'
 
 export class GossipEnvelope {
   private seq = 0

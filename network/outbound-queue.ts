@@ -21,7 +21,7 @@
  * the journal keeps it).
  */
 import { Fifo } from './fifo.js'
-import { encodedSizeBound } from './message-codec.js'
+import { encodedSizeBound } from '../src/core/wire/message-codec.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
 /** A QoS 1/2 message that has its sequence number, with its size bound. */

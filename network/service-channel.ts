@@ -17,7 +17,7 @@ import { MAX_CONTROL_FRAME_BYTES } from './constants.js'
 import { MalformedFrameError, RequestFailedError, ServiceError, UnknownNodeError, UnknownServiceError } from './errors.js'
 import type { ClusterLogger } from './logger.js'
 import type { DialProtocol } from './request-response.js'
-import { BinaryReader, BinaryWriter } from './wire.js'
+import { BinaryReader, BinaryWriter } from '../src/core/wire/binary.js'
 
 /** Direct stream: one application-service request and its response. */
 export const SERVICE_PROTOCOL = '/meshmq/service/1'

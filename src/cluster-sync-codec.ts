@@ -1,7 +1,7 @@
 /**
  * Binary payloads of the cluster-wide retained and will services (carried opaque by the network's
  * service channel, `network/service-channel.ts`). Messages use the forward stream's message codec
- * (`network/message-codec.ts`); payloads are copied out of the frame, since they are kept.
+ * (`src/core/wire/message-codec.ts`); payloads are copied out of the frame, since they are kept.
  *
  *   retained entries   count, then per entry: string topic, varint wall, varint logical,
  *                      string node, bool has message, [message]
@@ -11,9 +11,9 @@
  *   page request       varint snapshot id (0: take a new snapshot), varint offset
  *   page               varint snapshot id, varint total, varint next offset, bytes items
  */
-import { MessageBatchReader, MessageBatchWriter, RefusedMessage, encodedSizeBound } from '../network/message-codec.js'
+import { MessageBatchReader, MessageBatchWriter, RefusedMessage, encodedSizeBound } from './core/wire/message-codec.js'
 import { MalformedFrameError } from '../network/errors.js'
-import { BinaryReader, BinaryWriter } from '../network/wire.js'
+import { BinaryReader, BinaryWriter } from './core/wire/binary.js'
 import type { Message } from './core/mqtt/message.js'
 import type { RetainedEntry } from './core/routing/retained-replica.js'
 import type { RetainedDigest } from './core/routing/retained-versions.js'

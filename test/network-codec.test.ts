@@ -4,8 +4,8 @@ import { decodeControl, encodeControl, type ControlMessage } from '../network/co
 import { MalformedFrameError } from '../network/errors.js'
 import { decodeForwardFrame, ForwardFrameEncoder } from '../network/forward-frames.js'
 import { GossipEnvelope, openGossipEnvelope } from '../network/gossip-envelope.js'
-import { MessageBatchReader, MessageBatchWriter, RefusedMessage } from '../network/message-codec.js'
-import { BinaryReader, BinaryWriter } from '../network/wire.js'
+import { MessageBatchReader, MessageBatchWriter, RefusedMessage } from '../src/core/wire/message-codec.js'
+import { BinaryReader, BinaryWriter } from '../src/core/wire/binary.js'
 import type { Message } from '../src/core/mqtt/message.js'
 
 /** Encodes `messages` as one batch sent by `sender`. */

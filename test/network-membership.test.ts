@@ -5,7 +5,7 @@ import type { ControlMessage } from '../network/control-codec.js'
 import { refusalOf } from '../network/control-trust.js'
 import { MAX_INCARNATION_AHEAD_MS } from '../network/incarnation.js'
 import { MAX_RETIRED_PINS, MemberTable, type MemberInfo } from '../network/member-table.js'
-import { encodedSizeBound } from '../network/message-codec.js'
+import { encodedSizeBound } from '../src/core/wire/message-codec.js'
 import { OutboundQueue } from '../network/outbound-queue.js'
 import type { Message, QoS } from '../src/core/mqtt/message.js'
 

@@ -18,8 +18,8 @@ import type { Message } from '../core/mqtt/message.js'
 import type { Delivery, InflightEntry, SubscriptionOptions } from '../core/session/session-state.js'
 import { subscriptionOptions } from '../core/session/session-snapshot.js'
 import type { RetainedEntry } from '../core/routing/retained-replica.js'
-import { BinaryReader, BinaryWriter } from '../../network/wire.js'
-import { MessageBatchReader, MessageBatchWriter, RefusedMessage } from '../../network/message-codec.js'
+import { BinaryReader, BinaryWriter } from '../core/wire/binary.js'
+import { MessageBatchReader, MessageBatchWriter, RefusedMessage } from '../core/wire/message-codec.js'
 import { RecordError } from './record-error.js'
 
 export { RecordError }

@@ -2,7 +2,7 @@
  * Byte-level building blocks of every cluster wire format: a growable writer and a bounds-checked
  * reader for unsigned LEB128 varints (up to 2^53 - 1), UTF-8 strings, byte strings and float64.
  */
-import { MalformedFrameError } from './errors.js'
+import { MalformedFrameError } from './wire-errors.js'
 
 /** Bytes reserved in front of a frame body for its varint length (covers lengths below 2^35). */
 const FRAME_PREFIX_RESERVE = 5

@@ -23,12 +23,12 @@
  *
  * A string ref is a varint: 0 is followed by the string itself, which then gets the next index of
  * the batch's table (while the table holds fewer than `MAX_BATCH_STRINGS`); n > 0 refers to entry
- * n - 1. Strings and byte strings are a varint length followed by the bytes (see `wire.ts`).
+ * n - 1. Strings and byte strings are a varint length followed by the bytes (see `binary.ts`).
  */
-import { MalformedFrameError } from './errors.js'
-import type { BinaryReader, BinaryWriter } from './wire.js'
-import type { Message, MessageProperties, QoS, SharedForward, SharedTarget } from '../src/core/mqtt/message.js'
-import { isValidTopicName } from '../src/core/mqtt/topic.js'
+import { MalformedFrameError } from './wire-errors.js'
+import type { BinaryReader, BinaryWriter } from './binary.js'
+import type { Message, MessageProperties, QoS, SharedForward, SharedTarget } from '../mqtt/message.js'
+import { isValidTopicName } from '../mqtt/topic.js'
 
 const FLAG_RETAIN = 0x04
 const FLAG_EXPIRY = 0x08
