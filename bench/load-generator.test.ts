@@ -200,6 +200,21 @@ for (const qos of [0, 1] as const) {
   })
 }
 
+test('a subscribe-only run against the relay floor times the SUBACKs of 10k filters and publishes nothing', async () => {
+  const port = await freePort()
+  const floor = new ChildProcess('floor', { command: process.execPath, args: [new URL('bare-socket-server.js', import.meta.url).pathname, String(port), '--relay'], cpu: null })
+  try {
+    await waitForPort('127.0.0.1', port, floor, 10_000)
+    const address = { host: '127.0.0.1', port }
+    const result = await runThroughput({ ...wildcardMixed(settings, address, address), subscribeOnly: true })
+    assert.deepEqual(result.errors, [])
+    assert.ok(result.subscribeMs > 0)
+    assert.deepEqual([result.published, result.expected, result.delivered, result.lost], [0, 0, 0, 0])
+  } finally {
+    await floor.stop()
+  }
+})
+
 test('the CPU sampler attributes a busy child process about one CPU second per second of its window', async () => {
   const { spawn } = await import('node:child_process')
   const { CpuSampler } = await import('./cpu-sampler.js')

@@ -5,7 +5,7 @@ import type { PeerSockets } from './brokers.js'
 import type { BrokerAddress, PublisherSpec, SubscriberSpec, ThroughputResult, ThroughputWorkload, TopicRotation } from './workload.js'
 import { buildWildcardMix } from './wildcard-mix.js'
 
-export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'paced-qos1' | 'fan-out' | 'wildcard' | 'wildcard-mixed' | 'idle-5k' | 'idle-19k' | 'tls-connects' | 'tls-qos0'
+export type ScenarioId = 'fan-in' | 'pairs-qos0' | 'pairs-qos1' | 'paced-qos0' | 'paced-qos1' | 'fan-out' | 'wildcard' | 'wildcard-mixed' | 'subscribe-mixed' | 'idle-5k' | 'idle-19k' | 'tls-connects' | 'tls-qos0'
 
 /** One figure of a scenario, shown as one table row. */
 export interface Metric {
@@ -202,6 +202,17 @@ export const SCENARIOS: readonly Scenario[] = [
     metrics: [MSG_PER_SECOND, SUBSCRIBE_10K],
     build: (s, p, q) => wildcardMixed(s, p, q),
     figures: wildcardFigures
+  },
+  {
+    kind: 'throughput',
+    id: 'subscribe-mixed',
+    title: 'subscribe only: the mixed workload\'s 10k filters, one SUBSCRIBE of 100 per client, 100 clients at once',
+    peerSockets: 'default',
+    // The relay floor answers each SUBSCRIBE with its SUBACK: what a Node process costs for it.
+    floor: true,
+    metrics: [SUBSCRIBE_10K],
+    build: (s, p, q) => ({ ...wildcardMixed(s, p, q), subscribeOnly: true }),
+    figures: result => ({ subscribeMs: result.subscribeMs })
   },
   {
     kind: 'tls',

@@ -223,6 +223,7 @@ export async function runThroughput (w: ThroughputWorkload): Promise<ThroughputR
     const t1 = performance.now()
     await Promise.all(subscribers.map(async (sub, s) => { await sub.conn.sendSubscribe(subscribes[s]!, setup) }))
     const subscribeMs = performance.now() - t1
+    if (w.subscribeOnly === true) return subscribeOnlyResult(connectMs, subscribeMs, errors)
 
     const t2 = performance.now()
     await waitForRoutes(w.routeTimeoutMs, probes, publishers)
@@ -341,6 +342,34 @@ async function waitForRoutes (timeoutMs: number, probes: readonly RouteProbe[], 
 function rotationOf (topics: TopicRotation | null): TopicRotation {
   if (topics === null) throw new UsageError('a publisher without a topic rotation needs the workload\'s topicSet')
   return topics
+}
+
+/** The result of a `subscribeOnly` run: nothing published, nothing owed. */
+function subscribeOnlyResult (connectMs: number, subscribeMs: number, errors: string[]): ThroughputResult {
+  const now = performance.timeOrigin + performance.now()
+  return {
+    kind: 'throughput',
+    published: 0,
+    expected: 0,
+    delivered: 0,
+    lost: 0,
+    duplicated: 0,
+    outOfOrder: 0,
+    unexpected: 0,
+    unacked: 0,
+    durationMs: 0,
+    measuredFromEpochMs: now,
+    measuredToEpochMs: now,
+    measuredDeliveries: 0,
+    deliveredPerSecond: 0,
+    perSubscriber: [],
+    latency: { count: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 },
+    connectMs,
+    generatorBusy: 0,
+    subscribeMs,
+    routesReadyMs: 0,
+    errors
+  }
 }
 
 /** Publishes `ratePerPublisher` msg/s from each publisher on a 1 ms tick until `stopped()`. */

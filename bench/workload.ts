@@ -81,6 +81,8 @@ export interface ThroughputWorkload {
   persistentSubscribers?: boolean
   /** Where publishers with null `topics` publish, and who receives what. */
   topicSet?: SeededTopicSet
+  /** Connect and subscribe only (the subscribe figure); nothing is published. */
+  subscribeOnly?: boolean
 }
 
 /** Latency from publish to delivery of the messages sent after the warm-up. */
