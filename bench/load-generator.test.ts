@@ -200,7 +200,7 @@ for (const qos of [0, 1] as const) {
   })
 }
 
-test('a subscribe-only run against the relay floor times the SUBACKs of 10k filters and publishes nothing', async () => {
+test('a subscribe-only run against the relay floor times the SUBACKs of 10k filters, cold and warm, and publishes nothing', async () => {
   const port = await freePort()
   const floor = new ChildProcess('floor', { command: process.execPath, args: [new URL('bare-socket-server.js', import.meta.url).pathname, String(port), '--relay'], cpu: null })
   try {
@@ -209,6 +209,7 @@ test('a subscribe-only run against the relay floor times the SUBACKs of 10k filt
     const result = await runThroughput({ ...wildcardMixed(settings, address, address), subscribeOnly: true })
     assert.deepEqual(result.errors, [])
     assert.ok(result.subscribeMs > 0)
+    assert.ok(result.warmSubscribeMs !== undefined && result.warmSubscribeMs > 0)
     assert.deepEqual([result.published, result.expected, result.delivered, result.lost], [0, 0, 0, 0])
   } finally {
     await floor.stop()

@@ -13,6 +13,7 @@
  */
 import { setMaxListeners } from 'node:events'
 import { BenchConnection } from './bench-connection.js'
+import { runSubscribeOnly } from './subscribe-only.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { KIND_DATA, KIND_PROBE, MIN_PAYLOAD_BYTES, PAYLOAD_KIND_OFFSET, PAYLOAD_PUBLISHER_OFFSET, PAYLOAD_SEQ_OFFSET, PAYLOAD_TIME_OFFSET } from './payload.js'
 import { PublishBatcher, packetIdFor } from './publish-batcher.js'
@@ -74,6 +75,7 @@ interface RouteProbe {
 }
 
 export async function runThroughput (w: ThroughputWorkload): Promise<ThroughputResult> {
+  if (w.subscribeOnly === true) return await runSubscribeOnly(w)
   if (w.payloadBytes < MIN_PAYLOAD_BYTES) throw new RangeError(`payload must be at least ${MIN_PAYLOAD_BYTES} bytes`)
   const fromSet = w.publishers.filter(spec => spec.topics === null).length
   if (fromSet > 0 && (fromSet < w.publishers.length || w.topicSet === undefined)) throw new UsageError('publishers without a topic rotation need a topicSet, and then all publishers draw from it')
@@ -223,7 +225,6 @@ export async function runThroughput (w: ThroughputWorkload): Promise<ThroughputR
     const t1 = performance.now()
     await Promise.all(subscribers.map(async (sub, s) => { await sub.conn.sendSubscribe(subscribes[s]!, setup) }))
     const subscribeMs = performance.now() - t1
-    if (w.subscribeOnly === true) return subscribeOnlyResult(connectMs, subscribeMs, errors)
 
     const t2 = performance.now()
     await waitForRoutes(w.routeTimeoutMs, probes, publishers)
@@ -342,34 +343,6 @@ async function waitForRoutes (timeoutMs: number, probes: readonly RouteProbe[], 
 function rotationOf (topics: TopicRotation | null): TopicRotation {
   if (topics === null) throw new UsageError('a publisher without a topic rotation needs the workload\'s topicSet')
   return topics
-}
-
-/** The result of a `subscribeOnly` run: nothing published, nothing owed. */
-function subscribeOnlyResult (connectMs: number, subscribeMs: number, errors: string[]): ThroughputResult {
-  const now = performance.timeOrigin + performance.now()
-  return {
-    kind: 'throughput',
-    published: 0,
-    expected: 0,
-    delivered: 0,
-    lost: 0,
-    duplicated: 0,
-    outOfOrder: 0,
-    unexpected: 0,
-    unacked: 0,
-    durationMs: 0,
-    measuredFromEpochMs: now,
-    measuredToEpochMs: now,
-    measuredDeliveries: 0,
-    deliveredPerSecond: 0,
-    perSubscriber: [],
-    latency: { count: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 },
-    connectMs,
-    generatorBusy: 0,
-    subscribeMs,
-    routesReadyMs: 0,
-    errors
-  }
 }
 
 /** Publishes `ratePerPublisher` msg/s from each publisher on a 1 ms tick until `stopped()`. */

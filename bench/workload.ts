@@ -81,7 +81,10 @@ export interface ThroughputWorkload {
   persistentSubscribers?: boolean
   /** Where publishers with null `topics` publish, and who receives what. */
   topicSet?: SeededTopicSet
-  /** Connect and subscribe only (the subscribe figure); nothing is published. */
+  /**
+   * Connect and subscribe only (`subscribe-only.ts`): the subscribers' filters in a fresh broker,
+   * then twice more by new clients once those before left; nothing is published.
+   */
   subscribeOnly?: boolean
 }
 
@@ -125,6 +128,8 @@ export interface ThroughputResult {
   /** Share of one core the generator process used while measuring (0…1); near 1 the generator may be the limit. */
   generatorBusy: number
   subscribeMs: number
+  /** `subscribeOnly`: the third round's subscribe time (the same filters, new clients, the code warm). */
+  warmSubscribeMs?: number
   routesReadyMs: number
   /** Connection errors and unexpected closes seen during the run. */
   errors: string[]
