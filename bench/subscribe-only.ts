@@ -11,7 +11,7 @@ import { BenchConnection } from './bench-connection.js'
 import type { ThroughputResult, ThroughputWorkload } from './workload.js'
 
 const SETUP_TIMEOUT_MS = 60_000
-/** Time the broker gets to end the first round's sessions before the second round connects. */
+/** Time the broker gets to end a round's sessions before the next round connects. */
 const BETWEEN_ROUNDS_MS = 500
 
 export async function runSubscribeOnly (w: ThroughputWorkload): Promise<ThroughputResult> {
