@@ -9,6 +9,11 @@ import net from 'node:net'
 
 const RANGE_START = 20_000
 const ATTEMPTS_PER_PORT = 100
+/**
+ * Ports already handed out in this process: a port is free until its broker starts, so without
+ * this two calls (a test's own ports, then its cluster plan's) could return the same one.
+ */
+const handedOut = new Set<number>()
 
 function ephemeralRangeStart (): number {
   try {
@@ -26,14 +31,17 @@ async function canListen (port: number, host: string): Promise<boolean> {
   })
 }
 
-/** `count` distinct ports free on `host` right now. */
+/** `count` ports free on `host` right now, none handed out before in this process. */
 export async function freePorts (count: number, host = '127.0.0.1'): Promise<number[]> {
   const end = ephemeralRangeStart()
   const ports: number[] = []
   for (let attempt = 0; ports.length < count; attempt++) {
     if (attempt >= count * ATTEMPTS_PER_PORT) throw new Error(`no ${count} free ports in ${RANGE_START}–${end - 1} on ${host}`)
     const port = RANGE_START + Math.floor(Math.random() * (end - RANGE_START))
-    if (!ports.includes(port) && await canListen(port, host)) ports.push(port)
+    if (!handedOut.has(port) && await canListen(port, host)) {
+      handedOut.add(port)
+      ports.push(port)
+    }
   }
   return ports
 }
