@@ -20,6 +20,7 @@ import {
 } from '../src/store/records.js'
 import type { StoreOp } from '../src/store/store.js'
 import { tempDir } from './helpers/store-contract.js'
+import { waitUntil } from './helpers/wait.js'
 
 const MESHMQ = fileURLToPath(new URL('../../bin/meshmq.js', import.meta.url))
 const RUN_TIMEOUT_MS = 20_000
@@ -180,8 +181,10 @@ describe('meshmq ctl store check|repair', () => {
         return { type: 'put', key: retainedKey(topic), value: encodeRetained({ topic, stamp: { wall: 1, logical: 0, node: 'n1@127.0.0.1' }, message: { ...message(topic, 'x'.repeat(64 * 1024)), retain: true } }) }
       }), { sync: true })
     }
+    // The memtable goes to a table in LevelDB's background thread; a close while that runs abandons
+    // it (seen on a loaded CI machine), so the test waits for the MANIFEST edit first.
+    await waitUntil(() => statSync(join(location, manifest)).size > manifestBytes, 10_000, 'the MANIFEST recorded a new table')
     await store.close()
-    assert.ok(statSync(join(location, manifest)).size > manifestBytes, 'the MANIFEST recorded a new table')
     const tables = readdirSync(location).filter(file => file.endsWith('.ldb'))
     truncateSync(join(location, manifest), manifestBytes)
     const check = await ctlStore(dataDir, 'check', true)
